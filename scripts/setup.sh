@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+#
+# scripts/setup.sh -- install what pulsar_pg needs, then build and install it.
+#
+# Debian 12 only (Debian's own PostgreSQL 15 packages). Safe to run again:
+# apt is only called when a package is missing, make only rebuilds what
+# changed. Quiet on success; on failure prints the failing step's output.
+#
+#   PG_CONFIG=/path/to/pg_config  override the PostgreSQL 15 pg_config
+#
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+
+# postgresql-15-pgtap: pg_regress runs with --load-extension=pgtap.
+# libipc-run-perl: PostgreSQL::Test::Cluster (TAP tests) needs IPC::Run.
+# postgresql-15-pgq3, pgqd: PgQ, for the side-by-side benchmarks.
+packages=(
+	postgresql-15
+	postgresql-server-dev-15
+	postgresql-15-pgtap
+	libipc-run-perl
+	postgresql-15-pgq3
+	pgqd
+	make
+	gcc
+)
+
+die() { echo "setup: error: $*" >&2; exit 1; }
+
+# Run a command as root: directly, or through sudo.
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1; then
+		sudo "$@"
+	else
+		die "'$*' needs root; run this script as root or install sudo"
+	fi
+}
+
+# Run a command with its output captured; show the output only if it fails.
+quiet() {
+	local log rc=0
+	log=$(mktemp)
+	("$@") >"$log" 2>&1 || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		echo "setup: '$*' failed (exit $rc); last lines of its output:" >&2
+		tail -n 200 "$log" >&2
+		rm -f "$log"
+		exit "$rc"
+	fi
+	rm -f "$log"
+}
+
+command -v dpkg-query >/dev/null 2>&1 ||
+	die "dpkg-query not found: this script supports Debian 12 only"
+
+missing=()
+for pkg in "${packages[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+	[ "$status" = "install ok installed" ] || missing+=("$pkg")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+	echo "setup: installing ${missing[*]}"
+	quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get update
+	quiet as_root env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+[ -x "$PG_CONFIG" ] || die "$PG_CONFIG not found or not executable"
+
+# Build as the calling user; installing into PostgreSQL's tree needs root.
+cd "$root"
+quiet make -j2 PG_CONFIG="$PG_CONFIG"
+quiet as_root make install PG_CONFIG="$PG_CONFIG"
+echo "setup: pulsar_pg built and installed into $("$PG_CONFIG" --pkglibdir)"

@@ -1,0 +1,16 @@
+/*-------------------------------------------------------------------------
+ *
+ * publish.h
+ *	  Publishing messages: pulsar.send() and pulsar.send_batch().
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PULSAR_PUBLISH_H
+#define PULSAR_PUBLISH_H
+
+/* settings, defined in pulsar_pg.c */
+extern int	pulsar_max_message_size;
+
+extern char *text_to_utf8(text *value, int *len);
+
+#endif							/* PULSAR_PUBLISH_H */

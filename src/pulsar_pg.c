@@ -1,0 +1,116 @@
+/*-------------------------------------------------------------------------
+ *
+ * pulsar_pg.c
+ *	  Module load: settings and shared memory.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "catalog.h"
+#include "publish.h"
+#include "read_position.h"
+
+PG_MODULE_MAGIC;
+
+bool		pulsar_allow_auto_topic_creation = true;
+int			pulsar_max_message_size = 5 * 1024 * 1024;
+int			pulsar_segment_entries = 100000;
+int			pulsar_max_partitions = 16384;
+int			pulsar_max_open_reservations = 8192;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+void		_PG_init(void);
+
+static void
+pulsar_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	ReadPositionShmemRequest();
+}
+
+static void
+pulsar_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	ReadPositionShmemInit();
+}
+
+static void
+define_settings(void)
+{
+	DefineCustomBoolVariable("pulsar_pg.allow_auto_topic_creation",
+							 "Creates a non-partitioned topic on its first send.",
+							 "Tenants and namespaces are never created automatically.",
+							 &pulsar_allow_auto_topic_creation,
+							 true, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pulsar_pg.max_message_size",
+							"Largest message payload accepted.",
+							NULL,
+							&pulsar_max_message_size,
+							5 * 1024 * 1024, 0, MaxAllocSize - VARHDRSZ,
+							PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("pulsar_pg.segment_entries",
+							"Number of messages per segment table of a new topic.",
+							"Storage is reclaimed a whole segment at a time.",
+							&pulsar_segment_entries,
+							100000, 16, INT_MAX,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pulsar_pg.max_partitions",
+							"Number of topic partitions whose positions shared memory can track.",
+							NULL,
+							&pulsar_max_partitions,
+							16384, 16, INT_MAX / 2,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pulsar_pg.max_open_reservations",
+							"Number of (transaction, partition) pairs that can hold uncommitted sends.",
+							NULL,
+							&pulsar_max_open_reservations,
+							8192, 16, INT_MAX / 2,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("pulsar_pg");
+}
+
+void
+_PG_init(void)
+{
+	if (IsBinaryUpgrade)
+		return;
+
+	define_settings();
+	CatalogInit();
+	ReadPositionInit();
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = pulsar_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = pulsar_shmem_startup;
+}
+
+PG_FUNCTION_INFO_V1(pulsar_require_shared_preload);
+
+/*
+ * Called by the install script, so that CREATE EXTENSION fails with a hint
+ * rather than leaving an extension whose every call fails.
+ */
+Datum
+pulsar_require_shared_preload(PG_FUNCTION_ARGS)
+{
+	RequireReadPositionState();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,33 @@
+/*-------------------------------------------------------------------------
+ *
+ * read_position.h
+ *	  Position assignment and each partition's max read position, kept in
+ *	  shared memory.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PULSAR_READ_POSITION_H
+#define PULSAR_READ_POSITION_H
+
+/* settings, defined in pulsar_pg.c */
+extern int	pulsar_max_partitions;
+extern int	pulsar_max_open_reservations;
+
+/*
+ * Computes a ledger's first unused entry id from its stored rows; called
+ * without locks when a ledger is first touched after start-up.
+ */
+typedef int64 (*NextEntryLoader) (int64 ledger_id);
+
+extern void ReadPositionShmemRequest(void);
+extern void ReadPositionShmemInit(void);
+extern void ReadPositionInit(void);
+extern void RequireReadPositionState(void);
+
+extern int64 ReserveEntries(int64 ledger_id, int64 count,
+							NextEntryLoader loader);
+extern int64 GetMaxReadPosition(int64 ledger_id, NextEntryLoader loader);
+extern void ForgetLedgerAtCommit(int64 ledger_id);
+extern void ForgetLedgerAtAbort(int64 ledger_id);
+
+#endif							/* PULSAR_READ_POSITION_H */

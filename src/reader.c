@@ -1,0 +1,225 @@
+/*-------------------------------------------------------------------------
+ *
+ * reader.c
+ *	  pulsar.read(): Pulsar's Reader, which reads one partition in position
+ *	  order from a given message id, with no subscription.
+ *
+ * It returns only messages at or below the partition's max read position,
+ * and takes its snapshot after reading that position, so that every entry
+ * it passes is either visible to it or aborted (DESIGN invariant 1).  That
+ * needs a fresh snapshot, which REPEATABLE READ and SERIALIZABLE forbid;
+ * there, and on a standby, whose snapshots cannot see the primary's open
+ * transactions, it refuses to read.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "catalog.h"
+#include "message_id.h"
+#include "read_position.h"
+#include "reader.h"
+
+PG_FUNCTION_INFO_V1(pulsar_read);
+
+/* the columns of pulsar.message */
+enum MessageColumn
+{
+	MESSAGE_ID,
+	MESSAGE_KEY,
+	MESSAGE_PAYLOAD,
+	MESSAGE_PROPERTIES,
+	MESSAGE_PUBLISH_TIME,
+	MESSAGE_EVENT_TIME,
+	MESSAGE_REDELIVERY_COUNT,
+	MESSAGE_PRODUCER,
+	MESSAGE_SEQUENCE_ID,
+	MESSAGE_TOPIC,
+	MESSAGE_DELIVER_AT,
+	MESSAGE_NUM_COLUMNS
+};
+
+/*
+ * Checks what every reading entry point needs; 'function' names it.
+ */
+void
+check_can_read(const char *function)
+{
+	RequireReadPositionState();
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot execute %s during recovery", function),
+				 errdetail("A standby cannot see which transactions on the primary still hold positions, so it could skip messages."),
+				 errhint("Read from the primary.")));
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot execute %s in a %s transaction", function,
+						IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
+				 errdetail("Reading needs a snapshot newer than the topic's max read position; an older one could skip messages that commit later."),
+				 errhint("Use READ COMMITTED isolation.")));
+}
+
+void
+check_max_messages(int32 max_messages)
+{
+	if (max_messages < 1 || max_messages > MAX_MESSAGES_PER_CALL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_messages must be between 1 and %d",
+						MAX_MESSAGES_PER_CALL),
+				 errdetail("The value given was %d.", max_messages)));
+}
+
+/*
+ * Appends the stored messages with entry ids in (after, last] of one ledger,
+ * at most 'limit' of them, in entry order, to the result.  Returns how many.
+ */
+int
+read_ledger_range(const LedgerInfo *ledger, const char *topic_name,
+				  int64 after, int64 last, int limit, Snapshot snapshot,
+				  Tuplestorestate *result, TupleDesc result_desc)
+{
+	int			count = 0;
+	int64		segment_no;
+
+	if (after < -1)
+		after = -1;
+	for (segment_no = (after + 1) / ledger->segment_entries;
+		 segment_no * ledger->segment_entries <= last && count < limit;
+		 segment_no++)
+	{
+		Relation	segment = open_segment_for_read(ledger, segment_no,
+													snapshot);
+		Relation	index;
+		ScanKeyData keys[2];
+		SysScanDesc scan;
+		HeapTuple	tuple;
+
+		if (segment == NULL)
+			continue;			/* never created: all gaps */
+		index = index_open(RelationGetPrimaryKeyIndex(segment),
+						   AccessShareLock);
+		ScanKeyInit(&keys[0], 1, BTGreaterStrategyNumber, F_INT8GT,
+					Int64GetDatum(after));
+		ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE,
+					Int64GetDatum(last));
+		scan = systable_beginscan_ordered(segment, index, snapshot, 2, keys);
+		while (count < limit &&
+			   (tuple = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
+		{
+			Datum		stored[SEGMENT_NUM_COLUMNS];
+			bool		stored_nulls[SEGMENT_NUM_COLUMNS];
+			Datum		values[MESSAGE_NUM_COLUMNS];
+			bool		nulls[MESSAGE_NUM_COLUMNS];
+
+			heap_deform_tuple(tuple, RelationGetDescr(segment), stored,
+							  stored_nulls);
+			memset(nulls, false, sizeof(nulls));
+			values[MESSAGE_ID] =
+				MessageIdPGetDatum(make_message_id(ledger->ledger_id,
+												   DatumGetInt64(stored[SEGMENT_ENTRY_ID]),
+												   ledger->partition_index));
+#define COPY_COLUMN(to, from) \
+			(values[to] = stored[from], nulls[to] = stored_nulls[from])
+			COPY_COLUMN(MESSAGE_KEY, SEGMENT_KEY);
+			COPY_COLUMN(MESSAGE_PAYLOAD, SEGMENT_PAYLOAD);
+			COPY_COLUMN(MESSAGE_PROPERTIES, SEGMENT_PROPERTIES);
+			COPY_COLUMN(MESSAGE_PUBLISH_TIME, SEGMENT_PUBLISH_TIME);
+			COPY_COLUMN(MESSAGE_EVENT_TIME, SEGMENT_EVENT_TIME);
+			COPY_COLUMN(MESSAGE_PRODUCER, SEGMENT_PRODUCER);
+			COPY_COLUMN(MESSAGE_SEQUENCE_ID, SEGMENT_SEQUENCE_ID);
+			COPY_COLUMN(MESSAGE_DELIVER_AT, SEGMENT_DELIVER_AT);
+#undef COPY_COLUMN
+			values[MESSAGE_REDELIVERY_COUNT] = Int32GetDatum(0);
+			values[MESSAGE_TOPIC] = CStringGetTextDatum(topic_name);
+
+			tuplestore_putvalues(result, result_desc, values, nulls);
+			count++;
+		}
+		systable_endscan_ordered(scan);
+		index_close(index, AccessShareLock);
+		table_close(segment, AccessShareLock);
+	}
+	return count;
+}
+
+/*
+ * read(topic, start_after, max_messages) RETURNS SETOF pulsar.message
+ */
+Datum
+pulsar_read(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TopicName	name;
+	TopicInfo  *topic;
+	LedgerInfo *ledger;
+	MessageId  *start_after;
+	int32		max_messages;
+	int64		max_read_position;
+	int64		after;
+	Snapshot	snapshot;
+
+	check_can_read("pulsar.read()");
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("topic must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("start_after must not be null"),
+				 errhint("Pass 'earliest' to read from the first message.")));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("max_messages must not be null")));
+	start_after = PG_GETARG_MESSAGE_ID_P(1);
+	max_messages = PG_GETARG_INT32(2);
+	check_max_messages(max_messages);
+
+	parse_topic_name(text_to_cstring(PG_GETARG_TEXT_PP(0)), &name);
+	topic = resolve_topic(&name, false, AccessShareLock);
+	ledger = resolve_ledger(topic, &name);
+
+	if (message_id_is_earliest(start_after))
+		after = -1;
+	else if (message_id_is_latest(start_after))
+		after = PG_INT64_MAX;
+	else if (start_after->ledger_id != ledger->ledger_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("message ID " INT64_FORMAT ":" INT64_FORMAT ":%d does not belong to topic \"%s\"",
+						start_after->ledger_id, start_after->entry_id,
+						start_after->partition_index,
+						topic_name_string(&name, name.partition_index))));
+	else
+		after = start_after->entry_id;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	/* the order of these two is what keeps readers from skipping */
+	max_read_position = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+
+	if (after < max_read_position)
+		read_ledger_range(ledger,
+						  topic_name_string(&name, ledger->partition_index),
+						  after, max_read_position, max_messages, snapshot,
+						  rsinfo->setResult, rsinfo->setDesc);
+	UnregisterSnapshot(snapshot);
+	return (Datum) 0;
+}
