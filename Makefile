@@ -22,7 +22,7 @@ OBJS = \
 DATA = $(wildcard sql/pulsar_pg--*.sql)
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(filter-out sql/pulsar_pg--%,$(wildcard sql/*.sql))))
-REGRESS_OPTS = --inputdir=. --load-extension=pgtap
+REGRESS_OPTS = --inputdir=.
 
 ISOLATION = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
 ISOLATION_OPTS = --inputdir=test/isolation

@@ -2,11 +2,12 @@
 
 \echo Use "CREATE EXTENSION pulsar_pg" to load this file. \quit
 
--- The library keeps each partition's max read position in shared memory.
-CREATE FUNCTION pulsar.require_shared_preload() RETURNS void
-	AS 'MODULE_PATHNAME', 'pulsar_require_shared_preload' LANGUAGE C;
-SELECT pulsar.require_shared_preload();
-DROP FUNCTION pulsar.require_shared_preload();
+-- The library keeps each partition's max read position in shared memory,
+-- so it must be preloaded; state of an earlier installation is dropped.
+CREATE FUNCTION pulsar.prepare_database() RETURNS void
+	AS 'MODULE_PATHNAME', 'pulsar_prepare_database' LANGUAGE C;
+SELECT pulsar.prepare_database();
+DROP FUNCTION pulsar.prepare_database();
 
 GRANT USAGE ON SCHEMA pulsar TO PUBLIC;
 

@@ -550,10 +550,12 @@ delete_topic(const TopicName *name, bool force)
 					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
 					 errmsg("topic \"%s\" has subscriptions",
 							topic_name_string(name, NOT_A_PARTITION)),
-					 errdetail("Subscription \"%s\" is among %d.",
-							   SPI_getvalue(SPI_tuptable->vals[0],
-											SPI_tuptable->tupdesc, 1),
-							   (int) SPI_processed),
+					 errdetail_plural("The topic has %d subscription, \"%s\".",
+									  "The topic has %d subscriptions, including \"%s\".",
+									  (int) SPI_processed,
+									  (int) SPI_processed,
+									  SPI_getvalue(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1)),
 					 errhint("Unsubscribe first, or call pulsar.delete_topic() with force => true.")));
 	}
 

@@ -505,9 +505,11 @@ batch_array(FunctionCallInfo fcinfo, int argno, const char *argname,
 	if (n != count)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("%s has %d elements but payloads has %d", argname,
-						n, count),
-				 errdetail("Each array argument of pulsar.send_batch() has one element per payload.")));
+				 errmsg("%s and payloads differ in length", argname),
+				 errdetail_plural("%s has %d element and payloads has %d.",
+								  "%s has %d elements and payloads has %d.",
+								  n, argname, n, count),
+				 errhint("Each array argument of pulsar.send_batch() has one element per payload.")));
 	return true;
 }
 

@@ -102,15 +102,17 @@ _PG_init(void)
 	shmem_startup_hook = pulsar_shmem_startup;
 }
 
-PG_FUNCTION_INFO_V1(pulsar_require_shared_preload);
+PG_FUNCTION_INFO_V1(pulsar_prepare_database);
 
 /*
- * Called by the install script, so that CREATE EXTENSION fails with a hint
- * rather than leaving an extension whose every call fails.
+ * Called by the install script.  Fails with a hint if the library was not
+ * preloaded, rather than leaving an extension whose every call fails, and
+ * forgets shared state left by an earlier installation in this database.
  */
 Datum
-pulsar_require_shared_preload(PG_FUNCTION_ARGS)
+pulsar_prepare_database(PG_FUNCTION_ARGS)
 {
 	RequireReadPositionState();
+	ForgetDatabasePartitions();
 	PG_RETURN_VOID();
 }

@@ -54,10 +54,17 @@
 
 #define NO_RESERVATION	(-1)
 
+/* ledger ids are per database */
+typedef struct PartitionKey
+{
+	Oid			database_id;
+	int64		ledger_id;
+} PartitionKey;
+
 /* one per partition (ledger) that has been used since start-up */
 typedef struct PartitionPosition
 {
-	int64		ledger_id;		/* hash key */
+	PartitionKey key;			/* hash key */
 	slock_t		mutex;
 	int64		next_entry;		/* next entry id to hand out */
 	int			oldest;			/* head of the open reservations, by entry */
@@ -145,7 +152,7 @@ ReadPositionShmemInit(void)
 		PositionState->free_head = 0;
 	}
 
-	info.keysize = sizeof(int64);
+	info.keysize = sizeof(PartitionKey);
 	info.entrysize = sizeof(PartitionPosition);
 	PartitionPositions = ShmemInitHash("pulsar_pg partition positions",
 									   pulsar_max_partitions,
@@ -174,15 +181,25 @@ RequireReadPositionState(void)
  * this is its first use since start-up.  Returns with PositionState->lock
  * held in shared mode.
  */
+static void
+make_key(PartitionKey *key, int64 ledger_id)
+{
+	memset(key, 0, sizeof(PartitionKey));	/* hashed as bytes */
+	key->database_id = MyDatabaseId;
+	key->ledger_id = ledger_id;
+}
+
 static PartitionPosition *
 lookup_partition(int64 ledger_id, NextEntryLoader loader)
 {
 	PartitionPosition *partition;
+	PartitionKey key;
 	int64		next_entry;
 	bool		found;
 
+	make_key(&key, ledger_id);
 	LWLockAcquire(PositionState->lock, LW_SHARED);
-	partition = hash_search(PartitionPositions, &ledger_id, HASH_FIND, NULL);
+	partition = hash_search(PartitionPositions, &key, HASH_FIND, NULL);
 	if (partition != NULL)
 		return partition;
 	LWLockRelease(PositionState->lock);
@@ -195,7 +212,7 @@ lookup_partition(int64 ledger_id, NextEntryLoader loader)
 	next_entry = loader(ledger_id);
 
 	LWLockAcquire(PositionState->lock, LW_EXCLUSIVE);
-	partition = hash_search(PartitionPositions, &ledger_id, HASH_ENTER_NULL,
+	partition = hash_search(PartitionPositions, &key, HASH_ENTER_NULL,
 							&found);
 	if (partition == NULL)
 	{
@@ -218,7 +235,7 @@ lookup_partition(int64 ledger_id, NextEntryLoader loader)
 
 	/* entries are removed only under the exclusive lock, by their owner */
 	LWLockAcquire(PositionState->lock, LW_SHARED);
-	partition = hash_search(PartitionPositions, &ledger_id, HASH_FIND, NULL);
+	partition = hash_search(PartitionPositions, &key, HASH_FIND, NULL);
 	Assert(partition != NULL);
 	return partition;
 }
@@ -380,9 +397,10 @@ release_held_reservations(void)
 		int			slot = held[i].slot;
 		Reservation *reservation = &reservations[slot];
 		PartitionPosition *partition;
+		PartitionKey key;
 
-		partition = hash_search(PartitionPositions, &held[i].ledger_id,
-								HASH_FIND, NULL);
+		make_key(&key, held[i].ledger_id);
+		partition = hash_search(PartitionPositions, &key, HASH_FIND, NULL);
 		if (partition == NULL)
 			elog(PANIC, "pulsar_pg: reserved partition %lld vanished",
 				 (long long) held[i].ledger_id);
@@ -419,9 +437,31 @@ forget_ledgers(List *ledgers)
 	LWLockAcquire(PositionState->lock, LW_EXCLUSIVE);
 	foreach(lc, ledgers)
 	{
-		int64		ledger_id = *(int64 *) lfirst(lc);
+		PartitionKey key;
 
-		hash_search(PartitionPositions, &ledger_id, HASH_REMOVE, NULL);
+		make_key(&key, *(int64 *) lfirst(lc));
+		hash_search(PartitionPositions, &key, HASH_REMOVE, NULL);
+	}
+	LWLockRelease(PositionState->lock);
+}
+
+/*
+ * Forgets every partition of the current database.  CREATE EXTENSION calls
+ * it: ledger ids start again from 1 after DROP EXTENSION.
+ */
+void
+ForgetDatabasePartitions(void)
+{
+	HASH_SEQ_STATUS status;
+	PartitionPosition *partition;
+
+	LWLockAcquire(PositionState->lock, LW_EXCLUSIVE);
+	hash_seq_init(&status, PartitionPositions);
+	while ((partition = hash_seq_search(&status)) != NULL)
+	{
+		if (partition->key.database_id == MyDatabaseId)
+			hash_search(PartitionPositions, &partition->key, HASH_REMOVE,
+						NULL);
 	}
 	LWLockRelease(PositionState->lock);
 }

@@ -50,8 +50,7 @@ check_name_part(const char *part, int len, int max_len, const char *what,
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_NAME),
 					 errmsg("invalid %s name \"%s\"", what, full),
-					 errdetail("Names may contain only ASCII letters, digits and the characters _-=:."),
-					 errhint("Use \"persistent://tenant/namespace/topic\", \"tenant/namespace/topic\" or \"topic\".")));
+					 errdetail("Names may contain only ASCII letters, digits and the characters _-=:.")));
 	}
 	memcpy(dest, part, len);
 	dest[len] = '\0';
