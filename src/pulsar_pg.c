@@ -68,18 +68,22 @@ define_settings(void)
 							&pulsar_segment_entries,
 							100000, 16, INT_MAX,
 							PGC_SUSET, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("pulsar_pg.max_partitions",
-							"Number of topic partitions whose positions shared memory can track.",
-							NULL,
-							&pulsar_max_partitions,
-							16384, 16, INT_MAX / 2,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("pulsar_pg.max_open_reservations",
-							"Number of (transaction, partition) pairs that can hold uncommitted sends.",
-							NULL,
-							&pulsar_max_open_reservations,
-							8192, 16, INT_MAX / 2,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	/* sizes of shared memory: only while it is being laid out */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		DefineCustomIntVariable("pulsar_pg.max_partitions",
+								"Number of topic partitions whose positions shared memory can track.",
+								NULL,
+								&pulsar_max_partitions,
+								16384, 16, INT_MAX / 2,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		DefineCustomIntVariable("pulsar_pg.max_open_reservations",
+								"Number of (transaction, partition) pairs that can hold uncommitted sends.",
+								NULL,
+								&pulsar_max_open_reservations,
+								8192, 16, INT_MAX / 2,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	}
 	MarkGUCPrefixReserved("pulsar_pg");
 }
 
