@@ -17,6 +17,7 @@ OBJS = \
 	src/publish.o \
 	src/reader.o \
 	src/admin.o \
+	src/segment_worker.o \
 	src/murmur3.o
 
 DATA = $(wildcard sql/pulsar_pg--*.sql)

@@ -133,7 +133,10 @@ COMMENT ON TYPE pulsar.message IS 'A message as pulsar.read() returns it';
 -- Catalog: tenants, namespaces, topics and their storage
 --
 -- Users have no privileges on these tables: the functions below are the
--- interface.  pg_dump keeps their rows (pg_extension_config_dump).
+-- interface.  pg_dump keeps their rows (pg_extension_config_dump).  The
+-- functions keep the references between them: foreign keys would be
+-- checked with the caller's snapshot, which in REPEATABLE READ can be
+-- older than the rows that publishing reads with the latest one.
 --------------------------------------------------------------------------
 
 CREATE TABLE pulsar.tenant (
@@ -143,7 +146,7 @@ CREATE TABLE pulsar.tenant (
 COMMENT ON TABLE pulsar.tenant IS 'Pulsar tenants';
 
 CREATE TABLE pulsar.namespace (
-	tenant text NOT NULL REFERENCES pulsar.tenant (name),
+	tenant text NOT NULL,
 	name text NOT NULL,
 	deduplication boolean NOT NULL DEFAULT false,
 	created_at timestamptz NOT NULL DEFAULT now(),
@@ -159,8 +162,7 @@ CREATE TABLE pulsar.topic (
 	name text NOT NULL,
 	partitions int NOT NULL DEFAULT 0 CHECK (partitions >= 0),
 	created_at timestamptz NOT NULL DEFAULT now(),
-	UNIQUE (tenant, namespace, name),
-	FOREIGN KEY (tenant, namespace) REFERENCES pulsar.namespace (tenant, name)
+	UNIQUE (tenant, namespace, name)
 );
 ALTER SEQUENCE pulsar.topic_id_seq OWNED BY pulsar.topic.topic_id;
 COMMENT ON TABLE pulsar.topic IS
@@ -171,7 +173,7 @@ COMMENT ON TABLE pulsar.topic IS
 CREATE SEQUENCE pulsar.ledger_id_seq;
 CREATE TABLE pulsar.ledger (
 	ledger_id bigint PRIMARY KEY DEFAULT nextval('pulsar.ledger_id_seq'),
-	topic_id bigint NOT NULL REFERENCES pulsar.topic ON DELETE CASCADE,
+	topic_id bigint NOT NULL,
 	partition_index int NOT NULL,
 	segment_entries bigint NOT NULL CHECK (segment_entries > 0),
 	created_at timestamptz NOT NULL DEFAULT now(),
@@ -184,7 +186,7 @@ COMMENT ON TABLE pulsar.ledger IS
 -- Segment n of ledger l is table pulsar_data.ledger_<l>_<n>; it holds entry
 -- ids from n * segment_entries to (n + 1) * segment_entries - 1.
 CREATE TABLE pulsar.segment (
-	ledger_id bigint NOT NULL REFERENCES pulsar.ledger ON DELETE CASCADE,
+	ledger_id bigint NOT NULL,
 	segment_no bigint NOT NULL,
 	created_at timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (ledger_id, segment_no)
@@ -193,7 +195,7 @@ COMMENT ON TABLE pulsar.segment IS
 	'Segment tables of each ledger, reclaimed whole';
 
 CREATE TABLE pulsar.producer_sequence (
-	topic_id bigint NOT NULL REFERENCES pulsar.topic ON DELETE CASCADE,
+	topic_id bigint NOT NULL,
 	producer text NOT NULL,
 	last_sequence_id bigint NOT NULL,
 	PRIMARY KEY (topic_id, producer)
@@ -202,7 +204,7 @@ COMMENT ON TABLE pulsar.producer_sequence IS
 	'Highest sequence id stored per producer and topic, for deduplication';
 
 CREATE TABLE pulsar.subscription (
-	topic_id bigint NOT NULL REFERENCES pulsar.topic ON DELETE CASCADE,
+	topic_id bigint NOT NULL,
 	name text NOT NULL,
 	type text NOT NULL
 		CHECK (type IN ('exclusive', 'failover', 'shared', 'key_shared')),

@@ -58,6 +58,7 @@
 
 #include "catalog.h"
 #include "read_position.h"
+#include "segment_worker.h"
 
 #define CATALOG_SCHEMA	"pulsar"
 #define DATA_SCHEMA		"pulsar_data"
@@ -313,23 +314,18 @@ segment_table_name(int64 ledger_id, int64 segment_no)
 }
 
 /*
- * Creates a segment table if it does not exist yet.  Caller is inside
- * begin_catalog_access().
+ * Creates a segment table and its catalog row.  Caller is inside
+ * begin_catalog_access(), holds the ledger's segment lock, and has checked
+ * that the segment does not exist.
  */
 static void
-create_segment(int64 ledger_id, int64 segment_no)
+create_segment_locked(int64 ledger_id, int64 segment_no)
 {
 	char	   *relname = segment_table_name(ledger_id, segment_no);
 	Oid			argtypes[2] = {INT8OID, INT8OID};
 	Datum		values[2] = {Int64GetDatum(ledger_id), Int64GetDatum(segment_no)};
 	ObjectAddress table;
 	ObjectAddress extension;
-
-	/* one creator at a time; the lock also brings our syscache up to date */
-	LockDatabaseObject(topic_catalog_oid, (Oid) ledger_id, LOCK_SEGMENTS,
-					   ExclusiveLock);
-	if (OidIsValid(get_relname_relid(relname, data_namespace_oid)))
-		return;
 
 	run_catalog_sql(psprintf("CREATE TABLE %s.%s"
 							 " (LIKE pulsar.segment_template INCLUDING ALL)",
@@ -346,6 +342,62 @@ create_segment(int64 ledger_id, int64 segment_no)
 	ObjectAddressSet(extension, ExtensionRelationId,
 					 get_extension_oid("pulsar_pg", false));
 	recordDependencyOn(&table, &extension, DEPENDENCY_AUTO);
+}
+
+static void
+set_segment_locktag(LOCKTAG *tag, int64 ledger_id)
+{
+	SET_LOCKTAG_OBJECT(*tag, MyDatabaseId, topic_catalog_oid, (Oid) ledger_id,
+					   LOCK_SEGMENTS);
+}
+
+/*
+ * Creates a segment table in the current transaction if it does not exist
+ * yet, waiting for any other creator.  Caller is inside
+ * begin_catalog_access().
+ */
+static void
+create_segment(int64 ledger_id, int64 segment_no)
+{
+	LOCKTAG		tag;
+
+	set_segment_locktag(&tag, ledger_id);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	/* the lock brings our syscache up to date with creators we waited for */
+	AcceptInvalidationMessages();
+	if (!OidIsValid(get_relname_relid(segment_table_name(ledger_id, segment_no),
+									  data_namespace_oid)))
+		create_segment_locked(ledger_id, segment_no);
+}
+
+/*
+ * For the segment worker: creates a segment in the current transaction if
+ * its ledger still exists and nobody else is creating segments of it.  It
+ * never waits for a lock: a sender may be waiting for this worker.
+ */
+void
+create_segment_if_free(int64 ledger_id, int64 segment_no)
+{
+	CatalogAccess access;
+	LOCKTAG		tag;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(ledger_id)};
+
+	ensure_cache_valid();
+	begin_catalog_access(&access);
+	set_segment_locktag(&tag, ledger_id);
+	if (LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL)
+	{
+		AcceptInvalidationMessages();
+		run_catalog_sql("SELECT 1 FROM pulsar.ledger WHERE ledger_id = $1",
+						1, argtypes, values, NULL, true);
+		if (SPI_processed > 0 &&
+			!OidIsValid(get_relname_relid(segment_table_name(ledger_id,
+															 segment_no),
+										  data_namespace_oid)))
+			create_segment_locked(ledger_id, segment_no);
+	}
+	end_catalog_access(&access);
 }
 
 /*
@@ -566,6 +618,11 @@ delete_topic(const TopicName *name, bool force)
 		uint64		nsegments;
 		int64	   *segments;
 
+		LOCKTAG		tag;
+
+		/* after the topic lock: segment workers never wait for this one */
+		set_segment_locktag(&tag, ledger_id);
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
 		run_catalog_sql("SELECT segment_no FROM pulsar.segment"
 						" WHERE ledger_id = $1",
 						1, argtypes, ledger_values, NULL, true);
@@ -584,6 +641,15 @@ delete_topic(const TopicName *name, bool force)
 							0, NULL, NULL, NULL, false);
 		ForgetLedgerAtCommit(ledger_id);
 	}
+	run_catalog_sql("DELETE FROM pulsar.segment WHERE ledger_id IN"
+					" (SELECT ledger_id FROM pulsar.ledger WHERE topic_id = $1)",
+					1, argtypes, values, NULL, false);
+	run_catalog_sql("DELETE FROM pulsar.ledger WHERE topic_id = $1",
+					1, argtypes, values, NULL, false);
+	run_catalog_sql("DELETE FROM pulsar.producer_sequence WHERE topic_id = $1",
+					1, argtypes, values, NULL, false);
+	run_catalog_sql("DELETE FROM pulsar.subscription WHERE topic_id = $1",
+					1, argtypes, values, NULL, false);
 	run_catalog_sql("DELETE FROM pulsar.topic WHERE topic_id = $1",
 					1, argtypes, values, NULL, false);
 	invalidate_topic_cache();
@@ -691,9 +757,14 @@ segment_relid_in_snapshot(const char *relname, Snapshot snapshot)
 }
 
 /*
- * Opens the segment table that holds 'entry_id' for a sender, creating it
- * if needed.  Taking the first entry of a segment also creates the next
- * one, so that later senders find it ready and never wait for it.
+ * Opens the segment table that holds 'entry_id' for a sender.
+ *
+ * Segments are created in their own short transaction by a segment worker,
+ * so that no sender's transaction holds a lock that other senders need:
+ * taking the first entry of a segment asks for the next one without
+ * waiting, and a sender that finds its segment missing waits for a worker
+ * to create it.  Only when no worker can be started does a sender create
+ * the segment in its own transaction.
  */
 Relation
 open_segment_for_insert(const LedgerInfo *ledger, int64 entry_id)
@@ -701,19 +772,28 @@ open_segment_for_insert(const LedgerInfo *ledger, int64 entry_id)
 	int64		segment_no = entry_id / ledger->segment_entries;
 	char	   *relname = segment_table_name(ledger->ledger_id, segment_no);
 	Oid			relid = get_relname_relid(relname, data_namespace_oid);
-	bool		first_of_segment = (entry_id % ledger->segment_entries == 0);
 
-	if (!OidIsValid(relid) || first_of_segment)
+	if (entry_id % ledger->segment_entries == 0)
+		(void) start_segment_worker(ledger->ledger_id, segment_no + 1,
+									extension_owner, false);
+
+	if (!OidIsValid(relid))
 	{
-		CatalogAccess access;
-
-		begin_catalog_access(&access);
+		if (start_segment_worker(ledger->ledger_id, segment_no,
+								 extension_owner, true))
+		{
+			AcceptInvalidationMessages();
+			relid = get_relname_relid(relname, data_namespace_oid);
+		}
 		if (!OidIsValid(relid))
+		{
+			CatalogAccess access;
+
+			begin_catalog_access(&access);
 			create_segment(ledger->ledger_id, segment_no);
-		if (first_of_segment)
-			create_segment(ledger->ledger_id, segment_no + 1);
-		end_catalog_access(&access);
-		relid = get_relname_relid(relname, data_namespace_oid);
+			end_catalog_access(&access);
+			relid = get_relname_relid(relname, data_namespace_oid);
+		}
 	}
 	return table_open(relid, RowExclusiveLock);
 }

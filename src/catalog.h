@@ -86,5 +86,6 @@ extern Relation open_segment_for_insert(const LedgerInfo *ledger,
 extern Relation open_segment_for_read(const LedgerInfo *ledger,
 									  int64 segment_no, Snapshot snapshot);
 extern int64 load_next_entry(int64 ledger_id);
+extern void create_segment_if_free(int64 ledger_id, int64 segment_no);
 
 #endif							/* PULSAR_CATALOG_H */

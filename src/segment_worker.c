@@ -1,0 +1,102 @@
+/*-------------------------------------------------------------------------
+ *
+ * segment_worker.c
+ *	  Short-lived background workers that create segment tables.
+ *
+ * A segment table created inside a sender's transaction would stay
+ * invisible, and its creation lock held, until that transaction ends, so
+ * every other sender reaching the segment would wait for it, and two
+ * senders crossing boundaries of two partitions could deadlock.  A worker
+ * creates the segment in a transaction of its own and commits at once.
+ *
+ * The worker never waits for a lock (a sender may be waiting for it, in a
+ * way the deadlock detector cannot see); when it cannot do the work, it
+ * exits and the sender creates the segment itself.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "utils/snapmgr.h"
+
+#include "catalog.h"
+#include "segment_worker.h"
+
+PGDLLEXPORT void pulsar_segment_worker_main(Datum main_arg);
+
+/* what a worker is asked to do, passed in bgw_extra */
+typedef struct SegmentRequest
+{
+	Oid			database_id;
+	Oid			role_id;
+	int64		ledger_id;
+	int64		segment_no;
+} SegmentRequest;
+
+StaticAssertDecl(sizeof(SegmentRequest) <= BGW_EXTRALEN,
+				 "SegmentRequest must fit in bgw_extra");
+
+/*
+ * Starts a worker that creates a segment of a ledger of the current
+ * database.  With 'wait', returns once it has exited.  Returns false if no
+ * worker could be started.
+ */
+bool
+start_segment_worker(int64 ledger_id, int64 segment_no, Oid role_id,
+					 bool wait)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	SegmentRequest request;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pulsar_pg");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN,
+			 "pulsar_segment_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN,
+			 "pulsar_pg segment worker for ledger " INT64_FORMAT, ledger_id);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "pulsar_pg segment worker");
+	worker.bgw_notify_pid = wait ? MyProcPid : 0;
+
+	request.database_id = MyDatabaseId;
+	request.role_id = role_id;
+	request.ledger_id = ledger_id;
+	request.segment_no = segment_no;
+	memcpy(worker.bgw_extra, &request, sizeof(request));
+
+	if (!RegisterDynamicBackgroundWorker(&worker, wait ? &handle : NULL))
+		return false;
+	if (wait && WaitForBackgroundWorkerShutdown(handle) != BGWH_STOPPED)
+		return false;
+	return true;
+}
+
+void
+pulsar_segment_worker_main(Datum main_arg)
+{
+	SegmentRequest request;
+
+	memcpy(&request, MyBgworkerEntry->bgw_extra, sizeof(request));
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(request.database_id,
+											  request.role_id, 0);
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "creating a segment table");
+	create_segment_if_free(request.ledger_id, request.segment_no);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	proc_exit(0);
+}
