@@ -18,6 +18,10 @@ OBJS = \
 	src/reader.o \
 	src/admin.o \
 	src/segment_worker.o \
+	src/subscription.o \
+	src/cursor.o \
+	src/dispatch.o \
+	src/stats.o \
 	src/murmur3.o
 
 DATA = $(wildcard sql/pulsar_pg--*.sql)

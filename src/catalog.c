@@ -67,6 +67,10 @@
 #define LOCK_TOPIC			0	/* on pulsar.topic, objid = topic id */
 #define LOCK_TOPIC_NAME		1	/* on pulsar.topic, objid = name hash */
 #define LOCK_SEGMENTS		2	/* on pulsar.topic, objid = ledger id */
+#define LOCK_SUBSCRIPTION	3	/* on pulsar.topic, objid = hash of topic
+								 * id and subscription name */
+#define LOCK_DISPATCH		4	/* on pulsar.topic, objid = hash of
+								 * subscription id and ledger id */
 
 /* what the cache knows, rebuilt after any invalidation */
 static bool cache_valid = false;
@@ -172,19 +176,61 @@ end_catalog_access(CatalogAccess *access)
 }
 
 /*
- * Runs catalog SQL.  Reads see the latest committed state, whatever the
- * caller's isolation level.
+ * Prepared plans of catalog statements, keyed by their text.  Only fixed
+ * statements come here; the plan cache replans them when tables change.
+ */
+typedef struct CatalogPlan
+{
+	const char *sql;			/* hash key: the statement's address */
+	SPIPlanPtr	plan;
+} CatalogPlan;
+
+static HTAB *CatalogPlans = NULL;
+
+static SPIPlanPtr
+catalog_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	CatalogPlan *entry;
+	bool		found;
+
+	if (CatalogPlans == NULL)
+	{
+		HASHCTL		info;
+
+		info.keysize = sizeof(const char *);
+		info.entrysize = sizeof(CatalogPlan);
+		CatalogPlans = hash_create("pulsar_pg catalog plans", 64, &info,
+								   HASH_ELEM | HASH_BLOBS);
+	}
+	entry = hash_search(CatalogPlans, &sql, HASH_ENTER, &found);
+	if (!found)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+		if (plan == NULL)
+		{
+			hash_search(CatalogPlans, &sql, HASH_REMOVE, NULL);
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+				 SPI_result_code_string(SPI_result));
+		}
+		SPI_keepplan(plan);
+		entry->plan = plan;
+	}
+	return entry->plan;
+}
+
+/*
+ * Runs a fixed catalog statement; 'sql' must be a string constant, since
+ * its address identifies the prepared plan.  Reads see the latest committed
+ * state, whatever the caller's isolation level.
  */
 int
 run_catalog_sql(const char *sql, int nargs, Oid *argtypes, Datum *values,
 				const char *nulls, bool latest_snapshot)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	SPIPlanPtr	plan = catalog_plan(sql, nargs, argtypes);
 	int			rc;
 
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
-			 SPI_result_code_string(SPI_result));
 	if (latest_snapshot)
 		rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
 								  InvalidSnapshot, false, true, 0);
@@ -193,8 +239,20 @@ run_catalog_sql(const char *sql, int nargs, Oid *argtypes, Datum *values,
 	if (rc < 0)
 		elog(ERROR, "SPI failed for \"%s\": %s", sql,
 			 SPI_result_code_string(rc));
-	SPI_freeplan(plan);
 	return rc;
+}
+
+/*
+ * Runs a one-off utility statement (DDL on segment tables).
+ */
+static void
+run_catalog_ddl(const char *sql)
+{
+	int			rc = SPI_execute(sql, false, 0);
+
+	if (rc < 0)
+		elog(ERROR, "SPI failed for \"%s\": %s", sql,
+			 SPI_result_code_string(rc));
 }
 
 static int64
@@ -315,8 +373,9 @@ segment_table_name(int64 ledger_id, int64 segment_no)
 
 /*
  * Creates a segment table and its catalog row.  Caller is inside
- * begin_catalog_access(), holds the ledger's segment lock, and has checked
- * that the segment does not exist.
+ * begin_catalog_access(), has checked that the segment does not exist, and
+ * either holds the ledger's segment lock or created the ledger in this
+ * transaction, where nobody else can see it.
  */
 static void
 create_segment_locked(int64 ledger_id, int64 segment_no)
@@ -327,10 +386,9 @@ create_segment_locked(int64 ledger_id, int64 segment_no)
 	ObjectAddress table;
 	ObjectAddress extension;
 
-	run_catalog_sql(psprintf("CREATE TABLE %s.%s"
+	run_catalog_ddl(psprintf("CREATE TABLE %s.%s"
 							 " (LIKE pulsar.segment_template INCLUDING ALL)",
-							 DATA_SCHEMA, quote_identifier(relname)),
-					0, NULL, NULL, NULL, false);
+							 DATA_SCHEMA, quote_identifier(relname)));
 	run_catalog_sql("INSERT INTO pulsar.segment (ledger_id, segment_no)"
 					" VALUES ($1, $2)",
 					2, argtypes, values, NULL, false);
@@ -351,47 +409,38 @@ set_segment_locktag(LOCKTAG *tag, int64 ledger_id)
 					   LOCK_SEGMENTS);
 }
 
-/*
- * Creates a segment table in the current transaction if it does not exist
- * yet, waiting for any other creator.  Caller is inside
- * begin_catalog_access().
- */
-static void
-create_segment(int64 ledger_id, int64 segment_no)
+static bool
+ledger_exists(int64 ledger_id)
 {
-	LOCKTAG		tag;
-
-	set_segment_locktag(&tag, ledger_id);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-	/* the lock brings our syscache up to date with creators we waited for */
-	AcceptInvalidationMessages();
-	if (!OidIsValid(get_relname_relid(segment_table_name(ledger_id, segment_no),
-									  data_namespace_oid)))
-		create_segment_locked(ledger_id, segment_no);
-}
-
-/*
- * For the segment worker: creates a segment in the current transaction if
- * its ledger still exists and nobody else is creating segments of it.  It
- * never waits for a lock: a sender may be waiting for this worker.
- */
-void
-create_segment_if_free(int64 ledger_id, int64 segment_no)
-{
-	CatalogAccess access;
-	LOCKTAG		tag;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(ledger_id)};
 
+	run_catalog_sql("SELECT 1 FROM pulsar.ledger WHERE ledger_id = $1",
+					1, argtypes, values, NULL, true);
+	return SPI_processed > 0;
+}
+
+/*
+ * For the segment worker: creates a segment in the current transaction
+ * unless it exists or its ledger is gone.  Creators of one ledger's segments
+ * take turns on a lock that only workers and delete_topic take, and that no
+ * transaction holds while it waits for a worker.
+ */
+void
+create_segment_in_worker(int64 ledger_id, int64 segment_no)
+{
+	CatalogAccess access;
+	LOCKTAG		tag;
+
 	ensure_cache_valid();
 	begin_catalog_access(&access);
-	set_segment_locktag(&tag, ledger_id);
-	if (LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL)
+	if (ledger_exists(ledger_id))
 	{
+		set_segment_locktag(&tag, ledger_id);
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		/* what we waited for may have created it, or deleted the ledger */
 		AcceptInvalidationMessages();
-		run_catalog_sql("SELECT 1 FROM pulsar.ledger WHERE ledger_id = $1",
-						1, argtypes, values, NULL, true);
-		if (SPI_processed > 0 &&
+		if (ledger_exists(ledger_id) &&
 			!OidIsValid(get_relname_relid(segment_table_name(ledger_id,
 															 segment_no),
 										  data_namespace_oid)))
@@ -436,7 +485,7 @@ insert_topic(const TopicName *name, int32 partitions)
 						3, ledger_argtypes, ledger_values, NULL, false);
 		ledger_id = result_int64(0, 1, &isnull);
 		ForgetLedgerAtAbort(ledger_id);
-		create_segment(ledger_id, 0);
+		create_segment_locked(ledger_id, 0);
 		if (p == NOT_A_PARTITION)
 			break;
 	}
@@ -508,6 +557,53 @@ resolve_topic(const TopicName *name, bool create_if_missing, LOCKMODE lockmode)
 			return topic;
 		/* the topic changed while we waited for it: look again */
 	}
+}
+
+/*
+ * Locks a subscription of a topic (existing or not) for the rest of the
+ * transaction: consumers share it, attaching a consumer takes it in
+ * ExclusiveLock, and unsubscribe and seek in AccessExclusiveLock.
+ */
+void
+lock_subscription(int64 topic_id, const char *name, LOCKMODE lockmode)
+{
+	uint32		hash = hash_bytes((const unsigned char *) name, strlen(name));
+
+	hash = hash_combine(hash, hash_bytes_uint32((uint32) topic_id));
+	LockDatabaseObject(topic_catalog_oid, (Oid) hash, LOCK_SUBSCRIPTION,
+					   lockmode);
+}
+
+static void
+set_dispatch_locktag(LOCKTAG *tag, int64 subscription_id, int64 ledger_id)
+{
+	uint32		hash = hash_bytes_uint32((uint32) subscription_id);
+
+	hash = hash_combine(hash, hash_bytes_uint32((uint32) ledger_id));
+	SET_LOCKTAG_OBJECT(*tag, MyDatabaseId, topic_catalog_oid, (Oid) hash,
+					   LOCK_DISPATCH);
+}
+
+/*
+ * Serialises the receivers of one subscription in one partition for the
+ * duration of a receive call, not of their transactions.
+ */
+void
+lock_dispatch(int64 subscription_id, int64 ledger_id)
+{
+	LOCKTAG		tag;
+
+	set_dispatch_locktag(&tag, subscription_id, ledger_id);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+void
+unlock_dispatch(int64 subscription_id, int64 ledger_id)
+{
+	LOCKTAG		tag;
+
+	set_dispatch_locktag(&tag, subscription_id, ledger_id);
+	LockRelease(&tag, ExclusiveLock, false);
 }
 
 /*
@@ -635,10 +731,9 @@ delete_topic(const TopicName *name, bool force)
 			segments[s] = result_int64(s, 1, &isnull);
 		}
 		for (uint64 s = 0; s < nsegments; s++)
-			run_catalog_sql(psprintf("DROP TABLE IF EXISTS %s.%s", DATA_SCHEMA,
+			run_catalog_ddl(psprintf("DROP TABLE IF EXISTS %s.%s", DATA_SCHEMA,
 									 quote_identifier(segment_table_name(ledger_id,
-																		 segments[s]))),
-							0, NULL, NULL, NULL, false);
+																		 segments[s]))));
 		ForgetLedgerAtCommit(ledger_id);
 	}
 	run_catalog_sql("DELETE FROM pulsar.segment WHERE ledger_id IN"
@@ -760,11 +855,11 @@ segment_relid_in_snapshot(const char *relname, Snapshot snapshot)
  * Opens the segment table that holds 'entry_id' for a sender.
  *
  * Segments are created in their own short transaction by a segment worker,
- * so that no sender's transaction holds a lock that other senders need:
- * taking the first entry of a segment asks for the next one without
- * waiting, and a sender that finds its segment missing waits for a worker
- * to create it.  Only when no worker can be started does a sender create
- * the segment in its own transaction.
+ * so that no sender's transaction holds a lock or an uncommitted table that
+ * other senders need: taking the first entry of a segment asks for the next
+ * one without waiting, and a sender that finds its segment missing waits
+ * for a worker to create it.  Only a ledger created by this very
+ * transaction, which nobody else can see, gets its segments here.
  */
 Relation
 open_segment_for_insert(const LedgerInfo *ledger, int64 entry_id)
@@ -772,28 +867,33 @@ open_segment_for_insert(const LedgerInfo *ledger, int64 entry_id)
 	int64		segment_no = entry_id / ledger->segment_entries;
 	char	   *relname = segment_table_name(ledger->ledger_id, segment_no);
 	Oid			relid = get_relname_relid(relname, data_namespace_oid);
+	bool		own_ledger = LedgerCreatedInTransaction(ledger->ledger_id);
 
-	if (entry_id % ledger->segment_entries == 0)
+	if (entry_id % ledger->segment_entries == 0 && !own_ledger)
 		(void) start_segment_worker(ledger->ledger_id, segment_no + 1,
 									extension_owner, false);
 
 	if (!OidIsValid(relid))
 	{
-		if (start_segment_worker(ledger->ledger_id, segment_no,
-								 extension_owner, true))
-		{
-			AcceptInvalidationMessages();
-			relid = get_relname_relid(relname, data_namespace_oid);
-		}
-		if (!OidIsValid(relid))
+		if (own_ledger)
 		{
 			CatalogAccess access;
 
 			begin_catalog_access(&access);
-			create_segment(ledger->ledger_id, segment_no);
+			create_segment_locked(ledger->ledger_id, segment_no);
 			end_catalog_access(&access);
-			relid = get_relname_relid(relname, data_namespace_oid);
 		}
+		else if (start_segment_worker(ledger->ledger_id, segment_no,
+									  extension_owner, true))
+			AcceptInvalidationMessages();
+		relid = get_relname_relid(relname, data_namespace_oid);
+		if (!OidIsValid(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+					 errmsg("could not create segment " INT64_FORMAT " of topic partition with ledger " INT64_FORMAT,
+							segment_no, ledger->ledger_id),
+					 errdetail("No segment worker could be started, or it failed; the server log tells which."),
+					 errhint("Make sure max_worker_processes leaves room for short-lived pulsar_pg segment workers.")));
 	}
 	return table_open(relid, RowExclusiveLock);
 }

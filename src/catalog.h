@@ -74,6 +74,10 @@ extern int	run_catalog_sql(const char *sql, int nargs, Oid *argtypes,
 extern TopicInfo *resolve_topic(const TopicName *name, bool create_if_missing,
 								LOCKMODE lockmode);
 extern LedgerInfo *resolve_ledger(TopicInfo *topic, const TopicName *name);
+extern void lock_subscription(int64 topic_id, const char *name,
+							  LOCKMODE lockmode);
+extern void lock_dispatch(int64 subscription_id, int64 ledger_id);
+extern void unlock_dispatch(int64 subscription_id, int64 ledger_id);
 extern char *create_topic(const TopicName *name, int32 partitions);
 extern void delete_topic(const TopicName *name, bool force);
 extern void create_tenant(const char *tenant);
@@ -86,6 +90,6 @@ extern Relation open_segment_for_insert(const LedgerInfo *ledger,
 extern Relation open_segment_for_read(const LedgerInfo *ledger,
 									  int64 segment_no, Snapshot snapshot);
 extern int64 load_next_entry(int64 ledger_id);
-extern void create_segment_if_free(int64 ledger_id, int64 segment_no);
+extern void create_segment_in_worker(int64 ledger_id, int64 segment_no);
 
 #endif							/* PULSAR_CATALOG_H */

@@ -119,14 +119,17 @@ message_id_in(PG_FUNCTION_ARGS)
 										   (int32) partition_index));
 }
 
+char *
+message_id_to_string(const MessageId *id)
+{
+	return psprintf(INT64_FORMAT ":" INT64_FORMAT ":%d",
+					id->ledger_id, id->entry_id, id->partition_index);
+}
+
 Datum
 message_id_out(PG_FUNCTION_ARGS)
 {
-	MessageId  *id = PG_GETARG_MESSAGE_ID_P(0);
-
-	PG_RETURN_CSTRING(psprintf(INT64_FORMAT ":" INT64_FORMAT ":%d",
-							   id->ledger_id, id->entry_id,
-							   id->partition_index));
+	PG_RETURN_CSTRING(message_id_to_string(PG_GETARG_MESSAGE_ID_P(0)));
 }
 
 Datum

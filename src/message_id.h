@@ -33,6 +33,7 @@ typedef struct MessageId
 
 extern MessageId *make_message_id(int64 ledger_id, int64 entry_id,
 								  int32 partition_index);
+extern char *message_id_to_string(const MessageId *id);
 extern bool message_id_is_earliest(const MessageId *id);
 extern bool message_id_is_latest(const MessageId *id);
 

@@ -45,6 +45,7 @@
 #include "murmur3.h"
 #include "publish.h"
 #include "read_position.h"
+#include "reader.h"
 
 PG_FUNCTION_INFO_V1(pulsar_send);
 PG_FUNCTION_INFO_V1(pulsar_send_text);
@@ -613,6 +614,34 @@ Datum
 pulsar_send_batch_jsonb(PG_FUNCTION_ARGS)
 {
 	return send_many(fcinfo, PAYLOAD_JSONB);
+}
+
+/*
+ * Publishes a copy of a stored message, with other properties, to a topic
+ * given by its full name; used for dead letters.
+ */
+void
+publish_stored_message(const char *topic, const StoredMessage *stored,
+					   Jsonb *properties)
+{
+	OutgoingBatch pub;
+	OutgoingMessage message;
+
+	parse_topic_name(topic, &pub.name);
+	memset(&message, 0, sizeof(message));
+	message.payload = stored->nulls[SEGMENT_PAYLOAD] ? NULL :
+		DatumGetByteaPP(stored->values[SEGMENT_PAYLOAD]);
+	message.key = stored->nulls[SEGMENT_KEY] ? NULL :
+		DatumGetTextPP(stored->values[SEGMENT_KEY]);
+	message.properties = properties;
+	message.has_event_time = !stored->nulls[SEGMENT_EVENT_TIME];
+	message.event_time = stored->values[SEGMENT_EVENT_TIME];
+	pub.producer = NULL;
+	pub.has_deliver_at = false;
+	pub.deliver_at = 0;
+	pub.count = 1;
+	pub.messages = &message;
+	publish(&pub);
 }
 
 /*

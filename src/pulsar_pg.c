@@ -16,8 +16,10 @@
 #include "utils/memutils.h"
 
 #include "catalog.h"
+#include "dispatch.h"
 #include "publish.h"
 #include "read_position.h"
+#include "subscription.h"
 
 PG_MODULE_MAGIC;
 
@@ -26,6 +28,8 @@ int			pulsar_max_message_size = 5 * 1024 * 1024;
 int			pulsar_segment_entries = 100000;
 int			pulsar_max_partitions = 16384;
 int			pulsar_max_open_reservations = 8192;
+int			pulsar_max_cursors = 65536;
+int			pulsar_consumer_lease_ms = 60000;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -38,6 +42,7 @@ pulsar_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	ReadPositionShmemRequest();
+	DispatchShmemRequest();
 }
 
 static void
@@ -46,6 +51,7 @@ pulsar_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	ReadPositionShmemInit();
+	DispatchShmemInit();
 }
 
 static void
@@ -68,6 +74,12 @@ define_settings(void)
 							&pulsar_segment_entries,
 							100000, 16, INT_MAX,
 							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pulsar_pg.consumer_lease",
+							"Time after which a consumer that made no call is disconnected.",
+							"Its unacknowledged messages then go back to the subscription.",
+							&pulsar_consumer_lease_ms,
+							60000, 100, INT_MAX,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	/* sizes of shared memory: only while it is being laid out */
 	if (process_shared_preload_libraries_in_progress)
 	{
@@ -83,6 +95,12 @@ define_settings(void)
 								&pulsar_max_open_reservations,
 								8192, 16, INT_MAX / 2,
 								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		DefineCustomIntVariable("pulsar_pg.max_cursors",
+								"Number of (subscription, partition) pairs whose dispatch state shared memory can track.",
+								NULL,
+								&pulsar_max_cursors,
+								65536, 16, INT_MAX / 2,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	}
 	MarkGUCPrefixReserved("pulsar_pg");
 }
@@ -96,6 +114,7 @@ _PG_init(void)
 	define_settings();
 	CatalogInit();
 	ReadPositionInit();
+	DispatchInit();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

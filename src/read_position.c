@@ -43,6 +43,8 @@
 
 #include "access/xact.h"
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/condition_variable.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -83,6 +85,7 @@ typedef struct Reservation
 typedef struct PositionSharedState
 {
 	LWLock	   *lock;
+	ConditionVariable published;	/* broadcast when positions become readable */
 	slock_t		freelist_mutex;
 	int			free_head;
 	Reservation reservations[FLEXIBLE_ARRAY_MEMBER];
@@ -146,6 +149,7 @@ ReadPositionShmemInit(void)
 		PositionState->lock =
 			&(GetNamedLWLockTranche("pulsar_pg read position"))->lock;
 		SpinLockInit(&PositionState->freelist_mutex);
+		ConditionVariableInit(&PositionState->published);
 		for (int i = 0; i < pulsar_max_open_reservations; i++)
 			PositionState->reservations[i].next =
 				(i + 1 < pulsar_max_open_reservations) ? i + 1 : NO_RESERVATION;
@@ -421,6 +425,33 @@ release_held_reservations(void)
 	for (int i = 0; i < held_count; i++)
 		free_reservation_slot(held[i].slot);
 	held_count = 0;
+
+	/* readers waiting in receive(..., timeout) look again */
+	ConditionVariableBroadcast(&PositionState->published);
+}
+
+/*
+ * Waiting for messages to become readable: call PublicationWaitPrepare()
+ * before looking, then PublicationWait() between looks, and
+ * PublicationWaitDone() at the end, so that no commit is missed.
+ */
+void
+PublicationWaitPrepare(void)
+{
+	ConditionVariablePrepareToSleep(&PositionState->published);
+}
+
+void
+PublicationWait(long timeout_ms)
+{
+	(void) ConditionVariableTimedSleep(&PositionState->published, timeout_ms,
+									   PG_WAIT_EXTENSION);
+}
+
+void
+PublicationWaitDone(void)
+{
+	ConditionVariableCancelSleep();
 }
 
 /*
@@ -482,6 +513,18 @@ void
 ForgetLedgerAtCommit(int64 ledger_id)
 {
 	remember_ledger(&ledgers_to_forget_at_commit, ledger_id);
+}
+
+/* Whether the current transaction created this ledger. */
+bool
+LedgerCreatedInTransaction(int64 ledger_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, ledgers_to_forget_at_abort)
+		if (*(int64 *) lfirst(lc) == ledger_id)
+			return true;
+	return false;
 }
 
 /* The current transaction created this ledger. */

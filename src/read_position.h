@@ -29,6 +29,10 @@ extern int64 ReserveEntries(int64 ledger_id, int64 count,
 extern int64 GetMaxReadPosition(int64 ledger_id, NextEntryLoader loader);
 extern void ForgetLedgerAtCommit(int64 ledger_id);
 extern void ForgetLedgerAtAbort(int64 ledger_id);
+extern bool LedgerCreatedInTransaction(int64 ledger_id);
 extern void ForgetDatabasePartitions(void);
+extern void PublicationWaitPrepare(void);
+extern void PublicationWait(long timeout_ms);
+extern void PublicationWaitDone(void);
 
 #endif							/* PULSAR_READ_POSITION_H */

@@ -34,22 +34,6 @@
 
 PG_FUNCTION_INFO_V1(pulsar_read);
 
-/* the columns of pulsar.message */
-enum MessageColumn
-{
-	MESSAGE_ID,
-	MESSAGE_KEY,
-	MESSAGE_PAYLOAD,
-	MESSAGE_PROPERTIES,
-	MESSAGE_PUBLISH_TIME,
-	MESSAGE_EVENT_TIME,
-	MESSAGE_REDELIVERY_COUNT,
-	MESSAGE_PRODUCER,
-	MESSAGE_SEQUENCE_ID,
-	MESSAGE_TOPIC,
-	MESSAGE_DELIVER_AT,
-	MESSAGE_NUM_COLUMNS
-};
 
 /*
  * Checks what every reading entry point needs; 'function' names it.
@@ -85,21 +69,20 @@ check_max_messages(int32 max_messages)
 }
 
 /*
- * Appends the stored messages with entry ids in (after, last] of one ledger,
- * at most 'limit' of them, in entry order, to the result.  Returns how many.
+ * Calls 'visit' for each stored message of a ledger with an entry id in
+ * (after, last], in entry order, as seen by 'snapshot', until it returns
+ * false.  Segments that were never created hold only gaps.
  */
-int
-read_ledger_range(const LedgerInfo *ledger, const char *topic_name,
-				  int64 after, int64 last, int limit, Snapshot snapshot,
-				  Tuplestorestate *result, TupleDesc result_desc)
+void
+scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
+			Snapshot snapshot, MessageVisitor visit, void *arg)
 {
-	int			count = 0;
 	int64		segment_no;
 
 	if (after < -1)
 		after = -1;
 	for (segment_no = (after + 1) / ledger->segment_entries;
-		 segment_no * ledger->segment_entries <= last && count < limit;
+		 segment_no * ledger->segment_entries <= last;
 		 segment_no++)
 	{
 		Relation	segment = open_segment_for_read(ledger, segment_no,
@@ -108,9 +91,10 @@ read_ledger_range(const LedgerInfo *ledger, const char *topic_name,
 		ScanKeyData keys[2];
 		SysScanDesc scan;
 		HeapTuple	tuple;
+		bool		more = true;
 
 		if (segment == NULL)
-			continue;			/* never created: all gaps */
+			continue;
 		index = index_open(RelationGetPrimaryKeyIndex(segment),
 						   AccessShareLock);
 		ScanKeyInit(&keys[0], 1, BTGreaterStrategyNumber, F_INT8GT,
@@ -118,43 +102,73 @@ read_ledger_range(const LedgerInfo *ledger, const char *topic_name,
 		ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE,
 					Int64GetDatum(last));
 		scan = systable_beginscan_ordered(segment, index, snapshot, 2, keys);
-		while (count < limit &&
+		while (more &&
 			   (tuple = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
 		{
-			Datum		stored[SEGMENT_NUM_COLUMNS];
-			bool		stored_nulls[SEGMENT_NUM_COLUMNS];
-			Datum		values[MESSAGE_NUM_COLUMNS];
-			bool		nulls[MESSAGE_NUM_COLUMNS];
+			StoredMessage message;
 
-			heap_deform_tuple(tuple, RelationGetDescr(segment), stored,
-							  stored_nulls);
-			memset(nulls, false, sizeof(nulls));
-			values[MESSAGE_ID] =
-				MessageIdPGetDatum(make_message_id(ledger->ledger_id,
-												   DatumGetInt64(stored[SEGMENT_ENTRY_ID]),
-												   ledger->partition_index));
-#define COPY_COLUMN(to, from) \
-			(values[to] = stored[from], nulls[to] = stored_nulls[from])
-			COPY_COLUMN(MESSAGE_KEY, SEGMENT_KEY);
-			COPY_COLUMN(MESSAGE_PAYLOAD, SEGMENT_PAYLOAD);
-			COPY_COLUMN(MESSAGE_PROPERTIES, SEGMENT_PROPERTIES);
-			COPY_COLUMN(MESSAGE_PUBLISH_TIME, SEGMENT_PUBLISH_TIME);
-			COPY_COLUMN(MESSAGE_EVENT_TIME, SEGMENT_EVENT_TIME);
-			COPY_COLUMN(MESSAGE_PRODUCER, SEGMENT_PRODUCER);
-			COPY_COLUMN(MESSAGE_SEQUENCE_ID, SEGMENT_SEQUENCE_ID);
-			COPY_COLUMN(MESSAGE_DELIVER_AT, SEGMENT_DELIVER_AT);
-#undef COPY_COLUMN
-			values[MESSAGE_REDELIVERY_COUNT] = Int32GetDatum(0);
-			values[MESSAGE_TOPIC] = CStringGetTextDatum(topic_name);
-
-			tuplestore_putvalues(result, result_desc, values, nulls);
-			count++;
+			heap_deform_tuple(tuple, RelationGetDescr(segment), message.values,
+							  message.nulls);
+			message.entry_id = DatumGetInt64(message.values[SEGMENT_ENTRY_ID]);
+			more = visit(&message, arg);
 		}
 		systable_endscan_ordered(scan);
 		index_close(index, AccessShareLock);
 		table_close(segment, AccessShareLock);
+		if (!more)
+			break;
 	}
-	return count;
+}
+
+/*
+ * Appends a stored message to a result set of type pulsar.message.
+ */
+void
+put_message(Tuplestorestate *result, TupleDesc result_desc,
+			const LedgerInfo *ledger, const char *topic_name,
+			const StoredMessage *message, int32 redelivery_count)
+{
+	Datum		values[MESSAGE_NUM_COLUMNS];
+	bool		nulls[MESSAGE_NUM_COLUMNS];
+
+	memset(nulls, false, sizeof(nulls));
+	values[MESSAGE_ID] =
+		MessageIdPGetDatum(make_message_id(ledger->ledger_id,
+										   message->entry_id,
+										   ledger->partition_index));
+#define COPY_COLUMN(to, from) \
+	(values[to] = message->values[from], nulls[to] = message->nulls[from])
+	COPY_COLUMN(MESSAGE_KEY, SEGMENT_KEY);
+	COPY_COLUMN(MESSAGE_PAYLOAD, SEGMENT_PAYLOAD);
+	COPY_COLUMN(MESSAGE_PROPERTIES, SEGMENT_PROPERTIES);
+	COPY_COLUMN(MESSAGE_PUBLISH_TIME, SEGMENT_PUBLISH_TIME);
+	COPY_COLUMN(MESSAGE_EVENT_TIME, SEGMENT_EVENT_TIME);
+	COPY_COLUMN(MESSAGE_PRODUCER, SEGMENT_PRODUCER);
+	COPY_COLUMN(MESSAGE_SEQUENCE_ID, SEGMENT_SEQUENCE_ID);
+	COPY_COLUMN(MESSAGE_DELIVER_AT, SEGMENT_DELIVER_AT);
+#undef COPY_COLUMN
+	values[MESSAGE_REDELIVERY_COUNT] = Int32GetDatum(redelivery_count);
+	values[MESSAGE_TOPIC] = CStringGetTextDatum(topic_name);
+
+	tuplestore_putvalues(result, result_desc, values, nulls);
+}
+
+typedef struct ReaderState
+{
+	ReturnSetInfo *rsinfo;
+	const LedgerInfo *ledger;
+	const char *topic_name;
+	int			remaining;
+} ReaderState;
+
+static bool
+reader_visit(const StoredMessage *message, void *arg)
+{
+	ReaderState *state = arg;
+
+	put_message(state->rsinfo->setResult, state->rsinfo->setDesc,
+				state->ledger, state->topic_name, message, 0);
+	return --state->remaining > 0;
 }
 
 /*
@@ -202,9 +216,8 @@ pulsar_read(PG_FUNCTION_ARGS)
 	else if (start_after->ledger_id != ledger->ledger_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("message ID " INT64_FORMAT ":" INT64_FORMAT ":%d does not belong to topic \"%s\"",
-						start_after->ledger_id, start_after->entry_id,
-						start_after->partition_index,
+				 errmsg("message ID %s does not belong to topic \"%s\"",
+						message_id_to_string(start_after),
 						topic_name_string(&name, name.partition_index))));
 	else
 		after = start_after->entry_id;
@@ -216,10 +229,16 @@ pulsar_read(PG_FUNCTION_ARGS)
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 
 	if (after < max_read_position)
-		read_ledger_range(ledger,
-						  topic_name_string(&name, ledger->partition_index),
-						  after, max_read_position, max_messages, snapshot,
-						  rsinfo->setResult, rsinfo->setDesc);
+	{
+		ReaderState state;
+
+		state.rsinfo = rsinfo;
+		state.ledger = ledger;
+		state.topic_name = topic_name_string(&name, ledger->partition_index);
+		state.remaining = max_messages;
+		scan_ledger(ledger, after, max_read_position, snapshot, reader_visit,
+					&state);
+	}
 	UnregisterSnapshot(snapshot);
 	return (Datum) 0;
 }

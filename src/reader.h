@@ -19,9 +19,38 @@
 
 extern void check_can_read(const char *function);
 extern void check_max_messages(int32 max_messages);
-extern int	read_ledger_range(const LedgerInfo *ledger, const char *topic_name,
-							  int64 after, int64 last, int limit,
-							  Snapshot snapshot, Tuplestorestate *result,
-							  TupleDesc result_desc);
+/* the columns of pulsar.message */
+enum MessageColumn
+{
+	MESSAGE_ID,
+	MESSAGE_KEY,
+	MESSAGE_PAYLOAD,
+	MESSAGE_PROPERTIES,
+	MESSAGE_PUBLISH_TIME,
+	MESSAGE_EVENT_TIME,
+	MESSAGE_REDELIVERY_COUNT,
+	MESSAGE_PRODUCER,
+	MESSAGE_SEQUENCE_ID,
+	MESSAGE_TOPIC,
+	MESSAGE_DELIVER_AT,
+	MESSAGE_NUM_COLUMNS
+};
+
+/* a message as stored in its segment table */
+typedef struct StoredMessage
+{
+	int64		entry_id;
+	Datum		values[SEGMENT_NUM_COLUMNS];
+	bool		nulls[SEGMENT_NUM_COLUMNS];
+} StoredMessage;
+
+/* returns false to stop the scan */
+typedef bool (*MessageVisitor) (const StoredMessage *message, void *arg);
+
+extern void scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
+						Snapshot snapshot, MessageVisitor visit, void *arg);
+extern void put_message(Tuplestorestate *result, TupleDesc result_desc,
+						const LedgerInfo *ledger, const char *topic_name,
+						const StoredMessage *message, int32 redelivery_count);
 
 #endif							/* PULSAR_READER_H */

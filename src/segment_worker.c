@@ -9,9 +9,10 @@
  * senders crossing boundaries of two partitions could deadlock.  A worker
  * creates the segment in a transaction of its own and commits at once.
  *
- * The worker never waits for a lock (a sender may be waiting for it, in a
- * way the deadlock detector cannot see); when it cannot do the work, it
- * exits and the sender creates the segment itself.
+ * A sender waits for its worker on its latch, which the deadlock detector
+ * cannot see, so a worker may wait only for locks that no waiting sender
+ * holds: the segment lock, which only workers and delete_topic (after it
+ * has waited out every sender of the topic) take.
  *
  *-------------------------------------------------------------------------
  */
@@ -22,6 +23,7 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
 #include "utils/snapmgr.h"
 
 #include "catalog.h"
@@ -73,8 +75,18 @@ start_segment_worker(int64 ledger_id, int64 segment_no, Oid role_id,
 	request.segment_no = segment_no;
 	memcpy(worker.bgw_extra, &request, sizeof(request));
 
-	if (!RegisterDynamicBackgroundWorker(&worker, wait ? &handle : NULL))
-		return false;
+	/* worker slots free up quickly: a sender that must wait tries a while */
+	for (int attempt = 0;; attempt++)
+	{
+		if (RegisterDynamicBackgroundWorker(&worker, wait ? &handle : NULL))
+			break;
+		if (!wait || attempt >= 500)
+			return false;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 	if (wait && WaitForBackgroundWorkerShutdown(handle) != BGWH_STOPPED)
 		return false;
 	return true;
@@ -93,7 +105,7 @@ pulsar_segment_worker_main(Datum main_arg)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "creating a segment table");
-	create_segment_if_free(request.ledger_id, request.segment_no);
+	create_segment_in_worker(request.ledger_id, request.segment_no);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);

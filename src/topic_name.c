@@ -56,6 +56,18 @@ check_name_part(const char *part, int len, int max_len, const char *what,
 	dest[len] = '\0';
 }
 
+/*
+ * Checks a name that stands alone, such as a subscription or consumer name.
+ */
+void
+check_simple_name(const char *name, int max_len, const char *what)
+{
+	char	   *copy = palloc(strlen(name) + 1);
+
+	check_name_part(name, strlen(name), max_len, what, name, copy);
+	pfree(copy);
+}
+
 void
 check_tenant_name(const char *tenant)
 {

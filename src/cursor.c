@@ -1,0 +1,601 @@
+/*-------------------------------------------------------------------------
+ *
+ * cursor.c
+ *	  Acknowledgements: ack, ack_cumulative, nack and seek.
+ *
+ * A subscription's progress in a partition is durable (DESIGN invariants 2
+ * and 5): pulsar.cursor holds the mark-delete position, below which every
+ * entry is acknowledged, and pulsar.acked_range the entries acknowledged
+ * individually above it, exactly and without a cap.
+ *
+ * Individual acks only insert ranges, so consumers of a shared
+ * subscription never wait for each other's transactions.  The ack that
+ * finds the cursor row free (SKIP LOCKED) also folds the ranges that reach
+ * the mark-delete position into it.  Everything happens in the caller's
+ * transaction: an ack rolled back was never made.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "cursor.h"
+#include "dispatch.h"
+#include "message_id.h"
+#include "read_position.h"
+#include "reader.h"
+
+PG_FUNCTION_INFO_V1(pulsar_ack);
+PG_FUNCTION_INFO_V1(pulsar_ack_array);
+PG_FUNCTION_INFO_V1(pulsar_ack_cumulative);
+PG_FUNCTION_INFO_V1(pulsar_nack);
+PG_FUNCTION_INFO_V1(pulsar_seek);
+PG_FUNCTION_INFO_V1(pulsar_seek_time);
+
+/*
+ * One cursor per partition, at the beginning (earliest) or after the last
+ * message a reader could read now (latest).
+ */
+void
+create_cursors(Subscription *subscription, bool earliest)
+{
+	TopicInfo  *topic = subscription->topic;
+	int64	   *positions = palloc(sizeof(int64) * topic->num_ledgers);
+	CatalogAccess access;
+
+	for (int i = 0; i < topic->num_ledgers; i++)
+		positions[i] = earliest ? -1 :
+			GetMaxReadPosition(topic->ledgers[i].ledger_id, load_next_entry);
+
+	begin_catalog_access(&access);
+	for (int i = 0; i < topic->num_ledgers; i++)
+	{
+		Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
+		Datum		values[3] = {Int64GetDatum(subscription->subscription_id),
+			Int64GetDatum(topic->ledgers[i].ledger_id),
+		Int64GetDatum(positions[i])};
+
+		run_catalog_sql("INSERT INTO pulsar.cursor (subscription_id, ledger_id, mark_delete)"
+						" VALUES ($1, $2, $3)",
+						3, argtypes, values, NULL, false);
+	}
+	end_catalog_access(&access);
+}
+
+int64
+cursor_mark_delete(Subscription *subscription, int64 ledger_id)
+{
+	CatalogAccess access;
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(subscription->subscription_id),
+	Int64GetDatum(ledger_id)};
+	int64		mark_delete;
+	bool		isnull;
+
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT mark_delete FROM pulsar.cursor"
+					" WHERE subscription_id = $1 AND ledger_id = $2",
+					2, argtypes, values, NULL, true);
+	if (SPI_processed == 0)
+		elog(ERROR, "cursor of subscription " INT64_FORMAT " in ledger " INT64_FORMAT " is missing",
+			 subscription->subscription_id, ledger_id);
+	mark_delete = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+	end_catalog_access(&access);
+	return mark_delete;
+}
+
+/*
+ * Loads up to 'limit' acknowledged ranges that end at or after 'from_entry'.
+ */
+void
+load_acked_ranges(Subscription *subscription, int64 ledger_id,
+				  int64 from_entry, int limit, AckedRanges *ranges)
+{
+	CatalogAccess access;
+	Oid			argtypes[4] = {INT8OID, INT8OID, INT8OID, INT4OID};
+	Datum		values[4] = {Int64GetDatum(subscription->subscription_id),
+		Int64GetDatum(ledger_id), Int64GetDatum(from_entry),
+	Int32GetDatum(limit)};
+	MemoryContext caller = CurrentMemoryContext;
+
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT first_entry, last_entry FROM pulsar.acked_range"
+					" WHERE subscription_id = $1 AND ledger_id = $2"
+					"   AND last_entry >= $3"
+					" ORDER BY first_entry LIMIT $4",
+					4, argtypes, values, NULL, true);
+	ranges->count = (int) SPI_processed;
+	ranges->first = MemoryContextAlloc(caller, sizeof(int64) * Max(ranges->count, 1));
+	ranges->last = MemoryContextAlloc(caller, sizeof(int64) * Max(ranges->count, 1));
+	for (int i = 0; i < ranges->count; i++)
+	{
+		bool		isnull;
+
+		ranges->first[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+													   SPI_tuptable->tupdesc, 1, &isnull));
+		ranges->last[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+													  SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	end_catalog_access(&access);
+}
+
+bool
+entry_is_acked(const AckedRanges *ranges, int64 entry_id)
+{
+	for (int i = 0; i < ranges->count && ranges->first[i] <= entry_id; i++)
+		if (entry_id <= ranges->last[i])
+			return true;
+	return false;
+}
+
+static int
+compare_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Folds the acknowledged ranges that reach the mark-delete position into it,
+ * if nobody else holds the cursor row.  Caller is inside
+ * begin_catalog_access().
+ */
+static void
+advance_mark_delete(Subscription *subscription, int64 ledger_id)
+{
+	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		values[3] = {Int64GetDatum(subscription->subscription_id),
+	Int64GetDatum(ledger_id), 0};
+	int64		mark_delete;
+	int64		folded_to;
+	bool		isnull;
+
+	run_catalog_sql("SELECT mark_delete FROM pulsar.cursor"
+					" WHERE subscription_id = $1 AND ledger_id = $2"
+					" FOR UPDATE SKIP LOCKED",
+					2, argtypes, values, NULL, false);
+	if (SPI_processed == 0)
+		return;
+	mark_delete = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+	folded_to = mark_delete;
+
+	run_catalog_sql("SELECT first_entry, last_entry FROM pulsar.acked_range"
+					" WHERE subscription_id = $1 AND ledger_id = $2"
+					" ORDER BY first_entry LIMIT 1000",
+					2, argtypes, values, NULL, false);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		int64		first = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc, 1, &isnull));
+		int64		last = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+													   SPI_tuptable->tupdesc, 2, &isnull));
+
+		if (first > folded_to + 1)
+			break;
+		folded_to = Max(folded_to, last);
+	}
+	if (folded_to == mark_delete)
+		return;
+
+	values[2] = Int64GetDatum(folded_to);
+	run_catalog_sql("UPDATE pulsar.cursor SET mark_delete = $3"
+					" WHERE subscription_id = $1 AND ledger_id = $2",
+					3, argtypes, values, NULL, false);
+	run_catalog_sql("DELETE FROM pulsar.acked_range"
+					" WHERE subscription_id = $1 AND ledger_id = $2"
+					"   AND last_entry <= $3",
+					3, argtypes, values, NULL, false);
+}
+
+/*
+ * Acknowledges entries of one ledger: records them as ranges of consecutive
+ * entries, forgets their dispatch state, and advances the mark-delete
+ * position when it can.
+ */
+void
+ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
+			int count)
+{
+	CatalogAccess access;
+	Oid			argtypes[5] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[5];
+	Datum	   *firsts = palloc(sizeof(Datum) * count);
+	Datum	   *lasts = palloc(sizeof(Datum) * count);
+	Datum	   *all = palloc(sizeof(Datum) * count);
+	int			nranges = 0;
+	int64		mark_delete = cursor_mark_delete(subscription, ledger_id);
+
+	qsort(entries, count, sizeof(int64), compare_int64);
+	for (int i = 0; i < count; i++)
+	{
+		all[i] = Int64GetDatum(entries[i]);
+		if (entries[i] <= mark_delete)
+			continue;
+		if (nranges > 0 && entries[i] <= DatumGetInt64(lasts[nranges - 1]) + 1)
+			lasts[nranges - 1] = Int64GetDatum(entries[i]);
+		else
+		{
+			firsts[nranges] = Int64GetDatum(entries[i]);
+			lasts[nranges] = Int64GetDatum(entries[i]);
+			nranges++;
+		}
+	}
+
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	values[1] = Int64GetDatum(ledger_id);
+	values[2] = PointerGetDatum(construct_array(firsts, nranges, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	values[3] = PointerGetDatum(construct_array(lasts, nranges, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	values[4] = PointerGetDatum(construct_array(all, count, INT8OID, 8, true, TYPALIGN_DOUBLE));
+
+	begin_catalog_access(&access);
+	if (nranges > 0)
+		run_catalog_sql("INSERT INTO pulsar.acked_range"
+						" (subscription_id, ledger_id, first_entry, last_entry)"
+						" SELECT $1, $2, f, l FROM unnest($3, $4) AS r(f, l)"
+						" ON CONFLICT (subscription_id, ledger_id, first_entry) DO UPDATE"
+						"   SET last_entry = greatest(acked_range.last_entry, EXCLUDED.last_entry)",
+						4, argtypes, values, NULL, false);
+	argtypes[2] = INT8ARRAYOID;
+	values[2] = values[4];
+	run_catalog_sql("DELETE FROM pulsar.pending"
+					" WHERE subscription_id = $1 AND ledger_id = $2"
+					"   AND entry_id = ANY ($3)",
+					3, argtypes, values, NULL, false);
+	advance_mark_delete(subscription, ledger_id);
+	end_catalog_access(&access);
+}
+
+/*
+ * The ledger of a message id of this topic, checking the id is one a
+ * consumer could have received.
+ */
+LedgerInfo *
+ledger_of_message(TopicInfo *topic, const MessageId *id)
+{
+	char	   *id_text = message_id_to_string(id);
+
+	for (int i = 0; i < topic->num_ledgers; i++)
+	{
+		LedgerInfo *ledger = &topic->ledgers[i];
+
+		if (ledger->ledger_id != id->ledger_id)
+			continue;
+		if (id->entry_id < 0 ||
+			id->entry_id > GetMaxReadPosition(ledger->ledger_id, load_next_entry))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("message ID %s has not been delivered", id_text),
+					 errdetail("It is beyond the last message readers of its partition can see.")));
+		return ledger;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("message ID %s does not belong to topic \"%s\"", id_text,
+					topic_name_string(&topic->name, NOT_A_PARTITION))));
+	pg_unreachable();
+}
+
+/*
+ * What the acknowledging functions share: checks, the topic and the
+ * subscription.
+ */
+static Subscription *
+open_for_ack(FunctionCallInfo fcinfo, const char *function)
+{
+	TopicInfo  *topic;
+
+	PreventCommandIfReadOnly(function);
+	PreventCommandDuringRecovery(function);
+	RequireReadPositionState();
+	topic = resolve_subscribed_topic(fcinfo, false);
+	return open_subscription(topic,
+							 required_name_argument(fcinfo, 1, "subscription"),
+							 AccessShareLock);
+}
+
+static MessageId *
+message_id_argument(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("message_id must not be null")));
+	return PG_GETARG_MESSAGE_ID_P(argno);
+}
+
+/*
+ * The message ids of an array argument, grouped by ledger: calls 'apply'
+ * once per ledger with its entries.
+ */
+static void
+for_each_ledger_of_ids(Subscription *subscription, ArrayType *ids,
+					   void (*apply) (Subscription *, int64, int64 *, int))
+{
+	TopicInfo  *topic = subscription->topic;
+	Datum	   *elements;
+	bool	   *nulls;
+	int			count;
+	int64	   *entries;
+	int64	   *ledgers;
+
+	if (ARR_NDIM(ids) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("message_ids must be a one-dimensional array")));
+	deconstruct_array(ids, ARR_ELEMTYPE(ids), sizeof(MessageId), false,
+					  TYPALIGN_DOUBLE, &elements, &nulls, &count);
+	entries = palloc(sizeof(int64) * Max(count, 1));
+	ledgers = palloc(sizeof(int64) * Max(count, 1));
+	for (int i = 0; i < count; i++)
+	{
+		MessageId  *id;
+
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("message_ids must not contain nulls")));
+		id = DatumGetMessageIdP(elements[i]);
+		ledgers[i] = ledger_of_message(topic, id)->ledger_id;
+		entries[i] = id->entry_id;
+	}
+	for (int l = 0; l < topic->num_ledgers; l++)
+	{
+		int64	   *mine = palloc(sizeof(int64) * Max(count, 1));
+		int			n = 0;
+
+		for (int i = 0; i < count; i++)
+			if (ledgers[i] == topic->ledgers[l].ledger_id)
+				mine[n++] = entries[i];
+		if (n > 0)
+			apply(subscription, topic->ledgers[l].ledger_id, mine, n);
+	}
+}
+
+/*
+ * ack(topic, subscription, message_id)
+ */
+Datum
+pulsar_ack(PG_FUNCTION_ARGS)
+{
+	Subscription *subscription = open_for_ack(fcinfo, "pulsar.ack()");
+	MessageId  *id = message_id_argument(fcinfo, 2);
+	LedgerInfo *ledger = ledger_of_message(subscription->topic, id);
+	int64		entry = id->entry_id;
+
+	ack_entries(subscription, ledger->ledger_id, &entry, 1);
+	PG_RETURN_VOID();
+}
+
+/*
+ * ack(topic, subscription, message_ids[])
+ */
+Datum
+pulsar_ack_array(PG_FUNCTION_ARGS)
+{
+	Subscription *subscription = open_for_ack(fcinfo, "pulsar.ack()");
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("message_ids must not be null")));
+	for_each_ledger_of_ids(subscription, PG_GETARG_ARRAYTYPE_P(2), ack_entries);
+	PG_RETURN_VOID();
+}
+
+/*
+ * ack_cumulative(topic, subscription, message_id): everything up to and
+ * including the message, in its partition.
+ */
+Datum
+pulsar_ack_cumulative(PG_FUNCTION_ARGS)
+{
+	Subscription *subscription = open_for_ack(fcinfo, "pulsar.ack_cumulative()");
+	MessageId  *id = message_id_argument(fcinfo, 2);
+	LedgerInfo *ledger;
+	CatalogAccess access;
+	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		values[3];
+
+	if (subscription->type == SUBSCRIPTION_SHARED ||
+		subscription->type == SUBSCRIPTION_KEY_SHARED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cumulative acknowledgement is not supported on %s subscription \"%s\"",
+						subscription_type_name(subscription->type),
+						subscription->name),
+				 errdetail("Consumers of shared and key_shared subscriptions receive messages out of order."),
+				 errhint("Acknowledge each message with pulsar.ack().")));
+	ledger = ledger_of_message(subscription->topic, id);
+
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	values[1] = Int64GetDatum(ledger->ledger_id);
+	values[2] = Int64GetDatum(id->entry_id);
+	begin_catalog_access(&access);
+	run_catalog_sql("UPDATE pulsar.cursor SET mark_delete = $3"
+					" WHERE subscription_id = $1 AND ledger_id = $2"
+					"   AND mark_delete < $3",
+					3, argtypes, values, NULL, false);
+	run_catalog_sql("DELETE FROM pulsar.pending"
+					" WHERE subscription_id = $1 AND ledger_id = $2"
+					"   AND entry_id <= $3",
+					3, argtypes, values, NULL, false);
+	advance_mark_delete(subscription, ledger->ledger_id);
+	end_catalog_access(&access);
+	PG_RETURN_VOID();
+}
+
+static void
+nack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
+			 int count)
+{
+	CatalogAccess access;
+	Oid			argtypes[4] = {INT8OID, INT8OID, INT8ARRAYOID, INT8OID};
+	Datum		values[4];
+	Datum	   *elements = palloc(sizeof(Datum) * count);
+
+	for (int i = 0; i < count; i++)
+		elements[i] = Int64GetDatum(entries[i]);
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	values[1] = Int64GetDatum(ledger_id);
+	values[2] = PointerGetDatum(construct_array(elements, count, INT8OID, 8,
+												true, TYPALIGN_DOUBLE));
+	values[3] = Int64GetDatum(subscription->negative_ack_delay_us);
+
+	begin_catalog_access(&access);
+	run_catalog_sql("INSERT INTO pulsar.pending"
+					" (subscription_id, ledger_id, entry_id, redeliver_at)"
+					" SELECT $1, $2, e, clock_timestamp() + $4 * interval '1 microsecond'"
+					"   FROM unnest($3) AS e"
+					"  WHERE e > (SELECT mark_delete FROM pulsar.cursor"
+					"              WHERE subscription_id = $1 AND ledger_id = $2)"
+					" ON CONFLICT (subscription_id, ledger_id, entry_id) DO UPDATE"
+					"   SET consumer_id = NULL, redeliver_at = EXCLUDED.redeliver_at",
+					4, argtypes, values, NULL, false);
+	end_catalog_access(&access);
+}
+
+/*
+ * nack(topic, subscription, message_ids[]): redeliver after the
+ * subscription's negative-ack delay.
+ */
+Datum
+pulsar_nack(PG_FUNCTION_ARGS)
+{
+	Subscription *subscription = open_for_ack(fcinfo, "pulsar.nack()");
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("message_ids must not be null")));
+	for_each_ledger_of_ids(subscription, PG_GETARG_ARRAYTYPE_P(2), nack_entries);
+	PG_RETURN_VOID();
+}
+
+/*
+ * Moves a cursor so that 'next_entry' is the next entry delivered, and drops
+ * what consumers hold.  Caller holds the subscription in
+ * AccessExclusiveLock.
+ */
+static void
+reset_cursor(Subscription *subscription, int64 ledger_id, int64 next_entry)
+{
+	CatalogAccess access;
+	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		values[3] = {Int64GetDatum(subscription->subscription_id),
+	Int64GetDatum(ledger_id), Int64GetDatum(next_entry - 1)};
+
+	begin_catalog_access(&access);
+	run_catalog_sql("UPDATE pulsar.cursor SET mark_delete = $3"
+					" WHERE subscription_id = $1 AND ledger_id = $2",
+					3, argtypes, values, NULL, false);
+	run_catalog_sql("DELETE FROM pulsar.acked_range"
+					" WHERE subscription_id = $1 AND ledger_id = $2",
+					2, argtypes, values, NULL, false);
+	run_catalog_sql("DELETE FROM pulsar.pending"
+					" WHERE subscription_id = $1 AND ledger_id = $2",
+					2, argtypes, values, NULL, false);
+	end_catalog_access(&access);
+}
+
+static Subscription *
+open_for_seek(FunctionCallInfo fcinfo)
+{
+	TopicInfo  *topic;
+
+	PreventCommandIfReadOnly("pulsar.seek()");
+	PreventCommandDuringRecovery("pulsar.seek()");
+	RequireReadPositionState();
+	topic = resolve_subscribed_topic(fcinfo, false);
+	return open_subscription(topic,
+							 required_name_argument(fcinfo, 1, "subscription"),
+							 AccessExclusiveLock);
+}
+
+/*
+ * seek(topic, subscription, message_id): the message becomes the next one
+ * delivered in its partition; 'earliest' and 'latest' move every partition.
+ */
+Datum
+pulsar_seek(PG_FUNCTION_ARGS)
+{
+	Subscription *subscription = open_for_seek(fcinfo);
+	MessageId  *id = message_id_argument(fcinfo, 2);
+	TopicInfo  *topic = subscription->topic;
+
+	if (message_id_is_earliest(id) || message_id_is_latest(id))
+	{
+		for (int i = 0; i < topic->num_ledgers; i++)
+			reset_cursor(subscription, topic->ledgers[i].ledger_id,
+						 message_id_is_earliest(id) ? 0 :
+						 GetMaxReadPosition(topic->ledgers[i].ledger_id,
+											load_next_entry) + 1);
+	}
+	else
+		reset_cursor(subscription, ledger_of_message(topic, id)->ledger_id,
+					 id->entry_id);
+	reset_dispatch_at_commit(subscription->subscription_id);
+	PG_RETURN_VOID();
+}
+
+typedef struct TimeSeek
+{
+	TimestampTz publish_time;
+	int64		found;
+} TimeSeek;
+
+static bool
+find_publish_time(const StoredMessage *message, void *arg)
+{
+	TimeSeek   *seek = arg;
+
+	if (DatumGetTimestampTz(message->values[SEGMENT_PUBLISH_TIME]) >=
+		seek->publish_time)
+	{
+		seek->found = message->entry_id;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * seek(topic, subscription, publish_time): in every partition, the first
+ * message published at or after the time becomes the next one delivered.
+ */
+Datum
+pulsar_seek_time(PG_FUNCTION_ARGS)
+{
+	Subscription *subscription = open_for_seek(fcinfo);
+	TopicInfo  *topic = subscription->topic;
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("publish_time must not be null")));
+	for (int i = 0; i < topic->num_ledgers; i++)
+	{
+		LedgerInfo *ledger = &topic->ledgers[i];
+		int64		last = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
+		Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+		TimeSeek	seek;
+
+		seek.publish_time = PG_GETARG_TIMESTAMPTZ(2);
+		seek.found = last + 1;
+		scan_ledger(ledger, -1, last, snapshot, find_publish_time, &seek);
+		UnregisterSnapshot(snapshot);
+		reset_cursor(subscription, ledger->ledger_id, seek.found);
+	}
+	reset_dispatch_at_commit(subscription->subscription_id);
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,33 @@
+/*-------------------------------------------------------------------------
+ *
+ * cursor.h
+ *	  Subscription cursors: the mark-delete position and the exact set of
+ *	  acknowledged entries above it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PULSAR_CURSOR_H
+#define PULSAR_CURSOR_H
+
+#include "message_id.h"
+#include "subscription.h"
+
+/* acknowledged entry ranges, sorted by first entry; they may overlap */
+typedef struct AckedRanges
+{
+	int			count;
+	int64	   *first;
+	int64	   *last;
+} AckedRanges;
+
+extern void create_cursors(Subscription *subscription, bool earliest);
+extern int64 cursor_mark_delete(Subscription *subscription, int64 ledger_id);
+extern void load_acked_ranges(Subscription *subscription, int64 ledger_id,
+							  int64 from_entry, int limit,
+							  AckedRanges *ranges);
+extern bool entry_is_acked(const AckedRanges *ranges, int64 entry_id);
+extern void ack_entries(Subscription *subscription, int64 ledger_id,
+						int64 *entries, int count);
+extern LedgerInfo *ledger_of_message(TopicInfo *topic, const MessageId *id);
+
+#endif							/* PULSAR_CURSOR_H */

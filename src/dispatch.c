@@ -1,0 +1,1025 @@
+/*-------------------------------------------------------------------------
+ *
+ * dispatch.c
+ *	  pulsar.receive(): handing messages of a subscription to consumers.
+ *
+ * What is durable lives in the cursor (cursor.c).  What consumers hold is
+ * dispatch state, which may be lost on a crash: that only causes
+ * redelivery (DESIGN invariant 2).  It has two parts:
+ *
+ *	- a *read position* per subscription and partition, in shared memory:
+ *	  the next entry never handed out.  It starts one above the mark-delete
+ *	  position, and goes back there when an exclusive or failover partition
+ *	  changes consumer, so the new consumer starts from the first unacked
+ *	  message.  A receive that rolls back moves it back to the first entry
+ *	  it handed out, so those messages are available again at once, in
+ *	  order.
+ *	- rows of the unlogged table pulsar.pending for messages that must be
+ *	  tracked one by one: what consumers of shared and key_shared
+ *	  subscriptions hold, messages waiting for redelivery (nack, a consumer
+ *	  that left, an expired acknowledgement timeout), and, with an ack
+ *	  timeout, everything delivered.  Exclusive and failover consumers
+ *	  without an ack timeout write nothing per message.
+ *
+ * Receivers of one subscription in one partition are serialised for the
+ * duration of a receive call by a heavyweight lock (catalog.c), never for
+ * their transactions: pending rows of receives still in progress are found
+ * with a dirty snapshot and skipped.
+ *
+ * Locking of the shared state: DispatchShared->lock (LWLock) protects the
+ * hash table's shape; each entry's spinlock protects its fields.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "cursor.h"
+#include "dispatch.h"
+#include "murmur3.h"
+#include "publish.h"
+#include "read_position.h"
+#include "reader.h"
+#include "subscription.h"
+
+PG_FUNCTION_INFO_V1(pulsar_receive);
+
+/* most entries one receive looks at in a partition beyond what it hands out */
+#define SCAN_WINDOW			10000
+/* points per consumer on the key_shared hash ring */
+#define RING_POINTS			64
+
+typedef struct DispatchKey
+{
+	Oid			database_id;
+	int64		subscription_id;
+	int64		ledger_id;
+} DispatchKey;
+
+typedef struct DispatchState
+{
+	DispatchKey key;			/* hash key */
+	slock_t		mutex;
+	int64		read_position;	/* next entry never handed out; -1: unknown */
+	int64		consumer_id;	/* exclusive/failover: who it was handed to */
+	uint64		delivered;		/* messages handed out since start-up */
+	TimestampTz window_start;	/* rate sampling */
+	uint64		window_count;
+	double		rate;			/* messages per second, last full window */
+} DispatchState;
+
+typedef struct DispatchShared
+{
+	LWLock	   *lock;
+} DispatchShared;
+
+static DispatchShared *Dispatch = NULL;
+static HTAB *DispatchStates = NULL;
+
+/* what the open transaction must undo or reset when it ends */
+typedef struct Rewind
+{
+	DispatchKey key;
+	int64		first_entry;	/* lowest entry handed out for the first time */
+	int			nest_level;
+} Rewind;
+
+static List *rewinds = NIL;
+static List *resets_at_commit = NIL;
+
+void
+DispatchShmemRequest(void)
+{
+	RequestAddinShmemSpace(add_size(sizeof(DispatchShared),
+									hash_estimate_size(pulsar_max_cursors,
+													   sizeof(DispatchState))));
+	RequestNamedLWLockTranche("pulsar_pg dispatch", 1);
+}
+
+void
+DispatchShmemInit(void)
+{
+	HASHCTL		info;
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	Dispatch = ShmemInitStruct("pulsar_pg dispatch", sizeof(DispatchShared),
+							   &found);
+	if (!found)
+		Dispatch->lock = &(GetNamedLWLockTranche("pulsar_pg dispatch"))->lock;
+	info.keysize = sizeof(DispatchKey);
+	info.entrysize = sizeof(DispatchState);
+	DispatchStates = ShmemInitHash("pulsar_pg dispatch states",
+								   pulsar_max_cursors, pulsar_max_cursors,
+								   &info, HASH_ELEM | HASH_BLOBS);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static void
+make_dispatch_key(DispatchKey *key, int64 subscription_id, int64 ledger_id)
+{
+	memset(key, 0, sizeof(DispatchKey));
+	key->database_id = MyDatabaseId;
+	key->subscription_id = subscription_id;
+	key->ledger_id = ledger_id;
+}
+
+/*
+ * The shared state of a subscription in a partition, created if missing.
+ * Entries are only removed under the exclusive lock, at the commit of
+ * unsubscribe or seek, which exclude receivers, so the pointer stays valid
+ * for the receive call.
+ */
+static DispatchState *
+dispatch_state(int64 subscription_id, int64 ledger_id)
+{
+	DispatchKey key;
+	DispatchState *state;
+	bool		found;
+
+	make_dispatch_key(&key, subscription_id, ledger_id);
+	LWLockAcquire(Dispatch->lock, LW_SHARED);
+	state = hash_search(DispatchStates, &key, HASH_FIND, NULL);
+	LWLockRelease(Dispatch->lock);
+	if (state != NULL)
+		return state;
+
+	LWLockAcquire(Dispatch->lock, LW_EXCLUSIVE);
+	state = hash_search(DispatchStates, &key, HASH_ENTER_NULL, &found);
+	if (state == NULL)
+	{
+		LWLockRelease(Dispatch->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many subscription cursors in use"),
+				 errdetail("Shared memory holds the dispatch state of at most %d subscription partitions.",
+						   pulsar_max_cursors),
+				 errhint("Increase pulsar_pg.max_cursors and restart the server.")));
+	}
+	if (!found)
+	{
+		SpinLockInit(&state->mutex);
+		state->read_position = -1;
+		state->consumer_id = -1;
+		state->delivered = 0;
+		state->window_start = GetCurrentTimestamp();
+		state->window_count = 0;
+		state->rate = 0;
+	}
+	LWLockRelease(Dispatch->lock);
+	return state;
+}
+
+/*
+ * Messages per second handed out lately, and in all, for statistics.
+ */
+double
+dispatch_rate_out(int64 subscription_id, int64 ledger_id, int64 *delivered)
+{
+	DispatchKey key;
+	DispatchState *state;
+	double		rate = 0;
+
+	*delivered = 0;
+	if (Dispatch == NULL)
+		return 0;
+	make_dispatch_key(&key, subscription_id, ledger_id);
+	LWLockAcquire(Dispatch->lock, LW_SHARED);
+	state = hash_search(DispatchStates, &key, HASH_FIND, NULL);
+	if (state != NULL)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		SpinLockAcquire(&state->mutex);
+		*delivered = (int64) state->delivered;
+		/* an idle subscription's last rate goes stale */
+		if (!TimestampDifferenceExceeds(state->window_start, now, 2000))
+			rate = state->rate;
+		SpinLockRelease(&state->mutex);
+	}
+	LWLockRelease(Dispatch->lock);
+	return rate;
+}
+
+static void
+count_delivered(DispatchState *state, int count)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	SpinLockAcquire(&state->mutex);
+	state->delivered += count;
+	state->window_count += count;
+	if (TimestampDifferenceExceeds(state->window_start, now, 1000))
+	{
+		state->rate = state->window_count /
+			((now - state->window_start) / (double) USECS_PER_SEC);
+		state->window_start = now;
+		state->window_count = 0;
+	}
+	SpinLockRelease(&state->mutex);
+}
+
+/* The open transaction unsubscribed, seeked or changed the type. */
+void
+reset_dispatch_at_commit(int64 subscription_id)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	int64	   *copy = palloc(sizeof(int64));
+
+	*copy = subscription_id;
+	resets_at_commit = lappend(resets_at_commit, copy);
+	MemoryContextSwitchTo(old);
+}
+
+static void
+remember_rewind(int64 subscription_id, int64 ledger_id, int64 first_entry)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	Rewind	   *rewind = palloc(sizeof(Rewind));
+
+	make_dispatch_key(&rewind->key, subscription_id, ledger_id);
+	rewind->first_entry = first_entry;
+	rewind->nest_level = GetCurrentTransactionNestLevel();
+	rewinds = lappend(rewinds, rewind);
+	MemoryContextSwitchTo(old);
+}
+
+static void
+apply_rewind(Rewind *rewind)
+{
+	DispatchState *state;
+
+	LWLockAcquire(Dispatch->lock, LW_SHARED);
+	state = hash_search(DispatchStates, &rewind->key, HASH_FIND, NULL);
+	if (state != NULL)
+	{
+		SpinLockAcquire(&state->mutex);
+		if (state->read_position > rewind->first_entry)
+			state->read_position = rewind->first_entry;
+		SpinLockRelease(&state->mutex);
+	}
+	LWLockRelease(Dispatch->lock);
+}
+
+static void
+apply_resets(void)
+{
+	HASH_SEQ_STATUS status;
+	DispatchState *state;
+
+	if (resets_at_commit == NIL)
+		return;
+	LWLockAcquire(Dispatch->lock, LW_EXCLUSIVE);
+	hash_seq_init(&status, DispatchStates);
+	while ((state = hash_seq_search(&status)) != NULL)
+	{
+		ListCell   *lc;
+
+		if (state->key.database_id != MyDatabaseId)
+			continue;
+		foreach(lc, resets_at_commit)
+			if (state->key.subscription_id == *(int64 *) lfirst(lc))
+			{
+				hash_search(DispatchStates, &state->key, HASH_REMOVE, NULL);
+				break;
+			}
+	}
+	LWLockRelease(Dispatch->lock);
+}
+
+static void
+dispatch_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (Dispatch == NULL)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			apply_resets();
+			rewinds = NIL;
+			resets_at_commit = NIL;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			foreach(lc, rewinds)
+				apply_rewind(lfirst(lc));
+			rewinds = NIL;
+			resets_at_commit = NIL;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+dispatch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	if (Dispatch == NULL)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		foreach(lc, rewinds)
+		{
+			Rewind	   *rewind = lfirst(lc);
+
+			if (rewind->nest_level >= level)
+			{
+				apply_rewind(rewind);
+				rewinds = foreach_delete_current(rewinds, lc);
+			}
+		}
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		foreach(lc, rewinds)
+		{
+			Rewind	   *rewind = lfirst(lc);
+
+			if (rewind->nest_level >= level)
+				rewind->nest_level = level - 1;
+		}
+	}
+}
+
+void
+DispatchInit(void)
+{
+	RegisterXactCallback(dispatch_xact_callback, NULL);
+	RegisterSubXactCallback(dispatch_subxact_callback, NULL);
+}
+
+/*
+ * The key hash Key_Shared routing uses: Pulsar's, over the key's UTF-8
+ * bytes; messages without a key share one.
+ */
+static int32
+message_key_hash(const StoredMessage *message)
+{
+	int			len = 0;
+	char	   *key = "";
+
+	if (!message->nulls[SEGMENT_KEY])
+		key = text_to_utf8(DatumGetTextPP(message->values[SEGMENT_KEY]), &len);
+	return (int32) (murmur3_32((const unsigned char *) key, len, 0) & PG_INT32_MAX);
+}
+
+/* one call of receive */
+typedef struct Receiver
+{
+	Subscription *subscription;
+	Consumer   *consumer;
+	Consumer   *consumers;		/* live ones, failover order */
+	int			num_consumers;
+	uint32	   *ring_points;	/* key_shared: sorted hash ring */
+	int64	   *ring_owners;
+	int			ring_size;
+	ReturnSetInfo *rsinfo;
+	int			remaining;
+} Receiver;
+
+static int
+compare_ring(const void *a, const void *b)
+{
+	uint64		x = *(const uint64 *) a;
+	uint64		y = *(const uint64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Key_Shared: each consumer owns the arcs of a hash ring ending at its
+ * points, so a consumer joining or leaving moves only its own share of keys.
+ */
+static void
+build_ring(Receiver *receiver)
+{
+	int			n = receiver->num_consumers * RING_POINTS;
+	uint64	   *packed = palloc(sizeof(uint64) * Max(n, 1));
+
+	for (int c = 0; c < receiver->num_consumers; c++)
+		for (int p = 0; p < RING_POINTS; p++)
+		{
+			char	   *point = psprintf("%s#%d", receiver->consumers[c].name, p);
+			uint32		hash = murmur3_32((const unsigned char *) point,
+										  strlen(point), 0) & PG_INT32_MAX;
+
+			packed[c * RING_POINTS + p] = ((uint64) hash << 32) | (uint32) c;
+		}
+	qsort(packed, n, sizeof(uint64), compare_ring);
+	receiver->ring_points = palloc(sizeof(uint32) * Max(n, 1));
+	receiver->ring_owners = palloc(sizeof(int64) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		receiver->ring_points[i] = (uint32) (packed[i] >> 32);
+		receiver->ring_owners[i] =
+			receiver->consumers[(uint32) packed[i]].consumer_id;
+	}
+	receiver->ring_size = n;
+}
+
+static int64
+key_owner(Receiver *receiver, int32 key_hash)
+{
+	int			low = 0;
+	int			high = receiver->ring_size;
+
+	if (receiver->ring_size == 0)
+		return -1;
+	while (low < high)
+	{
+		int			mid = (low + high) / 2;
+
+		if (receiver->ring_points[mid] < (uint32) key_hash)
+			low = mid + 1;
+		else
+			high = mid;
+	}
+	return receiver->ring_owners[low == receiver->ring_size ? 0 : low];
+}
+
+/*
+ * Failover: the consumer that serves a partition, among those of the best
+ * priority, in name order.
+ */
+static bool
+is_active_consumer(Receiver *receiver, const LedgerInfo *ledger)
+{
+	int			best = 0;
+
+	if (receiver->num_consumers == 0)
+		return false;
+	while (best < receiver->num_consumers &&
+		   receiver->consumers[best].priority == receiver->consumers[0].priority)
+		best++;
+	return receiver->consumers[Max(ledger->partition_index, 0) % best].consumer_id ==
+		receiver->consumer->consumer_id;
+}
+
+/* pending rows of a partition, as a dirty snapshot sees them */
+typedef struct PendingRows
+{
+	int			count;
+	int64	   *entries;		/* sorted */
+	int64	   *consumers;		/* -1 if waiting for redelivery */
+	int32	   *key_hashes;
+} PendingRows;
+
+/*
+ * Reads the pending rows of a subscription in a partition with entry ids of
+ * at least 'from_entry', including those of receives still in progress.
+ */
+static void
+load_pending(Subscription *subscription, int64 ledger_id, int64 from_entry,
+			 int limit, PendingRows *rows)
+{
+	Relation	pending;
+	Relation	index;
+	ScanKeyData keys[3];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	SnapshotData dirty;
+	Oid			relid;
+	int			capacity = 64;
+
+	relid = get_relname_relid("pending", get_namespace_oid("pulsar", false));
+	pending = table_open(relid, AccessShareLock);
+	index = index_open(RelationGetPrimaryKeyIndex(pending), AccessShareLock);
+	InitDirtySnapshot(dirty);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(subscription->subscription_id));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(ledger_id));
+	ScanKeyInit(&keys[2], 3, BTGreaterEqualStrategyNumber, F_INT8GE,
+				Int64GetDatum(from_entry));
+	rows->count = 0;
+	rows->entries = palloc(sizeof(int64) * capacity);
+	rows->consumers = palloc(sizeof(int64) * capacity);
+	rows->key_hashes = palloc(sizeof(int32) * capacity);
+
+	scan = systable_beginscan_ordered(pending, index, &dirty, 3, keys);
+	while (rows->count < limit &&
+		   (tuple = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull;
+		Datum		value;
+
+		if (rows->count == capacity)
+		{
+			capacity *= 2;
+			rows->entries = repalloc(rows->entries, sizeof(int64) * capacity);
+			rows->consumers = repalloc(rows->consumers, sizeof(int64) * capacity);
+			rows->key_hashes = repalloc(rows->key_hashes, sizeof(int32) * capacity);
+		}
+		rows->entries[rows->count] =
+			DatumGetInt64(heap_getattr(tuple, 3, RelationGetDescr(pending), &isnull));
+		value = heap_getattr(tuple, 4, RelationGetDescr(pending), &isnull);
+		rows->consumers[rows->count] = isnull ? -1 : DatumGetInt64(value);
+		value = heap_getattr(tuple, 5, RelationGetDescr(pending), &isnull);
+		rows->key_hashes[rows->count] = isnull ? -1 : DatumGetInt32(value);
+		rows->count++;
+	}
+	systable_endscan_ordered(scan);
+	index_close(index, AccessShareLock);
+	table_close(pending, AccessShareLock);
+}
+
+static bool
+key_held_by_other(const PendingRows *rows, int32 key_hash, int64 consumer_id)
+{
+	for (int i = 0; i < rows->count; i++)
+		if (rows->key_hashes[i] == key_hash && rows->consumers[i] != consumer_id)
+			return true;
+	return false;
+}
+
+/* what one partition's receive has chosen */
+typedef struct Batch
+{
+	Receiver   *receiver;
+	const LedgerInfo *ledger;
+	const char *topic_name;
+	int			want;
+	/* new deliveries */
+	int			count;
+	int64	   *entries;
+	int32	   *key_hashes;
+	/* the scan */
+	const AckedRanges *acked;
+	const PendingRows *held;	/* rows at or above the read position */
+	const PendingRows *all_pending;	/* key_shared: every row */
+	int			held_index;
+	int			scanned;
+	int64		next_read_position;
+	bool		position_blocked;
+	bool		stopped;
+} Batch;
+
+static bool
+is_held(Batch *batch, int64 entry_id)
+{
+	const PendingRows *held = batch->held;
+
+	while (batch->held_index < held->count &&
+		   held->entries[batch->held_index] < entry_id)
+		batch->held_index++;
+	return batch->held_index < held->count &&
+		held->entries[batch->held_index] == entry_id;
+}
+
+static bool
+choose_new_message(const StoredMessage *message, void *arg)
+{
+	Batch	   *batch = arg;
+	Receiver   *receiver = batch->receiver;
+	int64		entry = message->entry_id;
+	int32		key_hash = message_key_hash(message);
+
+	batch->scanned++;
+	if (entry_is_acked(batch->acked, entry) || is_held(batch, entry))
+	{
+		if (!batch->position_blocked)
+			batch->next_read_position = entry + 1;
+		return batch->scanned < SCAN_WINDOW + batch->want;
+	}
+	if (receiver->subscription->type == SUBSCRIPTION_KEY_SHARED &&
+		(key_owner(receiver, key_hash) != receiver->consumer->consumer_id ||
+		 key_held_by_other(batch->all_pending, key_hash,
+						   receiver->consumer->consumer_id)))
+	{
+		/* not ours, or an earlier message of its key is still out */
+		batch->position_blocked = true;
+		return batch->scanned < SCAN_WINDOW + batch->want;
+	}
+
+	put_message(receiver->rsinfo->setResult, receiver->rsinfo->setDesc,
+				batch->ledger, batch->topic_name, message, 0);
+	batch->entries[batch->count] = entry;
+	batch->key_hashes[batch->count] = key_hash;
+	batch->count++;
+	if (!batch->position_blocked)
+		batch->next_read_position = entry + 1;
+	if (batch->count >= batch->want)
+	{
+		batch->stopped = true;
+		return false;
+	}
+	if (batch->scanned >= SCAN_WINDOW + batch->want)
+	{
+		batch->stopped = true;
+		return false;
+	}
+	return true;
+}
+
+/* fetches one stored message for a redelivery */
+typedef struct Fetched
+{
+	bool		found;
+	StoredMessage message;
+} Fetched;
+
+static bool
+fetch_message(const StoredMessage *message, void *arg)
+{
+	Fetched    *fetched = arg;
+
+	fetched->found = true;
+	fetched->message = *message;
+	return false;
+}
+
+/*
+ * Publishes a message that was redelivered too often to the subscription's
+ * dead-letter topic, with Pulsar's properties, and acknowledges it here:
+ * both in the receiving transaction.
+ */
+static void
+dead_letter(Receiver *receiver, const LedgerInfo *ledger,
+			const char *topic_name, StoredMessage *message)
+{
+	Subscription *subscription = receiver->subscription;
+	char	   *origin = psprintf(INT64_FORMAT ":" INT64_FORMAT ":%d",
+								  ledger->ledger_id, message->entry_id,
+								  ledger->partition_index);
+	Jsonb	   *added;
+	Jsonb	   *properties;
+	int64		entry = message->entry_id;
+
+	added = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+											   CStringGetDatum(psprintf("{\"REAL_TOPIC\": \"%s\", \"ORIGIN_MESSAGE_ID\": \"%s\"}",
+																		topic_name_string(&subscription->topic->name,
+																						  NOT_A_PARTITION),
+																		origin))));
+	properties = message->nulls[SEGMENT_PROPERTIES] ? added :
+		DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
+										   message->values[SEGMENT_PROPERTIES],
+										   JsonbPGetDatum(added)));
+	publish_stored_message(subscription->dead_letter_topic, message,
+						   properties);
+	ack_entries(subscription, ledger->ledger_id, &entry, 1);
+}
+
+/*
+ * Hands out up to 'want' messages of one partition to the consumer.
+ */
+static int
+receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
+{
+	Subscription *subscription = receiver->subscription;
+	int64		me = receiver->consumer->consumer_id;
+	bool		ordered = (subscription->type == SUBSCRIPTION_EXCLUSIVE ||
+						   subscription->type == SUBSCRIPTION_FAILOVER);
+	bool		track = !ordered || subscription->ack_timeout_us > 0;
+	char	   *topic_name = topic_name_string(&subscription->topic->name,
+											   ledger->partition_index);
+	DispatchState *state;
+	int64		mark_delete;
+	int64		max_read_position;
+	int64		read_position;
+	Snapshot	snapshot;
+	AckedRanges acked;
+	PendingRows held;
+	PendingRows all_pending;
+	Batch		batch;
+	CatalogAccess access;
+	Oid			argtypes[7] = {INT8OID, INT8OID, INT8OID, INT8ARRAYOID, INT4ARRAYOID, INT8OID, INT4OID};
+	Datum		values[7];
+	int64	   *redelivered;
+	int			num_redelivered = 0;
+	int			delivered = 0;
+
+	if (subscription->type == SUBSCRIPTION_FAILOVER &&
+		!is_active_consumer(receiver, ledger))
+		return 0;
+
+	lock_dispatch(subscription->subscription_id, ledger->ledger_id);
+	mark_delete = cursor_mark_delete(subscription, ledger->ledger_id);
+	/* the order of these two is what keeps consumers from skipping */
+	max_read_position = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+
+	state = dispatch_state(subscription->subscription_id, ledger->ledger_id);
+	SpinLockAcquire(&state->mutex);
+	if (ordered && state->consumer_id != me)
+	{
+		/* a new consumer starts from the first unacknowledged message */
+		state->read_position = mark_delete + 1;
+		state->consumer_id = me;
+	}
+	if (state->read_position <= mark_delete)
+		state->read_position = mark_delete + 1;
+	read_position = state->read_position;
+	SpinLockRelease(&state->mutex);
+
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	values[1] = Int64GetDatum(ledger->ledger_id);
+	values[2] = Int64GetDatum(me);
+
+	/* a consumer at its limit of unacknowledged messages gets nothing new */
+	if (subscription->max_unacked_messages > 0)
+	{
+		int64		holding;
+
+		if (track && !ordered)
+		{
+			bool		isnull;
+
+			values[6] = Int32GetDatum(subscription->max_unacked_messages);
+			begin_catalog_access(&access);
+			run_catalog_sql("SELECT count(*) FROM (SELECT 1 FROM pulsar.pending"
+							" WHERE subscription_id = $1 AND consumer_id = $3"
+							" LIMIT $7) held",
+							7, argtypes, values, NULL, false);
+			holding = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1, &isnull));
+			end_catalog_access(&access);
+		}
+		else
+			holding = read_position - 1 - mark_delete;
+		want = Min(want, subscription->max_unacked_messages - holding);
+	}
+	if (want <= 0)
+	{
+		UnregisterSnapshot(snapshot);
+		unlock_dispatch(subscription->subscription_id, ledger->ledger_id);
+		return 0;
+	}
+
+	/* first what is due for redelivery, in entry order */
+	redelivered = palloc(sizeof(int64) * want);
+	{
+		int64	   *due_entries;
+		int32	   *due_counts;
+		int			num_due;
+
+		values[5] = Int64GetDatum(mark_delete);
+		values[6] = Int32GetDatum(want);
+		begin_catalog_access(&access);
+		run_catalog_sql("SELECT entry_id, redelivery_count FROM pulsar.pending"
+						" WHERE subscription_id = $1 AND ledger_id = $2"
+						"   AND redeliver_at <= clock_timestamp()"
+						"   AND entry_id > $6"
+						" ORDER BY entry_id LIMIT $7",
+						7, argtypes, values, NULL, false);
+		num_due = (int) SPI_processed;
+		due_entries = palloc(sizeof(int64) * Max(num_due, 1));
+		due_counts = palloc(sizeof(int32) * Max(num_due, 1));
+		for (int i = 0; i < num_due; i++)
+		{
+			bool		isnull;
+
+			due_entries[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+			due_counts[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc, 2, &isnull));
+		}
+		end_catalog_access(&access);
+
+		if (subscription->type == SUBSCRIPTION_KEY_SHARED)
+			load_pending(subscription, ledger->ledger_id, 0, INT_MAX, &all_pending);
+
+		for (int i = 0; i < num_due && delivered < want; i++)
+		{
+			Fetched		fetched;
+
+			fetched.found = false;
+			scan_ledger(ledger, due_entries[i] - 1, due_entries[i], snapshot,
+						fetch_message, &fetched);
+			if (!fetched.found)
+				continue;
+			if (subscription->type == SUBSCRIPTION_KEY_SHARED)
+			{
+				int32		key_hash = message_key_hash(&fetched.message);
+
+				if (key_owner(receiver, key_hash) != me ||
+					key_held_by_other(&all_pending, key_hash, me))
+					continue;
+			}
+			if (subscription->max_redeliver_count > 0 &&
+				due_counts[i] + 1 > subscription->max_redeliver_count)
+			{
+				dead_letter(receiver, ledger, topic_name, &fetched.message);
+				continue;
+			}
+			put_message(receiver->rsinfo->setResult, receiver->rsinfo->setDesc,
+						ledger, topic_name, &fetched.message, due_counts[i] + 1);
+			redelivered[num_redelivered++] = due_entries[i];
+			delivered++;
+		}
+	}
+
+	/* then new messages from the read position */
+	memset(&batch, 0, sizeof(batch));
+	batch.receiver = receiver;
+	batch.ledger = ledger;
+	batch.topic_name = topic_name;
+	batch.want = want - delivered;
+	batch.entries = palloc(sizeof(int64) * Max(batch.want, 1));
+	batch.key_hashes = palloc(sizeof(int32) * Max(batch.want, 1));
+	batch.next_read_position = read_position;
+	if (batch.want > 0 && read_position <= max_read_position)
+	{
+		load_acked_ranges(subscription, ledger->ledger_id, read_position,
+						  SCAN_WINDOW, &acked);
+		load_pending(subscription, ledger->ledger_id, read_position,
+					 SCAN_WINDOW + batch.want, &held);
+		batch.acked = &acked;
+		batch.held = &held;
+		batch.all_pending = subscription->type == SUBSCRIPTION_KEY_SHARED ?
+			&all_pending : NULL;
+		scan_ledger(ledger, read_position - 1, max_read_position, snapshot,
+					choose_new_message, &batch);
+		/* whatever lay past the last message seen was a gap */
+		if (!batch.stopped && !batch.position_blocked)
+			batch.next_read_position = max_read_position + 1;
+		delivered += batch.count;
+	}
+
+	/* record what consumers now hold */
+	if (num_redelivered > 0 || (track && batch.count > 0))
+	{
+		Datum	   *elements;
+		Datum	   *hashes;
+
+		values[5] = Int64GetDatum(subscription->ack_timeout_us);
+		begin_catalog_access(&access);
+		if (num_redelivered > 0)
+		{
+			elements = palloc(sizeof(Datum) * num_redelivered);
+			for (int i = 0; i < num_redelivered; i++)
+				elements[i] = Int64GetDatum(redelivered[i]);
+			values[3] = PointerGetDatum(construct_array(elements, num_redelivered,
+														INT8OID, 8, true,
+														TYPALIGN_DOUBLE));
+			run_catalog_sql("UPDATE pulsar.pending"
+							"   SET consumer_id = $3, delivered_at = clock_timestamp(),"
+							"       redeliver_at = CASE WHEN $6 > 0"
+							"         THEN clock_timestamp() + $6 * interval '1 microsecond'"
+							"         ELSE 'infinity' END,"
+							"       redelivery_count = redelivery_count + 1"
+							" WHERE subscription_id = $1 AND ledger_id = $2"
+							"   AND entry_id = ANY ($4)",
+							6, argtypes, values, NULL, false);
+		}
+		if (track && batch.count > 0)
+		{
+			elements = palloc(sizeof(Datum) * batch.count);
+			hashes = palloc(sizeof(Datum) * batch.count);
+			for (int i = 0; i < batch.count; i++)
+			{
+				elements[i] = Int64GetDatum(batch.entries[i]);
+				hashes[i] = Int32GetDatum(batch.key_hashes[i]);
+			}
+			values[3] = PointerGetDatum(construct_array(elements, batch.count,
+														INT8OID, 8, true,
+														TYPALIGN_DOUBLE));
+			values[4] = PointerGetDatum(construct_array(hashes, batch.count,
+														INT4OID, 4, true,
+														TYPALIGN_INT));
+			run_catalog_sql("INSERT INTO pulsar.pending"
+							" (subscription_id, ledger_id, entry_id, consumer_id,"
+							"  key_hash, delivered_at, redeliver_at)"
+							" SELECT $1, $2, e, $3, h, clock_timestamp(),"
+							"        CASE WHEN $6 > 0"
+							"          THEN clock_timestamp() + $6 * interval '1 microsecond'"
+							"          ELSE 'infinity' END"
+							"   FROM unnest($4, $5) AS d(e, h)",
+							6, argtypes, values, NULL, false);
+		}
+		end_catalog_access(&access);
+	}
+
+	if (batch.next_read_position != read_position)
+	{
+		SpinLockAcquire(&state->mutex);
+		state->read_position = batch.next_read_position;
+		SpinLockRelease(&state->mutex);
+		/* if this transaction rolls back, its messages come back first */
+		if (batch.count > 0)
+			remember_rewind(subscription->subscription_id, ledger->ledger_id,
+							Min(read_position, batch.entries[0]));
+	}
+	if (delivered > 0)
+		count_delivered(state, delivered);
+
+	UnregisterSnapshot(snapshot);
+	unlock_dispatch(subscription->subscription_id, ledger->ledger_id);
+	return delivered;
+}
+
+static int64
+interval_ms(Interval *interval)
+{
+	return (interval->time +
+			(interval->day + (int64) interval->month * DAYS_PER_MONTH) * USECS_PER_DAY) / 1000;
+}
+
+/*
+ * receive(topic, subscription, max_messages, timeout, consumer)
+ *		RETURNS SETOF pulsar.message
+ */
+Datum
+pulsar_receive(PG_FUNCTION_ARGS)
+{
+	TopicInfo  *topic;
+	Receiver	receiver;
+	int32		max_messages;
+	int64		timeout_ms;
+	TimestampTz deadline;
+	static uint32 next_partition = 0;
+
+	check_can_read("pulsar.receive()");
+	PreventCommandIfReadOnly("pulsar.receive()");
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("max_messages must not be null")));
+	max_messages = PG_GETARG_INT32(2);
+	check_max_messages(max_messages);
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("timeout must not be null"),
+				 errhint("Pass '0' to return at once.")));
+	timeout_ms = interval_ms(PG_GETARG_INTERVAL_P(3));
+	if (timeout_ms < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout must not be negative")));
+
+	topic = resolve_subscribed_topic(fcinfo, false);
+	memset(&receiver, 0, sizeof(receiver));
+	receiver.subscription =
+		open_subscription(topic, required_name_argument(fcinfo, 1, "subscription"),
+						  AccessShareLock);
+	receiver.consumer = touch_consumer(receiver.subscription,
+									   PG_ARGISNULL(4) ? session_consumer_name() :
+									   text_to_cstring(PG_GETARG_TEXT_PP(4)));
+	if (receiver.subscription->type == SUBSCRIPTION_FAILOVER ||
+		receiver.subscription->type == SUBSCRIPTION_KEY_SHARED ||
+		receiver.subscription->type == SUBSCRIPTION_SHARED)
+		receiver.consumers = live_consumers(receiver.subscription,
+											&receiver.num_consumers);
+	if (receiver.subscription->type == SUBSCRIPTION_KEY_SHARED)
+		build_ring(&receiver);
+
+	InitMaterializedSRF(fcinfo, 0);
+	receiver.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	receiver.remaining = max_messages;
+
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	if (timeout_ms > 0)
+		PublicationWaitPrepare();
+	for (;;)
+	{
+		uint32		first = next_partition++;
+		long		wait_ms;
+
+		for (int i = 0; i < topic->num_ledgers && receiver.remaining > 0; i++)
+		{
+			LedgerInfo *ledger = &topic->ledgers[(first + i) % topic->num_ledgers];
+
+			receiver.remaining -= receive_from_ledger(&receiver, ledger,
+													  receiver.remaining);
+		}
+		if (receiver.remaining < max_messages || timeout_ms == 0)
+			break;
+		wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+		if (wait_ms <= 0)
+			break;
+		/* wake up now and then for redeliveries that fall due */
+		PublicationWait(Min(wait_ms, 100));
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (timeout_ms > 0)
+		PublicationWaitDone();
+	return (Datum) 0;
+}

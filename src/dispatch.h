@@ -1,0 +1,21 @@
+/*-------------------------------------------------------------------------
+ *
+ * dispatch.h
+ *	  Handing messages to consumers: pulsar.receive().
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PULSAR_DISPATCH_H
+#define PULSAR_DISPATCH_H
+
+/* settings, defined in pulsar_pg.c */
+extern int	pulsar_max_cursors;
+
+extern void DispatchShmemRequest(void);
+extern void DispatchShmemInit(void);
+extern void DispatchInit(void);
+extern void reset_dispatch_at_commit(int64 subscription_id);
+extern double dispatch_rate_out(int64 subscription_id, int64 ledger_id,
+								int64 *delivered);
+
+#endif							/* PULSAR_DISPATCH_H */

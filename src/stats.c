@@ -1,0 +1,356 @@
+/*-------------------------------------------------------------------------
+ *
+ * stats.c
+ *	  pulsar.topic_stats() and pulsar.topic_internal_stats(), with the field
+ *	  names of Pulsar's admin API.
+ *
+ * Backlogs count entries between the mark-delete position and the max read
+ * position that are not acknowledged; entries of aborted sends are
+ * included, as Pulsar counts entries rather than messages.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+
+#include "catalog.h"
+#include "cursor.h"
+#include "dispatch.h"
+#include "read_position.h"
+#include "reader.h"
+#include "subscription.h"
+#include "topic_name.h"
+
+PG_FUNCTION_INFO_V1(pulsar_topic_stats);
+PG_FUNCTION_INFO_V1(pulsar_topic_internal_stats);
+
+static const char *const pulsar_type_names[] = {
+	[SUBSCRIPTION_EXCLUSIVE] = "Exclusive",
+	[SUBSCRIPTION_FAILOVER] = "Failover",
+	[SUBSCRIPTION_SHARED] = "Shared",
+	[SUBSCRIPTION_KEY_SHARED] = "Key_Shared"
+};
+
+/* one subscription of the topic, with the names stats need */
+typedef struct SubscriptionRow
+{
+	char	   *name;
+	Subscription *subscription;
+} SubscriptionRow;
+
+static SubscriptionRow *
+topic_subscriptions(TopicInfo *topic, int *count)
+{
+	CatalogAccess access;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(topic->topic_id)};
+	SubscriptionRow *rows;
+	MemoryContext caller = CurrentMemoryContext;
+
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT name FROM pulsar.subscription WHERE topic_id = $1"
+					" ORDER BY name",
+					1, argtypes, values, NULL, true);
+	*count = (int) SPI_processed;
+	rows = MemoryContextAlloc(caller, sizeof(SubscriptionRow) * Max(*count, 1));
+	for (int i = 0; i < *count; i++)
+		rows[i].name = MemoryContextStrdup(caller,
+										   SPI_getvalue(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc, 1));
+	end_catalog_access(&access);
+	for (int i = 0; i < *count; i++)
+		rows[i].subscription = open_subscription(topic, rows[i].name,
+												 AccessShareLock);
+	return rows;
+}
+
+/*
+ * Unacknowledged entries of a subscription in a ledger up to 'last'.
+ */
+static int64
+ledger_backlog(Subscription *subscription, int64 ledger_id, int64 last)
+{
+	int64		mark_delete = cursor_mark_delete(subscription, ledger_id);
+	AckedRanges acked;
+	int64		backlog;
+	int64		covered = mark_delete;
+
+	if (last <= mark_delete)
+		return 0;
+	backlog = last - mark_delete;
+	load_acked_ranges(subscription, ledger_id, mark_delete + 1, INT_MAX, &acked);
+	/* ranges may overlap: count each entry once */
+	for (int i = 0; i < acked.count; i++)
+	{
+		int64		first = Max(acked.first[i], covered + 1);
+		int64		end = Min(acked.last[i], last);
+
+		if (end >= first)
+			backlog -= end - first + 1;
+		covered = Max(covered, Min(acked.last[i], last));
+	}
+	return backlog;
+}
+
+static void
+append_consumers(StringInfo json, Subscription *subscription,
+				 int64 ordered_unacked, bool *blocked_any)
+{
+	CatalogAccess access;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(subscription->subscription_id)};
+	bool		ordered = subscription->type == SUBSCRIPTION_EXCLUSIVE ||
+		subscription->type == SUBSCRIPTION_FAILOVER;
+
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT c.name, c.priority,"
+					"       (SELECT count(*) FROM pulsar.pending p"
+					"         WHERE p.subscription_id = c.subscription_id"
+					"           AND p.consumer_id = c.consumer_id)"
+					"  FROM pulsar.consumer c WHERE c.subscription_id = $1"
+					" ORDER BY c.priority, c.name",
+					1, argtypes, values, NULL, true);
+	appendStringInfoString(json, "\"consumers\": [");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		unacked = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														  SPI_tuptable->tupdesc, 3, &isnull));
+		bool		blocked;
+
+		if (ordered && i == 0)
+			unacked = ordered_unacked;
+		blocked = subscription->max_unacked_messages > 0 &&
+			unacked >= subscription->max_unacked_messages;
+		*blocked_any |= blocked;
+		if (i > 0)
+			appendStringInfoString(json, ", ");
+		appendStringInfoString(json, "{\"consumerName\": ");
+		escape_json(json, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		appendStringInfo(json, ", \"priorityLevel\": %s, \"unackedMessages\": " INT64_FORMAT
+						 ", \"blockedConsumerOnUnackedMsgs\": %s}",
+						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2),
+						 unacked, blocked ? "true" : "false");
+	}
+	appendStringInfoString(json, "]");
+	end_catalog_access(&access);
+}
+
+static int64
+pending_count(Subscription *subscription, bool held_only)
+{
+	CatalogAccess access;
+	Oid			argtypes[2] = {INT8OID, BOOLOID};
+	Datum		values[2] = {Int64GetDatum(subscription->subscription_id),
+	BoolGetDatum(held_only)};
+	int64		count;
+	bool		isnull;
+
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT count(*) FROM pulsar.pending WHERE subscription_id = $1"
+					"   AND (NOT $2 OR consumer_id IS NOT NULL)",
+					2, argtypes, values, NULL, true);
+	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1, &isnull));
+	end_catalog_access(&access);
+	return count;
+}
+
+/*
+ * topic_stats(topic) RETURNS jsonb
+ */
+Datum
+pulsar_topic_stats(PG_FUNCTION_ARGS)
+{
+	TopicInfo  *topic;
+	StringInfoData json;
+	int64		entries = 0;
+	int64	   *last;
+	SubscriptionRow *subscriptions;
+	int			num_subscriptions;
+
+	check_can_read("pulsar.topic_stats()");
+	topic = resolve_subscribed_topic(fcinfo, false);
+	last = palloc(sizeof(int64) * topic->num_ledgers);
+	for (int i = 0; i < topic->num_ledgers; i++)
+	{
+		last[i] = GetMaxReadPosition(topic->ledgers[i].ledger_id, load_next_entry);
+		entries += last[i] + 1;
+	}
+	subscriptions = topic_subscriptions(topic, &num_subscriptions);
+
+	initStringInfo(&json);
+	appendStringInfo(&json, "{\"topic\": ");
+	escape_json(&json, topic_name_string(&topic->name, NOT_A_PARTITION));
+	appendStringInfo(&json, ", \"partitions\": %d, \"msgInCounter\": " INT64_FORMAT
+					 ", \"subscriptions\": {", topic->partitions, entries);
+	for (int s = 0; s < num_subscriptions; s++)
+	{
+		Subscription *subscription = subscriptions[s].subscription;
+		bool		ordered = subscription->type == SUBSCRIPTION_EXCLUSIVE ||
+			subscription->type == SUBSCRIPTION_FAILOVER;
+		int64		backlog = 0;
+		int64		out_counter = 0;
+		int64		ordered_unacked = 0;
+		double		rate = 0;
+		int64		unacked;
+		bool		blocked = false;
+
+		for (int i = 0; i < topic->num_ledgers; i++)
+		{
+			int64		delivered;
+
+			backlog += ledger_backlog(subscription, topic->ledgers[i].ledger_id,
+									  last[i]);
+			rate += dispatch_rate_out(subscription->subscription_id,
+									  topic->ledgers[i].ledger_id, &delivered);
+			out_counter += delivered;
+		}
+		if (ordered)
+			ordered_unacked = Min(backlog, out_counter);
+		unacked = ordered ? ordered_unacked : pending_count(subscription, true);
+
+		if (s > 0)
+			appendStringInfoString(&json, ", ");
+		escape_json(&json, subscription->name);
+		appendStringInfo(&json, ": {\"type\": \"%s\", \"msgBacklog\": " INT64_FORMAT
+						 ", \"unackedMessages\": " INT64_FORMAT
+						 ", \"msgRateOut\": %.3f, \"msgOutCounter\": " INT64_FORMAT ", ",
+						 pulsar_type_names[subscription->type], backlog, unacked,
+						 rate, out_counter);
+		append_consumers(&json, subscription, ordered_unacked, &blocked);
+		appendStringInfo(&json, ", \"blockedSubscriptionOnUnackedMsgs\": false}");
+	}
+	appendStringInfoString(&json, "}}");
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data)));
+}
+
+/*
+ * Pulsar's form of acknowledged ranges: "[(L:a..L:b], ...]", each open on
+ * the left.
+ */
+static void
+append_acked_ranges(StringInfo json, Subscription *subscription,
+					int64 ledger_id, int64 mark_delete)
+{
+	AckedRanges acked;
+	StringInfoData ranges;
+	int64		covered = mark_delete;
+
+	load_acked_ranges(subscription, ledger_id, mark_delete + 1, INT_MAX, &acked);
+	initStringInfo(&ranges);
+	appendStringInfoChar(&ranges, '[');
+	for (int i = 0; i < acked.count; i++)
+	{
+		int64		first = acked.first[i];
+		int64		last = acked.last[i];
+
+		/* merge overlapping and adjacent ranges */
+		while (i + 1 < acked.count && acked.first[i + 1] <= last + 1)
+			last = Max(last, acked.last[++i]);
+		if (last <= covered)
+			continue;
+		first = Max(first, covered + 1);
+		covered = last;
+		if (ranges.len > 1)
+			appendStringInfoString(&ranges, ", ");
+		appendStringInfo(&ranges, "(" INT64_FORMAT ":" INT64_FORMAT ".." INT64_FORMAT ":" INT64_FORMAT "]",
+						 ledger_id, first - 1, ledger_id, last);
+	}
+	appendStringInfoChar(&ranges, ']');
+	escape_json(json, ranges.data);
+}
+
+static void
+append_ledger_internals(StringInfo json, TopicInfo *topic, LedgerInfo *ledger,
+						SubscriptionRow *subscriptions, int num_subscriptions)
+{
+	int64		last = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
+	CatalogAccess access;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(ledger->ledger_id)};
+
+	appendStringInfo(json, "{\"entriesAddedCounter\": " INT64_FORMAT
+					 ", \"lastConfirmedEntry\": \"" INT64_FORMAT ":" INT64_FORMAT "\""
+					 ", \"segmentEntries\": " INT64_FORMAT ", \"ledgers\": [",
+					 last + 1, ledger->ledger_id, last, ledger->segment_entries);
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT s.segment_no,"
+					"       coalesce(pg_catalog.pg_total_relation_size(c.oid), 0)"
+					"  FROM pulsar.segment s"
+					"  LEFT JOIN pg_catalog.pg_class c"
+					"    ON c.relname = 'ledger_' || s.ledger_id || '_' || s.segment_no"
+					"   AND c.relnamespace = 'pulsar_data'::regnamespace"
+					" WHERE s.ledger_id = $1 ORDER BY s.segment_no",
+					1, argtypes, values, NULL, true);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		appendStringInfo(json, "%s{\"ledgerId\": " INT64_FORMAT ", \"segment\": %s"
+						 ", \"firstEntry\": " INT64_FORMAT ", \"size\": %s}",
+						 i > 0 ? ", " : "", ledger->ledger_id,
+						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+						 pg_strtoint64(SPI_getvalue(SPI_tuptable->vals[i],
+													SPI_tuptable->tupdesc, 1)) *
+						 ledger->segment_entries,
+						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+	end_catalog_access(&access);
+	appendStringInfoString(json, "], \"cursors\": {");
+	for (int s = 0; s < num_subscriptions; s++)
+	{
+		Subscription *subscription = subscriptions[s].subscription;
+		int64		mark_delete = cursor_mark_delete(subscription, ledger->ledger_id);
+
+		if (s > 0)
+			appendStringInfoString(json, ", ");
+		escape_json(json, subscription->name);
+		appendStringInfo(json, ": {\"markDeletePosition\": \"" INT64_FORMAT ":" INT64_FORMAT "\""
+						 ", \"individuallyDeletedMessages\": ",
+						 ledger->ledger_id, mark_delete);
+		append_acked_ranges(json, subscription, ledger->ledger_id, mark_delete);
+		appendStringInfo(json, ", \"msgBacklog\": " INT64_FORMAT "}",
+						 ledger_backlog(subscription, ledger->ledger_id, last));
+	}
+	appendStringInfoString(json, "}}");
+}
+
+/*
+ * topic_internal_stats(topic) RETURNS jsonb
+ */
+Datum
+pulsar_topic_internal_stats(PG_FUNCTION_ARGS)
+{
+	TopicInfo  *topic;
+	StringInfoData json;
+	SubscriptionRow *subscriptions;
+	int			num_subscriptions;
+
+	check_can_read("pulsar.topic_internal_stats()");
+	topic = resolve_subscribed_topic(fcinfo, false);
+	subscriptions = topic_subscriptions(topic, &num_subscriptions);
+
+	initStringInfo(&json);
+	if (topic->partitions == 0)
+		append_ledger_internals(&json, topic, &topic->ledgers[0], subscriptions,
+								num_subscriptions);
+	else
+	{
+		appendStringInfoString(&json, "{\"partitions\": {");
+		for (int i = 0; i < topic->num_ledgers; i++)
+		{
+			if (i > 0)
+				appendStringInfoString(&json, ", ");
+			escape_json(&json, topic_name_string(&topic->name, i));
+			appendStringInfoString(&json, ": ");
+			append_ledger_internals(&json, topic, &topic->ledgers[i],
+									subscriptions, num_subscriptions);
+		}
+		appendStringInfoString(&json, "}}");
+	}
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data)));
+}

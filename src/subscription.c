@@ -1,0 +1,607 @@
+/*-------------------------------------------------------------------------
+ *
+ * subscription.c
+ *	  Durable subscriptions and their consumers: subscribe, unsubscribe,
+ *	  close_consumer and channel.
+ *
+ * A subscription is a row of pulsar.subscription with a cursor per
+ * partition (cursor.c).  Consumers are rows of the unlogged table
+ * pulsar.consumer.  A consumer attached without a name belongs to its
+ * session and is gone when the session ends; any consumer is gone when it
+ * has made no call for pulsar_pg.consumer_lease, which is what lets
+ * consumers work behind a transaction-mode connection pooler.  Departed
+ * consumers are removed whenever a live one attaches or receives, and
+ * their unacknowledged messages go back to the subscription.
+ *
+ * Locking: each subscription has a heavyweight lock (catalog.c).  Receive
+ * and ack share it; attaching a consumer takes it in ExclusiveLock, so two
+ * would-be exclusive consumers cannot both get in; unsubscribe and seek take
+ * AccessExclusiveLock.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "cursor.h"
+#include "dispatch.h"
+#include "read_position.h"
+#include "subscription.h"
+#include "topic_name.h"
+
+PG_FUNCTION_INFO_V1(pulsar_subscribe);
+PG_FUNCTION_INFO_V1(pulsar_unsubscribe);
+PG_FUNCTION_INFO_V1(pulsar_close_consumer);
+PG_FUNCTION_INFO_V1(pulsar_channel);
+
+static const char *const type_names[] = {
+	[SUBSCRIPTION_EXCLUSIVE] = "exclusive",
+	[SUBSCRIPTION_FAILOVER] = "failover",
+	[SUBSCRIPTION_SHARED] = "shared",
+	[SUBSCRIPTION_KEY_SHARED] = "key_shared"
+};
+
+const char *
+subscription_type_name(SubscriptionType type)
+{
+	return type_names[type];
+}
+
+static SubscriptionType
+parse_subscription_type(const char *name)
+{
+	for (int i = 0; i < lengthof(type_names); i++)
+		if (strcmp(name, type_names[i]) == 0)
+			return (SubscriptionType) i;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid subscription type \"%s\"", name),
+			 errhint("Use exclusive, failover, shared or key_shared.")));
+	pg_unreachable();
+}
+
+char *
+required_name_argument(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+static int64
+interval_usecs(Interval *interval)
+{
+	return interval->time +
+		(interval->day + (int64) interval->month * DAYS_PER_MONTH) * USECS_PER_DAY;
+}
+
+char *
+subscription_channel(int64 subscription_id)
+{
+	return psprintf("pulsar_sub_" INT64_FORMAT, subscription_id);
+}
+
+/*
+ * The name of this session's own consumer.
+ */
+char *
+session_consumer_name(void)
+{
+	return psprintf("session-%d-" INT64_FORMAT, MyProcPid,
+					(int64) MyStartTimestamp);
+}
+
+/*
+ * Loads a subscription; NULL if it does not exist.  Caller holds its lock.
+ */
+static Subscription *
+load_subscription(TopicInfo *topic, const char *name)
+{
+	CatalogAccess access;
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(topic->topic_id),
+	CStringGetTextDatum(name)};
+	Subscription *subscription = NULL;
+	MemoryContext caller = CurrentMemoryContext;
+
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT subscription_id, type, negative_ack_delay, ack_timeout,"
+					"       max_redeliver_count, dead_letter_topic, max_unacked_messages"
+					"  FROM pulsar.subscription WHERE topic_id = $1 AND name = $2",
+					2, argtypes, values, NULL, true);
+	if (SPI_processed > 0)
+	{
+		HeapTuple	row = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		value;
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		subscription = palloc0(sizeof(Subscription));
+		subscription->subscription_id =
+			DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+		subscription->name = pstrdup(name);
+		subscription->topic = topic;
+		subscription->type = parse_subscription_type(SPI_getvalue(row, desc, 2));
+		subscription->negative_ack_delay_us =
+			interval_usecs(DatumGetIntervalP(SPI_getbinval(row, desc, 3, &isnull)));
+		value = SPI_getbinval(row, desc, 4, &isnull);
+		subscription->ack_timeout_us = isnull ? 0 :
+			interval_usecs(DatumGetIntervalP(value));
+		value = SPI_getbinval(row, desc, 5, &isnull);
+		subscription->max_redeliver_count = isnull ? 0 : DatumGetInt32(value);
+		value = SPI_getbinval(row, desc, 6, &isnull);
+		subscription->dead_letter_topic = isnull ?
+			psprintf("%s-%s-DLQ", topic_name_string(&topic->name, NOT_A_PARTITION),
+					 name) :
+			TextDatumGetCString(value);
+		subscription->max_unacked_messages =
+			DatumGetInt32(SPI_getbinval(row, desc, 7, &isnull));
+		MemoryContextSwitchTo(old);
+	}
+	end_catalog_access(&access);
+	return subscription;
+}
+
+/*
+ * Locks and loads an existing subscription, or fails clearly.
+ */
+Subscription *
+open_subscription(TopicInfo *topic, const char *name, LOCKMODE lockmode)
+{
+	Subscription *subscription;
+
+	check_simple_name(name, MAX_SUBSCRIPTION_NAME_LEN, "subscription");
+	lock_subscription(topic->topic_id, name, lockmode);
+	subscription = load_subscription(topic, name);
+	if (subscription == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("subscription \"%s\" does not exist on topic \"%s\"",
+						name, topic_name_string(&topic->name, NOT_A_PARTITION)),
+				 errhint("Create it with pulsar.subscribe().")));
+	return subscription;
+}
+
+/*
+ * Removes consumers whose session ended or whose lease expired, and gives
+ * back the messages they held.  Caller is inside begin_catalog_access().
+ */
+static void
+remove_departed_consumers(Subscription *subscription)
+{
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(subscription->subscription_id),
+	Int64GetDatum((int64) pulsar_consumer_lease_ms * 1000)};
+
+	run_catalog_sql("WITH departed AS ("
+					"  DELETE FROM pulsar.consumer c"
+					"   WHERE c.subscription_id = $1"
+					"     AND (c.last_seen < clock_timestamp() - $2 * interval '1 microsecond'"
+					"          OR (c.backend_pid IS NOT NULL AND NOT EXISTS"
+					"              (SELECT 1 FROM pg_catalog.pg_stat_activity a"
+					"                WHERE a.pid = c.backend_pid"
+					"                  AND a.backend_start = c.backend_start)))"
+					"  RETURNING consumer_id)"
+					" UPDATE pulsar.pending p"
+					"    SET consumer_id = NULL, redeliver_at = clock_timestamp()"
+					"   FROM departed d"
+					"  WHERE p.subscription_id = $1 AND p.consumer_id = d.consumer_id",
+					2, argtypes, values, NULL, false);
+}
+
+/*
+ * The subscription's live consumers, in failover order: by priority, then
+ * name.
+ */
+Consumer *
+live_consumers(Subscription *subscription, int *count)
+{
+	CatalogAccess access;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(subscription->subscription_id)};
+	Consumer   *consumers;
+	MemoryContext caller = CurrentMemoryContext;
+
+	begin_catalog_access(&access);
+	remove_departed_consumers(subscription);
+	run_catalog_sql("SELECT consumer_id, name, priority FROM pulsar.consumer"
+					" WHERE subscription_id = $1 ORDER BY priority, name",
+					1, argtypes, values, NULL, false);
+	*count = (int) SPI_processed;
+	consumers = MemoryContextAlloc(caller, sizeof(Consumer) * Max(*count, 1));
+	for (int i = 0; i < *count; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		bool		isnull;
+
+		consumers[i].consumer_id =
+			DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc, 1, &isnull));
+		consumers[i].name = MemoryContextStrdup(caller,
+												SPI_getvalue(row, SPI_tuptable->tupdesc, 2));
+		consumers[i].priority =
+			DatumGetInt32(SPI_getbinval(row, SPI_tuptable->tupdesc, 3, &isnull));
+	}
+	end_catalog_access(&access);
+	return consumers;
+}
+
+/*
+ * Records a call of a consumer, renewing its lease; fails if it is not
+ * attached.
+ */
+Consumer *
+touch_consumer(Subscription *subscription, const char *consumer_name)
+{
+	CatalogAccess access;
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(subscription->subscription_id),
+	CStringGetTextDatum(consumer_name)};
+	Consumer   *consumer = NULL;
+	MemoryContext caller = CurrentMemoryContext;
+
+	begin_catalog_access(&access);
+	run_catalog_sql("UPDATE pulsar.consumer SET last_seen = clock_timestamp()"
+					" WHERE subscription_id = $1 AND name = $2"
+					" RETURNING consumer_id, priority",
+					2, argtypes, values, NULL, false);
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+
+		consumer = MemoryContextAlloc(caller, sizeof(Consumer));
+		consumer->consumer_id =
+			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1, &isnull));
+		consumer->priority =
+			DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 2, &isnull));
+		consumer->name = MemoryContextStrdup(caller, consumer_name);
+	}
+	end_catalog_access(&access);
+
+	if (consumer == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("consumer \"%s\" is not attached to subscription \"%s\"",
+						consumer_name, subscription->name),
+				 errdetail("A consumer is detached when its session ends, when it is closed, or after pulsar_pg.consumer_lease without a call."),
+				 errhint("Call pulsar.subscribe() first.")));
+	return consumer;
+}
+
+static void
+check_can_change(const char *function)
+{
+	PreventCommandIfReadOnly(function);
+	PreventCommandDuringRecovery(function);
+	RequireReadPositionState();
+}
+
+/*
+ * Resolves the topic argument of a consuming function: a whole topic, not
+ * one partition of it.
+ */
+TopicInfo *
+resolve_subscribed_topic(FunctionCallInfo fcinfo, bool create_if_missing)
+{
+	TopicName	name;
+
+	parse_topic_name(required_name_argument(fcinfo, 0, "topic"), &name);
+	if (name.partition_index != NOT_A_PARTITION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot subscribe to one partition of topic \"%s\"",
+						topic_name_string(&name, NOT_A_PARTITION)),
+				 errhint("Subscribe to the partitioned topic; its subscriptions cover every partition.")));
+	return resolve_topic(&name, create_if_missing, AccessShareLock);
+}
+
+/*
+ * subscribe(topic, subscription, type, initial_position, consumer, priority,
+ *			 negative_ack_delay, ack_timeout, max_redeliver_count,
+ *			 dead_letter_topic, max_unacked_messages) RETURNS text
+ */
+Datum
+pulsar_subscribe(PG_FUNCTION_ARGS)
+{
+	TopicInfo  *topic;
+	char	   *name;
+	char	   *type_name;
+	SubscriptionType type;
+	char	   *initial_position;
+	char	   *consumer_name;
+	Subscription *subscription;
+	CatalogAccess access;
+	Interval   *negative_ack_delay;
+	Interval   *ack_timeout = NULL;
+	char	   *dead_letter_topic = NULL;
+	int32		max_redeliver_count = 0;
+	int32		max_unacked_messages;
+	Oid			argtypes[9];
+	Datum		values[9];
+	char		nulls[9];
+	int			consumers;
+
+	check_can_change("pulsar.subscribe()");
+	name = required_name_argument(fcinfo, 1, "subscription");
+	check_simple_name(name, MAX_SUBSCRIPTION_NAME_LEN, "subscription");
+	type_name = required_name_argument(fcinfo, 2, "type");
+	type = parse_subscription_type(type_name);
+	initial_position = required_name_argument(fcinfo, 3, "initial_position");
+	if (strcmp(initial_position, "latest") != 0 &&
+		strcmp(initial_position, "earliest") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid initial position \"%s\"", initial_position),
+				 errhint("Use latest or earliest.")));
+	consumer_name = PG_ARGISNULL(4) ? session_consumer_name() :
+		text_to_cstring(PG_GETARG_TEXT_PP(4));
+	check_simple_name(consumer_name, MAX_SUBSCRIPTION_NAME_LEN, "consumer");
+	if (PG_ARGISNULL(5))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("priority must not be null")));
+	if (PG_ARGISNULL(6))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("negative_ack_delay must not be null")));
+	negative_ack_delay = PG_GETARG_INTERVAL_P(6);
+	if (interval_usecs(negative_ack_delay) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("negative_ack_delay must not be negative")));
+	if (!PG_ARGISNULL(7))
+	{
+		ack_timeout = PG_GETARG_INTERVAL_P(7);
+		if (interval_usecs(ack_timeout) <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("ack_timeout must be positive"),
+					 errhint("Pass NULL to turn the acknowledgement timeout off.")));
+	}
+	if (!PG_ARGISNULL(8))
+	{
+		max_redeliver_count = PG_GETARG_INT32(8);
+		if (max_redeliver_count < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_redeliver_count must be at least 1"),
+					 errhint("Pass NULL for no dead-letter policy.")));
+	}
+	if (!PG_ARGISNULL(9))
+	{
+		TopicName	dlq;
+
+		parse_topic_name(text_to_cstring(PG_GETARG_TEXT_PP(9)), &dlq);
+		dead_letter_topic = topic_name_string(&dlq, dlq.partition_index);
+		if (max_redeliver_count == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("dead_letter_topic needs max_redeliver_count"),
+					 errhint("Set max_redeliver_count to the number of redeliveries before a message goes to the dead-letter topic.")));
+	}
+	if (PG_ARGISNULL(10) || PG_GETARG_INT32(10) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_unacked_messages must be zero or more"),
+				 errhint("0 means no limit.")));
+	max_unacked_messages = PG_GETARG_INT32(10);
+
+	topic = resolve_subscribed_topic(fcinfo, true);
+	lock_subscription(topic->topic_id, name, ExclusiveLock);
+	subscription = load_subscription(topic, name);
+
+	argtypes[0] = INT8OID;
+	values[0] = Int64GetDatum(topic->topic_id);
+	argtypes[1] = TEXTOID;
+	values[1] = CStringGetTextDatum(name);
+	argtypes[2] = TEXTOID;
+	values[2] = CStringGetTextDatum(type_name);
+	argtypes[3] = INTERVALOID;
+	values[3] = IntervalPGetDatum(negative_ack_delay);
+	argtypes[4] = INTERVALOID;
+	values[4] = ack_timeout ? IntervalPGetDatum(ack_timeout) : (Datum) 0;
+	argtypes[5] = INT4OID;
+	values[5] = Int32GetDatum(max_redeliver_count);
+	argtypes[6] = TEXTOID;
+	values[6] = dead_letter_topic ? CStringGetTextDatum(dead_letter_topic) : (Datum) 0;
+	argtypes[7] = INT4OID;
+	values[7] = Int32GetDatum(max_unacked_messages);
+	memset(nulls, ' ', sizeof(nulls));
+	nulls[4] = ack_timeout ? ' ' : 'n';
+	nulls[5] = max_redeliver_count ? ' ' : 'n';
+	nulls[6] = dead_letter_topic ? ' ' : 'n';
+
+	if (subscription == NULL)
+	{
+		begin_catalog_access(&access);
+		run_catalog_sql("INSERT INTO pulsar.subscription"
+						" (topic_id, name, type, negative_ack_delay, ack_timeout,"
+						"  max_redeliver_count, dead_letter_topic, max_unacked_messages)"
+						" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+						8, argtypes, values, nulls, false);
+		end_catalog_access(&access);
+		subscription = load_subscription(topic, name);
+		create_cursors(subscription, strcmp(initial_position, "earliest") == 0);
+	}
+	else
+	{
+		Consumer   *live = live_consumers(subscription, &consumers);
+
+		if (subscription->type != type)
+		{
+			int			others = 0;
+
+			for (int i = 0; i < consumers; i++)
+				if (strcmp(live[i].name, consumer_name) != 0)
+					others++;
+			if (others > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_IN_USE),
+						 errmsg("subscription \"%s\" is of type %s and has consumers",
+								name, subscription_type_name(subscription->type)),
+						 errdetail("A subscription's type can change only while no other consumer is connected."),
+						 errhint("Subscribe with type %s, or close its consumers first.",
+								 subscription_type_name(subscription->type))));
+			reset_dispatch_at_commit(subscription->subscription_id);
+		}
+		if (type == SUBSCRIPTION_EXCLUSIVE)
+			for (int i = 0; i < consumers; i++)
+				if (strcmp(live[i].name, consumer_name) != 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_OBJECT_IN_USE),
+							 errmsg("exclusive subscription \"%s\" already has consumer \"%s\"",
+									name, live[i].name),
+							 errhint("Use a failover, shared or key_shared subscription for several consumers.")));
+		begin_catalog_access(&access);
+		run_catalog_sql("UPDATE pulsar.subscription"
+						"   SET type = $3, negative_ack_delay = $4, ack_timeout = $5,"
+						"       max_redeliver_count = $6, dead_letter_topic = $7,"
+						"       max_unacked_messages = $8"
+						" WHERE topic_id = $1 AND name = $2",
+						8, argtypes, values, nulls, false);
+		end_catalog_access(&access);
+		subscription = load_subscription(topic, name);
+	}
+
+	/* attach the consumer */
+	argtypes[0] = INT8OID;
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	values[1] = CStringGetTextDatum(consumer_name);
+	argtypes[2] = INT4OID;
+	values[2] = Int32GetDatum(PG_GETARG_INT32(5));
+	argtypes[3] = INT4OID;
+	values[3] = Int32GetDatum(MyProcPid);
+	argtypes[4] = TIMESTAMPTZOID;
+	values[4] = TimestampTzGetDatum(MyStartTimestamp);
+	memset(nulls, ' ', sizeof(nulls));
+	if (!PG_ARGISNULL(4))
+		nulls[3] = nulls[4] = 'n';	/* a named consumer outlives sessions */
+	begin_catalog_access(&access);
+	run_catalog_sql("INSERT INTO pulsar.consumer"
+					" (subscription_id, name, priority, backend_pid, backend_start)"
+					" VALUES ($1, $2, $3, $4, $5)"
+					" ON CONFLICT (subscription_id, name) DO UPDATE"
+					"   SET priority = EXCLUDED.priority,"
+					"       backend_pid = EXCLUDED.backend_pid,"
+					"       backend_start = EXCLUDED.backend_start,"
+					"       last_seen = clock_timestamp()",
+					5, argtypes, values, nulls, false);
+	end_catalog_access(&access);
+
+	PG_RETURN_TEXT_P(cstring_to_text(subscription_channel(subscription->subscription_id)));
+}
+
+/*
+ * unsubscribe(topic, subscription)
+ */
+Datum
+pulsar_unsubscribe(PG_FUNCTION_ARGS)
+{
+	TopicInfo  *topic;
+	Subscription *subscription;
+	CatalogAccess access;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+	Consumer   *live;
+	int			consumers;
+	char	   *own = session_consumer_name();
+
+	check_can_change("pulsar.unsubscribe()");
+	topic = resolve_subscribed_topic(fcinfo, false);
+	subscription = open_subscription(topic,
+									 required_name_argument(fcinfo, 1, "subscription"),
+									 AccessExclusiveLock);
+	live = live_consumers(subscription, &consumers);
+	for (int i = 0; i < consumers; i++)
+		if (strcmp(live[i].name, own) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("subscription \"%s\" has connected consumers",
+							subscription->name),
+					 errdetail("Consumer \"%s\" is connected.", live[i].name),
+					 errhint("Close them with pulsar.close_consumer() first.")));
+
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	begin_catalog_access(&access);
+	run_catalog_sql("DELETE FROM pulsar.pending WHERE subscription_id = $1",
+					1, argtypes, values, NULL, false);
+	run_catalog_sql("DELETE FROM pulsar.consumer WHERE subscription_id = $1",
+					1, argtypes, values, NULL, false);
+	run_catalog_sql("DELETE FROM pulsar.acked_range WHERE subscription_id = $1",
+					1, argtypes, values, NULL, false);
+	run_catalog_sql("DELETE FROM pulsar.cursor WHERE subscription_id = $1",
+					1, argtypes, values, NULL, false);
+	run_catalog_sql("DELETE FROM pulsar.subscription WHERE subscription_id = $1",
+					1, argtypes, values, NULL, false);
+	end_catalog_access(&access);
+	reset_dispatch_at_commit(subscription->subscription_id);
+	PG_RETURN_VOID();
+}
+
+/*
+ * close_consumer(topic, subscription, consumer)
+ */
+Datum
+pulsar_close_consumer(PG_FUNCTION_ARGS)
+{
+	TopicInfo  *topic;
+	Subscription *subscription;
+	CatalogAccess access;
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+	char	   *consumer_name;
+
+	check_can_change("pulsar.close_consumer()");
+	topic = resolve_subscribed_topic(fcinfo, false);
+	subscription = open_subscription(topic,
+									 required_name_argument(fcinfo, 1, "subscription"),
+									 ExclusiveLock);
+	consumer_name = PG_ARGISNULL(2) ? session_consumer_name() :
+		text_to_cstring(PG_GETARG_TEXT_PP(2));
+
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	values[1] = CStringGetTextDatum(consumer_name);
+	begin_catalog_access(&access);
+	run_catalog_sql("WITH closed AS ("
+					"  DELETE FROM pulsar.consumer"
+					"   WHERE subscription_id = $1 AND name = $2"
+					"  RETURNING consumer_id),"
+					" released AS ("
+					"  UPDATE pulsar.pending p"
+					"     SET consumer_id = NULL, redeliver_at = clock_timestamp()"
+					"    FROM closed c"
+					"   WHERE p.subscription_id = $1 AND p.consumer_id = c.consumer_id)"
+					" SELECT consumer_id FROM closed",
+					2, argtypes, values, NULL, false);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("consumer \"%s\" is not attached to subscription \"%s\"",
+						consumer_name, subscription->name)));
+	end_catalog_access(&access);
+	PG_RETURN_VOID();
+}
+
+/*
+ * channel(topic, subscription) RETURNS text
+ */
+Datum
+pulsar_channel(PG_FUNCTION_ARGS)
+{
+	TopicInfo  *topic = resolve_subscribed_topic(fcinfo, false);
+	Subscription *subscription =
+		open_subscription(topic, required_name_argument(fcinfo, 1, "subscription"),
+						  AccessShareLock);
+
+	PG_RETURN_TEXT_P(cstring_to_text(subscription_channel(subscription->subscription_id)));
+}
