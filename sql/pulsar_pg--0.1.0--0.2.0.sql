@@ -150,6 +150,11 @@ CREATE FUNCTION pulsar.seek(topic text, subscription text, message_id pulsar.mes
 CREATE FUNCTION pulsar.seek(topic text, subscription text, publish_time timestamptz)
 	RETURNS void
 	AS 'MODULE_PATHNAME', 'pulsar_seek_time' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION pulsar.seek(topic text, subscription text, target text)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'pulsar_seek_text' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION pulsar.seek(text, text, text) IS
+	'Resets the subscription to ''earliest'', ''latest'', a message ID or a time given as text';
 COMMENT ON FUNCTION pulsar.seek(text, text, pulsar.message_id) IS
 	'Resets the subscription so that this message is the next one delivered';
 COMMENT ON FUNCTION pulsar.seek(text, text, timestamptz) IS

@@ -16,7 +16,8 @@
  * Every backend caches what it resolved.  Creating or deleting a topic, or
  * changing a namespace, sends a relcache invalidation for pulsar.topic;
  * the callback only marks the cache stale, and the cache is rebuilt at the
- * next resolve_topic(), so pointers handed out stay valid until then.
+ * next resolve_topic(); the old one is freed with the transaction, so
+ * pointers handed out stay valid until then.
  * Entry points lock the topic (a heavyweight lock on its catalog row)
  * before using it; taking that lock processes pending invalidations, so a
  * topic deleted meanwhile is noticed.  Senders and readers take it in
@@ -103,12 +104,17 @@ ensure_cache_valid(void)
 	if (cache_valid)
 		return;
 
-	if (CacheContext == NULL)
-		CacheContext = AllocSetContextCreate(CacheMemoryContext,
-											 "pulsar_pg catalog cache",
-											 ALLOCSET_DEFAULT_SIZES);
-	else
-		MemoryContextReset(CacheContext);
+	/*
+	 * The old cache may still be pointed to by callers up the stack (a
+	 * receive that publishes a dead letter resolves a second topic): it lives
+	 * on until the end of the transaction.
+	 */
+	if (CacheContext != NULL)
+		MemoryContextSetParent(CacheContext, IsTransactionState() ?
+							   TopTransactionContext : CacheMemoryContext);
+	CacheContext = AllocSetContextCreate(CacheMemoryContext,
+										 "pulsar_pg catalog cache",
+										 ALLOCSET_DEFAULT_SIZES);
 	TopicCache = NULL;
 
 	catalog_namespace_oid = get_namespace_oid(CATALOG_SCHEMA, false);

@@ -39,6 +39,7 @@ PG_FUNCTION_INFO_V1(pulsar_ack_cumulative);
 PG_FUNCTION_INFO_V1(pulsar_nack);
 PG_FUNCTION_INFO_V1(pulsar_seek);
 PG_FUNCTION_INFO_V1(pulsar_seek_time);
+PG_FUNCTION_INFO_V1(pulsar_seek_text);
 
 /*
  * One cursor per partition, at the beginning (earliest) or after the last
@@ -523,15 +524,9 @@ open_for_seek(FunctionCallInfo fcinfo)
 							 AccessExclusiveLock);
 }
 
-/*
- * seek(topic, subscription, message_id): the message becomes the next one
- * delivered in its partition; 'earliest' and 'latest' move every partition.
- */
-Datum
-pulsar_seek(PG_FUNCTION_ARGS)
+static void
+seek_to_message(Subscription *subscription, MessageId *id)
 {
-	Subscription *subscription = open_for_seek(fcinfo);
-	MessageId  *id = message_id_argument(fcinfo, 2);
 	TopicInfo  *topic = subscription->topic;
 
 	if (message_id_is_earliest(id) || message_id_is_latest(id))
@@ -546,6 +541,18 @@ pulsar_seek(PG_FUNCTION_ARGS)
 		reset_cursor(subscription, ledger_of_message(topic, id)->ledger_id,
 					 id->entry_id);
 	reset_dispatch_at_commit(subscription->subscription_id);
+}
+
+/*
+ * seek(topic, subscription, message_id): the message becomes the next one
+ * delivered in its partition; 'earliest' and 'latest' move every partition.
+ */
+Datum
+pulsar_seek(PG_FUNCTION_ARGS)
+{
+	Subscription *subscription = open_for_seek(fcinfo);
+
+	seek_to_message(subscription, message_id_argument(fcinfo, 2));
 	PG_RETURN_VOID();
 }
 
@@ -569,6 +576,27 @@ find_publish_time(const StoredMessage *message, void *arg)
 	return true;
 }
 
+static void
+seek_to_time(Subscription *subscription, TimestampTz publish_time)
+{
+	TopicInfo  *topic = subscription->topic;
+
+	for (int i = 0; i < topic->num_ledgers; i++)
+	{
+		LedgerInfo *ledger = &topic->ledgers[i];
+		int64		last = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
+		Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+		TimeSeek	seek;
+
+		seek.publish_time = publish_time;
+		seek.found = last + 1;
+		scan_ledger(ledger, -1, last, snapshot, find_publish_time, &seek);
+		UnregisterSnapshot(snapshot);
+		reset_cursor(subscription, ledger->ledger_id, seek.found);
+	}
+	reset_dispatch_at_commit(subscription->subscription_id);
+}
+
 /*
  * seek(topic, subscription, publish_time): in every partition, the first
  * message published at or after the time becomes the next one delivered.
@@ -577,25 +605,42 @@ Datum
 pulsar_seek_time(PG_FUNCTION_ARGS)
 {
 	Subscription *subscription = open_for_seek(fcinfo);
-	TopicInfo  *topic = subscription->topic;
 
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("publish_time must not be null")));
-	for (int i = 0; i < topic->num_ledgers; i++)
-	{
-		LedgerInfo *ledger = &topic->ledgers[i];
-		int64		last = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
-		Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-		TimeSeek	seek;
+	seek_to_time(subscription, PG_GETARG_TIMESTAMPTZ(2));
+	PG_RETURN_VOID();
+}
 
-		seek.publish_time = PG_GETARG_TIMESTAMPTZ(2);
-		seek.found = last + 1;
-		scan_ledger(ledger, -1, last, snapshot, find_publish_time, &seek);
-		UnregisterSnapshot(snapshot);
-		reset_cursor(subscription, ledger->ledger_id, seek.found);
+/*
+ * seek(topic, subscription, target text): 'earliest', 'latest', a message
+ * ID or a time, so that an untyped literal finds a function.
+ */
+Datum
+pulsar_seek_text(PG_FUNCTION_ARGS)
+{
+	Subscription *subscription = open_for_seek(fcinfo);
+	char	   *position = required_name_argument(fcinfo, 2, "target");
+	Datum		parsed;
+
+	if (strchr(position, ':') != NULL && strchr(position, '-') != position &&
+		strspn(position, "0123456789:-") == strlen(position))
+		seek_to_message(subscription,
+						DatumGetMessageIdP(DirectFunctionCall1(message_id_in,
+															   CStringGetDatum(position))));
+	else if (pg_strcasecmp(position, "earliest") == 0 ||
+			 pg_strcasecmp(position, "latest") == 0)
+		seek_to_message(subscription,
+						DatumGetMessageIdP(DirectFunctionCall1(message_id_in,
+															   CStringGetDatum(position))));
+	else
+	{
+		parsed = DirectFunctionCall3(timestamptz_in, CStringGetDatum(position),
+									 ObjectIdGetDatum(InvalidOid),
+									 Int32GetDatum(-1));
+		seek_to_time(subscription, DatumGetTimestampTz(parsed));
 	}
-	reset_dispatch_at_commit(subscription->subscription_id);
 	PG_RETURN_VOID();
 }
