@@ -1,0 +1,33 @@
+-- The upgrade chain: 0.1.0 -> 0.2.0 keeps topics and messages, adds consumption
+\set VERBOSITY default
+DROP EXTENSION pulsar_pg;
+CREATE EXTENSION pulsar_pg VERSION '0.1.0';
+SELECT extversion FROM pg_extension WHERE extname = 'pulsar_pg';
+SELECT pulsar.create_topic('upgraded');
+SELECT count(*) FROM pulsar.send_batch('upgraded', ARRAY['before 1', 'before 2']);
+
+ALTER EXTENSION pulsar_pg UPDATE TO '0.2.0';
+SELECT extversion FROM pg_extension WHERE extname = 'pulsar_pg';
+
+-- what was published before the upgrade is consumed after it
+SELECT pulsar.subscribe('upgraded', 'after', initial_position => 'earliest') ~ '^pulsar_sub_[0-9]+$' AS subscribed;
+SELECT pulsar.send('upgraded', 'after 1') IS NOT NULL AS sent;
+SELECT pulsar.entry_id(message_id), convert_from(payload, 'UTF8')
+  FROM pulsar.receive('upgraded', 'after', 10);
+
+-- an upgraded installation has the same objects as a fresh one
+CREATE TEMP TABLE upgraded_objects AS
+SELECT pg_describe_object(classid, objid, objsubid) AS object
+  FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
+ WHERE e.extname = 'pulsar_pg' AND d.deptype = 'e';
+SELECT pulsar.close_consumer('upgraded', 'after');
+DROP EXTENSION pulsar_pg;
+CREATE EXTENSION pulsar_pg;
+SELECT object FROM upgraded_objects
+EXCEPT
+SELECT pg_describe_object(classid, objid, objsubid)
+  FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
+ WHERE e.extname = 'pulsar_pg' AND d.deptype = 'e';
+SELECT (SELECT count(*) FROM upgraded_objects) =
+       (SELECT count(*) FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
+         WHERE e.extname = 'pulsar_pg' AND d.deptype = 'e') AS same_objects;
