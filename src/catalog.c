@@ -437,6 +437,21 @@ create_segment_in_worker(int64 ledger_id, int64 segment_no)
 {
 	CatalogAccess access;
 	LOCKTAG		tag;
+	Oid			extension_oid = get_extension_oid("pulsar_pg", true);
+
+	/*
+	 * First the extension, and without waiting: DROP EXTENSION holds it while
+	 * it waits for the tables we would touch, and a sender may be waiting
+	 * for us.  A worker that steps aside makes that sender fail clearly.
+	 */
+	if (!OidIsValid(extension_oid))
+		return;
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, ExtensionRelationId, extension_oid, 0);
+	if (LockAcquire(&tag, AccessShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+		return;
+	AcceptInvalidationMessages();
+	if (!OidIsValid(get_extension_oid("pulsar_pg", true)))
+		return;
 
 	ensure_cache_valid();
 	begin_catalog_access(&access);
