@@ -129,15 +129,6 @@ load_acked_ranges(Subscription *subscription, int64 ledger_id,
 	end_catalog_access(&access);
 }
 
-bool
-entry_is_acked(const AckedRanges *ranges, int64 entry_id)
-{
-	for (int i = 0; i < ranges->count && ranges->first[i] <= entry_id; i++)
-		if (entry_id <= ranges->last[i])
-			return true;
-	return false;
-}
-
 static int
 compare_int64(const void *a, const void *b)
 {

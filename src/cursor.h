@@ -25,7 +25,6 @@ extern int64 cursor_mark_delete(Subscription *subscription, int64 ledger_id);
 extern void load_acked_ranges(Subscription *subscription, int64 ledger_id,
 							  int64 from_entry, int limit,
 							  AckedRanges *ranges);
-extern bool entry_is_acked(const AckedRanges *ranges, int64 entry_id);
 extern void ack_entries(Subscription *subscription, int64 ledger_id,
 						int64 *entries, int count);
 extern LedgerInfo *ledger_of_message(TopicInfo *topic, const MessageId *id);

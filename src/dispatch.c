@@ -551,11 +551,17 @@ load_pending(Subscription *subscription, int64 ledger_id, int64 from_entry,
 	table_close(pending, AccessShareLock);
 }
 
+/*
+ * Whether another consumer holds a message with this key hash.  Messages
+ * waiting for redelivery hold nobody back: they go out first, to the key's
+ * owner.
+ */
 static bool
 key_held_by_other(const PendingRows *rows, int32 key_hash, int64 consumer_id)
 {
 	for (int i = 0; i < rows->count; i++)
-		if (rows->key_hashes[i] == key_hash && rows->consumers[i] != consumer_id)
+		if (rows->key_hashes[i] == key_hash && rows->consumers[i] != -1 &&
+			rows->consumers[i] != consumer_id)
 			return true;
 	return false;
 }
@@ -576,6 +582,7 @@ typedef struct Batch
 	const PendingRows *held;	/* rows at or above the read position */
 	const PendingRows *all_pending;	/* key_shared: every row */
 	int			held_index;
+	int			acked_index;
 	int			scanned;
 	int64		next_read_position;
 	bool		position_blocked;
@@ -594,6 +601,22 @@ is_held(Batch *batch, int64 entry_id)
 		held->entries[batch->held_index] == entry_id;
 }
 
+/* entries come in increasing order, so both lookups only move forward */
+static bool
+is_acked(Batch *batch, int64 entry_id)
+{
+	const AckedRanges *acked = batch->acked;
+
+	while (batch->acked_index < acked->count &&
+		   acked->last[batch->acked_index] < entry_id)
+		batch->acked_index++;
+	for (int i = batch->acked_index;
+		 i < acked->count && acked->first[i] <= entry_id; i++)
+		if (entry_id <= acked->last[i])
+			return true;
+	return false;
+}
+
 static bool
 choose_new_message(const StoredMessage *message, void *arg)
 {
@@ -603,7 +626,7 @@ choose_new_message(const StoredMessage *message, void *arg)
 	int32		key_hash = message_key_hash(message);
 
 	batch->scanned++;
-	if (entry_is_acked(batch->acked, entry) || is_held(batch, entry))
+	if (is_acked(batch, entry) || is_held(batch, entry))
 	{
 		if (!batch->position_blocked)
 			batch->next_read_position = entry + 1;
