@@ -1,5 +1,32 @@
 -- pulsar.subscribe, channel, close_consumer and unsubscribe
 \set VERBOSITY default
+-- shows an error with what varies between runs masked: the name of this
+-- session's own consumer (it holds the pid) and ledger ids in message ids
+CREATE FUNCTION pg_temp.error_of(command text) RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+DECLARE
+	state text;
+	message text;
+	detail text;
+	hint text;
+BEGIN
+	EXECUTE command;
+	RETURN NEXT 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+		detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+	message = regexp_replace(message, 'session-[0-9]+-[0-9]+', 'session-<pid>-<start>', 'g');
+	message = regexp_replace(message, '(^|[^0-9-])[0-9]+:(-?[0-9]+):(-?[0-9]+)', '\1L:\2:\3', 'g');
+	RETURN NEXT 'ERROR ' || state || ': ' || message;
+	IF detail <> '' THEN
+		RETURN NEXT 'DETAIL: ' || detail;
+	END IF;
+	IF hint <> '' THEN
+		RETURN NEXT 'HINT: ' || hint;
+	END IF;
+END
+$$;
+
 SELECT pulsar.create_topic('sub08_orders');
 SELECT count(*) FROM pulsar.send_batch('sub08_orders', ARRAY['o0', 'o1', 'o2']);
 
@@ -52,7 +79,13 @@ SELECT jsonb_array_length(pulsar.topic_stats('sub08_orders')->'subscriptions'->'
        AS consumers;
 
 -- an exclusive subscription takes one consumer
-SELECT pulsar.subscribe('sub08_orders', 'excl', consumer => 'second');
+SELECT pg_temp.error_of($$SELECT pulsar.subscribe('sub08_orders', 'excl', consumer => 'second')$$);
+SELECT pulsar.subscribe('sub08_orders', 'excl_named', consumer => 'first') IS NOT NULL AS subscribed;
+SELECT pulsar.subscribe('sub08_orders', 'excl_named', consumer => 'first') IS NOT NULL AS subscribed;
+SELECT pulsar.subscribe('sub08_orders', 'excl_named', consumer => 'second');
+SELECT pulsar.subscribe('sub08_orders', 'excl_named');
+SELECT pulsar.close_consumer('sub08_orders', 'excl_named', 'first');
+SELECT pulsar.unsubscribe('sub08_orders', 'excl_named');
 SELECT jsonb_array_length(pulsar.topic_stats('sub08_orders')->'subscriptions'->'excl'->'consumers')
        AS consumers;
 -- a failover or shared one takes several, named or not
@@ -97,12 +130,12 @@ SELECT pulsar.entry_id(message_id), convert_from(payload, 'UTF8')
   FROM pulsar.receive('sub08_orders', 'named', 2, consumer => 'alpha');
 SELECT * FROM pulsar.receive('sub08_orders', 'named', 2, consumer => 'beta');
 -- this session is not a consumer of it either
-SELECT * FROM pulsar.receive('sub08_orders', 'named', 2);
+SELECT pg_temp.error_of($$SELECT * FROM pulsar.receive('sub08_orders', 'named', 2)$$);
 
 -- close_consumer: this session's own consumer, a named one, an unknown one
 SELECT pulsar.close_consumer('sub08_orders', 'excl');
-SELECT pulsar.close_consumer('sub08_orders', 'excl');
-SELECT * FROM pulsar.receive('sub08_orders', 'excl');
+SELECT pg_temp.error_of($$SELECT pulsar.close_consumer('sub08_orders', 'excl')$$);
+SELECT pg_temp.error_of($$SELECT * FROM pulsar.receive('sub08_orders', 'excl')$$);
 SELECT pulsar.close_consumer('sub08_orders', 'fail', 'fail-b');
 SELECT pulsar.close_consumer('sub08_orders', 'fail', 'nobody');
 SELECT pulsar.close_consumer('sub08_orders', 'no_such_subscription');
@@ -154,7 +187,20 @@ SELECT pulsar.subscribe('sub08_parts-partition-7', 'one');
 
 -- delete_topic refuses a topic with subscriptions unless forced
 SELECT pulsar.delete_topic('sub08_auto');
+SELECT count(*) FROM pulsar.send_batch('sub08_auto', ARRAY['a0', 'a1', 'a2']);
+SELECT pulsar.subscribe('sub08_auto', 'busy', 'shared', 'earliest') IS NOT NULL AS subscribed;
+SELECT pulsar.ack('sub08_auto', 'busy', message_id)
+  FROM pulsar.receive('sub08_auto', 'busy', 2) WHERE pulsar.entry_id(message_id) = 1;
+SELECT array_agg(subscription_id) AS auto_subscriptions FROM pulsar.subscription
+ WHERE topic_id = (SELECT topic_id FROM pulsar.topic WHERE name = 'sub08_auto') \gset
+SELECT pulsar.delete_topic('sub08_auto');
 SELECT pulsar.delete_topic('sub08_auto', force => true);
+-- forcing takes the subscriptions' cursors, acks and consumers with them
+SELECT (SELECT count(*) FROM pulsar.subscription WHERE subscription_id = ANY (:'auto_subscriptions')) AS subscriptions,
+       (SELECT count(*) FROM pulsar.cursor WHERE subscription_id = ANY (:'auto_subscriptions')) AS cursors,
+       (SELECT count(*) FROM pulsar.acked_range WHERE subscription_id = ANY (:'auto_subscriptions')) AS acked_ranges,
+       (SELECT count(*) FROM pulsar.pending WHERE subscription_id = ANY (:'auto_subscriptions')) AS pending,
+       (SELECT count(*) FROM pulsar.consumer WHERE subscription_id = ANY (:'auto_subscriptions')) AS consumers;
 SELECT pulsar.channel('sub08_auto', 'sub');
 SELECT pulsar.subscribe('sub08_auto', 'sub') IS NOT NULL AS subscribed_again;
 SELECT pulsar.delete_topic('sub08_auto', true);
@@ -213,12 +259,14 @@ SELECT pulsar.subscribe('sub08_orders', 'policies', 'shared', negative_ack_delay
                         ack_timeout => '30 seconds', max_redeliver_count => 3,
                         dead_letter_topic => 'sub08_dlq', max_unacked_messages => 0)
        IS NOT NULL AS subscribed;
-SELECT type, negative_ack_delay, ack_timeout, max_redeliver_count, dead_letter_topic,
-       max_unacked_messages
+SELECT type, extract(epoch FROM negative_ack_delay) AS negative_ack_delay_s,
+       extract(epoch FROM ack_timeout) AS ack_timeout_s, max_redeliver_count,
+       dead_letter_topic, max_unacked_messages
   FROM pulsar.subscription WHERE name = 'policies';
 SELECT pulsar.subscribe('sub08_orders', 'policies', 'shared') IS NOT NULL AS subscribed;
-SELECT type, negative_ack_delay, ack_timeout, max_redeliver_count, dead_letter_topic,
-       max_unacked_messages
+SELECT type, extract(epoch FROM negative_ack_delay) AS negative_ack_delay_s,
+       extract(epoch FROM ack_timeout) AS ack_timeout_s, max_redeliver_count,
+       dead_letter_topic, max_unacked_messages
   FROM pulsar.subscription WHERE name = 'policies';
 SELECT pulsar.unsubscribe('sub08_orders', 'policies');
 

@@ -764,7 +764,17 @@ delete_topic(const TopicName *name, bool force)
 					1, argtypes, values, NULL, false);
 	run_catalog_sql("DELETE FROM pulsar.producer_sequence WHERE topic_id = $1",
 					1, argtypes, values, NULL, false);
-	run_catalog_sql("DELETE FROM pulsar.subscription WHERE topic_id = $1",
+	run_catalog_sql("WITH gone AS ("
+					"  DELETE FROM pulsar.subscription WHERE topic_id = $1"
+					"  RETURNING subscription_id),"
+					" cursors AS (DELETE FROM pulsar.cursor c USING gone g"
+					"  WHERE c.subscription_id = g.subscription_id),"
+					" ranges AS (DELETE FROM pulsar.acked_range r USING gone g"
+					"  WHERE r.subscription_id = g.subscription_id),"
+					" pending AS (DELETE FROM pulsar.pending p USING gone g"
+					"  WHERE p.subscription_id = g.subscription_id)"
+					" DELETE FROM pulsar.consumer c USING gone g"
+					"  WHERE c.subscription_id = g.subscription_id",
 					1, argtypes, values, NULL, false);
 	run_catalog_sql("DELETE FROM pulsar.topic WHERE topic_id = $1",
 					1, argtypes, values, NULL, false);

@@ -192,19 +192,55 @@ advance_mark_delete(Subscription *subscription, int64 ledger_id)
 }
 
 /*
+ * Acknowledges ranges of entries of one ledger, and advances the
+ * mark-delete position when it can.
+ */
+void
+ack_ranges(Subscription *subscription, int64 ledger_id, int64 *firsts,
+		   int64 *lasts, int count)
+{
+	CatalogAccess access;
+	Oid			argtypes[4] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[4];
+	Datum	   *first_datums = palloc(sizeof(Datum) * Max(count, 1));
+	Datum	   *last_datums = palloc(sizeof(Datum) * Max(count, 1));
+
+	for (int i = 0; i < count; i++)
+	{
+		first_datums[i] = Int64GetDatum(firsts[i]);
+		last_datums[i] = Int64GetDatum(lasts[i]);
+	}
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	values[1] = Int64GetDatum(ledger_id);
+	values[2] = PointerGetDatum(construct_array(first_datums, count, INT8OID, 8,
+												true, TYPALIGN_DOUBLE));
+	values[3] = PointerGetDatum(construct_array(last_datums, count, INT8OID, 8,
+												true, TYPALIGN_DOUBLE));
+	begin_catalog_access(&access);
+	if (count > 0)
+		run_catalog_sql("INSERT INTO pulsar.acked_range"
+						" (subscription_id, ledger_id, first_entry, last_entry)"
+						" SELECT $1, $2, f, l FROM unnest($3, $4) AS r(f, l)"
+						" ON CONFLICT (subscription_id, ledger_id, first_entry) DO UPDATE"
+						"   SET last_entry = greatest(acked_range.last_entry, EXCLUDED.last_entry)",
+						4, argtypes, values, NULL, false);
+	advance_mark_delete(subscription, ledger_id);
+	end_catalog_access(&access);
+}
+
+/*
  * Acknowledges entries of one ledger: records them as ranges of consecutive
- * entries, forgets their dispatch state, and advances the mark-delete
- * position when it can.
+ * entries and forgets their dispatch state.
  */
 void
 ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 			int count)
 {
 	CatalogAccess access;
-	Oid			argtypes[5] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
-	Datum		values[5];
-	Datum	   *firsts = palloc(sizeof(Datum) * count);
-	Datum	   *lasts = palloc(sizeof(Datum) * count);
+	Oid			argtypes[3] = {INT8OID, INT8OID, INT8ARRAYOID};
+	Datum		values[3];
+	int64	   *firsts = palloc(sizeof(int64) * count);
+	int64	   *lasts = palloc(sizeof(int64) * count);
 	Datum	   *all = palloc(sizeof(Datum) * count);
 	int			nranges = 0;
 	int64		mark_delete = cursor_mark_delete(subscription, ledger_id);
@@ -215,38 +251,56 @@ ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 		all[i] = Int64GetDatum(entries[i]);
 		if (entries[i] <= mark_delete)
 			continue;
-		if (nranges > 0 && entries[i] <= DatumGetInt64(lasts[nranges - 1]) + 1)
-			lasts[nranges - 1] = Int64GetDatum(entries[i]);
+		if (nranges > 0 && entries[i] <= lasts[nranges - 1] + 1)
+			lasts[nranges - 1] = entries[i];
 		else
 		{
-			firsts[nranges] = Int64GetDatum(entries[i]);
-			lasts[nranges] = Int64GetDatum(entries[i]);
+			firsts[nranges] = entries[i];
+			lasts[nranges] = entries[i];
 			nranges++;
 		}
 	}
 
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = Int64GetDatum(ledger_id);
-	values[2] = PointerGetDatum(construct_array(firsts, nranges, INT8OID, 8, true, TYPALIGN_DOUBLE));
-	values[3] = PointerGetDatum(construct_array(lasts, nranges, INT8OID, 8, true, TYPALIGN_DOUBLE));
-	values[4] = PointerGetDatum(construct_array(all, count, INT8OID, 8, true, TYPALIGN_DOUBLE));
-
+	values[2] = PointerGetDatum(construct_array(all, count, INT8OID, 8, true,
+												TYPALIGN_DOUBLE));
 	begin_catalog_access(&access);
-	if (nranges > 0)
-		run_catalog_sql("INSERT INTO pulsar.acked_range"
-						" (subscription_id, ledger_id, first_entry, last_entry)"
-						" SELECT $1, $2, f, l FROM unnest($3, $4) AS r(f, l)"
-						" ON CONFLICT (subscription_id, ledger_id, first_entry) DO UPDATE"
-						"   SET last_entry = greatest(acked_range.last_entry, EXCLUDED.last_entry)",
-						4, argtypes, values, NULL, false);
-	argtypes[2] = INT8ARRAYOID;
-	values[2] = values[4];
 	run_catalog_sql("DELETE FROM pulsar.pending"
 					" WHERE subscription_id = $1 AND ledger_id = $2"
 					"   AND entry_id = ANY ($3)",
 					3, argtypes, values, NULL, false);
-	advance_mark_delete(subscription, ledger_id);
 	end_catalog_access(&access);
+	ack_ranges(subscription, ledger_id, firsts, lasts, nranges);
+}
+
+/*
+ * Entries from 'from' to 'to' not acknowledged.  Gaps count: dispatch
+ * acknowledges them when it passes them.
+ */
+int64
+count_unacked(Subscription *subscription, int64 ledger_id, int64 from,
+			  int64 to)
+{
+	AckedRanges acked;
+	int64		unacked;
+	int64		covered = from - 1;
+
+	if (to < from)
+		return 0;
+	unacked = to - from + 1;
+	load_acked_ranges(subscription, ledger_id, from, INT_MAX, &acked);
+	/* ranges may overlap: count each entry once */
+	for (int i = 0; i < acked.count && acked.first[i] <= to; i++)
+	{
+		int64		first = Max(acked.first[i], covered + 1);
+		int64		last = Min(acked.last[i], to);
+
+		if (last >= first)
+			unacked -= last - first + 1;
+		covered = Max(covered, last);
+	}
+	return unacked;
 }
 
 /*
@@ -258,12 +312,24 @@ ledger_of_message(TopicInfo *topic, const MessageId *id)
 {
 	char	   *id_text = message_id_to_string(id);
 
+	if (message_id_is_earliest(id) || message_id_is_latest(id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("message ID %s does not name a message",
+						message_id_is_earliest(id) ? "'earliest'" : "'latest'")));
 	for (int i = 0; i < topic->num_ledgers; i++)
 	{
 		LedgerInfo *ledger = &topic->ledgers[i];
 
 		if (ledger->ledger_id != id->ledger_id)
 			continue;
+		if (ledger->partition_index != id->partition_index)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("message ID %s has the wrong partition index", id_text),
+					 errdetail("Ledger " INT64_FORMAT " holds partition %d of topic \"%s\".",
+							   ledger->ledger_id, ledger->partition_index,
+							   topic_name_string(&topic->name, NOT_A_PARTITION))));
 		if (id->entry_id < 0 ||
 			id->entry_id > GetMaxReadPosition(ledger->ledger_id, load_next_entry))
 			ereport(ERROR,
@@ -452,6 +518,9 @@ nack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 					"   FROM unnest($3) AS e"
 					"  WHERE e > (SELECT mark_delete FROM pulsar.cursor"
 					"              WHERE subscription_id = $1 AND ledger_id = $2)"
+					"    AND NOT EXISTS (SELECT 1 FROM pulsar.acked_range r"
+					"                     WHERE r.subscription_id = $1 AND r.ledger_id = $2"
+					"                       AND e BETWEEN r.first_entry AND r.last_entry)"
 					" ON CONFLICT (subscription_id, ledger_id, entry_id) DO UPDATE"
 					"   SET consumer_id = NULL, redeliver_at = EXCLUDED.redeliver_at",
 					4, argtypes, values, NULL, false);

@@ -221,6 +221,32 @@ dispatch_rate_out(int64 subscription_id, int64 ledger_id, int64 *delivered)
 	return rate;
 }
 
+/*
+ * The read position of a subscription in a partition; -1 if nothing was
+ * handed out since start-up.
+ */
+int64
+dispatch_read_position(int64 subscription_id, int64 ledger_id)
+{
+	DispatchKey key;
+	DispatchState *state;
+	int64		read_position = -1;
+
+	if (Dispatch == NULL)
+		return -1;
+	make_dispatch_key(&key, subscription_id, ledger_id);
+	LWLockAcquire(Dispatch->lock, LW_SHARED);
+	state = hash_search(DispatchStates, &key, HASH_FIND, NULL);
+	if (state != NULL)
+	{
+		SpinLockAcquire(&state->mutex);
+		read_position = state->read_position;
+		SpinLockRelease(&state->mutex);
+	}
+	LWLockRelease(Dispatch->lock);
+	return read_position;
+}
+
 static void
 count_delivered(DispatchState *state, int count)
 {
@@ -581,9 +607,16 @@ typedef struct Batch
 	const AckedRanges *acked;
 	const PendingRows *held;	/* rows at or above the read position */
 	const PendingRows *all_pending;	/* key_shared: every row */
+	bool		need_key_hash;	/* key_shared routing, or tracked rows */
 	int			held_index;
 	int			acked_index;
 	int			scanned;
+	/* entries passed that were never stored: aborted sends */
+	int64		last_seen;
+	int			num_gaps;
+	int			gap_capacity;
+	int64	   *gap_firsts;
+	int64	   *gap_lasts;
 	int64		next_read_position;
 	bool		position_blocked;
 	bool		stopped;
@@ -617,20 +650,56 @@ is_acked(Batch *batch, int64 entry_id)
 	return false;
 }
 
+static void
+note_gap(Batch *batch, int64 first, int64 last)
+{
+	if (last < first)
+		return;
+	if (batch->num_gaps == batch->gap_capacity)
+	{
+		batch->gap_capacity = Max(16, batch->gap_capacity * 2);
+		batch->gap_firsts = batch->gap_firsts ?
+			repalloc(batch->gap_firsts, sizeof(int64) * batch->gap_capacity) :
+			palloc(sizeof(int64) * batch->gap_capacity);
+		batch->gap_lasts = batch->gap_lasts ?
+			repalloc(batch->gap_lasts, sizeof(int64) * batch->gap_capacity) :
+			palloc(sizeof(int64) * batch->gap_capacity);
+	}
+	batch->gap_firsts[batch->num_gaps] = first;
+	batch->gap_lasts[batch->num_gaps] = last;
+	batch->num_gaps++;
+}
+
+/* whether the scan may go on; a scan cut short says so */
+static bool
+keep_scanning(Batch *batch)
+{
+	if (batch->count >= batch->want ||
+		batch->scanned >= SCAN_WINDOW + batch->want)
+	{
+		batch->stopped = true;
+		return false;
+	}
+	return true;
+}
+
 static bool
 choose_new_message(const StoredMessage *message, void *arg)
 {
 	Batch	   *batch = arg;
 	Receiver   *receiver = batch->receiver;
 	int64		entry = message->entry_id;
-	int32		key_hash = message_key_hash(message);
+	int32		key_hash = batch->need_key_hash ? message_key_hash(message) : -1;
 
+	/* below the max read position, a missing entry is gone for good */
+	note_gap(batch, batch->last_seen + 1, entry - 1);
+	batch->last_seen = entry;
 	batch->scanned++;
 	if (is_acked(batch, entry) || is_held(batch, entry))
 	{
 		if (!batch->position_blocked)
 			batch->next_read_position = entry + 1;
-		return batch->scanned < SCAN_WINDOW + batch->want;
+		return keep_scanning(batch);
 	}
 	if (receiver->subscription->type == SUBSCRIPTION_KEY_SHARED &&
 		(key_owner(receiver, key_hash) != receiver->consumer->consumer_id ||
@@ -639,7 +708,7 @@ choose_new_message(const StoredMessage *message, void *arg)
 	{
 		/* not ours, or an earlier message of its key is still out */
 		batch->position_blocked = true;
-		return batch->scanned < SCAN_WINDOW + batch->want;
+		return keep_scanning(batch);
 	}
 
 	put_message(receiver->rsinfo->setResult, receiver->rsinfo->setDesc,
@@ -649,17 +718,7 @@ choose_new_message(const StoredMessage *message, void *arg)
 	batch->count++;
 	if (!batch->position_blocked)
 		batch->next_read_position = entry + 1;
-	if (batch->count >= batch->want)
-	{
-		batch->stopped = true;
-		return false;
-	}
-	if (batch->scanned >= SCAN_WINDOW + batch->want)
-	{
-		batch->stopped = true;
-		return false;
-	}
-	return true;
+	return keep_scanning(batch);
 }
 
 /* fetches one stored message for a redelivery */
@@ -786,7 +845,8 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 			end_catalog_access(&access);
 		}
 		else
-			holding = read_position - 1 - mark_delete;
+			holding = count_unacked(subscription, ledger->ledger_id,
+									mark_delete + 1, read_position - 1);
 		want = Min(want, subscription->max_unacked_messages - holding);
 	}
 	if (want <= 0)
@@ -868,6 +928,8 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	batch.entries = palloc(sizeof(int64) * Max(batch.want, 1));
 	batch.key_hashes = palloc(sizeof(int32) * Max(batch.want, 1));
 	batch.next_read_position = read_position;
+	batch.last_seen = read_position - 1;
+	batch.need_key_hash = track;
 	if (batch.want > 0 && read_position <= max_read_position)
 	{
 		load_acked_ranges(subscription, ledger->ledger_id, read_position,
@@ -881,10 +943,18 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 		scan_ledger(ledger, read_position - 1, max_read_position, snapshot,
 					choose_new_message, &batch);
 		/* whatever lay past the last message seen was a gap */
-		if (!batch.stopped && !batch.position_blocked)
-			batch.next_read_position = max_read_position + 1;
+		if (!batch.stopped)
+		{
+			note_gap(&batch, batch.last_seen + 1, max_read_position);
+			if (!batch.position_blocked)
+				batch.next_read_position = max_read_position + 1;
+		}
 		delivered += batch.count;
 	}
+	/* aborted sends are acknowledged, so that the cursor moves past them */
+	if (batch.num_gaps > 0)
+		ack_ranges(subscription, ledger->ledger_id, batch.gap_firsts,
+				   batch.gap_lasts, batch.num_gaps);
 
 	/* record what consumers now hold */
 	if (num_redelivered > 0 || (track && batch.count > 0))

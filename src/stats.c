@@ -77,26 +77,25 @@ topic_subscriptions(TopicInfo *topic, int *count)
 static int64
 ledger_backlog(Subscription *subscription, int64 ledger_id, int64 last)
 {
-	int64		mark_delete = cursor_mark_delete(subscription, ledger_id);
-	AckedRanges acked;
-	int64		backlog;
-	int64		covered = mark_delete;
+	return count_unacked(subscription, ledger_id,
+						 cursor_mark_delete(subscription, ledger_id) + 1, last);
+}
 
-	if (last <= mark_delete)
+/*
+ * What the consumer of an exclusive or failover subscription holds in a
+ * partition: handed out and not acknowledged.
+ */
+static int64
+ordered_holding(Subscription *subscription, int64 ledger_id)
+{
+	int64		read_position = dispatch_read_position(subscription->subscription_id,
+													   ledger_id);
+
+	if (read_position < 0)
 		return 0;
-	backlog = last - mark_delete;
-	load_acked_ranges(subscription, ledger_id, mark_delete + 1, INT_MAX, &acked);
-	/* ranges may overlap: count each entry once */
-	for (int i = 0; i < acked.count; i++)
-	{
-		int64		first = Max(acked.first[i], covered + 1);
-		int64		end = Min(acked.last[i], last);
-
-		if (end >= first)
-			backlog -= end - first + 1;
-		covered = Max(covered, Min(acked.last[i], last));
-	}
-	return backlog;
+	return count_unacked(subscription, ledger_id,
+						 cursor_mark_delete(subscription, ledger_id) + 1,
+						 read_position - 1);
 }
 
 static void
@@ -212,9 +211,10 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 			rate += dispatch_rate_out(subscription->subscription_id,
 									  topic->ledgers[i].ledger_id, &delivered);
 			out_counter += delivered;
+			if (ordered)
+				ordered_unacked += ordered_holding(subscription,
+												   topic->ledgers[i].ledger_id);
 		}
-		if (ordered)
-			ordered_unacked = Min(backlog, out_counter);
 		unacked = ordered ? ordered_unacked : pending_count(subscription, true);
 
 		if (s > 0)
@@ -254,7 +254,10 @@ append_acked_ranges(StringInfo json, Subscription *subscription,
 
 		/* merge overlapping and adjacent ranges */
 		while (i + 1 < acked.count && acked.first[i + 1] <= last + 1)
-			last = Max(last, acked.last[++i]);
+		{
+			i++;
+			last = Max(last, acked.last[i]);
+		}
 		if (last <= covered)
 			continue;
 		first = Max(first, covered + 1);

@@ -389,7 +389,12 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 					 errmsg("dead_letter_topic needs max_redeliver_count"),
 					 errhint("Set max_redeliver_count to the number of redeliveries before a message goes to the dead-letter topic.")));
 	}
-	if (PG_ARGISNULL(10) || PG_GETARG_INT32(10) < 0)
+	if (PG_ARGISNULL(10))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("max_unacked_messages must not be null"),
+				 errhint("0 means no limit.")));
+	if (PG_GETARG_INT32(10) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_unacked_messages must be zero or more"),
