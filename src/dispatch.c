@@ -856,22 +856,71 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 		return 0;
 	}
 
-	/* first what is due for redelivery, in entry order */
+	/*
+	 * First what is due for redelivery, in entry order: nacked, released by
+	 * a consumer that left (or whose late transaction committed after it
+	 * left), or past its ack timeout.  Rows are claimed with SKIP LOCKED, so
+	 * a message an ack or another redelivery is busy with is not sent.
+	 */
 	redelivered = palloc(sizeof(int64) * want);
+	if (subscription->type == SUBSCRIPTION_KEY_SHARED)
+		load_pending(subscription, ledger->ledger_id, 0, INT_MAX, &all_pending);
 	{
 		int64	   *due_entries;
 		int32	   *due_counts;
 		int			num_due;
+		const char *due_sql =
+			"SELECT entry_id, redelivery_count, key_hash FROM pulsar.pending p"
+			" WHERE subscription_id = $1 AND ledger_id = $2 AND entry_id > $6"
+			"   AND (redeliver_at <= clock_timestamp()"
+			"        OR (consumer_id IS NOT NULL AND NOT EXISTS"
+			"            (SELECT 1 FROM pulsar.consumer c"
+			"              WHERE c.consumer_id = p.consumer_id)))"
+			" ORDER BY entry_id LIMIT $7 FOR UPDATE SKIP LOCKED";
 
 		values[5] = Int64GetDatum(mark_delete);
 		values[6] = Int32GetDatum(want);
 		begin_catalog_access(&access);
-		run_catalog_sql("SELECT entry_id, redelivery_count FROM pulsar.pending"
-						" WHERE subscription_id = $1 AND ledger_id = $2"
-						"   AND redeliver_at <= clock_timestamp()"
-						"   AND entry_id > $6"
-						" ORDER BY entry_id LIMIT $7",
-						7, argtypes, values, NULL, false);
+		if (subscription->type == SUBSCRIPTION_KEY_SHARED)
+		{
+			/*
+			 * Only the rows of our keys: locking others' would let their owners
+			 * pass them and send later messages of those keys first.
+			 */
+			Datum	   *mine;
+			int			num_mine = 0;
+
+			values[6] = Int32GetDatum(SCAN_WINDOW);
+			run_catalog_sql("SELECT entry_id, key_hash FROM pulsar.pending p"
+							" WHERE subscription_id = $1 AND ledger_id = $2 AND entry_id > $6"
+							"   AND (redeliver_at <= clock_timestamp()"
+							"        OR (consumer_id IS NOT NULL AND NOT EXISTS"
+							"            (SELECT 1 FROM pulsar.consumer c"
+							"              WHERE c.consumer_id = p.consumer_id)))"
+							" ORDER BY entry_id LIMIT $7",
+							7, argtypes, values, NULL, false);
+			mine = palloc(sizeof(Datum) * Max(SPI_processed, 1));
+			for (uint64 i = 0; i < SPI_processed && num_mine < want; i++)
+			{
+				bool		isnull;
+				int32		key_hash = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+																   SPI_tuptable->tupdesc, 2, &isnull));
+
+				if (key_owner(receiver, key_hash) == me &&
+					!key_held_by_other(&all_pending, key_hash, me))
+					mine[num_mine++] = SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 1, &isnull);
+			}
+			values[3] = PointerGetDatum(construct_array(mine, num_mine, INT8OID, 8,
+														true, TYPALIGN_DOUBLE));
+			run_catalog_sql("SELECT entry_id, redelivery_count, key_hash FROM pulsar.pending"
+							" WHERE subscription_id = $1 AND ledger_id = $2"
+							"   AND entry_id = ANY ($4)"
+							" ORDER BY entry_id FOR UPDATE SKIP LOCKED",
+							4, argtypes, values, NULL, false);
+		}
+		else
+			run_catalog_sql(due_sql, 7, argtypes, values, NULL, false);
 		num_due = (int) SPI_processed;
 		due_entries = palloc(sizeof(int64) * Max(num_due, 1));
 		due_counts = palloc(sizeof(int32) * Max(num_due, 1));
@@ -886,9 +935,6 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 		}
 		end_catalog_access(&access);
 
-		if (subscription->type == SUBSCRIPTION_KEY_SHARED)
-			load_pending(subscription, ledger->ledger_id, 0, INT_MAX, &all_pending);
-
 		for (int i = 0; i < num_due && delivered < want; i++)
 		{
 			Fetched		fetched;
@@ -898,14 +944,6 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 						fetch_message, &fetched);
 			if (!fetched.found)
 				continue;
-			if (subscription->type == SUBSCRIPTION_KEY_SHARED)
-			{
-				int32		key_hash = message_key_hash(&fetched.message);
-
-				if (key_owner(receiver, key_hash) != me ||
-					key_held_by_other(&all_pending, key_hash, me))
-					continue;
-			}
 			if (subscription->max_redeliver_count > 0 &&
 				due_counts[i] + 1 > subscription->max_redeliver_count)
 			{

@@ -43,6 +43,7 @@ pulsar_shmem_request(void)
 		prev_shmem_request_hook();
 	ReadPositionShmemRequest();
 	DispatchShmemRequest();
+	ConsumerShmemRequest();
 }
 
 static void
@@ -52,6 +53,7 @@ pulsar_shmem_startup(void)
 		prev_shmem_startup_hook();
 	ReadPositionShmemInit();
 	DispatchShmemInit();
+	ConsumerShmemInit();
 }
 
 static void

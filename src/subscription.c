@@ -13,6 +13,10 @@
  * consumers are removed whenever a live one attaches or receives, and
  * their unacknowledged messages go back to the subscription.
  *
+ * A consumer's last call is kept in shared memory, not in its row: a row
+ * updated by a receive would stay locked until the receive's transaction
+ * ended, and everything that removes the consumer would wait for it.
+ *
  * Locking: each subscription has a heavyweight lock (catalog.c).  Receive
  * and ack share it; attaching a consumer takes it in ExclusiveLock, so two
  * would-be exclusive consumers cannot both get in; unsubscribe and seek take
@@ -26,6 +30,9 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -81,6 +88,95 @@ interval_usecs(Interval *interval)
 {
 	return interval->time +
 		(interval->day + (int64) interval->month * DAYS_PER_MONTH) * USECS_PER_DAY;
+}
+
+/* the last call of a consumer, by (database, consumer id) */
+typedef struct ConsumerSeenKey
+{
+	Oid			database_id;
+	int64		consumer_id;
+} ConsumerSeenKey;
+
+typedef struct ConsumerSeen
+{
+	ConsumerSeenKey key;
+	TimestampTz last_seen;		/* written and read under ConsumerSeenLock */
+} ConsumerSeen;
+
+static HTAB *ConsumersSeen = NULL;
+static LWLock *ConsumerSeenLock = NULL;
+
+void
+ConsumerShmemRequest(void)
+{
+	RequestAddinShmemSpace(hash_estimate_size(pulsar_max_cursors,
+											  sizeof(ConsumerSeen)));
+	RequestNamedLWLockTranche("pulsar_pg consumers", 1);
+}
+
+void
+ConsumerShmemInit(void)
+{
+	HASHCTL		info;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	info.keysize = sizeof(ConsumerSeenKey);
+	info.entrysize = sizeof(ConsumerSeen);
+	ConsumersSeen = ShmemInitHash("pulsar_pg consumers seen",
+								  pulsar_max_cursors, pulsar_max_cursors,
+								  &info, HASH_ELEM | HASH_BLOBS);
+	ConsumerSeenLock = &(GetNamedLWLockTranche("pulsar_pg consumers"))->lock;
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static void
+make_seen_key(ConsumerSeenKey *key, int64 consumer_id)
+{
+	memset(key, 0, sizeof(ConsumerSeenKey));
+	key->database_id = MyDatabaseId;
+	key->consumer_id = consumer_id;
+}
+
+/* Records a call now; when shared memory is full, the row's time counts. */
+static void
+consumer_seen_now(int64 consumer_id)
+{
+	ConsumerSeenKey key;
+	ConsumerSeen *seen;
+
+	make_seen_key(&key, consumer_id);
+	LWLockAcquire(ConsumerSeenLock, LW_EXCLUSIVE);
+	seen = hash_search(ConsumersSeen, &key, HASH_ENTER_NULL, NULL);
+	if (seen != NULL)
+		seen->last_seen = GetCurrentTimestamp();
+	LWLockRelease(ConsumerSeenLock);
+}
+
+static TimestampTz
+consumer_last_seen(int64 consumer_id, TimestampTz stored)
+{
+	ConsumerSeenKey key;
+	ConsumerSeen *seen;
+	TimestampTz last_seen = stored;
+
+	make_seen_key(&key, consumer_id);
+	LWLockAcquire(ConsumerSeenLock, LW_SHARED);
+	seen = hash_search(ConsumersSeen, &key, HASH_FIND, NULL);
+	if (seen != NULL && seen->last_seen > last_seen)
+		last_seen = seen->last_seen;
+	LWLockRelease(ConsumerSeenLock);
+	return last_seen;
+}
+
+static void
+forget_consumer_seen(int64 consumer_id)
+{
+	ConsumerSeenKey key;
+
+	make_seen_key(&key, consumer_id);
+	LWLockAcquire(ConsumerSeenLock, LW_EXCLUSIVE);
+	hash_search(ConsumersSeen, &key, HASH_REMOVE, NULL);
+	LWLockRelease(ConsumerSeenLock);
 }
 
 char *
@@ -178,24 +274,51 @@ open_subscription(TopicInfo *topic, const char *name, LOCKMODE lockmode)
 static void
 remove_departed_consumers(Subscription *subscription)
 {
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		values[2] = {Int64GetDatum(subscription->subscription_id),
-	Int64GetDatum((int64) pulsar_consumer_lease_ms * 1000)};
+	Oid			argtypes[2] = {INT8OID, INT8ARRAYOID};
+	Datum		values[2] = {Int64GetDatum(subscription->subscription_id), 0};
+	TimestampTz now = GetCurrentTimestamp();
+	Datum	   *departed;
+	int			num_departed = 0;
 
+	run_catalog_sql("SELECT c.consumer_id, c.last_seen,"
+					"       c.backend_pid IS NULL OR EXISTS"
+					"         (SELECT 1 FROM pg_catalog.pg_stat_activity a"
+					"           WHERE a.pid = c.backend_pid"
+					"             AND a.backend_start = c.backend_start)"
+					"  FROM pulsar.consumer c WHERE c.subscription_id = $1",
+					1, argtypes, values, NULL, true);
+	departed = palloc(sizeof(Datum) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		consumer_id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+		TimestampTz last_seen =
+			consumer_last_seen(consumer_id,
+							   DatumGetTimestampTz(SPI_getbinval(row, desc, 2, &isnull)));
+		bool		session_alive = DatumGetBool(SPI_getbinval(row, desc, 3, &isnull));
+
+		if (!session_alive ||
+			TimestampDifferenceExceeds(last_seen, now, pulsar_consumer_lease_ms))
+			departed[num_departed++] = Int64GetDatum(consumer_id);
+	}
+	if (num_departed == 0)
+		return;
+
+	values[1] = PointerGetDatum(construct_array(departed, num_departed, INT8OID,
+												8, true, TYPALIGN_DOUBLE));
 	run_catalog_sql("WITH departed AS ("
-					"  DELETE FROM pulsar.consumer c"
-					"   WHERE c.subscription_id = $1"
-					"     AND (c.last_seen < clock_timestamp() - $2 * interval '1 microsecond'"
-					"          OR (c.backend_pid IS NOT NULL AND NOT EXISTS"
-					"              (SELECT 1 FROM pg_catalog.pg_stat_activity a"
-					"                WHERE a.pid = c.backend_pid"
-					"                  AND a.backend_start = c.backend_start)))"
+					"  DELETE FROM pulsar.consumer"
+					"   WHERE subscription_id = $1 AND consumer_id = ANY ($2)"
 					"  RETURNING consumer_id)"
 					" UPDATE pulsar.pending p"
 					"    SET consumer_id = NULL, redeliver_at = clock_timestamp()"
 					"   FROM departed d"
 					"  WHERE p.subscription_id = $1 AND p.consumer_id = d.consumer_id",
 					2, argtypes, values, NULL, false);
+	for (int i = 0; i < num_departed; i++)
+		forget_consumer_seen(DatumGetInt64(departed[i]));
 }
 
 /*
@@ -235,8 +358,8 @@ live_consumers(Subscription *subscription, int *count)
 }
 
 /*
- * Records a call of a consumer, renewing its lease; fails if it is not
- * attached.
+ * Records a call of a consumer, renewing its lease, without locking its
+ * row; fails if it is not attached.
  */
 Consumer *
 touch_consumer(Subscription *subscription, const char *consumer_name)
@@ -249,10 +372,9 @@ touch_consumer(Subscription *subscription, const char *consumer_name)
 	MemoryContext caller = CurrentMemoryContext;
 
 	begin_catalog_access(&access);
-	run_catalog_sql("UPDATE pulsar.consumer SET last_seen = clock_timestamp()"
-					" WHERE subscription_id = $1 AND name = $2"
-					" RETURNING consumer_id, priority",
-					2, argtypes, values, NULL, false);
+	run_catalog_sql("SELECT consumer_id, priority FROM pulsar.consumer"
+					" WHERE subscription_id = $1 AND name = $2",
+					2, argtypes, values, NULL, true);
 	if (SPI_processed > 0)
 	{
 		bool		isnull;
@@ -265,6 +387,7 @@ touch_consumer(Subscription *subscription, const char *consumer_name)
 			DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 										SPI_tuptable->tupdesc, 2, &isnull));
 		consumer->name = MemoryContextStrdup(caller, consumer_name);
+		consumer_seen_now(consumer->consumer_id);
 	}
 	end_catalog_access(&access);
 
@@ -593,6 +716,13 @@ pulsar_close_consumer(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("consumer \"%s\" is not attached to subscription \"%s\"",
 						consumer_name, subscription->name)));
+	{
+		bool		isnull;
+
+		forget_consumer_seen(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc,
+														 1, &isnull)));
+	}
 	end_catalog_access(&access);
 	PG_RETURN_VOID();
 }

@@ -48,6 +48,8 @@ typedef struct Consumer
 	int32		priority;
 } Consumer;
 
+extern void ConsumerShmemRequest(void);
+extern void ConsumerShmemInit(void);
 extern const char *subscription_type_name(SubscriptionType type);
 extern Subscription *open_subscription(TopicInfo *topic, const char *name,
 									   LOCKMODE lockmode);
