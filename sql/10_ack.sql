@@ -40,7 +40,8 @@ SELECT pulsar.entry_id(message_id), convert_from(payload, 'UTF8')
 SELECT pulsar.ack('sub10_acks', 'ex', (:'ledger' || ':0:-1')::pulsar.message_id);
 SELECT pulsar.ack('sub10_acks', 'ex', ARRAY[(:'ledger' || ':2:-1')::pulsar.message_id,
                                            (:'ledger' || ':3:-1')::pulsar.message_id]);
--- acking twice is harmless; an empty array acks nothing
+-- a message another transaction acknowledged cannot be acknowledged again:
+-- it was processed twice (serialization_failure); an empty array acks nothing
 SELECT pulsar.ack('sub10_acks', 'ex', (:'ledger' || ':0:-1')::pulsar.message_id);
 SELECT pulsar.ack('sub10_acks', 'ex', ARRAY[(:'ledger' || ':3:-1')::pulsar.message_id,
                                            (:'ledger' || ':3:-1')::pulsar.message_id]);
@@ -116,7 +117,7 @@ ROLLBACK;
 SELECT pulsar.subscribe('sub10_acks', 'cumul', initial_position => 'earliest') IS NOT NULL AS subscribed;
 SELECT count(*) FROM pulsar.receive('sub10_acks', 'cumul', 10);
 SELECT pulsar.ack_cumulative('sub10_acks', 'cumul', (:'ledger' || ':3:-1')::pulsar.message_id);
--- going back is a no-op
+-- going back in a later transaction is refused: the message was acknowledged
 SELECT pulsar.ack_cumulative('sub10_acks', 'cumul', (:'ledger' || ':1:-1')::pulsar.message_id);
 SELECT pulsar.close_consumer('sub10_acks', 'cumul');
 SELECT pulsar.subscribe('sub10_acks', 'cumul') IS NOT NULL AS subscribed;
@@ -174,7 +175,8 @@ SELECT pulsar.close_consumer('sub10_acks', 'sh', 'w1');
 SELECT pulsar.entry_id(message_id), convert_from(payload, 'UTF8'), redelivery_count
   FROM pulsar.receive('sub10_acks', 'sh', 10, consumer => 'w2');
 SELECT pulsar.ack('sub10_acks', 'sh', ARRAY(
-	SELECT (:'ledger' || ':' || i || ':-1')::pulsar.message_id FROM generate_series(0, 5) i));
+	SELECT (:'ledger' || ':' || i || ':-1')::pulsar.message_id FROM generate_series(0, 5) i
+	 WHERE i <> 2));
 SELECT count(*) FROM pulsar.receive('sub10_acks', 'sh', 10, consumer => 'w2');
 SELECT (pulsar.topic_stats('sub10_acks')->'subscriptions'->'sh'->>'unackedMessages')::int AS unacked,
        (pulsar.topic_stats('sub10_acks')->'subscriptions'->'sh'->>'msgBacklog')::int AS backlog;

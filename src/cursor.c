@@ -23,6 +23,8 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/array.h"
+#include "access/transam.h"
+#include "access/xact.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -228,9 +230,75 @@ ack_ranges(Subscription *subscription, int64 ledger_id, int64 *firsts,
 	end_catalog_access(&access);
 }
 
+static int32
+ledger_partition_index(TopicInfo *topic, int64 ledger_id)
+{
+	for (int i = 0; i < topic->num_ledgers; i++)
+		if (topic->ledgers[i].ledger_id == ledger_id)
+			return topic->ledgers[i].partition_index;
+	return NOT_A_PARTITION;
+}
+
+/*
+ * Fails if another transaction acknowledged one of these entries, which this
+ * transaction did not find pending: the message was redelivered while this
+ * transaction held it, and committing would process it twice.  Pulsar
+ * refuses a transactional ack of an acknowledged message the same way.
+ * Caller is inside begin_catalog_access().
+ */
+static void
+check_ack_conflicts(Subscription *subscription, int64 ledger_id,
+					int64 *entries, int count, Datum found)
+{
+	Oid			argtypes[4] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[4];
+	Datum	   *elements = palloc(sizeof(Datum) * Max(count, 1));
+
+	for (int i = 0; i < count; i++)
+		elements[i] = Int64GetDatum(entries[i]);
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	values[1] = Int64GetDatum(ledger_id);
+	values[2] = PointerGetDatum(construct_array(elements, count, INT8OID, 8,
+												true, TYPALIGN_DOUBLE));
+	values[3] = found;
+	run_catalog_sql("SELECT e, c.xmin, r.xmin"
+					"  FROM unnest($3) AS e"
+					"  JOIN pulsar.cursor c"
+					"    ON c.subscription_id = $1 AND c.ledger_id = $2"
+					"  LEFT JOIN pulsar.acked_range r"
+					"    ON r.subscription_id = $1 AND r.ledger_id = $2"
+					"   AND e BETWEEN r.first_entry AND r.last_entry"
+					" WHERE e <> ALL ($4)"
+					"   AND (e <= c.mark_delete OR r.first_entry IS NOT NULL)",
+					4, argtypes, values, NULL, true);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		bool		isnull;
+		bool		range_isnull;
+		TransactionId cursor_xmin =
+			DatumGetTransactionId(SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull));
+		TransactionId range_xmin =
+			DatumGetTransactionId(SPI_getbinval(row, SPI_tuptable->tupdesc, 3, &range_isnull));
+		TransactionId acked_by = range_isnull ? cursor_xmin : range_xmin;
+
+		if (!TransactionIdIsCurrentTransactionId(acked_by))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("message " INT64_FORMAT ":%s:%d was acknowledged by another transaction",
+							ledger_id, SPI_getvalue(row, SPI_tuptable->tupdesc, 1),
+							ledger_partition_index(subscription->topic, ledger_id)),
+					 errdetail("It was delivered again while this transaction held it; committing would process it twice."),
+					 errhint("Roll back this transaction and receive again.")));
+	}
+}
+
 /*
  * Acknowledges entries of one ledger: records them as ranges of consecutive
- * entries and forgets their dispatch state.
+ * entries and forgets their dispatch state.  A consumer of an exclusive or
+ * failover subscription waits for other acks of the partition (there is
+ * one active consumer, so this is rare); shared consumers meet only on the
+ * pending rows of the same messages.
  */
 void
 ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
@@ -242,13 +310,48 @@ ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 	int64	   *firsts = palloc(sizeof(int64) * count);
 	int64	   *lasts = palloc(sizeof(int64) * count);
 	Datum	   *all = palloc(sizeof(Datum) * count);
+	Datum	   *found;
+	int			nfound;
 	int			nranges = 0;
-	int64		mark_delete = cursor_mark_delete(subscription, ledger_id);
+	int64		mark_delete;
+	bool		ordered = subscription->type == SUBSCRIPTION_EXCLUSIVE ||
+		subscription->type == SUBSCRIPTION_FAILOVER;
 
 	qsort(entries, count, sizeof(int64), compare_int64);
 	for (int i = 0; i < count; i++)
-	{
 		all[i] = Int64GetDatum(entries[i]);
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	values[1] = Int64GetDatum(ledger_id);
+	values[2] = PointerGetDatum(construct_array(all, count, INT8OID, 8, true,
+												TYPALIGN_DOUBLE));
+
+	begin_catalog_access(&access);
+	if (ordered)
+		run_catalog_sql("SELECT 1 FROM pulsar.cursor"
+						" WHERE subscription_id = $1 AND ledger_id = $2 FOR UPDATE",
+						2, argtypes, values, NULL, false);
+	run_catalog_sql("DELETE FROM pulsar.pending"
+					" WHERE subscription_id = $1 AND ledger_id = $2"
+					"   AND entry_id = ANY ($3)"
+					" RETURNING entry_id",
+					3, argtypes, values, NULL, false);
+	nfound = (int) SPI_processed;
+	found = palloc(sizeof(Datum) * Max(nfound, 1));
+	for (int i = 0; i < nfound; i++)
+	{
+		bool		isnull;
+
+		found[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+								 1, &isnull);
+	}
+	check_ack_conflicts(subscription, ledger_id, entries, count,
+						PointerGetDatum(construct_array(found, nfound, INT8OID,
+														8, true, TYPALIGN_DOUBLE)));
+	end_catalog_access(&access);
+
+	mark_delete = cursor_mark_delete(subscription, ledger_id);
+	for (int i = 0; i < count; i++)
+	{
 		if (entries[i] <= mark_delete)
 			continue;
 		if (nranges > 0 && entries[i] <= lasts[nranges - 1] + 1)
@@ -260,17 +363,6 @@ ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 			nranges++;
 		}
 	}
-
-	values[0] = Int64GetDatum(subscription->subscription_id);
-	values[1] = Int64GetDatum(ledger_id);
-	values[2] = PointerGetDatum(construct_array(all, count, INT8OID, 8, true,
-												TYPALIGN_DOUBLE));
-	begin_catalog_access(&access);
-	run_catalog_sql("DELETE FROM pulsar.pending"
-					" WHERE subscription_id = $1 AND ledger_id = $2"
-					"   AND entry_id = ANY ($3)",
-					3, argtypes, values, NULL, false);
-	end_catalog_access(&access);
 	ack_ranges(subscription, ledger_id, firsts, lasts, nranges);
 }
 
@@ -481,6 +573,26 @@ pulsar_ack_cumulative(PG_FUNCTION_ARGS)
 	values[1] = Int64GetDatum(ledger->ledger_id);
 	values[2] = Int64GetDatum(id->entry_id);
 	begin_catalog_access(&access);
+	run_catalog_sql("SELECT mark_delete, xmin FROM pulsar.cursor"
+					" WHERE subscription_id = $1 AND ledger_id = $2 FOR UPDATE",
+					2, argtypes, values, NULL, false);
+	{
+		bool		isnull;
+		int64		mark_delete = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+															  SPI_tuptable->tupdesc, 1, &isnull));
+		TransactionId set_by = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0],
+																   SPI_tuptable->tupdesc, 2, &isnull));
+
+		/* someone else's cumulative ack already covers this message */
+		if (mark_delete >= id->entry_id &&
+			!TransactionIdIsCurrentTransactionId(set_by))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("message %s was acknowledged by another transaction",
+							message_id_to_string(id)),
+					 errdetail("It was delivered again while this transaction held it; committing would process it twice."),
+					 errhint("Roll back this transaction and receive again.")));
+	}
 	run_catalog_sql("UPDATE pulsar.cursor SET mark_delete = $3"
 					" WHERE subscription_id = $1 AND ledger_id = $2"
 					"   AND mark_delete < $3",
