@@ -216,3 +216,27 @@ BEGIN READ ONLY;
 SELECT (pulsar.topic_stats('sub12_stats')->'subscriptions'->'holes'->>'msgBacklog')::int AS backlog;
 SELECT pulsar.topic_internal_stats('sub12_stats')->'cursors'->'holes'->>'individuallyDeletedMessages' AS acked_ranges;
 ROLLBACK;
+
+-- the statistics of one partition
+SELECT pulsar.create_topic('sub12_onepart', 2);
+SELECT pulsar.subscribe('sub12_onepart', 'p', 'shared', 'earliest') IS NOT NULL AS subscribed;
+SELECT count(*) FROM pulsar.send_batch('sub12_onepart-partition-1', ARRAY['a', 'b', 'c']);
+SELECT pulsar.topic_stats('sub12_onepart-partition-1')->>'topic' AS topic,
+       pulsar.topic_stats('sub12_onepart-partition-1')->>'msgInCounter' AS messages,
+       pulsar.topic_stats('sub12_onepart-partition-1')->'subscriptions'->'p'->>'msgBacklog' AS backlog,
+       pulsar.topic_stats('sub12_onepart-partition-0')->'subscriptions'->'p'->>'msgBacklog' AS other_backlog;
+SELECT regexp_replace(pulsar.topic_internal_stats('sub12_onepart-partition-1')->>'lastConfirmedEntry',
+                      '^[0-9]+', 'L') AS last_confirmed;
+SELECT pulsar.topic_stats('sub12_onepart-partition-2');
+SELECT pulsar.close_consumer('sub12_onepart', 'p');
+
+-- max() of the received ids feeds a cumulative ack
+SELECT pulsar.create_topic('sub12_agg');
+SELECT pulsar.subscribe('sub12_agg', 'agg', initial_position => 'earliest') IS NOT NULL AS subscribed;
+SELECT count(*) FROM pulsar.send_batch('sub12_agg', ARRAY['x', 'y', 'z']);
+CREATE TEMP TABLE sub12_got AS SELECT * FROM pulsar.receive('sub12_agg', 'agg', 10);
+SELECT pulsar.entry_id(pulsar.max(message_id)) AS last, pulsar.entry_id(pulsar.min(message_id)) AS first
+  FROM sub12_got;
+SELECT pulsar.ack_cumulative('sub12_agg', 'agg', (SELECT pulsar.max(message_id) FROM sub12_got));
+SELECT (pulsar.topic_stats('sub12_agg')->'subscriptions'->'agg'->>'msgBacklog')::int AS backlog;
+SELECT pulsar.close_consumer('sub12_agg', 'agg');

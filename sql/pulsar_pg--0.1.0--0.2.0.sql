@@ -3,6 +3,29 @@
 \echo Use "ALTER EXTENSION pulsar_pg UPDATE TO '0.2.0'" to load this file. \quit
 
 --------------------------------------------------------------------------
+-- min() and max() of message IDs, for cumulative acknowledgements
+--------------------------------------------------------------------------
+
+CREATE FUNCTION pulsar.message_id_larger(pulsar.message_id, pulsar.message_id)
+	RETURNS pulsar.message_id
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION pulsar.message_id_smaller(pulsar.message_id, pulsar.message_id)
+	RETURNS pulsar.message_id
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE AGGREGATE pulsar.max(pulsar.message_id) (
+	SFUNC = pulsar.message_id_larger, STYPE = pulsar.message_id,
+	SORTOP = OPERATOR(pulsar.>), COMBINEFUNC = pulsar.message_id_larger,
+	PARALLEL = SAFE);
+CREATE AGGREGATE pulsar.min(pulsar.message_id) (
+	SFUNC = pulsar.message_id_smaller, STYPE = pulsar.message_id,
+	SORTOP = OPERATOR(pulsar.<), COMBINEFUNC = pulsar.message_id_smaller,
+	PARALLEL = SAFE);
+COMMENT ON AGGREGATE pulsar.max(pulsar.message_id) IS
+	'The last message ID, in publish order within a partition';
+COMMENT ON AGGREGATE pulsar.min(pulsar.message_id) IS
+	'The first message ID, in publish order within a partition';
+
+--------------------------------------------------------------------------
 -- Subscriptions: durable, with a cursor per partition
 --------------------------------------------------------------------------
 

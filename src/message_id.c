@@ -31,6 +31,8 @@ PG_FUNCTION_INFO_V1(message_id_ne);
 PG_FUNCTION_INFO_V1(message_id_ge);
 PG_FUNCTION_INFO_V1(message_id_gt);
 PG_FUNCTION_INFO_V1(message_id_hash);
+PG_FUNCTION_INFO_V1(message_id_larger);
+PG_FUNCTION_INFO_V1(message_id_smaller);
 PG_FUNCTION_INFO_V1(message_id_ledger_id);
 PG_FUNCTION_INFO_V1(message_id_entry_id);
 PG_FUNCTION_INFO_V1(message_id_partition_index);
@@ -212,6 +214,20 @@ Datum
 message_id_gt(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(MESSAGE_ID_COMPARE_ARGS() > 0);
+}
+
+Datum
+message_id_larger(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(MESSAGE_ID_COMPARE_ARGS() >= 0 ? PG_GETARG_DATUM(0) :
+					PG_GETARG_DATUM(1));
+}
+
+Datum
+message_id_smaller(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(MESSAGE_ID_COMPARE_ARGS() <= 0 ? PG_GETARG_DATUM(0) :
+					PG_GETARG_DATUM(1));
 }
 
 Datum

@@ -163,6 +163,31 @@ pending_count(Subscription *subscription, bool held_only)
 }
 
 /*
+ * The topic a stats function is asked about, and which of its ledgers: all
+ * of them, or the one partition named.
+ */
+static TopicInfo *
+stats_topic(FunctionCallInfo fcinfo, int *first_ledger, int *num_ledgers)
+{
+	TopicName	name;
+	TopicInfo  *topic;
+
+	parse_topic_name(required_name_argument(fcinfo, 0, "topic"), &name);
+	topic = resolve_topic(&name, false, AccessShareLock);
+	if (name.partition_index != NOT_A_PARTITION)
+	{
+		*first_ledger = resolve_ledger(topic, &name) - topic->ledgers;
+		*num_ledgers = 1;
+	}
+	else
+	{
+		*first_ledger = 0;
+		*num_ledgers = topic->num_ledgers;
+	}
+	return topic;
+}
+
+/*
  * topic_stats(topic) RETURNS jsonb
  */
 Datum
@@ -175,10 +200,13 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 	SubscriptionRow *subscriptions;
 	int			num_subscriptions;
 
+	int			first_ledger;
+	int			num_ledgers;
+
 	check_can_read("pulsar.topic_stats()");
-	topic = resolve_subscribed_topic(fcinfo, false);
+	topic = stats_topic(fcinfo, &first_ledger, &num_ledgers);
 	last = palloc(sizeof(int64) * topic->num_ledgers);
-	for (int i = 0; i < topic->num_ledgers; i++)
+	for (int i = first_ledger; i < first_ledger + num_ledgers; i++)
 	{
 		last[i] = GetMaxReadPosition(topic->ledgers[i].ledger_id, load_next_entry);
 		entries += last[i] + 1;
@@ -187,7 +215,10 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 
 	initStringInfo(&json);
 	appendStringInfo(&json, "{\"topic\": ");
-	escape_json(&json, topic_name_string(&topic->name, NOT_A_PARTITION));
+	escape_json(&json, topic_name_string(&topic->name,
+										 num_ledgers == 1 && topic->partitions > 0 ?
+										 topic->ledgers[first_ledger].partition_index :
+										 NOT_A_PARTITION));
 	appendStringInfo(&json, ", \"partitions\": %d, \"msgInCounter\": " INT64_FORMAT
 					 ", \"subscriptions\": {", topic->partitions, entries);
 	for (int s = 0; s < num_subscriptions; s++)
@@ -202,7 +233,7 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 		int64		unacked;
 		bool		blocked = false;
 
-		for (int i = 0; i < topic->num_ledgers; i++)
+		for (int i = first_ledger; i < first_ledger + num_ledgers; i++)
 		{
 			int64		delivered;
 
@@ -333,14 +364,17 @@ pulsar_topic_internal_stats(PG_FUNCTION_ARGS)
 	SubscriptionRow *subscriptions;
 	int			num_subscriptions;
 
+	int			first_ledger;
+	int			num_ledgers;
+
 	check_can_read("pulsar.topic_internal_stats()");
-	topic = resolve_subscribed_topic(fcinfo, false);
+	topic = stats_topic(fcinfo, &first_ledger, &num_ledgers);
 	subscriptions = topic_subscriptions(topic, &num_subscriptions);
 
 	initStringInfo(&json);
-	if (topic->partitions == 0)
-		append_ledger_internals(&json, topic, &topic->ledgers[0], subscriptions,
-								num_subscriptions);
+	if (num_ledgers == 1)
+		append_ledger_internals(&json, topic, &topic->ledgers[first_ledger],
+								subscriptions, num_subscriptions);
 	else
 	{
 		appendStringInfoString(&json, "{\"partitions\": {");
