@@ -465,6 +465,16 @@ message_id_argument(FunctionCallInfo fcinfo, int argno)
 	return PG_GETARG_MESSAGE_ID_P(argno);
 }
 
+static ArrayType *
+message_ids_argument(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("message_ids must not be null")));
+	return PG_GETARG_ARRAYTYPE_P(argno);
+}
+
 /*
  * The message ids of an array argument, grouped by ledger: calls 'apply'
  * once per ledger with its entries.
@@ -536,11 +546,8 @@ pulsar_ack_array(PG_FUNCTION_ARGS)
 {
 	Subscription *subscription = open_for_ack(fcinfo, "pulsar.ack()");
 
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("message_ids must not be null")));
-	for_each_ledger_of_ids(subscription, PG_GETARG_ARRAYTYPE_P(2), ack_entries);
+	for_each_ledger_of_ids(subscription, message_ids_argument(fcinfo, 2),
+						   ack_entries);
 	PG_RETURN_VOID();
 }
 
@@ -648,11 +655,8 @@ pulsar_nack(PG_FUNCTION_ARGS)
 {
 	Subscription *subscription = open_for_ack(fcinfo, "pulsar.nack()");
 
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("message_ids must not be null")));
-	for_each_ledger_of_ids(subscription, PG_GETARG_ARRAYTYPE_P(2), nack_entries);
+	for_each_ledger_of_ids(subscription, message_ids_argument(fcinfo, 2),
+						   nack_entries);
 	PG_RETURN_VOID();
 }
 
