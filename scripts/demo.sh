@@ -143,11 +143,24 @@ fi
 psql_pg -d "$db" <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pulsar_pg;
+ALTER EXTENSION pulsar_pg UPDATE;
 \echo
 \echo Publishing three messages to topic demo, then reading the topic from the start:
 \set ECHO queries
 SELECT pulsar.send('demo', 'hello ' || i) FROM generate_series(1,3) i;
 SELECT message_id, convert_from(payload,'UTF8') AS payload, publish_time FROM pulsar.read('demo', 'earliest', 10);
+\set ECHO none
+\echo
+\echo Consuming through a durable subscription: receive and acknowledge in one transaction:
+\set ECHO queries
+SELECT pulsar.subscribe('demo', 'demo-sub', 'shared', 'earliest', consumer => 'demo-consumer');
+BEGIN;
+CREATE TEMP TABLE batch ON COMMIT DROP AS
+  SELECT * FROM pulsar.receive('demo', 'demo-sub', 10, consumer => 'demo-consumer');
+SELECT message_id, convert_from(payload, 'UTF8') AS payload FROM batch;
+SELECT pulsar.ack('demo', 'demo-sub', ARRAY(SELECT message_id FROM batch));
+COMMIT;
+SELECT pulsar.topic_stats('demo')->'subscriptions'->'demo-sub'->>'msgBacklog' AS backlog;
 SQL
 
 # Root and postgres can open the socket directly; other users go via sudo.
