@@ -27,6 +27,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
+#include "executor/tuptable.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -312,6 +313,38 @@ assign_entries(OutgoingBatch *pub)
 	}
 }
 
+/*
+ * Inserts tuples bound for one segment: a run of several goes in with one
+ * multi-insert, which writes one WAL record per page rather than per row.
+ */
+static void
+insert_run(Relation segment, CatalogIndexState indexes, HeapTuple *run,
+		   int count)
+{
+	TupleTableSlot **slots;
+
+	if (count == 1)
+	{
+		CatalogTupleInsertWithInfo(segment, run[0], indexes);
+		heap_freetuple(run[0]);
+		return;
+	}
+	slots = palloc(sizeof(TupleTableSlot *) * count);
+	for (int i = 0; i < count; i++)
+	{
+		slots[i] = MakeSingleTupleTableSlot(RelationGetDescr(segment),
+											&TTSOpsHeapTuple);
+		ExecStoreHeapTuple(run[i], slots[i], true);
+	}
+	CatalogTuplesMultiInsertWithInfo(segment, slots, count, indexes);
+	for (int i = 0; i < count; i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
+	pfree(slots);
+}
+
+/* at most this many tuples are built before they are inserted */
+#define MAX_RUN		1000
+
 static void
 store_messages(OutgoingBatch *pub)
 {
@@ -321,12 +354,13 @@ store_messages(OutgoingBatch *pub)
 	int64		segment_no = -1;
 	Datum		values[SEGMENT_NUM_COLUMNS];
 	bool		nulls[SEGMENT_NUM_COLUMNS];
+	HeapTuple  *run = palloc(sizeof(HeapTuple) * Min(Max(pub->count, 1), MAX_RUN));
+	int			run_length = 0;
 
 	for (int i = 0; i < pub->count; i++)
 	{
 		OutgoingMessage *message = &pub->messages[i];
 		LedgerInfo *ledger = &pub->topic->ledgers[message->ledger_index];
-		HeapTuple	tuple;
 
 		if (message->duplicate)
 			continue;
@@ -337,6 +371,8 @@ store_messages(OutgoingBatch *pub)
 		{
 			if (segment != NULL)
 			{
+				insert_run(segment, indexes, run, run_length);
+				run_length = 0;
 				CatalogCloseIndexes(indexes);
 				table_close(segment, NoLock);
 			}
@@ -348,6 +384,11 @@ store_messages(OutgoingBatch *pub)
 			indexes = CatalogOpenIndexes(segment);
 			segment_ledger = ledger->ledger_id;
 			segment_no = message->entry_id / ledger->segment_entries;
+		}
+		else if (run_length == MAX_RUN)
+		{
+			insert_run(segment, indexes, run, run_length);
+			run_length = 0;
 		}
 
 		memset(nulls, false, sizeof(nulls));
@@ -368,12 +409,12 @@ store_messages(OutgoingBatch *pub)
 		values[SEGMENT_SEQUENCE_ID] = Int64GetDatum(message->sequence_id);
 		nulls[SEGMENT_SEQUENCE_ID] = !message->has_sequence_id;
 
-		tuple = heap_form_tuple(RelationGetDescr(segment), values, nulls);
-		CatalogTupleInsertWithInfo(segment, tuple, indexes);
-		heap_freetuple(tuple);
+		run[run_length++] = heap_form_tuple(RelationGetDescr(segment), values,
+											nulls);
 	}
 	if (segment != NULL)
 	{
+		insert_run(segment, indexes, run, run_length);
 		CatalogCloseIndexes(indexes);
 		table_close(segment, NoLock);
 	}
