@@ -23,9 +23,11 @@
  * topic deleted meanwhile is noticed.  Senders and readers take it in
  * AccessShareLock, delete_topic in AccessExclusiveLock.
  *
- * A segment is created by the transaction that takes the first entry of the
- * previous segment (or, failing that, by the first that needs it), under a
- * lock on its ledger, so that it normally exists long before it is needed.
+ * Segment tables are created by short-lived segment workers, each in a
+ * transaction of its own (segment_worker.c): the sender that takes the first
+ * entry of a segment asks for the next one, and a sender that finds its
+ * segment missing waits for one.  Workers of a ledger take turns on a lock
+ * that no waiting sender holds.
  *
  *-------------------------------------------------------------------------
  */
