@@ -70,7 +70,6 @@ port=${BENCH_PORT:-5489}
 keep=${BENCH_KEEP:-0}
 perf_on=${BENCH_PERF:-0}
 sync_commit=${BENCH_SYNCHRONOUS_COMMIT:-on}
-bindir=/usr/lib/postgresql/15/bin
 command_line="BENCH_SECONDS=$duration BENCH_ROUNDS=$rounds BACKLOG=$backlog BIG_BACKLOG=$big SMALL_BACKLOG=$small STORAGE_MESSAGES=$store_n bash bench/consume.sh"
 [ "$sync_commit" = on ] || command_line="BENCH_SYNCHRONOUS_COMMIT=$sync_commit $command_line"
 
@@ -91,106 +90,36 @@ whole BENCH_PORT "$port"
 [ $(( big % 1000 )) -eq 0 ] || die "BIG_BACKLOG must be a multiple of 1000 (0 skips)"
 [ "$small" -ge 100 ] && [ $(( small % 100 )) -eq 0 ] || die "SMALL_BACKLOG must be a positive multiple of 100"
 [ $(( store_n % 2000 )) -eq 0 ] || die "STORAGE_MESSAGES must be a multiple of 2000 (0 skips)"
-case $sync_commit in
-	on|off|local|remote_write|remote_apply) ;;
-	*) die "BENCH_SYNCHRONOUS_COMMIT must be on, off, local, remote_write or remote_apply" ;;
-esac
-
-[ "$(id -u)" -eq 0 ] ||
-	die "run me as root (initdb refuses root, so the server runs as postgres through runuser)"
-id postgres >/dev/null 2>&1 || die "there is no postgres user (install postgresql-15)"
-[ -x "$bindir/initdb" ] && [ -x "$bindir/pgbench" ] ||
-	die "PostgreSQL 15 server binaries not found in $bindir (install postgresql-15)"
-sharedir=$("$bindir/pg_config" --sharedir)
-pkglibdir=$("$bindir/pg_config" --pkglibdir)
-[ -f "$sharedir/extension/pgq.control" ] ||
-	die "PgQ is not installed (apt-get install postgresql-15-pgq3)"
-[ -f "$sharedir/extension/pulsar_pg.control" ] && [ -f "$pkglibdir/pulsar_pg.so" ] ||
-	die "pulsar_pg is not installed (make && make install)"
+. "$bench_dir/lib.sh"
+check_machine
+check_extensions "PgQ is not installed (apt-get install postgresql-15-pgq3)"
 if [ "$perf_on" = 1 ]; then
 	command -v perf >/dev/null || die "BENCH_PERF=1 needs perf"
 fi
-
-as_postgres() { runuser -u postgres -- "$@"; }
 
 #--------------------------------------------------------------------------
 # Server
 #--------------------------------------------------------------------------
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/pulsar_consume.XXXXXX")
-pgdata=$work/data
-server_started=no
 perf_pid=
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
+before_cleanup() {
 	if [ -n "$perf_pid" ]; then
 		kill -INT "$perf_pid" 2>/dev/null || true
 		wait "$perf_pid" 2>/dev/null || true
 	fi
-	if [ "$server_started" = yes ]; then
-		as_postgres "$bindir/pg_ctl" -D "$pgdata" -m fast -w -t 60 stop >/dev/null 2>&1 ||
-			as_postgres "$bindir/pg_ctl" -D "$pgdata" -m immediate -w stop >/dev/null 2>&1 || true
-	fi
-	if [ "$keep" = 1 ]; then
-		say "kept $work (server.log, pgbench output in runs/)"
-	else
-		rm -rf "$work"
-	fi
-	exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-chown postgres: "$work"
-chmod 700 "$work"
-as_postgres mkdir "$work/runs" "$work/scripts"
+make_work_dir pulsar_consume
 for f in "$bench_dir"/consume_*.sql; do
 	install -o postgres -m 644 "$f" "$work/scripts/"
 done
 
-say "initdb in $pgdata"
-as_postgres "$bindir/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 \
-	--no-locale --no-sync >"$work/initdb.log" 2>&1 ||
-	{ cat "$work/initdb.log" >&2; die "initdb failed"; }
-
-# Settings for a 2-core, 24 GB machine.  synchronous_commit = on is the
-# PostgreSQL default, written out: every consuming transaction writes (a
-# cursor, a PgQ subscription row, the queue table) and waits for its WAL
-# flush.  autovacuum stays on (the default): a SKIP LOCKED queue table needs
-# it, and pulsar's cursor and pending tables are updated in place.  The
-# consumer lease is long so that the named consumers stay attached between
-# runs.  Before each run: VACUUM of the tables consuming updates, no
-# autovacuum worker running, CHECKPOINT (see quiesce).
-settings="listen_addresses = ''
-unix_socket_directories = '$work'
-port = $port
-max_connections = 20
-shared_preload_libraries = 'pulsar_pg'
-shared_buffers = 1GB
-effective_cache_size = 16GB
-maintenance_work_mem = 256MB
-work_mem = 16MB
-wal_buffers = 16MB
-max_wal_size = 4GB
-min_wal_size = 1GB
-checkpoint_timeout = 30min
-checkpoint_completion_target = 0.9
-synchronous_commit = $sync_commit
-fsync = on
-full_page_writes = on
-jit = off
-autovacuum = on
-pulsar_pg.consumer_lease = '1h'
-logging_collector = off
-log_min_messages = warning"
-printf '\n# bench/consume.sh\n%s\n' "$settings" >>"$pgdata/postgresql.conf"
-
-as_postgres "$bindir/pg_ctl" -D "$pgdata" -l "$work/server.log" -w -t 120 start >/dev/null ||
-	{ tail -n 30 "$work/server.log" >&2; die "the server did not start"; }
-server_started=yes
+# autovacuum stays on (the default): a SKIP LOCKED queue table needs it, and
+# pulsar's cursor and pending tables are updated in place.  The consumer
+# lease is long so that the named consumers stay attached between runs.
+# Before each run: VACUUM of the tables consuming updates, no autovacuum
+# worker running, CHECKPOINT (see quiesce).
+start_cluster bench/consume.sh "autovacuum = on
+pulsar_pg.consumer_lease = '1h'"
 
 psql_db() {	# psql_db DB [psql args]
 	local db=$1

@@ -45,7 +45,6 @@ rounds=${BENCH_ROUNDS:-3}
 port=${BENCH_PORT:-5499}
 keep=${BENCH_KEEP:-0}
 sync_commit=${BENCH_SYNCHRONOUS_COMMIT:-on}
-bindir=/usr/lib/postgresql/15/bin
 command_line="BENCH_SECONDS=$duration BENCH_ROUNDS=$rounds bash bench/run.sh"
 [ "$sync_commit" = on ] || command_line="BENCH_SYNCHRONOUS_COMMIT=$sync_commit $command_line"
 
@@ -56,18 +55,8 @@ case $duration in ''|*[!0-9]*) die "BENCH_SECONDS must be a whole number of seco
 case $rounds in ''|*[!0-9]*) die "BENCH_ROUNDS must be a whole number" ;; esac
 [ "$duration" -ge 1 ] || die "BENCH_SECONDS must be at least 1"
 [ "$rounds" -ge 1 ] || die "BENCH_ROUNDS must be at least 1"
-case $sync_commit in
-	on|off|local|remote_write|remote_apply) ;;
-	*) die "BENCH_SYNCHRONOUS_COMMIT must be on, off, local, remote_write or remote_apply" ;;
-esac
-
-[ "$(id -u)" -eq 0 ] ||
-	die "run me as root (initdb refuses root, so the server runs as postgres through runuser)"
-id postgres >/dev/null 2>&1 || die "there is no postgres user (install postgresql-15)"
-[ -x "$bindir/initdb" ] && [ -x "$bindir/pgbench" ] ||
-	die "PostgreSQL 15 server binaries not found in $bindir (install postgresql-15)"
-
-as_postgres() { runuser -u postgres -- "$@"; }
+. "$bench_dir/lib.sh"
+check_machine
 
 # PgQ is the third peer: install it if it is missing.
 if ! dpkg-query -W -f='${Status}' postgresql-15-pgq3 2>/dev/null | grep -q 'install ok installed'; then
@@ -76,12 +65,7 @@ if ! dpkg-query -W -f='${Status}' postgresql-15-pgq3 2>/dev/null | grep -q 'inst
 	DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql-15-pgq3 >&2 ||
 		die "could not install postgresql-15-pgq3; install it by hand"
 fi
-sharedir=$("$bindir/pg_config" --sharedir)
-pkglibdir=$("$bindir/pg_config" --pkglibdir)
-[ -f "$sharedir/extension/pgq.control" ] ||
-	die "PgQ's pgq.control is not in $sharedir/extension although postgresql-15-pgq3 is installed"
-[ -f "$sharedir/extension/pulsar_pg.control" ] && [ -f "$pkglibdir/pulsar_pg.so" ] ||
-	die "pulsar_pg is not installed (make && make install, or scripts/setup.sh)"
+check_extensions "PgQ's pgq.control is missing although postgresql-15-pgq3 is installed"
 
 for s in plain pulsar pgq; do
 	for k in single batch; do
@@ -93,77 +77,17 @@ done
 # Throw-away cluster
 #--------------------------------------------------------------------------
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/pulsar_bench.XXXXXX")
-pgdata=$work/data
-server_started=no
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [ "$server_started" = yes ]; then
-		as_postgres "$bindir/pg_ctl" -D "$pgdata" -m fast -w -t 60 stop >/dev/null 2>&1 ||
-			as_postgres "$bindir/pg_ctl" -D "$pgdata" -m immediate -w stop >/dev/null 2>&1 || true
-	fi
-	if [ "$keep" = 1 ]; then
-		say "kept $work (server.log, pgbench output in runs/)"
-	else
-		rm -rf "$work"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-chown postgres: "$work"
-chmod 700 "$work"
-as_postgres mkdir "$work/runs" "$work/scripts"
+make_work_dir pulsar_bench
 for s in plain pulsar pgq; do
 	for k in single batch; do
 		install -o postgres -m 644 "$bench_dir/${s}_$k.sql" "$work/scripts/"
 	done
 done
 
-say "initdb in $pgdata"
-as_postgres "$bindir/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 \
-	--no-locale --no-sync >"$work/initdb.log" 2>&1 ||
-	{ cat "$work/initdb.log" >&2; die "initdb failed"; }
-
-# Settings for a 2-core, 24 GB machine.  synchronous_commit = on is the
-# default, written out so nobody wonders: every autocommit transaction waits
-# for its WAL flush (BENCH_SYNCHRONOUS_COMMIT=off is only a diagnostic).
-# checkpoint_timeout is long because the script takes a CHECKPOINT between
-# cases; max_wal_size keeps checkpoints out of the runs.
 # autovacuum is off: every case starts on empty tables and only appends for
 # BENCH_SECONDS, and a vacuum starting in one case but not its peer would
 # only add noise (and CPU that the per-row figures would count).
-settings="listen_addresses = ''
-unix_socket_directories = '$work'
-port = $port
-max_connections = 20
-shared_preload_libraries = 'pulsar_pg'
-shared_buffers = 1GB
-effective_cache_size = 16GB
-maintenance_work_mem = 256MB
-work_mem = 16MB
-wal_buffers = 16MB
-max_wal_size = 4GB
-min_wal_size = 1GB
-checkpoint_timeout = 30min
-checkpoint_completion_target = 0.9
-synchronous_commit = $sync_commit
-fsync = on
-full_page_writes = on
-wal_compression = off
-jit = off
-autovacuum = off
-logging_collector = off
-log_min_messages = warning"
-printf '\n# bench/run.sh\n%s\n' "$settings" >>"$pgdata/postgresql.conf"
-
-as_postgres "$bindir/pg_ctl" -D "$pgdata" -l "$work/server.log" -w -t 120 start >/dev/null ||
-	{ tail -n 30 "$work/server.log" >&2; die "the server did not start"; }
-server_started=yes
+start_cluster bench/run.sh "autovacuum = off"
 
 psql_bench() {
 	as_postgres "$bindir/psql" -h "$work" -p "$port" -X -q -v ON_ERROR_STOP=1 "$@"
