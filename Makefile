@@ -22,6 +22,8 @@ OBJS = \
 	src/cursor.o \
 	src/dispatch.o \
 	src/stats.o \
+	src/launcher.o \
+	src/worker.o \
 	src/murmur3.o
 
 DATA = $(wildcard sql/pulsar_pg--*.sql)

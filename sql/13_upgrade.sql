@@ -1,4 +1,5 @@
--- The upgrade chain: 0.1.0 -> 0.2.0 keeps topics and messages, adds consumption
+-- The upgrade chain: 0.1.0 -> 0.2.0 keeps topics and messages, adds
+-- consumption; 0.2.0 -> 0.3.0 adds deliver_after and the timer index
 \set VERBOSITY default
 DROP EXTENSION pulsar_pg;
 CREATE EXTENSION pulsar_pg VERSION '0.1.0';
@@ -12,6 +13,12 @@ SELECT extversion FROM pg_extension WHERE extname = 'pulsar_pg';
 -- what was published before the upgrade is consumed after it
 SELECT pulsar.subscribe('upgraded', 'after', initial_position => 'earliest') ~ '^pulsar_sub_[0-9]+$' AS subscribed;
 SELECT pulsar.send('upgraded', 'after 1') IS NOT NULL AS sent;
+SELECT pulsar.entry_id(message_id), convert_from(payload, 'UTF8')
+  FROM pulsar.receive('upgraded', 'after', 10);
+
+ALTER EXTENSION pulsar_pg UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pulsar_pg';
+SELECT pulsar.send('upgraded', 'after 2', deliver_after => '0') IS NOT NULL AS sent;
 SELECT pulsar.entry_id(message_id), convert_from(payload, 'UTF8')
   FROM pulsar.receive('upgraded', 'after', 10);
 
@@ -31,3 +38,10 @@ SELECT pg_describe_object(classid, objid, objsubid)
 SELECT (SELECT count(*) FROM upgraded_objects) =
        (SELECT count(*) FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
          WHERE e.extname = 'pulsar_pg' AND d.deptype = 'e') AS same_objects;
+
+-- a new installation starts afresh: subscription and ledger ids start again
+-- from 1, and no state of the dropped one shows through
+SELECT pulsar.subscribe('again', 'sub', 'shared', 'earliest') AS channel;
+SELECT pulsar.send('again', 'first') AS id;
+SELECT convert_from(payload, 'UTF8') FROM pulsar.receive('again', 'sub', 10);
+SELECT pulsar.close_consumer('again', 'sub');

@@ -34,6 +34,7 @@
 #include "message_id.h"
 #include "read_position.h"
 #include "reader.h"
+#include "worker.h"
 
 PG_FUNCTION_INFO_V1(pulsar_ack);
 PG_FUNCTION_INFO_V1(pulsar_ack_array);
@@ -630,10 +631,13 @@ nack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 												true, TYPALIGN_DOUBLE));
 	values[3] = Int64GetDatum(subscription->negative_ack_delay_us);
 
+	/* not after the statement: the row's time must not precede the note */
+	WorkerNoteTimer(GetCurrentTimestamp() + subscription->negative_ack_delay_us);
 	begin_catalog_access(&access);
 	run_catalog_sql("INSERT INTO pulsar.pending"
-					" (subscription_id, ledger_id, entry_id, redeliver_at)"
-					" SELECT $1, $2, e, clock_timestamp() + $4 * interval '1 microsecond'"
+					" (subscription_id, ledger_id, entry_id, delivered_at, redeliver_at)"
+					" SELECT $1, $2, e, clock_timestamp(),"
+					"        clock_timestamp() + $4 * interval '1 microsecond'"
 					"   FROM unnest($3) AS e"
 					"  WHERE e > (SELECT mark_delete FROM pulsar.cursor"
 					"              WHERE subscription_id = $1 AND ledger_id = $2)"

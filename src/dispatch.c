@@ -17,9 +17,13 @@
  *	- rows of the unlogged table pulsar.pending for messages that must be
  *	  tracked one by one: what consumers of shared and key_shared
  *	  subscriptions hold, messages waiting for redelivery (nack, a consumer
- *	  that left, an expired acknowledgement timeout), and, with an ack
- *	  timeout, everything delivered.  Exclusive and failover consumers
- *	  without an ack timeout write nothing per message.
+ *	  that left, an expired acknowledgement timeout), delayed messages of
+ *	  shared and key_shared subscriptions (deliver_at ahead: a row due
+ *	  then, never delivered, so delivered_at is NULL and its first delivery
+ *	  counts no redelivery), and, with an ack timeout, everything
+ *	  delivered.  Exclusive and failover consumers without an ack timeout
+ *	  write nothing per message, and receive delayed messages at once, as
+ *	  in Pulsar.
  *
  * Receivers of one subscription in one partition are serialised for the
  * duration of a receive call by a heavyweight lock (catalog.c), never for
@@ -61,6 +65,7 @@
 #include "read_position.h"
 #include "reader.h"
 #include "subscription.h"
+#include "worker.h"
 
 PG_FUNCTION_INFO_V1(pulsar_receive);
 
@@ -133,6 +138,27 @@ DispatchShmemInit(void)
 								   pulsar_max_cursors, pulsar_max_cursors,
 								   &info, HASH_ELEM | HASH_BLOBS);
 	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Forgets the dispatch state of every subscription of the current
+ * database.  CREATE EXTENSION calls it: subscription and ledger ids start
+ * again from 1 after DROP EXTENSION.
+ */
+void
+ForgetDatabaseDispatch(void)
+{
+	HASH_SEQ_STATUS status;
+	DispatchState *state;
+
+	LWLockAcquire(Dispatch->lock, LW_EXCLUSIVE);
+	hash_seq_init(&status, DispatchStates);
+	while ((state = hash_seq_search(&status)) != NULL)
+	{
+		if (state->key.database_id == MyDatabaseId)
+			hash_search(DispatchStates, &state->key, HASH_REMOVE, NULL);
+	}
+	LWLockRelease(Dispatch->lock);
 }
 
 static void
@@ -603,6 +629,14 @@ typedef struct Batch
 	int			count;
 	int64	   *entries;
 	int32	   *key_hashes;
+	/* delayed messages passed, held back until due (shared, key_shared) */
+	TimestampTz now;
+	bool		hold_delayed;
+	int			num_delayed;
+	int			delayed_capacity;
+	Datum	   *delayed_entries;
+	Datum	   *delayed_hashes;
+	Datum	   *delayed_due;
 	/* the scan */
 	const AckedRanges *acked;
 	const PendingRows *held;	/* rows at or above the read position */
@@ -683,6 +717,40 @@ keep_scanning(Batch *batch)
 	return true;
 }
 
+/*
+ * A message whose deliver_at lies ahead: shared subscriptions track it as
+ * a redelivery due then, which no consumer holds yet.
+ */
+static bool
+hold_back_delayed(Batch *batch, const StoredMessage *message, int32 key_hash)
+{
+	TimestampTz due;
+
+	if (!batch->hold_delayed || message->nulls[SEGMENT_DELIVER_AT])
+		return false;
+	due = DatumGetTimestampTz(message->values[SEGMENT_DELIVER_AT]);
+	if (due <= batch->now)
+		return false;
+	if (batch->num_delayed == batch->delayed_capacity)
+	{
+		batch->delayed_capacity = Max(16, batch->delayed_capacity * 2);
+		batch->delayed_entries = batch->delayed_entries ?
+			repalloc(batch->delayed_entries, sizeof(Datum) * batch->delayed_capacity) :
+			palloc(sizeof(Datum) * batch->delayed_capacity);
+		batch->delayed_hashes = batch->delayed_hashes ?
+			repalloc(batch->delayed_hashes, sizeof(Datum) * batch->delayed_capacity) :
+			palloc(sizeof(Datum) * batch->delayed_capacity);
+		batch->delayed_due = batch->delayed_due ?
+			repalloc(batch->delayed_due, sizeof(Datum) * batch->delayed_capacity) :
+			palloc(sizeof(Datum) * batch->delayed_capacity);
+	}
+	batch->delayed_entries[batch->num_delayed] = Int64GetDatum(message->entry_id);
+	batch->delayed_hashes[batch->num_delayed] = Int32GetDatum(key_hash);
+	batch->delayed_due[batch->num_delayed] = TimestampTzGetDatum(due);
+	batch->num_delayed++;
+	return true;
+}
+
 static bool
 choose_new_message(const StoredMessage *message, void *arg)
 {
@@ -696,6 +764,12 @@ choose_new_message(const StoredMessage *message, void *arg)
 	batch->last_seen = entry;
 	batch->scanned++;
 	if (is_acked(batch, entry) || is_held(batch, entry))
+	{
+		if (!batch->position_blocked)
+			batch->next_read_position = entry + 1;
+		return keep_scanning(batch);
+	}
+	if (hold_back_delayed(batch, message, key_hash))
 	{
 		if (!batch->position_blocked)
 			batch->next_read_position = entry + 1;
@@ -792,8 +866,9 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	PendingRows all_pending;
 	Batch		batch;
 	CatalogAccess access;
-	Oid			argtypes[7] = {INT8OID, INT8OID, INT8OID, INT8ARRAYOID, INT4ARRAYOID, INT8OID, INT4OID};
-	Datum		values[7];
+	Oid			argtypes[8] = {INT8OID, INT8OID, INT8OID, INT8ARRAYOID, INT4ARRAYOID, INT8OID, INT4OID,
+	TIMESTAMPTZARRAYOID};
+	Datum		values[8];
 	int64	   *redelivered;
 	int			num_redelivered = 0;
 	int			delivered = 0;
@@ -869,8 +944,10 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 		int64	   *due_entries;
 		int32	   *due_counts;
 		int			num_due;
+		/* a delayed message was never delivered: its first time is no redelivery */
 		const char *due_sql =
-			"SELECT entry_id, redelivery_count, key_hash FROM pulsar.pending p"
+			"SELECT entry_id, redelivery_count + (delivered_at IS NOT NULL)::int, key_hash"
+			"  FROM pulsar.pending p"
 			" WHERE subscription_id = $1 AND ledger_id = $2 AND entry_id > $6"
 			"   AND (redeliver_at <= clock_timestamp()"
 			"        OR (consumer_id IS NOT NULL AND NOT EXISTS"
@@ -913,7 +990,8 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 			}
 			values[3] = PointerGetDatum(construct_array(mine, num_mine, INT8OID, 8,
 														true, TYPALIGN_DOUBLE));
-			run_catalog_sql("SELECT entry_id, redelivery_count, key_hash FROM pulsar.pending"
+			run_catalog_sql("SELECT entry_id, redelivery_count + (delivered_at IS NOT NULL)::int,"
+							"       key_hash FROM pulsar.pending"
 							" WHERE subscription_id = $1 AND ledger_id = $2"
 							"   AND entry_id = ANY ($4)"
 							" ORDER BY entry_id FOR UPDATE SKIP LOCKED",
@@ -945,13 +1023,13 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 			if (!fetched.found)
 				continue;
 			if (subscription->max_redeliver_count > 0 &&
-				due_counts[i] + 1 > subscription->max_redeliver_count)
+				due_counts[i] > subscription->max_redeliver_count)
 			{
 				dead_letter(receiver, ledger, topic_name, &fetched.message);
 				continue;
 			}
 			put_message(receiver->rsinfo->setResult, receiver->rsinfo->setDesc,
-						ledger, topic_name, &fetched.message, due_counts[i] + 1);
+						ledger, topic_name, &fetched.message, due_counts[i]);
 			redelivered[num_redelivered++] = due_entries[i];
 			delivered++;
 		}
@@ -968,6 +1046,8 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	batch.next_read_position = read_position;
 	batch.last_seen = read_position - 1;
 	batch.need_key_hash = track;
+	batch.hold_delayed = !ordered;
+	batch.now = GetCurrentTimestamp();
 	if (batch.want > 0 && read_position <= max_read_position)
 	{
 		load_acked_ranges(subscription, ledger->ledger_id, read_position,
@@ -994,6 +1074,32 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 		ack_ranges(subscription, ledger->ledger_id, batch.gap_firsts,
 				   batch.gap_lasts, batch.num_gaps);
 
+	/* delayed messages wait as redeliveries due at their time */
+	if (batch.num_delayed > 0)
+	{
+		TimestampTz earliest = DT_NOEND;
+
+		for (int i = 0; i < batch.num_delayed; i++)
+			earliest = Min(earliest, DatumGetTimestampTz(batch.delayed_due[i]));
+		values[3] = PointerGetDatum(construct_array(batch.delayed_entries,
+													batch.num_delayed, INT8OID,
+													8, true, TYPALIGN_DOUBLE));
+		values[4] = PointerGetDatum(construct_array(batch.delayed_hashes,
+													batch.num_delayed, INT4OID,
+													4, true, TYPALIGN_INT));
+		values[7] = PointerGetDatum(construct_array(batch.delayed_due,
+													batch.num_delayed,
+													TIMESTAMPTZOID, 8, true,
+													TYPALIGN_DOUBLE));
+		begin_catalog_access(&access);
+		run_catalog_sql("INSERT INTO pulsar.pending"
+						" (subscription_id, ledger_id, entry_id, key_hash, redeliver_at)"
+						" SELECT $1, $2, e, h, due FROM unnest($4, $5, $8) AS held(e, h, due)",
+						8, argtypes, values, NULL, false);
+		end_catalog_access(&access);
+		WorkerNoteTimer(earliest);
+	}
+
 	/* record what consumers now hold */
 	if (num_redelivered > 0 || (track && batch.count > 0))
 	{
@@ -1001,6 +1107,8 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 		Datum	   *hashes;
 
 		values[5] = Int64GetDatum(subscription->ack_timeout_us);
+		if (subscription->ack_timeout_us > 0)
+			WorkerNoteTimer(GetCurrentTimestamp() + subscription->ack_timeout_us);
 		begin_catalog_access(&access);
 		if (num_redelivered > 0)
 		{
@@ -1015,7 +1123,8 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 							"       redeliver_at = CASE WHEN $6 > 0"
 							"         THEN clock_timestamp() + $6 * interval '1 microsecond'"
 							"         ELSE 'infinity' END,"
-							"       redelivery_count = redelivery_count + 1"
+							"       redelivery_count = redelivery_count"
+							"         + (delivered_at IS NOT NULL)::int"
 							" WHERE subscription_id = $1 AND ledger_id = $2"
 							"   AND entry_id = ANY ($4)",
 							6, argtypes, values, NULL, false);

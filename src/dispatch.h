@@ -18,5 +18,6 @@ extern void reset_dispatch_at_commit(int64 subscription_id);
 extern int64 dispatch_read_position(int64 subscription_id, int64 ledger_id);
 extern double dispatch_rate_out(int64 subscription_id, int64 ledger_id,
 								int64 *delivered);
+extern void ForgetDatabaseDispatch(void);
 
 #endif							/* PULSAR_DISPATCH_H */

@@ -454,10 +454,35 @@ published_id(OutgoingBatch *pub, OutgoingMessage *message)
  */
 static void
 read_publication_options(FunctionCallInfo fcinfo, OutgoingBatch *pub,
-						 int deliver_at_arg, int producer_arg)
+						 int deliver_at_arg, int producer_arg,
+						 int deliver_after_arg)
 {
 	pub->has_deliver_at = !PG_ARGISNULL(deliver_at_arg);
 	pub->deliver_at = pub->has_deliver_at ? PG_GETARG_DATUM(deliver_at_arg) : 0;
+	/* absent before 0.3.0 */
+	if (PG_NARGS() > deliver_after_arg && !PG_ARGISNULL(deliver_after_arg))
+	{
+		Interval   *after = PG_GETARG_INTERVAL_P(deliver_after_arg);
+		Interval	zero;
+
+		if (pub->has_deliver_at)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("deliver_at and deliver_after cannot both be given"),
+					 errhint("Pass one of them.")));
+		memset(&zero, 0, sizeof(zero));
+		if (DatumGetBool(DirectFunctionCall2(interval_lt,
+											 IntervalPGetDatum(after),
+											 IntervalPGetDatum(&zero))))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("deliver_after must not be negative")));
+		pub->has_deliver_at = true;
+		pub->deliver_at =
+			DirectFunctionCall2(timestamptz_pl_interval,
+								TimestampTzGetDatum(GetCurrentTimestamp()),
+								IntervalPGetDatum(after));
+	}
 	pub->producer = PG_ARGISNULL(producer_arg) ? NULL :
 		PG_GETARG_TEXT_PP(producer_arg);
 }
@@ -488,7 +513,7 @@ send_one(FunctionCallInfo fcinfo, PayloadKind kind)
 	check_payload_size(message.payload);
 	check_properties(message.properties);
 	check_sequence_id(&message);
-	read_publication_options(fcinfo, &pub, 5, 6);
+	read_publication_options(fcinfo, &pub, 5, 6, 8);
 
 	pub.count = 1;
 	pub.messages = &message;
@@ -620,7 +645,7 @@ send_many(FunctionCallInfo fcinfo, PayloadKind kind)
 			pub.messages[i].sequence_id = DatumGetInt64(column[i]);
 			check_sequence_id(&pub.messages[i]);
 		}
-	read_publication_options(fcinfo, &pub, 5, 6);
+	read_publication_options(fcinfo, &pub, 5, 6, 8);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
 	if (count == 0)

@@ -20,6 +20,7 @@
 #include "publish.h"
 #include "read_position.h"
 #include "subscription.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -44,6 +45,7 @@ pulsar_shmem_request(void)
 	ReadPositionShmemRequest();
 	DispatchShmemRequest();
 	ConsumerShmemRequest();
+	WorkerShmemRequest();
 }
 
 static void
@@ -54,6 +56,7 @@ pulsar_shmem_startup(void)
 	ReadPositionShmemInit();
 	DispatchShmemInit();
 	ConsumerShmemInit();
+	WorkerShmemInit();
 }
 
 static void
@@ -117,9 +120,13 @@ _PG_init(void)
 	CatalogInit();
 	ReadPositionInit();
 	DispatchInit();
+	WorkerInit();
+	LauncherInit();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+
+	RegisterLauncher();
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = pulsar_shmem_request;
@@ -131,13 +138,17 @@ PG_FUNCTION_INFO_V1(pulsar_prepare_database);
 
 /*
  * Called by the install script.  Fails with a hint if the library was not
- * preloaded, rather than leaving an extension whose every call fails, and
- * forgets shared state left by an earlier installation in this database.
+ * preloaded, rather than leaving an extension whose every call fails,
+ * forgets shared state left by an earlier installation in this database,
+ * and has the launcher start this database's worker once it commits.
  */
 Datum
 pulsar_prepare_database(PG_FUNCTION_ARGS)
 {
 	RequireReadPositionState();
 	ForgetDatabasePartitions();
+	ForgetDatabaseDispatch();
+	ForgetDatabaseConsumers();
+	StartWorkerAtCommit();
 	PG_RETURN_VOID();
 }

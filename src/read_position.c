@@ -29,6 +29,11 @@
  *	  twice while their tuples remain).
  *	- A transaction that holds reservations cannot be prepared: they would
  *	  outlive the session that releases them.
+ *	- When a release moves the max read position (it was the oldest
+ *	  reservation), the partition is marked and queued for the database's
+ *	  worker (worker.c), which notifies subscribers; the mark is cleared
+ *	  when the worker reads the position, so each move queues the partition
+ *	  at most once until the worker has looked.
  *
  * Locking: PositionState->lock (an LWLock) protects the hash table's shape.
  * Lookups take it shared; adding or removing a partition takes it
@@ -53,6 +58,7 @@
 #include "utils/memutils.h"
 
 #include "read_position.h"
+#include "worker.h"
 
 #define NO_RESERVATION	(-1)
 
@@ -71,6 +77,8 @@ typedef struct PartitionPosition
 	int64		next_entry;		/* next entry id to hand out */
 	int			oldest;			/* head of the open reservations, by entry */
 	int			newest;			/* tail */
+	bool		worker_told;	/* the worker has yet to look at a move of
+								 * the max read position */
 } PartitionPosition;
 
 /* one per (open transaction, partition) */
@@ -96,6 +104,7 @@ typedef struct HeldReservation
 {
 	int64		ledger_id;
 	int			slot;
+	bool		tell_worker;	/* set at release: the position moved */
 } HeldReservation;
 
 static PositionSharedState *PositionState = NULL;
@@ -234,6 +243,7 @@ lookup_partition(int64 ledger_id, NextEntryLoader loader)
 		partition->next_entry = next_entry;
 		partition->oldest = NO_RESERVATION;
 		partition->newest = NO_RESERVATION;
+		partition->worker_told = false;
 	}
 	LWLockRelease(PositionState->lock);
 
@@ -319,6 +329,7 @@ ReserveEntries(int64 ledger_id, int64 count, NextEntryLoader loader)
 					 errhint("Commit publishing transactions sooner, or increase pulsar_pg.max_open_reservations and restart the server.")));
 		held[held_count].ledger_id = ledger_id;
 		held[held_count].slot = slot;
+		held[held_count].tell_worker = false;
 		held_count++;
 	}
 
@@ -413,7 +424,12 @@ release_held_reservations(void)
 		if (reservation->prev != NO_RESERVATION)
 			reservations[reservation->prev].next = reservation->next;
 		else
+		{
+			/* it was the oldest: the max read position moves */
 			partition->oldest = reservation->next;
+			held[i].tell_worker = !partition->worker_told;
+			partition->worker_told = true;
+		}
 		if (reservation->next != NO_RESERVATION)
 			reservations[reservation->next].prev = reservation->prev;
 		else
@@ -423,11 +439,78 @@ release_held_reservations(void)
 	LWLockRelease(PositionState->lock);
 
 	for (int i = 0; i < held_count; i++)
+	{
 		free_reservation_slot(held[i].slot);
+		if (held[i].tell_worker)
+			WorkerNotePublished(held[i].ledger_id);
+	}
 	held_count = 0;
 
 	/* readers waiting in receive(..., timeout) look again */
 	ConditionVariableBroadcast(&PositionState->published);
+}
+
+/*
+ * For the worker: the max read position of a partition it was told had
+ * moved, clearing the mark so that the next move tells it again.  Returns
+ * false if the partition is no longer tracked.
+ */
+bool
+TakeMovedReadPosition(int64 ledger_id, int64 *max_read_position)
+{
+	PartitionPosition *partition;
+	PartitionKey key;
+
+	make_key(&key, ledger_id);
+	LWLockAcquire(PositionState->lock, LW_SHARED);
+	partition = hash_search(PartitionPositions, &key, HASH_FIND, NULL);
+	if (partition != NULL)
+	{
+		SpinLockAcquire(&partition->mutex);
+		partition->worker_told = false;
+		if (partition->oldest != NO_RESERVATION)
+			*max_read_position =
+				PositionState->reservations[partition->oldest].first_entry - 1;
+		else
+			*max_read_position = partition->next_entry - 1;
+		SpinLockRelease(&partition->mutex);
+	}
+	LWLockRelease(PositionState->lock);
+	return partition != NULL;
+}
+
+/*
+ * For the worker, when too many partitions moved to queue them all: the
+ * partitions of this database whose max read position moved.
+ */
+List *
+MovedPartitions(void)
+{
+	HASH_SEQ_STATUS status;
+	PartitionPosition *partition;
+	List	   *moved = NIL;
+
+	LWLockAcquire(PositionState->lock, LW_SHARED);
+	hash_seq_init(&status, PartitionPositions);
+	while ((partition = hash_seq_search(&status)) != NULL)
+	{
+		bool		told;
+
+		if (partition->key.database_id != MyDatabaseId)
+			continue;
+		SpinLockAcquire(&partition->mutex);
+		told = partition->worker_told;
+		SpinLockRelease(&partition->mutex);
+		if (told)
+		{
+			int64	   *ledger_id = palloc(sizeof(int64));
+
+			*ledger_id = partition->key.ledger_id;
+			moved = lappend(moved, ledger_id);
+		}
+	}
+	LWLockRelease(PositionState->lock);
+	return moved;
 }
 
 /*

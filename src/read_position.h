@@ -9,6 +9,8 @@
 #ifndef PULSAR_READ_POSITION_H
 #define PULSAR_READ_POSITION_H
 
+#include "nodes/pg_list.h"
+
 /* settings, defined in pulsar_pg.c */
 extern int	pulsar_max_partitions;
 extern int	pulsar_max_open_reservations;
@@ -31,6 +33,8 @@ extern void ForgetLedgerAtCommit(int64 ledger_id);
 extern void ForgetLedgerAtAbort(int64 ledger_id);
 extern bool LedgerCreatedInTransaction(int64 ledger_id);
 extern void ForgetDatabasePartitions(void);
+extern bool TakeMovedReadPosition(int64 ledger_id, int64 *max_read_position);
+extern List *MovedPartitions(void);
 extern void PublicationWaitPrepare(void);
 extern void PublicationWait(long timeout_ms);
 extern void PublicationWaitDone(void);

@@ -28,6 +28,7 @@
 
 #include "catalog.h"
 #include "segment_worker.h"
+#include "worker.h"
 
 PGDLLEXPORT void pulsar_segment_worker_main(Datum main_arg);
 
@@ -56,17 +57,10 @@ start_segment_worker(int64 ledger_id, int64 segment_no, Oid role_id,
 	BackgroundWorkerHandle *handle;
 	SegmentRequest request;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pulsar_pg");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN,
-			 "pulsar_segment_worker_main");
+	describe_background_worker(&worker, "pulsar_segment_worker_main",
+							   "pulsar_pg segment worker");
 	snprintf(worker.bgw_name, BGW_MAXLEN,
 			 "pulsar_pg segment worker for ledger " INT64_FORMAT, ledger_id);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "pulsar_pg segment worker");
 	worker.bgw_notify_pid = wait ? MyProcPid : 0;
 
 	request.database_id = MyDatabaseId;

@@ -142,19 +142,28 @@ append_consumers(StringInfo json, Subscription *subscription,
 	end_catalog_access(&access);
 }
 
+/* rows of pulsar.pending a subscription's stats count */
+typedef enum PendingKind
+{
+	PENDING_HELD,				/* out with a consumer */
+	PENDING_DELAYED				/* delayed, not yet due */
+} PendingKind;
+
 static int64
-pending_count(Subscription *subscription, bool held_only)
+pending_count(Subscription *subscription, PendingKind kind)
 {
 	CatalogAccess access;
-	Oid			argtypes[2] = {INT8OID, BOOLOID};
+	Oid			argtypes[2] = {INT8OID, INT4OID};
 	Datum		values[2] = {Int64GetDatum(subscription->subscription_id),
-	BoolGetDatum(held_only)};
+	Int32GetDatum(kind)};
 	int64		count;
 	bool		isnull;
 
 	begin_catalog_access(&access);
 	run_catalog_sql("SELECT count(*) FROM pulsar.pending WHERE subscription_id = $1"
-					"   AND (NOT $2 OR consumer_id IS NOT NULL)",
+					"   AND CASE WHEN $2 = 0 THEN consumer_id IS NOT NULL"
+					"            ELSE delivered_at IS NULL"
+					"                 AND redeliver_at > clock_timestamp() END",
 					2, argtypes, values, NULL, true);
 	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										SPI_tuptable->tupdesc, 1, &isnull));
@@ -246,15 +255,17 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 				ordered_unacked += ordered_holding(subscription,
 												   topic->ledgers[i].ledger_id);
 		}
-		unacked = ordered ? ordered_unacked : pending_count(subscription, true);
+		unacked = ordered ? ordered_unacked : pending_count(subscription, PENDING_HELD);
 
 		if (s > 0)
 			appendStringInfoString(&json, ", ");
 		escape_json(&json, subscription->name);
 		appendStringInfo(&json, ": {\"type\": \"%s\", \"msgBacklog\": " INT64_FORMAT
 						 ", \"unackedMessages\": " INT64_FORMAT
+						 ", \"msgDelayed\": " INT64_FORMAT
 						 ", \"msgRateOut\": %.3f, \"msgOutCounter\": " INT64_FORMAT ", ",
 						 pulsar_type_names[subscription->type], backlog, unacked,
+						 ordered ? 0 : pending_count(subscription, PENDING_DELAYED),
 						 rate, out_counter);
 		append_consumers(&json, subscription, ordered_unacked, &blocked);
 		appendStringInfo(&json, ", \"blockedSubscriptionOnUnackedMsgs\": false}");

@@ -41,6 +41,7 @@
 #include "read_position.h"
 #include "subscription.h"
 #include "topic_name.h"
+#include "worker.h"
 
 PG_FUNCTION_INFO_V1(pulsar_subscribe);
 PG_FUNCTION_INFO_V1(pulsar_unsubscribe);
@@ -179,6 +180,26 @@ forget_consumer_seen(int64 consumer_id)
 	LWLockRelease(ConsumerSeenLock);
 }
 
+/*
+ * Forgets the lease of every consumer of the current database, for CREATE
+ * EXTENSION: consumer ids start again from 1 after DROP EXTENSION.
+ */
+void
+ForgetDatabaseConsumers(void)
+{
+	HASH_SEQ_STATUS status;
+	ConsumerSeen *seen;
+
+	LWLockAcquire(ConsumerSeenLock, LW_EXCLUSIVE);
+	hash_seq_init(&status, ConsumersSeen);
+	while ((seen = hash_seq_search(&status)) != NULL)
+	{
+		if (seen->key.database_id == MyDatabaseId)
+			hash_search(ConsumersSeen, &seen->key, HASH_REMOVE, NULL);
+	}
+	LWLockRelease(ConsumerSeenLock);
+}
+
 char *
 subscription_channel(int64 subscription_id)
 {
@@ -268,25 +289,22 @@ open_subscription(TopicInfo *topic, const char *name, LOCKMODE lockmode)
 }
 
 /*
- * Removes consumers whose session ended or whose lease expired, and gives
- * back the messages they held.  Caller is inside begin_catalog_access().
+ * Removes the consumers among the rows of the last catalog query (columns:
+ * consumer_id, last_seen, whether its session lives) whose session ended
+ * or whose lease expired, and gives back the messages they held.  Returns
+ * the ids of the subscriptions that lost consumers, allocated in
+ * 'result_context'.  Caller is inside begin_catalog_access().
  */
-static void
-remove_departed_consumers(Subscription *subscription)
+static List *
+remove_departed(MemoryContext result_context)
 {
-	Oid			argtypes[2] = {INT8OID, INT8ARRAYOID};
-	Datum		values[2] = {Int64GetDatum(subscription->subscription_id), 0};
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	Datum		values[1];
 	TimestampTz now = GetCurrentTimestamp();
 	Datum	   *departed;
 	int			num_departed = 0;
+	List	   *changed = NIL;
 
-	run_catalog_sql("SELECT c.consumer_id, c.last_seen,"
-					"       c.backend_pid IS NULL OR EXISTS"
-					"         (SELECT 1 FROM pg_catalog.pg_stat_activity a"
-					"           WHERE a.pid = c.backend_pid"
-					"             AND a.backend_start = c.backend_start)"
-					"  FROM pulsar.consumer c WHERE c.subscription_id = $1",
-					1, argtypes, values, NULL, true);
 	departed = palloc(sizeof(Datum) * Max(SPI_processed, 1));
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -304,21 +322,79 @@ remove_departed_consumers(Subscription *subscription)
 			departed[num_departed++] = Int64GetDatum(consumer_id);
 	}
 	if (num_departed == 0)
-		return;
+		return NIL;
 
-	values[1] = PointerGetDatum(construct_array(departed, num_departed, INT8OID,
+	values[0] = PointerGetDatum(construct_array(departed, num_departed, INT8OID,
 												8, true, TYPALIGN_DOUBLE));
 	run_catalog_sql("WITH departed AS ("
-					"  DELETE FROM pulsar.consumer"
-					"   WHERE subscription_id = $1 AND consumer_id = ANY ($2)"
-					"  RETURNING consumer_id)"
-					" UPDATE pulsar.pending p"
-					"    SET consumer_id = NULL, redeliver_at = clock_timestamp()"
-					"   FROM departed d"
-					"  WHERE p.subscription_id = $1 AND p.consumer_id = d.consumer_id",
-					2, argtypes, values, NULL, false);
+					"  DELETE FROM pulsar.consumer WHERE consumer_id = ANY ($1)"
+					"  RETURNING subscription_id, consumer_id),"
+					" released AS ("
+					"  UPDATE pulsar.pending p"
+					"     SET consumer_id = NULL, redeliver_at = clock_timestamp()"
+					"    FROM departed d"
+					"   WHERE p.subscription_id = d.subscription_id"
+					"     AND p.consumer_id = d.consumer_id)"
+					" SELECT DISTINCT subscription_id FROM departed",
+					1, argtypes, values, NULL, false);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64	   *subscription_id = MemoryContextAlloc(result_context,
+														 sizeof(int64));
+		MemoryContext old;
+
+		*subscription_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+													   SPI_tuptable->tupdesc,
+													   1, &isnull));
+		old = MemoryContextSwitchTo(result_context);
+		changed = lappend(changed, subscription_id);
+		MemoryContextSwitchTo(old);
+	}
 	for (int i = 0; i < num_departed; i++)
 		forget_consumer_seen(DatumGetInt64(departed[i]));
+	/* the messages they held are due now: the worker tells the others */
+	if (changed != NIL)
+		WorkerNoteTimer(now);
+	return changed;
+}
+
+#define CONSUMER_LIVENESS_COLUMNS \
+	"SELECT c.consumer_id, c.last_seen," \
+	"       c.backend_pid IS NULL OR EXISTS" \
+	"         (SELECT 1 FROM pg_catalog.pg_stat_activity a" \
+	"           WHERE a.pid = c.backend_pid" \
+	"             AND a.backend_start = c.backend_start)" \
+	"  FROM pulsar.consumer c"
+
+/* the same for one subscription, as a receive sees it */
+static void
+remove_departed_consumers(Subscription *subscription)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(subscription->subscription_id)};
+
+	run_catalog_sql(CONSUMER_LIVENESS_COLUMNS " WHERE c.subscription_id = $1",
+					1, argtypes, values, NULL, true);
+	(void) remove_departed(CurrentMemoryContext);
+}
+
+/*
+ * For the worker: removes departed consumers of every subscription of this
+ * database; returns the ids of the subscriptions that lost some.
+ */
+List *
+remove_departed_consumers_everywhere(void)
+{
+	CatalogAccess access;
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *changed;
+
+	begin_catalog_access(&access);
+	run_catalog_sql(CONSUMER_LIVENESS_COLUMNS, 0, NULL, NULL, NULL, true);
+	changed = remove_departed(caller);
+	end_catalog_access(&access);
+	return changed;
 }
 
 /*
@@ -625,6 +701,8 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 					"       last_seen = clock_timestamp()",
 					5, argtypes, values, nulls, false);
 	end_catalog_access(&access);
+	if (PG_ARGISNULL(4))
+		WorkerNoteConsumerSession();
 
 	PG_RETURN_TEXT_P(cstring_to_text(subscription_channel(subscription->subscription_id)));
 }

@@ -10,6 +10,7 @@
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "nodes/pg_list.h"
 #include "storage/lockdefs.h"
 
 #include "catalog.h"
@@ -56,11 +57,13 @@ extern Subscription *open_subscription(TopicInfo *topic, const char *name,
 extern char *session_consumer_name(void);
 extern Consumer *touch_consumer(Subscription *subscription,
 								const char *consumer_name);
+extern List *remove_departed_consumers_everywhere(void);
 extern Consumer *live_consumers(Subscription *subscription, int *count);
 extern char *subscription_channel(int64 subscription_id);
 extern char *required_name_argument(FunctionCallInfo fcinfo, int argno,
 									const char *what);
 extern TopicInfo *resolve_subscribed_topic(FunctionCallInfo fcinfo,
 										   bool create_if_missing);
+extern void ForgetDatabaseConsumers(void);
 
 #endif							/* PULSAR_SUBSCRIPTION_H */

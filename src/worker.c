@@ -1,0 +1,706 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The background worker of one database: NOTIFY fan-out, redelivery
+ *	  and delayed-delivery timers, and consumer liveness.
+ *
+ * DESIGN invariant 3: publishers never NOTIFY.  A transaction that ran
+ * NOTIFY takes one cluster-wide lock at commit, which would serialise every
+ * publishing commit.  Instead, the commit that moves a partition's max read
+ * position marks the partition (read_position.c), queues its ledger id in
+ * this database's slot and sets the worker's latch.  The worker wakes,
+ * takes the queue, reads each partition's max read position (clearing the
+ * mark, so that a later move queues it again: no move is missed), and in
+ * one transaction of its own sends one NOTIFY per channel of the topics'
+ * subscriptions, whatever the number of messages: at most one per channel
+ * per cycle.
+ *
+ * Timers: messages due for redelivery (nack, ack timeout, a consumer that
+ * left) and delayed messages held back from shared subscriptions are rows
+ * of pulsar.pending with a redeliver_at.  The worker looks for rows that
+ * fell due since it last looked and notifies their channels, then sleeps
+ * until the earliest future one.  A backend that sets an earlier time than
+ * the one the worker sleeps until tells it at commit (WorkerNoteTimer).
+ * The worker publishes "wake me for anything" before it looks and the time
+ * it found after, so a timer committed while it looks is never missed.
+ *
+ * Liveness: once a second, and soon after a session that owned consumers
+ * exits, the worker removes consumers whose session ended or whose lease
+ * expired; their messages go back to the subscription and its channel is
+ * notified, so the remaining consumers (a failover's next in line) call
+ * receive.
+ *
+ * Notifications are not durable: the worker commits them with
+ * synchronous_commit off.  A listener that reconnects must call receive
+ * once before it waits.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "catalog.h"
+#include "message_id.h"
+#include "read_position.h"
+#include "subscription.h"
+#include "worker.h"
+
+PGDLLEXPORT void pulsar_worker_main(Datum main_arg);
+
+#define CONSUMER_CHECK_INTERVAL_MS	1000
+/*
+ * Shortest time between two cycles that notify: under sustained publishing
+ * a channel gets at most one notification per interval, which bounds the
+ * growth of the notification queue behind an idle listener, and costs a
+ * woken consumer at most this much latency.
+ */
+#define MIN_NOTIFY_INTERVAL_US		1000
+/* a session's exit is visible in pg_stat_activity only once it is done */
+#define CONSUMER_EXIT_GRACE_MS		100
+
+WorkerSharedState *WorkerState = NULL;
+
+/* this backend's view of its database's slot */
+static DatabaseWorker *my_slot = NULL;
+
+/* earliest timer set by the open transaction, told to the worker at commit */
+static TimestampTz timer_to_tell = DT_NOEND;
+static bool consumer_exit_registered = false;
+
+static MemoryContext cycle_context = NULL;
+static HTAB *notified_positions = NULL;
+
+/* the channels to notify this cycle: channel name -> payload */
+typedef struct PendingNotify
+{
+	int64		subscription_id;	/* hash key */
+	char		payload[NAMEDATALEN * 6];
+} PendingNotify;
+
+typedef struct NotifiedPosition
+{
+	int64		ledger_id;		/* hash key */
+	int64		position;
+} NotifiedPosition;
+
+void
+WorkerShmemRequest(void)
+{
+	RequestAddinShmemSpace(add_size(offsetof(WorkerSharedState, slots),
+									mul_size(max_worker_processes,
+											 sizeof(DatabaseWorker))));
+	RequestNamedLWLockTranche("pulsar_pg workers", 1);
+}
+
+void
+WorkerShmemInit(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	WorkerState = ShmemInitStruct("pulsar_pg workers",
+								  add_size(offsetof(WorkerSharedState, slots),
+										   mul_size(max_worker_processes,
+													sizeof(DatabaseWorker))),
+								  &found);
+	if (!found)
+	{
+		WorkerState->lock = &(GetNamedLWLockTranche("pulsar_pg workers"))->lock;
+		WorkerState->launcher_latch = NULL;
+		WorkerState->num_slots = max_worker_processes;
+		for (int i = 0; i < WorkerState->num_slots; i++)
+		{
+			DatabaseWorker *slot = &WorkerState->slots[i];
+
+			memset(slot, 0, sizeof(DatabaseWorker));
+			SpinLockInit(&slot->mutex);
+		}
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * The slot of this backend's database, or NULL if it has none (no worker
+ * ever started there).  Must not fail: publishers call it at commit.
+ */
+static DatabaseWorker *
+my_database_worker(void)
+{
+	if (WorkerState == NULL || !OidIsValid(MyDatabaseId))
+		return NULL;
+	/* a slot is reused for another database only after DROP DATABASE */
+	if (my_slot == NULL || my_slot->database_id != MyDatabaseId)
+		my_slot = find_database_worker(MyDatabaseId);
+	return my_slot;
+}
+
+/*
+ * What a backend tells its database's worker; 'ledger_id' for
+ * WAKE_PUBLISHED, 'due' for WAKE_TIMER.  Must not fail.
+ */
+typedef enum WakeReason
+{
+	WAKE_PUBLISHED,				/* a partition's max read position moved */
+	WAKE_TIMER,					/* a message falls due at 'due' */
+	WAKE_CONSUMER_EXIT			/* a session with consumers ended */
+} WakeReason;
+
+static void
+wake_worker(WakeReason reason, int64 ledger_id, TimestampTz due)
+{
+	DatabaseWorker *slot = my_database_worker();
+	Latch	   *latch = NULL;
+
+	if (slot == NULL)
+		return;
+	SpinLockAcquire(&slot->mutex);
+	switch (reason)
+	{
+		case WAKE_PUBLISHED:
+			if (slot->num_published < PUBLISHED_QUEUE_SIZE)
+				slot->published[slot->num_published++] = ledger_id;
+			else
+				slot->published_overflow = true;
+			latch = slot->latch;
+			break;
+		case WAKE_TIMER:
+			/* it wakes up by itself for anything at or after next_timer */
+			if (due < slot->next_timer)
+			{
+				if (due < slot->earliest_new_timer)
+					slot->earliest_new_timer = due;
+				latch = slot->latch;
+			}
+			break;
+		case WAKE_CONSUMER_EXIT:
+			slot->check_consumers = true;
+			latch = slot->latch;
+			break;
+	}
+	SpinLockRelease(&slot->mutex);
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
+/*
+ * A commit or abort moved the max read position of a partition.  Called
+ * once per move the worker has not yet looked at, so the queue rarely fills.
+ */
+void
+WorkerNotePublished(int64 ledger_id)
+{
+	wake_worker(WAKE_PUBLISHED, ledger_id, 0);
+}
+
+/*
+ * The open transaction made a message due for (re)delivery at 'due'.  The
+ * worker is told at commit, if it would otherwise sleep past it.
+ */
+void
+WorkerNoteTimer(TimestampTz due)
+{
+	if (due < timer_to_tell)
+		timer_to_tell = due;
+}
+
+static void
+worker_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (timer_to_tell != DT_NOEND)
+				wake_worker(WAKE_TIMER, 0, timer_to_tell);
+			timer_to_tell = DT_NOEND;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			timer_to_tell = DT_NOEND;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+consumer_session_exit(int code, Datum arg)
+{
+	wake_worker(WAKE_CONSUMER_EXIT, 0, 0);
+}
+
+/*
+ * This session attached a consumer: when it exits, the worker gives the
+ * consumer's messages back at once instead of waiting for its lease.
+ */
+void
+WorkerNoteConsumerSession(void)
+{
+	if (consumer_exit_registered)
+		return;
+	before_shmem_exit(consumer_session_exit, (Datum) 0);
+	consumer_exit_registered = true;
+}
+
+void
+WorkerInit(void)
+{
+	RegisterXactCallback(worker_xact_callback, NULL);
+}
+
+/*
+ * Whether the extension is installed here, at a version with
+ * subscriptions.  Caller is in a transaction.
+ */
+static bool
+extension_ready(void)
+{
+	Oid			schema;
+
+	if (!OidIsValid(get_extension_oid("pulsar_pg", true)))
+		return false;
+	schema = get_namespace_oid("pulsar", true);
+	return OidIsValid(schema) &&
+		OidIsValid(get_relname_relid("subscription", schema));
+}
+
+static void
+queue_notify(HTAB *notifies, int64 subscription_id, const char *payload)
+{
+	PendingNotify *notify;
+
+	notify = hash_search(notifies, &subscription_id, HASH_ENTER, NULL);
+	strlcpy(notify->payload, payload, sizeof(notify->payload));
+}
+
+/*
+ * The subscriptions SUBSCRIPTION_TOPICS found, notified with their topic's
+ * name as payload.
+ */
+#define SUBSCRIPTION_TOPICS \
+	"SELECT s.subscription_id," \
+	"       'persistent://' || t.tenant || '/' || t.namespace || '/' || t.name" \
+	"  FROM pulsar.subscription s" \
+	"  JOIN pulsar.topic t ON t.topic_id = s.topic_id"
+
+static void
+queue_found_subscriptions(HTAB *notifies)
+{
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+
+		queue_notify(notifies,
+					 DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row],
+												 SPI_tuptable->tupdesc, 1,
+												 &isnull)),
+					 SPI_getvalue(SPI_tuptable->vals[row],
+								  SPI_tuptable->tupdesc, 2));
+	}
+}
+
+/*
+ * New messages: the subscriptions of every partition whose max read
+ * position moved past what was last notified.
+ */
+static void
+collect_published(HTAB *notifies, List *ledgers)
+{
+	Datum	   *moved;
+	int64	   *positions;
+	int			num_moved = 0;
+	ListCell   *lc;
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	Datum		values[1];
+	CatalogAccess access;
+
+	moved = palloc(sizeof(Datum) * Max(list_length(ledgers), 1));
+	positions = palloc(sizeof(int64) * Max(list_length(ledgers), 1));
+	foreach(lc, ledgers)
+	{
+		int64		ledger_id = *(int64 *) lfirst(lc);
+		int64		position;
+		NotifiedPosition *notified;
+		bool		found;
+
+		if (!TakeMovedReadPosition(ledger_id, &position))
+			continue;
+		notified = hash_search(notified_positions, &ledger_id, HASH_ENTER,
+							   &found);
+		if (found && notified->position >= position)
+			continue;
+		notified->position = position;
+		moved[num_moved] = Int64GetDatum(ledger_id);
+		positions[num_moved] = position;
+		num_moved++;
+	}
+	if (num_moved == 0)
+		return;
+
+	values[0] = PointerGetDatum(construct_array(moved, num_moved, INT8OID, 8,
+												true, TYPALIGN_DOUBLE));
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT l.ledger_id, l.partition_index, s.subscription_id,"
+					"       'persistent://' || t.tenant || '/' || t.namespace || '/' || t.name"
+					"  FROM pulsar.ledger l"
+					"  JOIN pulsar.topic t ON t.topic_id = l.topic_id"
+					"  JOIN pulsar.subscription s ON s.topic_id = l.topic_id"
+					" WHERE l.ledger_id = ANY ($1)",
+					1, argtypes, values, NULL, false);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[row];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		ledger_id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		int32		partition = DatumGetInt32(SPI_getbinval(tuple, desc, 2, &isnull));
+		int64		subscription_id = DatumGetInt64(SPI_getbinval(tuple, desc, 3, &isnull));
+		char	   *topic = SPI_getvalue(tuple, desc, 4);
+		int64		position = -1;
+
+		for (int i = 0; i < num_moved; i++)
+			if (DatumGetInt64(moved[i]) == ledger_id)
+				position = positions[i];
+		queue_notify(notifies, subscription_id,
+					 psprintf("%s %s", topic,
+							  message_id_to_string(make_message_id(ledger_id,
+																   position,
+																   partition))));
+	}
+	end_catalog_access(&access);
+}
+
+/*
+ * Channels of subscriptions with redeliveries or delayed messages that fell
+ * due in [from, until]; returns the earliest timer after 'until', or
+ * DT_NOEND.
+ */
+static TimestampTz
+collect_due(HTAB *notifies, TimestampTz from, TimestampTz until)
+{
+	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[2] = {TimestampTzGetDatum(from), TimestampTzGetDatum(until)};
+	TimestampTz next = DT_NOEND;
+	CatalogAccess access;
+	bool		isnull;
+	Datum		value;
+
+	begin_catalog_access(&access);
+	run_catalog_sql(SUBSCRIPTION_TOPICS
+					" WHERE s.subscription_id IN"
+					"       (SELECT subscription_id FROM pulsar.pending"
+					"         WHERE redeliver_at >= $1 AND redeliver_at <= $2"
+					"           AND redeliver_at < 'infinity')",
+					2, argtypes, values, NULL, false);
+	queue_found_subscriptions(notifies);
+	run_catalog_sql("SELECT min(redeliver_at) FROM pulsar.pending"
+					" WHERE redeliver_at > $2 AND redeliver_at < 'infinity'",
+					2, argtypes, values, NULL, false);
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						  &isnull);
+	if (!isnull)
+		next = DatumGetTimestampTz(value);
+	end_catalog_access(&access);
+	return next;
+}
+
+/* Channels of subscriptions that lost consumers. */
+static void
+collect_departed(HTAB *notifies)
+{
+	List	   *changed = remove_departed_consumers_everywhere();
+	ListCell   *lc;
+	Datum	   *ids;
+	int			num_ids = 0;
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	Datum		values[1];
+	CatalogAccess access;
+
+	if (changed == NIL)
+		return;
+	ids = palloc(sizeof(Datum) * list_length(changed));
+	foreach(lc, changed)
+		ids[num_ids++] = Int64GetDatum(*(int64 *) lfirst(lc));
+	values[0] = PointerGetDatum(construct_array(ids, num_ids, INT8OID, 8, true,
+												TYPALIGN_DOUBLE));
+	begin_catalog_access(&access);
+	run_catalog_sql(SUBSCRIPTION_TOPICS " WHERE s.subscription_id = ANY ($1)",
+					1, argtypes, values, NULL, false);
+	queue_found_subscriptions(notifies);
+	end_catalog_access(&access);
+}
+
+static void
+send_notifies(HTAB *notifies)
+{
+	HASH_SEQ_STATUS status;
+	PendingNotify *notify;
+
+	hash_seq_init(&status, notifies);
+	while ((notify = hash_seq_search(&status)) != NULL)
+		Async_Notify(subscription_channel(notify->subscription_id),
+					 notify->payload);
+}
+
+static void
+worker_exit(int code, Datum arg)
+{
+	DatabaseWorker *slot = (DatabaseWorker *) DatumGetPointer(arg);
+
+	SpinLockAcquire(&slot->mutex);
+	slot->pid = 0;
+	slot->latch = NULL;
+	SpinLockRelease(&slot->mutex);
+}
+
+/*
+ * The extension is not installed here: tell the launcher not to start a
+ * worker again until CREATE EXTENSION asks, unless one asked meanwhile.
+ */
+static void
+exit_without_extension(DatabaseWorker *slot, uint32 start_requests)
+{
+	LWLockAcquire(WorkerState->lock, LW_EXCLUSIVE);
+	if (slot->start_requests == start_requests)
+		slot->state = DATABASE_WITHOUT_EXTENSION;
+	else
+		slot->retry_now = true;
+	LWLockRelease(WorkerState->lock);
+	proc_exit(0);
+}
+
+/*
+ * Whether CREATE EXTENSION ran since this worker started: after DROP and
+ * CREATE, ledger ids start again and what it remembers is wrong.
+ */
+static bool
+extension_recreated(DatabaseWorker *slot, uint32 start_requests)
+{
+	bool		recreated;
+
+	LWLockAcquire(WorkerState->lock, LW_SHARED);
+	recreated = slot->start_requests != start_requests;
+	LWLockRelease(WorkerState->lock);
+	return recreated;
+}
+
+void
+pulsar_worker_main(Datum main_arg)
+{
+	Oid			database_id = DatumGetObjectId(main_arg);
+	DatabaseWorker *slot;
+	uint32		start_requests;
+	bool		paused;
+	TimestampTz timers_checked_through = DT_NOBEGIN;
+	TimestampTz next_consumer_check = 0;
+	bool		notified = false;
+	HASHCTL		info;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	slot = find_database_worker(database_id);
+	if (slot == NULL)
+		proc_exit(0);
+
+	/* known before connecting, so that DROP DATABASE can stop us at once */
+	SpinLockAcquire(&slot->mutex);
+	slot->pid = MyProcPid;
+	slot->latch = MyLatch;
+	SpinLockRelease(&slot->mutex);
+	before_shmem_exit(worker_exit, PointerGetDatum(slot));
+	LWLockAcquire(WorkerState->lock, LW_SHARED);
+	start_requests = slot->start_requests;
+	paused = slot->pause_count > 0;
+	LWLockRelease(WorkerState->lock);
+	if (paused)
+		proc_exit(0);
+
+	BackgroundWorkerInitializeConnectionByOid(database_id, InvalidOid, 0);
+	pgstat_report_appname("pulsar_pg worker");
+	/* notifications need no durability: they are not replicated either */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
+	StartTransactionCommand();
+	if (!extension_ready())
+	{
+		CommitTransactionCommand();
+		exit_without_extension(slot, start_requests);
+	}
+	ereport(LOG,
+			(errmsg("pulsar_pg worker started for database \"%s\"",
+					get_database_name(database_id))));
+	CommitTransactionCommand();
+
+	cycle_context = AllocSetContextCreate(TopMemoryContext,
+										  "pulsar_pg worker cycle",
+										  ALLOCSET_DEFAULT_SIZES);
+	info.keysize = sizeof(int64);
+	info.entrysize = sizeof(NotifiedPosition);
+	notified_positions = hash_create("pulsar_pg notified positions", 1024,
+									 &info, HASH_ELEM | HASH_BLOBS);
+
+	SpinLockAcquire(&slot->mutex);
+	slot->next_timer = DT_NOEND;	/* wake me for any timer */
+	slot->earliest_new_timer = DT_NOBEGIN;	/* and look for due ones now */
+	/* anything queued before this worker ran is looked at below */
+	slot->published_overflow = true;
+	SpinLockRelease(&slot->mutex);
+
+	for (;;)
+	{
+		List	   *ledgers = NIL;
+		bool		scan_all;
+		bool		check_consumers;
+		TimestampTz earliest_new_timer;
+		TimestampTz now;
+		TimestampTz next_timer = DT_NOEND;
+		bool		check_timers;
+		HTAB	   *notifies;
+		long		sleep_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		MemoryContextReset(cycle_context);
+		MemoryContextSwitchTo(cycle_context);
+
+		now = GetCurrentTimestamp();
+		SpinLockAcquire(&slot->mutex);
+		for (int i = 0; i < slot->num_published; i++)
+		{
+			int64	   *ledger_id = palloc(sizeof(int64));
+
+			*ledger_id = slot->published[i];
+			ledgers = lappend(ledgers, ledger_id);
+		}
+		slot->num_published = 0;
+		scan_all = slot->published_overflow;
+		slot->published_overflow = false;
+		check_consumers = slot->check_consumers;
+		slot->check_consumers = false;
+		earliest_new_timer = slot->earliest_new_timer;
+		slot->earliest_new_timer = DT_NOEND;
+		check_timers = earliest_new_timer != DT_NOEND ||
+			slot->next_timer <= now;
+		if (check_timers)
+			slot->next_timer = DT_NOEND;	/* wake me for any timer */
+		SpinLockRelease(&slot->mutex);
+
+		if (check_consumers)
+			next_consumer_check = Min(next_consumer_check,
+									  TimestampTzPlusMilliseconds(now, CONSUMER_EXIT_GRACE_MS));
+
+		if (scan_all || ledgers != NIL || check_timers ||
+			now >= next_consumer_check)
+		{
+			HASHCTL		notify_info;
+
+			if (scan_all)
+				ledgers = list_concat(ledgers, MovedPartitions());
+
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			pgstat_report_activity(STATE_RUNNING, "pulsar_pg worker cycle");
+			if (!extension_ready() || extension_recreated(slot, start_requests))
+			{
+				PopActiveSnapshot();
+				CommitTransactionCommand();
+				exit_without_extension(slot, start_requests);
+			}
+
+			notify_info.keysize = sizeof(int64);
+			notify_info.entrysize = sizeof(PendingNotify);
+			notify_info.hcxt = CurrentMemoryContext;
+			notifies = hash_create("pulsar_pg notifies", 64, &notify_info,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+			if (ledgers != NIL)
+				collect_published(notifies, ledgers);
+			if (check_timers)
+			{
+				TimestampTz from = Min(timers_checked_through,
+									   earliest_new_timer);
+
+				next_timer = collect_due(notifies, from, now);
+				timers_checked_through = now;
+			}
+			if (now >= next_consumer_check)
+			{
+				collect_departed(notifies);
+				next_consumer_check =
+					TimestampTzPlusMilliseconds(now, CONSUMER_CHECK_INTERVAL_MS);
+			}
+			notified = hash_get_num_entries(notifies) > 0;
+			send_notifies(notifies);
+
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			pgstat_report_stat(false);
+			pgstat_report_activity(STATE_IDLE, NULL);
+
+			if (check_timers)
+			{
+				SpinLockAcquire(&slot->mutex);
+				slot->next_timer = next_timer;
+				SpinLockRelease(&slot->mutex);
+			}
+		}
+
+		MemoryContextSwitchTo(TopMemoryContext);
+		if (notified)
+		{
+			/* 'now' is when this cycle started */
+			long		elapsed_us = GetCurrentTimestamp() - now;
+
+			if (elapsed_us >= 0 && elapsed_us < MIN_NOTIFY_INTERVAL_US)
+				pg_usleep(MIN_NOTIFY_INTERVAL_US - elapsed_us);
+			notified = false;
+		}
+		now = GetCurrentTimestamp();
+		SpinLockAcquire(&slot->mutex);
+		next_timer = slot->next_timer;
+		SpinLockRelease(&slot->mutex);
+		sleep_ms = TimestampDifferenceMilliseconds(now, next_consumer_check);
+		if (next_timer != DT_NOEND)
+		{
+			/* wake up on the due time, not one tick before it */
+			long		timer_ms = TimestampDifferenceMilliseconds(now, next_timer);
+
+			if (next_timer > now && timer_ms == 0)
+				timer_ms = 1;
+			sleep_ms = Min(sleep_ms, timer_ms);
+		}
+		if (sleep_ms > 0)
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 sleep_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
