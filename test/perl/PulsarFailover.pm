@@ -43,10 +43,11 @@ our $topic = 'fo';
 our $partitions = 2;
 
 # Settings of every node; wal_log_hints lets pg_rewind rewind an old
-# primary.
+# primary, which also needs its WAL since the last common checkpoint.
 my $common_conf = qq(
 shared_preload_libraries = 'pulsar_pg'
 wal_log_hints = on
+wal_keep_size = '256MB'
 max_connections = 40
 );
 
