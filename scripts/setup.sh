@@ -16,6 +16,7 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 # postgresql-15-pgtap: pg_regress runs with --load-extension=pgtap.
 # libipc-run-perl: PostgreSQL::Test::Cluster (TAP tests) needs IPC::Run.
 # postgresql-15-pgq3, pgqd: PgQ, for the side-by-side benchmarks.
+# patroni, etcd-server, python3-psycopg2: scripts/ha-failover.sh.
 packages=(
 	postgresql-15
 	postgresql-server-dev-15
@@ -23,6 +24,10 @@ packages=(
 	libipc-run-perl
 	postgresql-15-pgq3
 	pgqd
+	patroni
+	etcd-server
+	python3-psycopg2
+	curl
 	make
 	gcc
 )

@@ -15,9 +15,11 @@
 #		first to reach a segment (crash_fresh): segment tables must not
 #		belong to the sender's transaction and vanish with it.
 #
-#	  Twice: an immediate shutdown (postmaster and all, then crash
-#	  recovery on start), and the kill -9 of the publishing backend (the
-#	  postmaster reinitialises shared memory without a restart).
+#	  Three times: an immediate shutdown (postmaster and all, then crash
+#	  recovery on start), the kill -9 of the publishing backend (the
+#	  postmaster reinitialises shared memory without a restart), and the
+#	  kill -9 of the postmaster while three transactions hold interleaved
+#	  open sends.
 #
 use strict;
 use warnings;
@@ -25,6 +27,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(usleep);
 
 my $node = PostgreSQL::Test::Cluster->new('crash');
 $node->init;
@@ -237,6 +240,69 @@ is( query(
 		   WHERE convert_from(payload, 'UTF8') ~ '^[uvw]')),
 	'0',
 	'no message of any crashed or aborted transaction was ever read');
+
+##########################################################################
+# kill -9 of the postmaster while several transactions hold open sends
+##########################################################################
+
+query(q(SELECT pulsar.create_topic('crash_many')));
+query(q(SELECT pulsar.subscribe('crash_many', 'sub', 'exclusive', 'earliest', consumer => 'c')));
+
+# three transactions take positions in turn, committed sends in between
+my @open_tx = map { $node->background_psql('postgres') } (1 .. 3);
+$_->query_safe('BEGIN') for @open_tx;
+sub open_send
+{
+	my ($tx, $payloads) = @_;
+	return $open_tx[$tx]->query_safe(
+		qq(SELECT string_agg(pulsar.entry_id(id)::text, ' ') FROM pulsar.send_batch('crash_many', ARRAY[$payloads]) id));
+}
+sub committed_send
+{
+	my ($payloads) = @_;
+	return query(
+		qq(SELECT string_agg(pulsar.entry_id(id)::text, ' ') FROM pulsar.send_batch('crash_many', ARRAY[$payloads]) id));
+}
+my @entries = (
+	open_send(0, q('x1a')),
+	committed_send(q('k1')),
+	open_send(1, q('x2a', 'x2b')),
+	open_send(0, q('x1b')),
+	open_send(2, q('x3a')),
+	committed_send(q('k2')),
+	open_send(1, q('x2c')),
+	committed_send(q('k3', 'k4')));
+is("@entries", '0 1 2 3 4 5 6 7 8 9',
+	'three open transactions and three committed ones took entries 0..9 in turn');
+is(read_after('crash_many', 'earliest'), '',
+	'before the crash, readers stop below the lowest open transaction');
+
+# the killed postmaster's children leave on their own; until they have,
+# a new postmaster refuses to start
+my @server_pids = ($node->{_pid},
+	split /\n/, query('SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()'));
+$node->kill9;
+$_->quit for @open_tx;
+for (1 .. 300)
+{
+	last unless grep { kill 0, $_ } @server_pids;
+	usleep(100_000);
+}
+is(join(' ', grep { kill 0, $_ } @server_pids), '',
+	'every process of the killed postmaster has exited');
+$node->start;
+
+is(read_after('crash_many', 'earliest'), '1=k1 6=k2 8=k3 9=k4',
+	'after the crash, a reader reads every committed message once, past the gaps of the crashed transactions');
+is(query(q(SELECT pulsar.entry_id(pulsar.send('crash_many', 'k5')))),
+	'10', 'a new send gets the entry above the highest, crashed ones included');
+# consumers are dispatch state, lost with the crash: subscribe again
+query(q(SELECT pulsar.subscribe('crash_many', 'sub', 'exclusive', consumer => 'c')));
+is( query(
+		q(SELECT string_agg(convert_from(payload, 'UTF8'), ' ')
+			FROM pulsar.receive('crash_many', 'sub', 100, consumer => 'c'))),
+	'k1 k2 k3 k4 k5',
+	'a subscription delivers the committed messages, each once, and none of the crashed ones');
 
 $node->stop;
 

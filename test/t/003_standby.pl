@@ -2,11 +2,14 @@
 #
 # 003_standby.pl
 #	  Streaming replication carries topics and messages (DESIGN invariant
-#	  2).  A hot standby refuses to publish or create topics (read-only
-#	  transaction, SQLSTATE 25006), and refuses to read: it cannot see which
-#	  of the primary's transactions still hold positions, so it could skip
-#	  messages.  After promotion it publishes, with entry ids above every
-#	  replicated one, and reads every message the primary had committed.
+#	  2).  On a hot standby every function of schema pulsar (all of them,
+#	  found in pg_proc) either works as on the primary or fails with a
+#	  read-only error (SQLSTATE 25006): it refuses to publish, to change
+#	  subscriptions and to read, since it cannot see which of the primary's
+#	  transactions still hold positions and could skip messages; nothing
+#	  it returns would make a reader skip a message later.  After promotion
+#	  it publishes, with entry ids above every replicated one, and reads
+#	  every message the primary had committed.
 #
 use strict;
 use warnings;
@@ -42,6 +45,8 @@ SELECT count(*) FROM pulsar.send_batch('repl',
 	ARRAY(SELECT 'streamed-' || g FROM generate_series(1, 20) g ORDER BY g));
 SELECT pulsar.send('repl_parts-partition-0', 'p0-' || g) FROM generate_series(1, 3) g;
 SELECT pulsar.send('repl_parts-partition-1', 'p1-' || g) FROM generate_series(1, 4) g;
+SELECT pulsar.subscribe('repl', 'stby', 'shared', 'earliest', consumer => 'c');
+SELECT pulsar.subscribe('repl', 'stby_ex', 'exclusive', 'earliest', consumer => 'c');
 SET pulsar_pg.segment_entries = 16;
 SELECT pulsar.create_topic('repl_seg');
 SELECT count(*) FROM pulsar.send_batch('repl_seg',
@@ -99,72 +104,183 @@ is( $standby->safe_psql(
 	'the segments are replicated');
 
 ##########################################################################
-# On the standby: no publishing, no topic creation, no reading
+# On the standby: every function of schema pulsar works or refuses
 ##########################################################################
 
-# Runs SQL on the standby that must fail; returns its stderr (verbose).
-sub standby_error
+# Each function of schema pulsar, found in pg_proc, so that a new one
+# cannot be forgotten here, is called on the standby; what it must do:
+#   same  works, and returns what it returns on the primary
+#   25006 fails with a read-only error (SQLSTATE 25006): it would write,
+#         or it reads up to a max read position, which a standby cannot
+#         know (it cannot see which primary transactions hold positions)
+#   stats either fails with 25006, or returns what the primary returns:
+#         a lastConfirmedEntry above the primary's max read position would
+#         make a reader that starts after it skip the messages of the
+#         transaction still open there
+# Stats calls go to repl (with the open transaction) and repl_parts (whose
+# partition 0 gets more messages before the promotion, so that positions
+# a standby computed and kept would be stale).
+my $ledger_repl = $primary->safe_psql('postgres',
+	q(SELECT l.ledger_id FROM pulsar.ledger l JOIN pulsar.topic t USING (topic_id) WHERE t.name = 'repl'));
+my $id = "'$ledger_repl:3:-1'::pulsar.message_id";
+my $id2 = "'$ledger_repl:5:-1'::pulsar.message_id";
+my %calls = (
+	'pulsar.ack(text,text,pulsar.message_id)' =>
+	  [ 25006, "SELECT pulsar.ack('repl', 'stby', $id)" ],
+	'pulsar.ack(text,text,pulsar.message_id[])' =>
+	  [ 25006, "SELECT pulsar.ack('repl', 'stby', ARRAY[$id])" ],
+	'pulsar.ack_cumulative(text,text,pulsar.message_id)' =>
+	  [ 25006, "SELECT pulsar.ack_cumulative('repl', 'stby_ex', $id)" ],
+	'pulsar.channel(text,text)' =>
+	  [ 'same', "SELECT pulsar.channel('repl', 'stby')" ],
+	'pulsar.close_consumer(text,text,text)' =>
+	  [ 25006, "SELECT pulsar.close_consumer('repl', 'stby', 'c')" ],
+	'pulsar.create_namespace(text)' =>
+	  [ 25006, "SELECT pulsar.create_namespace('public/standby')" ],
+	'pulsar.create_tenant(text)' =>
+	  [ 25006, "SELECT pulsar.create_tenant('standby')" ],
+	'pulsar.create_topic(text,integer)' =>
+	  [ 25006, "SELECT pulsar.create_topic('standby_parts', 3)" ],
+	'pulsar.delete_topic(text,boolean)' =>
+	  [ 25006, "SELECT pulsar.delete_topic('repl_seg', true)" ],
+	'pulsar.entry_id(pulsar.message_id)' =>
+	  [ 'same', "SELECT pulsar.entry_id($id)" ],
+	'pulsar.ledger_id(pulsar.message_id)' =>
+	  [ 'same', "SELECT pulsar.ledger_id($id)" ],
+	'pulsar.partition_index(pulsar.message_id)' =>
+	  [ 'same', "SELECT pulsar.partition_index($id)" ],
+	'pulsar.max(pulsar.message_id)' => [
+		'same',
+		"SELECT pulsar.max(m) FROM (VALUES ($id), ($id2)) v(m)"
+	],
+	'pulsar.min(pulsar.message_id)' => [
+		'same',
+		"SELECT pulsar.min(m) FROM (VALUES ($id), ($id2)) v(m)"
+	],
+	'pulsar.message_id_cmp(pulsar.message_id,pulsar.message_id)' =>
+	  [ 'same', "SELECT pulsar.message_id_cmp($id, $id2)" ],
+	'pulsar.message_id_eq(pulsar.message_id,pulsar.message_id)' =>
+	  [ 'same', "SELECT pulsar.message_id_eq($id, $id)" ],
+	'pulsar.message_id_ge(pulsar.message_id,pulsar.message_id)' =>
+	  [ 'same', "SELECT pulsar.message_id_ge($id, $id2)" ],
+	'pulsar.message_id_gt(pulsar.message_id,pulsar.message_id)' =>
+	  [ 'same', "SELECT pulsar.message_id_gt($id2, $id)" ],
+	'pulsar.message_id_hash(pulsar.message_id)' =>
+	  [ 'same', "SELECT pulsar.message_id_hash($id)" ],
+	'pulsar.message_id_in(cstring)' =>
+	  [ 'same', "SELECT pulsar.message_id_in('7:8:9')::text" ],
+	'pulsar.message_id_larger(pulsar.message_id,pulsar.message_id)' =>
+	  [ 'same', "SELECT pulsar.message_id_larger($id, $id2)" ],
+	'pulsar.message_id_le(pulsar.message_id,pulsar.message_id)' =>
+	  [ 'same', "SELECT pulsar.message_id_le($id, $id2)" ],
+	'pulsar.message_id_lt(pulsar.message_id,pulsar.message_id)' =>
+	  [ 'same', "SELECT pulsar.message_id_lt($id2, $id)" ],
+	'pulsar.message_id_ne(pulsar.message_id,pulsar.message_id)' =>
+	  [ 'same', "SELECT pulsar.message_id_ne($id, $id2)" ],
+	'pulsar.message_id_out(pulsar.message_id)' =>
+	  [ 'same', "SELECT pulsar.message_id_out('7:8:9')" ],
+	# binary input is reachable only through the protocol (a standby cannot
+	# COPY into a table): immutable, so the same everywhere
+	'pulsar.message_id_recv(internal)' => [
+		'same',
+		q(SELECT provolatile FROM pg_proc WHERE oid = 'pulsar.message_id_recv(internal)'::regprocedure)
+	],
+	'pulsar.message_id_send(pulsar.message_id)' =>
+	  [ 'same', "SELECT pulsar.message_id_send('7:8:9')" ],
+	'pulsar.message_id_smaller(pulsar.message_id,pulsar.message_id)' =>
+	  [ 'same', "SELECT pulsar.message_id_smaller($id, $id2)" ],
+	'pulsar.nack(text,text,pulsar.message_id[])' =>
+	  [ 25006, "SELECT pulsar.nack('repl', 'stby', ARRAY[$id])" ],
+	'pulsar.partition_for_key(text,integer)' =>
+	  [ 'same', "SELECT pulsar.partition_for_key('customer-7', 5)" ],
+	'pulsar.read(text,pulsar.message_id,integer)' =>
+	  [ 25006, "SELECT * FROM pulsar.read('repl', 'earliest', 100)" ],
+	'pulsar.receive(text,text,integer,interval,text)' => [
+		25006,
+		"SELECT * FROM pulsar.receive('repl', 'stby', 10, consumer => 'c')"
+	],
+	'pulsar.seek(text,text,pulsar.message_id)' =>
+	  [ 25006, "SELECT pulsar.seek('repl', 'stby', $id)" ],
+	'pulsar.seek(text,text,text)' =>
+	  [ 25006, "SELECT pulsar.seek('repl', 'stby', 'earliest')" ],
+	'pulsar.seek(text,text,timestamp with time zone)' =>
+	  [ 25006, "SELECT pulsar.seek('repl', 'stby', now())" ],
+	'pulsar.send(text,bytea,text,jsonb,timestamp with time zone,timestamp with time zone,text,bigint,interval)'
+	  => [ 25006, "SELECT pulsar.send('repl', 'on-standby'::bytea)" ],
+	'pulsar.send(text,jsonb,text,jsonb,timestamp with time zone,timestamp with time zone,text,bigint,interval)'
+	  => [ 25006, "SELECT pulsar.send('repl_parts', '{}'::jsonb, key => 'k')" ],
+	'pulsar.send(text,text,text,jsonb,timestamp with time zone,timestamp with time zone,text,bigint,interval)'
+	  => [ 25006, "SELECT pulsar.send('not_yet_a_topic', 'would auto-create')" ],
+	'pulsar.send_batch(text,bytea[],text[],jsonb[],timestamp with time zone[],timestamp with time zone,text,bigint[],interval)'
+	  => [ 25006, "SELECT * FROM pulsar.send_batch('repl', ARRAY['a'::bytea])" ],
+	'pulsar.send_batch(text,jsonb[],text[],jsonb[],timestamp with time zone[],timestamp with time zone,text,bigint[],interval)'
+	  => [ 25006, "SELECT * FROM pulsar.send_batch('repl', ARRAY['{}'::jsonb])" ],
+	'pulsar.send_batch(text,text[],text[],jsonb[],timestamp with time zone[],timestamp with time zone,text,bigint[],interval)'
+	  => [ 25006, "SELECT * FROM pulsar.send_batch('repl', ARRAY['a', 'b'])" ],
+	'pulsar.set_deduplication(text,boolean)' =>
+	  [ 25006, "SELECT pulsar.set_deduplication('public/default', true)" ],
+	'pulsar.subscribe(text,text,text,text,text,integer,interval,interval,integer,text,integer)'
+	  => [ 25006, "SELECT pulsar.subscribe('repl', 'stby2')" ],
+	'pulsar.topic_internal_stats(text)' =>
+	  [ 'stats', "SELECT pulsar.topic_internal_stats('repl')" ],
+	'pulsar.topic_stats(text)' =>
+	  [ 'stats', "SELECT pulsar.topic_stats('repl_parts') - 'msgRateIn' - 'msgRateOut'" ],
+	'pulsar.unsubscribe(text,text)' =>
+	  [ 25006, "SELECT pulsar.unsubscribe('repl', 'stby')" ]);
+
+my @functions = split /\n/,
+  $standby->safe_psql('postgres',
+	q(SELECT oid::regprocedure FROM pg_proc WHERE pronamespace = 'pulsar'::regnamespace ORDER BY 1));
+cmp_ok(scalar(@functions), '>=', 40, 'schema pulsar has its functions on the standby');
+my @unlisted = grep { !$calls{$_} } @functions;
+is(join(', ', @unlisted), '', 'this test calls every function of schema pulsar');
+
+for my $function (@functions)
 {
-	my ($sql) = @_;
+	my ($expect, $sql) = @{ $calls{$function} // next };
 	my ($ret, $stdout, $stderr) = $standby->psql('postgres',
 		"\\set VERBOSITY verbose\n$sql", on_error_stop => 1);
-	isnt($ret, 0, "on the standby, fails: $sql");
-	is($stdout, '', "on the standby, returns no data: $sql");
-	return $stderr;
+	my ($code) = $stderr =~ /ERROR:  ([0-9A-Z]{5}):/;
+	$code //= '';
+	if ($expect eq '25006' || ($expect eq 'stats' && $ret != 0))
+	{
+		is($code, '25006', "on the standby, $function fails with a read-only error")
+		  or diag "got: $stderr";
+		is($stdout, '', "on the standby, $function returns no data");
+	}
+	else
+	{
+		is($ret, 0, "on the standby, $function works") or diag $stderr;
+		is($stdout, $primary->safe_psql('postgres', $sql),
+			"on the standby, $function returns what it returns on the primary");
+	}
 }
 
-my $err = standby_error(q(SELECT pulsar.send('repl', 'on-standby')));
+# the error says which function and why
+my ($ret, $stdout, $err) = $standby->psql('postgres',
+	"\\set VERBOSITY verbose\nSELECT pulsar.send('repl', 'on-standby')",
+	on_error_stop => 1);
 like($err, qr/ERROR:  25006: cannot execute pulsar\.send\(\) in a read-only transaction/,
-	'send fails with a read-only transaction error (25006)');
-
-$err = standby_error(q(SELECT pulsar.send('repl', 'on-standby'::bytea)));
-like($err, qr/ERROR:  25006: .*read-only transaction/,
-	'send of bytea fails with a read-only transaction error (25006)');
-
-$err = standby_error(q(SELECT pulsar.send('repl_parts', 'keyed', key => 'k')));
-like($err, qr/ERROR:  25006: .*read-only transaction/,
-	'send to a partitioned topic fails with a read-only transaction error (25006)');
-
-$err = standby_error(q(SELECT pulsar.send('not_yet_a_topic', 'x')));
-like($err, qr/ERROR:  25006: .*read-only transaction/,
-	'send that would auto-create a topic fails with a read-only transaction error (25006)');
-
-$err = standby_error(
-	q(SELECT * FROM pulsar.send_batch('repl', ARRAY['a', 'b'])));
-like($err, qr/ERROR:  25006: cannot execute pulsar\.send_batch\(\) in a read-only transaction/,
-	'send_batch fails with a read-only transaction error (25006)');
-
-$err = standby_error(q(SELECT pulsar.create_topic('standby_topic')));
-like($err, qr/ERROR:  25006: .*read-only transaction/,
-	'create_topic fails with a read-only transaction error (25006)');
-
-$err = standby_error(q(SELECT pulsar.create_topic('standby_parts', 3)));
-like($err, qr/ERROR:  25006: .*read-only transaction/,
-	'create_topic of a partitioned topic fails with a read-only transaction error (25006)');
-
-$err = standby_error(q(SELECT * FROM pulsar.read('repl', 'earliest', 100)));
-like($err, qr/ERROR:  0A000: cannot execute pulsar\.read\(\) during recovery/,
-	'read fails clearly during recovery');
+	'send names itself in its read-only error');
+($ret, $stdout, $err) = $standby->psql('postgres',
+	"\\set VERBOSITY verbose\nSELECT * FROM pulsar.read('repl', 'earliest', 100)",
+	on_error_stop => 1);
+like($err, qr/ERROR:  [0-9A-Z]{5}: cannot execute pulsar\.read\(\) during recovery/,
+	'read names itself in its error during recovery');
 like($err,
 	qr/DETAIL:  A standby cannot see which transactions on the primary still hold positions, so it could skip messages\./,
 	'and says why');
 like($err, qr/HINT:  Read from the primary\./, 'and what to do instead');
 
-$err = standby_error(
-	q(SELECT * FROM pulsar.read('repl_parts-partition-1', 'earliest', 100)));
-like($err, qr/cannot execute pulsar\.read\(\) during recovery/,
-	'read of a partition fails the same way');
-
-$err = standby_error(
-	qq(SELECT * FROM pulsar.read('repl', (SELECT l.ledger_id || ':3:-1' FROM pulsar.ledger l
-		JOIN pulsar.topic t USING (topic_id) WHERE t.name = 'repl')::pulsar.message_id, 100)));
-like($err, qr/cannot execute pulsar\.read\(\) during recovery/,
-	'read from a message id fails the same way');
-
 # nothing on the standby changed
 is( $standby->safe_psql(
 		'postgres', q(SELECT count(*) FROM pulsar.topic)),
 	'3', 'no topic was created on the standby');
+
+# more messages reach the standby after those calls
+$primary->safe_psql('postgres',
+	q(SELECT pulsar.send('repl_parts-partition-0', 'late-' || g) FROM generate_series(1, 3) g));
+$primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
 
 ##########################################################################
 # Promotion
@@ -206,7 +322,7 @@ is( $standby->safe_psql('postgres',
 	'32,33', 'and send_batch the entries after it');
 is( $standby->safe_psql('postgres',
 		q(SELECT pulsar.entry_id(pulsar.send('repl_parts-partition-0', 'promoted-p0')))),
-	'3', 'a partition continues above its replicated entries');
+	'6', 'a partition continues above its replicated entries, also those replicated after stats calls on the standby');
 is( $standby->safe_psql('postgres',
 		q(SELECT pulsar.entry_id(pulsar.send('repl_seg', 'promoted-seg')))),
 	'40', 'a topic with many segments continues above its replicated entries');
