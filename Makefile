@@ -39,3 +39,14 @@ PG_CFLAGS = -Wall -Werror -Wmissing-prototypes
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The pulsar-pg client (cli/) has its own PGXS makefile.
+all: cli-all
+install: cli-install
+uninstall: cli-uninstall
+clean: cli-clean
+
+cli-all cli-install cli-uninstall cli-clean:
+	$(MAKE) -C cli $(patsubst cli-%,%,$@) PG_CONFIG='$(PG_CONFIG)'
+
+.PHONY: cli-all cli-install cli-uninstall cli-clean
