@@ -1,6 +1,8 @@
 # pulsar_pg: Apache Pulsar's messaging model as a PostgreSQL extension.
 #
-#   make && make install            build and install into pg_config's tree
+#   make && make install            build and install into pg_config's tree:
+#                                   the extension, and the pulsar-pg client
+#                                   (cli/) into pg_config --bindir
 #   make installcheck               pg_regress, isolation and TAP suites
 #                                   (the first two against the running
 #                                   server named by PGHOST/PGPORT)

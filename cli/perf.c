@@ -535,11 +535,13 @@ handle_receive_result(Perf *perf, Worker *w, PGresult *res)
 			char		stamp[STAMP_LEN];
 			const char *payload = PQgetvalue(res, i, 2);
 
-			if (len < STAMP_LEN)
-				continue;		/* not one of ours */
-			memcpy(stamp, payload, STAMP_LEN - 1);
-			stamp[STAMP_LEN - 1] = '\0';
-			sent_at = strtoll(stamp, NULL, 10);
+			sent_at = 0;		/* not one of ours: counted as old */
+			if (len >= STAMP_LEN)
+			{
+				memcpy(stamp, payload, STAMP_LEN - 1);
+				stamp[STAMP_LEN - 1] = '\0';
+				sent_at = strtoll(stamp, NULL, 10);
+			}
 		}
 		else
 			sent_at = get_int64(PQgetvalue(res, i, 1)) + PG_EPOCH_OFFSET_US;

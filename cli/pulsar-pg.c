@@ -522,7 +522,7 @@ cmd_produce(int argc, char **argv)
 		}
 	}
 	PQfinish(conn);
-	fprintf(stderr, "%s: %ld messages produced\n", progname, sent);
+	fprintf(stderr, "%s: %ld message%s produced\n", progname, sent, sent == 1 ? "" : "s");
 	return 0;
 }
 
@@ -793,7 +793,7 @@ done:
 		PQclear(res);
 	}
 	PQfinish(conn);
-	fprintf(stderr, "%s: %ld messages received\n", progname, received);
+	fprintf(stderr, "%s: %ld message%s received\n", progname, received, received == 1 ? "" : "s");
 	return 0;
 }
 
@@ -893,7 +893,7 @@ cmd_read(int argc, char **argv)
 	}
 	fflush(stdout);
 	PQfinish(conn);
-	fprintf(stderr, "%s: %ld messages read\n", progname, count);
+	fprintf(stderr, "%s: %ld message%s read\n", progname, count, count == 1 ? "" : "s");
 	return 0;
 }
 

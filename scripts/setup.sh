@@ -16,9 +16,11 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 # postgresql-15-pgtap: pg_regress runs with --load-extension=pgtap.
 # libipc-run-perl: PostgreSQL::Test::Cluster (TAP tests) needs IPC::Run.
 # postgresql-15-pgq3, pgqd: PgQ, for the side-by-side benchmarks.
+# libpq-dev: the pulsar-pg client (cli/) is a libpq program.
 packages=(
 	postgresql-15
 	postgresql-server-dev-15
+	libpq-dev
 	postgresql-15-pgtap
 	libipc-run-perl
 	postgresql-15-pgq3
@@ -76,4 +78,4 @@ fi
 cd "$root"
 quiet make -j2 PG_CONFIG="$PG_CONFIG"
 quiet as_root make install PG_CONFIG="$PG_CONFIG"
-echo "setup: pulsar_pg built and installed into $("$PG_CONFIG" --pkglibdir)"
+echo "setup: pulsar_pg built and installed into $("$PG_CONFIG" --pkglibdir), pulsar-pg into $("$PG_CONFIG" --bindir)"
