@@ -288,21 +288,6 @@ cli_die_result(PGconn *conn, const PGresult *res)
 }
 
 /*
- * Check the result of a statement: returns if it succeeded, exits on a
- * server error.  For results whose connection loss the caller handles,
- * call cli_connection_lost first.
- */
-void
-cli_check_result(PGconn *conn, PGresult *res)
-{
-	ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-
-	if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)
-		return;
-	cli_die_result(conn, res);
-}
-
-/*
  * Run a statement with text parameters and text results.  Returns its
  * result, or NULL if the connection was lost; exits on any other error.
  */

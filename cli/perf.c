@@ -895,7 +895,7 @@ perf_main(int argc, char **argv)
 	o->wait = WAIT_LISTEN;
 
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0))
-		print_help(perf_usage);
+		cli_print_help(perf_usage);
 	if (argc < 2 || argv[1][0] == '-')
 		cli_usage_error(perf_usage, "perf needs produce, consume or e2e");
 	mode = argv[1];
@@ -911,7 +911,7 @@ perf_main(int argc, char **argv)
 	argv++;
 	argv[0] = psprintf("%s perf %s", progname, mode);
 
-	reset_getopt();
+	cli_reset_getopt();
 	while ((c = getopt_long(argc, argv, "r:s:b:c:d:m:S:t:p:w:i:?", long_options, NULL)) != -1)
 	{
 		switch (c)
@@ -979,13 +979,13 @@ perf_main(int argc, char **argv)
 				cli_conninfo = optarg;
 				break;
 			case OPT_HELP:
-				print_help(perf_usage);
+				cli_print_help(perf_usage);
 				break;
 			case '?':
-				help_or_bad_option(argv, perf_usage);
+				cli_help_or_bad_option(argv, perf_usage);
 				break;
 			default:
-				bad_option(perf_usage);
+				cli_bad_option(perf_usage);
 		}
 	}
 	if (optind >= argc)

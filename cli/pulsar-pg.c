@@ -177,7 +177,7 @@ cli_usage_error(const char *usage, const char *fmt,...)
 }
 
 void
-print_help(const char *usage)
+cli_print_help(const char *usage)
 {
 	fputs(usage, stdout);
 	exit(0);
@@ -218,7 +218,7 @@ cli_parse_double(const char *usage, const char *option, const char *value,
  * usage and exit 2.
  */
 void
-bad_option(const char *usage)
+cli_bad_option(const char *usage)
 {
 	fprintf(stderr, "\n%s", usage);
 	exit(EXIT_USAGE);
@@ -229,11 +229,11 @@ bad_option(const char *usage)
  * has complained about a wrong option already.
  */
 void
-help_or_bad_option(char **argv, const char *usage)
+cli_help_or_bad_option(char **argv, const char *usage)
 {
 	if (strcmp(argv[optind - 1], "-?") == 0)
-		print_help(usage);
-	bad_option(usage);
+		cli_print_help(usage);
+	cli_bad_option(usage);
 }
 
 /* The one positional argument a command takes, or a usage error. */
@@ -365,7 +365,7 @@ parse_global_options(int argc, char **argv)
 		const char *arg = argv[i];
 
 		if (strcmp(arg, "-?") == 0 || strcmp(arg, "--help") == 0)
-			print_help(main_usage);
+			cli_print_help(main_usage);
 		else if (strcmp(arg, "-V") == 0 || strcmp(arg, "--version") == 0)
 		{
 			printf("pulsar-pg (pulsar_pg) %s\n", PULSAR_PG_VERSION);
@@ -396,7 +396,7 @@ parse_global_options(int argc, char **argv)
 
 /* Start parsing a command's options afresh. */
 void
-reset_getopt(void)
+cli_reset_getopt(void)
 {
 	optind = 1;
 	opterr = 1;
@@ -437,7 +437,7 @@ cmd_produce(int argc, char **argv)
 	long		sent = 0;
 
 	initStringInfo(&props);
-	reset_getopt();
+	cli_reset_getopt();
 	while ((c = getopt_long(argc, argv, "m:f:n:k:p:qd:?", long_options, NULL)) != -1)
 	{
 		switch (c)
@@ -479,13 +479,13 @@ cmd_produce(int argc, char **argv)
 				cli_conninfo = optarg;
 				break;
 			case OPT_HELP:
-				print_help(produce_usage);
+				cli_print_help(produce_usage);
 				break;
 			case '?':
-				help_or_bad_option(argv, produce_usage);
+				cli_help_or_bad_option(argv, produce_usage);
 				break;
 			default:
-				bad_option(produce_usage);
+				cli_bad_option(produce_usage);
 		}
 	}
 	topic = one_argument(argc, argv, produce_usage, "the topic");
@@ -653,7 +653,7 @@ cmd_consume(int argc, char **argv)
 	PGconn	   *conn;
 	long		received = 0;
 
-	reset_getopt();
+	cli_reset_getopt();
 	while ((c = getopt_long(argc, argv, "s:t:p:n:r:Pd:?", long_options, NULL)) != -1)
 	{
 		switch (c)
@@ -688,13 +688,13 @@ cmd_consume(int argc, char **argv)
 				cli_conninfo = optarg;
 				break;
 			case OPT_HELP:
-				print_help(consume_usage);
+				cli_print_help(consume_usage);
 				break;
 			case '?':
-				help_or_bad_option(argv, consume_usage);
+				cli_help_or_bad_option(argv, consume_usage);
 				break;
 			default:
-				bad_option(consume_usage);
+				cli_bad_option(consume_usage);
 		}
 	}
 	opts.topic = one_argument(argc, argv, consume_usage, "the topic");
@@ -821,7 +821,7 @@ cmd_read(int argc, char **argv)
 	PGconn	   *conn;
 	long		count = 0;
 
-	reset_getopt();
+	cli_reset_getopt();
 	while ((c = getopt_long(argc, argv, "n:Pd:?", long_options, NULL)) != -1)
 	{
 		switch (c)
@@ -840,13 +840,13 @@ cmd_read(int argc, char **argv)
 				cli_conninfo = optarg;
 				break;
 			case OPT_HELP:
-				print_help(read_usage);
+				cli_print_help(read_usage);
 				break;
 			case '?':
-				help_or_bad_option(argv, read_usage);
+				cli_help_or_bad_option(argv, read_usage);
 				break;
 			default:
-				bad_option(read_usage);
+				cli_bad_option(read_usage);
 		}
 	}
 	topic = one_argument(argc, argv, read_usage, "the topic");
@@ -917,7 +917,7 @@ cmd_topics(int argc, char **argv)
 	PGconn	   *conn;
 	PGresult   *res;
 
-	reset_getopt();
+	cli_reset_getopt();
 	while ((c = getopt_long(argc, argv, "p:d:?", long_options, NULL)) != -1)
 	{
 		switch (c)
@@ -932,13 +932,13 @@ cmd_topics(int argc, char **argv)
 				cli_conninfo = optarg;
 				break;
 			case OPT_HELP:
-				print_help(topics_usage);
+				cli_print_help(topics_usage);
 				break;
 			case '?':
-				help_or_bad_option(argv, topics_usage);
+				cli_help_or_bad_option(argv, topics_usage);
 				break;
 			default:
-				bad_option(topics_usage);
+				cli_bad_option(topics_usage);
 		}
 	}
 	if (optind >= argc)
@@ -1097,7 +1097,7 @@ cmd_stats(int argc, char **argv)
 	PGconn	   *conn;
 	PGresult   *res;
 
-	reset_getopt();
+	cli_reset_getopt();
 	while ((c = getopt_long(argc, argv, "jid:?", long_options, NULL)) != -1)
 	{
 		switch (c)
@@ -1112,13 +1112,13 @@ cmd_stats(int argc, char **argv)
 				cli_conninfo = optarg;
 				break;
 			case OPT_HELP:
-				print_help(stats_usage);
+				cli_print_help(stats_usage);
 				break;
 			case '?':
-				help_or_bad_option(argv, stats_usage);
+				cli_help_or_bad_option(argv, stats_usage);
 				break;
 			default:
-				bad_option(stats_usage);
+				cli_bad_option(stats_usage);
 		}
 	}
 	topic = one_argument(argc, argv, stats_usage, "the topic");
@@ -1169,6 +1169,6 @@ main(int argc, char **argv)
 	if (strcmp(command, "perf") == 0)
 		return perf_main(argc, argv);
 	if (strcmp(command, "help") == 0)
-		print_help(main_usage);
+		cli_print_help(main_usage);
 	cli_usage_error(main_usage, "unknown command \"%s\"", command);
 }

@@ -39,7 +39,6 @@ extern PGresult *cli_query_params(PGconn *conn, const char *sql, int nparams,
 								  const int *lengths, const int *formats,
 								  int result_format);
 extern void cli_die_result(PGconn *conn, const PGresult *res) pg_attribute_noreturn();
-extern void cli_check_result(PGconn *conn, PGresult *res);
 extern int	cli_wait_socket(PGconn *conn, int timeout_ms);
 extern bool cli_sleep_ms(int ms);
 extern int	cli_signal_fd(void);
@@ -57,10 +56,10 @@ extern char *cli_quote_ident(PGconn *conn, const char *name);
 
 extern void cli_usage_error(const char *usage, const char *fmt,...)
 			pg_attribute_printf(2, 3) pg_attribute_noreturn();
-extern void print_help(const char *usage) pg_attribute_noreturn();
-extern void bad_option(const char *usage) pg_attribute_noreturn();
-extern void help_or_bad_option(char **argv, const char *usage) pg_attribute_noreturn();
-extern void reset_getopt(void);
+extern void cli_print_help(const char *usage) pg_attribute_noreturn();
+extern void cli_bad_option(const char *usage) pg_attribute_noreturn();
+extern void cli_help_or_bad_option(char **argv, const char *usage) pg_attribute_noreturn();
+extern void cli_reset_getopt(void);
 extern long cli_parse_long(const char *usage, const char *option,
 						   const char *value, long min, long max);
 extern double cli_parse_double(const char *usage, const char *option,
@@ -72,8 +71,8 @@ extern int	perf_main(int argc, char **argv);
 /* histogram.c */
 typedef struct Histogram
 {
-	uint64   *counts;			/* one per bucket */
-	uint64	total;			/* values recorded */
+	uint64	   *counts;		/* one per bucket */
+	uint64		total;			/* values recorded */
 	double		sum;			/* of the values, for the mean */
 	int64		max;			/* largest value recorded */
 } Histogram;
