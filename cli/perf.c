@@ -23,9 +23,16 @@
  *	e2e			producers as in produce, and consumers in the same process.
  *				Every payload starts with the producer's clock reading (us
  *				since the epoch) just before it sent the publishing
- *				statement; a consumer measures from there to its receipt:
- *				publish, commit, wake-up and receive.  The publish latency
- *				(send to commit acknowledged) is reported beside it.
+ *				statement, and the statement's number.  When a statement's
+ *				commit is acknowledged, the producer notes the time in a
+ *				ring indexed by that number; a consumer measures from there
+ *				to its receipt (end-to-end latency: commit to receipt,
+ *				i.e. wake-up and receive), and from the send (send to
+ *				receipt: publish, commit, wake-up and receive).  Producers'
+ *				sockets are read before consumers', so a commit is noted
+ *				before its messages are received unless both arrive in one
+ *				wait; such messages count as received at the commit, and
+ *				the summary says how many there were.
  *
  * Consumers wait with LISTEN (--wait listen, the default): a consumer
  * with nothing to do sleeps until its subscription's channel is notified,
@@ -55,8 +62,21 @@
 /* microseconds between the Unix epoch and PostgreSQL's (2000-01-01) */
 #define PG_EPOCH_OFFSET_US	INT64CONST(946684800000000)
 
-/* e2e payloads start with the send time: 16 digits and a space */
-#define STAMP_LEN		17
+/*
+ * e2e payloads start with the send time (us since the epoch, 16 digits), a
+ * space, the publishing statement's number (12 digits) and a space.
+ */
+#define STAMP_LEN		30
+#define STAMP_SEQ		17		/* where the statement number starts */
+
+/* commit times of the last COMMIT_RING publishing statements (e2e) */
+#define COMMIT_RING		(1 << 20)
+
+typedef struct CommitNote
+{
+	int64		seq;			/* statement number, -1: none yet */
+	int64		at;				/* commit acknowledged, us since the epoch */
+} CommitNote;
 
 /* after the duration, e2e consumers get this long to receive the rest */
 #define DRAIN_US		(5 * INT64CONST(1000000))
@@ -109,6 +129,7 @@ typedef struct Worker
 	PGconn	   *conn;
 	WorkerState state;
 	int64		started;		/* monotonic clock when the statement was sent */
+	int64		seq;			/* e2e: number of the statement in flight */
 	int			in_flight;		/* messages of the statement in flight */
 	bool		notified;		/* consumer: notified since its last receive */
 	bool		more;			/* consumer: its last receive was full */
@@ -123,6 +144,8 @@ typedef struct Counters
 	double		bytes_sent;
 	double		bytes_received;
 	long		old;			/* e2e: received, but sent before this run */
+	long		early;			/* e2e: received before its commit was noted */
+	long		forgotten;		/* e2e: commit note overwritten in the ring */
 	long		wake_notify;	/* receives started by a notification */
 	long		wake_recheck;	/* ... by the recheck interval */
 	long		reconnects;
@@ -140,8 +163,11 @@ typedef struct Perf
 	Counters	last;			/* total at the last progress line */
 	Histogram  *publish;		/* cumulative latencies (us) */
 	Histogram  *publish_interval;
-	Histogram  *e2e;			/* consume and e2e latencies */
+	Histogram  *e2e;			/* consume; e2e: commit to receipt */
 	Histogram  *e2e_interval;
+	Histogram  *send_receipt;	/* e2e: send to receipt */
+	CommitNote *commits;		/* e2e: ring of commit times */
+	int64		next_seq;		/* e2e: number of the next statement */
 	int64		next_due;		/* when the next publishing statement may go */
 	int64		start_wall;		/* e2e: when the run started, us since epoch */
 } Perf;
@@ -156,13 +182,14 @@ static const char *perf_usage =
 "a summary of msg/s, MB/s and latency (mean, p50, p95, p99, p99.9, max, in\n"
 "milliseconds).  produce measures from sending the publishing statement to\n"
 "its commit; consume from each message's publish_time to its receipt; e2e\n"
-"runs producers and consumers together and measures from the producer's\n"
-"send to the consumer's receipt.\n"
+"runs producers and consumers together and measures from the commit of the\n"
+"publishing statement to the consumer's receipt (and, beside it, from the\n"
+"producer's send to the receipt).\n"
 "\n"
 "Options:\n"
 "  -r, --rate=N             publish N messages per second in all (default 100;\n"
 "                           0: as fast as possible)\n"
-"  -s, --size=BYTES         payload size (default 1024; e2e at least 17)\n"
+"  -s, --size=BYTES         payload size (default 1024; e2e at least 30)\n"
 "  -b, --batch=N            messages per publishing statement:\n"
 "                           pulsar.send_batch when above 1 (default 1); for\n"
 "                           perf consume, the same as --receive-batch\n"
@@ -265,9 +292,11 @@ report_summary(Perf *perf, double seconds)
 		printf("Aggregated throughput stats --- %ld records received --- %.1f msg/s --- %.3f MB/s\n",
 			   t->received, t->received / seconds, mb(t->bytes_received) / seconds);
 		print_latency(perf->opts.mode == PERF_E2E ?
-					  "Aggregated end-to-end latency stats --- " :
+					  "Aggregated end-to-end latency stats (commit to receipt) --- " :
 					  "Aggregated latency stats --- ",
 					  perf->e2e);
+		if (perf->opts.mode == PERF_E2E)
+			print_latency("Aggregated send-to-receipt latency stats --- ", perf->send_receipt);
 		if (perf->opts.wait == WAIT_LISTEN)
 			printf("Receives started by: notification %ld, recheck %ld\n",
 				   t->wake_notify, t->wake_recheck);
@@ -276,6 +305,10 @@ report_summary(Perf *perf, double seconds)
 		printf("Reconnections: %ld\n", t->reconnects);
 	if (t->old)
 		printf("Ignored: %ld messages sent before this run\n", t->old);
+	if (t->early)
+		printf("Received before the client saw their commit (counted as 0 ms): %ld\n", t->early);
+	if (t->forgotten)
+		printf("Commit time forgotten, not in the end-to-end latency: %ld\n", t->forgotten);
 	if (perf->opts.mode == PERF_E2E && t->received < t->sent)
 		printf("Not received by the end: %ld of %ld messages\n",
 			   t->sent - t->received, t->sent);
@@ -427,13 +460,14 @@ build_payloads(Perf *perf)
 	}
 }
 
-/* e2e: stamp the send time into every payload of the next statement */
+/* e2e: stamp the send time and statement number into every payload */
 static void
-stamp_payloads(Perf *perf, int64 wall_us)
+stamp_payloads(Perf *perf, int64 wall_us, int64 seq)
 {
 	char		stamp[STAMP_LEN + 1];
 
-	snprintf(stamp, sizeof(stamp), "%016lld ", (long long) wall_us);
+	snprintf(stamp, sizeof(stamp), "%016lld %012lld ", (long long) wall_us,
+			 (long long) seq);
 	if (perf->opts.batch == 1)
 		memcpy(perf->payload, stamp, STAMP_LEN);
 	else
@@ -461,7 +495,10 @@ start_send(Perf *perf, Worker *w)
 
 	w->started = cli_now_us();
 	if (perf->opts.mode == PERF_E2E)
-		stamp_payloads(perf, cli_wall_us());
+	{
+		w->seq = perf->next_seq++;
+		stamp_payloads(perf, cli_wall_us(), w->seq);
+	}
 	values[0] = perf->opts.topic;
 	if (perf->opts.batch == 1)
 	{
@@ -528,6 +565,7 @@ handle_receive_result(Perf *perf, Worker *w, PGresult *res)
 	for (int i = 0; i < rows; i++)
 	{
 		int64		sent_at;
+		int64		seq = -1;
 		int			len = PQgetlength(res, i, 2);
 
 		if (perf->opts.mode == PERF_E2E)
@@ -541,20 +579,45 @@ handle_receive_result(Perf *perf, Worker *w, PGresult *res)
 				memcpy(stamp, payload, STAMP_LEN - 1);
 				stamp[STAMP_LEN - 1] = '\0';
 				sent_at = strtoll(stamp, NULL, 10);
+				seq = strtoll(stamp + STAMP_SEQ, NULL, 10);
 			}
 		}
 		else
 			sent_at = get_int64(PQgetvalue(res, i, 1)) + PG_EPOCH_OFFSET_US;
 
-		if (perf->opts.mode == PERF_E2E && sent_at < perf->start_wall)
-			perf->total.old++;	/* a backlog from an earlier run */
-		else
+		if (perf->opts.mode != PERF_E2E)
 		{
 			histogram_record(perf->e2e, now_wall - sent_at, 1);
 			histogram_record(perf->e2e_interval, now_wall - sent_at, 1);
-			perf->total.received++;
-			perf->total.bytes_received += len;
 		}
+		else if (sent_at < perf->start_wall || seq < 0 || seq >= perf->next_seq)
+		{
+			perf->total.old++;	/* a backlog from an earlier run */
+			goto ack;
+		}
+		else
+		{
+			CommitNote *note = &perf->commits[seq % COMMIT_RING];
+
+			histogram_record(perf->send_receipt, now_wall - sent_at, 1);
+			if (note->seq == seq)
+			{
+				histogram_record(perf->e2e, now_wall - note->at, 1);
+				histogram_record(perf->e2e_interval, now_wall - note->at, 1);
+			}
+			else if (note->seq < seq)
+			{
+				/* its commit is not noted yet: it happened just now */
+				perf->total.early++;
+				histogram_record(perf->e2e, 0, 1);
+				histogram_record(perf->e2e_interval, 0, 1);
+			}
+			else
+				perf->total.forgotten++;
+		}
+		perf->total.received++;
+		perf->total.bytes_received += len;
+ack:
 		if (w->ack_ids.len > 1)
 			appendStringInfoChar(&w->ack_ids, ',');
 		appendBinaryStringInfo(&w->ack_ids, PQgetvalue(res, i, 0), PQgetlength(res, i, 0));
@@ -611,6 +674,13 @@ service_worker(Perf *perf, Worker *w)
 
 					histogram_record(perf->publish, latency, w->in_flight);
 					histogram_record(perf->publish_interval, latency, w->in_flight);
+					if (perf->commits)
+					{
+						CommitNote *note = &perf->commits[w->seq % COMMIT_RING];
+
+						note->seq = w->seq;
+						note->at = cli_wall_us();
+					}
 					perf->total.sent += w->in_flight;
 					perf->total.bytes_sent += (double) w->in_flight * perf->opts.size;
 					w->state = W_IDLE;
@@ -678,6 +748,13 @@ run_perf(Perf *perf)
 	perf->publish_interval = histogram_create();
 	perf->e2e = histogram_create();
 	perf->e2e_interval = histogram_create();
+	perf->send_receipt = histogram_create();
+	if (o->mode == PERF_E2E)
+	{
+		perf->commits = pg_malloc(sizeof(CommitNote) * COMMIT_RING);
+		for (int i = 0; i < COMMIT_RING; i++)
+			perf->commits[i].seq = -1;
+	}
 	build_payloads(perf);
 
 	/* consumers first, so that an e2e subscription exists before publishing */
@@ -816,16 +893,18 @@ run_perf(Perf *perf)
 		if (rc <= 0)
 			continue;
 
-		for (int i = 0; i < perf->nworkers; i++)
+		/* producers first: a commit is noted before its messages arrive */
+		for (int pass = 0; pass < 2; pass++)
 		{
-			Worker	   *w = &perf->workers[i];
-
-			if (!(fds[i].revents & (POLLIN | POLLERR | POLLHUP)))
-				continue;
-			if (!service_worker(perf, w))
+			for (int i = 0; i < perf->nworkers; i++)
 			{
-				/* what was in flight is lost: redone from the subscription */
-				if (!connect_worker(perf, w, false))
+				Worker	   *w = &perf->workers[i];
+
+				if (w->producer != (pass == 0))
+					continue;
+				if (!(fds[i].revents & (POLLIN | POLLERR | POLLHUP)))
+					continue;
+				if (!service_worker(perf, w) && !connect_worker(perf, w, false))
 					break;
 			}
 		}
