@@ -29,10 +29,11 @@
  *				to its receipt (end-to-end latency: commit to receipt,
  *				i.e. wake-up and receive), and from the send (send to
  *				receipt: publish, commit, wake-up and receive).  Producers'
- *				sockets are read before consumers', so a commit is noted
- *				before its messages are received unless both arrive in one
- *				wait; such messages count as received at the commit, and
- *				the summary says how many there were.
+ *				sockets are read before consumers', so when a statement's
+ *				result and a receive of its messages arrive in the same
+ *				wait, the commit is noted first.  A message received before
+ *				its statement's result arrived at all counts as 0 ms, and
+ *				the summary says how many did.
  *
  * Consumers wait with LISTEN (--wait listen, the default): a consumer
  * with nothing to do sleeps until its subscription's channel is notified,
