@@ -1,6 +1,8 @@
 # pulsar_pg: Apache Pulsar's messaging model as a PostgreSQL extension.
 #
-#   make && make install            build and install into pg_config's tree
+#   make && make install            build and install into pg_config's tree:
+#                                   the extension, and the pulsar-pg client
+#                                   (cli/) into pg_config --bindir
 #   make installcheck               pg_regress, isolation and TAP suites
 #                                   (the first two against the running
 #                                   server named by PGHOST/PGPORT)
@@ -41,3 +43,14 @@ PG_CFLAGS = -Wall -Werror -Wmissing-prototypes
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The pulsar-pg client (cli/) has its own PGXS makefile.
+all: cli-all
+install: cli-install
+uninstall: cli-uninstall
+clean: cli-clean
+
+cli-all cli-install cli-uninstall cli-clean:
+	$(MAKE) -C cli $(patsubst cli-%,%,$@) PG_CONFIG='$(PG_CONFIG)'
+
+.PHONY: cli-all cli-install cli-uninstall cli-clean

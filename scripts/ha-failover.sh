@@ -16,8 +16,8 @@
 # reconnects by itself and publishes on. Then every confirmed message must
 # be on the new leader with the id the producer got: zero loss.
 #
-# Needs the installed extension (scripts/setup.sh) and patroni, etcd-server
-# and python3-psycopg2 (scripts/setup.sh installs them). Not part of
+# Installs and builds what it needs first (scripts/setup.sh --ha: the
+# extension, patroni, etcd-server, python3-psycopg2). Not part of
 # scripts/test.sh: it takes about a minute. Prints "ha-failover: PASS" or
 # "ha-failover: FAIL ..." and exits non-zero on failure; stops everything it
 # started, also on failure.
@@ -31,11 +31,13 @@ keep=no
 
 die() { echo "ha-failover: FAIL: $*" >&2; exit 1; }
 
+bash "$root/scripts/setup.sh" --ha || die "setup failed"
+
 python3=/usr/bin/python3   # Debian's, which has python3-psycopg2
 for cmd in patroni etcd "$python3"; do
-	command -v "$cmd" >/dev/null || die "$cmd not found (run scripts/setup.sh)"
+	command -v "$cmd" >/dev/null || die "$cmd not found (run scripts/setup.sh --ha)"
 done
-"$python3" -c 'import psycopg2' 2>/dev/null || die "python3-psycopg2 missing (run scripts/setup.sh)"
+"$python3" -c 'import psycopg2' 2>/dev/null || die "python3-psycopg2 missing (run scripts/setup.sh --ha)"
 
 if [ "$(id -u)" -eq 0 ]; then
 	as_postgres() { runuser -u postgres -- "$@"; }

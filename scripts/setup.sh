@@ -6,6 +6,7 @@
 # apt is only called when a package is missing, make only rebuilds what
 # changed. Quiet on success; on failure prints the failing step's output.
 #
+#   scripts/setup.sh [--ha]    --ha: also Patroni and etcd (scripts/ha-failover.sh)
 #   PG_CONFIG=/path/to/pg_config  override the PostgreSQL 15 pg_config
 #
 set -euo pipefail
@@ -16,21 +17,22 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 # postgresql-15-pgtap: pg_regress runs with --load-extension=pgtap.
 # libipc-run-perl: PostgreSQL::Test::Cluster (TAP tests) needs IPC::Run.
 # postgresql-15-pgq3, pgqd: PgQ, for the side-by-side benchmarks.
-# patroni, etcd-server, python3-psycopg2: scripts/ha-failover.sh.
+# libpq-dev: the pulsar-pg client (cli/) is a libpq program.
 packages=(
 	postgresql-15
 	postgresql-server-dev-15
+	libpq-dev
 	postgresql-15-pgtap
 	libipc-run-perl
 	postgresql-15-pgq3
 	pgqd
-	patroni
-	etcd-server
-	python3-psycopg2
-	curl
 	make
 	gcc
 )
+# With --ha, also what scripts/ha-failover.sh runs: Patroni and etcd.
+if [ "${1:-}" = --ha ]; then
+	packages+=(patroni etcd-server python3-psycopg2 curl)
+fi
 
 die() { echo "setup: error: $*" >&2; exit 1; }
 
@@ -71,8 +73,19 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
 	echo "setup: installing ${missing[*]}"
 	quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get update
-	quiet as_root env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y --no-install-recommends "${missing[@]}"
+	# Packages with a service (etcd-server) must not start it: servers are
+	# started by the scripts that need them, on loopback, and stopped.
+	no_start=no
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+		as_root chmod 755 /usr/sbin/policy-rc.d
+		no_start=yes
+	fi
+	rc=0
+	( quiet as_root env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends "${missing[@]}" ) || rc=$?
+	[ "$no_start" = no ] || as_root rm -f /usr/sbin/policy-rc.d
+	[ "$rc" -eq 0 ] || exit "$rc"
 fi
 
 [ -x "$PG_CONFIG" ] || die "$PG_CONFIG not found or not executable"
@@ -81,4 +94,4 @@ fi
 cd "$root"
 quiet make -j2 PG_CONFIG="$PG_CONFIG"
 quiet as_root make install PG_CONFIG="$PG_CONFIG"
-echo "setup: pulsar_pg built and installed into $("$PG_CONFIG" --pkglibdir)"
+echo "setup: pulsar_pg built and installed into $("$PG_CONFIG" --pkglibdir), pulsar-pg into $("$PG_CONFIG" --bindir)"

@@ -42,9 +42,10 @@ void
 check_can_read(const char *function)
 {
 	RequireReadPositionState();
+	/* read-only, as PreventCommandDuringRecovery() reports it */
 	if (RecoveryInProgress())
 		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("cannot execute %s during recovery", function),
 				 errdetail("A standby cannot see which transactions on the primary still hold positions, so it could skip messages."),
 				 errhint("Read from the primary.")));
