@@ -6,9 +6,8 @@
  *	  in perf.c, connections and waiting in conn.c.
  *
  * Every command talks to the extension only through its SQL functions
- * (pulsar.send, subscribe, receive, ack, read, create_topic, delete_topic,
- * topic_stats), except "topics list", which reads the catalog table
- * pulsar.topic: there is no function listing topics.
+ * (pulsar.send, subscribe, receive, ack, read, list_topics, create_topic,
+ * delete_topic, topic_stats).
  *
  * consume is driven by LISTEN/NOTIFY: it subscribes, LISTENs on the
  * channel pulsar.subscribe returns, receives what is already there, and
@@ -137,8 +136,7 @@ static const char *topics_usage =
 "  pulsar-pg topics delete TOPIC [--force]\n"
 "\n"
 "list prints each topic's full name and its number of partitions (0 for a\n"
-"non-partitioned topic); it reads the catalog table pulsar.topic, which\n"
-"only its owner and superusers may read.  create and delete call\n"
+"non-partitioned topic), from pulsar.list_topics.  create and delete call\n"
 "pulsar.create_topic and pulsar.delete_topic.\n"
 "\n"
 "Options:\n"
@@ -958,10 +956,7 @@ cmd_topics(int argc, char **argv)
 
 		conn = cli_connect();
 		res = cli_query(conn,
-						"SELECT 'persistent://' || tenant || '/' || namespace || '/' || name, partitions"
-						"  FROM pulsar.topic"
-						" WHERE $1::text IS NULL OR tenant || '/' || namespace = $1"
-						" ORDER BY tenant, namespace, name",
+						"SELECT topic, partitions FROM pulsar.list_topics($1)",
 						1, &namespace);
 		if (res == NULL)
 			cli_die_result(conn, NULL);

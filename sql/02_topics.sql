@@ -112,3 +112,9 @@ SELECT pulsar.send('parts-partition-2', 'x');
 SELECT pulsar.send('auto-partition-0', 'x');
 SELECT convert_from(payload, 'UTF8'), topic FROM pulsar.read('parts-partition-1', 'earliest');
 SELECT * FROM pulsar.read('parts', 'earliest');
+
+-- listing topics, of all namespaces or of one
+SELECT * FROM pulsar.list_topics('acme/orders');
+SELECT count(*) > 0 AS some FROM pulsar.list_topics() WHERE topic LIKE 'persistent://public/default/%';
+SELECT * FROM pulsar.list_topics('acme/nothing');
+SELECT * FROM pulsar.list_topics('nothing');

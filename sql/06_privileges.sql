@@ -6,6 +6,8 @@ SET ROLE pulsar_app;
 -- producing and reading are open to all, including auto-creation
 SELECT pulsar.send('app_topic', 'from app') IS NOT NULL AS sent;
 SELECT convert_from(payload, 'UTF8') FROM pulsar.read('app_topic', 'earliest');
+-- so is listing topics
+SELECT * FROM pulsar.list_topics('public/default') WHERE topic LIKE '%app_topic';
 
 -- administration needs a grant
 SELECT pulsar.create_topic('app_created');

@@ -92,3 +92,33 @@ COMMENT ON FUNCTION pulsar.send_batch(text, text[], text[], jsonb[], timestamptz
 	'Publishes many text messages';
 COMMENT ON FUNCTION pulsar.send_batch(text, jsonb[], text[], jsonb[], timestamptz[], timestamptz, text, bigint[], interval) IS
 	'Publishes many JSON messages';
+
+--------------------------------------------------------------------------
+-- Administration: listing topics, as pulsar-admin topics list does
+--------------------------------------------------------------------------
+
+CREATE FUNCTION pulsar.list_topics(namespace text DEFAULT NULL)
+	RETURNS TABLE (topic text, partitions int)
+	LANGUAGE plpgsql STABLE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	IF list_topics.namespace IS NOT NULL AND NOT EXISTS
+		(SELECT 1 FROM pulsar.namespace n
+		  WHERE n.tenant || '/' || n.name = list_topics.namespace) THEN
+		RAISE EXCEPTION 'namespace "%" does not exist', list_topics.namespace
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it with pulsar.create_namespace().';
+	END IF;
+	RETURN QUERY
+		SELECT 'persistent://' || t.tenant || '/' || t.namespace || '/' || t.name,
+			   t.partitions
+		  FROM pulsar.topic t
+		 WHERE list_topics.namespace IS NULL
+			OR t.tenant || '/' || t.namespace = list_topics.namespace
+		 ORDER BY t.tenant, t.namespace, t.name;
+END
+$$;
+COMMENT ON FUNCTION pulsar.list_topics(text) IS
+	'Topics of one namespace (tenant/namespace), or of all; partitions = 0 for a non-partitioned topic';
