@@ -147,10 +147,10 @@ compare_int64(const void *a, const void *b)
  * begin_catalog_access().
  */
 static void
-advance_mark_delete(Subscription *subscription, int64 ledger_id)
+advance_mark_delete(int64 subscription_id, int64 ledger_id)
 {
 	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
-	Datum		values[3] = {Int64GetDatum(subscription->subscription_id),
+	Datum		values[3] = {Int64GetDatum(subscription_id),
 	Int64GetDatum(ledger_id), 0};
 	int64		mark_delete;
 	int64		folded_to;
@@ -195,6 +195,43 @@ advance_mark_delete(Subscription *subscription, int64 ledger_id)
 }
 
 /*
+ * For the worker: folds acknowledged ranges into the mark-delete position
+ * of every cursor where an acknowledging transaction could not (another one
+ * held the cursor row) and none has since.
+ */
+void
+fold_acked_ranges_everywhere(void)
+{
+	CatalogAccess access;
+	int64	   *subscriptions;
+	int64	   *ledgers;
+	uint64		count;
+
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT c.subscription_id, c.ledger_id FROM pulsar.cursor c"
+					" WHERE EXISTS (SELECT 1 FROM pulsar.acked_range r"
+					"                WHERE r.subscription_id = c.subscription_id"
+					"                  AND r.ledger_id = c.ledger_id"
+					"                  AND r.first_entry = c.mark_delete + 1)",
+					0, NULL, NULL, NULL, false);
+	count = SPI_processed;
+	subscriptions = palloc(sizeof(int64) * Max(count, 1));
+	ledgers = palloc(sizeof(int64) * Max(count, 1));
+	for (uint64 i = 0; i < count; i++)
+	{
+		bool		isnull;
+
+		subscriptions[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+													   SPI_tuptable->tupdesc, 1, &isnull));
+		ledgers[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+												 SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	for (uint64 i = 0; i < count; i++)
+		advance_mark_delete(subscriptions[i], ledgers[i]);
+	end_catalog_access(&access);
+}
+
+/*
  * Acknowledges ranges of entries of one ledger, and advances the
  * mark-delete position when it can.
  */
@@ -227,7 +264,7 @@ ack_ranges(Subscription *subscription, int64 ledger_id, int64 *firsts,
 						" ON CONFLICT (subscription_id, ledger_id, first_entry) DO UPDATE"
 						"   SET last_entry = greatest(acked_range.last_entry, EXCLUDED.last_entry)",
 						4, argtypes, values, NULL, false);
-	advance_mark_delete(subscription, ledger_id);
+	advance_mark_delete(subscription->subscription_id, ledger_id);
 	end_catalog_access(&access);
 }
 
@@ -609,7 +646,7 @@ pulsar_ack_cumulative(PG_FUNCTION_ARGS)
 					" WHERE subscription_id = $1 AND ledger_id = $2"
 					"   AND entry_id <= $3",
 					3, argtypes, values, NULL, false);
-	advance_mark_delete(subscription, ledger->ledger_id);
+	advance_mark_delete(subscription->subscription_id, ledger->ledger_id);
 	end_catalog_access(&access);
 	PG_RETURN_VOID();
 }

@@ -29,6 +29,7 @@ extern void ack_entries(Subscription *subscription, int64 ledger_id,
 						int64 *entries, int count);
 extern void ack_ranges(Subscription *subscription, int64 ledger_id,
 					   int64 *firsts, int64 *lasts, int count);
+extern void fold_acked_ranges_everywhere(void);
 extern int64 count_unacked(Subscription *subscription, int64 ledger_id,
 						   int64 from, int64 to);
 extern LedgerInfo *ledger_of_message(TopicInfo *topic, const MessageId *id);

@@ -28,7 +28,8 @@
  * exits, the worker removes consumers whose session ended or whose lease
  * expired; their messages go back to the subscription and its channel is
  * notified, so the remaining consumers (a failover's next in line) call
- * receive.
+ * receive.  At the same time it folds into the mark-delete position the
+ * acknowledged ranges that concurrent acknowledgements left beside it.
  *
  * Notifications are not durable: the worker commits them with
  * synchronous_commit off.  A listener that reconnects must call receive
@@ -62,6 +63,7 @@
 #include "utils/timestamp.h"
 
 #include "catalog.h"
+#include "cursor.h"
 #include "message_id.h"
 #include "read_position.h"
 #include "subscription.h"
@@ -654,6 +656,7 @@ pulsar_worker_main(Datum main_arg)
 			if (now >= next_consumer_check)
 			{
 				collect_departed(notifies);
+				fold_acked_ranges_everywhere();
 				next_consumer_check =
 					TimestampTzPlusMilliseconds(now, CONSUMER_CHECK_INTERVAL_MS);
 			}

@@ -222,6 +222,32 @@ is( $node->safe_psql(
 	'and the message held by the departed consumer goes to another');
 $second->quit;
 
+# acknowledgements that could not fold into the mark-delete position (the
+# cursor row was busy) are folded in by the worker
+$node->safe_psql('postgres',
+	q{SELECT pulsar.create_topic('fold');
+	  SELECT pulsar.subscribe('fold', 'folding', 'shared', 'earliest', consumer => 'f');
+	  SELECT count(*) FROM pulsar.send_batch('fold', ARRAY['a', 'b', 'c']);});
+my $busy = $node->background_psql('postgres');
+$busy->query_safe(
+	q{BEGIN; SELECT 1 FROM pulsar.cursor c JOIN pulsar.subscription s USING (subscription_id) WHERE s.name = 'folding' FOR UPDATE OF c;}
+);
+$node->safe_psql('postgres',
+	q{SELECT pulsar.ack('fold', 'folding', array_agg(message_id))
+		FROM pulsar.receive('fold', 'folding', 10, consumer => 'f')});
+my $cursor_sql =
+  q{SELECT c->>'markDeletePosition' || ' ' || (c->>'individuallyDeletedMessages')
+	  FROM pulsar.topic_internal_stats('fold') s,
+		   jsonb_path_query(s, '$.cursors.folding') c};
+like($node->safe_psql('postgres', $cursor_sql),
+	qr/^\d+:-1 \[\(\d+:-1\.\.\d+:2\]\]$/,
+	'acknowledged beside a busy cursor: a range above the mark-delete position');
+$busy->query_safe('COMMIT');
+ok( $node->poll_query_until(
+		'postgres', "SELECT ($cursor_sql) LIKE '%:2 []'"),
+	'the worker folds it into the mark-delete position');
+$busy->quit;
+
 # publishers never take the notification queue's lock: hold it with a
 # NOTIFY whose commit waits for a synchronous standby that does not exist,
 # and publish meanwhile
