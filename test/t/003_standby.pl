@@ -191,6 +191,8 @@ my %calls = (
 	  [ 'same', "SELECT pulsar.message_id_smaller($id, $id2)" ],
 	'pulsar.nack(text,text,pulsar.message_id[])' =>
 	  [ 25006, "SELECT pulsar.nack('repl', 'stby', ARRAY[$id])" ],
+	'pulsar.list_topics(text)' =>
+	  [ 'same', "SELECT * FROM pulsar.list_topics('public/default')" ],
 	'pulsar.partition_for_key(text,integer)' =>
 	  [ 'same', "SELECT pulsar.partition_for_key('customer-7', 5)" ],
 	'pulsar.read(text,pulsar.message_id,integer)' =>
