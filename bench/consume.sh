@@ -121,11 +121,6 @@ done
 start_cluster bench/consume.sh "autovacuum = on
 pulsar_pg.consumer_lease = '1h'"
 
-psql_db() {	# psql_db DB [psql args]
-	local db=$1
-	shift
-	as_postgres "$bindir/psql" -h "$work" -p "$port" -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"
-}
 psql_bench() { psql_db bench "$@"; }
 # a value from a query
 q1() { psql_bench -At -c "$1"; }

@@ -24,6 +24,24 @@ check_machine() {
 		die "PostgreSQL 15 server binaries not found in $bindir (install postgresql-15)"
 }
 
+# ensure_packages PKG...: installs the Debian packages that are missing,
+# with apt-get.  BENCH_NO_SETUP=1 installs nothing: a missing package is
+# then an error.
+ensure_packages() {
+	local pkg missing=()
+	for pkg in "$@"; do
+		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$pkg")
+	done
+	[ "${#missing[@]}" -gt 0 ] || return 0
+	[ "${BENCH_NO_SETUP:-0}" != 1 ] ||
+		die "missing ${missing[*]} (BENCH_NO_SETUP=1: not installing; apt-get install them)"
+	say "${missing[*]} missing: installing with apt-get"
+	apt-get update >&2 || die "apt-get update failed; install ${missing[*]} by hand"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2 ||
+		die "could not install ${missing[*]}; install them by hand"
+}
+
 # PgQ and pulsar_pg must be installed; $1 says how to get PgQ.
 check_extensions() {
 	local sharedir pkglibdir
@@ -65,6 +83,13 @@ cleanup() {
 		rm -rf "$work"
 	fi
 	exit "$rc"
+}
+
+# psql_db DB [psql args]: psql as postgres on the throw-away server
+psql_db() {
+	local db=$1
+	shift
+	as_postgres "$bindir/psql" -h "$work" -p "$port" -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"
 }
 
 # start_cluster NAME EXTRA_SETTINGS: initdb, the settings every benchmark

@@ -59,12 +59,7 @@ case $rounds in ''|*[!0-9]*) die "BENCH_ROUNDS must be a whole number" ;; esac
 check_machine
 
 # PgQ is the third peer: install it if it is missing.
-if ! dpkg-query -W -f='${Status}' postgresql-15-pgq3 2>/dev/null | grep -q 'install ok installed'; then
-	say "postgresql-15-pgq3 (PgQ) is missing: installing it with apt-get"
-	apt-get update >&2 || die "apt-get update failed; install postgresql-15-pgq3 by hand"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql-15-pgq3 >&2 ||
-		die "could not install postgresql-15-pgq3; install it by hand"
-fi
+ensure_packages postgresql-15-pgq3
 check_extensions "PgQ's pgq.control is missing although postgresql-15-pgq3 is installed"
 
 for s in plain pulsar pgq; do
@@ -89,12 +84,8 @@ done
 # only add noise (and CPU that the per-row figures would count).
 start_cluster bench/run.sh "autovacuum = off"
 
-psql_bench() {
-	as_postgres "$bindir/psql" -h "$work" -p "$port" -X -q -v ON_ERROR_STOP=1 "$@"
-}
-
-psql_bench -d postgres -c 'CREATE DATABASE bench'
-psql_bench -d bench <<'SQL' >/dev/null
+psql_db postgres -c 'CREATE DATABASE bench'
+psql_db bench <<'SQL' >/dev/null
 CREATE EXTENSION pulsar_pg;
 CREATE EXTENSION pgq;
 -- the same shape as a message: a bigint key from a sequence, a timestamp,
@@ -128,7 +119,7 @@ datas+="}"
 [ ${#data} -eq 100 ] || die "PgQ data is ${#data} characters, expected 100"
 
 # check the parameters the scripts get: 100 bytes, 100 elements of 100
-psql_bench -d bench -At -v p="$payload" -v ps="$payloads" -v d="$data" -v ds="$datas" <<'SQL' >"$work/check.out"
+psql_db bench -At -v p="$payload" -v ps="$payloads" -v d="$data" -v ds="$datas" <<'SQL' >"$work/check.out"
 SELECT length(:'p'::bytea), length(:'d'::text),
        array_length(:'ps'::bytea[], 1), min(length(b)), max(length(b))
   FROM unnest(:'ps'::bytea[]) b;
@@ -139,7 +130,7 @@ SQL
 	die "payload check failed: $(tr '\n' ' ' <"$work/check.out")"
 
 reset_state() {
-	psql_bench -d bench <<'SQL' >/dev/null
+	psql_db bench <<'SQL' >/dev/null
 TRUNCATE bench_plain RESTART IDENTITY;
 SELECT pulsar.delete_topic('bench', true);
 SELECT pulsar.create_topic('bench');
@@ -194,7 +185,7 @@ run_case() {
 	local out=$work/runs/$tag.out rows=1 tps failed txs lsn0 wal cpu0 cpu1
 	[ "$kind" = batch ] && rows=100
 	reset_state
-	lsn0=$(psql_bench -d bench -At -c 'SELECT pg_current_wal_insert_lsn()')
+	lsn0=$(psql_db bench -At -c 'SELECT pg_current_wal_insert_lsn()')
 	wait_backends_gone
 	cpu0=$(cpu_ticks)
 	if ! as_postgres "$bindir/pgbench" -h "$work" -p "$port" -n -M prepared \
@@ -207,7 +198,7 @@ run_case() {
 	fi
 	wait_backends_gone
 	cpu1=$(cpu_ticks)
-	wal=$(psql_bench -d bench -At -c "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '$lsn0')")
+	wal=$(psql_db bench -At -c "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '$lsn0')")
 	failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$out")
 	[ "${failed:-0}" -eq 0 ] || die "$failed failed transactions in $sys $kind ($out)"
 	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$out")
@@ -278,9 +269,9 @@ done
 # Report
 #--------------------------------------------------------------------------
 
-pg_version=$(psql_bench -d bench -At -c 'SELECT version()')
-pulsar_version=$(psql_bench -d bench -At -c "SELECT extversion FROM pg_extension WHERE extname = 'pulsar_pg'")
-pgq_version=$(psql_bench -d bench -At -c "SELECT extversion FROM pg_extension WHERE extname = 'pgq'")
+pg_version=$(psql_db bench -At -c 'SELECT version()')
+pulsar_version=$(psql_db bench -At -c "SELECT extversion FROM pg_extension WHERE extname = 'pulsar_pg'")
+pgq_version=$(psql_db bench -At -c "SELECT extversion FROM pg_extension WHERE extname = 'pgq'")
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 mem=$(awk '/^MemTotal/ { printf "%.1f GB", $2 / 1024 / 1024 }' /proc/meminfo)
 fs=$(df -PT "$work" | awk 'NR == 2 { print $2 " on " $1 }')
