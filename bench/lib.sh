@@ -1,5 +1,5 @@
-# bench/lib.sh: what the benchmark scripts share; sourced by bench/run.sh
-# and bench/consume.sh.
+# bench/lib.sh: what the benchmark scripts share; sourced by bench/run.sh,
+# bench/consume.sh and bench/latency.sh.
 #
 # Checks that the machine can run a benchmark, and runs a throw-away
 # PostgreSQL 15 cluster as postgres (initdb refuses root) in a temp
