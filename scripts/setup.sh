@@ -18,6 +18,7 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 # libipc-run-perl: PostgreSQL::Test::Cluster (TAP tests) needs IPC::Run.
 # postgresql-15-pgq3, pgqd: PgQ, for the side-by-side benchmarks.
 # libpq-dev: the pulsar-pg client (cli/) is a libpq program.
+# python3-psycopg2: the driver of the latency benchmark (bench/latency.py).
 packages=(
 	postgresql-15
 	postgresql-server-dev-15
@@ -26,6 +27,7 @@ packages=(
 	libipc-run-perl
 	postgresql-15-pgq3
 	pgqd
+	python3-psycopg2
 	make
 	gcc
 )
