@@ -360,7 +360,7 @@ echo "- load average (1, 5, 15 min) before the paths: $load_start; after: $load_
 echo
 echo "## Latency from the producer's COMMIT to the consumer's receipt"
 echo
-echo "$rate messages/s, one per autocommit transaction, for $warmup s (warm-up, not counted) + $duration s per path; one producer and one consumer process per path, each with its own connection."
+echo "$rate messages/s, one per autocommit transaction, for $warmup s (warm-up, not counted) + $duration s per path; a consumer process and $producers producer process(es) per path, each with its own connection."
 echo
 "$python" "$bench_dir/latency.py" table "$results" "${paths[@]}"
 echo
