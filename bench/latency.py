@@ -28,16 +28,17 @@
 # at most 1000 messages.
 #
 # Each message's payload is its sequence number i.  Message i is due at
-# start + i / rate; N producer connections (--producers, default 1) take
-# every N-th message.  Each message is one autocommit transaction, so the
-# statement returns after COMMIT, with the server's synchronous_commit.  A
-# producer that falls behind publishes back to back, and stops when the
-# schedule ends; the summary gives the rate achieved.  The producer records
-# time.monotonic_ns() as soon as the statement returns; the consumer as
-# soon as the statement that returned the message returns.  CLOCK_MONOTONIC
-# is one system-wide clock on Linux, not a per-process one, so readings of
-# two processes on the same host are directly comparable (and, unlike
-# CLOCK_REALTIME, no clock adjustment can step it during a run).
+# start + i / rate; N producer processes, each with its own connection
+# (--producers, default 2), take every N-th message.  Each message is one
+# autocommit transaction, so the statement returns after COMMIT, with the
+# server's synchronous_commit.  A producer that falls behind publishes back
+# to back, and stops when the schedule ends; the summary gives the rate
+# achieved.  The producer records time.monotonic_ns() as soon as the
+# statement returns; the consumer as soon as the statement that returned
+# the message returns.  CLOCK_MONOTONIC is one system-wide clock on Linux,
+# not a per-process one, so readings of two processes on the same host are
+# directly comparable (and, unlike CLOCK_REALTIME, no clock adjustment can
+# step it during a run).
 # Latency = receipt - commit return.  It can be below 0: the consumer may
 # get a message before the producer's process has read the reply to its
 # COMMIT (and on a busy machine, the producer's process may wait for a CPU
@@ -496,7 +497,7 @@ def main():
     r.add_argument('--warmup', type=float, default=3)
     r.add_argument('--rate', type=float, default=1000)
     r.add_argument('--drain', type=float, default=10)
-    r.add_argument('--producers', type=int, default=1)
+    r.add_argument('--producers', type=int, default=2)
     t = sub.add_parser('table')
     t.add_argument('dir')
     t.add_argument('paths', nargs='+')

@@ -13,7 +13,9 @@
 #   BENCH_WARMUP     seconds published first and left out (default 3)
 #   BENCH_RATE       messages per second of the producer (default 1000)
 #   BENCH_PRODUCERS  connections the producer spreads its schedule over
-#                    (default 1)
+#                    (default 2: one synchronous commit takes most of a
+#                    millisecond here, which leaves one connection no
+#                    headroom at 1,000 messages/s)
 #   CPU_TOPICS       topics of the worker CPU measurement (default 10000;
 #                    0 skips the measurement)
 #   CPU_ACTIVE       how many of them are published to (default 100)
@@ -47,7 +49,8 @@
 #                LOCKED, visibility timeout, then DELETE), polled every
 #                100 ms when empty
 # The producer publishes BENCH_RATE messages/s, each in its own autocommit
-# transaction, for BENCH_WARMUP + BENCH_SECONDS; latency is the consumer's
+# transaction, for BENCH_WARMUP + BENCH_SECONDS, over BENCH_PRODUCERS
+# connections that take turns; latency is the consumer's
 # receipt time minus the time the producer's COMMIT returned, both read
 # from CLOCK_MONOTONIC on this host.
 #
@@ -63,7 +66,7 @@ bench_dir=$root/bench
 duration=${BENCH_SECONDS:-30}
 warmup=${BENCH_WARMUP:-3}
 rate=${BENCH_RATE:-1000}
-producers=${BENCH_PRODUCERS:-1}
+producers=${BENCH_PRODUCERS:-2}
 cpu_topics=${CPU_TOPICS:-10000}
 cpu_active=${CPU_ACTIVE:-100}
 cpu_rate=${CPU_RATE:-200}
