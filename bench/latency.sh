@@ -367,7 +367,7 @@ echo "$rate messages/s, one per autocommit transaction, for $warmup s (warm-up, 
 echo
 "$python" "$bench_dir/latency.py" table "$results" "${paths[@]}"
 echo
-echo "messages: received messages of the measured $duration s; lost: published - received over the whole run (warm-up included), which must be 0; msg/s: the producer's achieved rate. Histograms: \`bench/results/latency_PATH.hist\`$( [ -f "$results/latency.png" ] && echo "; plot: \`bench/results/latency.png\`")."
+echo "messages: received messages of the measured $duration s; lost: published - received over the whole run (warm-up included), which must be 0; msg/s: the producer's achieved rate. Histograms: \`$results/latency_PATH.hist\`$( [ -f "$results/latency.png" ] && echo "; plot: \`$results/latency.png\`")."
 if [ -n "$bench_worker" ]; then
 	echo
 	echo "CPU of the database's pulsar_pg worker during each path (the whole run of the path, warm-up and drain included; 100 % = one core): $(for p in "${paths[@]}"; do printf '%s %s %%; ' "$p" "${path_cpu[$p]}"; done | sed 's/; $//')."
