@@ -240,6 +240,7 @@ measure_worker() {
 dsn="host=$work port=$port dbname=bench user=postgres"
 declare -A path_cpu
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+rm -f "$results/latency.md" "$results/latency.png"
 for p in "${paths[@]}"; do
 	rm -f "$results/latency_$p.hist" "$results/latency_$p.json"
 done
