@@ -33,7 +33,7 @@ packages=(
 )
 # With --ha, also what scripts/ha-failover.sh runs: Patroni and etcd.
 if [ "${1:-}" = --ha ]; then
-	packages+=(patroni etcd-server python3-psycopg2 curl)
+	packages+=(patroni etcd-server curl)
 fi
 
 die() { echo "setup: error: $*" >&2; exit 1; }
