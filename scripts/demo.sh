@@ -163,6 +163,23 @@ COMMIT;
 SELECT pulsar.topic_stats('demo')->'subscriptions'->'demo-sub'->>'msgBacklog' AS backlog;
 SQL
 
+echo
+echo "A consumer (pulsar-pg consume) sleeps on LISTEN until the background worker"
+echo "notifies it; three messages are published, one a second:"
+as_postgres "$bindir/pulsar-pg" consume demo -s live -t shared -n 3 -r 0 \
+	-d "host=$pgdata port=$port dbname=$db" &
+consumer=$!
+# the consumer has subscribed once its subscription exists
+for _ in $(seq 50); do
+	[ -n "$(psql_pg -d "$db" -tAc "SELECT 1 FROM pulsar.list_topics() t, pulsar.topic_stats(t.topic) s WHERE s->'subscriptions' ? 'live'")" ] && break
+	sleep 0.1
+done
+for i in 1 2 3; do
+	psql_pg -d "$db" -tAc "SELECT 'published ' || pulsar.send('demo', 'live ' || $i)"
+	sleep 1
+done
+wait "$consumer" || die "the consumer failed"
+
 # Root and postgres can open the socket directly; other users go via sudo.
 if [ "$(id -u)" -eq 0 ] || [ "$(id -un)" = postgres ]; then
 	psql_cmd="$bindir/psql -h $pgdata -p $port -U postgres -d $db"
