@@ -166,6 +166,9 @@ SQL
 echo
 echo "A consumer (pulsar-pg consume) sleeps on LISTEN until the background worker"
 echo "notifies it; three messages are published, one a second:"
+# a new subscription each run, starting at the latest message
+psql_pg -d "$db" -tAc "SELECT pulsar.unsubscribe('demo', 'live')
+	WHERE pulsar.topic_stats('demo')->'subscriptions' ? 'live'" >/dev/null
 as_postgres "$bindir/pulsar-pg" consume demo -s live -t shared -n 3 -r 0 \
 	-d "host=$pgdata port=$port dbname=$db" &
 consumer=$!
