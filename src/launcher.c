@@ -9,8 +9,8 @@
  * per connectable database in shared memory.  For a database it has not
  * seen, it starts a worker that looks whether the extension is installed
  * and exits at once if not, marking the slot so that it is not started
- * again.  CREATE EXTENSION asks for a worker at commit (StartWorkerAtCommit),
- * which wakes the launcher.  A worker that dies is started again after a
+ * again.  CREATE EXTENSION and ALTER EXTENSION ... UPDATE ask for a worker
+ * at commit (seen by the utility hook), which wakes the launcher.  A worker that dies is started again after a
  * second; one that exits because the extension is gone is not.
  *
  * A worker connected to a database would make DROP DATABASE, ALTER
@@ -118,15 +118,6 @@ wake_launcher(void)
 
 	if (latch != NULL)
 		SetLatch(latch);
-}
-
-/*
- * CREATE EXTENSION: once it commits, a worker must run here.
- */
-void
-StartWorkerAtCommit(void)
-{
-	start_worker_at_commit = true;
 }
 
 static void
@@ -264,6 +255,23 @@ resume_worker(DatabaseWorker *slot, bool database_gone)
 	wake_launcher();
 }
 
+/*
+ * Whether a utility statement installs or updates this extension: a worker
+ * must then run in this database (an installation older than 0.3.0 had no
+ * worker).
+ */
+static bool
+installs_extension(Node *parsetree)
+{
+	if (IsA(parsetree, CreateExtensionStmt))
+		return strcmp(((CreateExtensionStmt *) parsetree)->extname,
+					  "pulsar_pg") == 0;
+	if (IsA(parsetree, AlterExtensionStmt))
+		return strcmp(((AlterExtensionStmt *) parsetree)->extname,
+					  "pulsar_pg") == 0;
+	return false;
+}
+
 static void
 pulsar_process_utility(PlannedStmt *pstmt, const char *queryString,
 					   bool readOnlyTree, ProcessUtilityContext context,
@@ -273,6 +281,9 @@ pulsar_process_utility(PlannedStmt *pstmt, const char *queryString,
 	const char *database = database_to_vacate(pstmt->utilityStmt);
 	DatabaseWorker *paused = NULL;
 	Oid			database_id = InvalidOid;
+
+	if (installs_extension(pstmt->utilityStmt))
+		start_worker_at_commit = true;
 
 	if (database != NULL)
 	{

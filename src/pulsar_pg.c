@@ -139,8 +139,8 @@ PG_FUNCTION_INFO_V1(pulsar_prepare_database);
 /*
  * Called by the install script.  Fails with a hint if the library was not
  * preloaded, rather than leaving an extension whose every call fails,
- * forgets shared state left by an earlier installation in this database,
- * and has the launcher start this database's worker once it commits.
+ * and forgets shared state left by an earlier installation in this
+ * database.
  */
 Datum
 pulsar_prepare_database(PG_FUNCTION_ARGS)
@@ -149,6 +149,5 @@ pulsar_prepare_database(PG_FUNCTION_ARGS)
 	ForgetDatabasePartitions();
 	ForgetDatabaseDispatch();
 	ForgetDatabaseConsumers();
-	StartWorkerAtCommit();
 	PG_RETURN_VOID();
 }

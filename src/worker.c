@@ -283,9 +283,10 @@ extension_ready(void)
 
 	if (!OidIsValid(get_extension_oid("pulsar_pg", true)))
 		return false;
+	/* pulsar.pending came with consumption, in 0.2.0 */
 	schema = get_namespace_oid("pulsar", true);
 	return OidIsValid(schema) &&
-		OidIsValid(get_relname_relid("subscription", schema));
+		OidIsValid(get_relname_relid("pending", schema));
 }
 
 static void

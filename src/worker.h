@@ -68,7 +68,6 @@ extern void WorkerInit(void);
 /* launcher.c */
 extern void RegisterLauncher(void);
 extern void LauncherInit(void);
-extern void StartWorkerAtCommit(void);
 extern DatabaseWorker *find_database_worker(Oid database_id);
 extern void describe_background_worker(BackgroundWorker *worker,
 									   const char *function,

@@ -104,6 +104,15 @@ $primary->safe_psql('plain', 'CREATE EXTENSION pulsar_pg');
 ok(wait_workers($primary, 'plain', 1),
 	'CREATE EXTENSION after DROP starts it again');
 
+# an installation older than the worker gets one when it is updated
+$primary->safe_psql('postgres', 'CREATE DATABASE old');
+$primary->safe_psql('old', "CREATE EXTENSION pulsar_pg VERSION '0.1.0'");
+sleep(2);
+is(workers($primary, 'old'), 0, 'no worker for an installation of 0.1.0');
+$primary->safe_psql('old', 'ALTER EXTENSION pulsar_pg UPDATE');
+ok(wait_workers($primary, 'old', 1), 'ALTER EXTENSION ... UPDATE starts one');
+$primary->safe_psql('postgres', 'DROP DATABASE old');
+
 # kill -9 of the worker alone: the server restarts its processes and the
 # launcher starts the worker again
 my $killed = worker_pid($primary, 'postgres');
