@@ -576,6 +576,8 @@ pulsar_worker_main(Datum main_arg)
 	for (;;)
 	{
 		List	   *ledgers = NIL;
+		int64		taken[PUBLISHED_QUEUE_SIZE];
+		int			num_taken;
 		bool		scan_all;
 		bool		check_consumers;
 		TimestampTz earliest_new_timer;
@@ -596,13 +598,8 @@ pulsar_worker_main(Datum main_arg)
 
 		now = GetCurrentTimestamp();
 		SpinLockAcquire(&slot->mutex);
-		for (int i = 0; i < slot->num_published; i++)
-		{
-			int64	   *ledger_id = palloc(sizeof(int64));
-
-			*ledger_id = slot->published[i];
-			ledgers = lappend(ledgers, ledger_id);
-		}
+		num_taken = slot->num_published;
+		memcpy(taken, slot->published, sizeof(int64) * num_taken);
 		slot->num_published = 0;
 		scan_all = slot->published_overflow;
 		slot->published_overflow = false;
@@ -615,6 +612,15 @@ pulsar_worker_main(Datum main_arg)
 		if (check_timers)
 			slot->next_timer = DT_NOEND;	/* wake me for any timer */
 		SpinLockRelease(&slot->mutex);
+
+		/* nothing that can fail while the spinlock was held */
+		for (int i = 0; i < num_taken; i++)
+		{
+			int64	   *ledger_id = palloc(sizeof(int64));
+
+			*ledger_id = taken[i];
+			ledgers = lappend(ledgers, ledger_id);
+		}
 
 		if (check_consumers)
 			next_consumer_check = Min(next_consumer_check,
