@@ -5,11 +5,12 @@
  *	  extension, started without configuration.
  *
  * The launcher starts after recovery (so a hot standby runs none, and a
- * promoted one starts them), connected to no database.  It keeps one slot
- * per connectable database in shared memory.  For a database it has not
- * seen, it starts a worker that looks whether the extension is installed
- * and exits at once if not, marking the slot so that it is not started
- * again.  CREATE EXTENSION and ALTER EXTENSION ... UPDATE ask for a worker
+ * promoted one starts them), connected to no database.  Shared memory has
+ * a slot per database with a worker.  For a connectable database it has
+ * not seen, the launcher takes a slot and starts a worker that looks
+ * whether the extension is installed and exits at once if not; the
+ * launcher then remembers the database (in its own memory: it looks again
+ * after a restart) and frees the slot.  CREATE EXTENSION and ALTER EXTENSION ... UPDATE ask for a worker
  * at commit (seen by the utility hook), which wakes the launcher.  A worker that dies is started again after a
  * second; one that exits because the extension is gone is not.
  *
@@ -352,11 +353,12 @@ RegisterLauncher(void)
 }
 
 /*
- * Gives every connectable database a slot, and frees the slots of
- * databases that are gone and have no worker.
+ * Gives every connectable database a slot, but those known to be without
+ * the extension, as far as free slots go; frees the slots of databases
+ * that are gone and have no worker.
  */
 static void
-scan_databases(BackgroundWorkerHandle **handles)
+scan_databases(BackgroundWorkerHandle **handles, List *without_extension)
 {
 	Relation	rel;
 	TableScanDesc scan;
@@ -405,8 +407,10 @@ scan_databases(BackgroundWorkerHandle **handles)
 		for (int i = 0; i < WorkerState->num_slots; i++)
 			if (WorkerState->slots[i].database_id == database_id)
 				known = true;
-		if (!known && claim_slot(database_id) == NULL)
-			break;
+		if (known || list_member_oid(without_extension, database_id))
+			continue;
+		if (claim_slot(database_id) == NULL)
+			break;				/* the others at the next scan */
 	}
 	LWLockRelease(WorkerState->lock);
 	list_free(databases);
@@ -443,6 +447,8 @@ pulsar_launcher_main(Datum main_arg)
 	BackgroundWorkerHandle **handles;
 	TimestampTz *start_after;
 	TimestampTz next_scan = 0;
+	List	   *without_extension = NIL;	/* databases a worker found
+											 * without the extension */
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -479,7 +485,7 @@ pulsar_launcher_main(Datum main_arg)
 		now = GetCurrentTimestamp();
 		if (now >= next_scan)
 		{
-			scan_databases(handles);
+			scan_databases(handles, without_extension);
 			next_scan = TimestampTzPlusMilliseconds(now, DATABASE_SCAN_INTERVAL_MS);
 		}
 		next_wake = next_scan;
@@ -505,6 +511,27 @@ pulsar_launcher_main(Datum main_arg)
 
 			LWLockAcquire(WorkerState->lock, LW_EXCLUSIVE);
 			database_id = slot->database_id;
+			if (OidIsValid(database_id) &&
+				slot->state == DATABASE_WITHOUT_EXTENSION &&
+				slot->pause_count == 0)
+			{
+				/*
+				 * Slots are for databases with a worker: remember this one
+				 * here, free its slot, and look at the next databases.
+				 * CREATE EXTENSION takes a slot again.
+				 */
+				MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+				without_extension = lappend_oid(without_extension, database_id);
+				MemoryContextSwitchTo(old);
+				slot->database_id = InvalidOid;
+				database_id = InvalidOid;
+				next_scan = now;
+				next_wake = now;
+			}
+			else if (OidIsValid(database_id))
+				without_extension = list_delete_oid(without_extension,
+													database_id);
 			wanted = OidIsValid(database_id) &&
 				slot->state == DATABASE_UNKNOWN && slot->pause_count == 0;
 			retry_now = slot->retry_now;

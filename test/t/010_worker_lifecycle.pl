@@ -126,6 +126,16 @@ ok( $primary->poll_query_until(
 ok(wait_workers($primary, 'plain', 1),
 	'so are the workers of other databases');
 
+# more databases than worker slots: after a restart the launcher still
+# finds every database with the extension
+$primary->safe_psql('postgres', "CREATE DATABASE many_$_") for 1 .. 10;
+$primary->safe_psql('many_10', 'CREATE EXTENSION pulsar_pg');
+$primary->restart;
+ok(wait_workers($primary, 'many_10', 1),
+	'after a restart, a worker for a database found after ten without the extension');
+ok(wait_workers($primary, 'postgres', 1), 'and for the others');
+$primary->safe_psql('postgres', "DROP DATABASE many_$_") for 1 .. 10;
+
 # SIGTERM: the worker exits cleanly and the launcher starts a new one
 my $terminated = worker_pid($primary, 'postgres');
 $primary->safe_psql('postgres', "SELECT pg_terminate_backend($terminated)");
