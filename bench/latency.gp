@@ -6,7 +6,7 @@
 # (20 bins per decade).  Top: the share of messages in each bin; bottom:
 # the cumulative distribution.  Both on a logarithmic latency axis.
 
-set terminal pngcairo size 1000,900 noenhanced
+set terminal pngcairo size 800,720 noenhanced
 set output out
 set multiplot layout 2,1
 set logscale x
