@@ -22,6 +22,8 @@
 #                   multiple of 2000; 0 skips it)
 #   BENCH_PORT      port number of the Unix socket (default 5489)
 #   BENCH_KEEP=1    keep the temp directory (server log, pgbench output)
+#   BENCH_SERVER    set by bench/all.sh: use its running server, start none
+#                   (bench/lib.sh)
 #   BENCH_SYNCHRONOUS_COMMIT
 #                   synchronous_commit of the server (default on, the
 #                   PostgreSQL default; "off" takes the WAL flush out of each
@@ -73,6 +75,7 @@ sync_commit=${BENCH_SYNCHRONOUS_COMMIT:-on}
 command_line="BENCH_SECONDS=$duration BENCH_ROUNDS=$rounds BACKLOG=$backlog BIG_BACKLOG=$big SMALL_BACKLOG=$small STORAGE_MESSAGES=$store_n bash bench/consume.sh"
 [ "$sync_commit" = on ] || command_line="BENCH_SYNCHRONOUS_COMMIT=$sync_commit $command_line"
 
+summary_name=consume
 say() { echo "consume: $(date '+%H:%M:%S') $*" >&2; }
 die() { echo "consume: error: $*" >&2; exit 1; }
 
@@ -128,7 +131,7 @@ q1() { psql_bench -At -c "$1"; }
 # CHECKPOINT follows them
 psql_fill() { PGOPTIONS='-c synchronous_commit=off' psql_db "$@"; }
 
-psql_db postgres -c 'CREATE DATABASE bench'
+create_db bench
 
 # 100 random bytes for pulsar and the queue table; for PgQ, whose data is
 # text, 100 characters (base64 of 75 random bytes)
@@ -319,7 +322,7 @@ run_pgbench() {
 	shift 3
 	out=$work/runs/$tag.out
 	rc=0
-	as_postgres "$bindir/pgbench" -h "$work" -p "$port" -n -M prepared -T "$secs" \
+	as_postgres "$bindir/pgbench" -h "$sock" -p "$port" -n -M prepared -T "$secs" \
 		-c 1 -j 1 "$@" -f "$work/scripts/$script" bench >"$out" 2>&1 || rc=$?
 	if [ "$rc" -ne 0 ]; then
 		# the only error expected: an empty read ends the client
@@ -496,7 +499,7 @@ if [ "$store_n" -gt 0 ]; then
 	for subs in 1 10; do
 		db=st$subs
 		say "storage: $store_n messages, $subs shared subscription(s), each consumes half"
-		psql_db postgres -c "CREATE DATABASE $db"
+		create_db "$db"
 		psql_db "$db" <<SQL >/dev/null
 CREATE EXTENSION pulsar_pg;
 CREATE EXTENSION pgstattuple;
@@ -504,7 +507,7 @@ SELECT pulsar.create_topic('s');
 SELECT pulsar.subscribe('s', 'sub' || i, 'shared', 'earliest', consumer => 'c')
   FROM generate_series(1, $subs) i;
 SQL
-		PGOPTIONS='-c synchronous_commit=off' as_postgres "$bindir/psql" -h "$work" -p "$port" -X -q \
+		PGOPTIONS='-c synchronous_commit=off' as_postgres "$bindir/psql" -h "$sock" -p "$port" -X -q \
 			-v ON_ERROR_STOP=1 -d "$db" -c "DO \$\$
 BEGIN
 	FOR i IN 1..$(( store_n / 1000 )) LOOP
@@ -515,7 +518,7 @@ END \$\$"
 		# each subscription: receive and ack half the messages, 1000 at a
 		# time; then receive 100 more and ack every other one, leaving 50
 		# acknowledgement holes and 50 messages held by the consumer
-		PGOPTIONS='-c synchronous_commit=off' as_postgres "$bindir/psql" -h "$work" -p "$port" -X -q \
+		PGOPTIONS='-c synchronous_commit=off' as_postgres "$bindir/psql" -h "$sock" -p "$port" -X -q \
 			-v ON_ERROR_STOP=1 -d "$db" -c "DO \$\$
 DECLARE
 	ids pulsar.message_id[];
@@ -555,7 +558,7 @@ pulsar_version=$(q1 "SELECT extversion FROM pg_extension WHERE extname = 'pulsar
 pgq_version=$(q1 "SELECT extversion FROM pg_extension WHERE extname = 'pgq'")
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 mem=$(awk '/^MemTotal/ { printf "%.1f GB", $2 / 1024 / 1024 }' /proc/meminfo)
-fs=$(df -PT "$work" | awk 'NR == 2 { print $2 " on " $1 }')
+fs=$(df -PT "$pgdata" | awk 'NR == 2 { print $2 " on " $1 }')
 
 best() { awk '{ for (i = 1; i <= NF; i++) if (m == "" || $i > m) m = $i } END { print m }'; }
 lowest() { awk '{ for (i = 1; i <= NF; i++) if (m == "" || $i < m) m = $i } END { print m }'; }
@@ -615,6 +618,10 @@ printf '| shared / SKIP LOCKED | %s | %s | >= 3 | %s |\n' "$(ratio "$sh" "$sk")"
 printf '| exclusive / PgQ | %s | %s | | |\n' "$(ratio "$ex" "$pq")" "$(paired "${results[exclusive]}" "${results[pgq]}")"
 printf '| shared / PgQ | %s | %s | | |\n' "$(ratio "$sh" "$pq")" "$(paired "${results[shared]}" "${results[pgq]}")"
 printf '| SKIP LOCKED / PgQ | %s | %s | | |\n' "$(ratio "$sk" "$pq")" "$(paired "${results[skip_locked]}" "${results[pgq]}")"
+summary_row "exclusive / SKIP LOCKED, rows/s" "$(ratio "$ex" "$sk")" ">= 5" "$(verdict "$(ratio "$ex" "$sk")" 5)"
+summary_row "shared / SKIP LOCKED, rows/s" "$(ratio "$sh" "$sk")" ">= 3" "$(verdict "$(ratio "$sh" "$sk")" 3)"
+summary_row "exclusive / PgQ, rows/s" "$(ratio "$ex" "$pq")" "" ""
+summary_row "shared / PgQ, rows/s" "$(ratio "$sh" "$pq")" "" ""
 echo
 echo "Server CPU: user + system time of the server processes the postmaster reaped during the run (the client backend, and any autovacuum worker that finished), per row consumed; the lowest of the rounds. WAL: bytes per row consumed, full-page images included (a CHECKPOINT precedes each run); the lowest of the rounds."
 
@@ -632,6 +639,7 @@ if [ "$big" -gt 0 ]; then
 	printf '| %s (deep) | %s | %s | %s |\n' "$big" "$d_dp" "${depth[deep]% }" "${depth[deep:start]% }"
 	echo
 	printf 'deep / shallow = **%s** (per round: %s; target >= 0.8: %s)\n' "$(ratio "$d_dp" "$d_sh")" "$(paired "${depth[deep]}" "${depth[shallow]}")" "$(verdict "$(ratio "$d_dp" "$d_sh")" 0.8)"
+	summary_row "exclusive rows/s, backlog $big / $small" "$(ratio "$d_dp" "$d_sh")" ">= 0.8" "$(verdict "$(ratio "$d_dp" "$d_sh")" 0.8)"
 else
 	echo
 	echo "## Consume rate against backlog depth"
@@ -671,6 +679,8 @@ if [ "$store_n" -gt 0 ]; then
 	printf '| bytes per message: segments + subscription state live tuples | %s | %s |\n' "$(per "${st[1:totlive]}")" "$(per "${st[10:totlive]}")"
 	echo
 	echo "10 subscriptions / 1: segment tables $(ratio "${st[10:segments]}" "${st[1:segments]}")x; with the subscription state, allocated $(ratio "${st[10:total]}" "${st[1:total]}")x, live $(ratio "${st[10:totlive]}" "${st[1:totlive]}")x. Live tuples: pgstattuple's tuple_len of the heap (indexes not counted)."
+	summary_row "storage per message, 10 subscriptions / 1: segment tables" "$(ratio "${st[10:segments]}" "${st[1:segments]}")" "<= 1.00 (not growing)" "$(awk -v a="${st[10:segments]}" -v b="${st[1:segments]}" 'BEGIN { print (a <= b) ? "met" : "**missed**" }')"
+	summary_row "storage per message, 10 subscriptions / 1: with subscription state, live / allocated" "$(ratio "${st[10:totlive]}" "${st[1:totlive]}") / $(ratio "${st[10:total]}" "${st[1:total]}")" "" ""
 fi
 
 echo

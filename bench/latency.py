@@ -10,6 +10,8 @@
 #       gnuplot, bench/latency.gp) and DIR/latency_PATH.json (the summary)
 #   latency.py table DIR PATH...
 #       prints the markdown table of the summaries
+#   latency.py summary DIR PATH...
+#       prints the rows of bench/all.sh's summary table, tab-separated
 #
 # Paths (bench/latency.sh makes their topics, queue and table):
 #   listen       LISTEN on the subscription's channel; the consumer sleeps in
@@ -79,6 +81,12 @@ LABEL = {
     'blocking': "pulsar receive(..., timeout)",
     'pgq': 'PgQ, pgqd ticker, 1 s consumer loop delay',
     'skip_locked': 'SKIP LOCKED table, 100 ms polling',
+}
+SHORT = {
+    'listen': 'LISTEN + receive',
+    'blocking': 'blocking receive',
+    'pgq': 'PgQ + pgqd',
+    'skip_locked': '100 ms polling',
 }
 OURS = ('listen', 'blocking')
 
@@ -458,32 +466,70 @@ def fmt_ms(v):
     return '%.2f' % v
 
 
+TARGET = 'p50 <= 2 ms, p99 <= 10 ms'
+
+
+def load(d, path):
+    with open(os.path.join(d, 'latency_%s.json' % path)) as f:
+        return json.load(f)
+
+
+def verdict(s):
+    """The targets, for our paths: p50 <= 2 ms, p99 <= 10 ms, nothing lost."""
+    if s['path'] not in OURS:
+        return ''
+    ok = (s['p50'] is not None and s['p50'] <= 2 and s['p99'] <= 10
+          and s['lost'] == 0)
+    return 'met' if ok else '**missed**'
+
+
 def table(args):
-    print('| path | p50 ms | p99 ms | p99.9 ms | max ms | messages | lost | msg/s | target p50 <= 2 ms, p99 <= 10 ms |')
+    print('| path | p50 ms | p99 ms | p99.9 ms | max ms | messages | lost | msg/s | target %s |' % TARGET)
     print('|---|---:|---:|---:|---:|---:|---:|---:|---|')
     for path in args.paths:
-        with open(os.path.join(args.dir, 'latency_%s.json' % path)) as f:
-            s = json.load(f)
-        if path in OURS:
-            ok = (s['p50'] is not None and s['p50'] <= 2 and s['p99'] <= 10
-                  and s['lost'] == 0)
-            verdict = 'met' if ok else '**missed**'
-        else:
-            verdict = ''
+        s = load(args.dir, path)
+        verdict_ = verdict(s)
         lost = str(s['lost']) if s['lost'] == 0 else '**%d**' % s['lost']
         print('| %s | %s | %s | %s | %s | %d | %s | %s | %s |' % (
             s['label'], fmt_ms(s['p50']), fmt_ms(s['p99']), fmt_ms(s['p999']),
             fmt_ms(s['max']), s['measured_received'], lost,
-            '%.0f' % s['rate'] if s['rate'] else 'n/a', verdict))
+            '%.0f' % s['rate'] if s['rate'] else 'n/a', verdict_))
     print()
     for path in args.paths:
-        with open(os.path.join(args.dir, 'latency_%s.json' % path)) as f:
-            s = json.load(f)
+        s = load(args.dir, path)
         if s['negative']:
             print('- %s: %d of the messages (%.2f %%) reached the consumer before the '
                   "producer had read its COMMIT's reply (latency below 0, down to %s ms)"
                   % (s['label'], s['negative'], 100.0 * s['negative'] / s['measured_received'],
                      fmt_ms(s['min'])))
+
+
+def ratio(a, b):
+    if a is None or b is None or b <= 0:
+        return 'n/a'
+    v = a / b
+    return '%.0f' % v if v >= 100 else '%.1f' % v if v >= 10 else '%.2f' % v
+
+
+def summary(args):
+    """Rows for bench/all.sh's summary table, tab-separated: measure,
+    value, target, verdict.  Our paths' p50 / p99 against the targets;
+    each peer's p50 / p99 and how many times ours they are."""
+    ss = {p: load(args.dir, p) for p in args.paths}
+    ours = [p for p in args.paths if p in OURS]
+    for p in args.paths:
+        s = ss[p]
+        lost = '' if s['lost'] == 0 else ', %d lost' % s['lost']
+        print('%s: p50 / p99, ms\t%s / %s%s\t%s\t%s' % (
+            SHORT[p], fmt_ms(s['p50']), fmt_ms(s['p99']), lost,
+            '<= 2 / <= 10' if p in OURS else '', verdict(s)))
+    for p in args.paths:
+        if p in OURS:
+            continue
+        for o in ours:
+            print('%s / %s: p50 / p99\t%s / %s\t\t' % (
+                SHORT[p], SHORT[o],
+                ratio(ss[p]['p50'], ss[o]['p50']), ratio(ss[p]['p99'], ss[o]['p99'])))
 
 
 def main():
@@ -501,11 +547,16 @@ def main():
     t = sub.add_parser('table')
     t.add_argument('dir')
     t.add_argument('paths', nargs='+')
+    m = sub.add_parser('summary')
+    m.add_argument('dir')
+    m.add_argument('paths', nargs='+')
     args = ap.parse_args()
     if args.cmd == 'run':
         run(args)
-    else:
+    elif args.cmd == 'table':
         table(args)
+    else:
+        summary(args)
 
 
 if __name__ == '__main__':

@@ -27,6 +27,8 @@
 #                    bench/results)
 #   BENCH_PORT       port number of the Unix socket (default 5479)
 #   BENCH_KEEP=1     keep the temp directory (server and pgqd logs)
+#   BENCH_SERVER     set by bench/all.sh: use its running server, start none
+#                    (bench/lib.sh)
 #   BENCH_NO_SETUP=1 install nothing: fail if a package is missing
 #   BENCH_SYNCHRONOUS_COMMIT
 #                    synchronous_commit of the server (default on, the
@@ -80,6 +82,7 @@ paths=(listen blocking pgq skip_locked)
 command_line="BENCH_SECONDS=$duration BENCH_WARMUP=$warmup BENCH_RATE=$rate BENCH_PRODUCERS=$producers CPU_TOPICS=$cpu_topics CPU_ACTIVE=$cpu_active CPU_RATE=$cpu_rate CPU_SECONDS=$cpu_seconds bash bench/latency.sh"
 [ "$sync_commit" = on ] || command_line="BENCH_SYNCHRONOUS_COMMIT=$sync_commit $command_line"
 
+summary_name=latency
 say() { echo "latency: $(date '+%H:%M:%S') $*" >&2; }
 die() { echo "latency: error: $*" >&2; exit 1; }
 
@@ -133,7 +136,7 @@ make_work_dir pulsar_latency
 start_cluster bench/latency.sh "autovacuum = on"
 q1() { psql_db bench -At -c "$1"; }
 
-psql_db postgres -c 'CREATE DATABASE bench'
+create_db bench
 psql_db bench <<'SQL' >/dev/null
 CREATE EXTENSION pulsar_pg;
 CREATE EXTENSION pgq;
@@ -160,7 +163,7 @@ as_postgres tee "$work/pgqd.ini" >/dev/null <<EOF
 [pgqd]
 logfile = $work/pgqd.log
 pidfile = $work/pgqd.pid
-base_connstr = host=$work port=$port user=postgres
+base_connstr = host=$sock port=$port user=postgres
 initial_database = bench
 database_list = bench
 syslog = 0
@@ -237,7 +240,7 @@ measure_worker() {
 # Latency, one path after the other
 #--------------------------------------------------------------------------
 
-dsn="host=$work port=$port dbname=bench user=postgres"
+dsn="host=$sock port=$port dbname=bench user=postgres"
 declare -A path_cpu
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 rm -f "$results/latency.md" "$results/latency.png"
@@ -274,7 +277,7 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 cpu_idle= cpu_busy= cpu_worker= cpu_sent= cpu_create_s=
 if [ "$cpu_topics" -gt 0 ]; then
-	psql_db postgres -c 'CREATE DATABASE cpu'
+	create_db cpu
 	psql_db cpu -c 'CREATE EXTENSION pulsar_pg'
 	say "worker CPU: creating $cpu_topics topics with a subscription each"
 	t0=$(date +%s)
@@ -308,7 +311,7 @@ SELECT pulsar.send('t' || :t, 'x'::text);
 EOF
 		say "worker CPU: $cpu_rate messages/s to $cpu_active topics for $cpu_seconds s"
 		cpu_load() {
-			as_postgres "$bindir/pgbench" -h "$work" -p "$port" -n -M prepared \
+			as_postgres "$bindir/pgbench" -h "$sock" -p "$port" -n -M prepared \
 				-R "$cpu_rate" -T "$cpu_seconds" -c 2 -j 2 -f "$work/cpu_send.sql" cpu \
 				>"$work/cpu_pgbench.out" 2>&1
 		}
@@ -391,3 +394,11 @@ else
 	echo "| $cpu_rate messages/s to $cpu_active of the topics, $cpu_seconds s ($cpu_sent messages) | $cpu_busy |"
 fi
 } | tee "$results/latency.md"
+
+"$python" "$bench_dir/latency.py" summary "$results" "${paths[@]}" >"$work/summary.tsv"
+while IFS=$'\t' read -r measure value target verdict; do
+	summary_row "$measure" "$value" "$target" "$verdict"
+done <"$work/summary.tsv"
+if [ -n "$cpu_busy" ]; then
+	summary_row "worker CPU, $cpu_topics topics: idle / $cpu_rate msg/s to $cpu_active of them" "$cpu_idle % / $cpu_busy %" "" ""
+fi

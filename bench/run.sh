@@ -10,6 +10,8 @@
 #                  case reports the median of its rounds (default 3)
 #   BENCH_PORT     port number of the Unix socket (default 5499)
 #   BENCH_KEEP=1   keep the temp directory (server log, pgbench output)
+#   BENCH_SERVER   set by bench/all.sh: use its running server, start none
+#                  (bench/lib.sh)
 #   BENCH_SYNCHRONOUS_COMMIT
 #                  synchronous_commit of the server (default on, the
 #                  PostgreSQL default; "off" takes the WAL flush out of each
@@ -48,6 +50,7 @@ sync_commit=${BENCH_SYNCHRONOUS_COMMIT:-on}
 command_line="BENCH_SECONDS=$duration BENCH_ROUNDS=$rounds bash bench/run.sh"
 [ "$sync_commit" = on ] || command_line="BENCH_SYNCHRONOUS_COMMIT=$sync_commit $command_line"
 
+summary_name=publish
 say() { echo "bench: $*" >&2; }
 die() { echo "bench: error: $*" >&2; exit 1; }
 
@@ -84,7 +87,7 @@ done
 # only add noise (and CPU that the per-row figures would count).
 start_cluster bench/run.sh "autovacuum = off"
 
-psql_db postgres -c 'CREATE DATABASE bench'
+create_db bench
 psql_db bench <<'SQL' >/dev/null
 CREATE EXTENSION pulsar_pg;
 CREATE EXTENSION pgq;
@@ -188,7 +191,7 @@ run_case() {
 	lsn0=$(psql_db bench -At -c 'SELECT pg_current_wal_insert_lsn()')
 	wait_backends_gone
 	cpu0=$(cpu_ticks)
-	if ! as_postgres "$bindir/pgbench" -h "$work" -p "$port" -n -M prepared \
+	if ! as_postgres "$bindir/pgbench" -h "$sock" -p "$port" -n -M prepared \
 		-T "$secs" -c "$clients" -j "$(threads_for "$clients")" \
 		-D payload="$payload" -D data="$data" \
 		-D payloads="$payloads" -D datas="$datas" \
@@ -274,7 +277,7 @@ pulsar_version=$(psql_db bench -At -c "SELECT extversion FROM pg_extension WHERE
 pgq_version=$(psql_db bench -At -c "SELECT extversion FROM pg_extension WHERE extname = 'pgq'")
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 mem=$(awk '/^MemTotal/ { printf "%.1f GB", $2 / 1024 / 1024 }' /proc/meminfo)
-fs=$(df -PT "$work" | awk 'NR == 2 { print $2 " on " $1 }')
+fs=$(df -PT "$pgdata" | awk 'NR == 2 { print $2 " on " $1 }')
 
 med() { median <<<"${results[$1]}" | xargs printf '%.0f'; }
 rng() { minmax <<<"${results[$1]}"; }
@@ -329,6 +332,8 @@ for load in "${loads[@]}"; do
 	printf '| %s | %s | %s [%s] | >= %s | %s | %s [%s] | > 1.00 | %s |\n' "$label" "$clients" \
 		"$rp" "$(minmax <<<"$pa")" "$target" "$(verdict "$rp" "$target" 0)" \
 		"$rq" "$(minmax <<<"$pq")" "$(verdict "$rq" 1 1)"
+	summary_row "${label%%,*} / plain INSERT, ${label#*, }, $clients client(s)" "$rp" ">= $target" "$(verdict "$rp" "$target" 0)"
+	summary_row "${label%%,*} / PgQ, ${label#*, }, $clients client(s)" "$rq" "> 1.00" "$(verdict "$rq" 1 1)"
 done
 echo
 echo "## Cost per row (less sensitive to a noisy machine than rows/s)"
