@@ -40,9 +40,13 @@ TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
 PG_CFLAGS = -Wall -Werror -Wmissing-prototypes
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: rebuild everything when one changes
+$(OBJS): $(wildcard src/*.h)
 
 # The pulsar-pg client (cli/) has its own PGXS makefile.
 all: cli-all

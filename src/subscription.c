@@ -636,6 +636,7 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 		end_catalog_access(&access);
 		subscription = load_subscription(topic, name);
 		create_cursors(subscription, strcmp(initial_position, "earliest") == 0);
+		WorkerNoteSubscriptionsChanged();
 	}
 	else
 	{
@@ -751,6 +752,7 @@ pulsar_unsubscribe(PG_FUNCTION_ARGS)
 					1, argtypes, values, NULL, false);
 	end_catalog_access(&access);
 	reset_dispatch_at_commit(subscription->subscription_id);
+	WorkerNoteSubscriptionsChanged();
 	PG_RETURN_VOID();
 }
 

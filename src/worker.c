@@ -73,12 +73,14 @@ PGDLLEXPORT void pulsar_worker_main(Datum main_arg);
 
 #define CONSUMER_CHECK_INTERVAL_MS	1000
 /*
- * Shortest time between two cycles that notify: under sustained publishing
- * a channel gets at most one notification per interval, which bounds the
- * growth of the notification queue behind an idle listener, and costs a
- * woken consumer at most this much latency.
+ * Shortest time between the starts of two cycles that had publications to
+ * look at: under sustained publishing the worker wakes at most once per
+ * interval, whatever the rate of commits, and a channel gets at most one
+ * notification per interval, which bounds the growth of the notification
+ * queue behind an idle listener.  It costs a woken consumer at most this
+ * much latency.
  */
-#define MIN_NOTIFY_INTERVAL_US		1000
+#define MIN_CYCLE_INTERVAL_US		1000
 /* a session's exit is visible in pg_stat_activity only once it is done */
 #define CONSUMER_EXIT_GRACE_MS		100
 
@@ -92,7 +94,10 @@ static TimestampTz timer_to_tell = DT_NOEND;
 static bool consumer_exit_registered = false;
 
 static MemoryContext cycle_context = NULL;
-static HTAB *notified_positions = NULL;
+static HTAB *ledger_subscribers = NULL;
+
+/* the open transaction created or deleted subscriptions */
+static bool subscriptions_changed = false;
 
 /* the channels to notify this cycle: channel name -> payload */
 typedef struct PendingNotify
@@ -101,11 +106,27 @@ typedef struct PendingNotify
 	char		payload[NAMEDATALEN * 6];
 } PendingNotify;
 
-typedef struct NotifiedPosition
+/*
+ * What the worker knows of a partition: the position it last notified, and
+ * the channels to notify, loaded at a generation of the subscriptions.
+ */
+typedef struct LedgerSubscribers
 {
 	int64		ledger_id;		/* hash key */
+	int64		notified_position;
+	uint64		generation;		/* 0: not loaded */
+	int32		partition_index;
+	int			num_subscriptions;
+	int64	   *subscription_ids;	/* in TopMemoryContext */
+	char	   *topic;			/* in TopMemoryContext */
+} LedgerSubscribers;
+
+/* a partition whose max read position moved this cycle */
+typedef struct MovedLedger
+{
+	LedgerSubscribers *ledger;
 	int64		position;
-} NotifiedPosition;
+} MovedLedger;
 
 void
 WorkerShmemRequest(void)
@@ -131,6 +152,8 @@ WorkerShmemInit(void)
 	{
 		WorkerState->lock = &(GetNamedLWLockTranche("pulsar_pg workers"))->lock;
 		WorkerState->launcher_latch = NULL;
+		/* 1 and up: a worker's 0 means "not loaded" */
+		pg_atomic_init_u64(&WorkerState->subscriptions_generation, 1);
 		WorkerState->num_slots = max_worker_processes;
 		for (int i = 0; i < WorkerState->num_slots; i++)
 		{
@@ -237,10 +260,15 @@ worker_xact_callback(XactEvent event, void *arg)
 			if (timer_to_tell != DT_NOEND)
 				wake_worker(WAKE_TIMER, 0, timer_to_tell);
 			timer_to_tell = DT_NOEND;
+			/* after the commit is visible: see load_subscribers() */
+			if (subscriptions_changed && WorkerState != NULL)
+				pg_atomic_fetch_add_u64(&WorkerState->subscriptions_generation, 1);
+			subscriptions_changed = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			timer_to_tell = DT_NOEND;
+			subscriptions_changed = false;
 			break;
 		default:
 			break;
@@ -325,44 +353,101 @@ queue_found_subscriptions(HTAB *notifies)
 }
 
 /*
- * New messages: the subscriptions of every partition whose max read
- * position moved past what was last notified.
+ * The partitions among 'ledgers' whose max read position moved past what
+ * was last notified.  Needs no transaction.
  */
-static void
-collect_published(HTAB *notifies, List *ledgers)
+static List *
+take_moved(List *ledgers)
 {
-	Datum	   *moved;
-	int64	   *positions;
-	int			num_moved = 0;
+	List	   *moved = NIL;
 	ListCell   *lc;
-	Oid			argtypes[1] = {INT8ARRAYOID};
-	Datum		values[1];
-	CatalogAccess access;
 
-	moved = palloc(sizeof(Datum) * Max(list_length(ledgers), 1));
-	positions = palloc(sizeof(int64) * Max(list_length(ledgers), 1));
 	foreach(lc, ledgers)
 	{
 		int64		ledger_id = *(int64 *) lfirst(lc);
 		int64		position;
-		NotifiedPosition *notified;
+		LedgerSubscribers *entry;
+		MovedLedger *move;
 		bool		found;
 
 		if (!TakeMovedReadPosition(ledger_id, &position))
 			continue;
-		notified = hash_search(notified_positions, &ledger_id, HASH_ENTER,
-							   &found);
-		if (found && notified->position >= position)
+		entry = hash_search(ledger_subscribers, &ledger_id, HASH_ENTER, &found);
+		if (!found)
+		{
+			entry->notified_position = -1;
+			entry->generation = 0;
+			entry->num_subscriptions = 0;
+			entry->subscription_ids = NULL;
+			entry->topic = NULL;
+		}
+		if (entry->notified_position >= position)
 			continue;
-		notified->position = position;
-		moved[num_moved] = Int64GetDatum(ledger_id);
-		positions[num_moved] = position;
-		num_moved++;
+		entry->notified_position = position;
+		move = palloc(sizeof(MovedLedger));
+		move->ledger = entry;
+		move->position = position;
+		moved = lappend(moved, move);
 	}
-	if (num_moved == 0)
+	return moved;
+}
+
+/*
+ * Whether notifying these moves needs a transaction: some have subscribers,
+ * or the subscribers of some must be loaded.
+ */
+static bool
+moves_need_transaction(List *moved, uint64 generation)
+{
+	ListCell   *lc;
+
+	foreach(lc, moved)
+	{
+		LedgerSubscribers *entry = ((MovedLedger *) lfirst(lc))->ledger;
+
+		if (entry->generation != generation || entry->num_subscriptions > 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Loads the subscribers of the moved partitions not loaded at this
+ * generation; 'generation' was read before the snapshot was taken, so a
+ * later change makes them load again.
+ */
+static void
+load_subscribers(List *moved, uint64 generation)
+{
+	Datum	   *stale;
+	int			num_stale = 0;
+	ListCell   *lc;
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	Datum		values[1];
+	CatalogAccess access;
+	MemoryContext old;
+
+	stale = palloc(sizeof(Datum) * Max(list_length(moved), 1));
+	foreach(lc, moved)
+	{
+		LedgerSubscribers *entry = ((MovedLedger *) lfirst(lc))->ledger;
+
+		if (entry->generation == generation)
+			continue;
+		if (entry->subscription_ids)
+			pfree(entry->subscription_ids);
+		if (entry->topic)
+			pfree(entry->topic);
+		entry->subscription_ids = NULL;
+		entry->topic = NULL;
+		entry->num_subscriptions = 0;
+		entry->generation = generation;
+		stale[num_stale++] = Int64GetDatum(entry->ledger_id);
+	}
+	if (num_stale == 0)
 		return;
 
-	values[0] = PointerGetDatum(construct_array(moved, num_moved, INT8OID, 8,
+	values[0] = PointerGetDatum(construct_array(stale, num_stale, INT8OID, 8,
 												true, TYPALIGN_DOUBLE));
 	begin_catalog_access(&access);
 	run_catalog_sql("SELECT l.ledger_id, l.partition_index, s.subscription_id,"
@@ -372,27 +457,62 @@ collect_published(HTAB *notifies, List *ledgers)
 					"  JOIN pulsar.subscription s ON s.topic_id = l.topic_id"
 					" WHERE l.ledger_id = ANY ($1)",
 					1, argtypes, values, NULL, false);
+	old = MemoryContextSwitchTo(TopMemoryContext);
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[row];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		int64		ledger_id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-		int32		partition = DatumGetInt32(SPI_getbinval(tuple, desc, 2, &isnull));
-		int64		subscription_id = DatumGetInt64(SPI_getbinval(tuple, desc, 3, &isnull));
-		char	   *topic = SPI_getvalue(tuple, desc, 4);
-		int64		position = -1;
+		LedgerSubscribers *entry = hash_search(ledger_subscribers, &ledger_id,
+											   HASH_FIND, NULL);
 
-		for (int i = 0; i < num_moved; i++)
-			if (DatumGetInt64(moved[i]) == ledger_id)
-				position = positions[i];
-		queue_notify(notifies, subscription_id,
-					 psprintf("%s %s", topic,
-							  message_id_to_string(make_message_id(ledger_id,
-																   position,
-																   partition))));
+		Assert(entry != NULL);
+		entry->partition_index = DatumGetInt32(SPI_getbinval(tuple, desc, 2, &isnull));
+		entry->subscription_ids = entry->subscription_ids ?
+			repalloc(entry->subscription_ids,
+					 sizeof(int64) * (entry->num_subscriptions + 1)) :
+			palloc(sizeof(int64));
+		entry->subscription_ids[entry->num_subscriptions++] =
+			DatumGetInt64(SPI_getbinval(tuple, desc, 3, &isnull));
+		if (entry->topic == NULL)
+			entry->topic = SPI_getvalue(tuple, desc, 4);
 	}
+	MemoryContextSwitchTo(old);
 	end_catalog_access(&access);
+}
+
+/* New messages: the channels of the moved partitions' subscriptions. */
+static void
+collect_published(HTAB *notifies, List *moved)
+{
+	ListCell   *lc;
+
+	foreach(lc, moved)
+	{
+		MovedLedger *move = lfirst(lc);
+		LedgerSubscribers *entry = move->ledger;
+		char	   *payload;
+
+		if (entry->num_subscriptions == 0)
+			continue;
+		payload = psprintf("%s %s", entry->topic,
+						   message_id_to_string(make_message_id(entry->ledger_id,
+																move->position,
+																entry->partition_index)));
+		for (int i = 0; i < entry->num_subscriptions; i++)
+			queue_notify(notifies, entry->subscription_ids[i], payload);
+	}
+}
+
+/*
+ * The open transaction created or deleted subscriptions: workers reload
+ * what they know of subscribers once it commits.
+ */
+void
+WorkerNoteSubscriptionsChanged(void)
+{
+	subscriptions_changed = true;
 }
 
 /*
@@ -518,7 +638,7 @@ pulsar_worker_main(Datum main_arg)
 	bool		paused;
 	TimestampTz timers_checked_through = DT_NOBEGIN;
 	TimestampTz next_consumer_check = 0;
-	bool		notified = false;
+	bool		worked = false;
 	HASHCTL		info;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -562,8 +682,8 @@ pulsar_worker_main(Datum main_arg)
 										  "pulsar_pg worker cycle",
 										  ALLOCSET_DEFAULT_SIZES);
 	info.keysize = sizeof(int64);
-	info.entrysize = sizeof(NotifiedPosition);
-	notified_positions = hash_create("pulsar_pg notified positions", 1024,
+	info.entrysize = sizeof(LedgerSubscribers);
+	ledger_subscribers = hash_create("pulsar_pg ledger subscribers", 1024,
 									 &info, HASH_ELEM | HASH_BLOBS);
 
 	SpinLockAcquire(&slot->mutex);
@@ -576,6 +696,8 @@ pulsar_worker_main(Datum main_arg)
 	for (;;)
 	{
 		List	   *ledgers = NIL;
+		List	   *moved;
+		uint64		generation;
 		int64		taken[PUBLISHED_QUEUE_SIZE];
 		int			num_taken;
 		bool		scan_all;
@@ -626,13 +748,17 @@ pulsar_worker_main(Datum main_arg)
 			next_consumer_check = Min(next_consumer_check,
 									  TimestampTzPlusMilliseconds(now, CONSUMER_EXIT_GRACE_MS));
 
-		if (scan_all || ledgers != NIL || check_timers ||
+		if (scan_all)
+			ledgers = list_concat(ledgers, MovedPartitions());
+		moved = take_moved(ledgers);
+		generation = pg_atomic_read_u64(&WorkerState->subscriptions_generation);
+		if (ledgers != NIL)
+			worked = true;
+
+		if (moves_need_transaction(moved, generation) || check_timers ||
 			now >= next_consumer_check)
 		{
 			HASHCTL		notify_info;
-
-			if (scan_all)
-				ledgers = list_concat(ledgers, MovedPartitions());
 
 			SetCurrentStatementStartTimestamp();
 			StartTransactionCommand();
@@ -650,8 +776,11 @@ pulsar_worker_main(Datum main_arg)
 			notify_info.hcxt = CurrentMemoryContext;
 			notifies = hash_create("pulsar_pg notifies", 64, &notify_info,
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-			if (ledgers != NIL)
-				collect_published(notifies, ledgers);
+			if (moved != NIL)
+			{
+				load_subscribers(moved, generation);
+				collect_published(notifies, moved);
+			}
 			if (check_timers)
 			{
 				TimestampTz from = Min(timers_checked_through,
@@ -667,7 +796,8 @@ pulsar_worker_main(Datum main_arg)
 				next_consumer_check =
 					TimestampTzPlusMilliseconds(now, CONSUMER_CHECK_INTERVAL_MS);
 			}
-			notified = hash_get_num_entries(notifies) > 0;
+			if (hash_get_num_entries(notifies) > 0)
+				worked = true;
 			send_notifies(notifies);
 
 			PopActiveSnapshot();
@@ -684,14 +814,14 @@ pulsar_worker_main(Datum main_arg)
 		}
 
 		MemoryContextSwitchTo(TopMemoryContext);
-		if (notified)
+		if (worked)
 		{
 			/* 'now' is when this cycle started */
 			long		elapsed_us = GetCurrentTimestamp() - now;
 
-			if (elapsed_us >= 0 && elapsed_us < MIN_NOTIFY_INTERVAL_US)
-				pg_usleep(MIN_NOTIFY_INTERVAL_US - elapsed_us);
-			notified = false;
+			if (elapsed_us >= 0 && elapsed_us < MIN_CYCLE_INTERVAL_US)
+				pg_usleep(MIN_CYCLE_INTERVAL_US - elapsed_us);
+			worked = false;
 		}
 		now = GetCurrentTimestamp();
 		SpinLockAcquire(&slot->mutex);

@@ -10,6 +10,7 @@
 #define PULSAR_WORKER_H
 
 #include "datatype/timestamp.h"
+#include "port/atomics.h"
 #include "postmaster/bgworker.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -53,6 +54,9 @@ typedef struct DatabaseWorker
 typedef struct WorkerSharedState
 {
 	LWLock	   *lock;
+	pg_atomic_uint64 subscriptions_generation;	/* bumped by commits that
+												 * create or delete
+												 * subscriptions */
 	Latch	   *launcher_latch;
 	int			num_slots;
 	DatabaseWorker slots[FLEXIBLE_ARRAY_MEMBER];
@@ -77,5 +81,6 @@ extern void describe_background_worker(BackgroundWorker *worker,
 extern void WorkerNotePublished(int64 ledger_id);
 extern void WorkerNoteTimer(TimestampTz due);
 extern void WorkerNoteConsumerSession(void);
+extern void WorkerNoteSubscriptionsChanged(void);
 
 #endif							/* PULSAR_WORKER_H */
