@@ -166,4 +166,28 @@ ok(wait_workers($standby, 'plain', 1),
 	'in every database with the extension');
 
 $standby->stop;
+
+# more databases with the extension than worker slots: CREATE EXTENSION
+# still succeeds, and says why this database has no worker
+my $small = PostgreSQL::Test::Cluster->new('small');
+$small->init;
+$small->append_conf(
+	'postgresql.conf', q{
+shared_preload_libraries = 'pulsar_pg'
+max_worker_processes = 2
+});
+$small->start;
+$small->safe_psql('postgres', "CREATE DATABASE db_$_") for 1 .. 3;
+$small->safe_psql("db_$_", 'CREATE EXTENSION pulsar_pg') for 1 .. 2;
+my ($rc, $stdout, $stderr) =
+  $small->psql('db_3', 'CREATE EXTENSION pulsar_pg');
+is($rc, 0, 'CREATE EXTENSION succeeds without a free worker slot');
+like(
+	$stderr,
+	qr/WARNING:  no background worker slot for pulsar_pg in this database\n.*DETAIL:  The launcher keeps at most max_worker_processes databases\.\n.*HINT:  Increase max_worker_processes and restart the server\./s,
+	'and warns, with a hint');
+is($small->safe_psql('db_3', "SELECT extversion FROM pg_extension WHERE extname = 'pulsar_pg'"),
+	'0.3.0', 'the extension is installed');
+$small->stop;
+
 done_testing();
