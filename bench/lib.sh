@@ -5,6 +5,8 @@
 # PostgreSQL 15 cluster as postgres (initdb refuses root) in a temp
 # directory, Unix socket only, stopped and removed on exit.  The sourcing
 # script defines say and die, and sets port, keep and sync_commit.
+# BENCH_SHARED_BUFFERS sets the cluster's shared_buffers (default 1GB): a
+# diagnostic, to see what a working set larger than the buffer pool costs.
 #
 # Shared server: bench/all.sh starts one cluster and runs the three
 # benchmarks against it with BENCH_SERVER set to the cluster's directory
@@ -175,7 +177,7 @@ unix_socket_directories = '$sock'
 port = $port
 max_connections = 20
 shared_preload_libraries = 'pulsar_pg'
-shared_buffers = 1GB
+shared_buffers = ${BENCH_SHARED_BUFFERS:-1GB}
 effective_cache_size = 16GB
 maintenance_work_mem = 256MB
 work_mem = 16MB
