@@ -72,7 +72,7 @@ command_line="PUBLISH_SECONDS=$publish_seconds PUBLISH_ROUNDS=$publish_rounds CO
 say() { echo "all: $(date '+%H:%M:%S') $*" >&2; }
 die() { echo "all: error: $*" >&2; exit 1; }
 
-whole() { case $2 in ''|*[!0-9]*) die "$1 must be a whole number" ;; esac; }
+. "$bench_dir/lib.sh"
 whole PUBLISH_SECONDS "$publish_seconds"
 whole PUBLISH_ROUNDS "$publish_rounds"
 whole CONSUME_SECONDS "$consume_seconds"
@@ -83,7 +83,6 @@ whole BENCH_PORT "$port"
 # it starts
 [ -z "${BENCH_SERVER:-}" ] || die "BENCH_SERVER is set: bench/all.sh starts its own server"
 
-. "$bench_dir/lib.sh"
 check_machine
 ensure_packages postgresql-15-pgq3 pgqd python3-psycopg2 gnuplot-nox
 check_extensions "PgQ's pgq.control is missing although postgresql-15-pgq3 is installed"

@@ -79,7 +79,7 @@ summary_name=consume
 say() { echo "consume: $(date '+%H:%M:%S') $*" >&2; }
 die() { echo "consume: error: $*" >&2; exit 1; }
 
-whole() { case $2 in ''|*[!0-9]*) die "$1 must be a whole number" ;; esac; }
+. "$bench_dir/lib.sh"
 whole BENCH_SECONDS "$duration"
 whole BENCH_ROUNDS "$rounds"
 whole BACKLOG "$backlog"
@@ -93,7 +93,6 @@ whole BENCH_PORT "$port"
 [ $(( big % 1000 )) -eq 0 ] || die "BIG_BACKLOG must be a multiple of 1000 (0 skips)"
 [ "$small" -ge 100 ] && [ $(( small % 100 )) -eq 0 ] || die "SMALL_BACKLOG must be a positive multiple of 100"
 [ $(( store_n % 2000 )) -eq 0 ] || die "STORAGE_MESSAGES must be a multiple of 2000 (0 skips)"
-. "$bench_dir/lib.sh"
 check_machine
 check_extensions "PgQ is not installed (apt-get install postgresql-15-pgq3)"
 if [ "$perf_on" = 1 ]; then

@@ -86,7 +86,7 @@ summary_name=latency
 say() { echo "latency: $(date '+%H:%M:%S') $*" >&2; }
 die() { echo "latency: error: $*" >&2; exit 1; }
 
-whole() { case $2 in ''|*[!0-9]*) die "$1 must be a whole number" ;; esac; }
+. "$bench_dir/lib.sh"
 whole BENCH_SECONDS "$duration"
 whole BENCH_WARMUP "$warmup"
 whole BENCH_RATE "$rate"
@@ -106,7 +106,6 @@ if [ "$cpu_topics" -gt 0 ]; then
 		die "CPU_RATE and CPU_SECONDS must be at least 1"
 fi
 
-. "$bench_dir/lib.sh"
 check_machine
 ensure_packages postgresql-15-pgq3 pgqd python3-psycopg2
 check_extensions "PgQ's pgq.control is missing although postgresql-15-pgq3 is installed"

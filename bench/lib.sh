@@ -22,6 +22,9 @@ bindir=/usr/lib/postgresql/15/bin
 
 as_postgres() { runuser -u postgres -- "$@"; }
 
+# whole NAME VALUE: dies unless VALUE, the setting NAME, is a whole number
+whole() { case $2 in ''|*[!0-9]*) die "$1 must be a whole number" ;; esac; }
+
 # The checks every benchmark needs: root, the postgres user, the server
 # binaries, a valid synchronous_commit.
 check_machine() {
