@@ -1,5 +1,6 @@
 -- The upgrade chain: 0.1.0 -> 0.2.0 keeps topics and messages, adds
--- consumption; 0.2.0 -> 0.3.0 adds deliver_after and the timer index
+-- consumption; 0.2.0 -> 0.3.0 adds deliver_after and the timer index;
+-- 0.3.0 -> 0.4.0 tracks pending messages by runs of entries
 \set VERBOSITY default
 DROP EXTENSION pulsar_pg;
 CREATE EXTENSION pulsar_pg VERSION '0.1.0';
@@ -9,16 +10,25 @@ SELECT count(*) FROM pulsar.send_batch('upgraded', ARRAY['before 1', 'before 2']
 
 ALTER EXTENSION pulsar_pg UPDATE TO '0.2.0';
 SELECT extversion FROM pg_extension WHERE extname = 'pulsar_pg';
+-- the library consumes with the tables of 0.4.0: until the update, every
+-- consuming function fails clearly
+SELECT pulsar.subscribe('upgraded', 'after', initial_position => 'earliest');
 
--- what was published before the upgrade is consumed after it
-SELECT pulsar.subscribe('upgraded', 'after', initial_position => 'earliest') ~ '^pulsar_sub_[0-9]+$' AS subscribed;
-SELECT pulsar.send('upgraded', 'after 1') IS NOT NULL AS sent;
-SELECT pulsar.entry_id(message_id), convert_from(payload, 'UTF8')
-  FROM pulsar.receive('upgraded', 'after', 10);
+ALTER EXTENSION pulsar_pg UPDATE TO '0.3.0';
+SELECT extversion FROM pg_extension WHERE extname = 'pulsar_pg';
+SELECT pulsar.send('upgraded', 'after 1', deliver_after => '0') IS NOT NULL AS sent;
+-- a pending message as 0.3.0 tracked it, a row per entry
+INSERT INTO pulsar.pending (subscription_id, ledger_id, entry_id, redeliver_at)
+VALUES (1000, 1, 7, 'infinity');
 
 ALTER EXTENSION pulsar_pg UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'pulsar_pg';
-SELECT pulsar.send('upgraded', 'after 2', deliver_after => '0') IS NOT NULL AS sent;
+-- ... is a run of one entry
+SELECT subscription_id, ledger_id, first_entry, last_entry FROM pulsar.pending;
+DELETE FROM pulsar.pending;
+
+-- what was published before the upgrade is consumed after it
+SELECT pulsar.subscribe('upgraded', 'after', initial_position => 'earliest') ~ '^pulsar_sub_[0-9]+$' AS subscribed;
 SELECT pulsar.entry_id(message_id), convert_from(payload, 'UTF8')
   FROM pulsar.receive('upgraded', 'after', 10);
 

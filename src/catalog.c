@@ -184,6 +184,37 @@ end_catalog_access(CatalogAccess *access)
 }
 
 /*
+ * Whether the installed extension's tables are those this library's
+ * consuming code needs: pending messages tracked by runs of entries, since
+ * 0.4.0.  Caller is in a transaction.
+ */
+bool
+consumption_tables_current(void)
+{
+	Oid			schema = get_namespace_oid("pulsar", true);
+	Oid			pending;
+
+	if (!OidIsValid(schema))
+		return false;
+	pending = get_relname_relid("pending", schema);
+	return OidIsValid(pending) &&
+		get_attnum(pending, "last_entry") != InvalidAttrNumber;
+}
+
+/* Fails clearly while ALTER EXTENSION ... UPDATE has not been run. */
+void
+require_consumption_tables(void)
+{
+	if (!consumption_tables_current())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"pulsar_pg\" must be updated before subscriptions can be used"),
+				 errdetail("The installed library needs version %s of the extension's tables.",
+						   PULSAR_PG_CONSUMPTION_VERSION),
+				 errhint("Run ALTER EXTENSION pulsar_pg UPDATE.")));
+}
+
+/*
  * Prepared plans of catalog statements, keyed by their text.  Only fixed
  * statements come here; the plan cache replans them when tables change.
  */

@@ -65,6 +65,11 @@ typedef struct CatalogAccess
 
 extern void CatalogInit(void);
 
+/* the extension version whose tables the consuming code needs */
+#define PULSAR_PG_CONSUMPTION_VERSION "0.4.0"
+
+extern bool consumption_tables_current(void);
+extern void require_consumption_tables(void);
 extern void begin_catalog_access(CatalogAccess *access);
 extern void end_catalog_access(CatalogAccess *access);
 extern int	run_catalog_sql(const char *sql, int nargs, Oid *argtypes,

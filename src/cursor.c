@@ -74,25 +74,33 @@ create_cursors(Subscription *subscription, bool earliest)
 	end_catalog_access(&access);
 }
 
-int64
-cursor_mark_delete(Subscription *subscription, int64 ledger_id)
+/* Caller is inside begin_catalog_access(). */
+static int64
+read_mark_delete(int64 subscription_id, int64 ledger_id)
 {
-	CatalogAccess access;
 	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		values[2] = {Int64GetDatum(subscription->subscription_id),
+	Datum		values[2] = {Int64GetDatum(subscription_id),
 	Int64GetDatum(ledger_id)};
-	int64		mark_delete;
 	bool		isnull;
 
-	begin_catalog_access(&access);
 	run_catalog_sql("SELECT mark_delete FROM pulsar.cursor"
 					" WHERE subscription_id = $1 AND ledger_id = $2",
 					2, argtypes, values, NULL, true);
 	if (SPI_processed == 0)
 		elog(ERROR, "cursor of subscription " INT64_FORMAT " in ledger " INT64_FORMAT " is missing",
-			 subscription->subscription_id, ledger_id);
-	mark_delete = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-											  SPI_tuptable->tupdesc, 1, &isnull));
+			 subscription_id, ledger_id);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+int64
+cursor_mark_delete(Subscription *subscription, int64 ledger_id)
+{
+	CatalogAccess access;
+	int64		mark_delete;
+
+	begin_catalog_access(&access);
+	mark_delete = read_mark_delete(subscription->subscription_id, ledger_id);
 	end_catalog_access(&access);
 	return mark_delete;
 }
@@ -141,57 +149,143 @@ compare_int64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* sorts entries and drops repeats; returns how many are left */
+static int
+sort_distinct(int64 *entries, int count)
+{
+	int			kept = 0;
+
+	qsort(entries, count, sizeof(int64), compare_int64);
+	for (int i = 0; i < count; i++)
+		if (kept == 0 || entries[i] != entries[kept - 1])
+			entries[kept++] = entries[i];
+	return kept;
+}
+
 /*
- * Folds the acknowledged ranges that reach the mark-delete position into it,
- * if nobody else holds the cursor row.  Caller is inside
+ * Acknowledges ranges of entries of one ledger (sorted by first entry) and
+ * folds into the mark-delete position what reaches it, stored ranges
+ * included.  The fold needs the cursor row: when another transaction holds
+ * it, the ranges are only stored, and a later ack or the worker folds
+ * them.  Ranges the fold covers are never written.  Caller is inside
  * begin_catalog_access().
  */
 static void
-advance_mark_delete(int64 subscription_id, int64 ledger_id)
+fold_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
+			const int64 *lasts, int count)
 {
-	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
-	Datum		values[3] = {Int64GetDatum(subscription_id),
-	Int64GetDatum(ledger_id), 0};
+	Oid			argtypes[4] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID};
+	Oid			position_argtypes[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		values[4];
+	Datum	   *first_datums;
+	Datum	   *last_datums;
 	int64		mark_delete;
 	int64		folded_to;
+	int64		stored_folded_to;
+	int			num_stored;
+	int64	   *stored_firsts;
+	int64	   *stored_lasts;
+	int			num_kept = 0;
+	int			s = 0;
+	int			i = 0;
 	bool		isnull;
 
-	run_catalog_sql("SELECT mark_delete FROM pulsar.cursor"
-					" WHERE subscription_id = $1 AND ledger_id = $2"
-					" FOR UPDATE SKIP LOCKED",
+	values[0] = Int64GetDatum(subscription_id);
+	values[1] = Int64GetDatum(ledger_id);
+	run_catalog_sql("SELECT c.mark_delete, r.first_entry, r.last_entry"
+					"  FROM pulsar.cursor c"
+					"  LEFT JOIN LATERAL"
+					"       (SELECT first_entry, last_entry FROM pulsar.acked_range a"
+					"         WHERE a.subscription_id = c.subscription_id"
+					"           AND a.ledger_id = c.ledger_id"
+					"         ORDER BY first_entry LIMIT 1000) r ON true"
+					" WHERE c.subscription_id = $1 AND c.ledger_id = $2"
+					" ORDER BY r.first_entry"
+					"   FOR UPDATE OF c SKIP LOCKED",
 					2, argtypes, values, NULL, false);
 	if (SPI_processed == 0)
-		return;
-	mark_delete = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-											  SPI_tuptable->tupdesc, 1, &isnull));
-	folded_to = mark_delete;
-
-	run_catalog_sql("SELECT first_entry, last_entry FROM pulsar.acked_range"
-					" WHERE subscription_id = $1 AND ledger_id = $2"
-					" ORDER BY first_entry LIMIT 1000",
-					2, argtypes, values, NULL, false);
-	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		int64		first = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-														SPI_tuptable->tupdesc, 1, &isnull));
-		int64		last = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-													   SPI_tuptable->tupdesc, 2, &isnull));
-
-		if (first > folded_to + 1)
-			break;
-		folded_to = Max(folded_to, last);
+		/* busy: store what is above the mark-delete position */
+		if (count == 0)
+			return;
+		mark_delete = read_mark_delete(subscription_id, ledger_id);
+		folded_to = mark_delete;
+		num_stored = 0;
+		stored_firsts = stored_lasts = NULL;
 	}
-	if (folded_to == mark_delete)
-		return;
+	else
+	{
+		mark_delete = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		num_stored = isnull ? 0 : (int) SPI_processed;
+		stored_firsts = palloc(sizeof(int64) * Max(num_stored, 1));
+		stored_lasts = palloc(sizeof(int64) * Max(num_stored, 1));
+		for (int r = 0; r < num_stored; r++)
+		{
+			stored_firsts[r] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+														   SPI_tuptable->tupdesc, 2, &isnull));
+			stored_lasts[r] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+														  SPI_tuptable->tupdesc, 3, &isnull));
+		}
 
-	values[2] = Int64GetDatum(folded_to);
-	run_catalog_sql("UPDATE pulsar.cursor SET mark_delete = $3"
-					" WHERE subscription_id = $1 AND ledger_id = $2",
-					3, argtypes, values, NULL, false);
-	run_catalog_sql("DELETE FROM pulsar.acked_range"
-					" WHERE subscription_id = $1 AND ledger_id = $2"
-					"   AND last_entry <= $3",
-					3, argtypes, values, NULL, false);
+		/* chain both sorted lists from the mark-delete position */
+		folded_to = mark_delete;
+		stored_folded_to = mark_delete;
+		while (s < num_stored || i < count)
+		{
+			bool		take_stored = i == count ||
+				(s < num_stored && stored_firsts[s] <= firsts[i]);
+			int64		first = take_stored ? stored_firsts[s] : firsts[i];
+			int64		last = take_stored ? stored_lasts[s] : lasts[i];
+
+			if (first > folded_to + 1)
+				break;
+			folded_to = Max(folded_to, last);
+			if (take_stored)
+			{
+				stored_folded_to = folded_to;
+				s++;
+			}
+			else
+				i++;
+		}
+
+		values[2] = Int64GetDatum(folded_to);
+		if (folded_to > mark_delete)
+			run_catalog_sql("UPDATE pulsar.cursor SET mark_delete = $3"
+							" WHERE subscription_id = $1 AND ledger_id = $2",
+							3, position_argtypes, values, NULL, false);
+		if (stored_folded_to > mark_delete)
+			run_catalog_sql("DELETE FROM pulsar.acked_range"
+							" WHERE subscription_id = $1 AND ledger_id = $2"
+							"   AND last_entry <= $3",
+							3, position_argtypes, values, NULL, false);
+	}
+
+	/* what the fold did not reach is stored */
+	first_datums = palloc(sizeof(Datum) * Max(count, 1));
+	last_datums = palloc(sizeof(Datum) * Max(count, 1));
+	for (int r = 0; r < count; r++)
+	{
+		if (lasts[r] <= folded_to)
+			continue;
+		first_datums[num_kept] = Int64GetDatum(Max(firsts[r], folded_to + 1));
+		last_datums[num_kept] = Int64GetDatum(lasts[r]);
+		num_kept++;
+	}
+	if (num_kept == 0)
+		return;
+	values[2] = PointerGetDatum(construct_array(first_datums, num_kept, INT8OID,
+												8, true, TYPALIGN_DOUBLE));
+	values[3] = PointerGetDatum(construct_array(last_datums, num_kept, INT8OID,
+												8, true, TYPALIGN_DOUBLE));
+	run_catalog_sql("INSERT INTO pulsar.acked_range"
+					" (subscription_id, ledger_id, first_entry, last_entry)"
+					" SELECT $1, $2, f, l FROM unnest($3, $4) AS r(f, l)"
+					" ON CONFLICT (subscription_id, ledger_id, first_entry) DO UPDATE"
+					"   SET last_entry = greatest(acked_range.last_entry, EXCLUDED.last_entry)",
+					4, argtypes, values, NULL, false);
 }
 
 /*
@@ -227,44 +321,22 @@ fold_acked_ranges_everywhere(void)
 												 SPI_tuptable->tupdesc, 2, &isnull));
 	}
 	for (uint64 i = 0; i < count; i++)
-		advance_mark_delete(subscriptions[i], ledgers[i]);
+		fold_ranges(subscriptions[i], ledgers[i], NULL, NULL, 0);
 	end_catalog_access(&access);
 }
 
 /*
- * Acknowledges ranges of entries of one ledger, and advances the
- * mark-delete position when it can.
+ * Acknowledges ranges of entries of one ledger, sorted by first entry, and
+ * advances the mark-delete position when it can.
  */
 void
 ack_ranges(Subscription *subscription, int64 ledger_id, int64 *firsts,
 		   int64 *lasts, int count)
 {
 	CatalogAccess access;
-	Oid			argtypes[4] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID};
-	Datum		values[4];
-	Datum	   *first_datums = palloc(sizeof(Datum) * Max(count, 1));
-	Datum	   *last_datums = palloc(sizeof(Datum) * Max(count, 1));
 
-	for (int i = 0; i < count; i++)
-	{
-		first_datums[i] = Int64GetDatum(firsts[i]);
-		last_datums[i] = Int64GetDatum(lasts[i]);
-	}
-	values[0] = Int64GetDatum(subscription->subscription_id);
-	values[1] = Int64GetDatum(ledger_id);
-	values[2] = PointerGetDatum(construct_array(first_datums, count, INT8OID, 8,
-												true, TYPALIGN_DOUBLE));
-	values[3] = PointerGetDatum(construct_array(last_datums, count, INT8OID, 8,
-												true, TYPALIGN_DOUBLE));
 	begin_catalog_access(&access);
-	if (count > 0)
-		run_catalog_sql("INSERT INTO pulsar.acked_range"
-						" (subscription_id, ledger_id, first_entry, last_entry)"
-						" SELECT $1, $2, f, l FROM unnest($3, $4) AS r(f, l)"
-						" ON CONFLICT (subscription_id, ledger_id, first_entry) DO UPDATE"
-						"   SET last_entry = greatest(acked_range.last_entry, EXCLUDED.last_entry)",
-						4, argtypes, values, NULL, false);
-	advance_mark_delete(subscription->subscription_id, ledger_id);
+	fold_ranges(subscription->subscription_id, ledger_id, firsts, lasts, count);
 	end_catalog_access(&access);
 }
 
@@ -275,6 +347,154 @@ ledger_partition_index(TopicInfo *topic, int64 ledger_id)
 		if (topic->ledgers[i].ledger_id == ledger_id)
 			return topic->ledgers[i].partition_index;
 	return NOT_A_PARTITION;
+}
+
+/* what a pending row said of an entry taken out of it */
+typedef struct TakenEntry
+{
+	bool		found;
+	int32		redelivery_count;
+	bool		delivered;		/* delivered_at was set */
+	TimestampTz delivered_at;
+	int32		key_hash;		/* -1: none */
+} TakenEntry;
+
+/*
+ * Takes entries (sorted, distinct) of one ledger out of the subscription's
+ * pending rows: a row is deleted, and the parts of its run that were not
+ * asked for are written back as rows of their own, in the same state.
+ * Fills 'taken' per entry and returns how many were found.
+ *
+ * A row another transaction changes while this one waits for it may have
+ * been split: its new rows are invisible to the statement that waited, so
+ * entries not found are looked for again with a new snapshot, at least
+ * once, and until a look finds none.  Caller is inside begin_catalog_access().
+ */
+static int
+take_pending_entries(Subscription *subscription, int64 ledger_id,
+					 const int64 *entries, int count, TakenEntry *taken)
+{
+	int			found = 0;
+	int			looks = 0;
+
+	memset(taken, 0, sizeof(TakenEntry) * count);
+	for (;;)
+	{
+		Oid			argtypes[3] = {INT8OID, INT8OID, INT8ARRAYOID};
+		Datum		values[3];
+		Datum	   *missing = palloc(sizeof(Datum) * count);
+		int			num_missing = 0;
+		int			found_now = 0;
+		int			num_rows;
+		SPITupleTable *rows;
+
+		for (int i = 0; i < count; i++)
+			if (!taken[i].found)
+				missing[num_missing++] = Int64GetDatum(entries[i]);
+		if (num_missing == 0)
+			break;
+		values[0] = Int64GetDatum(subscription->subscription_id);
+		values[1] = Int64GetDatum(ledger_id);
+		values[2] = PointerGetDatum(construct_array(missing, num_missing,
+													INT8OID, 8, true,
+													TYPALIGN_DOUBLE));
+		run_catalog_sql("DELETE FROM pulsar.pending p"
+						" WHERE p.subscription_id = $1 AND p.ledger_id = $2"
+						"   AND p.first_entry >= coalesce("
+						"        (SELECT max(first_entry) FROM pulsar.pending"
+						"          WHERE subscription_id = $1 AND ledger_id = $2"
+						"            AND first_entry <= $3[1]), $3[1])"
+						"   AND p.first_entry <= $3[array_upper($3, 1)]"
+						"   AND EXISTS (SELECT 1 FROM unnest($3) AS e"
+						"                WHERE e BETWEEN p.first_entry AND p.last_entry)"
+						" RETURNING first_entry, last_entry, consumer_id, key_hash,"
+						"           delivered_at, redeliver_at, redelivery_count",
+						3, argtypes, values, NULL, looks > 0);
+		looks++;
+		num_rows = (int) SPI_processed;
+		rows = SPI_tuptable;
+
+		for (int r = 0; r < num_rows; r++)
+		{
+			HeapTuple	row = rows->vals[r];
+			TupleDesc	desc = rows->tupdesc;
+			bool		isnull;
+			int64		first = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+			int64		last = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
+			Datum		delivered_at = SPI_getbinval(row, desc, 5, &isnull);
+			bool		delivered = !isnull;
+			Datum		key_hash = SPI_getbinval(row, desc, 4, &isnull);
+			bool		key_isnull = isnull;
+			int32		redelivery_count = DatumGetInt32(SPI_getbinval(row, desc, 7, &isnull));
+			int64		piece_first = first;
+			Datum	   *piece_firsts = palloc(sizeof(Datum) * (count + 1));
+			Datum	   *piece_lasts = palloc(sizeof(Datum) * (count + 1));
+			int			num_pieces = 0;
+
+			for (int i = 0; i < count; i++)
+			{
+				if (entries[i] < first || entries[i] > last)
+					continue;
+				if (!taken[i].found)
+				{
+					taken[i].found = true;
+					taken[i].redelivery_count = redelivery_count;
+					taken[i].delivered = delivered;
+					taken[i].delivered_at = delivered ? DatumGetTimestampTz(delivered_at) : 0;
+					taken[i].key_hash = key_isnull ? -1 : DatumGetInt32(key_hash);
+					found_now++;
+				}
+				if (entries[i] > piece_first)
+				{
+					piece_firsts[num_pieces] = Int64GetDatum(piece_first);
+					piece_lasts[num_pieces] = Int64GetDatum(entries[i] - 1);
+					num_pieces++;
+				}
+				piece_first = entries[i] + 1;
+			}
+			if (piece_first <= last)
+			{
+				piece_firsts[num_pieces] = Int64GetDatum(piece_first);
+				piece_lasts[num_pieces] = Int64GetDatum(last);
+				num_pieces++;
+			}
+			if (num_pieces > 0)
+			{
+				Oid			piece_argtypes[9] = {INT8OID, INT8OID, INT8ARRAYOID,
+					INT8ARRAYOID, INT8OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+				INT4OID};
+				Datum		piece_values[9];
+				char		piece_nulls[9] = "         ";
+
+				piece_values[0] = Int64GetDatum(subscription->subscription_id);
+				piece_values[1] = Int64GetDatum(ledger_id);
+				piece_values[2] = PointerGetDatum(construct_array(piece_firsts, num_pieces,
+																  INT8OID, 8, true,
+																  TYPALIGN_DOUBLE));
+				piece_values[3] = PointerGetDatum(construct_array(piece_lasts, num_pieces,
+																  INT8OID, 8, true,
+																  TYPALIGN_DOUBLE));
+				for (int c = 0; c < 4; c++)
+				{
+					piece_values[4 + c] = SPI_getbinval(row, desc, 3 + c, &isnull);
+					if (isnull)
+						piece_nulls[4 + c] = 'n';
+				}
+				piece_values[8] = Int32GetDatum(redelivery_count);
+				run_catalog_sql("INSERT INTO pulsar.pending"
+								" (subscription_id, ledger_id, first_entry, last_entry,"
+								"  consumer_id, key_hash, delivered_at, redeliver_at,"
+								"  redelivery_count)"
+								" SELECT $1, $2, f, l, $5, $6, $7, $8, $9"
+								"   FROM unnest($3, $4) AS piece(f, l)",
+								9, piece_argtypes, piece_values, piece_nulls, false);
+			}
+		}
+		found += found_now;
+		if (found_now == 0 && looks >= 2)
+			break;
+	}
+	return found;
 }
 
 /*
@@ -343,56 +563,41 @@ ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 			int count)
 {
 	CatalogAccess access;
-	Oid			argtypes[3] = {INT8OID, INT8OID, INT8ARRAYOID};
-	Datum		values[3];
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2];
 	int64	   *firsts = palloc(sizeof(int64) * count);
 	int64	   *lasts = palloc(sizeof(int64) * count);
-	Datum	   *all = palloc(sizeof(Datum) * count);
-	Datum	   *found;
-	int			nfound;
+	TakenEntry *taken;
 	int			nranges = 0;
-	int64		mark_delete;
 	bool		ordered = subscription->type == SUBSCRIPTION_EXCLUSIVE ||
 		subscription->type == SUBSCRIPTION_FAILOVER;
 
-	qsort(entries, count, sizeof(int64), compare_int64);
-	for (int i = 0; i < count; i++)
-		all[i] = Int64GetDatum(entries[i]);
+	count = sort_distinct(entries, count);
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = Int64GetDatum(ledger_id);
-	values[2] = PointerGetDatum(construct_array(all, count, INT8OID, 8, true,
-												TYPALIGN_DOUBLE));
 
 	begin_catalog_access(&access);
 	if (ordered)
 		run_catalog_sql("SELECT 1 FROM pulsar.cursor"
 						" WHERE subscription_id = $1 AND ledger_id = $2 FOR UPDATE",
 						2, argtypes, values, NULL, false);
-	run_catalog_sql("DELETE FROM pulsar.pending"
-					" WHERE subscription_id = $1 AND ledger_id = $2"
-					"   AND entry_id = ANY ($3)"
-					" RETURNING entry_id",
-					3, argtypes, values, NULL, false);
-	nfound = (int) SPI_processed;
-	found = palloc(sizeof(Datum) * Max(nfound, 1));
-	for (int i = 0; i < nfound; i++)
+	taken = palloc(sizeof(TakenEntry) * count);
+	if (take_pending_entries(subscription, ledger_id, entries, count, taken) < count)
 	{
-		bool		isnull;
+		Datum	   *found = palloc(sizeof(Datum) * count);
+		int			nfound = 0;
 
-		found[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-								 1, &isnull);
+		for (int i = 0; i < count; i++)
+			if (taken[i].found)
+				found[nfound++] = Int64GetDatum(entries[i]);
+		check_ack_conflicts(subscription, ledger_id, entries, count,
+							PointerGetDatum(construct_array(found, nfound, INT8OID,
+															8, true, TYPALIGN_DOUBLE)));
 	}
-	check_ack_conflicts(subscription, ledger_id, entries, count,
-						PointerGetDatum(construct_array(found, nfound, INT8OID,
-														8, true, TYPALIGN_DOUBLE)));
-	end_catalog_access(&access);
 
-	mark_delete = cursor_mark_delete(subscription, ledger_id);
 	for (int i = 0; i < count; i++)
 	{
-		if (entries[i] <= mark_delete)
-			continue;
-		if (nranges > 0 && entries[i] <= lasts[nranges - 1] + 1)
+		if (nranges > 0 && entries[i] == lasts[nranges - 1] + 1)
 			lasts[nranges - 1] = entries[i];
 		else
 		{
@@ -401,7 +606,8 @@ ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 			nranges++;
 		}
 	}
-	ack_ranges(subscription, ledger_id, firsts, lasts, nranges);
+	fold_ranges(subscription->subscription_id, ledger_id, firsts, lasts, nranges);
+	end_catalog_access(&access);
 }
 
 /*
@@ -642,11 +848,22 @@ pulsar_ack_cumulative(PG_FUNCTION_ARGS)
 					" WHERE subscription_id = $1 AND ledger_id = $2"
 					"   AND mark_delete < $3",
 					3, argtypes, values, NULL, false);
-	run_catalog_sql("DELETE FROM pulsar.pending"
-					" WHERE subscription_id = $1 AND ledger_id = $2"
-					"   AND entry_id <= $3",
+	/* a run reaching past the message keeps its rest */
+	run_catalog_sql("WITH acked AS ("
+					"  DELETE FROM pulsar.pending"
+					"   WHERE subscription_id = $1 AND ledger_id = $2"
+					"     AND first_entry <= $3"
+					"  RETURNING *)"
+					" INSERT INTO pulsar.pending"
+					" (subscription_id, ledger_id, first_entry, last_entry,"
+					"  consumer_id, key_hash, delivered_at, redeliver_at,"
+					"  redelivery_count)"
+					" SELECT subscription_id, ledger_id, $3 + 1, last_entry,"
+					"        consumer_id, key_hash, delivered_at, redeliver_at,"
+					"        redelivery_count"
+					"   FROM acked WHERE last_entry > $3",
 					3, argtypes, values, NULL, false);
-	advance_mark_delete(subscription->subscription_id, ledger->ledger_id);
+	fold_ranges(subscription->subscription_id, ledger->ledger_id, NULL, NULL, 0);
 	end_catalog_access(&access);
 	PG_RETURN_VOID();
 }
@@ -656,34 +873,77 @@ nack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 			 int count)
 {
 	CatalogAccess access;
-	Oid			argtypes[4] = {INT8OID, INT8OID, INT8ARRAYOID, INT8OID};
-	Datum		values[4];
-	Datum	   *elements = palloc(sizeof(Datum) * count);
+	Oid			argtypes[8] = {INT8OID, INT8OID, INT8ARRAYOID, INT8OID,
+		BOOLARRAYOID, INT4ARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID};
+	Datum		values[8];
+	Datum	   *elements;
+	Datum	   *found;
+	Datum	   *counts;
+	Datum	   *hashes;
+	Datum	   *delivered_at;
+	bool	   *hash_nulls;
+	bool	   *delivered_nulls;
+	TakenEntry *taken;
+	int			dims[1];
+	int			lbs[1] = {1};
 
+	count = sort_distinct(entries, count);
+	elements = palloc(sizeof(Datum) * count);
+	found = palloc(sizeof(Datum) * count);
+	counts = palloc(sizeof(Datum) * count);
+	hashes = palloc(sizeof(Datum) * count);
+	delivered_at = palloc(sizeof(Datum) * count);
+	hash_nulls = palloc(sizeof(bool) * count);
+	delivered_nulls = palloc(sizeof(bool) * count);
+	taken = palloc(sizeof(TakenEntry) * count);
+
+	/* not after the statement: the row's time must not precede the note */
+	WorkerNoteTimer(GetCurrentTimestamp() + subscription->negative_ack_delay_us);
+	begin_catalog_access(&access);
+
+	/* out of the runs consumers hold, keeping what each row said */
+	take_pending_entries(subscription, ledger_id, entries, count, taken);
 	for (int i = 0; i < count; i++)
+	{
 		elements[i] = Int64GetDatum(entries[i]);
+		found[i] = BoolGetDatum(taken[i].found);
+		counts[i] = Int32GetDatum(taken[i].redelivery_count);
+		hashes[i] = Int32GetDatum(taken[i].key_hash);
+		hash_nulls[i] = !taken[i].found || taken[i].key_hash == -1;
+		delivered_at[i] = TimestampTzGetDatum(taken[i].delivered_at);
+		delivered_nulls[i] = taken[i].found && !taken[i].delivered;
+	}
+	dims[0] = count;
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = Int64GetDatum(ledger_id);
 	values[2] = PointerGetDatum(construct_array(elements, count, INT8OID, 8,
 												true, TYPALIGN_DOUBLE));
 	values[3] = Int64GetDatum(subscription->negative_ack_delay_us);
-
-	/* not after the statement: the row's time must not precede the note */
-	WorkerNoteTimer(GetCurrentTimestamp() + subscription->negative_ack_delay_us);
-	begin_catalog_access(&access);
+	values[4] = PointerGetDatum(construct_array(found, count, BOOLOID, 1,
+												true, TYPALIGN_CHAR));
+	values[5] = PointerGetDatum(construct_array(counts, count, INT4OID, 4,
+												true, TYPALIGN_INT));
+	values[6] = PointerGetDatum(construct_md_array(hashes, hash_nulls, 1, dims,
+												   lbs, INT4OID, 4, true,
+												   TYPALIGN_INT));
+	values[7] = PointerGetDatum(construct_md_array(delivered_at, delivered_nulls,
+												   1, dims, lbs, TIMESTAMPTZOID,
+												   8, true, TYPALIGN_DOUBLE));
 	run_catalog_sql("INSERT INTO pulsar.pending"
-					" (subscription_id, ledger_id, entry_id, delivered_at, redeliver_at)"
-					" SELECT $1, $2, e, clock_timestamp(),"
-					"        clock_timestamp() + $4 * interval '1 microsecond'"
-					"   FROM unnest($3) AS e"
+					" (subscription_id, ledger_id, first_entry, last_entry, key_hash,"
+					"  delivered_at, redeliver_at, redelivery_count)"
+					" SELECT $1, $2, e, e, h,"
+					"        CASE WHEN f THEN d ELSE clock_timestamp() END,"
+					"        clock_timestamp() + $4 * interval '1 microsecond', n"
+					"   FROM unnest($3, $5, $6, $7, $8) AS nacked(e, f, n, h, d)"
 					"  WHERE e > (SELECT mark_delete FROM pulsar.cursor"
 					"              WHERE subscription_id = $1 AND ledger_id = $2)"
 					"    AND NOT EXISTS (SELECT 1 FROM pulsar.acked_range r"
 					"                     WHERE r.subscription_id = $1 AND r.ledger_id = $2"
 					"                       AND e BETWEEN r.first_entry AND r.last_entry)"
-					" ON CONFLICT (subscription_id, ledger_id, entry_id) DO UPDATE"
+					" ON CONFLICT (subscription_id, ledger_id, first_entry) DO UPDATE"
 					"   SET consumer_id = NULL, redeliver_at = EXCLUDED.redeliver_at",
-					4, argtypes, values, NULL, false);
+					8, argtypes, values, NULL, false);
 	end_catalog_access(&access);
 }
 

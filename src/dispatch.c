@@ -539,14 +539,15 @@ is_active_consumer(Receiver *receiver, const LedgerInfo *ledger)
 typedef struct PendingRows
 {
 	int			count;
-	int64	   *entries;		/* sorted */
+	int64	   *firsts;			/* sorted; runs do not overlap */
+	int64	   *lasts;
 	int64	   *consumers;		/* -1 if waiting for redelivery */
-	int32	   *key_hashes;
+	int32	   *key_hashes;		/* -1 unless a Key_Shared row */
 } PendingRows;
 
 /*
- * Reads the pending rows of a subscription in a partition with entry ids of
- * at least 'from_entry', including those of receives still in progress.
+ * Reads the pending rows of a subscription in a partition that end at or
+ * after 'from_entry', including those of receives still in progress.
  */
 static void
 load_pending(Subscription *subscription, int64 ledger_id, int64 from_entry,
@@ -554,25 +555,43 @@ load_pending(Subscription *subscription, int64 ledger_id, int64 from_entry,
 {
 	Relation	pending;
 	Relation	index;
+	TupleDesc	desc;
 	ScanKeyData keys[3];
 	SysScanDesc scan;
 	HeapTuple	tuple;
 	SnapshotData dirty;
 	Oid			relid;
+	AttrNumber	last_attnum;
+	int64		start = from_entry;
 	int			capacity = 64;
+	bool		isnull;
 
 	relid = get_relname_relid("pending", get_namespace_oid("pulsar", false));
+	last_attnum = get_attnum(relid, "last_entry");
 	pending = table_open(relid, AccessShareLock);
+	desc = RelationGetDescr(pending);
 	index = index_open(RelationGetPrimaryKeyIndex(pending), AccessShareLock);
 	InitDirtySnapshot(dirty);
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(subscription->subscription_id));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(ledger_id));
-	ScanKeyInit(&keys[2], 3, BTGreaterEqualStrategyNumber, F_INT8GE,
+
+	/* a run that starts below 'from_entry' may reach it */
+	ScanKeyInit(&keys[2], 3, BTLessStrategyNumber, F_INT8LT,
 				Int64GetDatum(from_entry));
+	scan = systable_beginscan_ordered(pending, index, &dirty, 3, keys);
+	tuple = systable_getnext_ordered(scan, BackwardScanDirection);
+	if (tuple != NULL &&
+		DatumGetInt64(heap_getattr(tuple, last_attnum, desc, &isnull)) >= from_entry)
+		start = DatumGetInt64(heap_getattr(tuple, 3, desc, &isnull));
+	systable_endscan_ordered(scan);
+
+	ScanKeyInit(&keys[2], 3, BTGreaterEqualStrategyNumber, F_INT8GE,
+				Int64GetDatum(start));
 	rows->count = 0;
-	rows->entries = palloc(sizeof(int64) * capacity);
+	rows->firsts = palloc(sizeof(int64) * capacity);
+	rows->lasts = palloc(sizeof(int64) * capacity);
 	rows->consumers = palloc(sizeof(int64) * capacity);
 	rows->key_hashes = palloc(sizeof(int32) * capacity);
 
@@ -580,21 +599,23 @@ load_pending(Subscription *subscription, int64 ledger_id, int64 from_entry,
 	while (rows->count < limit &&
 		   (tuple = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
 	{
-		bool		isnull;
 		Datum		value;
 
 		if (rows->count == capacity)
 		{
 			capacity *= 2;
-			rows->entries = repalloc(rows->entries, sizeof(int64) * capacity);
+			rows->firsts = repalloc(rows->firsts, sizeof(int64) * capacity);
+			rows->lasts = repalloc(rows->lasts, sizeof(int64) * capacity);
 			rows->consumers = repalloc(rows->consumers, sizeof(int64) * capacity);
 			rows->key_hashes = repalloc(rows->key_hashes, sizeof(int32) * capacity);
 		}
-		rows->entries[rows->count] =
-			DatumGetInt64(heap_getattr(tuple, 3, RelationGetDescr(pending), &isnull));
-		value = heap_getattr(tuple, 4, RelationGetDescr(pending), &isnull);
+		rows->firsts[rows->count] =
+			DatumGetInt64(heap_getattr(tuple, 3, desc, &isnull));
+		rows->lasts[rows->count] =
+			DatumGetInt64(heap_getattr(tuple, last_attnum, desc, &isnull));
+		value = heap_getattr(tuple, 4, desc, &isnull);
 		rows->consumers[rows->count] = isnull ? -1 : DatumGetInt64(value);
-		value = heap_getattr(tuple, 5, RelationGetDescr(pending), &isnull);
+		value = heap_getattr(tuple, 5, desc, &isnull);
 		rows->key_hashes[rows->count] = isnull ? -1 : DatumGetInt32(value);
 		rows->count++;
 	}
@@ -641,7 +662,7 @@ typedef struct Batch
 	const AckedRanges *acked;
 	const PendingRows *held;	/* rows at or above the read position */
 	const PendingRows *all_pending;	/* key_shared: every row */
-	bool		need_key_hash;	/* key_shared routing, or tracked rows */
+	bool		need_key_hash;	/* Key_Shared routing */
 	int			held_index;
 	int			acked_index;
 	int			scanned;
@@ -662,10 +683,10 @@ is_held(Batch *batch, int64 entry_id)
 	const PendingRows *held = batch->held;
 
 	while (batch->held_index < held->count &&
-		   held->entries[batch->held_index] < entry_id)
+		   held->lasts[batch->held_index] < entry_id)
 		batch->held_index++;
 	return batch->held_index < held->count &&
-		held->entries[batch->held_index] == entry_id;
+		held->firsts[batch->held_index] <= entry_id;
 }
 
 /* entries come in increasing order, so both lookups only move forward */
@@ -795,23 +816,6 @@ choose_new_message(const StoredMessage *message, void *arg)
 	return keep_scanning(batch);
 }
 
-/* fetches one stored message for a redelivery */
-typedef struct Fetched
-{
-	bool		found;
-	StoredMessage message;
-} Fetched;
-
-static bool
-fetch_message(const StoredMessage *message, void *arg)
-{
-	Fetched    *fetched = arg;
-
-	fetched->found = true;
-	fetched->message = *message;
-	return false;
-}
-
 /*
  * Publishes a message that was redelivered too often to the subscription's
  * dead-letter topic, with Pulsar's properties, and acknowledges it here:
@@ -843,6 +847,282 @@ dead_letter(Receiver *receiver, const LedgerInfo *ledger,
 	ack_entries(subscription, ledger->ledger_id, &entry, 1);
 }
 
+/* what a redelivery hands out of one claimed pending row */
+typedef struct Redelivery
+{
+	Receiver   *receiver;
+	const LedgerInfo *ledger;
+	const char *topic_name;
+	int32		redelivery_count;
+	int			delivered;
+} Redelivery;
+
+static bool
+redeliver_message(const StoredMessage *message, void *arg)
+{
+	Redelivery *redelivery = arg;
+	Receiver   *receiver = redelivery->receiver;
+	Subscription *subscription = receiver->subscription;
+
+	if (subscription->max_redeliver_count > 0 &&
+		redelivery->redelivery_count > subscription->max_redeliver_count)
+	{
+		StoredMessage copy = *message;
+
+		dead_letter(receiver, redelivery->ledger, redelivery->topic_name, &copy);
+		return true;
+	}
+	put_message(receiver->rsinfo->setResult, receiver->rsinfo->setDesc,
+				redelivery->ledger, redelivery->topic_name, message,
+				redelivery->redelivery_count);
+	redelivery->delivered++;
+	return true;
+}
+
+/*
+ * Pending rows due for redelivery.  A delayed message was never delivered:
+ * its first time is no redelivery.
+ */
+#define DUE_SQL \
+	"SELECT first_entry, last_entry," \
+	"       redelivery_count + (delivered_at IS NOT NULL)::int, key_hash" \
+	"  FROM pulsar.pending p" \
+	" WHERE subscription_id = $1 AND ledger_id = $2 AND first_entry > $6" \
+	"   AND (redeliver_at <= clock_timestamp()" \
+	"        OR (consumer_id IS NOT NULL AND NOT EXISTS" \
+	"            (SELECT 1 FROM pulsar.consumer c" \
+	"              WHERE c.consumer_id = p.consumer_id)))" \
+	" ORDER BY first_entry LIMIT $7"
+
+/*
+ * Hands out what is due for redelivery, in entry order, up to 'want'
+ * messages: nacked, released by a consumer that left (or whose late
+ * transaction committed after it left), or past its ack timeout.  Rows are
+ * claimed with SKIP LOCKED, so a message an ack or another redelivery is
+ * busy with is not sent.  A run longer than what is wanted is split: the
+ * rest stays due.
+ */
+static int
+redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
+			  const char *topic_name, int64 mark_delete, int want,
+			  Snapshot snapshot, const PendingRows *all_pending)
+{
+	Subscription *subscription = receiver->subscription;
+	int64		me = receiver->consumer->consumer_id;
+	CatalogAccess access;
+	Oid			argtypes[7] = {INT8OID, INT8OID, INT8OID, INT8ARRAYOID,
+	INT8ARRAYOID, INT8OID, INT4OID};
+	Datum		values[7];
+	int			num_rows;
+	int64	   *firsts;
+	int64	   *cuts;
+	int64	   *lasts;
+	int32	   *counts;
+	int			taken = 0;
+	int			delivered = 0;
+
+	Oid			rest_argtypes[5] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
+	int			used = 0;
+
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	values[1] = Int64GetDatum(ledger->ledger_id);
+	values[2] = Int64GetDatum(me);
+	values[5] = Int64GetDatum(mark_delete);
+	values[6] = Int32GetDatum(want);
+	begin_catalog_access(&access);
+	if (subscription->type == SUBSCRIPTION_KEY_SHARED)
+	{
+		/*
+		 * Only the rows of our keys: locking others' would let their owners
+		 * pass them and send later messages of those keys first.  A row
+		 * without a key hash was written for another type of subscription.
+		 */
+		Datum	   *mine;
+		int			num_mine = 0;
+
+		values[6] = Int32GetDatum(SCAN_WINDOW);
+		run_catalog_sql(DUE_SQL, 7, argtypes, values, NULL, false);
+		mine = palloc(sizeof(Datum) * Max(SPI_processed, 1));
+		for (uint64 i = 0; i < SPI_processed && num_mine < want; i++)
+		{
+			bool		isnull;
+			Datum		hash = SPI_getbinval(SPI_tuptable->vals[i],
+											 SPI_tuptable->tupdesc, 4, &isnull);
+			int32		key_hash = isnull ? 0 : DatumGetInt32(hash);
+
+			if (key_owner(receiver, key_hash) == me &&
+				!key_held_by_other(all_pending, key_hash, me))
+				mine[num_mine++] = SPI_getbinval(SPI_tuptable->vals[i],
+												 SPI_tuptable->tupdesc, 1, &isnull);
+		}
+		values[3] = PointerGetDatum(construct_array(mine, num_mine, INT8OID, 8,
+													true, TYPALIGN_DOUBLE));
+		run_catalog_sql("SELECT first_entry, last_entry,"
+						"       redelivery_count + (delivered_at IS NOT NULL)::int"
+						"  FROM pulsar.pending"
+						" WHERE subscription_id = $1 AND ledger_id = $2"
+						"   AND first_entry = ANY ($4)"
+						" ORDER BY first_entry FOR UPDATE SKIP LOCKED",
+						4, argtypes, values, NULL, false);
+	}
+	else
+		run_catalog_sql(DUE_SQL " FOR UPDATE SKIP LOCKED",
+						7, argtypes, values, NULL, false);
+
+	num_rows = (int) SPI_processed;
+	firsts = palloc(sizeof(int64) * Max(num_rows, 1));
+	cuts = palloc(sizeof(int64) * Max(num_rows, 1));
+	lasts = palloc(sizeof(int64) * Max(num_rows, 1));
+	counts = palloc(sizeof(int32) * Max(num_rows, 1));
+	for (int i = 0; i < num_rows && taken < want; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		length;
+
+		firsts[i] = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+		lasts[i] = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
+		counts[i] = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
+		length = Min(lasts[i] - firsts[i] + 1, want - taken);
+		cuts[i] = firsts[i] + length - 1;
+		taken += (int) length;
+		used = i + 1;
+	}
+	num_rows = used;
+	if (num_rows > 0)
+	{
+		Datum	   *first_datums = palloc(sizeof(Datum) * num_rows);
+		Datum	   *cut_datums = palloc(sizeof(Datum) * num_rows);
+		int			last_row = num_rows - 1;
+
+		/* the rest of a run cut short stays due, as it was */
+		if (cuts[last_row] < lasts[last_row])
+		{
+			values[3] = Int64GetDatum(firsts[last_row]);
+			values[4] = Int64GetDatum(cuts[last_row] + 1);
+			run_catalog_sql("INSERT INTO pulsar.pending"
+							" (subscription_id, ledger_id, first_entry, last_entry,"
+							"  consumer_id, key_hash, delivered_at, redeliver_at,"
+							"  redelivery_count)"
+							" SELECT subscription_id, ledger_id, $5, last_entry,"
+							"        consumer_id, key_hash, delivered_at, redeliver_at,"
+							"        redelivery_count"
+							"   FROM pulsar.pending"
+							"  WHERE subscription_id = $1 AND ledger_id = $2"
+							"    AND first_entry = $4",
+							5, rest_argtypes, values, NULL, false);
+		}
+		for (int i = 0; i < num_rows; i++)
+		{
+			first_datums[i] = Int64GetDatum(firsts[i]);
+			cut_datums[i] = Int64GetDatum(cuts[i]);
+		}
+		values[3] = PointerGetDatum(construct_array(first_datums, num_rows,
+													INT8OID, 8, true,
+													TYPALIGN_DOUBLE));
+		values[4] = PointerGetDatum(construct_array(cut_datums, num_rows,
+													INT8OID, 8, true,
+													TYPALIGN_DOUBLE));
+		values[5] = Int64GetDatum(subscription->ack_timeout_us);
+		if (subscription->ack_timeout_us > 0)
+			WorkerNoteTimer(GetCurrentTimestamp() + subscription->ack_timeout_us);
+		run_catalog_sql("UPDATE pulsar.pending p"
+						"   SET last_entry = c.cut, consumer_id = $3,"
+						"       delivered_at = clock_timestamp(),"
+						"       redeliver_at = CASE WHEN $6 > 0"
+						"         THEN clock_timestamp() + $6 * interval '1 microsecond'"
+						"         ELSE 'infinity' END,"
+						"       redelivery_count = redelivery_count"
+						"         + (delivered_at IS NOT NULL)::int"
+						"  FROM unnest($4, $5) AS c(first, cut)"
+						" WHERE p.subscription_id = $1 AND p.ledger_id = $2"
+						"   AND p.first_entry = c.first",
+						6, argtypes, values, NULL, false);
+	}
+	end_catalog_access(&access);
+
+	/* messages past the dead-letter limit are acknowledged: after the claim */
+	for (int i = 0; i < num_rows; i++)
+	{
+		Redelivery	redelivery;
+
+		redelivery.receiver = receiver;
+		redelivery.ledger = ledger;
+		redelivery.topic_name = topic_name;
+		redelivery.redelivery_count = counts[i];
+		redelivery.delivered = 0;
+		scan_ledger(ledger, firsts[i] - 1, cuts[i], snapshot,
+					redeliver_message, &redelivery);
+		delivered += redelivery.delivered;
+	}
+	return delivered;
+}
+
+/*
+ * Records what a consumer now holds of the new messages handed out: one
+ * row per run of consecutive entries, or per message for Key_Shared
+ * routing, which needs each message's key.
+ */
+static void
+track_delivered(Receiver *receiver, const LedgerInfo *ledger,
+				const int64 *entries, const int32 *key_hashes, int count)
+{
+	Subscription *subscription = receiver->subscription;
+	bool		per_message = subscription->type == SUBSCRIPTION_KEY_SHARED;
+	CatalogAccess access;
+	Oid			argtypes[7] = {INT8OID, INT8OID, INT8OID, INT8ARRAYOID,
+	INT8ARRAYOID, INT4ARRAYOID, INT8OID};
+	Datum		values[7];
+	Datum	   *firsts = palloc(sizeof(Datum) * count);
+	Datum	   *lasts = palloc(sizeof(Datum) * count);
+	Datum	   *hashes = palloc(sizeof(Datum) * count);
+	bool	   *hash_nulls = palloc(sizeof(bool) * count);
+	int			num_runs = 0;
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < count; i++)
+	{
+		if (!per_message && num_runs > 0 &&
+			entries[i] == DatumGetInt64(lasts[num_runs - 1]) + 1)
+		{
+			lasts[num_runs - 1] = Int64GetDatum(entries[i]);
+			continue;
+		}
+		firsts[num_runs] = Int64GetDatum(entries[i]);
+		lasts[num_runs] = Int64GetDatum(entries[i]);
+		hashes[num_runs] = Int32GetDatum(key_hashes[i]);
+		hash_nulls[num_runs] = !per_message;
+		num_runs++;
+	}
+	dims[0] = num_runs;
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	values[1] = Int64GetDatum(ledger->ledger_id);
+	values[2] = Int64GetDatum(receiver->consumer->consumer_id);
+	values[3] = PointerGetDatum(construct_array(firsts, num_runs, INT8OID, 8,
+												true, TYPALIGN_DOUBLE));
+	values[4] = PointerGetDatum(construct_array(lasts, num_runs, INT8OID, 8,
+												true, TYPALIGN_DOUBLE));
+	values[5] = PointerGetDatum(construct_md_array(hashes, hash_nulls, 1, dims,
+												   lbs, INT4OID, 4, true,
+												   TYPALIGN_INT));
+	values[6] = Int64GetDatum(subscription->ack_timeout_us);
+	if (subscription->ack_timeout_us > 0)
+		WorkerNoteTimer(GetCurrentTimestamp() + subscription->ack_timeout_us);
+	begin_catalog_access(&access);
+	run_catalog_sql("INSERT INTO pulsar.pending"
+					" (subscription_id, ledger_id, first_entry, last_entry,"
+					"  consumer_id, key_hash, delivered_at, redeliver_at)"
+					" SELECT $1, $2, f, l, $3, h, clock_timestamp(),"
+					"        CASE WHEN $7 > 0"
+					"          THEN clock_timestamp() + $7 * interval '1 microsecond'"
+					"          ELSE 'infinity' END"
+					"   FROM unnest($4, $5, $6) AS d(f, l, h)",
+					7, argtypes, values, NULL, false);
+	end_catalog_access(&access);
+}
+
 /*
  * Hands out up to 'want' messages of one partition to the consumer.
  */
@@ -869,8 +1149,6 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	Oid			argtypes[8] = {INT8OID, INT8OID, INT8OID, INT8ARRAYOID, INT4ARRAYOID, INT8OID, INT4OID,
 	TIMESTAMPTZARRAYOID};
 	Datum		values[8];
-	int64	   *redelivered;
-	int			num_redelivered = 0;
 	int			delivered = 0;
 
 	if (subscription->type == SUBSCRIPTION_FAILOVER &&
@@ -911,9 +1189,10 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 
 			values[6] = Int32GetDatum(subscription->max_unacked_messages);
 			begin_catalog_access(&access);
-			run_catalog_sql("SELECT count(*) FROM (SELECT 1 FROM pulsar.pending"
-							" WHERE subscription_id = $1 AND consumer_id = $3"
-							" LIMIT $7) held",
+			run_catalog_sql("SELECT coalesce(sum(n), 0)::bigint FROM"
+							" (SELECT last_entry - first_entry + 1 AS n FROM pulsar.pending"
+							"   WHERE subscription_id = $1 AND consumer_id = $3"
+							"   LIMIT $7) held",
 							7, argtypes, values, NULL, false);
 			holding = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 												  SPI_tuptable->tupdesc, 1, &isnull));
@@ -931,109 +1210,11 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 		return 0;
 	}
 
-	/*
-	 * First what is due for redelivery, in entry order: nacked, released by
-	 * a consumer that left (or whose late transaction committed after it
-	 * left), or past its ack timeout.  Rows are claimed with SKIP LOCKED, so
-	 * a message an ack or another redelivery is busy with is not sent.
-	 */
-	redelivered = palloc(sizeof(int64) * want);
+	memset(&all_pending, 0, sizeof(all_pending));
 	if (subscription->type == SUBSCRIPTION_KEY_SHARED)
 		load_pending(subscription, ledger->ledger_id, 0, INT_MAX, &all_pending);
-	{
-		int64	   *due_entries;
-		int32	   *due_counts;
-		int			num_due;
-		/* a delayed message was never delivered: its first time is no redelivery */
-		const char *due_sql =
-			"SELECT entry_id, redelivery_count + (delivered_at IS NOT NULL)::int, key_hash"
-			"  FROM pulsar.pending p"
-			" WHERE subscription_id = $1 AND ledger_id = $2 AND entry_id > $6"
-			"   AND (redeliver_at <= clock_timestamp()"
-			"        OR (consumer_id IS NOT NULL AND NOT EXISTS"
-			"            (SELECT 1 FROM pulsar.consumer c"
-			"              WHERE c.consumer_id = p.consumer_id)))"
-			" ORDER BY entry_id LIMIT $7 FOR UPDATE SKIP LOCKED";
-
-		values[5] = Int64GetDatum(mark_delete);
-		values[6] = Int32GetDatum(want);
-		begin_catalog_access(&access);
-		if (subscription->type == SUBSCRIPTION_KEY_SHARED)
-		{
-			/*
-			 * Only the rows of our keys: locking others' would let their owners
-			 * pass them and send later messages of those keys first.
-			 */
-			Datum	   *mine;
-			int			num_mine = 0;
-
-			values[6] = Int32GetDatum(SCAN_WINDOW);
-			run_catalog_sql("SELECT entry_id, key_hash FROM pulsar.pending p"
-							" WHERE subscription_id = $1 AND ledger_id = $2 AND entry_id > $6"
-							"   AND (redeliver_at <= clock_timestamp()"
-							"        OR (consumer_id IS NOT NULL AND NOT EXISTS"
-							"            (SELECT 1 FROM pulsar.consumer c"
-							"              WHERE c.consumer_id = p.consumer_id)))"
-							" ORDER BY entry_id LIMIT $7",
-							7, argtypes, values, NULL, false);
-			mine = palloc(sizeof(Datum) * Max(SPI_processed, 1));
-			for (uint64 i = 0; i < SPI_processed && num_mine < want; i++)
-			{
-				bool		isnull;
-				int32		key_hash = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-																   SPI_tuptable->tupdesc, 2, &isnull));
-
-				if (key_owner(receiver, key_hash) == me &&
-					!key_held_by_other(&all_pending, key_hash, me))
-					mine[num_mine++] = SPI_getbinval(SPI_tuptable->vals[i],
-													 SPI_tuptable->tupdesc, 1, &isnull);
-			}
-			values[3] = PointerGetDatum(construct_array(mine, num_mine, INT8OID, 8,
-														true, TYPALIGN_DOUBLE));
-			run_catalog_sql("SELECT entry_id, redelivery_count + (delivered_at IS NOT NULL)::int,"
-							"       key_hash FROM pulsar.pending"
-							" WHERE subscription_id = $1 AND ledger_id = $2"
-							"   AND entry_id = ANY ($4)"
-							" ORDER BY entry_id FOR UPDATE SKIP LOCKED",
-							4, argtypes, values, NULL, false);
-		}
-		else
-			run_catalog_sql(due_sql, 7, argtypes, values, NULL, false);
-		num_due = (int) SPI_processed;
-		due_entries = palloc(sizeof(int64) * Max(num_due, 1));
-		due_counts = palloc(sizeof(int32) * Max(num_due, 1));
-		for (int i = 0; i < num_due; i++)
-		{
-			bool		isnull;
-
-			due_entries[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-														 SPI_tuptable->tupdesc, 1, &isnull));
-			due_counts[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-														SPI_tuptable->tupdesc, 2, &isnull));
-		}
-		end_catalog_access(&access);
-
-		for (int i = 0; i < num_due && delivered < want; i++)
-		{
-			Fetched		fetched;
-
-			fetched.found = false;
-			scan_ledger(ledger, due_entries[i] - 1, due_entries[i], snapshot,
-						fetch_message, &fetched);
-			if (!fetched.found)
-				continue;
-			if (subscription->max_redeliver_count > 0 &&
-				due_counts[i] > subscription->max_redeliver_count)
-			{
-				dead_letter(receiver, ledger, topic_name, &fetched.message);
-				continue;
-			}
-			put_message(receiver->rsinfo->setResult, receiver->rsinfo->setDesc,
-						ledger, topic_name, &fetched.message, due_counts[i]);
-			redelivered[num_redelivered++] = due_entries[i];
-			delivered++;
-		}
-	}
+	delivered = redeliver_due(receiver, ledger, topic_name, mark_delete, want,
+							  snapshot, &all_pending);
 
 	/* then new messages from the read position */
 	memset(&batch, 0, sizeof(batch));
@@ -1045,7 +1226,7 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	batch.key_hashes = palloc(sizeof(int32) * Max(batch.want, 1));
 	batch.next_read_position = read_position;
 	batch.last_seen = read_position - 1;
-	batch.need_key_hash = track;
+	batch.need_key_hash = subscription->type == SUBSCRIPTION_KEY_SHARED;
 	batch.hold_delayed = !ordered;
 	batch.now = GetCurrentTimestamp();
 	if (batch.want > 0 && read_position <= max_read_position)
@@ -1093,69 +1274,18 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 													TYPALIGN_DOUBLE));
 		begin_catalog_access(&access);
 		run_catalog_sql("INSERT INTO pulsar.pending"
-						" (subscription_id, ledger_id, entry_id, key_hash, redeliver_at)"
-						" SELECT $1, $2, e, h, due FROM unnest($4, $5, $8) AS held(e, h, due)",
+						" (subscription_id, ledger_id, first_entry, last_entry,"
+						"  key_hash, redeliver_at)"
+						" SELECT $1, $2, e, e, h, due FROM unnest($4, $5, $8) AS held(e, h, due)",
 						8, argtypes, values, NULL, false);
 		end_catalog_access(&access);
 		WorkerNoteTimer(earliest);
 	}
 
 	/* record what consumers now hold */
-	if (num_redelivered > 0 || (track && batch.count > 0))
-	{
-		Datum	   *elements;
-		Datum	   *hashes;
-
-		values[5] = Int64GetDatum(subscription->ack_timeout_us);
-		if (subscription->ack_timeout_us > 0)
-			WorkerNoteTimer(GetCurrentTimestamp() + subscription->ack_timeout_us);
-		begin_catalog_access(&access);
-		if (num_redelivered > 0)
-		{
-			elements = palloc(sizeof(Datum) * num_redelivered);
-			for (int i = 0; i < num_redelivered; i++)
-				elements[i] = Int64GetDatum(redelivered[i]);
-			values[3] = PointerGetDatum(construct_array(elements, num_redelivered,
-														INT8OID, 8, true,
-														TYPALIGN_DOUBLE));
-			run_catalog_sql("UPDATE pulsar.pending"
-							"   SET consumer_id = $3, delivered_at = clock_timestamp(),"
-							"       redeliver_at = CASE WHEN $6 > 0"
-							"         THEN clock_timestamp() + $6 * interval '1 microsecond'"
-							"         ELSE 'infinity' END,"
-							"       redelivery_count = redelivery_count"
-							"         + (delivered_at IS NOT NULL)::int"
-							" WHERE subscription_id = $1 AND ledger_id = $2"
-							"   AND entry_id = ANY ($4)",
-							6, argtypes, values, NULL, false);
-		}
-		if (track && batch.count > 0)
-		{
-			elements = palloc(sizeof(Datum) * batch.count);
-			hashes = palloc(sizeof(Datum) * batch.count);
-			for (int i = 0; i < batch.count; i++)
-			{
-				elements[i] = Int64GetDatum(batch.entries[i]);
-				hashes[i] = Int32GetDatum(batch.key_hashes[i]);
-			}
-			values[3] = PointerGetDatum(construct_array(elements, batch.count,
-														INT8OID, 8, true,
-														TYPALIGN_DOUBLE));
-			values[4] = PointerGetDatum(construct_array(hashes, batch.count,
-														INT4OID, 4, true,
-														TYPALIGN_INT));
-			run_catalog_sql("INSERT INTO pulsar.pending"
-							" (subscription_id, ledger_id, entry_id, consumer_id,"
-							"  key_hash, delivered_at, redeliver_at)"
-							" SELECT $1, $2, e, $3, h, clock_timestamp(),"
-							"        CASE WHEN $6 > 0"
-							"          THEN clock_timestamp() + $6 * interval '1 microsecond'"
-							"          ELSE 'infinity' END"
-							"   FROM unnest($4, $5) AS d(e, h)",
-							6, argtypes, values, NULL, false);
-		}
-		end_catalog_access(&access);
-	}
+	if (track && batch.count > 0)
+		track_delivered(receiver, ledger, batch.entries, batch.key_hashes,
+						batch.count);
 
 	if (batch.next_read_position != read_position)
 	{

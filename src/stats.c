@@ -110,7 +110,8 @@ append_consumers(StringInfo json, Subscription *subscription,
 
 	begin_catalog_access(&access);
 	run_catalog_sql("SELECT c.name, c.priority,"
-					"       (SELECT count(*) FROM pulsar.pending p"
+					"       (SELECT coalesce(sum(p.last_entry - p.first_entry + 1), 0)::bigint"
+					"          FROM pulsar.pending p"
 					"         WHERE p.subscription_id = c.subscription_id"
 					"           AND p.consumer_id = c.consumer_id)"
 					"  FROM pulsar.consumer c WHERE c.subscription_id = $1"
@@ -142,7 +143,7 @@ append_consumers(StringInfo json, Subscription *subscription,
 	end_catalog_access(&access);
 }
 
-/* rows of pulsar.pending a subscription's stats count */
+/* entries of pulsar.pending a subscription's stats count */
 typedef enum PendingKind
 {
 	PENDING_HELD,				/* out with a consumer */
@@ -160,7 +161,8 @@ pending_count(Subscription *subscription, PendingKind kind)
 	bool		isnull;
 
 	begin_catalog_access(&access);
-	run_catalog_sql("SELECT count(*) FROM pulsar.pending WHERE subscription_id = $1"
+	run_catalog_sql("SELECT coalesce(sum(last_entry - first_entry + 1), 0)::bigint"
+					"  FROM pulsar.pending WHERE subscription_id = $1"
 					"   AND CASE WHEN $2 = 0 THEN consumer_id IS NOT NULL"
 					"            ELSE delivered_at IS NULL"
 					"                 AND redeliver_at > clock_timestamp() END",

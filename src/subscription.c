@@ -277,6 +277,7 @@ open_subscription(TopicInfo *topic, const char *name, LOCKMODE lockmode)
 	Subscription *subscription;
 
 	check_simple_name(name, MAX_SUBSCRIPTION_NAME_LEN, "subscription");
+	require_consumption_tables();
 	lock_subscription(topic->topic_id, name, lockmode);
 	subscription = load_subscription(topic, name);
 	if (subscription == NULL)
@@ -494,6 +495,7 @@ resolve_subscribed_topic(FunctionCallInfo fcinfo, bool create_if_missing)
 {
 	TopicName	name;
 
+	require_consumption_tables();
 	parse_topic_name(required_name_argument(fcinfo, 0, "topic"), &name);
 	if (name.partition_index != NOT_A_PARTITION)
 		ereport(ERROR,

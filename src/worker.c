@@ -301,20 +301,24 @@ WorkerInit(void)
 }
 
 /*
- * Whether the extension is installed here, at a version with
- * subscriptions.  Caller is in a transaction.
+ * Whether the extension is installed here, at a version whose tables this
+ * library's code needs.  Caller is in a transaction.
  */
 static bool
 extension_ready(void)
 {
-	Oid			schema;
-
 	if (!OidIsValid(get_extension_oid("pulsar_pg", true)))
 		return false;
-	/* pulsar.pending came with consumption, in 0.2.0 */
-	schema = get_namespace_oid("pulsar", true);
-	return OidIsValid(schema) &&
-		OidIsValid(get_relname_relid("pending", schema));
+	/* ALTER EXTENSION ... UPDATE starts a worker again */
+	if (!consumption_tables_current())
+	{
+		ereport(LOG,
+				(errmsg("pulsar_pg worker not started for database \"%s\": the extension must be updated",
+						get_database_name(MyDatabaseId)),
+				 errhint("Run ALTER EXTENSION pulsar_pg UPDATE.")));
+		return false;
+	}
+	return true;
 }
 
 static void
