@@ -162,82 +162,125 @@ sort_distinct(int64 *entries, int count)
 	return kept;
 }
 
+/* a cursor row as an acknowledging transaction locked it */
+typedef struct LockedCursor
+{
+	int64		mark_delete;
+	TransactionId set_by;		/* xmin of the row */
+	bool		any_pending;	/* the subscription has pending rows here */
+	int			num_stored;		/* acknowledged ranges, by first entry */
+	int64	   *stored_firsts;
+	int64	   *stored_lasts;
+} LockedCursor;
+
+#define LOCK_CURSOR_SQL \
+	"SELECT c.mark_delete, c.xmin, r.first_entry, r.last_entry," \
+	"       EXISTS (SELECT 1 FROM pulsar.pending p" \
+	"                WHERE p.subscription_id = c.subscription_id" \
+	"                  AND p.ledger_id = c.ledger_id)" \
+	"  FROM pulsar.cursor c" \
+	"  LEFT JOIN LATERAL" \
+	"       (SELECT first_entry, last_entry FROM pulsar.acked_range a" \
+	"         WHERE a.subscription_id = c.subscription_id" \
+	"           AND a.ledger_id = c.ledger_id" \
+	"         ORDER BY first_entry LIMIT 1000) r ON true" \
+	" WHERE c.subscription_id = $1 AND c.ledger_id = $2" \
+	" ORDER BY r.first_entry FOR UPDATE OF c"
+
+/*
+ * Locks a cursor row and reads it with the acknowledged ranges beside it,
+ * in one statement.  Without 'wait', returns false at once if another
+ * transaction holds the row.  Caller is inside begin_catalog_access().
+ */
+static bool
+lock_cursor(int64 subscription_id, int64 ledger_id, bool wait,
+			LockedCursor *cursor)
+{
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(subscription_id),
+	Int64GetDatum(ledger_id)};
+	HeapTuple	row;
+	TupleDesc	desc;
+	bool		isnull;
+
+	if (wait)
+		run_catalog_sql(LOCK_CURSOR_SQL, 2, argtypes, values, NULL, false);
+	else
+		run_catalog_sql(LOCK_CURSOR_SQL " SKIP LOCKED", 2, argtypes, values,
+						NULL, false);
+	if (SPI_processed == 0)
+	{
+		if (wait)
+			elog(ERROR, "cursor of subscription " INT64_FORMAT " in ledger " INT64_FORMAT " is missing",
+				 subscription_id, ledger_id);
+		return false;
+	}
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	cursor->mark_delete = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+	cursor->set_by = DatumGetTransactionId(SPI_getbinval(row, desc, 2, &isnull));
+	cursor->any_pending = DatumGetBool(SPI_getbinval(row, desc, 5, &isnull));
+	SPI_getbinval(row, desc, 3, &isnull);
+	cursor->num_stored = isnull ? 0 : (int) SPI_processed;
+	cursor->stored_firsts = palloc(sizeof(int64) * Max(cursor->num_stored, 1));
+	cursor->stored_lasts = palloc(sizeof(int64) * Max(cursor->num_stored, 1));
+	for (int r = 0; r < cursor->num_stored; r++)
+	{
+		row = SPI_tuptable->vals[r];
+		cursor->stored_firsts[r] = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
+		cursor->stored_lasts[r] = DatumGetInt64(SPI_getbinval(row, desc, 4, &isnull));
+	}
+	return true;
+}
+
 /*
  * Acknowledges ranges of entries of one ledger (sorted by first entry) and
  * folds into the mark-delete position what reaches it, stored ranges
- * included.  The fold needs the cursor row: when another transaction holds
- * it, the ranges are only stored, and a later ack or the worker folds
- * them.  Ranges the fold covers are never written.  Caller is inside
+ * included.  The fold needs the cursor row: the caller may have locked it
+ * ('locked'); otherwise it is locked here unless another transaction holds
+ * it, and then the ranges are only stored, for a later ack or the worker
+ * to fold.  Ranges the fold covers are never written.  Caller is inside
  * begin_catalog_access().
  */
 static void
 fold_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
-			const int64 *lasts, int count)
+			const int64 *lasts, int count, LockedCursor *locked)
 {
 	Oid			argtypes[4] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID};
 	Oid			position_argtypes[3] = {INT8OID, INT8OID, INT8OID};
 	Datum		values[4];
+	LockedCursor own;
+	LockedCursor *cursor = locked;
 	Datum	   *first_datums;
 	Datum	   *last_datums;
-	int64		mark_delete;
 	int64		folded_to;
-	int64		stored_folded_to;
-	int			num_stored;
-	int64	   *stored_firsts;
-	int64	   *stored_lasts;
 	int			num_kept = 0;
-	int			s = 0;
-	int			i = 0;
-	bool		isnull;
 
 	values[0] = Int64GetDatum(subscription_id);
 	values[1] = Int64GetDatum(ledger_id);
-	run_catalog_sql("SELECT c.mark_delete, r.first_entry, r.last_entry"
-					"  FROM pulsar.cursor c"
-					"  LEFT JOIN LATERAL"
-					"       (SELECT first_entry, last_entry FROM pulsar.acked_range a"
-					"         WHERE a.subscription_id = c.subscription_id"
-					"           AND a.ledger_id = c.ledger_id"
-					"         ORDER BY first_entry LIMIT 1000) r ON true"
-					" WHERE c.subscription_id = $1 AND c.ledger_id = $2"
-					" ORDER BY r.first_entry"
-					"   FOR UPDATE OF c SKIP LOCKED",
-					2, argtypes, values, NULL, false);
-	if (SPI_processed == 0)
+	if (cursor == NULL && lock_cursor(subscription_id, ledger_id, false, &own))
+		cursor = &own;
+	if (cursor == NULL)
 	{
 		/* busy: store what is above the mark-delete position */
 		if (count == 0)
 			return;
-		mark_delete = read_mark_delete(subscription_id, ledger_id);
-		folded_to = mark_delete;
-		num_stored = 0;
-		stored_firsts = stored_lasts = NULL;
+		folded_to = read_mark_delete(subscription_id, ledger_id);
 	}
 	else
 	{
-		mark_delete = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												  SPI_tuptable->tupdesc, 1, &isnull));
-		SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-		num_stored = isnull ? 0 : (int) SPI_processed;
-		stored_firsts = palloc(sizeof(int64) * Max(num_stored, 1));
-		stored_lasts = palloc(sizeof(int64) * Max(num_stored, 1));
-		for (int r = 0; r < num_stored; r++)
-		{
-			stored_firsts[r] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
-														   SPI_tuptable->tupdesc, 2, &isnull));
-			stored_lasts[r] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
-														  SPI_tuptable->tupdesc, 3, &isnull));
-		}
+		int64		stored_folded_to = cursor->mark_delete;
+		int			s = 0;
+		int			i = 0;
 
 		/* chain both sorted lists from the mark-delete position */
-		folded_to = mark_delete;
-		stored_folded_to = mark_delete;
-		while (s < num_stored || i < count)
+		folded_to = cursor->mark_delete;
+		while (s < cursor->num_stored || i < count)
 		{
 			bool		take_stored = i == count ||
-				(s < num_stored && stored_firsts[s] <= firsts[i]);
-			int64		first = take_stored ? stored_firsts[s] : firsts[i];
-			int64		last = take_stored ? stored_lasts[s] : lasts[i];
+				(s < cursor->num_stored && cursor->stored_firsts[s] <= firsts[i]);
+			int64		first = take_stored ? cursor->stored_firsts[s] : firsts[i];
+			int64		last = take_stored ? cursor->stored_lasts[s] : lasts[i];
 
 			if (first > folded_to + 1)
 				break;
@@ -252,15 +295,16 @@ fold_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 		}
 
 		values[2] = Int64GetDatum(folded_to);
-		if (folded_to > mark_delete)
+		if (folded_to > cursor->mark_delete)
 			run_catalog_sql("UPDATE pulsar.cursor SET mark_delete = $3"
 							" WHERE subscription_id = $1 AND ledger_id = $2",
 							3, position_argtypes, values, NULL, false);
-		if (stored_folded_to > mark_delete)
+		if (stored_folded_to > cursor->mark_delete)
 			run_catalog_sql("DELETE FROM pulsar.acked_range"
 							" WHERE subscription_id = $1 AND ledger_id = $2"
 							"   AND last_entry <= $3",
 							3, position_argtypes, values, NULL, false);
+		cursor->mark_delete = folded_to;
 	}
 
 	/* what the fold did not reach is stored */
@@ -321,7 +365,7 @@ fold_acked_ranges_everywhere(void)
 												 SPI_tuptable->tupdesc, 2, &isnull));
 	}
 	for (uint64 i = 0; i < count; i++)
-		fold_ranges(subscriptions[i], ledgers[i], NULL, NULL, 0);
+		fold_ranges(subscriptions[i], ledgers[i], NULL, NULL, 0, NULL);
 	end_catalog_access(&access);
 }
 
@@ -336,7 +380,8 @@ ack_ranges(Subscription *subscription, int64 ledger_id, int64 *firsts,
 	CatalogAccess access;
 
 	begin_catalog_access(&access);
-	fold_ranges(subscription->subscription_id, ledger_id, firsts, lasts, count);
+	fold_ranges(subscription->subscription_id, ledger_id, firsts, lasts, count,
+				NULL);
 	end_catalog_access(&access);
 }
 
@@ -563,26 +608,23 @@ ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 			int count)
 {
 	CatalogAccess access;
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		values[2];
+	LockedCursor cursor;
 	int64	   *firsts = palloc(sizeof(int64) * count);
 	int64	   *lasts = palloc(sizeof(int64) * count);
-	TakenEntry *taken;
+	TakenEntry *taken = palloc0(sizeof(TakenEntry) * count);
+	int			found = 0;
 	int			nranges = 0;
 	bool		ordered = subscription->type == SUBSCRIPTION_EXCLUSIVE ||
 		subscription->type == SUBSCRIPTION_FAILOVER;
 
 	count = sort_distinct(entries, count);
-	values[0] = Int64GetDatum(subscription->subscription_id);
-	values[1] = Int64GetDatum(ledger_id);
-
 	begin_catalog_access(&access);
 	if (ordered)
-		run_catalog_sql("SELECT 1 FROM pulsar.cursor"
-						" WHERE subscription_id = $1 AND ledger_id = $2 FOR UPDATE",
-						2, argtypes, values, NULL, false);
-	taken = palloc(sizeof(TakenEntry) * count);
-	if (take_pending_entries(subscription, ledger_id, entries, count, taken) < count)
+		lock_cursor(subscription->subscription_id, ledger_id, true, &cursor);
+	if (!ordered || cursor.any_pending)
+		found = take_pending_entries(subscription, ledger_id, entries, count,
+									 taken);
+	if (found < count)
 	{
 		Datum	   *found = palloc(sizeof(Datum) * count);
 		int			nfound = 0;
@@ -606,7 +648,8 @@ ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 			nranges++;
 		}
 	}
-	fold_ranges(subscription->subscription_id, ledger_id, firsts, lasts, nranges);
+	fold_ranges(subscription->subscription_id, ledger_id, firsts, lasts, nranges,
+				ordered ? &cursor : NULL);
 	end_catalog_access(&access);
 }
 
@@ -806,8 +849,11 @@ pulsar_ack_cumulative(PG_FUNCTION_ARGS)
 	MessageId  *id = message_id_argument(fcinfo, 2);
 	LedgerInfo *ledger;
 	CatalogAccess access;
+	LockedCursor cursor;
 	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
 	Datum		values[3];
+	int64		first;
+	int64		last;
 
 	if (subscription->type == SUBSCRIPTION_SHARED ||
 		subscription->type == SUBSCRIPTION_KEY_SHARED)
@@ -820,50 +866,44 @@ pulsar_ack_cumulative(PG_FUNCTION_ARGS)
 				 errhint("Acknowledge each message with pulsar.ack().")));
 	ledger = ledger_of_message(subscription->topic, id);
 
-	values[0] = Int64GetDatum(subscription->subscription_id);
-	values[1] = Int64GetDatum(ledger->ledger_id);
-	values[2] = Int64GetDatum(id->entry_id);
 	begin_catalog_access(&access);
-	run_catalog_sql("SELECT mark_delete, xmin FROM pulsar.cursor"
-					" WHERE subscription_id = $1 AND ledger_id = $2 FOR UPDATE",
-					2, argtypes, values, NULL, false);
-	{
-		bool		isnull;
-		int64		mark_delete = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-															  SPI_tuptable->tupdesc, 1, &isnull));
-		TransactionId set_by = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0],
-																   SPI_tuptable->tupdesc, 2, &isnull));
+	lock_cursor(subscription->subscription_id, ledger->ledger_id, true, &cursor);
 
-		/* someone else's cumulative ack already covers this message */
-		if (mark_delete >= id->entry_id &&
-			!TransactionIdIsCurrentTransactionId(set_by))
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("message %s was acknowledged by another transaction",
-							message_id_to_string(id)),
-					 errdetail("It was delivered again while this transaction held it; committing would process it twice."),
-					 errhint("Roll back this transaction and receive again.")));
+	/* someone else's cumulative ack already covers this message */
+	if (cursor.mark_delete >= id->entry_id &&
+		!TransactionIdIsCurrentTransactionId(cursor.set_by))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("message %s was acknowledged by another transaction",
+						message_id_to_string(id)),
+				 errdetail("It was delivered again while this transaction held it; committing would process it twice."),
+				 errhint("Roll back this transaction and receive again.")));
+
+	if (cursor.any_pending)
+	{
+		values[0] = Int64GetDatum(subscription->subscription_id);
+		values[1] = Int64GetDatum(ledger->ledger_id);
+		values[2] = Int64GetDatum(id->entry_id);
+		/* a run reaching past the message keeps its rest */
+		run_catalog_sql("WITH acked AS ("
+						"  DELETE FROM pulsar.pending"
+						"   WHERE subscription_id = $1 AND ledger_id = $2"
+						"     AND first_entry <= $3"
+						"  RETURNING *)"
+						" INSERT INTO pulsar.pending"
+						" (subscription_id, ledger_id, first_entry, last_entry,"
+						"  consumer_id, key_hash, delivered_at, redeliver_at,"
+						"  redelivery_count)"
+						" SELECT subscription_id, ledger_id, $3 + 1, last_entry,"
+						"        consumer_id, key_hash, delivered_at, redeliver_at,"
+						"        redelivery_count"
+						"   FROM acked WHERE last_entry > $3",
+						3, argtypes, values, NULL, false);
 	}
-	run_catalog_sql("UPDATE pulsar.cursor SET mark_delete = $3"
-					" WHERE subscription_id = $1 AND ledger_id = $2"
-					"   AND mark_delete < $3",
-					3, argtypes, values, NULL, false);
-	/* a run reaching past the message keeps its rest */
-	run_catalog_sql("WITH acked AS ("
-					"  DELETE FROM pulsar.pending"
-					"   WHERE subscription_id = $1 AND ledger_id = $2"
-					"     AND first_entry <= $3"
-					"  RETURNING *)"
-					" INSERT INTO pulsar.pending"
-					" (subscription_id, ledger_id, first_entry, last_entry,"
-					"  consumer_id, key_hash, delivered_at, redeliver_at,"
-					"  redelivery_count)"
-					" SELECT subscription_id, ledger_id, $3 + 1, last_entry,"
-					"        consumer_id, key_hash, delivered_at, redeliver_at,"
-					"        redelivery_count"
-					"   FROM acked WHERE last_entry > $3",
-					3, argtypes, values, NULL, false);
-	fold_ranges(subscription->subscription_id, ledger->ledger_id, NULL, NULL, 0);
+	first = cursor.mark_delete + 1;
+	last = id->entry_id;
+	fold_ranges(subscription->subscription_id, ledger->ledger_id, &first, &last,
+				first <= last ? 1 : 0, &cursor);
 	end_catalog_access(&access);
 	PG_RETURN_VOID();
 }
