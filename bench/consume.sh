@@ -35,12 +35,16 @@
 #
 # What it measures (one client, pgbench -n -M prepared, one transaction per
 # iteration, synchronous_commit = on):
-#   exclusive    pulsar.receive 100 + pulsar.ack_cumulative   (consume_exclusive.sql)
-#   shared       pulsar.receive 100 + pulsar.ack(array)        (consume_shared.sql)
-#   SKIP LOCKED  SELECT 100 ... FOR UPDATE SKIP LOCKED, UPDATE vt (visibility
-#                timeout), DELETE                               (consume_skip_locked.sql)
-#   PgQ          next_batch / get_batch_events / finish_batch,
+#   exclusive    pulsar.receive 100 + pulsar.ack_cumulative, one statement
+#                                                               (consume_exclusive.sql)
+#   shared       pulsar.receive 100 + pulsar.ack(array), one statement
+#                                                               (consume_shared.sql)
+#   SKIP LOCKED  BEGIN; SELECT 100 ... FOR UPDATE SKIP LOCKED, UPDATE vt
+#                (visibility timeout); DELETE; COMMIT           (consume_skip_locked.sql)
+#   PgQ          BEGIN; next_batch; get_batch_events; finish_batch; COMMIT,
 #                100 events a batch                             (consume_pgq.sql)
+# A pulsar case is one statement, so one transaction without a transaction
+# block; the peers need several statements, so BEGIN and COMMIT.
 # Each starts from a backlog of BACKLOG messages of 100 bytes: the pulsar
 # subscriptions seek back to 'earliest' and the PgQ consumer is registered
 # back at its first tick before each run; the queue table is refilled and
@@ -394,8 +398,8 @@ run_case() {
 }
 
 cases=(exclusive shared skip_locked pgq)
-declare -A label=([exclusive]="pulsar exclusive: receive 100 + ack_cumulative"
-	[shared]="pulsar shared: receive 100 + ack(array)"
+declare -A label=([exclusive]="pulsar exclusive: receive 100 + ack_cumulative, one statement"
+	[shared]="pulsar shared: receive 100 + ack(array), one statement"
 	[skip_locked]="SKIP LOCKED queue table (pgmq pattern)"
 	[pgq]="PgQ next_batch / get_batch_events / finish_batch")
 declare -A results cpus wals drains elapsed
@@ -583,7 +587,7 @@ if [ "$sync_commit" = on ]; then
 else
 	echo "- **synchronous_commit = $sync_commit: a diagnostic run, commits do not wait for the WAL flush; the targets are defined with synchronous_commit = on**"
 fi
-echo "- pgbench -n -M prepared, 1 client, one transaction per iteration; each run lasts $duration s or until its backlog is drained; $rounds round(s), order rotated each round; the table shows the best round"
+echo "- pgbench -n -M prepared, 1 client, one transaction per iteration: one statement for the pulsar cases, a BEGIN ... COMMIT block for the peers, which need several statements; each run lasts $duration s or until its backlog is drained; $rounds round(s), order rotated each round; the table shows the best round"
 echo "- before each run: back to a full backlog (seek to 'earliest', PgQ consumer registered at its first tick, queue table refilled), VACUUM ANALYZE of the tables consuming updates (queue table; pulsar cursor, acked_range, pending, consumer; PgQ subscription, tick), wait until no autovacuum worker runs, CHECKPOINT; autovacuum may start during a run"
 echo "- fills (not measured, synchronous_commit = off): pulsar $backlog messages in $fill_pulsar_s s (send_batch of 1000, 2 sessions); PgQ $backlog events in $fill_pgq_s s (insert_event, a tick every 100 events); queue table $backlog rows in $fill_q_s s (INSERT ... SELECT, VACUUM ANALYZE)"
 echo
