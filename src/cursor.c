@@ -269,7 +269,6 @@ fold_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 	}
 	else
 	{
-		int64		stored_folded_to = cursor->mark_delete;
 		int			s = 0;
 		int			i = 0;
 
@@ -286,10 +285,7 @@ fold_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 				break;
 			folded_to = Max(folded_to, last);
 			if (take_stored)
-			{
-				stored_folded_to = folded_to;
 				s++;
-			}
 			else
 				i++;
 		}
@@ -299,7 +295,8 @@ fold_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 			run_catalog_sql("UPDATE pulsar.cursor SET mark_delete = $3"
 							" WHERE subscription_id = $1 AND ledger_id = $2",
 							3, position_argtypes, values, NULL, false);
-		if (stored_folded_to > cursor->mark_delete)
+		/* chained ranges are covered now, stale ones below it included */
+		if (s > 0)
 			run_catalog_sql("DELETE FROM pulsar.acked_range"
 							" WHERE subscription_id = $1 AND ledger_id = $2"
 							"   AND last_entry <= $3",
@@ -335,7 +332,8 @@ fold_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 /*
  * For the worker: folds acknowledged ranges into the mark-delete position
  * of every cursor where an acknowledging transaction could not (another one
- * held the cursor row) and none has since.
+ * held the cursor row) and none has since, and drops ranges a fold passed
+ * without seeing them (they committed after its snapshot).
  */
 void
 fold_acked_ranges_everywhere(void)
@@ -350,7 +348,7 @@ fold_acked_ranges_everywhere(void)
 					" WHERE EXISTS (SELECT 1 FROM pulsar.acked_range r"
 					"                WHERE r.subscription_id = c.subscription_id"
 					"                  AND r.ledger_id = c.ledger_id"
-					"                  AND r.first_entry = c.mark_delete + 1)",
+					"                  AND r.first_entry <= c.mark_delete + 1)",
 					0, NULL, NULL, NULL, false);
 	count = SPI_processed;
 	subscriptions = palloc(sizeof(int64) * Max(count, 1));
