@@ -149,5 +149,7 @@ pulsar_prepare_database(PG_FUNCTION_ARGS)
 	ForgetDatabasePartitions();
 	ForgetDatabaseDispatch();
 	ForgetDatabaseConsumers();
+	/* subscription ids start again from 1: backends forget theirs */
+	WorkerNoteSubscriptionsChanged();
 	PG_RETURN_VOID();
 }

@@ -26,6 +26,7 @@
  */
 #include "postgres.h"
 
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -34,6 +35,8 @@
 #include "storage/shmem.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "cursor.h"
@@ -217,54 +220,159 @@ session_consumer_name(void)
 }
 
 /*
- * Loads a subscription; NULL if it does not exist.  Caller holds its lock.
+ * Subscriptions this backend loaded, so that receive and ack need no
+ * catalog query for them.  Commits that create, change or delete
+ * subscriptions bump a shared generation (WorkerNoteSubscriptionsChanged);
+ * the cache is emptied when it moves.  Callers hold the subscription's
+ * lock, which a changing transaction keeps until after the bump.
  */
-static Subscription *
-load_subscription(TopicInfo *topic, const char *name)
+typedef struct CachedSubscriptionKey
+{
+	int64		topic_id;
+	char		name[MAX_SUBSCRIPTION_NAME_LEN + 1];
+} CachedSubscriptionKey;
+
+typedef struct CachedSubscription
+{
+	CachedSubscriptionKey key;	/* hash key */
+	int64		subscription_id;
+	SubscriptionType type;
+	int64		negative_ack_delay_us;
+	int64		ack_timeout_us;
+	int32		max_redeliver_count;
+	char	   *dead_letter_topic;	/* NULL: the default name */
+	int32		max_unacked_messages;
+} CachedSubscription;
+
+static HTAB *SubscriptionCache = NULL;
+static MemoryContext SubscriptionCacheContext = NULL;
+static uint64 subscription_cache_generation = 0;
+
+/* the cache, emptied if a subscription changed since it was filled */
+static HTAB *
+subscription_cache(void)
+{
+	uint64		generation = WorkerSubscriptionsGeneration();
+	HASHCTL		info;
+
+	if (SubscriptionCache != NULL && generation == subscription_cache_generation)
+		return SubscriptionCache;
+	if (SubscriptionCacheContext == NULL)
+		SubscriptionCacheContext = AllocSetContextCreate(CacheMemoryContext,
+														 "pulsar_pg subscriptions",
+														 ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(SubscriptionCacheContext);
+	info.keysize = sizeof(CachedSubscriptionKey);
+	info.entrysize = sizeof(CachedSubscription);
+	info.hcxt = SubscriptionCacheContext;
+	SubscriptionCache = hash_create("pulsar_pg subscriptions", 64, &info,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	subscription_cache_generation = generation;
+	return SubscriptionCache;
+}
+
+/*
+ * Reads a subscription's row; false if there is none.  The dead-letter
+ * topic is allocated in 'context'.
+ */
+static bool
+read_subscription(TopicInfo *topic, const char *name, CachedSubscription *entry,
+				  MemoryContext context)
 {
 	CatalogAccess access;
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
 	Datum		values[2] = {Int64GetDatum(topic->topic_id),
 	CStringGetTextDatum(name)};
-	Subscription *subscription = NULL;
-	MemoryContext caller = CurrentMemoryContext;
+	bool		exists;
 
 	begin_catalog_access(&access);
 	run_catalog_sql("SELECT subscription_id, type, negative_ack_delay, ack_timeout,"
 					"       max_redeliver_count, dead_letter_topic, max_unacked_messages"
 					"  FROM pulsar.subscription WHERE topic_id = $1 AND name = $2",
 					2, argtypes, values, NULL, true);
-	if (SPI_processed > 0)
+	exists = SPI_processed > 0;
+	if (exists)
 	{
 		HeapTuple	row = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		Datum		value;
-		MemoryContext old = MemoryContextSwitchTo(caller);
 
-		subscription = palloc0(sizeof(Subscription));
-		subscription->subscription_id =
+		entry->subscription_id =
 			DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
-		subscription->name = pstrdup(name);
-		subscription->topic = topic;
-		subscription->type = parse_subscription_type(SPI_getvalue(row, desc, 2));
-		subscription->negative_ack_delay_us =
+		entry->type = parse_subscription_type(SPI_getvalue(row, desc, 2));
+		entry->negative_ack_delay_us =
 			interval_usecs(DatumGetIntervalP(SPI_getbinval(row, desc, 3, &isnull)));
 		value = SPI_getbinval(row, desc, 4, &isnull);
-		subscription->ack_timeout_us = isnull ? 0 :
+		entry->ack_timeout_us = isnull ? 0 :
 			interval_usecs(DatumGetIntervalP(value));
 		value = SPI_getbinval(row, desc, 5, &isnull);
-		subscription->max_redeliver_count = isnull ? 0 : DatumGetInt32(value);
+		entry->max_redeliver_count = isnull ? 0 : DatumGetInt32(value);
 		value = SPI_getbinval(row, desc, 6, &isnull);
-		subscription->dead_letter_topic = isnull ?
-			psprintf("%s-%s-DLQ", topic_name_string(&topic->name, NOT_A_PARTITION),
-					 name) :
-			TextDatumGetCString(value);
-		subscription->max_unacked_messages =
+		entry->dead_letter_topic = isnull ? NULL :
+			MemoryContextStrdup(context, TextDatumGetCString(value));
+		entry->max_unacked_messages =
 			DatumGetInt32(SPI_getbinval(row, desc, 7, &isnull));
-		MemoryContextSwitchTo(old);
 	}
 	end_catalog_access(&access);
+	return exists;
+}
+
+/*
+ * Loads a subscription; NULL if it does not exist.  Caller holds its lock.
+ *
+ * The cache is bypassed by a transaction that changed subscriptions (what
+ * it reads may roll back) and during recovery (replay bumps no
+ * generation).  The generation is read before the query's snapshot, so a
+ * change committing meanwhile empties the cache at the next call.
+ */
+static Subscription *
+load_subscription(TopicInfo *topic, const char *name)
+{
+	CachedSubscription local;
+	CachedSubscription *entry = NULL;
+	Subscription *subscription;
+	bool		cacheable = !WorkerSubscriptionsChangedHere() &&
+		!RecoveryInProgress();
+
+	if (cacheable)
+	{
+		CachedSubscriptionKey key;
+
+		memset(&key, 0, sizeof(key));
+		key.topic_id = topic->topic_id;
+		strlcpy(key.name, name, sizeof(key.name));
+		entry = hash_search(subscription_cache(), &key, HASH_FIND, NULL);
+		if (entry == NULL)
+		{
+			if (!read_subscription(topic, name, &local, SubscriptionCacheContext))
+				return NULL;
+			entry = hash_search(SubscriptionCache, &key, HASH_ENTER, NULL);
+			local.key = entry->key;
+			*entry = local;
+		}
+	}
+	else
+	{
+		if (!read_subscription(topic, name, &local, CurrentMemoryContext))
+			return NULL;
+		entry = &local;
+	}
+
+	subscription = palloc0(sizeof(Subscription));
+	subscription->subscription_id = entry->subscription_id;
+	subscription->name = pstrdup(name);
+	subscription->topic = topic;
+	subscription->type = entry->type;
+	subscription->negative_ack_delay_us = entry->negative_ack_delay_us;
+	subscription->ack_timeout_us = entry->ack_timeout_us;
+	subscription->max_redeliver_count = entry->max_redeliver_count;
+	subscription->dead_letter_topic = entry->dead_letter_topic != NULL ?
+		pstrdup(entry->dead_letter_topic) :
+		psprintf("%s-%s-DLQ", topic_name_string(&topic->name, NOT_A_PARTITION),
+				 name);
+	subscription->max_unacked_messages = entry->max_unacked_messages;
 	return subscription;
 }
 
@@ -677,6 +785,7 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 						" WHERE topic_id = $1 AND name = $2",
 						8, argtypes, values, nulls, false);
 		end_catalog_access(&access);
+		WorkerNoteSubscriptionsChanged();
 		subscription = load_subscription(topic, name);
 	}
 

@@ -510,13 +510,28 @@ collect_published(HTAB *notifies, List *moved)
 }
 
 /*
- * The open transaction created or deleted subscriptions: workers reload
- * what they know of subscribers once it commits.
+ * The open transaction created, changed or deleted subscriptions: workers
+ * and backends reload what they know of subscriptions once it commits.
  */
 void
 WorkerNoteSubscriptionsChanged(void)
 {
 	subscriptions_changed = true;
+}
+
+/* whether the open transaction changed subscriptions */
+bool
+WorkerSubscriptionsChangedHere(void)
+{
+	return subscriptions_changed;
+}
+
+/* moves when a transaction that changed subscriptions commits */
+uint64
+WorkerSubscriptionsGeneration(void)
+{
+	return WorkerState != NULL ?
+		pg_atomic_read_u64(&WorkerState->subscriptions_generation) : 0;
 }
 
 /*

@@ -55,7 +55,7 @@ typedef struct WorkerSharedState
 {
 	LWLock	   *lock;
 	pg_atomic_uint64 subscriptions_generation;	/* bumped by commits that
-												 * create or delete
+												 * create, change or delete
 												 * subscriptions */
 	Latch	   *launcher_latch;
 	int			num_slots;
@@ -82,5 +82,7 @@ extern void WorkerNotePublished(int64 ledger_id);
 extern void WorkerNoteTimer(TimestampTz due);
 extern void WorkerNoteConsumerSession(void);
 extern void WorkerNoteSubscriptionsChanged(void);
+extern bool WorkerSubscriptionsChangedHere(void);
+extern uint64 WorkerSubscriptionsGeneration(void);
 
 #endif							/* PULSAR_WORKER_H */
