@@ -106,6 +106,62 @@ cursor_mark_delete(Subscription *subscription, int64 ledger_id)
 }
 
 /*
+ * What receive needs of a cursor, in one statement: the mark-delete
+ * position, whether anything is pending above it, and up to 'limit'
+ * acknowledged ranges that end at or after the later of 'ranges_from' and
+ * the first entry above the mark-delete position.
+ */
+void
+read_cursor(Subscription *subscription, int64 ledger_id, int64 ranges_from,
+			int limit, CursorView *view)
+{
+	CatalogAccess access;
+	Oid			argtypes[4] = {INT8OID, INT8OID, INT8OID, INT4OID};
+	Datum		values[4] = {Int64GetDatum(subscription->subscription_id),
+		Int64GetDatum(ledger_id), Int64GetDatum(ranges_from),
+	Int32GetDatum(limit)};
+	MemoryContext caller = CurrentMemoryContext;
+	HeapTuple	row;
+	TupleDesc	desc;
+	bool		isnull;
+
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT c.mark_delete,"
+					"       EXISTS (SELECT 1 FROM pulsar.pending p"
+					"                WHERE p.subscription_id = $1 AND p.ledger_id = $2"
+					"                  AND p.first_entry > c.mark_delete),"
+					"       r.first_entry, r.last_entry"
+					"  FROM pulsar.cursor c"
+					"  LEFT JOIN LATERAL"
+					"       (SELECT first_entry, last_entry FROM pulsar.acked_range a"
+					"         WHERE a.subscription_id = $1 AND a.ledger_id = $2"
+					"           AND a.last_entry >= greatest($3, c.mark_delete + 1)"
+					"         ORDER BY first_entry LIMIT $4) r ON true"
+					" WHERE c.subscription_id = $1 AND c.ledger_id = $2"
+					" ORDER BY r.first_entry",
+					4, argtypes, values, NULL, true);
+	if (SPI_processed == 0)
+		elog(ERROR, "cursor of subscription " INT64_FORMAT " in ledger " INT64_FORMAT " is missing",
+			 subscription->subscription_id, ledger_id);
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	view->mark_delete = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+	view->any_pending = DatumGetBool(SPI_getbinval(row, desc, 2, &isnull));
+	view->ranges_from = Max(ranges_from, view->mark_delete + 1);
+	SPI_getbinval(row, desc, 3, &isnull);
+	view->ranges.count = isnull ? 0 : (int) SPI_processed;
+	view->ranges.first = MemoryContextAlloc(caller, sizeof(int64) * Max(view->ranges.count, 1));
+	view->ranges.last = MemoryContextAlloc(caller, sizeof(int64) * Max(view->ranges.count, 1));
+	for (int i = 0; i < view->ranges.count; i++)
+	{
+		row = SPI_tuptable->vals[i];
+		view->ranges.first[i] = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
+		view->ranges.last[i] = DatumGetInt64(SPI_getbinval(row, desc, 4, &isnull));
+	}
+	end_catalog_access(&access);
+}
+
+/*
  * Loads up to 'limit' acknowledged ranges that end at or after 'from_entry'.
  */
 void

@@ -20,8 +20,19 @@ typedef struct AckedRanges
 	int64	   *last;
 } AckedRanges;
 
+/* a cursor as receive reads it */
+typedef struct CursorView
+{
+	int64		mark_delete;
+	bool		any_pending;	/* pending rows above the mark-delete position */
+	int64		ranges_from;	/* 'ranges' hold every range ending here or later */
+	AckedRanges ranges;
+} CursorView;
+
 extern void create_cursors(Subscription *subscription, bool earliest);
 extern int64 cursor_mark_delete(Subscription *subscription, int64 ledger_id);
+extern void read_cursor(Subscription *subscription, int64 ledger_id,
+						int64 ranges_from, int limit, CursorView *view);
 extern void load_acked_ranges(Subscription *subscription, int64 ledger_id,
 							  int64 from_entry, int limit,
 							  AckedRanges *ranges);

@@ -1141,7 +1141,8 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	int64		max_read_position;
 	int64		read_position;
 	Snapshot	snapshot;
-	AckedRanges acked;
+	CursorView	cursor;
+	int64		ranges_from;
 	PendingRows held;
 	PendingRows all_pending;
 	Batch		batch;
@@ -1156,12 +1157,19 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 		return 0;
 
 	lock_dispatch(subscription->subscription_id, ledger->ledger_id);
-	mark_delete = cursor_mark_delete(subscription, ledger->ledger_id);
+	state = dispatch_state(subscription->subscription_id, ledger->ledger_id);
+
+	/* the cursor, with the acknowledged ranges from where reading resumes */
+	SpinLockAcquire(&state->mutex);
+	ranges_from = (ordered && state->consumer_id != me) ? -1 : state->read_position;
+	SpinLockRelease(&state->mutex);
+	read_cursor(subscription, ledger->ledger_id, ranges_from, SCAN_WINDOW,
+				&cursor);
+	mark_delete = cursor.mark_delete;
 	/* the order of these two is what keeps consumers from skipping */
 	max_read_position = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 
-	state = dispatch_state(subscription->subscription_id, ledger->ledger_id);
 	SpinLockAcquire(&state->mutex);
 	if (ordered && state->consumer_id != me)
 	{
@@ -1213,8 +1221,9 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	memset(&all_pending, 0, sizeof(all_pending));
 	if (subscription->type == SUBSCRIPTION_KEY_SHARED)
 		load_pending(subscription, ledger->ledger_id, 0, INT_MAX, &all_pending);
-	delivered = redeliver_due(receiver, ledger, topic_name, mark_delete, want,
-							  snapshot, &all_pending);
+	if (cursor.any_pending)
+		delivered = redeliver_due(receiver, ledger, topic_name, mark_delete,
+								  want, snapshot, &all_pending);
 
 	/* then new messages from the read position */
 	memset(&batch, 0, sizeof(batch));
@@ -1231,11 +1240,13 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	batch.now = GetCurrentTimestamp();
 	if (batch.want > 0 && read_position <= max_read_position)
 	{
-		load_acked_ranges(subscription, ledger->ledger_id, read_position,
-						  SCAN_WINDOW, &acked);
+		/* a rollback may have moved the read position back meanwhile */
+		if (read_position < cursor.ranges_from)
+			load_acked_ranges(subscription, ledger->ledger_id, read_position,
+							  SCAN_WINDOW, &cursor.ranges);
 		load_pending(subscription, ledger->ledger_id, read_position,
 					 SCAN_WINDOW + batch.want, &held);
-		batch.acked = &acked;
+		batch.acked = &cursor.ranges;
 		batch.held = &held;
 		batch.all_pending = subscription->type == SUBSCRIPTION_KEY_SHARED ?
 			&all_pending : NULL;
