@@ -129,7 +129,7 @@ read_cursor(Subscription *subscription, int64 ledger_id, int64 ranges_from,
 	run_catalog_sql("SELECT c.mark_delete,"
 					"       EXISTS (SELECT 1 FROM pulsar.pending p"
 					"                WHERE p.subscription_id = $1 AND p.ledger_id = $2"
-					"                  AND p.first_entry > c.mark_delete),"
+					"                  AND p.last_entry > c.mark_delete),"
 					"       r.first_entry, r.last_entry"
 					"  FROM pulsar.cursor c"
 					"  LEFT JOIN LATERAL"
@@ -245,8 +245,9 @@ typedef struct LockedCursor
 
 /*
  * Locks a cursor row and reads it with the acknowledged ranges beside it,
- * in one statement.  Without 'wait', returns false at once if another
- * transaction holds the row.  Caller is inside begin_catalog_access().
+ * in one statement when the row is free.  Without 'wait', returns false at
+ * once if another transaction holds the row.  Caller is inside
+ * begin_catalog_access().
  */
 static bool
 lock_cursor(int64 subscription_id, int64 ledger_id, bool wait,
@@ -259,17 +260,19 @@ lock_cursor(int64 subscription_id, int64 ledger_id, bool wait,
 	TupleDesc	desc;
 	bool		isnull;
 
-	if (wait)
-		run_catalog_sql(LOCK_CURSOR_SQL, 2, argtypes, values, NULL, false);
-	else
-		run_catalog_sql(LOCK_CURSOR_SQL " SKIP LOCKED", 2, argtypes, values,
-						NULL, false);
+	bool		waited = false;
+
+	run_catalog_sql(LOCK_CURSOR_SQL " SKIP LOCKED", 2, argtypes, values,
+					NULL, false);
 	if (SPI_processed == 0)
 	{
-		if (wait)
+		if (!wait)
+			return false;
+		run_catalog_sql(LOCK_CURSOR_SQL, 2, argtypes, values, NULL, false);
+		if (SPI_processed == 0)
 			elog(ERROR, "cursor of subscription " INT64_FORMAT " in ledger " INT64_FORMAT " is missing",
 				 subscription_id, ledger_id);
-		return false;
+		waited = true;
 	}
 	row = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
@@ -285,6 +288,17 @@ lock_cursor(int64 subscription_id, int64 ledger_id, bool wait,
 		row = SPI_tuptable->vals[r];
 		cursor->stored_firsts[r] = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
 		cursor->stored_lasts[r] = DatumGetInt64(SPI_getbinval(row, desc, 4, &isnull));
+	}
+
+	/* after a wait the statement's snapshot predates what the holder did */
+	if (waited)
+	{
+		run_catalog_sql("SELECT EXISTS (SELECT 1 FROM pulsar.pending"
+						"                WHERE subscription_id = $1 AND ledger_id = $2)",
+						2, argtypes, values, NULL, false);
+		cursor->any_pending = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc,
+														 1, &isnull));
 	}
 	return true;
 }
@@ -448,6 +462,17 @@ ledger_partition_index(TopicInfo *topic, int64 ledger_id)
 	return NOT_A_PARTITION;
 }
 
+/* pending rows of subscription $1 in ledger $2 covering entries $3 (sorted) */
+#define PENDING_COVERING_ENTRIES \
+	"p.subscription_id = $1 AND p.ledger_id = $2" \
+	" AND p.first_entry >= coalesce(" \
+	"      (SELECT max(first_entry) FROM pulsar.pending" \
+	"        WHERE subscription_id = $1 AND ledger_id = $2" \
+	"          AND first_entry <= $3[1]), $3[1])" \
+	" AND p.first_entry <= $3[array_upper($3, 1)]" \
+	" AND EXISTS (SELECT 1 FROM unnest($3) AS e" \
+	"              WHERE e BETWEEN p.first_entry AND p.last_entry)"
+
 /* what a pending row said of an entry taken out of it */
 typedef struct TakenEntry
 {
@@ -465,16 +490,15 @@ typedef struct TakenEntry
  * Fills 'taken' per entry and returns how many were found.
  *
  * A row another transaction changes while this one waits for it may have
- * been split: its new rows are invisible to the statement that waited, so
- * entries not found are looked for again with a new snapshot, at least
- * once, and until a look finds none.  Caller is inside begin_catalog_access().
+ * been split: its new rows are invisible to the statement that waited.  So
+ * each look also counts the rows its snapshot shows, and while it took
+ * fewer, entries not found are looked for again with a new snapshot.  Caller is inside begin_catalog_access().
  */
 static int
 take_pending_entries(Subscription *subscription, int64 ledger_id,
 					 const int64 *entries, int count, TakenEntry *taken)
 {
 	int			found = 0;
-	int			looks = 0;
 
 	memset(taken, 0, sizeof(TakenEntry) * count);
 	for (;;)
@@ -485,6 +509,8 @@ take_pending_entries(Subscription *subscription, int64 ledger_id,
 		int			num_missing = 0;
 		int			found_now = 0;
 		int			num_rows;
+		int64		candidates;
+		bool		isnull;
 		SPITupleTable *rows;
 
 		for (int i = 0; i < count; i++)
@@ -497,34 +523,35 @@ take_pending_entries(Subscription *subscription, int64 ledger_id,
 		values[2] = PointerGetDatum(construct_array(missing, num_missing,
 													INT8OID, 8, true,
 													TYPALIGN_DOUBLE));
-		run_catalog_sql("DELETE FROM pulsar.pending p"
-						" WHERE p.subscription_id = $1 AND p.ledger_id = $2"
-						"   AND p.first_entry >= coalesce("
-						"        (SELECT max(first_entry) FROM pulsar.pending"
-						"          WHERE subscription_id = $1 AND ledger_id = $2"
-						"            AND first_entry <= $3[1]), $3[1])"
-						"   AND p.first_entry <= $3[array_upper($3, 1)]"
-						"   AND EXISTS (SELECT 1 FROM unnest($3) AS e"
-						"                WHERE e BETWEEN p.first_entry AND p.last_entry)"
-						" RETURNING first_entry, last_entry, consumer_id, key_hash,"
-						"           delivered_at, redeliver_at, redelivery_count",
-						3, argtypes, values, NULL, looks > 0);
-		looks++;
-		num_rows = (int) SPI_processed;
+		run_catalog_sql("WITH candidates AS ("
+						"  SELECT count(*) AS n FROM pulsar.pending p"
+						"   WHERE " PENDING_COVERING_ENTRIES "),"
+						" taken AS ("
+						"  DELETE FROM pulsar.pending p"
+						"   WHERE " PENDING_COVERING_ENTRIES
+						"  RETURNING first_entry, last_entry, consumer_id, key_hash,"
+						"            delivered_at, redeliver_at, redelivery_count)"
+						" SELECT c.n, t.* FROM candidates c LEFT JOIN taken t ON true",
+						3, argtypes, values, NULL, false);
 		rows = SPI_tuptable;
+		num_rows = (int) SPI_processed;
+		candidates = DatumGetInt64(SPI_getbinval(rows->vals[0], rows->tupdesc,
+												 1, &isnull));
+		SPI_getbinval(rows->vals[0], rows->tupdesc, 2, &isnull);
+		if (isnull)
+			num_rows = 0;
 
 		for (int r = 0; r < num_rows; r++)
 		{
 			HeapTuple	row = rows->vals[r];
 			TupleDesc	desc = rows->tupdesc;
-			bool		isnull;
-			int64		first = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
-			int64		last = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
-			Datum		delivered_at = SPI_getbinval(row, desc, 5, &isnull);
+			int64		first = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
+			int64		last = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
+			Datum		delivered_at = SPI_getbinval(row, desc, 6, &isnull);
 			bool		delivered = !isnull;
-			Datum		key_hash = SPI_getbinval(row, desc, 4, &isnull);
+			Datum		key_hash = SPI_getbinval(row, desc, 5, &isnull);
 			bool		key_isnull = isnull;
-			int32		redelivery_count = DatumGetInt32(SPI_getbinval(row, desc, 7, &isnull));
+			int32		redelivery_count = DatumGetInt32(SPI_getbinval(row, desc, 8, &isnull));
 			int64		piece_first = first;
 			Datum	   *piece_firsts = palloc(sizeof(Datum) * (count + 1));
 			Datum	   *piece_lasts = palloc(sizeof(Datum) * (count + 1));
@@ -575,7 +602,7 @@ take_pending_entries(Subscription *subscription, int64 ledger_id,
 																  TYPALIGN_DOUBLE));
 				for (int c = 0; c < 4; c++)
 				{
-					piece_values[4 + c] = SPI_getbinval(row, desc, 3 + c, &isnull);
+					piece_values[4 + c] = SPI_getbinval(row, desc, 4 + c, &isnull);
 					if (isnull)
 						piece_nulls[4 + c] = 'n';
 				}
@@ -590,7 +617,8 @@ take_pending_entries(Subscription *subscription, int64 ledger_id,
 			}
 		}
 		found += found_now;
-		if (found_now == 0 && looks >= 2)
+		/* every row this snapshot showed was taken: nothing else to find */
+		if (num_rows == candidates)
 			break;
 	}
 	return found;
@@ -933,26 +961,41 @@ pulsar_ack_cumulative(PG_FUNCTION_ARGS)
 				 errdetail("It was delivered again while this transaction held it; committing would process it twice."),
 				 errhint("Roll back this transaction and receive again.")));
 
-	if (cursor.any_pending)
+	/*
+	 * A run reaching past the message keeps its rest.  A row split while
+	 * this statement waited for it has new rows it cannot see: while it
+	 * takes fewer rows than its snapshot showed, it looks again.
+	 */
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	values[1] = Int64GetDatum(ledger->ledger_id);
+	values[2] = Int64GetDatum(id->entry_id);
+	while (cursor.any_pending)
 	{
-		values[0] = Int64GetDatum(subscription->subscription_id);
-		values[1] = Int64GetDatum(ledger->ledger_id);
-		values[2] = Int64GetDatum(id->entry_id);
-		/* a run reaching past the message keeps its rest */
-		run_catalog_sql("WITH acked AS ("
+		bool		isnull;
+
+		run_catalog_sql("WITH candidates AS ("
+						"  SELECT count(*) AS n FROM pulsar.pending"
+						"   WHERE subscription_id = $1 AND ledger_id = $2"
+						"     AND first_entry <= $3),"
+						" acked AS ("
 						"  DELETE FROM pulsar.pending"
 						"   WHERE subscription_id = $1 AND ledger_id = $2"
 						"     AND first_entry <= $3"
-						"  RETURNING *)"
-						" INSERT INTO pulsar.pending"
-						" (subscription_id, ledger_id, first_entry, last_entry,"
-						"  consumer_id, key_hash, delivered_at, redeliver_at,"
-						"  redelivery_count)"
-						" SELECT subscription_id, ledger_id, $3 + 1, last_entry,"
-						"        consumer_id, key_hash, delivered_at, redeliver_at,"
-						"        redelivery_count"
-						"   FROM acked WHERE last_entry > $3",
+						"  RETURNING *),"
+						" rest AS ("
+						"  INSERT INTO pulsar.pending"
+						"  (subscription_id, ledger_id, first_entry, last_entry,"
+						"   consumer_id, key_hash, delivered_at, redeliver_at,"
+						"   redelivery_count)"
+						"  SELECT subscription_id, ledger_id, $3 + 1, last_entry,"
+						"         consumer_id, key_hash, delivered_at, redeliver_at,"
+						"         redelivery_count"
+						"    FROM acked WHERE last_entry > $3)"
+						" SELECT n = (SELECT count(*) FROM acked) FROM candidates",
 						3, argtypes, values, NULL, false);
+		cursor.any_pending =
+			!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	first = cursor.mark_delete + 1;
 	last = id->entry_id;
@@ -1036,7 +1079,8 @@ nack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 					"                     WHERE r.subscription_id = $1 AND r.ledger_id = $2"
 					"                       AND e BETWEEN r.first_entry AND r.last_entry)"
 					" ON CONFLICT (subscription_id, ledger_id, first_entry) DO UPDATE"
-					"   SET consumer_id = NULL, redeliver_at = EXCLUDED.redeliver_at",
+					"   SET consumer_id = NULL, redeliver_at = EXCLUDED.redeliver_at"
+					"   WHERE pending.last_entry = pending.first_entry",
 					8, argtypes, values, NULL, false);
 	end_catalog_access(&access);
 }

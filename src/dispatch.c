@@ -880,14 +880,17 @@ redeliver_message(const StoredMessage *message, void *arg)
 }
 
 /*
- * Pending rows due for redelivery.  A delayed message was never delivered:
- * its first time is no redelivery.
+ * Pending rows due for redelivery: nacked, released by a consumer that left
+ * (or whose late transaction committed after it left), or past the ack
+ * timeout; a delayed message was never delivered, so its first time is no
+ * redelivery.  A run reaching back to the mark-delete position (an ack
+ * passed it while it was being split) counts from the position on.
  */
 #define DUE_SQL \
 	"SELECT first_entry, last_entry," \
 	"       redelivery_count + (delivered_at IS NOT NULL)::int, key_hash" \
 	"  FROM pulsar.pending p" \
-	" WHERE subscription_id = $1 AND ledger_id = $2 AND first_entry > $6" \
+	" WHERE subscription_id = $1 AND ledger_id = $2 AND last_entry > $6" \
 	"   AND (redeliver_at <= clock_timestamp()" \
 	"        OR (consumer_id IS NOT NULL AND NOT EXISTS" \
 	"            (SELECT 1 FROM pulsar.consumer c" \
@@ -896,11 +899,10 @@ redeliver_message(const StoredMessage *message, void *arg)
 
 /*
  * Hands out what is due for redelivery, in entry order, up to 'want'
- * messages: nacked, released by a consumer that left (or whose late
- * transaction committed after it left), or past its ack timeout.  Rows are
- * claimed with SKIP LOCKED, so a message an ack or another redelivery is
- * busy with is not sent.  A run longer than what is wanted is split: the
- * rest stays due.
+ * messages.  Rows are claimed with SKIP LOCKED, so a message an ack or
+ * another redelivery is busy with is not sent, and only as many rows as
+ * the messages wanted need: an unlocked look counts them first.  A run
+ * longer than what is wanted is cut: the rest stays due.
  */
 static int
 redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
@@ -909,20 +911,21 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 {
 	Subscription *subscription = receiver->subscription;
 	int64		me = receiver->consumer->consumer_id;
+	MemoryContext caller = CurrentMemoryContext;
 	CatalogAccess access;
-	Oid			argtypes[7] = {INT8OID, INT8OID, INT8OID, INT8ARRAYOID,
-	INT8ARRAYOID, INT8OID, INT4OID};
-	Datum		values[7];
-	int			num_rows;
-	int64	   *firsts;
-	int64	   *cuts;
-	int64	   *lasts;
-	int32	   *counts;
+	Oid			argtypes[8] = {INT8OID, INT8OID, INT8OID, INT8ARRAYOID,
+	INT8ARRAYOID, INT8OID, INT4OID, INT8ARRAYOID};
+	Oid			rest_argtypes[5] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
+	Datum		values[8];
+	int			num_rows = 0;
+	int64	   *firsts = NULL;	/* the claimed rows, by first entry */
+	int64	   *starts = NULL;	/* first entry above the mark-delete position */
+	int64	   *cuts = NULL;	/* last entry handed out */
+	int64	   *lasts = NULL;
+	int32	   *counts = NULL;
 	int			taken = 0;
 	int			delivered = 0;
-
-	Oid			rest_argtypes[5] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
-	int			used = 0;
+	uint64		claimed = 0;
 
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = Int64GetDatum(ledger->ledger_id);
@@ -964,35 +967,62 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 						"   AND first_entry = ANY ($4)"
 						" ORDER BY first_entry FOR UPDATE SKIP LOCKED",
 						4, argtypes, values, NULL, false);
+		claimed = SPI_processed;
 	}
 	else
-		run_catalog_sql(DUE_SQL " FOR UPDATE SKIP LOCKED",
-						7, argtypes, values, NULL, false);
-
-	num_rows = (int) SPI_processed;
-	firsts = palloc(sizeof(int64) * Max(num_rows, 1));
-	cuts = palloc(sizeof(int64) * Max(num_rows, 1));
-	lasts = palloc(sizeof(int64) * Max(num_rows, 1));
-	counts = palloc(sizeof(int32) * Max(num_rows, 1));
-	for (int i = 0; i < num_rows && taken < want; i++)
 	{
-		HeapTuple	row = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		int64		length;
+		int64		counted = 0;
+		int			needed = 0;
 
-		firsts[i] = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
-		lasts[i] = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
-		counts[i] = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
-		length = Min(lasts[i] - firsts[i] + 1, want - taken);
-		cuts[i] = firsts[i] + length - 1;
-		taken += (int) length;
-		used = i + 1;
+		run_catalog_sql(DUE_SQL, 7, argtypes, values, NULL, false);
+		for (uint64 i = 0; i < SPI_processed && counted < want; i++)
+		{
+			bool		isnull;
+			int64		first = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc, 1, &isnull));
+			int64		last = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 2, &isnull));
+
+			counted += last - Max(first, mark_delete + 1) + 1;
+			needed++;
+		}
+		if (needed > 0)
+		{
+			values[6] = Int32GetDatum(needed);
+			run_catalog_sql(DUE_SQL " FOR UPDATE SKIP LOCKED",
+							7, argtypes, values, NULL, false);
+			claimed = SPI_processed;
+		}
 	}
-	num_rows = used;
+
+	if (claimed > 0)
+	{
+		firsts = MemoryContextAlloc(caller, sizeof(int64) * claimed);
+		starts = MemoryContextAlloc(caller, sizeof(int64) * claimed);
+		cuts = MemoryContextAlloc(caller, sizeof(int64) * claimed);
+		lasts = MemoryContextAlloc(caller, sizeof(int64) * claimed);
+		counts = MemoryContextAlloc(caller, sizeof(int32) * claimed);
+		for (int i = 0; i < (int) claimed && taken < want; i++)
+		{
+			HeapTuple	row = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int64		length;
+
+			firsts[i] = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+			lasts[i] = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
+			counts[i] = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
+			starts[i] = Max(firsts[i], mark_delete + 1);
+			length = Min(lasts[i] - starts[i] + 1, want - taken);
+			cuts[i] = starts[i] + length - 1;
+			taken += (int) length;
+			num_rows = i + 1;
+		}
+	}
 	if (num_rows > 0)
 	{
 		Datum	   *first_datums = palloc(sizeof(Datum) * num_rows);
+		Datum	   *start_datums = palloc(sizeof(Datum) * num_rows);
 		Datum	   *cut_datums = palloc(sizeof(Datum) * num_rows);
 		int			last_row = num_rows - 1;
 
@@ -1016,29 +1046,33 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 		for (int i = 0; i < num_rows; i++)
 		{
 			first_datums[i] = Int64GetDatum(firsts[i]);
+			start_datums[i] = Int64GetDatum(starts[i]);
 			cut_datums[i] = Int64GetDatum(cuts[i]);
 		}
 		values[3] = PointerGetDatum(construct_array(first_datums, num_rows,
 													INT8OID, 8, true,
 													TYPALIGN_DOUBLE));
-		values[4] = PointerGetDatum(construct_array(cut_datums, num_rows,
+		values[4] = PointerGetDatum(construct_array(start_datums, num_rows,
 													INT8OID, 8, true,
 													TYPALIGN_DOUBLE));
 		values[5] = Int64GetDatum(subscription->ack_timeout_us);
+		values[7] = PointerGetDatum(construct_array(cut_datums, num_rows,
+													INT8OID, 8, true,
+													TYPALIGN_DOUBLE));
 		if (subscription->ack_timeout_us > 0)
 			WorkerNoteTimer(GetCurrentTimestamp() + subscription->ack_timeout_us);
 		run_catalog_sql("UPDATE pulsar.pending p"
-						"   SET last_entry = c.cut, consumer_id = $3,"
-						"       delivered_at = clock_timestamp(),"
+						"   SET first_entry = c.start, last_entry = c.cut,"
+						"       consumer_id = $3, delivered_at = clock_timestamp(),"
 						"       redeliver_at = CASE WHEN $6 > 0"
 						"         THEN clock_timestamp() + $6 * interval '1 microsecond'"
 						"         ELSE 'infinity' END,"
 						"       redelivery_count = redelivery_count"
 						"         + (delivered_at IS NOT NULL)::int"
-						"  FROM unnest($4, $5) AS c(first, cut)"
+						"  FROM unnest($4, $5, $8) AS c(first, start, cut)"
 						" WHERE p.subscription_id = $1 AND p.ledger_id = $2"
 						"   AND p.first_entry = c.first",
-						6, argtypes, values, NULL, false);
+						8, argtypes, values, NULL, false);
 	}
 	end_catalog_access(&access);
 
@@ -1052,7 +1086,7 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 		redelivery.topic_name = topic_name;
 		redelivery.redelivery_count = counts[i];
 		redelivery.delivered = 0;
-		scan_ledger(ledger, firsts[i] - 1, cuts[i], snapshot,
+		scan_ledger(ledger, starts[i] - 1, cuts[i], snapshot,
 					redeliver_message, &redelivery);
 		delivered += redelivery.delivered;
 	}

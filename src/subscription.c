@@ -737,6 +737,8 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 
 	if (subscription == NULL)
 	{
+		/* before the row exists: the cache must not keep it */
+		WorkerNoteSubscriptionsChanged();
 		begin_catalog_access(&access);
 		run_catalog_sql("INSERT INTO pulsar.subscription"
 						" (topic_id, name, type, negative_ack_delay, ack_timeout,"
@@ -745,8 +747,9 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 						8, argtypes, values, nulls, false);
 		end_catalog_access(&access);
 		subscription = load_subscription(topic, name);
+		if (subscription == NULL)
+			elog(ERROR, "subscription \"%s\" vanished after its insert", name);
 		create_cursors(subscription, strcmp(initial_position, "earliest") == 0);
-		WorkerNoteSubscriptionsChanged();
 	}
 	else
 	{
@@ -777,6 +780,7 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 							 errmsg("exclusive subscription \"%s\" already has consumer \"%s\"",
 									name, live[i].name),
 							 errhint("Use a failover, shared or key_shared subscription for several consumers.")));
+		WorkerNoteSubscriptionsChanged();
 		begin_catalog_access(&access);
 		run_catalog_sql("UPDATE pulsar.subscription"
 						"   SET type = $3, negative_ack_delay = $4, ack_timeout = $5,"
@@ -785,8 +789,9 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 						" WHERE topic_id = $1 AND name = $2",
 						8, argtypes, values, nulls, false);
 		end_catalog_access(&access);
-		WorkerNoteSubscriptionsChanged();
 		subscription = load_subscription(topic, name);
+		if (subscription == NULL)
+			elog(ERROR, "subscription \"%s\" vanished after its update", name);
 	}
 
 	/* attach the consumer */

@@ -255,6 +255,13 @@ worker_xact_callback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
+		case XACT_EVENT_PRE_PREPARE:
+			if (subscriptions_changed)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that has changed subscriptions"),
+						 errdetail("Sessions learn of a change of subscriptions when the changing transaction commits, and COMMIT PREPARED would not tell them.")));
+			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			if (timer_to_tell != DT_NOEND)
