@@ -106,6 +106,34 @@ cursor_mark_delete(Subscription *subscription, int64 ledger_id)
 }
 
 /*
+ * Copies the acknowledged ranges of the last catalog query's rows, whose
+ * columns 'column' and the next hold first and last entries, into
+ * 'context'.  A first row with a null first entry means none (a LEFT JOIN
+ * that found no range).
+ */
+static void
+ranges_of_result(int column, MemoryContext context, AckedRanges *ranges)
+{
+	bool		isnull = true;
+
+	if (SPI_processed > 0)
+		SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column,
+					  &isnull);
+	ranges->count = isnull ? 0 : (int) SPI_processed;
+	ranges->first = MemoryContextAlloc(context, sizeof(int64) * Max(ranges->count, 1));
+	ranges->last = MemoryContextAlloc(context, sizeof(int64) * Max(ranges->count, 1));
+	for (int i = 0; i < ranges->count; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+
+		ranges->first[i] = DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc,
+													   column, &isnull));
+		ranges->last[i] = DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc,
+													  column + 1, &isnull));
+	}
+}
+
+/*
  * What receive needs of a cursor, in one statement: the mark-delete
  * position, whether anything is pending above it, and up to 'limit'
  * acknowledged ranges that end at or after the later of 'ranges_from' and
@@ -148,16 +176,7 @@ read_cursor(Subscription *subscription, int64 ledger_id, int64 ranges_from,
 	view->mark_delete = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
 	view->any_pending = DatumGetBool(SPI_getbinval(row, desc, 2, &isnull));
 	view->ranges_from = Max(ranges_from, view->mark_delete + 1);
-	SPI_getbinval(row, desc, 3, &isnull);
-	view->ranges.count = isnull ? 0 : (int) SPI_processed;
-	view->ranges.first = MemoryContextAlloc(caller, sizeof(int64) * Max(view->ranges.count, 1));
-	view->ranges.last = MemoryContextAlloc(caller, sizeof(int64) * Max(view->ranges.count, 1));
-	for (int i = 0; i < view->ranges.count; i++)
-	{
-		row = SPI_tuptable->vals[i];
-		view->ranges.first[i] = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
-		view->ranges.last[i] = DatumGetInt64(SPI_getbinval(row, desc, 4, &isnull));
-	}
+	ranges_of_result(3, caller, &view->ranges);
 	end_catalog_access(&access);
 }
 
@@ -181,18 +200,7 @@ load_acked_ranges(Subscription *subscription, int64 ledger_id,
 					"   AND last_entry >= $3"
 					" ORDER BY first_entry LIMIT $4",
 					4, argtypes, values, NULL, true);
-	ranges->count = (int) SPI_processed;
-	ranges->first = MemoryContextAlloc(caller, sizeof(int64) * Max(ranges->count, 1));
-	ranges->last = MemoryContextAlloc(caller, sizeof(int64) * Max(ranges->count, 1));
-	for (int i = 0; i < ranges->count; i++)
-	{
-		bool		isnull;
-
-		ranges->first[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-													   SPI_tuptable->tupdesc, 1, &isnull));
-		ranges->last[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-													  SPI_tuptable->tupdesc, 2, &isnull));
-	}
+	ranges_of_result(1, caller, ranges);
 	end_catalog_access(&access);
 }
 
@@ -224,9 +232,7 @@ typedef struct LockedCursor
 	int64		mark_delete;
 	TransactionId set_by;		/* xmin of the row */
 	bool		any_pending;	/* the subscription has pending rows here */
-	int			num_stored;		/* acknowledged ranges, by first entry */
-	int64	   *stored_firsts;
-	int64	   *stored_lasts;
+	AckedRanges stored;			/* acknowledged ranges, by first entry */
 } LockedCursor;
 
 #define LOCK_CURSOR_SQL \
@@ -279,16 +285,7 @@ lock_cursor(int64 subscription_id, int64 ledger_id, bool wait,
 	cursor->mark_delete = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
 	cursor->set_by = DatumGetTransactionId(SPI_getbinval(row, desc, 2, &isnull));
 	cursor->any_pending = DatumGetBool(SPI_getbinval(row, desc, 5, &isnull));
-	SPI_getbinval(row, desc, 3, &isnull);
-	cursor->num_stored = isnull ? 0 : (int) SPI_processed;
-	cursor->stored_firsts = palloc(sizeof(int64) * Max(cursor->num_stored, 1));
-	cursor->stored_lasts = palloc(sizeof(int64) * Max(cursor->num_stored, 1));
-	for (int r = 0; r < cursor->num_stored; r++)
-	{
-		row = SPI_tuptable->vals[r];
-		cursor->stored_firsts[r] = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
-		cursor->stored_lasts[r] = DatumGetInt64(SPI_getbinval(row, desc, 4, &isnull));
-	}
+	ranges_of_result(3, CurrentMemoryContext, &cursor->stored);
 
 	/* after a wait the statement's snapshot predates what the holder did */
 	if (waited)
@@ -344,12 +341,12 @@ fold_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 
 		/* chain both sorted lists from the mark-delete position */
 		folded_to = cursor->mark_delete;
-		while (s < cursor->num_stored || i < count)
+		while (s < cursor->stored.count || i < count)
 		{
 			bool		take_stored = i == count ||
-				(s < cursor->num_stored && cursor->stored_firsts[s] <= firsts[i]);
-			int64		first = take_stored ? cursor->stored_firsts[s] : firsts[i];
-			int64		last = take_stored ? cursor->stored_lasts[s] : lasts[i];
+				(s < cursor->stored.count && cursor->stored.first[s] <= firsts[i]);
+			int64		first = take_stored ? cursor->stored.first[s] : firsts[i];
+			int64		last = take_stored ? cursor->stored.last[s] : lasts[i];
 
 			if (first > folded_to + 1)
 				break;
