@@ -188,3 +188,35 @@ SELECT count(*) AS redelivered,
 -- an id of a partition is refused on another topic
 SELECT pg_temp.error_of(format($$SELECT pulsar.ack('sub10_acks', 'ex', %L::pulsar.message_id)$$,
 	(SELECT message_id FROM got WHERE payload = 'p7')));
+
+-- An ack another transaction made stays another's when a fold passes it.
+-- f5 is acknowledged on its own, then a transaction acknowledges f0..f4,
+-- which folds f5 into the mark-delete position (the cursor row is then
+-- the second transaction's): acknowledging f5 there must still fail.
+SELECT pulsar.create_topic('sub10_fold') IS NOT NULL AS created;
+SELECT pulsar.subscribe('sub10_fold', 'sh', 'shared', 'earliest', consumer => 'a') IS NOT NULL AS subscribed;
+SELECT count(*) FROM pulsar.send_batch('sub10_fold', ARRAY['f0', 'f1', 'f2', 'f3', 'f4', 'f5']);
+CREATE TEMP TABLE fold_ids AS
+SELECT pulsar.entry_id(message_id) AS entry, message_id
+  FROM pulsar.receive('sub10_fold', 'sh', 6, consumer => 'a');
+SELECT pulsar.ack('sub10_fold', 'sh', (SELECT message_id FROM fold_ids WHERE entry = 5));
+BEGIN;
+SELECT pulsar.ack('sub10_fold', 'sh', (SELECT array_agg(message_id) FROM fold_ids WHERE entry < 5));
+SELECT pulsar.topic_internal_stats('sub10_fold')->'cursors'->'sh'->>'markDeletePosition' ~ ':5$' AS folded_to_f5;
+SELECT pg_temp.error_of($$SELECT pulsar.ack('sub10_fold', 'sh', (SELECT message_id FROM fold_ids WHERE entry = 5))$$);
+ROLLBACK;
+-- the same with cumulative acks: one transaction acknowledges up to e3,
+-- another up to e5 and then e2, which the first had acknowledged
+SELECT pulsar.subscribe('sub10_fold', 'ex', 'exclusive', 'earliest', consumer => 'e') IS NOT NULL AS subscribed;
+SELECT count(*) FROM pulsar.receive('sub10_fold', 'ex', 6, consumer => 'e');
+SELECT pulsar.ack_cumulative('sub10_fold', 'ex', (SELECT message_id FROM fold_ids WHERE entry = 3));
+BEGIN;
+SELECT pulsar.ack_cumulative('sub10_fold', 'ex', (SELECT message_id FROM fold_ids WHERE entry = 5));
+SELECT pg_temp.error_of($$SELECT pulsar.ack_cumulative('sub10_fold', 'ex', (SELECT message_id FROM fold_ids WHERE entry = 2))$$);
+SELECT pg_temp.error_of($$SELECT pulsar.ack('sub10_fold', 'ex', (SELECT message_id FROM fold_ids WHERE entry = 2))$$);
+-- what this transaction acknowledged itself it may acknowledge again
+SELECT pg_temp.error_of($$SELECT pulsar.ack('sub10_fold', 'ex', (SELECT message_id FROM fold_ids WHERE entry = 4))$$);
+ROLLBACK;
+SELECT pulsar.close_consumer('sub10_fold', 'sh', 'a');
+SELECT pulsar.close_consumer('sub10_fold', 'ex', 'e');
+SELECT pulsar.delete_topic('sub10_fold', force => true);

@@ -18,13 +18,14 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/array.h"
-#include "access/transam.h"
-#include "access/xact.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -226,6 +227,78 @@ sort_distinct(int64 *entries, int count)
 	return kept;
 }
 
+/*
+ * Entries that other transactions acknowledged and that this transaction's
+ * folds moved under the mark-delete position: the cursor row then carries
+ * this transaction's xmin and the ranges that said who acknowledged them
+ * are gone, so the conflict checks look here too.
+ */
+typedef struct FoldedByOthers
+{
+	int64		subscription_id;
+	int64		ledger_id;
+	int64		first;
+	int64		last;
+} FoldedByOthers;
+
+static List *folded_by_others = NIL;	/* in TopTransactionContext */
+static LocalTransactionId folded_by_others_lxid = InvalidLocalTransactionId;
+
+static List *
+current_folded_by_others(void)
+{
+	if (folded_by_others_lxid != MyProc->lxid)
+	{
+		folded_by_others = NIL;
+		folded_by_others_lxid = MyProc->lxid;
+	}
+	return folded_by_others;
+}
+
+static void
+remember_folded_by_others(int64 subscription_id, int64 ledger_id,
+						  int64 first, int64 last)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	FoldedByOthers *folded = palloc(sizeof(FoldedByOthers));
+
+	folded->subscription_id = subscription_id;
+	folded->ledger_id = ledger_id;
+	folded->first = first;
+	folded->last = last;
+	folded_by_others = lappend(current_folded_by_others(), folded);
+	MemoryContextSwitchTo(old);
+}
+
+static bool
+was_folded_by_others(int64 subscription_id, int64 ledger_id, int64 entry)
+{
+	ListCell   *lc;
+
+	foreach(lc, current_folded_by_others())
+	{
+		FoldedByOthers *folded = lfirst(lc);
+
+		if (folded->subscription_id == subscription_id &&
+			folded->ledger_id == ledger_id &&
+			entry >= folded->first && entry <= folded->last)
+			return true;
+	}
+	return false;
+}
+
+/* the error of an ack of a message another transaction acknowledged */
+static void
+report_acked_by_other(const char *message_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("message %s was acknowledged by another transaction",
+					message_id),
+			 errdetail("It was delivered again while this transaction held it; committing would process it twice."),
+			 errhint("Roll back this transaction and receive again.")));
+}
+
 /* a cursor row as an acknowledging transaction locked it */
 typedef struct LockedCursor
 {
@@ -233,16 +306,18 @@ typedef struct LockedCursor
 	TransactionId set_by;		/* xmin of the row */
 	bool		any_pending;	/* the subscription has pending rows here */
 	AckedRanges stored;			/* acknowledged ranges, by first entry */
+	TransactionId *stored_by;	/* the xmin of each */
 } LockedCursor;
 
 #define LOCK_CURSOR_SQL \
 	"SELECT c.mark_delete, c.xmin, r.first_entry, r.last_entry," \
 	"       EXISTS (SELECT 1 FROM pulsar.pending p" \
 	"                WHERE p.subscription_id = c.subscription_id" \
-	"                  AND p.ledger_id = c.ledger_id)" \
+	"                  AND p.ledger_id = c.ledger_id)," \
+	"       r.xmin" \
 	"  FROM pulsar.cursor c" \
 	"  LEFT JOIN LATERAL" \
-	"       (SELECT first_entry, last_entry FROM pulsar.acked_range a" \
+	"       (SELECT first_entry, last_entry, xmin FROM pulsar.acked_range a" \
 	"         WHERE a.subscription_id = c.subscription_id" \
 	"           AND a.ledger_id = c.ledger_id" \
 	"         ORDER BY first_entry LIMIT 1000) r ON true" \
@@ -286,6 +361,11 @@ lock_cursor(int64 subscription_id, int64 ledger_id, bool wait,
 	cursor->set_by = DatumGetTransactionId(SPI_getbinval(row, desc, 2, &isnull));
 	cursor->any_pending = DatumGetBool(SPI_getbinval(row, desc, 5, &isnull));
 	ranges_of_result(3, CurrentMemoryContext, &cursor->stored);
+	cursor->stored_by = palloc(sizeof(TransactionId) * Max(cursor->stored.count, 1));
+	for (int r = 0; r < cursor->stored.count; r++)
+		cursor->stored_by[r] =
+			DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[r],
+												SPI_tuptable->tupdesc, 6, &isnull));
 
 	/* after a wait the statement's snapshot predates what the holder did */
 	if (waited)
@@ -352,10 +432,20 @@ fold_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 				break;
 			folded_to = Max(folded_to, last);
 			if (take_stored)
+			{
+				if (!TransactionIdIsCurrentTransactionId(cursor->stored_by[s]))
+					remember_folded_by_others(subscription_id, ledger_id,
+											  first, last);
 				s++;
+			}
 			else
 				i++;
 		}
+		/* what the position covered was acknowledged by its last mover */
+		if (folded_to > cursor->mark_delete && cursor->mark_delete >= 0 &&
+			!TransactionIdIsCurrentTransactionId(cursor->set_by))
+			remember_folded_by_others(subscription_id, ledger_id, 0,
+									  cursor->mark_delete);
 
 		values[2] = Int64GetDatum(folded_to);
 		if (folded_to > cursor->mark_delete)
@@ -368,6 +458,8 @@ fold_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 							" WHERE subscription_id = $1 AND ledger_id = $2"
 							"   AND last_entry <= $3",
 							3, position_argtypes, values, NULL, false);
+		if (folded_to > cursor->mark_delete)
+			cursor->set_by = GetCurrentTransactionId();
 		cursor->mark_delete = folded_to;
 	}
 
@@ -664,14 +756,14 @@ check_ack_conflicts(Subscription *subscription, int64 ledger_id,
 			DatumGetTransactionId(SPI_getbinval(row, SPI_tuptable->tupdesc, 3, &range_isnull));
 		TransactionId acked_by = range_isnull ? cursor_xmin : range_xmin;
 
-		if (!TransactionIdIsCurrentTransactionId(acked_by))
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("message " INT64_FORMAT ":%s:%d was acknowledged by another transaction",
-							ledger_id, SPI_getvalue(row, SPI_tuptable->tupdesc, 1),
-							ledger_partition_index(subscription->topic, ledger_id)),
-					 errdetail("It was delivered again while this transaction held it; committing would process it twice."),
-					 errhint("Roll back this transaction and receive again.")));
+		int64		entry = DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (!TransactionIdIsCurrentTransactionId(acked_by) ||
+			was_folded_by_others(subscription->subscription_id, ledger_id, entry))
+			report_acked_by_other(psprintf(INT64_FORMAT ":" INT64_FORMAT ":%d",
+										   ledger_id, entry,
+										   ledger_partition_index(subscription->topic,
+																  ledger_id)));
 	}
 }
 
@@ -948,15 +1040,12 @@ pulsar_ack_cumulative(PG_FUNCTION_ARGS)
 	begin_catalog_access(&access);
 	lock_cursor(subscription->subscription_id, ledger->ledger_id, true, &cursor);
 
-	/* someone else's cumulative ack already covers this message */
+	/* someone else's ack already covers this message */
 	if (cursor.mark_delete >= id->entry_id &&
-		!TransactionIdIsCurrentTransactionId(cursor.set_by))
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("message %s was acknowledged by another transaction",
-						message_id_to_string(id)),
-				 errdetail("It was delivered again while this transaction held it; committing would process it twice."),
-				 errhint("Roll back this transaction and receive again.")));
+		(!TransactionIdIsCurrentTransactionId(cursor.set_by) ||
+		 was_folded_by_others(subscription->subscription_id, ledger->ledger_id,
+							  id->entry_id)))
+		report_acked_by_other(message_id_to_string(id));
 
 	/*
 	 * A run reaching past the message keeps its rest.  A row split while
