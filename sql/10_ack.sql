@@ -220,3 +220,33 @@ ROLLBACK;
 SELECT pulsar.close_consumer('sub10_fold', 'sh', 'a');
 SELECT pulsar.close_consumer('sub10_fold', 'ex', 'e');
 SELECT pulsar.delete_topic('sub10_fold', force => true);
+
+-- More acknowledged ranges than a receive loads at once (10,000): the
+-- receive stops where its knowledge ends, and never hands out a message
+-- acknowledged past it.  Every odd entry of 20,002 is acknowledged on its
+-- own (entry 0 is not, so none folds), then the consumer starts again from
+-- the first unacknowledged message: only the 10,001 even entries come.
+SELECT pulsar.create_topic('sub10_many') IS NOT NULL AS created;
+SELECT pulsar.subscribe('sub10_many', 'ex', 'exclusive', 'earliest', consumer => 'e') IS NOT NULL AS subscribed;
+SELECT count(*) FROM pulsar.send_batch('sub10_many',
+	(SELECT array_agg('m' || i) FROM generate_series(0, 20001) AS i));
+CREATE TEMP TABLE many_ids AS
+SELECT pulsar.entry_id(message_id) AS entry, message_id
+  FROM pulsar.receive('sub10_many', 'ex', 20002, consumer => 'e');
+SELECT count(*) FROM many_ids;
+SELECT pulsar.ack('sub10_many', 'ex', (SELECT array_agg(message_id) FROM many_ids WHERE entry % 2 = 1));
+SELECT count(*) AS acked_ranges FROM pulsar.acked_range r
+  JOIN pulsar.subscription s USING (subscription_id)
+ WHERE s.name = 'ex' AND s.topic_id = (SELECT topic_id FROM pulsar.topic WHERE name = 'sub10_many');
+SELECT pulsar.close_consumer('sub10_many', 'ex', 'e');
+SELECT pulsar.subscribe('sub10_many', 'ex', consumer => 'e') IS NOT NULL AS subscribed;
+CREATE TEMP TABLE many_again AS
+SELECT pulsar.entry_id(message_id) AS entry
+  FROM pulsar.receive('sub10_many', 'ex', 20002, consumer => 'e');
+SELECT count(*) AS received, count(*) FILTER (WHERE entry % 2 = 1) AS acknowledged_ones
+  FROM many_again;
+-- the next receive continues past where the last one stopped
+SELECT count(*) AS received, count(*) FILTER (WHERE pulsar.entry_id(message_id) % 2 = 1) AS acknowledged_ones
+  FROM pulsar.receive('sub10_many', 'ex', 20002, consumer => 'e');
+SELECT pulsar.close_consumer('sub10_many', 'ex', 'e');
+SELECT pulsar.delete_topic('sub10_many', force => true);

@@ -1173,6 +1173,7 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	DispatchState *state;
 	int64		mark_delete;
 	int64		max_read_position;
+	int64		scan_until;
 	int64		read_position;
 	Snapshot	snapshot;
 	CursorView	cursor;
@@ -1284,14 +1285,25 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 		batch.held = &held;
 		batch.all_pending = subscription->type == SUBSCRIPTION_KEY_SHARED ?
 			&all_pending : NULL;
-		scan_ledger(ledger, read_position - 1, max_read_position, snapshot,
+
+		/*
+		 * When as many ranges or pending rows were loaded as asked for,
+		 * nothing is known past the last one: the scan stops there.
+		 */
+		scan_until = max_read_position;
+		if (cursor.ranges.count >= SCAN_WINDOW)
+			scan_until = Min(scan_until,
+							 cursor.ranges.last[cursor.ranges.count - 1]);
+		if (held.count >= SCAN_WINDOW + batch.want)
+			scan_until = Min(scan_until, held.lasts[held.count - 1]);
+		scan_ledger(ledger, read_position - 1, scan_until, snapshot,
 					choose_new_message, &batch);
 		/* whatever lay past the last message seen was a gap */
 		if (!batch.stopped)
 		{
-			note_gap(&batch, batch.last_seen + 1, max_read_position);
+			note_gap(&batch, batch.last_seen + 1, scan_until);
 			if (!batch.position_blocked)
-				batch.next_read_position = max_read_position + 1;
+				batch.next_read_position = scan_until + 1;
 		}
 		delivered += batch.count;
 	}
