@@ -62,6 +62,7 @@
 #include "catalog.h"
 #include "read_position.h"
 #include "segment_worker.h"
+#include "worker.h"
 
 #define CATALOG_SCHEMA	"pulsar"
 #define DATA_SCHEMA		"pulsar_data"
@@ -201,10 +202,20 @@ consumption_tables_current(void)
 		get_attnum(pending, "last_entry") != InvalidAttrNumber;
 }
 
-/* Fails clearly while ALTER EXTENSION ... UPDATE has not been run. */
+/*
+ * Fails clearly while ALTER EXTENSION ... UPDATE has not been run.  Every
+ * consuming call asks, so a success is remembered until the subscriptions
+ * generation moves (CREATE EXTENSION, of any version, moves it).
+ */
 void
 require_consumption_tables(void)
 {
+	static uint64 current_at_generation = 0;
+	uint64		generation = WorkerSubscriptionsGeneration();
+
+	if (generation != 0 && generation == current_at_generation &&
+		!WorkerSubscriptionsChangedHere())
+		return;
 	if (!consumption_tables_current())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -212,6 +223,7 @@ require_consumption_tables(void)
 				 errdetail("The installed library needs version %s of the extension's tables.",
 						   PULSAR_PG_CONSUMPTION_VERSION),
 				 errhint("Run ALTER EXTENSION pulsar_pg UPDATE.")));
+	current_at_generation = generation;
 }
 
 /*
