@@ -974,6 +974,8 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 		int64		counted = 0;
 		int			needed = 0;
 
+		bool		dead_letters = false;
+
 		run_catalog_sql(DUE_SQL, 7, argtypes, values, NULL, false);
 		for (uint64 i = 0; i < SPI_processed && counted < want; i++)
 		{
@@ -982,10 +984,26 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 															SPI_tuptable->tupdesc, 1, &isnull));
 			int64		last = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
 														   SPI_tuptable->tupdesc, 2, &isnull));
+			int32		count = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc, 3, &isnull));
 
 			counted += last - Max(first, mark_delete + 1) + 1;
 			needed++;
+			dead_letters |= subscription->max_redeliver_count > 0 &&
+				count > subscription->max_redeliver_count;
 		}
+
+		/*
+		 * A dead letter is acknowledged, which for exclusive and failover
+		 * subscriptions locks the cursor row; cumulative acks lock it before
+		 * the pending rows, so take it first too, or the two deadlock.
+		 */
+		if (dead_letters &&
+			(subscription->type == SUBSCRIPTION_EXCLUSIVE ||
+			 subscription->type == SUBSCRIPTION_FAILOVER))
+			run_catalog_sql("SELECT 1 FROM pulsar.cursor"
+							" WHERE subscription_id = $1 AND ledger_id = $2 FOR UPDATE",
+							2, argtypes, values, NULL, false);
 		if (needed > 0)
 		{
 			values[6] = Int32GetDatum(needed);
