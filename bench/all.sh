@@ -11,10 +11,10 @@
 #   PUBLISH_SECONDS   bench/run.sh's BENCH_SECONDS (default 10)
 #   PUBLISH_ROUNDS    bench/run.sh's BENCH_ROUNDS (default 2)
 #   CONSUME_SECONDS   bench/consume.sh's BENCH_SECONDS (default 10)
-#   CONSUME_ROUNDS    bench/consume.sh's BENCH_ROUNDS (default 2)
-#   BACKLOG, BIG_BACKLOG, SMALL_BACKLOG, STORAGE_MESSAGES
-#                     bench/consume.sh's (defaults 1000000, 10000000,
-#                     10000, 200000)
+#   CONSUME_ROUNDS    bench/consume.sh's BENCH_ROUNDS (default 4)
+#   BACKLOG, BIG_BACKLOG, SMALL_BACKLOG, DEPTH_ROUNDS, DEPTH_SECONDS,
+#   STORAGE_MESSAGES  bench/consume.sh's (defaults 1000000, 10000000,
+#                     10000, 8, 4, 200000)
 #   LATENCY_SECONDS   bench/latency.sh's BENCH_SECONDS (default 30)
 #   BENCH_WARMUP, BENCH_RATE, BENCH_PRODUCERS, CPU_TOPICS, CPU_ACTIVE,
 #   CPU_RATE          bench/latency.sh's (defaults 3, 1000, 2, 10000, 100,
@@ -49,10 +49,12 @@ bench_dir=$root/bench
 publish_seconds=${PUBLISH_SECONDS:-10}
 publish_rounds=${PUBLISH_ROUNDS:-2}
 consume_seconds=${CONSUME_SECONDS:-10}
-consume_rounds=${CONSUME_ROUNDS:-2}
+consume_rounds=${CONSUME_ROUNDS:-4}
 backlog=${BACKLOG:-1000000}
 big=${BIG_BACKLOG:-10000000}
 small=${SMALL_BACKLOG:-10000}
+depth_rounds=${DEPTH_ROUNDS:-8}
+depth_seconds=${DEPTH_SECONDS:-4}
 store_n=${STORAGE_MESSAGES:-200000}
 latency_seconds=${LATENCY_SECONDS:-30}
 warmup=${BENCH_WARMUP:-3}
@@ -66,7 +68,7 @@ results=${BENCH_RESULTS:-$root/bench/results}
 port=${BENCH_PORT:-5469}
 keep=${BENCH_KEEP:-0}
 sync_commit=${BENCH_SYNCHRONOUS_COMMIT:-on}
-command_line="PUBLISH_SECONDS=$publish_seconds PUBLISH_ROUNDS=$publish_rounds CONSUME_SECONDS=$consume_seconds CONSUME_ROUNDS=$consume_rounds BACKLOG=$backlog BIG_BACKLOG=$big SMALL_BACKLOG=$small STORAGE_MESSAGES=$store_n LATENCY_SECONDS=$latency_seconds BENCH_WARMUP=$warmup BENCH_RATE=$rate BENCH_PRODUCERS=$producers CPU_TOPICS=$cpu_topics CPU_ACTIVE=$cpu_active CPU_RATE=$cpu_rate CPU_SECONDS=$cpu_seconds bash bench/all.sh"
+command_line="PUBLISH_SECONDS=$publish_seconds PUBLISH_ROUNDS=$publish_rounds CONSUME_SECONDS=$consume_seconds CONSUME_ROUNDS=$consume_rounds BACKLOG=$backlog BIG_BACKLOG=$big SMALL_BACKLOG=$small DEPTH_ROUNDS=$depth_rounds DEPTH_SECONDS=$depth_seconds STORAGE_MESSAGES=$store_n LATENCY_SECONDS=$latency_seconds BENCH_WARMUP=$warmup BENCH_RATE=$rate BENCH_PRODUCERS=$producers CPU_TOPICS=$cpu_topics CPU_ACTIVE=$cpu_active CPU_RATE=$cpu_rate CPU_SECONDS=$cpu_seconds bash bench/all.sh"
 [ "$sync_commit" = on ] || command_line="BENCH_SYNCHRONOUS_COMMIT=$sync_commit $command_line"
 
 say() { echo "all: $(date '+%H:%M:%S') $*" >&2; }
@@ -121,7 +123,8 @@ t_start=$(date +%s)
 date_start=$(date -u '+%Y-%m-%d %H:%M')
 bench publish run.sh BENCH_SECONDS="$publish_seconds" BENCH_ROUNDS="$publish_rounds"
 bench consume consume.sh BENCH_SECONDS="$consume_seconds" BENCH_ROUNDS="$consume_rounds" \
-	BACKLOG="$backlog" BIG_BACKLOG="$big" SMALL_BACKLOG="$small" STORAGE_MESSAGES="$store_n"
+	BACKLOG="$backlog" BIG_BACKLOG="$big" SMALL_BACKLOG="$small" \
+	DEPTH_ROUNDS="$depth_rounds" DEPTH_SECONDS="$depth_seconds" STORAGE_MESSAGES="$store_n"
 bench latency latency.sh BENCH_SECONDS="$latency_seconds" BENCH_WARMUP="$warmup" \
 	BENCH_RATE="$rate" BENCH_PRODUCERS="$producers" CPU_TOPICS="$cpu_topics" \
 	CPU_ACTIVE="$cpu_active" CPU_RATE="$cpu_rate" CPU_SECONDS="$cpu_seconds"

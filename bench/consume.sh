@@ -11,13 +11,19 @@
 #   BENCH_SECONDS   longest time of each consume run (default 20); a run also
 #                   ends when its backlog is drained
 #   BENCH_ROUNDS    how many times the four cases run, order rotated; each
-#                   case reports its best round (default 3)
+#                   case reports its best round, and each ratio is the
+#                   median of the per-round ratios (default 3)
 #   BACKLOG         messages in each backlog (default 1000000; a multiple of
 #                   1000)
 #   BIG_BACKLOG     deep backlog of the depth comparison (default 10000000, a
 #                   multiple of 1000; 0 skips the comparison)
 #   SMALL_BACKLOG   shallow backlog of the depth comparison (default 10000, a
 #                   multiple of 100)
+#   DEPTH_ROUNDS    rounds of the depth comparison, each a run on the shallow
+#                   topic then one on the deep topic (default 8)
+#   DEPTH_SECONDS   length of each depth run (default 4): many short runs,
+#                   alternating, so that both depths meet the same moods of
+#                   a shared machine
 #   STORAGE_MESSAGES messages of the storage comparison (default 200000, a
 #                   multiple of 2000; 0 skips it)
 #   BENCH_PORT      port number of the Unix socket (default 5489)
@@ -71,12 +77,14 @@ rounds=${BENCH_ROUNDS:-3}
 backlog=${BACKLOG:-1000000}
 big=${BIG_BACKLOG:-10000000}
 small=${SMALL_BACKLOG:-10000}
+depth_rounds=${DEPTH_ROUNDS:-8}
+depth_seconds=${DEPTH_SECONDS:-4}
 store_n=${STORAGE_MESSAGES:-200000}
 port=${BENCH_PORT:-5489}
 keep=${BENCH_KEEP:-0}
 perf_on=${BENCH_PERF:-0}
 sync_commit=${BENCH_SYNCHRONOUS_COMMIT:-on}
-command_line="BENCH_SECONDS=$duration BENCH_ROUNDS=$rounds BACKLOG=$backlog BIG_BACKLOG=$big SMALL_BACKLOG=$small STORAGE_MESSAGES=$store_n bash bench/consume.sh"
+command_line="BENCH_SECONDS=$duration BENCH_ROUNDS=$rounds BACKLOG=$backlog BIG_BACKLOG=$big SMALL_BACKLOG=$small DEPTH_ROUNDS=$depth_rounds DEPTH_SECONDS=$depth_seconds STORAGE_MESSAGES=$store_n bash bench/consume.sh"
 [ "$sync_commit" = on ] || command_line="BENCH_SYNCHRONOUS_COMMIT=$sync_commit $command_line"
 
 summary_name=consume
@@ -89,10 +97,14 @@ whole BENCH_ROUNDS "$rounds"
 whole BACKLOG "$backlog"
 whole BIG_BACKLOG "$big"
 whole SMALL_BACKLOG "$small"
+whole DEPTH_ROUNDS "$depth_rounds"
+whole DEPTH_SECONDS "$depth_seconds"
 whole STORAGE_MESSAGES "$store_n"
 whole BENCH_PORT "$port"
 [ "$duration" -ge 1 ] || die "BENCH_SECONDS must be at least 1"
 [ "$rounds" -ge 1 ] || die "BENCH_ROUNDS must be at least 1"
+[ "$depth_rounds" -ge 1 ] || die "DEPTH_ROUNDS must be at least 1"
+[ "$depth_seconds" -ge 1 ] || die "DEPTH_SECONDS must be at least 1"
 [ "$backlog" -ge 1000 ] && [ $(( backlog % 1000 )) -eq 0 ] || die "BACKLOG must be a positive multiple of 1000"
 [ $(( big % 1000 )) -eq 0 ] || die "BIG_BACKLOG must be a multiple of 1000 (0 skips)"
 [ "$small" -ge 100 ] && [ $(( small % 100 )) -eq 0 ] || die "SMALL_BACKLOG must be a positive multiple of 100"
@@ -463,13 +475,13 @@ SQL
 	# warm-up of the script on the small topic
 	psql_bench -c "SELECT pulsar.seek('shallow', 'ex', 'earliest')" >/dev/null
 	run_pgbench depth_warmup consume_depth.sql 2 -D topic=shallow >/dev/null
-	for (( r = 0; r < rounds; r++ )); do
+	for (( r = 0; r < depth_rounds; r++ )); do
 		for t in shallow deep; do
 			[ "$t" = shallow ] && psql_bench -c "SELECT pulsar.seek('shallow', 'ex', 'earliest')" >/dev/null
 			quiesce
 			before=$(sub_backlog "$t" ex)
-			say "depth round $(( r + 1 )): topic '$t', backlog $before, $duration s"
-			read -r txs el dr < <(run_pgbench "depth_r${r}_$t" consume_depth.sql "$duration" -D topic="$t")
+			say "depth round $(( r + 1 ))/$depth_rounds: topic '$t', backlog $before, $depth_seconds s"
+			read -r txs el dr < <(run_pgbench "depth_r${r}_$t" consume_depth.sql "$depth_seconds" -D topic="$t")
 			[ "$dr" = 0 ] || die "the depth run stopped early"
 			after=$(sub_backlog "$t" ex)
 			# what the script does from this backlog: transactions of 100
@@ -564,6 +576,7 @@ mem=$(awk '/^MemTotal/ { printf "%.1f GB", $2 / 1024 / 1024 }' /proc/meminfo)
 fs=$(df -PT "$pgdata" | awk 'NR == 2 { print $2 " on " $1 }')
 
 best() { awk '{ for (i = 1; i <= NF; i++) if (m == "" || $i > m) m = $i } END { print m }'; }
+median() { tr ' ' '\n' | sort -g | awk 'NF { v[n++] = $1 } END { printf "%.2f", n % 2 ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2 }'; }
 lowest() { awk '{ for (i = 1; i <= NF; i++) if (m == "" || $i < m) m = $i } END { print m }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 verdict() { awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t) ? "met" : "**missed**" }'; }
@@ -587,7 +600,7 @@ if [ "$sync_commit" = on ]; then
 else
 	echo "- **synchronous_commit = $sync_commit: a diagnostic run, commits do not wait for the WAL flush; the targets are defined with synchronous_commit = on**"
 fi
-echo "- pgbench -n -M prepared, 1 client, one transaction per iteration: one statement for the pulsar cases, a BEGIN ... COMMIT block for the peers, which need several statements; each run lasts $duration s or until its backlog is drained; $rounds round(s), order rotated each round; the table shows the best round"
+echo "- pgbench -n -M prepared, 1 client, one transaction per iteration: one statement for the pulsar cases, a BEGIN ... COMMIT block for the peers, which need several statements; each run lasts $duration s or until its backlog is drained; $rounds round(s), order rotated each round; the table shows the best round of each case, and each ratio is the median of the per-round ratios"
 echo "- before each run: back to a full backlog (seek to 'earliest', PgQ consumer registered at its first tick, queue table refilled), VACUUM ANALYZE of the tables consuming updates (queue table; pulsar cursor, acked_range, pending, consumer; PgQ subscription, tick), wait until no autovacuum worker runs, CHECKPOINT; autovacuum may start during a run"
 echo "- fills (not measured, synchronous_commit = off): pulsar $backlog messages in $fill_pulsar_s s (send_batch of 1000, 2 sessions); PgQ $backlog events in $fill_pgq_s s (insert_event, a tick every 100 events); queue table $backlog rows in $fill_q_s s (INSERT ... SELECT, VACUUM ANALYZE)"
 echo
@@ -610,21 +623,30 @@ for c in "${cases[@]}"; do
 	printf '| %s | %s | %s | %s | %s |\n' "${label[$c]}" "$(best <<<"${results[$c]}")" "${rr%; }" "$cmed" "$wmed"
 done
 echo
-ex=$(best <<<"${results[exclusive]}")
-sh=$(best <<<"${results[shared]}")
-sk=$(best <<<"${results[skip_locked]}")
-pq=$(best <<<"${results[pgq]}")
-echo "| ratio (best rounds) | value | per round | target | |"
-echo "|---|---:|---|---:|---|"
-printf '| exclusive / SKIP LOCKED | %s | %s | >= 5 | %s |\n' "$(ratio "$ex" "$sk")" "$(paired "${results[exclusive]}" "${results[skip_locked]}")" "$(verdict "$(ratio "$ex" "$sk")" 5)"
-printf '| shared / SKIP LOCKED | %s | %s | >= 3 | %s |\n' "$(ratio "$sh" "$sk")" "$(paired "${results[shared]}" "${results[skip_locked]}")" "$(verdict "$(ratio "$sh" "$sk")" 3)"
-printf '| exclusive / PgQ | %s | %s | | |\n' "$(ratio "$ex" "$pq")" "$(paired "${results[exclusive]}" "${results[pgq]}")"
-printf '| shared / PgQ | %s | %s | | |\n' "$(ratio "$sh" "$pq")" "$(paired "${results[shared]}" "${results[pgq]}")"
-printf '| SKIP LOCKED / PgQ | %s | %s | | |\n' "$(ratio "$sk" "$pq")" "$(paired "${results[skip_locked]}" "${results[pgq]}")"
-summary_row "exclusive / SKIP LOCKED, rows/s" "$(ratio "$ex" "$sk")" ">= 5" "$(verdict "$(ratio "$ex" "$sk")" 5)"
-summary_row "shared / SKIP LOCKED, rows/s" "$(ratio "$sh" "$sk")" ">= 3" "$(verdict "$(ratio "$sh" "$sk")" 3)"
-summary_row "exclusive / PgQ, rows/s" "$(ratio "$ex" "$pq")" "" ""
-summary_row "shared / PgQ, rows/s" "$(ratio "$sh" "$pq")" "" ""
+# ratio_row LABEL OURS PEERS [TARGET]: the median of the per-round ratios
+# (a run against its peer's run of the same round, so that slow drifts of
+# the machine cancel, as in bench/run.sh), the rounds, the ratio of the
+# best rounds; with a target, a verdict on the median and a summary row
+ratio_row() {
+	local rounds med
+	rounds=$(paired "$2" "$3")
+	med=$(median <<<"$rounds")
+	if [ -n "${4:-}" ]; then
+		printf '| %s | %s | %s | %s | >= %s | %s |\n' "$1" "$med" "$rounds" "$(ratio "$(best <<<"$2")" "$(best <<<"$3")")" "$4" "$(verdict "$med" "$4")"
+		summary_row "$1, rows/s" "$med" ">= $4" "$(verdict "$med" "$4")"
+	else
+		printf '| %s | %s | %s | %s | | |\n' "$1" "$med" "$rounds" "$(ratio "$(best <<<"$2")" "$(best <<<"$3")")"
+	fi
+}
+echo "| ratio | median of the rounds | per round | best rounds | target | |"
+echo "|---|---:|---|---:|---:|---|"
+ratio_row "exclusive / SKIP LOCKED" "${results[exclusive]}" "${results[skip_locked]}" 5
+ratio_row "shared / SKIP LOCKED" "${results[shared]}" "${results[skip_locked]}" 3
+ratio_row "exclusive / PgQ" "${results[exclusive]}" "${results[pgq]}"
+ratio_row "shared / PgQ" "${results[shared]}" "${results[pgq]}"
+ratio_row "SKIP LOCKED / PgQ" "${results[skip_locked]}" "${results[pgq]}"
+summary_row "exclusive / PgQ, rows/s" "$(median <<<"$(paired "${results[exclusive]}" "${results[pgq]}")")" "" ""
+summary_row "shared / PgQ, rows/s" "$(median <<<"$(paired "${results[shared]}" "${results[pgq]}")")" "" ""
 echo
 echo "Server CPU: user + system time of the server processes the postmaster reaped during the run (the client backend, and any autovacuum worker that finished), per row consumed; the lowest of the rounds. WAL: bytes per row consumed, full-page images included (a CHECKPOINT precedes each run); the lowest of the rounds."
 
@@ -634,15 +656,17 @@ if [ "$big" -gt 0 ]; then
 	echo
 	echo "## Consume rate against backlog depth (exclusive, receive 100 + ack_cumulative)"
 	echo
-	echo "Topic 'deep': $big messages in $deep_segments segment tables, $(awk -v b="$deep_bytes" 'BEGIN { printf "%.2f GB", b / 1e9 }'), filled in $fill_big_s s (send_batch of 1000, 2 sessions, synchronous_commit = off; $(awk -v n="$big" -v s="$fill_big_s" 'BEGIN { printf "%.0f", n / s }') messages/s), then VACUUM ANALYZE in $vacuum_big_s s. Topic 'shallow': $small messages; when its subscription has drained them it seeks back to 'earliest' (bench/consume_depth.sql; the deep topic runs the same script, and would seek back only if consumed to its end). Rounds alternate shallow, deep; the deep subscription continues where the previous round stopped."
+	echo "Topic 'deep': $big messages in $deep_segments segment tables, $(awk -v b="$deep_bytes" 'BEGIN { printf "%.2f GB", b / 1e9 }'), filled in $fill_big_s s (send_batch of 1000, 2 sessions, synchronous_commit = off; $(awk -v n="$big" -v s="$fill_big_s" 'BEGIN { printf "%.0f", n / s }') messages/s), then VACUUM ANALYZE in $vacuum_big_s s. Topic 'shallow': $small messages; when its subscription has drained them it seeks back to 'earliest' (bench/consume_depth.sql; the deep topic runs the same script, and would seek back only if consumed to its end). $depth_rounds rounds of $depth_seconds s, each a run on the shallow topic then one on the deep topic; the deep subscription continues where the previous round stopped."
 	echo
 	echo "| backlog | rows/s (best) | all rounds | backlog at the start of each round |"
 	echo "|---|---:|---|---|"
 	printf '| %s (shallow) | %s | %s | %s |\n' "$small" "$d_sh" "${depth[shallow]% }" "${depth[shallow:start]% }"
 	printf '| %s (deep) | %s | %s | %s |\n' "$big" "$d_dp" "${depth[deep]% }" "${depth[deep:start]% }"
 	echo
-	printf 'deep / shallow = **%s** (per round: %s; target >= 0.8: %s)\n' "$(ratio "$d_dp" "$d_sh")" "$(paired "${depth[deep]}" "${depth[shallow]}")" "$(verdict "$(ratio "$d_dp" "$d_sh")" 0.8)"
-	summary_row "exclusive rows/s, backlog $big / $small" "$(ratio "$d_dp" "$d_sh")" ">= 0.8" "$(verdict "$(ratio "$d_dp" "$d_sh")" 0.8)"
+	d_rounds=$(paired "${depth[deep]}" "${depth[shallow]}")
+	d_med=$(median <<<"$d_rounds")
+	printf 'deep / shallow = **%s**, the median of the per-round ratios (%s; best rounds %s); target >= 0.8: %s\n' "$d_med" "$d_rounds" "$(ratio "$d_dp" "$d_sh")" "$(verdict "$d_med" 0.8)"
+	summary_row "exclusive rows/s, backlog $big / $small" "$d_med" ">= 0.8" "$(verdict "$d_med" 0.8)"
 else
 	echo
 	echo "## Consume rate against backlog depth"

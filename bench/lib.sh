@@ -5,8 +5,10 @@
 # PostgreSQL 15 cluster as postgres (initdb refuses root) in a temp
 # directory, Unix socket only, stopped and removed on exit.  The sourcing
 # script defines say and die, and sets port, keep and sync_commit.
-# BENCH_SHARED_BUFFERS sets the cluster's shared_buffers (default 1GB): a
-# diagnostic, to see what a working set larger than the buffer pool costs.
+# The cluster's shared_buffers is a quarter of the machine's memory, the
+# starting value PostgreSQL's documentation gives for a dedicated server;
+# BENCH_SHARED_BUFFERS sets another (1GB, say): a diagnostic, to see what a
+# working set larger than the buffer pool costs.
 #
 # Shared server: bench/all.sh starts one cluster and runs the three
 # benchmarks against it with BENCH_SERVER set to the cluster's directory
@@ -173,6 +175,9 @@ start_cluster() {
 	server_started=yes
 }
 
+# a quarter of MemTotal, in megabytes
+quarter_of_memory() { awk '/^MemTotal:/ { printf "%dMB", $2 / 4 / 1024 }' /proc/meminfo; }
+
 # cluster_settings EXTRA_SETTINGS: the server's settings
 cluster_settings() {
 	echo "listen_addresses = ''
@@ -180,7 +185,7 @@ unix_socket_directories = '$sock'
 port = $port
 max_connections = 20
 shared_preload_libraries = 'pulsar_pg'
-shared_buffers = ${BENCH_SHARED_BUFFERS:-1GB}
+shared_buffers = ${BENCH_SHARED_BUFFERS:-$(quarter_of_memory)}
 effective_cache_size = 16GB
 maintenance_work_mem = 256MB
 work_mem = 16MB
