@@ -860,8 +860,6 @@ count_unacked(Subscription *subscription, int64 ledger_id, int64 from,
 LedgerInfo *
 ledger_of_message(TopicInfo *topic, const MessageId *id)
 {
-	char	   *id_text = message_id_to_string(id);
-
 	if (message_id_is_earliest(id) || message_id_is_latest(id))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -876,7 +874,8 @@ ledger_of_message(TopicInfo *topic, const MessageId *id)
 		if (ledger->partition_index != id->partition_index)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("message ID %s has the wrong partition index", id_text),
+					 errmsg("message ID %s has the wrong partition index",
+							message_id_to_string(id)),
 					 errdetail("Ledger " INT64_FORMAT " holds partition %d of topic \"%s\".",
 							   ledger->ledger_id, ledger->partition_index,
 							   topic_name_string(&topic->name, NOT_A_PARTITION))));
@@ -884,13 +883,15 @@ ledger_of_message(TopicInfo *topic, const MessageId *id)
 			id->entry_id > GetMaxReadPosition(ledger->ledger_id, load_next_entry))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("message ID %s has not been delivered", id_text),
+					 errmsg("message ID %s has not been delivered",
+							message_id_to_string(id)),
 					 errdetail("It is beyond the last message readers of its partition can see.")));
 		return ledger;
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("message ID %s does not belong to topic \"%s\"", id_text,
+			 errmsg("message ID %s does not belong to topic \"%s\"",
+					message_id_to_string(id),
 					topic_name_string(&topic->name, NOT_A_PARTITION))));
 	pg_unreachable();
 }
