@@ -468,12 +468,16 @@ remove_departed(MemoryContext result_context)
 	return changed;
 }
 
+/*
+ * A session's consumer lives while a backend with its pid and start time
+ * does.  pg_stat_get_activity(pid) builds that backend's row only, where
+ * the pg_stat_activity view would build every backend's.
+ */
 #define CONSUMER_LIVENESS_COLUMNS \
 	"SELECT c.consumer_id, c.last_seen," \
 	"       c.backend_pid IS NULL OR EXISTS" \
-	"         (SELECT 1 FROM pg_catalog.pg_stat_activity a" \
-	"           WHERE a.pid = c.backend_pid" \
-	"             AND a.backend_start = c.backend_start)" \
+	"         (SELECT 1 FROM pg_catalog.pg_stat_get_activity(c.backend_pid) a" \
+	"           WHERE a.backend_start = c.backend_start)" \
 	"  FROM pulsar.consumer c"
 
 /* the same for one subscription, as a receive sees it */
