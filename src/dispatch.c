@@ -644,7 +644,7 @@ typedef struct Batch
 {
 	Receiver   *receiver;
 	const LedgerInfo *ledger;
-	const char *topic_name;
+	Datum		topic;			/* text of the messages' topic column */
 	int			want;
 	/* new deliveries */
 	int			count;
@@ -807,7 +807,7 @@ choose_new_message(const StoredMessage *message, void *arg)
 	}
 
 	put_message(receiver->rsinfo->setResult, receiver->rsinfo->setDesc,
-				batch->ledger, batch->topic_name, message, 0);
+				batch->ledger, batch->topic, message, 0);
 	batch->entries[batch->count] = entry;
 	batch->key_hashes[batch->count] = key_hash;
 	batch->count++;
@@ -853,6 +853,7 @@ typedef struct Redelivery
 	Receiver   *receiver;
 	const LedgerInfo *ledger;
 	const char *topic_name;
+	Datum		topic;			/* topic_name as text */
 	int32		redelivery_count;
 	int			delivered;
 } Redelivery;
@@ -873,7 +874,7 @@ redeliver_message(const StoredMessage *message, void *arg)
 		return true;
 	}
 	put_message(receiver->rsinfo->setResult, receiver->rsinfo->setDesc,
-				redelivery->ledger, redelivery->topic_name, message,
+				redelivery->ledger, redelivery->topic, message,
 				redelivery->redelivery_count);
 	redelivery->delivered++;
 	return true;
@@ -926,6 +927,7 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 	int			taken = 0;
 	int			delivered = 0;
 	uint64		claimed = 0;
+	Datum		topic = CStringGetTextDatum(topic_name);
 
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = Int64GetDatum(ledger->ledger_id);
@@ -1102,6 +1104,7 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 		redelivery.receiver = receiver;
 		redelivery.ledger = ledger;
 		redelivery.topic_name = topic_name;
+		redelivery.topic = topic;
 		redelivery.redelivery_count = counts[i];
 		redelivery.delivered = 0;
 		scan_ledger(ledger, starts[i] - 1, cuts[i], snapshot,
@@ -1282,7 +1285,7 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	memset(&batch, 0, sizeof(batch));
 	batch.receiver = receiver;
 	batch.ledger = ledger;
-	batch.topic_name = topic_name;
+	batch.topic = CStringGetTextDatum(topic_name);
 	batch.want = want - delivered;
 	batch.entries = palloc(sizeof(int64) * Max(batch.want, 1));
 	batch.key_hashes = palloc(sizeof(int32) * Max(batch.want, 1));

@@ -122,11 +122,12 @@ scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
 }
 
 /*
- * Appends a stored message to a result set of type pulsar.message.
+ * Appends a stored message to a result set of type pulsar.message; 'topic'
+ * is the text of its topic column, made once by the caller.
  */
 void
 put_message(Tuplestorestate *result, TupleDesc result_desc,
-			const LedgerInfo *ledger, const char *topic_name,
+			const LedgerInfo *ledger, Datum topic,
 			const StoredMessage *message, int32 redelivery_count)
 {
 	Datum		values[MESSAGE_NUM_COLUMNS];
@@ -149,7 +150,7 @@ put_message(Tuplestorestate *result, TupleDesc result_desc,
 	COPY_COLUMN(MESSAGE_DELIVER_AT, SEGMENT_DELIVER_AT);
 #undef COPY_COLUMN
 	values[MESSAGE_REDELIVERY_COUNT] = Int32GetDatum(redelivery_count);
-	values[MESSAGE_TOPIC] = CStringGetTextDatum(topic_name);
+	values[MESSAGE_TOPIC] = topic;
 
 	tuplestore_putvalues(result, result_desc, values, nulls);
 }
@@ -158,7 +159,7 @@ typedef struct ReaderState
 {
 	ReturnSetInfo *rsinfo;
 	const LedgerInfo *ledger;
-	const char *topic_name;
+	Datum		topic;
 	int			remaining;
 } ReaderState;
 
@@ -168,7 +169,7 @@ reader_visit(const StoredMessage *message, void *arg)
 	ReaderState *state = arg;
 
 	put_message(state->rsinfo->setResult, state->rsinfo->setDesc,
-				state->ledger, state->topic_name, message, 0);
+				state->ledger, state->topic, message, 0);
 	return --state->remaining > 0;
 }
 
@@ -235,7 +236,8 @@ pulsar_read(PG_FUNCTION_ARGS)
 
 		state.rsinfo = rsinfo;
 		state.ledger = ledger;
-		state.topic_name = topic_name_string(&name, ledger->partition_index);
+		state.topic = CStringGetTextDatum(topic_name_string(&name,
+															ledger->partition_index));
 		state.remaining = max_messages;
 		scan_ledger(ledger, after, max_read_position, snapshot, reader_visit,
 					&state);

@@ -50,7 +50,7 @@ typedef bool (*MessageVisitor) (const StoredMessage *message, void *arg);
 extern void scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
 						Snapshot snapshot, MessageVisitor visit, void *arg);
 extern void put_message(Tuplestorestate *result, TupleDesc result_desc,
-						const LedgerInfo *ledger, const char *topic_name,
+						const LedgerInfo *ledger, Datum topic,
 						const StoredMessage *message, int32 redelivery_count);
 
 #endif							/* PULSAR_READER_H */
