@@ -39,7 +39,7 @@
 # gnuplot, installed with apt-get when missing) and its headline ratios to
 # a summary file, from which this script prints one table, also written to
 # BENCH_RESULTS/all.md.  Progress goes to stderr.  The server is stopped
-# and the temp dir removed on exit.  About 14 minutes with the defaults on
+# and the temp dir removed on exit.  About 15 minutes with the defaults on
 # a 2-core machine.
 #
 set -euo pipefail
