@@ -823,7 +823,7 @@ choose_new_message(const StoredMessage *message, void *arg)
  */
 static void
 dead_letter(Receiver *receiver, const LedgerInfo *ledger,
-			const char *topic_name, StoredMessage *message)
+			StoredMessage *message)
 {
 	Subscription *subscription = receiver->subscription;
 	char	   *origin = psprintf(INT64_FORMAT ":" INT64_FORMAT ":%d",
@@ -852,8 +852,7 @@ typedef struct Redelivery
 {
 	Receiver   *receiver;
 	const LedgerInfo *ledger;
-	const char *topic_name;
-	Datum		topic;			/* topic_name as text */
+	Datum		topic;			/* text of the messages' topic column */
 	int32		redelivery_count;
 	int			delivered;
 } Redelivery;
@@ -870,7 +869,7 @@ redeliver_message(const StoredMessage *message, void *arg)
 	{
 		StoredMessage copy = *message;
 
-		dead_letter(receiver, redelivery->ledger, redelivery->topic_name, &copy);
+		dead_letter(receiver, redelivery->ledger, &copy);
 		return true;
 	}
 	put_message(receiver->rsinfo->setResult, receiver->rsinfo->setDesc,
@@ -1103,7 +1102,6 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 
 		redelivery.receiver = receiver;
 		redelivery.ledger = ledger;
-		redelivery.topic_name = topic_name;
 		redelivery.topic = topic;
 		redelivery.redelivery_count = counts[i];
 		redelivery.delivered = 0;
