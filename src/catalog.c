@@ -84,6 +84,7 @@ static Oid	catalog_namespace_oid = InvalidOid;
 static Oid	data_namespace_oid = InvalidOid;
 static Oid	topic_catalog_oid = InvalidOid;
 static Oid	extension_owner = InvalidOid;
+static Oid	relation_oids[NUM_CATALOG_RELATIONS];
 
 static void
 catalog_relcache_callback(Datum arg, Oid relid)
@@ -123,6 +124,7 @@ ensure_cache_valid(void)
 	catalog_namespace_oid = get_namespace_oid(CATALOG_SCHEMA, false);
 	data_namespace_oid = get_namespace_oid(DATA_SCHEMA, false);
 	topic_catalog_oid = get_relname_relid("topic", catalog_namespace_oid);
+	memset(relation_oids, 0, sizeof(relation_oids));
 	if (!OidIsValid(topic_catalog_oid))
 		elog(ERROR, "pulsar_pg catalog table pulsar.topic is missing");
 
@@ -182,6 +184,33 @@ end_catalog_access(CatalogAccess *access)
 	SPI_finish();
 	AtEOXact_GUC(true, access->save_nestlevel);
 	SetUserIdAndSecContext(access->save_userid, access->save_sec_context);
+}
+
+/*
+ * The OID of one of the extension's tables or indexes, for the hot paths
+ * that read and lock rows without going through SPI.
+ */
+Oid
+catalog_relation_oid(CatalogRelation relation)
+{
+	static const char *const names[NUM_CATALOG_RELATIONS] = {
+		[CATALOG_CURSOR] = "cursor",
+		[CATALOG_ACKED_RANGE] = "acked_range",
+		[CATALOG_PENDING] = "pending",
+		[CATALOG_CONSUMER] = "consumer",
+		[CATALOG_CONSUMER_BY_NAME] = "consumer_subscription_id_name_key",
+	};
+
+	ensure_cache_valid();
+	if (!OidIsValid(relation_oids[relation]))
+	{
+		relation_oids[relation] = get_relname_relid(names[relation],
+													catalog_namespace_oid);
+		if (!OidIsValid(relation_oids[relation]))
+			elog(ERROR, "pulsar_pg catalog relation pulsar.%s is missing",
+				 names[relation]);
+	}
+	return relation_oids[relation];
 }
 
 /*

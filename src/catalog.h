@@ -70,6 +70,18 @@ extern void CatalogInit(void);
 
 extern bool consumption_tables_current(void);
 extern void require_consumption_tables(void);
+/* tables and indexes the hot paths read without SPI */
+typedef enum CatalogRelation
+{
+	CATALOG_CURSOR,
+	CATALOG_ACKED_RANGE,
+	CATALOG_PENDING,
+	CATALOG_CONSUMER,
+	CATALOG_CONSUMER_BY_NAME,	/* unique index on (subscription_id, name) */
+	NUM_CATALOG_RELATIONS
+} CatalogRelation;
+
+extern Oid	catalog_relation_oid(CatalogRelation relation);
 extern void begin_catalog_access(CatalogAccess *access);
 extern void end_catalog_access(CatalogAccess *access);
 extern int	run_catalog_sql(const char *sql, int nargs, Oid *argtypes,

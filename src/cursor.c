@@ -18,15 +18,25 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -106,103 +116,170 @@ cursor_mark_delete(Subscription *subscription, int64 ledger_id)
 	return mark_delete;
 }
 
+/* columns of pulsar.cursor and pulsar.acked_range, fixed since 0.2.0 */
+#define CURSOR_MARK_DELETE_ATTNUM	3
+#define ACKED_FIRST_ENTRY_ATTNUM	3
+#define ACKED_LAST_ENTRY_ATTNUM		4
+
 /*
- * Copies the acknowledged ranges of the last catalog query's rows, whose
- * columns 'column' and the next hold first and last entries, into
- * 'context'.  A first row with a null first entry means none (a LEFT JOIN
- * that found no range).
+ * Scans a table whose primary key starts with (subscription_id, ledger_id)
+ * for one subscription's rows in one partition, in key order.  Receiving
+ * and acknowledging read cursors on every call: these direct scans cost a
+ * fraction of an SPI statement's executor start-up.
  */
-static void
-ranges_of_result(int column, MemoryContext context, AckedRanges *ranges)
+static SysScanDesc
+begin_partition_scan(Relation table, Relation index, Snapshot snapshot,
+					 int64 subscription_id, int64 ledger_id)
 {
-	bool		isnull = true;
+	ScanKeyData keys[2];
 
-	if (SPI_processed > 0)
-		SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column,
-					  &isnull);
-	ranges->count = isnull ? 0 : (int) SPI_processed;
-	ranges->first = MemoryContextAlloc(context, sizeof(int64) * Max(ranges->count, 1));
-	ranges->last = MemoryContextAlloc(context, sizeof(int64) * Max(ranges->count, 1));
-	for (int i = 0; i < ranges->count; i++)
-	{
-		HeapTuple	row = SPI_tuptable->vals[i];
-
-		ranges->first[i] = DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc,
-													   column, &isnull));
-		ranges->last[i] = DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc,
-													  column + 1, &isnull));
-	}
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(subscription_id));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(ledger_id));
+	return systable_beginscan_ordered(table, index, snapshot, 2, keys);
 }
 
 /*
- * What receive needs of a cursor, in one statement: the mark-delete
- * position, whether anything is pending above it, and up to 'limit'
- * acknowledged ranges that end at or after the later of 'ranges_from' and
- * the first entry above the mark-delete position.
+ * Whether the subscription has a pending row in the partition that ends
+ * above 'above'.
+ */
+static bool
+any_pending_above(int64 subscription_id, int64 ledger_id, int64 above,
+				  Snapshot snapshot)
+{
+	Oid			relid = catalog_relation_oid(CATALOG_PENDING);
+	AttrNumber	last_attnum = get_attnum(relid, "last_entry");
+	Relation	pending = table_open(relid, AccessShareLock);
+	Relation	index = index_open(RelationGetPrimaryKeyIndex(pending),
+								   AccessShareLock);
+	SysScanDesc scan = begin_partition_scan(pending, index, snapshot,
+											subscription_id, ledger_id);
+	HeapTuple	tuple;
+	bool		found = false;
+	bool		isnull;
+
+	while (!found &&
+		   (tuple = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
+		found = DatumGetInt64(heap_getattr(tuple, last_attnum,
+										   RelationGetDescr(pending),
+										   &isnull)) > above;
+	systable_endscan_ordered(scan);
+	index_close(index, AccessShareLock);
+	table_close(pending, AccessShareLock);
+	return found;
+}
+
+/*
+ * Reads up to 'limit' acknowledged ranges that end at or after
+ * 'from_entry', by first entry, into 'context'; with 'xmins', also the
+ * transaction that stored each.
+ */
+static void
+read_acked_ranges(int64 subscription_id, int64 ledger_id, int64 from_entry,
+				  int limit, Snapshot snapshot, MemoryContext context,
+				  AckedRanges *ranges, TransactionId **xmins)
+{
+	Relation	acked = table_open(catalog_relation_oid(CATALOG_ACKED_RANGE),
+								   AccessShareLock);
+	Relation	index = index_open(RelationGetPrimaryKeyIndex(acked),
+								   AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(acked);
+	SysScanDesc scan = begin_partition_scan(acked, index, snapshot,
+											subscription_id, ledger_id);
+	HeapTuple	tuple;
+	int			capacity = 16;
+
+	ranges->count = 0;
+	ranges->first = MemoryContextAlloc(context, sizeof(int64) * capacity);
+	ranges->last = MemoryContextAlloc(context, sizeof(int64) * capacity);
+	if (xmins)
+		*xmins = MemoryContextAlloc(context, sizeof(TransactionId) * capacity);
+	while (ranges->count < limit &&
+		   (tuple = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull;
+		int64		last = DatumGetInt64(heap_getattr(tuple, ACKED_LAST_ENTRY_ATTNUM,
+													  desc, &isnull));
+
+		if (last < from_entry)
+			continue;
+		if (ranges->count == capacity)
+		{
+			capacity *= 2;
+			ranges->first = repalloc(ranges->first, sizeof(int64) * capacity);
+			ranges->last = repalloc(ranges->last, sizeof(int64) * capacity);
+			if (xmins)
+				*xmins = repalloc(*xmins, sizeof(TransactionId) * capacity);
+		}
+		ranges->first[ranges->count] =
+			DatumGetInt64(heap_getattr(tuple, ACKED_FIRST_ENTRY_ATTNUM, desc,
+									   &isnull));
+		ranges->last[ranges->count] = last;
+		if (xmins)
+			(*xmins)[ranges->count] = HeapTupleHeaderGetXmin(tuple->t_data);
+		ranges->count++;
+	}
+	systable_endscan_ordered(scan);
+	index_close(index, AccessShareLock);
+	table_close(acked, AccessShareLock);
+}
+
+/*
+ * What receive needs of a cursor: the mark-delete position, whether
+ * anything is pending above it, and up to 'limit' acknowledged ranges that
+ * end at or after the later of 'ranges_from' and the first entry above the
+ * mark-delete position.  All as last committed, whatever the caller's
+ * snapshot.
  */
 void
 read_cursor(Subscription *subscription, int64 ledger_id, int64 ranges_from,
 			int limit, CursorView *view)
 {
-	CatalogAccess access;
-	Oid			argtypes[4] = {INT8OID, INT8OID, INT8OID, INT4OID};
-	Datum		values[4] = {Int64GetDatum(subscription->subscription_id),
-		Int64GetDatum(ledger_id), Int64GetDatum(ranges_from),
-	Int32GetDatum(limit)};
-	MemoryContext caller = CurrentMemoryContext;
-	HeapTuple	row;
-	TupleDesc	desc;
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	Relation	cursors = table_open(catalog_relation_oid(CATALOG_CURSOR),
+									 AccessShareLock);
+	Relation	index = index_open(RelationGetPrimaryKeyIndex(cursors),
+								   AccessShareLock);
+	SysScanDesc scan = begin_partition_scan(cursors, index, snapshot,
+											subscription->subscription_id,
+											ledger_id);
+	HeapTuple	tuple = systable_getnext_ordered(scan, ForwardScanDirection);
 	bool		isnull;
 
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT c.mark_delete,"
-					"       EXISTS (SELECT 1 FROM pulsar.pending p"
-					"                WHERE p.subscription_id = $1 AND p.ledger_id = $2"
-					"                  AND p.last_entry > c.mark_delete),"
-					"       r.first_entry, r.last_entry"
-					"  FROM pulsar.cursor c"
-					"  LEFT JOIN LATERAL"
-					"       (SELECT first_entry, last_entry FROM pulsar.acked_range a"
-					"         WHERE a.subscription_id = $1 AND a.ledger_id = $2"
-					"           AND a.last_entry >= greatest($3, c.mark_delete + 1)"
-					"         ORDER BY first_entry LIMIT $4) r ON true"
-					" WHERE c.subscription_id = $1 AND c.ledger_id = $2"
-					" ORDER BY r.first_entry",
-					4, argtypes, values, NULL, true);
-	if (SPI_processed == 0)
+	if (tuple == NULL)
 		elog(ERROR, "cursor of subscription " INT64_FORMAT " in ledger " INT64_FORMAT " is missing",
 			 subscription->subscription_id, ledger_id);
-	row = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	view->mark_delete = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
-	view->any_pending = DatumGetBool(SPI_getbinval(row, desc, 2, &isnull));
+	view->mark_delete = DatumGetInt64(heap_getattr(tuple, CURSOR_MARK_DELETE_ATTNUM,
+												   RelationGetDescr(cursors),
+												   &isnull));
+	systable_endscan_ordered(scan);
+	index_close(index, AccessShareLock);
+	table_close(cursors, AccessShareLock);
+
+	view->any_pending = any_pending_above(subscription->subscription_id,
+										  ledger_id, view->mark_delete,
+										  snapshot);
 	view->ranges_from = Max(ranges_from, view->mark_delete + 1);
-	ranges_of_result(3, caller, &view->ranges);
-	end_catalog_access(&access);
+	read_acked_ranges(subscription->subscription_id, ledger_id,
+					  view->ranges_from, limit, snapshot, CurrentMemoryContext,
+					  &view->ranges, NULL);
+	UnregisterSnapshot(snapshot);
 }
 
 /*
- * Loads up to 'limit' acknowledged ranges that end at or after 'from_entry'.
+ * Loads up to 'limit' acknowledged ranges that end at or after 'from_entry',
+ * as last committed.
  */
 void
 load_acked_ranges(Subscription *subscription, int64 ledger_id,
 				  int64 from_entry, int limit, AckedRanges *ranges)
 {
-	CatalogAccess access;
-	Oid			argtypes[4] = {INT8OID, INT8OID, INT8OID, INT4OID};
-	Datum		values[4] = {Int64GetDatum(subscription->subscription_id),
-		Int64GetDatum(ledger_id), Int64GetDatum(from_entry),
-	Int32GetDatum(limit)};
-	MemoryContext caller = CurrentMemoryContext;
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
 
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT first_entry, last_entry FROM pulsar.acked_range"
-					" WHERE subscription_id = $1 AND ledger_id = $2"
-					"   AND last_entry >= $3"
-					" ORDER BY first_entry LIMIT $4",
-					4, argtypes, values, NULL, true);
-	ranges_of_result(1, caller, ranges);
-	end_catalog_access(&access);
+	read_acked_ranges(subscription->subscription_id, ledger_id, from_entry,
+					  limit, snapshot, CurrentMemoryContext, ranges, NULL);
+	UnregisterSnapshot(snapshot);
 }
 
 static int
@@ -302,6 +379,7 @@ report_acked_by_other(const char *message_id)
 /* a cursor row as an acknowledging transaction locked it */
 typedef struct LockedCursor
 {
+	ItemPointerData tid;		/* of the row version this transaction locked */
 	int64		mark_delete;
 	TransactionId set_by;		/* xmin of the row */
 	bool		any_pending;	/* the subscription has pending rows here */
@@ -309,75 +387,120 @@ typedef struct LockedCursor
 	TransactionId *stored_by;	/* the xmin of each */
 } LockedCursor;
 
-#define LOCK_CURSOR_SQL \
-	"SELECT c.mark_delete, c.xmin, r.first_entry, r.last_entry," \
-	"       EXISTS (SELECT 1 FROM pulsar.pending p" \
-	"                WHERE p.subscription_id = c.subscription_id" \
-	"                  AND p.ledger_id = c.ledger_id)," \
-	"       r.xmin" \
-	"  FROM pulsar.cursor c" \
-	"  LEFT JOIN LATERAL" \
-	"       (SELECT first_entry, last_entry, xmin FROM pulsar.acked_range a" \
-	"         WHERE a.subscription_id = c.subscription_id" \
-	"           AND a.ledger_id = c.ledger_id" \
-	"         ORDER BY first_entry LIMIT 1000) r ON true" \
-	" WHERE c.subscription_id = $1 AND c.ledger_id = $2" \
-	" ORDER BY r.first_entry FOR UPDATE OF c"
+/* ranges an ack reads beside the cursor; the worker folds any beyond */
+#define LOCKED_CURSOR_RANGES	1000
 
 /*
- * Locks a cursor row and reads it with the acknowledged ranges beside it,
- * in one statement when the row is free.  Without 'wait', returns false at
- * once if another transaction holds the row.  Caller is inside
- * begin_catalog_access().
+ * Locks a cursor row FOR UPDATE, as SELECT ... FOR UPDATE [SKIP LOCKED]
+ * would, and reads it with the acknowledged ranges beside it.  Without
+ * 'wait', returns false at once if another transaction holds the row.
  */
 static bool
 lock_cursor(int64 subscription_id, int64 ledger_id, bool wait,
 			LockedCursor *cursor)
 {
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		values[2] = {Int64GetDatum(subscription_id),
-	Int64GetDatum(ledger_id)};
-	HeapTuple	row;
-	TupleDesc	desc;
+	Relation	cursors = table_open(catalog_relation_oid(CATALOG_CURSOR),
+									 RowExclusiveLock);
+	Relation	index = index_open(RelationGetPrimaryKeyIndex(cursors),
+								   RowExclusiveLock);
+	TupleTableSlot *slot = table_slot_create(cursors, NULL);
+	Snapshot	snapshot;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	ItemPointerData tid;
+	TM_FailureData failure;
+	TM_Result	result;
 	bool		isnull;
+	int			flags = TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS;
 
-	bool		waited = false;
+	/* a statement of its own: it sees what this transaction did before */
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	scan = begin_partition_scan(cursors, index, snapshot, subscription_id,
+								ledger_id);
+	tuple = systable_getnext_ordered(scan, ForwardScanDirection);
+	if (tuple == NULL)
+		elog(ERROR, "cursor of subscription " INT64_FORMAT " in ledger " INT64_FORMAT " is missing",
+			 subscription_id, ledger_id);
+	tid = tuple->t_self;
+	systable_endscan_ordered(scan);
+	index_close(index, NoLock);
 
-	run_catalog_sql(LOCK_CURSOR_SQL " SKIP LOCKED", 2, argtypes, values,
-					NULL, false);
-	if (SPI_processed == 0)
+	/* READ COMMITTED locks the latest version, as EvalPlanQual would */
+	if (!IsolationUsesXactSnapshot())
+		flags |= TUPLE_LOCK_FLAG_FIND_LAST_VERSION;
+	result = table_tuple_lock(cursors, &tid, snapshot, slot,
+							  GetCurrentCommandId(true), LockTupleExclusive,
+							  wait ? LockWaitBlock : LockWaitSkip, flags,
+							  &failure);
+	UnregisterSnapshot(snapshot);
+	switch (result)
 	{
-		if (!wait)
+		case TM_Ok:
+			break;
+		case TM_WouldBlock:
+			ExecDropSingleTupleTableSlot(slot);
+			table_close(cursors, NoLock);
 			return false;
-		run_catalog_sql(LOCK_CURSOR_SQL, 2, argtypes, values, NULL, false);
-		if (SPI_processed == 0)
+		case TM_Updated:
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
 			elog(ERROR, "cursor of subscription " INT64_FORMAT " in ledger " INT64_FORMAT " is missing",
 				 subscription_id, ledger_id);
-		waited = true;
+			break;
+		default:
+			elog(ERROR, "unexpected status %d locking the cursor of subscription " INT64_FORMAT " in ledger " INT64_FORMAT,
+				 (int) result, subscription_id, ledger_id);
 	}
-	row = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	cursor->mark_delete = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
-	cursor->set_by = DatumGetTransactionId(SPI_getbinval(row, desc, 2, &isnull));
-	cursor->any_pending = DatumGetBool(SPI_getbinval(row, desc, 5, &isnull));
-	ranges_of_result(3, CurrentMemoryContext, &cursor->stored);
-	cursor->stored_by = palloc(sizeof(TransactionId) * Max(cursor->stored.count, 1));
-	for (int r = 0; r < cursor->stored.count; r++)
-		cursor->stored_by[r] =
-			DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[r],
-												SPI_tuptable->tupdesc, 6, &isnull));
+	tuple = ExecFetchSlotHeapTuple(slot, false, NULL);
+	cursor->tid = tuple->t_self;
+	cursor->mark_delete = DatumGetInt64(heap_getattr(tuple, CURSOR_MARK_DELETE_ATTNUM,
+													 RelationGetDescr(cursors),
+													 &isnull));
+	cursor->set_by = HeapTupleHeaderGetXmin(tuple->t_data);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(cursors, NoLock);
 
-	/* after a wait the statement's snapshot predates what the holder did */
-	if (waited)
-	{
-		run_catalog_sql("SELECT EXISTS (SELECT 1 FROM pulsar.pending"
-						"                WHERE subscription_id = $1 AND ledger_id = $2)",
-						2, argtypes, values, NULL, false);
-		cursor->any_pending = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-														 SPI_tuptable->tupdesc,
-														 1, &isnull));
-	}
+	/*
+	 * The row is ours now; a transaction that held it before may have
+	 * changed ranges and pending rows, so READ COMMITTED looks again.
+	 */
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	cursor->any_pending = any_pending_above(subscription_id, ledger_id,
+											PG_INT64_MIN, snapshot);
+	read_acked_ranges(subscription_id, ledger_id, PG_INT64_MIN,
+					  LOCKED_CURSOR_RANGES, snapshot, CurrentMemoryContext,
+					  &cursor->stored, &cursor->stored_by);
+	UnregisterSnapshot(snapshot);
 	return true;
+}
+
+/*
+ * Moves a cursor row this transaction locked to a new mark-delete
+ * position.  The key does not change, so the update is usually HOT.
+ */
+static void
+update_mark_delete(int64 subscription_id, int64 ledger_id,
+				   LockedCursor *cursor, int64 mark_delete)
+{
+	Relation	cursors = table_open(catalog_relation_oid(CATALOG_CURSOR),
+									 RowExclusiveLock);
+	Datum		values[3] = {Int64GetDatum(subscription_id),
+		Int64GetDatum(ledger_id),
+	Int64GetDatum(mark_delete)};
+	bool		nulls[3] = {false, false, false};
+	HeapTuple	tuple = heap_form_tuple(RelationGetDescr(cursors), values,
+										nulls);
+
+	CatalogTupleUpdate(cursors, &cursor->tid, tuple);
+	cursor->tid = tuple->t_self;
+	cursor->mark_delete = mark_delete;
+	cursor->set_by = GetCurrentTransactionId();
+	heap_freetuple(tuple);
+	table_close(cursors, NoLock);
 }
 
 /*
@@ -447,20 +570,15 @@ fold_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 			remember_folded_by_others(subscription_id, ledger_id, 0,
 									  cursor->mark_delete);
 
-		values[2] = Int64GetDatum(folded_to);
 		if (folded_to > cursor->mark_delete)
-			run_catalog_sql("UPDATE pulsar.cursor SET mark_delete = $3"
-							" WHERE subscription_id = $1 AND ledger_id = $2",
-							3, position_argtypes, values, NULL, false);
+			update_mark_delete(subscription_id, ledger_id, cursor, folded_to);
 		/* chained ranges are covered now, stale ones below it included */
+		values[2] = Int64GetDatum(folded_to);
 		if (s > 0)
 			run_catalog_sql("DELETE FROM pulsar.acked_range"
 							" WHERE subscription_id = $1 AND ledger_id = $2"
 							"   AND last_entry <= $3",
 							3, position_argtypes, values, NULL, false);
-		if (folded_to > cursor->mark_delete)
-			cursor->set_by = GetCurrentTransactionId();
-		cursor->mark_delete = folded_to;
 	}
 
 	/* what the fold did not reach is stored */

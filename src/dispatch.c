@@ -566,7 +566,7 @@ load_pending(Subscription *subscription, int64 ledger_id, int64 from_entry,
 	int			capacity = 64;
 	bool		isnull;
 
-	relid = get_relname_relid("pending", get_namespace_oid("pulsar", false));
+	relid = catalog_relation_oid(CATALOG_PENDING);
 	last_attnum = get_attnum(relid, "last_entry");
 	pending = table_open(relid, AccessShareLock);
 	desc = RelationGetDescr(pending);
