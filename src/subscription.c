@@ -26,6 +26,9 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -36,7 +39,10 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/fmgroids.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "cursor.h"
@@ -546,39 +552,57 @@ live_consumers(Subscription *subscription, int *count)
 	return consumers;
 }
 
+/* columns of pulsar.consumer, fixed since 0.2.0 */
+#define CONSUMER_ID_ATTNUM			1
+#define CONSUMER_SUBSCRIPTION_ATTNUM	2
+#define CONSUMER_NAME_ATTNUM		3
+#define CONSUMER_PRIORITY_ATTNUM	4
+
 /*
  * Records a call of a consumer, renewing its lease, without locking its
- * row; fails if it is not attached.
+ * row; fails if it is not attached.  Every receive asks, so the row is
+ * found by a direct scan of the unique index on (subscription_id, name),
+ * as last committed.
  */
 Consumer *
 touch_consumer(Subscription *subscription, const char *consumer_name)
 {
-	CatalogAccess access;
-	Oid			argtypes[2] = {INT8OID, TEXTOID};
-	Datum		values[2] = {Int64GetDatum(subscription->subscription_id),
-	CStringGetTextDatum(consumer_name)};
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	Relation	consumers = table_open(catalog_relation_oid(CATALOG_CONSUMER),
+									   AccessShareLock);
+	Relation	index = index_open(catalog_relation_oid(CATALOG_CONSUMER_BY_NAME),
+								   AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(consumers);
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
 	Consumer   *consumer = NULL;
-	MemoryContext caller = CurrentMemoryContext;
 
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT consumer_id, priority FROM pulsar.consumer"
-					" WHERE subscription_id = $1 AND name = $2",
-					2, argtypes, values, NULL, true);
-	if (SPI_processed > 0)
+	ScanKeyInit(&keys[0], CONSUMER_SUBSCRIPTION_ATTNUM, BTEqualStrategyNumber,
+				F_INT8EQ, Int64GetDatum(subscription->subscription_id));
+	ScanKeyEntryInitialize(&keys[1], 0, CONSUMER_NAME_ATTNUM,
+						   BTEqualStrategyNumber, InvalidOid,
+						   index->rd_indcollation[1], F_TEXTEQ,
+						   CStringGetTextDatum(consumer_name));
+	scan = systable_beginscan_ordered(consumers, index, snapshot, 2, keys);
+	tuple = systable_getnext_ordered(scan, ForwardScanDirection);
+	if (tuple != NULL)
 	{
 		bool		isnull;
 
-		consumer = MemoryContextAlloc(caller, sizeof(Consumer));
+		consumer = palloc(sizeof(Consumer));
 		consumer->consumer_id =
-			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 1, &isnull));
+			DatumGetInt64(heap_getattr(tuple, CONSUMER_ID_ATTNUM, desc, &isnull));
 		consumer->priority =
-			DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 2, &isnull));
-		consumer->name = MemoryContextStrdup(caller, consumer_name);
+			DatumGetInt32(heap_getattr(tuple, CONSUMER_PRIORITY_ATTNUM, desc,
+									   &isnull));
+		consumer->name = pstrdup(consumer_name);
 		consumer_seen_now(consumer->consumer_id);
 	}
-	end_catalog_access(&access);
+	systable_endscan_ordered(scan);
+	index_close(index, AccessShareLock);
+	table_close(consumers, AccessShareLock);
+	UnregisterSnapshot(snapshot);
 
 	if (consumer == NULL)
 		ereport(ERROR,
