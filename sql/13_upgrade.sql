@@ -1,6 +1,7 @@
 -- The upgrade chain: 0.1.0 -> 0.2.0 keeps topics and messages, adds
 -- consumption; 0.2.0 -> 0.3.0 adds deliver_after and the timer index;
--- 0.3.0 -> 0.4.0 tracks pending messages by runs of entries
+-- 0.3.0 -> 0.4.0 tracks pending messages by runs of entries; 0.4.0 ->
+-- 0.5.0 gives cursor rows room for their updates
 \set VERBOSITY default
 DROP EXTENSION pulsar_pg;
 CREATE EXTENSION pulsar_pg VERSION '0.1.0';
@@ -21,11 +22,15 @@ SELECT pulsar.send('upgraded', 'after 1', deliver_after => '0') IS NOT NULL AS s
 INSERT INTO pulsar.pending (subscription_id, ledger_id, entry_id, redeliver_at)
 VALUES (1000, 1, 7, 'infinity');
 
-ALTER EXTENSION pulsar_pg UPDATE;
+ALTER EXTENSION pulsar_pg UPDATE TO '0.4.0';
 SELECT extversion FROM pg_extension WHERE extname = 'pulsar_pg';
 -- ... is a run of one entry
 SELECT subscription_id, ledger_id, first_entry, last_entry FROM pulsar.pending;
 DELETE FROM pulsar.pending;
+
+ALTER EXTENSION pulsar_pg UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pulsar_pg';
+SELECT reloptions FROM pg_class WHERE oid = 'pulsar.cursor'::regclass;
 
 -- what was published before the upgrade is consumed after it
 SELECT pulsar.subscribe('upgraded', 'after', initial_position => 'earliest') ~ '^pulsar_sub_[0-9]+$' AS subscribed;
@@ -48,6 +53,7 @@ SELECT pg_describe_object(classid, objid, objsubid)
 SELECT (SELECT count(*) FROM upgraded_objects) =
        (SELECT count(*) FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
          WHERE e.extname = 'pulsar_pg' AND d.deptype = 'e') AS same_objects;
+SELECT reloptions FROM pg_class WHERE oid = 'pulsar.cursor'::regclass;
 
 -- a new installation starts afresh: subscription and ledger ids start again
 -- from 1, and no state of the dropped one shows through
