@@ -393,7 +393,8 @@ typedef struct LockedCursor
 /*
  * Locks a cursor row FOR UPDATE, as SELECT ... FOR UPDATE [SKIP LOCKED]
  * would, and reads it with the acknowledged ranges beside it.  Without
- * 'wait', returns false at once if another transaction holds the row.
+ * 'wait', returns false at once if another transaction holds the row, or
+ * if the row is gone (an unsubscribe committed while the worker folded).
  */
 static bool
 lock_cursor(int64 subscription_id, int64 ledger_id, bool wait,
@@ -419,12 +420,23 @@ lock_cursor(int64 subscription_id, int64 ledger_id, bool wait,
 	scan = begin_partition_scan(cursors, index, snapshot, subscription_id,
 								ledger_id);
 	tuple = systable_getnext_ordered(scan, ForwardScanDirection);
-	if (tuple == NULL)
-		elog(ERROR, "cursor of subscription " INT64_FORMAT " in ledger " INT64_FORMAT " is missing",
-			 subscription_id, ledger_id);
-	tid = tuple->t_self;
+	if (tuple != NULL)
+		tid = tuple->t_self;
 	systable_endscan_ordered(scan);
 	index_close(index, NoLock);
+	if (tuple == NULL)
+	{
+		/* gone with its subscription: nothing to fold, as if busy */
+		if (!wait)
+		{
+			UnregisterSnapshot(snapshot);
+			ExecDropSingleTupleTableSlot(slot);
+			table_close(cursors, NoLock);
+			return false;
+		}
+		elog(ERROR, "cursor of subscription " INT64_FORMAT " in ledger " INT64_FORMAT " is missing",
+			 subscription_id, ledger_id);
+	}
 
 	/* READ COMMITTED locks the latest version, as EvalPlanQual would */
 	if (!IsolationUsesXactSnapshot())
@@ -448,6 +460,13 @@ lock_cursor(int64 subscription_id, int64 ledger_id, bool wait,
 				ereport(ERROR,
 						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 						 errmsg("could not serialize access due to concurrent update")));
+			/* READ COMMITTED follows updates: the row was deleted */
+			if (!wait)
+			{
+				ExecDropSingleTupleTableSlot(slot);
+				table_close(cursors, NoLock);
+				return false;
+			}
 			elog(ERROR, "cursor of subscription " INT64_FORMAT " in ledger " INT64_FORMAT " is missing",
 				 subscription_id, ledger_id);
 			break;
@@ -492,10 +511,15 @@ update_mark_delete(int64 subscription_id, int64 ledger_id,
 		Int64GetDatum(ledger_id),
 	Int64GetDatum(mark_delete)};
 	bool		nulls[3] = {false, false, false};
-	HeapTuple	tuple = heap_form_tuple(RelationGetDescr(cursors), values,
-										nulls);
+	HeapTuple	tuple;
 
+	if (RelationGetDescr(cursors)->natts != lengthof(values))
+		elog(ERROR, "pulsar.cursor has %d columns, not %d",
+			 RelationGetDescr(cursors)->natts, (int) lengthof(values));
+	tuple = heap_form_tuple(RelationGetDescr(cursors), values, nulls);
 	CatalogTupleUpdate(cursors, &cursor->tid, tuple);
+	/* as after an UPDATE statement: later reads of this command see it */
+	CommandCounterIncrement();
 	cursor->tid = tuple->t_self;
 	cursor->mark_delete = mark_delete;
 	cursor->set_by = GetCurrentTransactionId();
