@@ -172,13 +172,13 @@ any_pending_above(int64 subscription_id, int64 ledger_id, int64 above,
 
 /*
  * Reads up to 'limit' acknowledged ranges that end at or after
- * 'from_entry', by first entry, into 'context'; with 'xmins', also the
- * transaction that stored each.
+ * 'from_entry', by first entry; with 'xmins', also the transaction that
+ * stored each.
  */
 static void
 read_acked_ranges(int64 subscription_id, int64 ledger_id, int64 from_entry,
-				  int limit, Snapshot snapshot, MemoryContext context,
-				  AckedRanges *ranges, TransactionId **xmins)
+				  int limit, Snapshot snapshot, AckedRanges *ranges,
+				  TransactionId **xmins)
 {
 	Relation	acked = table_open(catalog_relation_oid(CATALOG_ACKED_RANGE),
 								   AccessShareLock);
@@ -191,10 +191,10 @@ read_acked_ranges(int64 subscription_id, int64 ledger_id, int64 from_entry,
 	int			capacity = 16;
 
 	ranges->count = 0;
-	ranges->first = MemoryContextAlloc(context, sizeof(int64) * capacity);
-	ranges->last = MemoryContextAlloc(context, sizeof(int64) * capacity);
+	ranges->first = palloc(sizeof(int64) * capacity);
+	ranges->last = palloc(sizeof(int64) * capacity);
 	if (xmins)
-		*xmins = MemoryContextAlloc(context, sizeof(TransactionId) * capacity);
+		*xmins = palloc(sizeof(TransactionId) * capacity);
 	while (ranges->count < limit &&
 		   (tuple = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
 	{
@@ -262,8 +262,7 @@ read_cursor(Subscription *subscription, int64 ledger_id, int64 ranges_from,
 										  snapshot);
 	view->ranges_from = Max(ranges_from, view->mark_delete + 1);
 	read_acked_ranges(subscription->subscription_id, ledger_id,
-					  view->ranges_from, limit, snapshot, CurrentMemoryContext,
-					  &view->ranges, NULL);
+					  view->ranges_from, limit, snapshot, &view->ranges, NULL);
 	UnregisterSnapshot(snapshot);
 }
 
@@ -278,7 +277,7 @@ load_acked_ranges(Subscription *subscription, int64 ledger_id,
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
 
 	read_acked_ranges(subscription->subscription_id, ledger_id, from_entry,
-					  limit, snapshot, CurrentMemoryContext, ranges, NULL);
+					  limit, snapshot, ranges, NULL);
 	UnregisterSnapshot(snapshot);
 }
 
@@ -491,8 +490,8 @@ lock_cursor(int64 subscription_id, int64 ledger_id, bool wait,
 	cursor->any_pending = any_pending_above(subscription_id, ledger_id,
 											PG_INT64_MIN, snapshot);
 	read_acked_ranges(subscription_id, ledger_id, PG_INT64_MIN,
-					  LOCKED_CURSOR_RANGES, snapshot, CurrentMemoryContext,
-					  &cursor->stored, &cursor->stored_by);
+					  LOCKED_CURSOR_RANGES, snapshot, &cursor->stored,
+					  &cursor->stored_by);
 	UnregisterSnapshot(snapshot);
 	return true;
 }
