@@ -410,6 +410,7 @@ lock_cursor(int64 subscription_id, int64 ledger_id, bool wait,
 	ItemPointerData tid;
 	TM_FailureData failure;
 	TM_Result	result;
+	bool		found;
 	bool		isnull;
 	int			flags = TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS;
 
@@ -419,56 +420,43 @@ lock_cursor(int64 subscription_id, int64 ledger_id, bool wait,
 	scan = begin_partition_scan(cursors, index, snapshot, subscription_id,
 								ledger_id);
 	tuple = systable_getnext_ordered(scan, ForwardScanDirection);
-	if (tuple != NULL)
+	found = tuple != NULL;
+	if (found)
 		tid = tuple->t_self;
 	systable_endscan_ordered(scan);
 	index_close(index, NoLock);
-	if (tuple == NULL)
-	{
-		/* gone with its subscription: nothing to fold, as if busy */
-		if (!wait)
-		{
-			UnregisterSnapshot(snapshot);
-			ExecDropSingleTupleTableSlot(slot);
-			table_close(cursors, NoLock);
-			return false;
-		}
-		elog(ERROR, "cursor of subscription " INT64_FORMAT " in ledger " INT64_FORMAT " is missing",
-			 subscription_id, ledger_id);
-	}
 
 	/* READ COMMITTED locks the latest version, as EvalPlanQual would */
 	if (!IsolationUsesXactSnapshot())
 		flags |= TUPLE_LOCK_FLAG_FIND_LAST_VERSION;
-	result = table_tuple_lock(cursors, &tid, snapshot, slot,
-							  GetCurrentCommandId(true), LockTupleExclusive,
-							  wait ? LockWaitBlock : LockWaitSkip, flags,
-							  &failure);
+	result = !found ? TM_Deleted :
+		table_tuple_lock(cursors, &tid, snapshot, slot,
+						 GetCurrentCommandId(true), LockTupleExclusive,
+						 wait ? LockWaitBlock : LockWaitSkip, flags, &failure);
 	UnregisterSnapshot(snapshot);
 	switch (result)
 	{
 		case TM_Ok:
 			break;
+		case TM_Updated:
+		case TM_Deleted:
+			if (found && IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			if (wait)
+				elog(ERROR, "cursor of subscription " INT64_FORMAT " in ledger " INT64_FORMAT " is missing",
+					 subscription_id, ledger_id);
+
+			/*
+			 * Gone with its subscription (READ COMMITTED follows updates):
+			 * nothing to fold, as if busy.
+			 */
+			/* FALLTHROUGH */
 		case TM_WouldBlock:
 			ExecDropSingleTupleTableSlot(slot);
 			table_close(cursors, NoLock);
 			return false;
-		case TM_Updated:
-		case TM_Deleted:
-			if (IsolationUsesXactSnapshot())
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent update")));
-			/* READ COMMITTED follows updates: the row was deleted */
-			if (!wait)
-			{
-				ExecDropSingleTupleTableSlot(slot);
-				table_close(cursors, NoLock);
-				return false;
-			}
-			elog(ERROR, "cursor of subscription " INT64_FORMAT " in ledger " INT64_FORMAT " is missing",
-				 subscription_id, ledger_id);
-			break;
 		default:
 			elog(ERROR, "unexpected status %d locking the cursor of subscription " INT64_FORMAT " in ledger " INT64_FORMAT,
 				 (int) result, subscription_id, ledger_id);
