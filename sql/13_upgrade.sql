@@ -1,7 +1,8 @@
 -- The upgrade chain: 0.1.0 -> 0.2.0 keeps topics and messages, adds
 -- consumption; 0.2.0 -> 0.3.0 adds deliver_after and the timer index;
 -- 0.3.0 -> 0.4.0 tracks pending messages by runs of entries; 0.4.0 ->
--- 0.5.0 gives cursor rows room for their updates
+-- 0.5.0 gives cursor rows room for their updates; 0.5.0 -> 0.6.0 gives
+-- ledgers a logged high-water mark of their entry ids
 \set VERBOSITY default
 DROP EXTENSION pulsar_pg;
 CREATE EXTENSION pulsar_pg VERSION '0.1.0';
@@ -36,6 +37,12 @@ SELECT reloptions FROM pg_class WHERE oid = 'pulsar.cursor'::regclass;
 SELECT pulsar.subscribe('upgraded', 'after', initial_position => 'earliest') ~ '^pulsar_sub_[0-9]+$' AS subscribed;
 SELECT pulsar.entry_id(message_id), convert_from(payload, 'UTF8')
   FROM pulsar.receive('upgraded', 'after', 10);
+
+-- the upgraded ledger rows can hold their mark: a send logs one above it
+SELECT pulsar.entry_id(pulsar.send('upgraded', 'after update')) AS entry \gset
+SELECT entry_high_water > :entry AS above_entry
+  FROM pulsar.ledger l JOIN pulsar.topic t USING (topic_id)
+ WHERE t.name = 'upgraded';
 
 -- an upgraded installation has the same objects as a fresh one
 CREATE TEMP TABLE upgraded_objects AS

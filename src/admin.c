@@ -12,7 +12,9 @@
 #include "utils/builtins.h"
 
 #include "catalog.h"
+#include "dispatch.h"
 #include "read_position.h"
+#include "subscription.h"
 #include "topic_name.h"
 
 PG_FUNCTION_INFO_V1(pulsar_create_tenant);
@@ -112,6 +114,9 @@ pulsar_delete_topic(PG_FUNCTION_ARGS)
 {
 	char	   *input = name_argument(fcinfo, 0, "topic");
 	TopicName	name;
+	List	   *subscription_ids = NIL;
+	List	   *consumer_ids = NIL;
+	ListCell   *lc;
 
 	check_can_administer("pulsar.delete_topic()");
 	if (PG_ARGISNULL(1))
@@ -119,6 +124,11 @@ pulsar_delete_topic(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("force must not be null")));
 	parse_topic_name(input, &name);
-	delete_topic(&name, PG_GETARG_BOOL(1));
+	delete_topic(&name, PG_GETARG_BOOL(1), &subscription_ids, &consumer_ids);
+	/* their shared state goes when the deletion commits */
+	foreach(lc, subscription_ids)
+		reset_dispatch_at_commit(*(int64 *) lfirst(lc));
+	foreach(lc, consumer_ids)
+		forget_consumer_at_commit(*(int64 *) lfirst(lc));
 	PG_RETURN_VOID();
 }

@@ -23,6 +23,10 @@
  * topic deleted meanwhile is noticed.  Senders and readers take it in
  * AccessShareLock, delete_topic in AccessExclusiveLock.
  *
+ * Each ledger row also holds the ledger's high-water mark of entry ids,
+ * written in place by senders ahead of the ids they take (read_position.c
+ * says why); ledger rows are therefore never UPDATEd.
+ *
  * Segment tables are created by short-lived segment workers, each in a
  * transaction of its own (segment_worker.c): the sender that takes the first
  * entry of a segment asks for the next one, and a sender that finds its
@@ -34,6 +38,8 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
 #include "access/relscan.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -75,6 +81,16 @@
 								 * id and subscription name */
 #define LOCK_DISPATCH		4	/* on pulsar.topic, objid = hash of
 								 * subscription id and ledger id */
+#define LOCK_ENTRY_MARK		5	/* on pulsar.topic, objid = ledger id */
+
+/*
+ * The column of pulsar.ledger holding the ledger's high-water mark (since
+ * 0.6.0): every entry id handed out is below it.  It is written in place,
+ * never by UPDATE, so no other statement may UPDATE ledger rows: an update
+ * would leave the mark in a dead version.
+ */
+#define LEDGER_HIGH_WATER	"entry_high_water"
+#define LEDGER_ID_ATTNUM	1
 
 /* what the cache knows, rebuilt after any invalidation */
 static bool cache_valid = false;
@@ -199,6 +215,8 @@ catalog_relation_oid(CatalogRelation relation)
 		[CATALOG_PENDING] = "pending",
 		[CATALOG_CONSUMER] = "consumer",
 		[CATALOG_CONSUMER_BY_NAME] = "consumer_subscription_id_name_key",
+		[CATALOG_LEDGER] = "ledger",
+		[CATALOG_LEDGER_PKEY] = "ledger_pkey",
 	};
 
 	ensure_cache_valid();
@@ -764,13 +782,20 @@ create_topic(const TopicName *name, int32 partitions)
 	return topic_name_string(name, NOT_A_PARTITION);
 }
 
+/*
+ * Deletes a topic, its storage and, with 'force', its subscriptions, whose
+ * ids and those of their consumers are appended to the lists (allocated in
+ * the caller's memory context) so that their shared state can go with them.
+ */
 void
-delete_topic(const TopicName *name, bool force)
+delete_topic(const TopicName *name, bool force, List **subscription_ids,
+			 List **consumer_ids)
 {
 	CatalogAccess access;
 	TopicInfo  *topic;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];
+	MemoryContext caller = CurrentMemoryContext;
 
 	if (name->partition_index != NOT_A_PARTITION)
 		ereport(ERROR,
@@ -846,10 +871,29 @@ delete_topic(const TopicName *name, bool force)
 					" ranges AS (DELETE FROM pulsar.acked_range r USING gone g"
 					"  WHERE r.subscription_id = g.subscription_id),"
 					" pending AS (DELETE FROM pulsar.pending p USING gone g"
-					"  WHERE p.subscription_id = g.subscription_id)"
-					" DELETE FROM pulsar.consumer c USING gone g"
-					"  WHERE c.subscription_id = g.subscription_id",
+					"  WHERE p.subscription_id = g.subscription_id),"
+					" consumers AS (DELETE FROM pulsar.consumer c USING gone g"
+					"  WHERE c.subscription_id = g.subscription_id"
+					"  RETURNING c.consumer_id)"
+					" SELECT true, subscription_id FROM gone"
+					" UNION ALL SELECT false, consumer_id FROM consumers",
 					1, argtypes, values, NULL, false);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		bool		is_subscription = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
+																 SPI_tuptable->tupdesc,
+																 1, &isnull));
+		MemoryContext old = MemoryContextSwitchTo(caller);
+		int64	   *id = palloc(sizeof(int64));
+
+		*id = result_int64(i, 2, &isnull);
+		if (is_subscription)
+			*subscription_ids = lappend(*subscription_ids, id);
+		else
+			*consumer_ids = lappend(*consumer_ids, id);
+		MemoryContextSwitchTo(old);
+	}
 	run_catalog_sql("DELETE FROM pulsar.topic WHERE topic_id = $1",
 					1, argtypes, values, NULL, false);
 	invalidate_topic_cache();
@@ -1022,9 +1066,150 @@ open_segment_for_read(const LedgerInfo *ledger, int64 segment_no,
 }
 
 /*
+ * The row of a ledger, found through its primary key as this transaction
+ * sees it (the row of a topic it created included); NULL if none.  Caller
+ * ends the scan.
+ */
+static HeapTuple
+ledger_row(Relation ledgers, int64 ledger_id, SysScanDesc *scan)
+{
+	ScanKeyData key;
+
+	ScanKeyInit(&key, LEDGER_ID_ATTNUM, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(ledger_id));
+	*scan = systable_beginscan(ledgers,
+							   catalog_relation_oid(CATALOG_LEDGER_PKEY),
+							   true, SnapshotSelf, 1, &key);
+	return systable_getnext(*scan);
+}
+
+/*
+ * A ledger's logged high-water mark; 0 if the installation keeps none.
+ */
+static int64
+read_entry_high_water(int64 ledger_id)
+{
+	Relation	ledgers = table_open(catalog_relation_oid(CATALOG_LEDGER),
+									 AccessShareLock);
+	AttrNumber	attnum = get_attnum(RelationGetRelid(ledgers), LEDGER_HIGH_WATER);
+	int64		mark = 0;
+
+	if (attnum != InvalidAttrNumber)
+	{
+		SysScanDesc scan;
+		HeapTuple	tuple = ledger_row(ledgers, ledger_id, &scan);
+		bool		isnull;
+
+		if (HeapTupleIsValid(tuple))
+			mark = DatumGetInt64(heap_getattr(tuple, attnum,
+											  RelationGetDescr(ledgers),
+											  &isnull));
+		systable_endscan(scan);
+	}
+	table_close(ledgers, NoLock);
+	return mark;
+}
+
+/*
+ * Overwrites, in a copy of a stored tuple, a bigint attribute that the
+ * tuple physically holds (not null): the copy keeps the stored length, as
+ * an in-place update needs.
+ */
+static void
+overwrite_int8_attribute(HeapTuple tuple, TupleDesc desc, AttrNumber attnum,
+						 int64 value)
+{
+	HeapTupleHeader header = tuple->t_data;
+	bits8	   *nulls = HeapTupleHasNulls(tuple) ? header->t_bits : NULL;
+	char	   *data = (char *) header + header->t_hoff;
+	Form_pg_attribute target = TupleDescAttr(desc, attnum - 1);
+	uint32		off = 0;
+	bool		isnull;
+
+	if (HeapTupleHeaderGetNatts(header) < attnum ||
+		(nulls != NULL && att_isnull(attnum - 1, nulls)) ||
+		target->atttypid != INT8OID)
+		elog(ERROR, "pulsar_pg cannot write attribute %d of a stored tuple in place",
+			 attnum);
+	for (int i = 0; i < attnum - 1; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (nulls != NULL && att_isnull(i, nulls))
+			continue;
+		off = att_align_pointer(off, att->attalign, att->attlen, data + off);
+		off = att_addlength_pointer(off, att->attlen, data + off);
+	}
+	off = att_align_nominal(off, target->attalign);
+	memcpy(data + off, &value, sizeof(int64));
+	if (DatumGetInt64(heap_getattr(tuple, attnum, desc, &isnull)) != value)
+		elog(ERROR, "pulsar_pg wrote attribute %d of a stored tuple at the wrong place",
+			 attnum);
+}
+
+/*
+ * Makes sure a ledger's high-water mark is at least 'mark', and returns the
+ * mark logged; -1 if the installation keeps none (its extension predates
+ * 0.6.0).  The mark is written in place (heap_inplace_update): WAL-logged,
+ * replicated, and kept whatever becomes of the caller's transaction.
+ *
+ * Writers of one ledger take turns on a heavyweight lock, taken after the
+ * table locks and held only while the row is read and written, so that the
+ * mark only grows and nothing waits while holding it.
+ */
+int64
+log_entry_high_water(int64 ledger_id, int64 mark)
+{
+	Relation	ledgers;
+	Relation	index;
+	AttrNumber	attnum;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	LOCKTAG		tag;
+	int64		logged;
+	bool		isnull;
+
+	ensure_cache_valid();
+	ledgers = table_open(catalog_relation_oid(CATALOG_LEDGER), RowExclusiveLock);
+	attnum = get_attnum(RelationGetRelid(ledgers), LEDGER_HIGH_WATER);
+	if (attnum == InvalidAttrNumber)
+	{
+		table_close(ledgers, NoLock);
+		return -1;
+	}
+	index = index_open(catalog_relation_oid(CATALOG_LEDGER_PKEY), AccessShareLock);
+
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, topic_catalog_oid, (Oid) ledger_id,
+					   LOCK_ENTRY_MARK);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	tuple = ledger_row(ledgers, ledger_id, &scan);
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "pulsar_pg catalog has no row for ledger " INT64_FORMAT,
+			 ledger_id);
+	logged = DatumGetInt64(heap_getattr(tuple, attnum, RelationGetDescr(ledgers),
+										&isnull));
+	if (logged < mark)
+	{
+		HeapTuple	copy = heap_copytuple(tuple);
+
+		overwrite_int8_attribute(copy, RelationGetDescr(ledgers), attnum, mark);
+		heap_inplace_update(ledgers, copy);
+		heap_freetuple(copy);
+		logged = mark;
+	}
+	systable_endscan(scan);
+	LockRelease(&tag, ExclusiveLock, false);
+
+	index_close(index, NoLock);
+	table_close(ledgers, NoLock);
+	return logged;
+}
+
+/*
  * The first entry id never handed out for a ledger: one above the highest
- * stored, dead tuples included.  Used to rebuild shared state after a
- * restart, a crash or a promotion.
+ * stored, dead tuples included, and at least its logged high-water mark,
+ * which covers ids whose tuples VACUUM removed.  Used to rebuild shared
+ * state after a restart, a crash or a promotion.
  */
 int64
 load_next_entry(int64 ledger_id)
@@ -1035,11 +1220,13 @@ load_next_entry(int64 ledger_id)
 	int64		next_entry = -1;
 	int64		lowest_segment = 0;
 	int64		segment_entries;
+	int64		high_water;
 	bool		isnull;
 	uint64		nsegments;
 	int64	   *segments;
 
 	begin_catalog_access(&access);
+	high_water = read_entry_high_water(ledger_id);
 	run_catalog_sql("SELECT s.segment_no, l.segment_entries"
 					"  FROM pulsar.segment s JOIN pulsar.ledger l USING (ledger_id)"
 					" WHERE s.ledger_id = $1 ORDER BY s.segment_no DESC",
@@ -1048,7 +1235,7 @@ load_next_entry(int64 ledger_id)
 	if (nsegments == 0)
 	{
 		end_catalog_access(&access);
-		return 0;
+		return high_water;
 	}
 	segment_entries = result_int64(0, 2, &isnull);
 	segments = palloc(sizeof(int64) * nsegments);
@@ -1082,5 +1269,7 @@ load_next_entry(int64 ledger_id)
 	}
 	end_catalog_access(&access);
 
-	return next_entry >= 0 ? next_entry : lowest_segment * segment_entries;
+	if (next_entry < 0)
+		next_entry = lowest_segment * segment_entries;
+	return Max(next_entry, high_water);
 }

@@ -9,6 +9,7 @@
 #ifndef PULSAR_CATALOG_H
 #define PULSAR_CATALOG_H
 
+#include "nodes/pg_list.h"
 #include "storage/lockdefs.h"
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
@@ -78,6 +79,8 @@ typedef enum CatalogRelation
 	CATALOG_PENDING,
 	CATALOG_CONSUMER,
 	CATALOG_CONSUMER_BY_NAME,	/* unique index on (subscription_id, name) */
+	CATALOG_LEDGER,
+	CATALOG_LEDGER_PKEY,
 	NUM_CATALOG_RELATIONS
 } CatalogRelation;
 
@@ -96,7 +99,8 @@ extern void lock_subscription(int64 topic_id, const char *name,
 extern void lock_dispatch(int64 subscription_id, int64 ledger_id);
 extern void unlock_dispatch(int64 subscription_id, int64 ledger_id);
 extern char *create_topic(const TopicName *name, int32 partitions);
-extern void delete_topic(const TopicName *name, bool force);
+extern void delete_topic(const TopicName *name, bool force,
+						 List **subscription_ids, List **consumer_ids);
 extern void create_tenant(const char *tenant);
 extern void create_namespace(const char *tenant, const char *namespace);
 extern void set_namespace_deduplication(const char *tenant,
@@ -107,6 +111,7 @@ extern Relation open_segment_for_insert(const LedgerInfo *ledger,
 extern Relation open_segment_for_read(const LedgerInfo *ledger,
 									  int64 segment_no, Snapshot snapshot);
 extern int64 load_next_entry(int64 ledger_id);
+extern int64 log_entry_high_water(int64 ledger_id, int64 mark);
 extern void create_segment_in_worker(int64 ledger_id, int64 segment_no);
 
 #endif							/* PULSAR_CATALOG_H */

@@ -31,7 +31,12 @@
  * with a dirty snapshot and skipped.
  *
  * Locking of the shared state: DispatchShared->lock (LWLock) protects the
- * hash table's shape; each entry's spinlock protects its fields.
+ * hash table's shape; each entry's spinlock protects its fields.  The
+ * table has a fixed size, pulsar_pg.max_cursors, checked before each
+ * insertion so that it never takes PostgreSQL's spare shared memory; its
+ * entries go with their subscription (at the commit of unsubscribe or of
+ * delete_topic, at the abort of the subscribe that created it) or their
+ * database (DROP DATABASE, and CREATE EXTENSION after DROP EXTENSION).
  *
  *-------------------------------------------------------------------------
  */
@@ -109,8 +114,16 @@ typedef struct Rewind
 	int			nest_level;
 } Rewind;
 
+/* a subscription whose dispatch state goes when the transaction ends */
+typedef struct Reset
+{
+	int64		subscription_id;
+	int			nest_level;		/* of the subtransaction that asked */
+} Reset;
+
 static List *rewinds = NIL;
 static List *resets_at_commit = NIL;
+static List *resets_at_abort = NIL;
 
 void
 DispatchShmemRequest(void)
@@ -136,29 +149,43 @@ DispatchShmemInit(void)
 	info.entrysize = sizeof(DispatchState);
 	DispatchStates = ShmemInitHash("pulsar_pg dispatch states",
 								   pulsar_max_cursors, pulsar_max_cursors,
-								   &info, HASH_ELEM | HASH_BLOBS);
+								   &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	LWLockRelease(AddinShmemInitLock);
 }
 
 /*
- * Forgets the dispatch state of every subscription of the current
- * database.  CREATE EXTENSION calls it: subscription and ledger ids start
- * again from 1 after DROP EXTENSION.
+ * Forgets the dispatch state of every subscription of a database: after
+ * DROP DATABASE, and at the commit of CREATE EXTENSION (subscription and
+ * ledger ids start again from 1 after DROP EXTENSION).  Must not fail.
  */
 void
-ForgetDatabaseDispatch(void)
+ForgetDatabaseDispatch(Oid database_id)
 {
 	HASH_SEQ_STATUS status;
 	DispatchState *state;
 
+	if (Dispatch == NULL)
+		return;
 	LWLockAcquire(Dispatch->lock, LW_EXCLUSIVE);
 	hash_seq_init(&status, DispatchStates);
 	while ((state = hash_seq_search(&status)) != NULL)
 	{
-		if (state->key.database_id == MyDatabaseId)
+		if (state->key.database_id == database_id)
 			hash_search(DispatchStates, &state->key, HASH_REMOVE, NULL);
 	}
 	LWLockRelease(Dispatch->lock);
+}
+
+/* For pulsar.shared_memory_usage(): entries of every database. */
+int64
+DispatchUsage(void)
+{
+	int64		entries;
+
+	LWLockAcquire(Dispatch->lock, LW_SHARED);
+	entries = hash_get_num_entries(DispatchStates);
+	LWLockRelease(Dispatch->lock);
+	return entries;
 }
 
 static void
@@ -191,7 +218,10 @@ dispatch_state(int64 subscription_id, int64 ledger_id)
 		return state;
 
 	LWLockAcquire(Dispatch->lock, LW_EXCLUSIVE);
-	state = hash_search(DispatchStates, &key, HASH_ENTER_NULL, &found);
+	state = hash_search(DispatchStates, &key, HASH_FIND, NULL);
+	found = state != NULL;
+	if (!found && hash_get_num_entries(DispatchStates) < pulsar_max_cursors)
+		state = hash_search(DispatchStates, &key, HASH_ENTER_NULL, &found);
 	if (state == NULL)
 	{
 		LWLockRelease(Dispatch->lock);
@@ -291,16 +321,33 @@ count_delivered(DispatchState *state, int count)
 	SpinLockRelease(&state->mutex);
 }
 
-/* The open transaction unsubscribed, seeked or changed the type. */
+static void
+remember_reset(List **resets, int64 subscription_id)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	Reset	   *reset = palloc(sizeof(Reset));
+
+	reset->subscription_id = subscription_id;
+	reset->nest_level = GetCurrentTransactionNestLevel();
+	*resets = lappend(*resets, reset);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The open transaction unsubscribed, seeked, changed the type or deleted
+ * the subscription's topic.
+ */
 void
 reset_dispatch_at_commit(int64 subscription_id)
 {
-	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-	int64	   *copy = palloc(sizeof(int64));
+	remember_reset(&resets_at_commit, subscription_id);
+}
 
-	*copy = subscription_id;
-	resets_at_commit = lappend(resets_at_commit, copy);
-	MemoryContextSwitchTo(old);
+/* The open transaction created the subscription. */
+void
+reset_dispatch_at_abort(int64 subscription_id)
+{
+	remember_reset(&resets_at_abort, subscription_id);
 }
 
 static void
@@ -334,12 +381,12 @@ apply_rewind(Rewind *rewind)
 }
 
 static void
-apply_resets(void)
+apply_resets(List *resets)
 {
 	HASH_SEQ_STATUS status;
 	DispatchState *state;
 
-	if (resets_at_commit == NIL)
+	if (resets == NIL)
 		return;
 	LWLockAcquire(Dispatch->lock, LW_EXCLUSIVE);
 	hash_seq_init(&status, DispatchStates);
@@ -349,8 +396,9 @@ apply_resets(void)
 
 		if (state->key.database_id != MyDatabaseId)
 			continue;
-		foreach(lc, resets_at_commit)
-			if (state->key.subscription_id == *(int64 *) lfirst(lc))
+		foreach(lc, resets)
+			if (state->key.subscription_id ==
+				((Reset *) lfirst(lc))->subscription_id)
 			{
 				hash_search(DispatchStates, &state->key, HASH_REMOVE, NULL);
 				break;
@@ -371,16 +419,19 @@ dispatch_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
-			apply_resets();
+			apply_resets(resets_at_commit);
 			rewinds = NIL;
 			resets_at_commit = NIL;
+			resets_at_abort = NIL;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			foreach(lc, rewinds)
 				apply_rewind(lfirst(lc));
+			apply_resets(resets_at_abort);
 			rewinds = NIL;
 			resets_at_commit = NIL;
+			resets_at_abort = NIL;
 			break;
 		default:
 			break;
@@ -398,6 +449,8 @@ dispatch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		return;
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
+		List	   *aborted = NIL;
+
 		foreach(lc, rewinds)
 		{
 			Rewind	   *rewind = lfirst(lc);
@@ -408,6 +461,19 @@ dispatch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 				rewinds = foreach_delete_current(rewinds, lc);
 			}
 		}
+		/* subscriptions the subtransaction created are gone */
+		foreach(lc, resets_at_abort)
+		{
+			Reset	   *reset = lfirst(lc);
+
+			if (reset->nest_level >= level)
+			{
+				aborted = lappend(aborted, reset);
+				resets_at_abort = foreach_delete_current(resets_at_abort, lc);
+			}
+		}
+		apply_resets(aborted);
+		list_free(aborted);
 	}
 	else if (event == SUBXACT_EVENT_COMMIT_SUB)
 	{
@@ -417,6 +483,13 @@ dispatch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 			if (rewind->nest_level >= level)
 				rewind->nest_level = level - 1;
+		}
+		foreach(lc, resets_at_abort)
+		{
+			Reset	   *reset = lfirst(lc);
+
+			if (reset->nest_level >= level)
+				reset->nest_level = level - 1;
 		}
 	}
 }

@@ -15,9 +15,11 @@ extern void DispatchShmemRequest(void);
 extern void DispatchShmemInit(void);
 extern void DispatchInit(void);
 extern void reset_dispatch_at_commit(int64 subscription_id);
+extern void reset_dispatch_at_abort(int64 subscription_id);
 extern int64 dispatch_read_position(int64 subscription_id, int64 ledger_id);
 extern double dispatch_rate_out(int64 subscription_id, int64 ledger_id,
 								int64 *delivered);
-extern void ForgetDatabaseDispatch(void);
+extern void ForgetDatabaseDispatch(Oid database_id);
+extern int64 DispatchUsage(void);
 
 #endif							/* PULSAR_DISPATCH_H */

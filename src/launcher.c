@@ -18,7 +18,8 @@
  * DATABASE ... RENAME/SET TABLESPACE and CREATE DATABASE ... TEMPLATE fail
  * with "database is being accessed by other users".  A utility hook pauses
  * the worker around those commands: it stops it and keeps the launcher
- * from starting it until the command ends.
+ * from starting it until the command ends.  After DROP DATABASE, the same
+ * hook drops the database's entries from the extension's shared tables.
  *
  * Locking: WorkerState->lock protects which database a slot belongs to and
  * its state; see worker.h.
@@ -47,6 +48,9 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "dispatch.h"
+#include "read_position.h"
+#include "subscription.h"
 #include "worker.h"
 
 PGDLLEXPORT void pulsar_launcher_main(Datum main_arg);
@@ -312,6 +316,17 @@ pulsar_process_utility(PlannedStmt *pstmt, const char *queryString,
 	if (paused != NULL)
 		resume_worker(paused, IsA(pstmt->utilityStmt, DropdbStmt) &&
 					  OidIsValid(database_id));
+
+	/*
+	 * The database is gone, and no session of it is left: its shared state
+	 * goes with it, whether it had a worker or not.
+	 */
+	if (IsA(pstmt->utilityStmt, DropdbStmt) && OidIsValid(database_id))
+	{
+		ForgetDatabasePartitions(database_id);
+		ForgetDatabaseDispatch(database_id);
+		ForgetDatabaseConsumers(database_id);
+	}
 }
 
 void

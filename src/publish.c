@@ -305,7 +305,7 @@ assign_entries(OutgoingBatch *pub)
 			continue;
 
 		next = ReserveEntries(topic->ledgers[l].ledger_id, count,
-							  load_next_entry);
+							  load_next_entry, log_entry_high_water);
 		for (int i = 0; i < pub->count; i++)
 			if (pub->messages[i].ledger_index == l &&
 				!pub->messages[i].duplicate)

@@ -9,6 +9,7 @@
 
 #include <limits.h>
 
+#include "access/xact.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -31,6 +32,9 @@ int			pulsar_max_partitions = 16384;
 int			pulsar_max_open_reservations = 8192;
 int			pulsar_max_cursors = 65536;
 int			pulsar_consumer_lease_ms = 60000;
+
+/* CREATE EXTENSION ran in the open transaction */
+static bool forget_database_at_commit = false;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -110,6 +114,38 @@ define_settings(void)
 	MarkGUCPrefixReserved("pulsar_pg");
 }
 
+/*
+ * After the commit of CREATE EXTENSION, shared state left by an earlier
+ * installation in this database goes: ids start again from 1.  Not
+ * before: a rolled-back CREATE EXTENSION (and the DROP EXTENSION before
+ * it) leaves the earlier installation in place, with its state in use.
+ * Registered first, so it runs after the other modules' callbacks have
+ * released what the transaction held.
+ */
+static void
+pulsar_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+			if (forget_database_at_commit)
+			{
+				ForgetDatabasePartitions(MyDatabaseId);
+				ForgetDatabaseDispatch(MyDatabaseId);
+				ForgetDatabaseConsumers(MyDatabaseId);
+			}
+			forget_database_at_commit = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			forget_database_at_commit = false;
+			break;
+		default:
+			break;
+	}
+}
+
 void
 _PG_init(void)
 {
@@ -117,9 +153,11 @@ _PG_init(void)
 		return;
 
 	define_settings();
+	RegisterXactCallback(pulsar_xact_callback, NULL);
 	CatalogInit();
 	ReadPositionInit();
 	DispatchInit();
+	SubscriptionInit();
 	WorkerInit();
 	LauncherInit();
 
@@ -140,15 +178,13 @@ PG_FUNCTION_INFO_V1(pulsar_prepare_database);
  * Called by the install script.  Fails with a hint if the library was not
  * preloaded, rather than leaving an extension whose every call fails,
  * and forgets shared state left by an earlier installation in this
- * database.
+ * database when it commits.
  */
 Datum
 pulsar_prepare_database(PG_FUNCTION_ARGS)
 {
 	RequireReadPositionState();
-	ForgetDatabasePartitions();
-	ForgetDatabaseDispatch();
-	ForgetDatabaseConsumers();
+	forget_database_at_commit = true;
 	/* subscription ids start again from 1: backends forget theirs */
 	WorkerNoteSubscriptionsChanged();
 	PG_RETURN_VOID();

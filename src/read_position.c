@@ -25,8 +25,7 @@
  *	  entry at or below it.
  *	- Shared memory is lost on a crash; a partition's state is rebuilt the
  *	  first time it is used, from the highest entry stored in its tables
- *	  (dead tuples included, so ids of aborted sends are not handed out
- *	  twice while their tuples remain).
+ *	  (dead tuples included) and from the ledger's logged high-water mark.
  *	- A transaction that holds reservations cannot be prepared: they would
  *	  outlive the session that releases them.
  *	- When a release moves the max read position (it was the oldest
@@ -35,12 +34,38 @@
  *	  when the worker reads the position, so each move queues the partition
  *	  at most once until the worker has looked.
  *
+ * DESIGN invariant 0, positions are never reused, whatever VACUUM removed
+ * before a restart, a crash or a promotion: the stored rows alone cannot
+ * tell which ids were handed out (a rolled-back send leaves dead tuples
+ * that VACUUM removes, and a cursor may have acknowledged through them).
+ * So each ledger has a high-water mark, WAL-logged ahead of the ids it
+ * covers, as a sequence logs ahead: no id at or above a partition's
+ * logged_mark is handed out until a writer (catalog.c) has logged a higher
+ * mark.  The record is inserted before the ids are handed out, so anything
+ * durable that refers to them (a commit of their rows, an ack through them)
+ * is later in WAL, and a standby that replayed it replayed the mark too.
+ * The mark runs ENTRY_MARK_CHUNK ahead, so senders rarely write it; after a
+ * restart ids continue at the mark, leaving a gap as sequences do.
+ *
+ * Forgetting: a partition's entry is dropped when its ledger's storage is
+ * gone, at the commit that removed it (delete_topic, a CREATE EXTENSION that
+ * follows a DROP EXTENSION, DROP DATABASE).  An entry that still holds
+ * reservations of other transactions (doomed: their storage is gone) is not
+ * dropped but *orphaned*: moved to a key no lookup finds, and dropped by the
+ * release that empties it.  A reservation points to its entry, so a
+ * release never looks it up by key and never finds another ledger's list.
+ *
  * Locking: PositionState->lock (an LWLock) protects the hash table's shape.
- * Lookups take it shared; adding or removing a partition takes it
- * exclusive.  Each partition's spinlock protects its next_entry and its
- * reservation list.  PositionState->freelist_mutex protects the list of free
- * reservation slots.  Order: lock, then a partition's spinlock; the freelist
- * spinlock is never held together with another spinlock.
+ * Lookups take it shared; adding, orphaning or removing a partition takes it
+ * exclusive.  Each partition's spinlock protects its next_entry, its
+ * logged_mark and its reservation list.  PositionState->freelist_mutex
+ * protects the list of free reservation slots.  Order: lock, then a
+ * partition's spinlock; the freelist spinlock is never held together with
+ * another spinlock.  No lock of this file is held while a mark is written.
+ *
+ * The hash table is of fixed size: pulsar_pg.max_partitions is a hard
+ * limit, checked before each insertion, so that the table never takes
+ * PostgreSQL's spare shared memory.
  *
  *-------------------------------------------------------------------------
  */
@@ -62,6 +87,9 @@
 
 #define NO_RESERVATION	(-1)
 
+/* how far ahead of the ids handed out a ledger's mark is logged */
+#define ENTRY_MARK_CHUNK	256
+
 /* ledger ids are per database */
 typedef struct PartitionKey
 {
@@ -75,16 +103,18 @@ typedef struct PartitionPosition
 	PartitionKey key;			/* hash key */
 	slock_t		mutex;
 	int64		next_entry;		/* next entry id to hand out */
+	int64		logged_mark;	/* ids below it are covered by a logged mark */
 	int			oldest;			/* head of the open reservations, by entry */
 	int			newest;			/* tail */
 	bool		worker_told;	/* the worker has yet to look at a move of
 								 * the max read position */
+	bool		orphaned;		/* its storage is gone; dropped when empty */
 } PartitionPosition;
 
 /* one per (open transaction, partition) */
 typedef struct Reservation
 {
-	int64		ledger_id;
+	PartitionPosition *partition;	/* whose list it is linked into */
 	int64		first_entry;
 	int			prev;
 	int			next;			/* also links the free list */
@@ -96,6 +126,8 @@ typedef struct PositionSharedState
 	ConditionVariable published;	/* broadcast when positions become readable */
 	slock_t		freelist_mutex;
 	int			free_head;
+	int			reservations_in_use;	/* under freelist_mutex */
+	int64		orphans;		/* orphans made, for their keys; under lock */
 	Reservation reservations[FLEXIBLE_ARRAY_MEMBER];
 } PositionSharedState;
 
@@ -113,6 +145,8 @@ static HTAB *PartitionPositions = NULL;
 static HeldReservation *held = NULL;
 static int	held_count = 0;
 static int	held_capacity = 0;
+/* room for the keys of orphans a release empties, as long as 'held' */
+static PartitionKey *emptied_orphans = NULL;
 
 /* ledgers created or deleted by the open transaction */
 static List *ledgers_to_forget_at_commit = NIL;
@@ -163,6 +197,8 @@ ReadPositionShmemInit(void)
 			PositionState->reservations[i].next =
 				(i + 1 < pulsar_max_open_reservations) ? i + 1 : NO_RESERVATION;
 		PositionState->free_head = 0;
+		PositionState->reservations_in_use = 0;
+		PositionState->orphans = 0;
 	}
 
 	info.keysize = sizeof(PartitionKey);
@@ -171,7 +207,7 @@ ReadPositionShmemInit(void)
 									   pulsar_max_partitions,
 									   pulsar_max_partitions,
 									   &info,
-									   HASH_ELEM | HASH_BLOBS);
+									   HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -189,11 +225,6 @@ RequireReadPositionState(void)
 				 errhint("Add pulsar_pg to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
-/*
- * Finds a partition's shared entry, creating it from its stored rows if
- * this is its first use since start-up.  Returns with PositionState->lock
- * held in shared mode.
- */
 static void
 make_key(PartitionKey *key, int64 ledger_id)
 {
@@ -202,6 +233,11 @@ make_key(PartitionKey *key, int64 ledger_id)
 	key->ledger_id = ledger_id;
 }
 
+/*
+ * Finds a partition's shared entry, creating it from its stored rows and
+ * logged mark if this is its first use since start-up.  Returns with
+ * PositionState->lock held in shared mode.
+ */
 static PartitionPosition *
 lookup_partition(int64 ledger_id, NextEntryLoader loader)
 {
@@ -225,8 +261,11 @@ lookup_partition(int64 ledger_id, NextEntryLoader loader)
 	next_entry = loader(ledger_id);
 
 	LWLockAcquire(PositionState->lock, LW_EXCLUSIVE);
-	partition = hash_search(PartitionPositions, &key, HASH_ENTER_NULL,
-							&found);
+	partition = hash_search(PartitionPositions, &key, HASH_FIND, NULL);
+	found = partition != NULL;
+	if (!found && hash_get_num_entries(PartitionPositions) < pulsar_max_partitions)
+		partition = hash_search(PartitionPositions, &key, HASH_ENTER_NULL,
+								&found);
 	if (partition == NULL)
 	{
 		LWLockRelease(PositionState->lock);
@@ -241,9 +280,12 @@ lookup_partition(int64 ledger_id, NextEntryLoader loader)
 	{
 		SpinLockInit(&partition->mutex);
 		partition->next_entry = next_entry;
+		/* whatever the mark says, the next id handed out logs a new one */
+		partition->logged_mark = next_entry;
 		partition->oldest = NO_RESERVATION;
 		partition->newest = NO_RESERVATION;
 		partition->worker_told = false;
+		partition->orphaned = false;
 	}
 	LWLockRelease(PositionState->lock);
 
@@ -271,7 +313,10 @@ allocate_reservation_slot(void)
 	SpinLockAcquire(&PositionState->freelist_mutex);
 	slot = PositionState->free_head;
 	if (slot != NO_RESERVATION)
+	{
 		PositionState->free_head = PositionState->reservations[slot].next;
+		PositionState->reservations_in_use++;
+	}
 	SpinLockRelease(&PositionState->freelist_mutex);
 	return slot;
 }
@@ -282,22 +327,26 @@ free_reservation_slot(int slot)
 	SpinLockAcquire(&PositionState->freelist_mutex);
 	PositionState->reservations[slot].next = PositionState->free_head;
 	PositionState->free_head = slot;
+	PositionState->reservations_in_use--;
 	SpinLockRelease(&PositionState->freelist_mutex);
 }
 
 /*
  * Hands out 'count' consecutive entry ids of a partition to the current
  * transaction and returns the first.  Until the transaction ends, readers
- * stop below the first entry it took from this partition.
+ * stop below the first entry it took from this partition.  When the ids
+ * would reach the partition's logged mark, 'log_mark' logs a higher one
+ * first, with no lock of this file held.
  */
 int64
-ReserveEntries(int64 ledger_id, int64 count, NextEntryLoader loader)
+ReserveEntries(int64 ledger_id, int64 count, NextEntryLoader loader,
+			   EntryMarkWriter log_mark)
 {
 	PartitionPosition *partition;
 	Reservation *reservations = PositionState->reservations;
 	int			held_index = find_held(ledger_id);
 	int			slot = NO_RESERVATION;
-	int64		first;
+	int64		first = 0;
 
 	Assert(count > 0);
 
@@ -317,6 +366,10 @@ ReserveEntries(int64 ledger_id, int64 count, NextEntryLoader loader)
 			held = held ? repalloc(held, capacity * sizeof(HeldReservation))
 				: MemoryContextAlloc(TopMemoryContext,
 									 capacity * sizeof(HeldReservation));
+			emptied_orphans = emptied_orphans ?
+				repalloc(emptied_orphans, capacity * sizeof(PartitionKey)) :
+				MemoryContextAlloc(TopMemoryContext,
+								   capacity * sizeof(PartitionKey));
 			held_capacity = capacity;
 		}
 		slot = allocate_reservation_slot();
@@ -335,7 +388,34 @@ ReserveEntries(int64 ledger_id, int64 count, NextEntryLoader loader)
 
 	PG_TRY();
 	{
-		partition = lookup_partition(ledger_id, loader);
+		bool		unlogged = false;
+
+		for (;;)
+		{
+			int64		mark;
+			int64		logged;
+
+			partition = lookup_partition(ledger_id, loader);
+			SpinLockAcquire(&partition->mutex);
+			if (partition->next_entry + count <= partition->logged_mark ||
+				unlogged)
+				break;			/* with both locks held */
+			mark = partition->next_entry + count + ENTRY_MARK_CHUNK;
+			SpinLockRelease(&partition->mutex);
+			LWLockRelease(PositionState->lock);
+
+			/* the record goes to WAL before any id below 'mark' is ours */
+			logged = log_mark(ledger_id, mark);
+
+			partition = lookup_partition(ledger_id, loader);
+			SpinLockAcquire(&partition->mutex);
+			if (logged < 0)
+				unlogged = true;	/* an installation without marks */
+			else if (logged > partition->logged_mark)
+				partition->logged_mark = logged;
+			SpinLockRelease(&partition->mutex);
+			LWLockRelease(PositionState->lock);
+		}
 	}
 	PG_CATCH();
 	{
@@ -348,14 +428,14 @@ ReserveEntries(int64 ledger_id, int64 count, NextEntryLoader loader)
 	}
 	PG_END_TRY();
 
-	SpinLockAcquire(&partition->mutex);
+	/* still holding the lock and the partition's spinlock */
 	first = partition->next_entry;
 	partition->next_entry += count;
 	if (slot != NO_RESERVATION)
 	{
 		Reservation *reservation = &reservations[slot];
 
-		reservation->ledger_id = ledger_id;
+		reservation->partition = partition;
 		reservation->first_entry = first;
 		reservation->next = NO_RESERVATION;
 		reservation->prev = partition->newest;
@@ -395,12 +475,16 @@ GetMaxReadPosition(int64 ledger_id, NextEntryLoader loader)
 
 /*
  * Unlinks every reservation of this backend.  Runs at transaction end and
- * at backend exit, so it must not fail.
+ * at backend exit, so it must not fail.  Each reservation points to the
+ * list it is in, which stays in shared memory while it is not empty: an
+ * entry forgotten meanwhile was orphaned, and the release that empties it
+ * drops it.
  */
 static void
 release_held_reservations(void)
 {
 	Reservation *reservations;
+	int			num_emptied_orphans = 0;
 
 	if (held_count == 0)
 		return;
@@ -411,14 +495,8 @@ release_held_reservations(void)
 	{
 		int			slot = held[i].slot;
 		Reservation *reservation = &reservations[slot];
-		PartitionPosition *partition;
-		PartitionKey key;
-
-		make_key(&key, held[i].ledger_id);
-		partition = hash_search(PartitionPositions, &key, HASH_FIND, NULL);
-		if (partition == NULL)
-			elog(PANIC, "pulsar_pg: reserved partition %lld vanished",
-				 (long long) held[i].ledger_id);
+		PartitionPosition *partition = reservation->partition;
+		bool		emptied_orphan;
 
 		SpinLockAcquire(&partition->mutex);
 		if (reservation->prev != NO_RESERVATION)
@@ -427,14 +505,20 @@ release_held_reservations(void)
 		{
 			/* it was the oldest: the max read position moves */
 			partition->oldest = reservation->next;
-			held[i].tell_worker = !partition->worker_told;
+			held[i].tell_worker = !partition->worker_told &&
+				!partition->orphaned;
 			partition->worker_told = true;
 		}
 		if (reservation->next != NO_RESERVATION)
 			reservations[reservation->next].prev = reservation->prev;
 		else
 			partition->newest = reservation->prev;
+		emptied_orphan = partition->orphaned &&
+			partition->oldest == NO_RESERVATION;
 		SpinLockRelease(&partition->mutex);
+
+		if (emptied_orphan)
+			emptied_orphans[num_emptied_orphans++] = partition->key;
 	}
 	LWLockRelease(PositionState->lock);
 
@@ -445,6 +529,23 @@ release_held_reservations(void)
 			WorkerNotePublished(held[i].ledger_id);
 	}
 	held_count = 0;
+
+	if (num_emptied_orphans > 0)
+	{
+		LWLockAcquire(PositionState->lock, LW_EXCLUSIVE);
+		for (int i = 0; i < num_emptied_orphans; i++)
+		{
+			PartitionPosition *orphan = hash_search(PartitionPositions,
+													&emptied_orphans[i],
+													HASH_FIND, NULL);
+
+			/* only the release that emptied it removes an orphan */
+			if (orphan != NULL && orphan->oldest == NO_RESERVATION)
+				hash_search(PartitionPositions, &emptied_orphans[i],
+							HASH_REMOVE, NULL);
+		}
+		LWLockRelease(PositionState->lock);
+	}
 
 	/* readers waiting in receive(..., timeout) look again */
 	ConditionVariableBroadcast(&PositionState->published);
@@ -538,8 +639,43 @@ PublicationWaitDone(void)
 }
 
 /*
- * Drops shared entries of partitions whose storage is gone.  Their ids are
- * never used again, so nobody can be reserving in them.
+ * Drops a partition's entry, whose storage is gone, or orphans it if
+ * reservations (of transactions that can no longer commit into it) are
+ * still linked.  Caller holds PositionState->lock exclusively and is not in
+ * a sequential scan of the table.
+ */
+static void
+forget_partition(PartitionPosition *partition)
+{
+	bool		empty;
+
+	SpinLockAcquire(&partition->mutex);
+	empty = partition->oldest == NO_RESERVATION;
+	SpinLockRelease(&partition->mutex);
+
+	if (empty)
+		hash_search(PartitionPositions, &partition->key, HASH_REMOVE, NULL);
+	else if (!partition->orphaned)
+	{
+		PartitionKey orphan_key;
+
+		/* a key no lookup makes: no database, a ledger id never used */
+		memset(&orphan_key, 0, sizeof(PartitionKey));
+		orphan_key.database_id = InvalidOid;
+		orphan_key.ledger_id = -(++PositionState->orphans);
+		SpinLockAcquire(&partition->mutex);
+		partition->orphaned = true;
+		SpinLockRelease(&partition->mutex);
+		/* cannot fail, orphan keys being new; if it did, it stays keyed */
+		if (!hash_update_hash_key(PartitionPositions, partition, &orphan_key))
+			elog(WARNING, "pulsar_pg: orphan key of partition %lld in use",
+				 (long long) partition->key.ledger_id);
+	}
+}
+
+/*
+ * Forgets partitions whose storage the committed or aborted transaction
+ * removed.
  */
 static void
 forget_ledgers(List *ledgers)
@@ -552,32 +688,72 @@ forget_ledgers(List *ledgers)
 	foreach(lc, ledgers)
 	{
 		PartitionKey key;
+		PartitionPosition *partition;
 
 		make_key(&key, *(int64 *) lfirst(lc));
-		hash_search(PartitionPositions, &key, HASH_REMOVE, NULL);
+		partition = hash_search(PartitionPositions, &key, HASH_FIND, NULL);
+		if (partition != NULL)
+			forget_partition(partition);
 	}
 	LWLockRelease(PositionState->lock);
 }
 
 /*
- * Forgets every partition of the current database.  CREATE EXTENSION calls
- * it: ledger ids start again from 1 after DROP EXTENSION.
+ * Forgets every partition of a database: after DROP DATABASE, or at the
+ * commit of CREATE EXTENSION (ledger ids start again from 1 after DROP
+ * EXTENSION).  Nothing of the database may be in use by then but doomed
+ * reservations, whose entries are orphaned.
  */
 void
-ForgetDatabasePartitions(void)
+ForgetDatabasePartitions(Oid database_id)
 {
 	HASH_SEQ_STATUS status;
 	PartitionPosition *partition;
 
+	if (PositionState == NULL)
+		return;
 	LWLockAcquire(PositionState->lock, LW_EXCLUSIVE);
+	/* removing the entry just returned is allowed during a scan */
 	hash_seq_init(&status, PartitionPositions);
 	while ((partition = hash_seq_search(&status)) != NULL)
 	{
-		if (partition->key.database_id == MyDatabaseId)
+		if (partition->key.database_id == database_id &&
+			partition->oldest == NO_RESERVATION)
 			hash_search(PartitionPositions, &partition->key, HASH_REMOVE,
 						NULL);
 	}
+
+	/*
+	 * Re-keying is not, and must not allocate: one scan per entry left, of
+	 * which there are none unless doomed transactions still hold some.
+	 */
+	for (;;)
+	{
+		hash_seq_init(&status, PartitionPositions);
+		while ((partition = hash_seq_search(&status)) != NULL)
+			if (partition->key.database_id == database_id)
+				break;
+		if (partition == NULL)
+			break;
+		hash_seq_term(&status);
+		forget_partition(partition);
+	}
 	LWLockRelease(PositionState->lock);
+}
+
+/*
+ * For pulsar.shared_memory_usage(): partitions tracked (of every database,
+ * orphans included) and reservation slots in use.
+ */
+void
+ReadPositionUsage(int64 *partitions, int64 *reservations)
+{
+	LWLockAcquire(PositionState->lock, LW_SHARED);
+	*partitions = hash_get_num_entries(PartitionPositions);
+	LWLockRelease(PositionState->lock);
+	SpinLockAcquire(&PositionState->freelist_mutex);
+	*reservations = PositionState->reservations_in_use;
+	SpinLockRelease(&PositionState->freelist_mutex);
 }
 
 static void

@@ -21,18 +21,27 @@ extern int	pulsar_max_open_reservations;
  */
 typedef int64 (*NextEntryLoader) (int64 ledger_id);
 
+/*
+ * Makes sure the ledger's WAL-logged high-water mark is at least 'mark',
+ * writing it if needed, and returns the mark now logged; -1 if the
+ * installation keeps no marks (not yet updated).  Called with no lock of
+ * read_position.c held.
+ */
+typedef int64 (*EntryMarkWriter) (int64 ledger_id, int64 mark);
+
 extern void ReadPositionShmemRequest(void);
 extern void ReadPositionShmemInit(void);
 extern void ReadPositionInit(void);
 extern void RequireReadPositionState(void);
 
 extern int64 ReserveEntries(int64 ledger_id, int64 count,
-							NextEntryLoader loader);
+							NextEntryLoader loader, EntryMarkWriter log_mark);
 extern int64 GetMaxReadPosition(int64 ledger_id, NextEntryLoader loader);
 extern void ForgetLedgerAtCommit(int64 ledger_id);
 extern void ForgetLedgerAtAbort(int64 ledger_id);
 extern bool LedgerCreatedInTransaction(int64 ledger_id);
-extern void ForgetDatabasePartitions(void);
+extern void ForgetDatabasePartitions(Oid database_id);
+extern void ReadPositionUsage(int64 *partitions, int64 *reservations);
 extern bool TakeMovedReadPosition(int64 ledger_id, int64 *max_read_position);
 extern List *MovedPartitions(void);
 extern void PublicationWaitPrepare(void);

@@ -2,7 +2,7 @@
  *
  * stats.c
  *	  pulsar.topic_stats() and pulsar.topic_internal_stats(), with the field
- *	  names of Pulsar's admin API.
+ *	  names of Pulsar's admin API, and pulsar.shared_memory_usage().
  *
  * Backlogs count entries between the mark-delete position and the max read
  * position that are not acknowledged; entries of aborted sends are
@@ -15,6 +15,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -30,6 +31,7 @@
 
 PG_FUNCTION_INFO_V1(pulsar_topic_stats);
 PG_FUNCTION_INFO_V1(pulsar_topic_internal_stats);
+PG_FUNCTION_INFO_V1(pulsar_shared_memory_usage);
 
 static const char *const pulsar_type_names[] = {
 	[SUBSCRIPTION_EXCLUSIVE] = "Exclusive",
@@ -403,4 +405,53 @@ pulsar_topic_internal_stats(PG_FUNCTION_ARGS)
 		appendStringInfoString(&json, "}}");
 	}
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data)));
+}
+
+/*
+ * shared_memory_usage() RETURNS TABLE (area, entries, max_entries)
+ *
+ * How full the extension's shared tables are, over every database: each
+ * holds at most its setting's number of entries, and an entry goes with
+ * its object (topic, subscription, consumer, database).
+ */
+Datum
+pulsar_shared_memory_usage(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		partitions;
+	int64		reservations;
+	struct
+	{
+		const char *area;
+		int64		entries;
+		int64		max_entries;
+	}			areas[4];
+
+	RequireReadPositionState();
+	ReadPositionUsage(&partitions, &reservations);
+	areas[0].area = "partitions";
+	areas[0].entries = partitions;
+	areas[0].max_entries = pulsar_max_partitions;
+	areas[1].area = "reservations";
+	areas[1].entries = reservations;
+	areas[1].max_entries = pulsar_max_open_reservations;
+	areas[2].area = "cursors";
+	areas[2].entries = DispatchUsage();
+	areas[2].max_entries = pulsar_max_cursors;
+	areas[3].area = "consumers";
+	areas[3].entries = ConsumerUsage();
+	areas[3].max_entries = pulsar_max_cursors;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < lengthof(areas); i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = CStringGetTextDatum(areas[i].area);
+		values[1] = Int64GetDatum(areas[i].entries);
+		values[2] = Int64GetDatum(areas[i].max_entries);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

@@ -15,7 +15,10 @@
  *
  * A consumer's last call is kept in shared memory, not in its row: a row
  * updated by a receive would stay locked until the receive's transaction
- * ended, and everything that removes the consumer would wait for it.
+ * ended, and everything that removes the consumer would wait for it.  That
+ * table has a fixed size (pulsar_pg.max_cursors, a hard limit); an entry
+ * goes when the transaction that removed its consumer commits, or that
+ * attached it aborts, and with its database.
  *
  * Locking: each subscription has a heavyweight lock (catalog.c).  Receive
  * and ack share it; attaching a consumer takes it in ExclusiveLock, so two
@@ -29,6 +32,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -134,7 +138,7 @@ ConsumerShmemInit(void)
 	info.entrysize = sizeof(ConsumerSeen);
 	ConsumersSeen = ShmemInitHash("pulsar_pg consumers seen",
 								  pulsar_max_cursors, pulsar_max_cursors,
-								  &info, HASH_ELEM | HASH_BLOBS);
+								  &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	ConsumerSeenLock = &(GetNamedLWLockTranche("pulsar_pg consumers"))->lock;
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -147,7 +151,7 @@ make_seen_key(ConsumerSeenKey *key, int64 consumer_id)
 	key->consumer_id = consumer_id;
 }
 
-/* Records a call now; when shared memory is full, the row's time counts. */
+/* Records a call now; fails if shared memory holds too many consumers. */
 static void
 consumer_seen_now(int64 consumer_id)
 {
@@ -156,9 +160,21 @@ consumer_seen_now(int64 consumer_id)
 
 	make_seen_key(&key, consumer_id);
 	LWLockAcquire(ConsumerSeenLock, LW_EXCLUSIVE);
-	seen = hash_search(ConsumersSeen, &key, HASH_ENTER_NULL, NULL);
-	if (seen != NULL)
-		seen->last_seen = GetCurrentTimestamp();
+	seen = hash_search(ConsumersSeen, &key, HASH_FIND, NULL);
+	if (seen == NULL &&
+		hash_get_num_entries(ConsumersSeen) < pulsar_max_cursors)
+		seen = hash_search(ConsumersSeen, &key, HASH_ENTER_NULL, NULL);
+	if (seen == NULL)
+	{
+		LWLockRelease(ConsumerSeenLock);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many consumers in use"),
+				 errdetail("Shared memory holds the liveness of at most %d consumers.",
+						   pulsar_max_cursors),
+				 errhint("Close consumers that are no longer used, or increase pulsar_pg.max_cursors and restart the server.")));
+	}
+	seen->last_seen = GetCurrentTimestamp();
 	LWLockRelease(ConsumerSeenLock);
 }
 
@@ -178,35 +194,173 @@ consumer_last_seen(int64 consumer_id, TimestampTz stored)
 	return last_seen;
 }
 
-static void
-forget_consumer_seen(int64 consumer_id)
+/* a consumer whose liveness goes when the open transaction ends */
+typedef struct ForgetSeen
 {
-	ConsumerSeenKey key;
+	int64		consumer_id;
+	int			nest_level;		/* of the subtransaction that asked */
+} ForgetSeen;
 
-	make_seen_key(&key, consumer_id);
+/* consumers whose liveness goes when the open transaction commits, aborts */
+static List *forget_seen_at_commit = NIL;
+static List *forget_seen_at_abort = NIL;
+
+static void
+forget_seen_when(List **list, int64 consumer_id)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	ForgetSeen *forget = palloc(sizeof(ForgetSeen));
+
+	forget->consumer_id = consumer_id;
+	forget->nest_level = GetCurrentTransactionNestLevel();
+	*list = lappend(*list, forget);
+	MemoryContextSwitchTo(old);
+}
+
+/* The open transaction removes a consumer's row. */
+void
+forget_consumer_at_commit(int64 consumer_id)
+{
+	forget_seen_when(&forget_seen_at_commit, consumer_id);
+}
+
+static void
+forget_consumers_seen(List *consumer_ids)
+{
+	ListCell   *lc;
+
+	if (consumer_ids == NIL || ConsumersSeen == NULL)
+		return;
 	LWLockAcquire(ConsumerSeenLock, LW_EXCLUSIVE);
-	hash_search(ConsumersSeen, &key, HASH_REMOVE, NULL);
+	foreach(lc, consumer_ids)
+	{
+		ConsumerSeenKey key;
+
+		make_seen_key(&key, ((ForgetSeen *) lfirst(lc))->consumer_id);
+		hash_search(ConsumersSeen, &key, HASH_REMOVE, NULL);
+	}
 	LWLockRelease(ConsumerSeenLock);
 }
 
+static void
+consumer_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			forget_consumers_seen(forget_seen_at_commit);
+			forget_seen_at_commit = NIL;
+			forget_seen_at_abort = NIL;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			forget_consumers_seen(forget_seen_at_abort);
+			forget_seen_at_commit = NIL;
+			forget_seen_at_abort = NIL;
+			break;
+		case XACT_EVENT_PREPARE:
+			/* nothing to forget: its consumers stay until it ends */
+			forget_seen_at_commit = NIL;
+			forget_seen_at_abort = NIL;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+consumer_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		List	   *aborted = NIL;
+
+		/* consumers the subtransaction attached are gone */
+		foreach(lc, forget_seen_at_abort)
+		{
+			ForgetSeen *forget = lfirst(lc);
+
+			if (forget->nest_level >= level)
+			{
+				aborted = lappend(aborted, forget);
+				forget_seen_at_abort =
+					foreach_delete_current(forget_seen_at_abort, lc);
+			}
+		}
+		forget_consumers_seen(aborted);
+		list_free(aborted);
+		/* consumers it removed are back */
+		foreach(lc, forget_seen_at_commit)
+		{
+			if (((ForgetSeen *) lfirst(lc))->nest_level >= level)
+				forget_seen_at_commit =
+					foreach_delete_current(forget_seen_at_commit, lc);
+		}
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		foreach(lc, forget_seen_at_abort)
+		{
+			ForgetSeen *forget = lfirst(lc);
+
+			if (forget->nest_level >= level)
+				forget->nest_level = level - 1;
+		}
+		foreach(lc, forget_seen_at_commit)
+		{
+			ForgetSeen *forget = lfirst(lc);
+
+			if (forget->nest_level >= level)
+				forget->nest_level = level - 1;
+		}
+	}
+}
+
+void
+SubscriptionInit(void)
+{
+	RegisterXactCallback(consumer_xact_callback, NULL);
+	RegisterSubXactCallback(consumer_subxact_callback, NULL);
+}
+
 /*
- * Forgets the lease of every consumer of the current database, for CREATE
- * EXTENSION: consumer ids start again from 1 after DROP EXTENSION.
+ * Forgets the lease of every consumer of a database: after DROP DATABASE,
+ * and at the commit of CREATE EXTENSION (consumer ids start again from 1
+ * after DROP EXTENSION).  Must not fail.
  */
 void
-ForgetDatabaseConsumers(void)
+ForgetDatabaseConsumers(Oid database_id)
 {
 	HASH_SEQ_STATUS status;
 	ConsumerSeen *seen;
 
+	if (ConsumersSeen == NULL)
+		return;
 	LWLockAcquire(ConsumerSeenLock, LW_EXCLUSIVE);
 	hash_seq_init(&status, ConsumersSeen);
 	while ((seen = hash_seq_search(&status)) != NULL)
 	{
-		if (seen->key.database_id == MyDatabaseId)
+		if (seen->key.database_id == database_id)
 			hash_search(ConsumersSeen, &seen->key, HASH_REMOVE, NULL);
 	}
 	LWLockRelease(ConsumerSeenLock);
+}
+
+/* For pulsar.shared_memory_usage(): entries of every database. */
+int64
+ConsumerUsage(void)
+{
+	int64		entries;
+
+	LWLockAcquire(ConsumerSeenLock, LW_SHARED);
+	entries = hash_get_num_entries(ConsumersSeen);
+	LWLockRelease(ConsumerSeenLock);
+	return entries;
 }
 
 char *
@@ -467,7 +621,7 @@ remove_departed(MemoryContext result_context)
 		MemoryContextSwitchTo(old);
 	}
 	for (int i = 0; i < num_departed; i++)
-		forget_consumer_seen(DatumGetInt64(departed[i]));
+		forget_consumer_at_commit(DatumGetInt64(departed[i]));
 	/* the messages they held are due now: the worker tells the others */
 	if (changed != NIL)
 		WorkerNoteTimer(now);
@@ -778,6 +932,8 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 		if (subscription == NULL)
 			elog(ERROR, "subscription \"%s\" vanished after its insert", name);
 		create_cursors(subscription, strcmp(initial_position, "earliest") == 0);
+		/* receives of this transaction leave nothing behind if it aborts */
+		reset_dispatch_at_abort(subscription->subscription_id);
 	}
 	else
 	{
@@ -843,8 +999,19 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 					"   SET priority = EXCLUDED.priority,"
 					"       backend_pid = EXCLUDED.backend_pid,"
 					"       backend_start = EXCLUDED.backend_start,"
-					"       last_seen = clock_timestamp()",
+					"       last_seen = clock_timestamp()"
+					" RETURNING consumer_id, xmax = 0",
 					5, argtypes, values, nulls, false);
+	{
+		bool		isnull;
+		HeapTuple	row = SPI_tuptable->vals[0];
+
+		/* a consumer this transaction inserted goes if it aborts */
+		if (DatumGetBool(SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull)))
+			forget_seen_when(&forget_seen_at_abort,
+							 DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc,
+														 1, &isnull)));
+	}
 	end_catalog_access(&access);
 	if (PG_ARGISNULL(4))
 		WorkerNoteConsumerSession();
@@ -886,8 +1053,17 @@ pulsar_unsubscribe(PG_FUNCTION_ARGS)
 	begin_catalog_access(&access);
 	run_catalog_sql("DELETE FROM pulsar.pending WHERE subscription_id = $1",
 					1, argtypes, values, NULL, false);
-	run_catalog_sql("DELETE FROM pulsar.consumer WHERE subscription_id = $1",
+	run_catalog_sql("DELETE FROM pulsar.consumer WHERE subscription_id = $1"
+					" RETURNING consumer_id",
 					1, argtypes, values, NULL, false);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		forget_consumer_at_commit(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+															  SPI_tuptable->tupdesc,
+															  1, &isnull)));
+	}
 	run_catalog_sql("DELETE FROM pulsar.acked_range WHERE subscription_id = $1",
 					1, argtypes, values, NULL, false);
 	run_catalog_sql("DELETE FROM pulsar.cursor WHERE subscription_id = $1",
@@ -943,9 +1119,9 @@ pulsar_close_consumer(PG_FUNCTION_ARGS)
 	{
 		bool		isnull;
 
-		forget_consumer_seen(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-														 SPI_tuptable->tupdesc,
-														 1, &isnull)));
+		forget_consumer_at_commit(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+															  SPI_tuptable->tupdesc,
+															  1, &isnull)));
 	}
 	end_catalog_access(&access);
 	PG_RETURN_VOID();

@@ -64,6 +64,9 @@ extern char *required_name_argument(FunctionCallInfo fcinfo, int argno,
 									const char *what);
 extern TopicInfo *resolve_subscribed_topic(FunctionCallInfo fcinfo,
 										   bool create_if_missing);
-extern void ForgetDatabaseConsumers(void);
+extern void SubscriptionInit(void);
+extern void forget_consumer_at_commit(int64 consumer_id);
+extern void ForgetDatabaseConsumers(Oid database_id);
+extern int64 ConsumerUsage(void);
 
 #endif							/* PULSAR_SUBSCRIPTION_H */
