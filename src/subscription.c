@@ -403,15 +403,57 @@ open_subscription(TopicInfo *topic, const char *name, LOCKMODE lockmode)
 	return subscription;
 }
 
+/* the subscription ids in the first column of the last query's result */
+static List *
+append_subscription_ids(List *ids, MemoryContext result_context)
+{
+	MemoryContext old = MemoryContextSwitchTo(result_context);
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		subscription_id =
+			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 1, &isnull));
+		int64	   *copy;
+		ListCell   *lc;
+		bool		known = false;
+
+		foreach(lc, ids)
+			if (*(int64 *) lfirst(lc) == subscription_id)
+				known = true;
+		if (known)
+			continue;
+		copy = palloc(sizeof(int64));
+		*copy = subscription_id;
+		ids = lappend(ids, copy);
+	}
+	MemoryContextSwitchTo(old);
+	return ids;
+}
+
 /*
  * Removes the consumers among the rows of the last catalog query (columns:
- * consumer_id, last_seen, whether its session lives) whose session ended
- * or whose lease expired, and gives back the messages they held.  Returns
- * the ids of the subscriptions that lost consumers, allocated in
- * 'result_context'.  Caller is inside begin_catalog_access().
+ * consumer_id, last_seen, whether it is named, whether its session lives)
+ * that departed: a session's own consumer when its session ended, a named
+ * one when it made no call for pulsar_pg.consumer_lease.  The messages
+ * they held go back to the subscription.  Returns the ids of the
+ * subscriptions that lost consumers or got messages back, allocated in
+ * 'result_context'; '*departed' (if not NULL) gets the ids of every
+ * departed consumer, removed or not.  Caller is inside
+ * begin_catalog_access().
+ *
+ * Never waits for a transaction (DESIGN invariant 6a): the worker and
+ * receivers call this, and a consumer's own transaction may hold the rows
+ * of what it held (an ack in progress) for as long as it stays open.  Rows
+ * locked by another transaction are skipped, and a consumer is deleted
+ * only once no row tracks a message it holds, so what is skipped now is
+ * found again on the next call.  Until then it counts as departed for
+ * dispatch (see live_consumers()); receive already treats rows of a
+ * consumer that is gone as due.
  */
 static List *
-remove_departed(MemoryContext result_context)
+remove_departed(MemoryContext result_context, ArrayType **departed_ids)
 {
 	Oid			argtypes[1] = {INT8ARRAYOID};
 	Datum		values[1];
@@ -419,6 +461,7 @@ remove_departed(MemoryContext result_context)
 	Datum	   *departed;
 	int			num_departed = 0;
 	List	   *changed = NIL;
+	uint64		removed;
 
 	departed = palloc(sizeof(Datum) * Max(SPI_processed, 1));
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -427,47 +470,61 @@ remove_departed(MemoryContext result_context)
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		int64		consumer_id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
-		TimestampTz last_seen =
-			consumer_last_seen(consumer_id,
-							   DatumGetTimestampTz(SPI_getbinval(row, desc, 2, &isnull)));
-		bool		session_alive = DatumGetBool(SPI_getbinval(row, desc, 3, &isnull));
+		bool		session_alive = DatumGetBool(SPI_getbinval(row, desc, 4, &isnull));
 
 		if (!session_alive ||
-			TimestampDifferenceExceeds(last_seen, now, pulsar_consumer_lease_ms))
+			TimestampDifferenceExceeds(consumer_last_seen(consumer_id,
+														  DatumGetTimestampTz(SPI_getbinval(row, desc, 2, &isnull))),
+									   now, pulsar_consumer_lease_ms))
 			departed[num_departed++] = Int64GetDatum(consumer_id);
 	}
+	values[0] = PointerGetDatum(construct_array(departed, num_departed, INT8OID,
+												8, true, TYPALIGN_DOUBLE));
+	if (departed_ids != NULL)
+		*departed_ids = DatumGetArrayTypeP(values[0]);
 	if (num_departed == 0)
 		return NIL;
 
-	values[0] = PointerGetDatum(construct_array(departed, num_departed, INT8OID,
-												8, true, TYPALIGN_DOUBLE));
-	run_catalog_sql("WITH departed AS ("
-					"  DELETE FROM pulsar.consumer WHERE consumer_id = ANY ($1)"
-					"  RETURNING subscription_id, consumer_id),"
-					" released AS ("
-					"  UPDATE pulsar.pending p"
-					"     SET consumer_id = NULL, redeliver_at = clock_timestamp()"
-					"    FROM departed d"
-					"   WHERE p.subscription_id = d.subscription_id"
-					"     AND p.consumer_id = d.consumer_id)"
-					" SELECT DISTINCT subscription_id FROM departed",
-					1, argtypes, values, NULL, false);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	/*
+	 * Both statements read the latest committed state whatever the
+	 * caller's isolation level, so that a consumer is deleted only when no
+	 * committed row still names it.
+	 */
+	run_catalog_sql("UPDATE pulsar.pending p"
+					"   SET consumer_id = NULL, redeliver_at = clock_timestamp()"
+					"  FROM (SELECT h.subscription_id, h.ledger_id, h.first_entry"
+					"          FROM pulsar.consumer c"
+					"          JOIN pulsar.pending h"
+					"            ON h.subscription_id = c.subscription_id"
+					"           AND h.consumer_id = c.consumer_id"
+					"         WHERE c.consumer_id = ANY ($1)"
+					"           FOR UPDATE OF h SKIP LOCKED) released"
+					" WHERE p.subscription_id = released.subscription_id"
+					"   AND p.ledger_id = released.ledger_id"
+					"   AND p.first_entry = released.first_entry"
+					" RETURNING p.subscription_id",
+					1, argtypes, values, NULL, true);
+	changed = append_subscription_ids(changed, result_context);
+	run_catalog_sql("DELETE FROM pulsar.consumer d"
+					"  USING (SELECT c.consumer_id FROM pulsar.consumer c"
+					"         WHERE c.consumer_id = ANY ($1)"
+					"           AND NOT EXISTS (SELECT 1 FROM pulsar.pending h"
+					"                            WHERE h.subscription_id = c.subscription_id"
+					"                              AND h.consumer_id = c.consumer_id)"
+					"           FOR UPDATE OF c SKIP LOCKED) gone"
+					" WHERE d.consumer_id = gone.consumer_id"
+					" RETURNING d.subscription_id, d.consumer_id",
+					1, argtypes, values, NULL, true);
+	removed = SPI_processed;
+	for (uint64 i = 0; i < removed; i++)
 	{
 		bool		isnull;
-		int64	   *subscription_id = MemoryContextAlloc(result_context,
-														 sizeof(int64));
-		MemoryContext old;
 
-		*subscription_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-													   SPI_tuptable->tupdesc,
-													   1, &isnull));
-		old = MemoryContextSwitchTo(result_context);
-		changed = lappend(changed, subscription_id);
-		MemoryContextSwitchTo(old);
+		forget_consumer_seen(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														 SPI_tuptable->tupdesc,
+														 2, &isnull)));
 	}
-	for (int i = 0; i < num_departed; i++)
-		forget_consumer_seen(DatumGetInt64(departed[i]));
+	changed = append_subscription_ids(changed, result_context);
 	/* the messages they held are due now: the worker tells the others */
 	if (changed != NIL)
 		WorkerNoteTimer(now);
@@ -476,31 +533,38 @@ remove_departed(MemoryContext result_context)
 
 /*
  * A session's consumer lives while a backend with its pid and start time
- * does.  pg_stat_get_activity(pid) builds that backend's row only, where
- * the pg_stat_activity view would build every backend's.
+ * does (a pid reused by a later backend does not keep it).
+ * pg_stat_get_activity(pid) builds that backend's row only, where the
+ * pg_stat_activity view would build every backend's.
  */
 #define CONSUMER_LIVENESS_COLUMNS \
-	"SELECT c.consumer_id, c.last_seen," \
+	"SELECT c.consumer_id, c.last_seen, c.backend_pid IS NULL," \
 	"       c.backend_pid IS NULL OR EXISTS" \
 	"         (SELECT 1 FROM pg_catalog.pg_stat_get_activity(c.backend_pid) a" \
 	"           WHERE a.backend_start = c.backend_start)" \
 	"  FROM pulsar.consumer c"
 
-/* the same for one subscription, as a receive sees it */
-static void
+/*
+ * The same for one subscription, as a receive sees it; returns the ids of
+ * its departed consumers, removed or not.
+ */
+static ArrayType *
 remove_departed_consumers(Subscription *subscription)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(subscription->subscription_id)};
+	ArrayType  *departed;
 
 	run_catalog_sql(CONSUMER_LIVENESS_COLUMNS " WHERE c.subscription_id = $1",
 					1, argtypes, values, NULL, true);
-	(void) remove_departed(CurrentMemoryContext);
+	(void) remove_departed(CurrentMemoryContext, &departed);
+	return departed;
 }
 
 /*
  * For the worker: removes departed consumers of every subscription of this
- * database; returns the ids of the subscriptions that lost some.
+ * database; returns the ids of the subscriptions that lost some, or got
+ * back messages they held.
  */
 List *
 remove_departed_consumers_everywhere(void)
@@ -511,29 +575,32 @@ remove_departed_consumers_everywhere(void)
 
 	begin_catalog_access(&access);
 	run_catalog_sql(CONSUMER_LIVENESS_COLUMNS, 0, NULL, NULL, NULL, true);
-	changed = remove_departed(caller);
+	changed = remove_departed(caller, NULL);
 	end_catalog_access(&access);
 	return changed;
 }
 
 /*
  * The subscription's live consumers, in failover order: by priority, then
- * name.
+ * name.  A departed consumer that could not be removed yet (another
+ * transaction holds a row of what it held) is not among them.
  */
 Consumer *
 live_consumers(Subscription *subscription, int *count)
 {
 	CatalogAccess access;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(subscription->subscription_id)};
+	Oid			argtypes[2] = {INT8OID, INT8ARRAYOID};
+	Datum		values[2];
 	Consumer   *consumers;
 	MemoryContext caller = CurrentMemoryContext;
 
 	begin_catalog_access(&access);
-	remove_departed_consumers(subscription);
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	values[1] = PointerGetDatum(remove_departed_consumers(subscription));
 	run_catalog_sql("SELECT consumer_id, name, priority FROM pulsar.consumer"
-					" WHERE subscription_id = $1 ORDER BY priority, name",
-					1, argtypes, values, NULL, false);
+					" WHERE subscription_id = $1 AND consumer_id <> ALL ($2)"
+					" ORDER BY priority, name",
+					2, argtypes, values, NULL, false);
 	*count = (int) SPI_processed;
 	consumers = MemoryContextAlloc(caller, sizeof(Consumer) * Max(*count, 1));
 	for (int i = 0; i < *count; i++)
