@@ -7,11 +7,14 @@
  * A subscription is a row of pulsar.subscription with a cursor per
  * partition (cursor.c).  Consumers are rows of the unlogged table
  * pulsar.consumer.  A consumer attached without a name belongs to its
- * session and is gone when the session ends; any consumer is gone when it
- * has made no call for pulsar_pg.consumer_lease, which is what lets
- * consumers work behind a transaction-mode connection pooler.  Departed
- * consumers are removed whenever a live one attaches or receives, and
- * their unacknowledged messages go back to the subscription.
+ * session: it lives as long as that backend (its pid and start time), as a
+ * Pulsar consumer lives as long as its connection, however long it waits
+ * on LISTEN without a call.  A named consumer has no session; it is gone
+ * when it has made no call for pulsar_pg.consumer_lease, which is what
+ * lets consumers work behind a transaction-mode connection pooler.
+ * Departed consumers are removed by the worker and whenever a live one
+ * attaches or receives, and their unacknowledged messages go back to the
+ * subscription.
  *
  * A consumer's last call is kept in shared memory, not in its row: a row
  * updated by a receive would stay locked until the receive's transaction
@@ -470,12 +473,15 @@ remove_departed(MemoryContext result_context, ArrayType **departed_ids)
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		int64		consumer_id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+		bool		named = DatumGetBool(SPI_getbinval(row, desc, 3, &isnull));
 		bool		session_alive = DatumGetBool(SPI_getbinval(row, desc, 4, &isnull));
 
+		/* a session's consumer lives with its session, as in Pulsar */
 		if (!session_alive ||
-			TimestampDifferenceExceeds(consumer_last_seen(consumer_id,
-														  DatumGetTimestampTz(SPI_getbinval(row, desc, 2, &isnull))),
-									   now, pulsar_consumer_lease_ms))
+			(named &&
+			 TimestampDifferenceExceeds(consumer_last_seen(consumer_id,
+														   DatumGetTimestampTz(SPI_getbinval(row, desc, 2, &isnull))),
+										now, pulsar_consumer_lease_ms)))
 			departed[num_departed++] = Int64GetDatum(consumer_id);
 	}
 	values[0] = PointerGetDatum(construct_array(departed, num_departed, INT8OID,
@@ -676,7 +682,7 @@ touch_consumer(Subscription *subscription, const char *consumer_name)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("consumer \"%s\" is not attached to subscription \"%s\"",
 						consumer_name, subscription->name),
-				 errdetail("A consumer is detached when its session ends, when it is closed, or after pulsar_pg.consumer_lease without a call."),
+				 errdetail("A consumer is detached when it is closed, a session's own consumer when its session ends, and a named consumer after pulsar_pg.consumer_lease without a call."),
 				 errhint("Call pulsar.subscribe() first.")));
 	return consumer;
 }
