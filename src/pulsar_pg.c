@@ -68,8 +68,8 @@ define_settings(void)
 							 &pulsar_allow_auto_topic_creation,
 							 true, PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pulsar_pg.max_message_size",
-							"Largest message payload accepted.",
-							NULL,
+							"Largest message accepted.",
+							"Payload, key and properties count together.",
 							&pulsar_max_message_size,
 							5 * 1024 * 1024, 0, MaxAllocSize - VARHDRSZ,
 							PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);

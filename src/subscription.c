@@ -34,6 +34,7 @@
 #include "access/table.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -96,11 +97,48 @@ required_name_argument(FunctionCallInfo fcinfo, int argno, const char *what)
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
+/*
+ * An interval in microseconds, a month counting 30 days as PostgreSQL's
+ * interval arithmetic does; false if that does not fit in 64 bits.
+ */
+bool
+interval_to_usecs(const Interval *interval, int64 *usecs)
+{
+	int64		days;
+	int64		day_usecs;
+
+	return !pg_mul_s64_overflow((int64) interval->month, DAYS_PER_MONTH, &days) &&
+		!pg_add_s64_overflow(days, interval->day, &days) &&
+		!pg_mul_s64_overflow(days, USECS_PER_DAY, &day_usecs) &&
+		!pg_add_s64_overflow(day_usecs, interval->time, usecs);
+}
+
+/* a stored interval, checked by subscribe() */
 static int64
 interval_usecs(Interval *interval)
 {
-	return interval->time +
-		(interval->day + (int64) interval->month * DAYS_PER_MONTH) * USECS_PER_DAY;
+	int64		usecs;
+
+	if (!interval_to_usecs(interval, &usecs))
+		elog(ERROR, "stored interval out of range");
+	return usecs;
+}
+
+/* an interval argument in microseconds, at most MAX_INTERVAL_DAYS */
+static int64
+interval_argument_usecs(Interval *interval, const char *what)
+{
+	int64		usecs;
+
+	if (!interval_to_usecs(interval, &usecs) ||
+		usecs > MAX_INTERVAL_DAYS * USECS_PER_DAY ||
+		usecs < -MAX_INTERVAL_DAYS * USECS_PER_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is out of range", what),
+				 errdetail("The longest %s is %d days.", what,
+						   (int) MAX_INTERVAL_DAYS)));
+	return usecs;
 }
 
 /* the last call of a consumer, by (database, consumer id) */
@@ -765,14 +803,14 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("negative_ack_delay must not be null")));
 	negative_ack_delay = PG_GETARG_INTERVAL_P(6);
-	if (interval_usecs(negative_ack_delay) < 0)
+	if (interval_argument_usecs(negative_ack_delay, "negative_ack_delay") < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("negative_ack_delay must not be negative")));
 	if (!PG_ARGISNULL(7))
 	{
 		ack_timeout = PG_GETARG_INTERVAL_P(7);
-		if (interval_usecs(ack_timeout) <= 0)
+		if (interval_argument_usecs(ack_timeout, "ack_timeout") <= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("ack_timeout must be positive"),
