@@ -76,6 +76,7 @@
 #include "message_id.h"
 #include "read_position.h"
 #include "subscription.h"
+#include "topic_name.h"
 #include "worker.h"
 
 PGDLLEXPORT void pulsar_worker_main(Datum main_arg);
@@ -113,11 +114,28 @@ static bool subscriptions_changed = false;
 /* partitions whose moves could not be notified yet, in TopMemoryContext */
 static List *unnotified_ledgers = NIL;
 
+/*
+ * A payload is "<topic>" or "<topic> <message id>", the topic by its full
+ * name (persistent://tenant/namespace/name, never a partition's name) and
+ * the message id as text: both bounded, so a payload is never cut.
+ */
+#define PAYLOAD_TOPIC_MAX_LEN \
+	(sizeof("persistent://") - 1 + MAX_TENANT_NAME_LEN + 1 + \
+	 MAX_NAMESPACE_NAME_LEN + 1 + MAX_TOPIC_NAME_LEN)
+/* "ledger:entry:partition": two int64 and an int32, signs included */
+#define PAYLOAD_MESSAGE_ID_MAX_LEN	(20 + 1 + 20 + 1 + 11)
+#define PAYLOAD_MAX_LEN \
+	(PAYLOAD_TOPIC_MAX_LEN + 1 + PAYLOAD_MESSAGE_ID_MAX_LEN)
+
+/* NOTIFY's limit on a payload, as async.c defines it */
+StaticAssertDecl(PAYLOAD_MAX_LEN < BLCKSZ - NAMEDATALEN - 128,
+				 "a notification payload must fit in NOTIFY's limit");
+
 /* the channels to notify this cycle: channel name -> payload */
 typedef struct PendingNotify
 {
 	int64		subscription_id;	/* hash key */
-	char		payload[NAMEDATALEN * 6];
+	char		payload[PAYLOAD_MAX_LEN + 1];
 } PendingNotify;
 
 /*
@@ -365,6 +383,9 @@ queue_notify(HTAB *notifies, int64 subscription_id, const char *payload)
 {
 	PendingNotify *notify;
 
+	/* names are validated to fit; never cut one, send a bare hint instead */
+	if (strlen(payload) > PAYLOAD_MAX_LEN)
+		payload = "";
 	notify = hash_search(notifies, &subscription_id, HASH_ENTER, NULL);
 	strlcpy(notify->payload, payload, sizeof(notify->payload));
 }
