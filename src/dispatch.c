@@ -1454,13 +1454,6 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	return delivered;
 }
 
-static int64
-interval_ms(Interval *interval)
-{
-	return (interval->time +
-			(interval->day + (int64) interval->month * DAYS_PER_MONTH) * USECS_PER_DAY) / 1000;
-}
-
 /*
  * receive(topic, subscription, max_messages, timeout, consumer)
  *		RETURNS SETOF pulsar.message
@@ -1471,7 +1464,8 @@ pulsar_receive(PG_FUNCTION_ARGS)
 	TopicInfo  *topic;
 	Receiver	receiver;
 	int32		max_messages;
-	int64		timeout_ms;
+	int64		timeout_us;
+	TimestampTz now;
 	TimestampTz deadline;
 	static uint32 next_partition = 0;
 
@@ -1488,8 +1482,14 @@ pulsar_receive(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("timeout must not be null"),
 				 errhint("Pass '0' to return at once.")));
-	timeout_ms = interval_ms(PG_GETARG_INTERVAL_P(3));
-	if (timeout_ms < 0)
+	if (!interval_to_usecs(PG_GETARG_INTERVAL_P(3), &timeout_us) ||
+		timeout_us > MAX_INTERVAL_DAYS * USECS_PER_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout is out of range"),
+				 errdetail("The longest timeout is %d days.",
+						   (int) MAX_INTERVAL_DAYS)));
+	if (timeout_us < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("timeout must not be negative")));
@@ -1514,8 +1514,11 @@ pulsar_receive(PG_FUNCTION_ARGS)
 	receiver.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	receiver.remaining = max_messages;
 
-	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
-	if (timeout_ms > 0)
+	/* a timeout reaching past the last representable time waits until then */
+	now = GetCurrentTimestamp();
+	deadline = timeout_us > END_TIMESTAMP - now ? END_TIMESTAMP :
+		now + timeout_us;
+	if (timeout_us > 0)
 		PublicationWaitPrepare();
 	for (;;)
 	{
@@ -1529,7 +1532,7 @@ pulsar_receive(PG_FUNCTION_ARGS)
 			receiver.remaining -= receive_from_ledger(&receiver, ledger,
 													  receiver.remaining);
 		}
-		if (receiver.remaining < max_messages || timeout_ms == 0)
+		if (receiver.remaining < max_messages || timeout_us == 0)
 			break;
 		wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 		if (wait_ms <= 0)
@@ -1538,7 +1541,7 @@ pulsar_receive(PG_FUNCTION_ARGS)
 		PublicationWait(Min(wait_ms, 100));
 		CHECK_FOR_INTERRUPTS();
 	}
-	if (timeout_ms > 0)
+	if (timeout_us > 0)
 		PublicationWaitDone();
 	return (Datum) 0;
 }

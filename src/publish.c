@@ -136,20 +136,32 @@ payload_bytes(Datum value, PayloadKind kind)
 	return result;
 }
 
+/*
+ * pulsar_pg.max_message_size bounds the whole message a send stores: its
+ * payload, key and properties together.
+ */
 static void
-check_payload_size(bytea *payload)
+check_message_size(OutgoingMessage *message)
 {
-	Size		size;
+	Size		payload = message->payload == NULL ? 0 :
+		VARSIZE_ANY_EXHDR(message->payload);
+	Size		key = message->key == NULL ? 0 :
+		VARSIZE_ANY_EXHDR(message->key);
+	Size		properties = message->properties == NULL ? 0 :
+		VARSIZE_ANY_EXHDR(message->properties);
 
-	if (payload == NULL)
-		return;
-	size = VARSIZE_ANY_EXHDR(payload);
-	if (size > (Size) pulsar_max_message_size)
+	if (payload > (Size) pulsar_max_message_size)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("message payload is too large"),
 				 errdetail("The payload has %zu bytes; pulsar_pg.max_message_size is %d bytes.",
-						   size, pulsar_max_message_size)));
+						   payload, pulsar_max_message_size)));
+	if (payload + key + properties > (Size) pulsar_max_message_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("message is too large"),
+				 errdetail("The payload, key and properties have %zu, %zu and %zu bytes; pulsar_pg.max_message_size is %d bytes for them together.",
+						   payload, key, properties, pulsar_max_message_size)));
 }
 
 static void
@@ -510,8 +522,8 @@ send_one(FunctionCallInfo fcinfo, PayloadKind kind)
 	message.event_time = message.has_event_time ? PG_GETARG_DATUM(4) : 0;
 	message.has_sequence_id = !PG_ARGISNULL(7);
 	message.sequence_id = message.has_sequence_id ? PG_GETARG_INT64(7) : 0;
-	check_payload_size(message.payload);
 	check_properties(message.properties);
+	check_message_size(&message);
 	check_sequence_id(&message);
 	read_publication_options(fcinfo, &pub, 5, 6, 8);
 
@@ -619,7 +631,6 @@ send_many(FunctionCallInfo fcinfo, PayloadKind kind)
 	{
 		pub.messages[i].payload = payload_nulls[i] ? NULL :
 			payload_bytes(payloads[i], kind);
-		check_payload_size(pub.messages[i].payload);
 	}
 	if (batch_array(fcinfo, 2, "keys", count, &column, &column_nulls))
 		for (int i = 0; i < count; i++)
@@ -632,6 +643,8 @@ send_many(FunctionCallInfo fcinfo, PayloadKind kind)
 				DatumGetJsonbP(column[i]);
 			check_properties(pub.messages[i].properties);
 		}
+	for (int i = 0; i < count; i++)
+		check_message_size(&pub.messages[i]);
 	if (batch_array(fcinfo, 4, "event_times", count, &column, &column_nulls))
 		for (int i = 0; i < count; i++)
 		{

@@ -72,8 +72,8 @@ define_settings(void)
 							 &pulsar_allow_auto_topic_creation,
 							 true, PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pulsar_pg.max_message_size",
-							"Largest message payload accepted.",
-							NULL,
+							"Largest message accepted.",
+							"Payload, key and properties count together.",
 							&pulsar_max_message_size,
 							5 * 1024 * 1024, 0, MaxAllocSize - VARHDRSZ,
 							PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
@@ -84,8 +84,8 @@ define_settings(void)
 							100000, 16, INT_MAX,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pulsar_pg.consumer_lease",
-							"Time after which a consumer that made no call is disconnected.",
-							"Its unacknowledged messages then go back to the subscription.",
+							"Time after which a named consumer that made no call is disconnected.",
+							"Its unacknowledged messages then go back to the subscription. A session's own consumer lives as long as its session.",
 							&pulsar_consumer_lease_ms,
 							60000, 100, INT_MAX,
 							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);

@@ -7,11 +7,14 @@
  * A subscription is a row of pulsar.subscription with a cursor per
  * partition (cursor.c).  Consumers are rows of the unlogged table
  * pulsar.consumer.  A consumer attached without a name belongs to its
- * session and is gone when the session ends; any consumer is gone when it
- * has made no call for pulsar_pg.consumer_lease, which is what lets
- * consumers work behind a transaction-mode connection pooler.  Departed
- * consumers are removed whenever a live one attaches or receives, and
- * their unacknowledged messages go back to the subscription.
+ * session: it lives as long as that backend (its pid and start time), as a
+ * Pulsar consumer lives as long as its connection, however long it waits
+ * on LISTEN without a call.  A named consumer has no session; it is gone
+ * when it has made no call for pulsar_pg.consumer_lease, which is what
+ * lets consumers work behind a transaction-mode connection pooler.
+ * Departed consumers are removed by the worker and whenever a live one
+ * attaches or receives, and their unacknowledged messages go back to the
+ * subscription.
  *
  * A consumer's last call is kept in shared memory, not in its row: a row
  * updated by a receive would stay locked until the receive's transaction
@@ -35,6 +38,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -97,11 +101,48 @@ required_name_argument(FunctionCallInfo fcinfo, int argno, const char *what)
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
+/*
+ * An interval in microseconds, a month counting 30 days as PostgreSQL's
+ * interval arithmetic does; false if that does not fit in 64 bits.
+ */
+bool
+interval_to_usecs(const Interval *interval, int64 *usecs)
+{
+	int64		days;
+	int64		day_usecs;
+
+	return !pg_mul_s64_overflow((int64) interval->month, DAYS_PER_MONTH, &days) &&
+		!pg_add_s64_overflow(days, interval->day, &days) &&
+		!pg_mul_s64_overflow(days, USECS_PER_DAY, &day_usecs) &&
+		!pg_add_s64_overflow(day_usecs, interval->time, usecs);
+}
+
+/* a stored interval, checked by subscribe() */
 static int64
 interval_usecs(Interval *interval)
 {
-	return interval->time +
-		(interval->day + (int64) interval->month * DAYS_PER_MONTH) * USECS_PER_DAY;
+	int64		usecs;
+
+	if (!interval_to_usecs(interval, &usecs))
+		elog(ERROR, "stored interval out of range");
+	return usecs;
+}
+
+/* an interval argument in microseconds, at most MAX_INTERVAL_DAYS */
+static int64
+interval_argument_usecs(Interval *interval, const char *what)
+{
+	int64		usecs;
+
+	if (!interval_to_usecs(interval, &usecs) ||
+		usecs > MAX_INTERVAL_DAYS * USECS_PER_DAY ||
+		usecs < -MAX_INTERVAL_DAYS * USECS_PER_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is out of range", what),
+				 errdetail("The longest %s is %d days.", what,
+						   (int) MAX_INTERVAL_DAYS)));
+	return usecs;
 }
 
 /* the last call of a consumer, by (database, consumer id) */
@@ -557,15 +598,57 @@ open_subscription(TopicInfo *topic, const char *name, LOCKMODE lockmode)
 	return subscription;
 }
 
+/* the subscription ids in the first column of the last query's result */
+static List *
+append_subscription_ids(List *ids, MemoryContext result_context)
+{
+	MemoryContext old = MemoryContextSwitchTo(result_context);
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		subscription_id =
+			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 1, &isnull));
+		int64	   *copy;
+		ListCell   *lc;
+		bool		known = false;
+
+		foreach(lc, ids)
+			if (*(int64 *) lfirst(lc) == subscription_id)
+				known = true;
+		if (known)
+			continue;
+		copy = palloc(sizeof(int64));
+		*copy = subscription_id;
+		ids = lappend(ids, copy);
+	}
+	MemoryContextSwitchTo(old);
+	return ids;
+}
+
 /*
  * Removes the consumers among the rows of the last catalog query (columns:
- * consumer_id, last_seen, whether its session lives) whose session ended
- * or whose lease expired, and gives back the messages they held.  Returns
- * the ids of the subscriptions that lost consumers, allocated in
- * 'result_context'.  Caller is inside begin_catalog_access().
+ * consumer_id, last_seen, whether it is named, whether its session lives)
+ * that departed: a session's own consumer when its session ended, a named
+ * one when it made no call for pulsar_pg.consumer_lease.  The messages
+ * they held go back to the subscription.  Returns the ids of the
+ * subscriptions that lost consumers or got messages back, allocated in
+ * 'result_context'; '*departed' (if not NULL) gets the ids of every
+ * departed consumer, removed or not.  Caller is inside
+ * begin_catalog_access().
+ *
+ * Never waits for a transaction (DESIGN invariant 6a): the worker and
+ * receivers call this, and a consumer's own transaction may hold the rows
+ * of what it held (an ack in progress) for as long as it stays open.  Rows
+ * locked by another transaction are skipped, and a consumer is deleted
+ * only once no row tracks a message it holds, so what is skipped now is
+ * found again on the next call.  Until then it counts as departed for
+ * dispatch (see live_consumers()); receive already treats rows of a
+ * consumer that is gone as due.
  */
 static List *
-remove_departed(MemoryContext result_context)
+remove_departed(MemoryContext result_context, ArrayType **departed_ids)
 {
 	Oid			argtypes[1] = {INT8ARRAYOID};
 	Datum		values[1];
@@ -573,6 +656,7 @@ remove_departed(MemoryContext result_context)
 	Datum	   *departed;
 	int			num_departed = 0;
 	List	   *changed = NIL;
+	uint64		removed;
 
 	departed = palloc(sizeof(Datum) * Max(SPI_processed, 1));
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -581,47 +665,64 @@ remove_departed(MemoryContext result_context)
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		int64		consumer_id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
-		TimestampTz last_seen =
-			consumer_last_seen(consumer_id,
-							   DatumGetTimestampTz(SPI_getbinval(row, desc, 2, &isnull)));
-		bool		session_alive = DatumGetBool(SPI_getbinval(row, desc, 3, &isnull));
+		bool		named = DatumGetBool(SPI_getbinval(row, desc, 3, &isnull));
+		bool		session_alive = DatumGetBool(SPI_getbinval(row, desc, 4, &isnull));
 
+		/* a session's consumer lives with its session, as in Pulsar */
 		if (!session_alive ||
-			TimestampDifferenceExceeds(last_seen, now, pulsar_consumer_lease_ms))
+			(named &&
+			 TimestampDifferenceExceeds(consumer_last_seen(consumer_id,
+														   DatumGetTimestampTz(SPI_getbinval(row, desc, 2, &isnull))),
+										now, pulsar_consumer_lease_ms)))
 			departed[num_departed++] = Int64GetDatum(consumer_id);
 	}
+	values[0] = PointerGetDatum(construct_array(departed, num_departed, INT8OID,
+												8, true, TYPALIGN_DOUBLE));
+	if (departed_ids != NULL)
+		*departed_ids = DatumGetArrayTypeP(values[0]);
 	if (num_departed == 0)
 		return NIL;
 
-	values[0] = PointerGetDatum(construct_array(departed, num_departed, INT8OID,
-												8, true, TYPALIGN_DOUBLE));
-	run_catalog_sql("WITH departed AS ("
-					"  DELETE FROM pulsar.consumer WHERE consumer_id = ANY ($1)"
-					"  RETURNING subscription_id, consumer_id),"
-					" released AS ("
-					"  UPDATE pulsar.pending p"
-					"     SET consumer_id = NULL, redeliver_at = clock_timestamp()"
-					"    FROM departed d"
-					"   WHERE p.subscription_id = d.subscription_id"
-					"     AND p.consumer_id = d.consumer_id)"
-					" SELECT DISTINCT subscription_id FROM departed",
-					1, argtypes, values, NULL, false);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	/*
+	 * Both statements read the latest committed state whatever the
+	 * caller's isolation level, so that a consumer is deleted only when no
+	 * committed row still names it.
+	 */
+	run_catalog_sql("UPDATE pulsar.pending p"
+					"   SET consumer_id = NULL, redeliver_at = clock_timestamp()"
+					"  FROM (SELECT h.subscription_id, h.ledger_id, h.first_entry"
+					"          FROM pulsar.consumer c"
+					"          JOIN pulsar.pending h"
+					"            ON h.subscription_id = c.subscription_id"
+					"           AND h.consumer_id = c.consumer_id"
+					"         WHERE c.consumer_id = ANY ($1)"
+					"           FOR UPDATE OF h SKIP LOCKED) released"
+					" WHERE p.subscription_id = released.subscription_id"
+					"   AND p.ledger_id = released.ledger_id"
+					"   AND p.first_entry = released.first_entry"
+					" RETURNING p.subscription_id",
+					1, argtypes, values, NULL, true);
+	changed = append_subscription_ids(changed, result_context);
+	run_catalog_sql("DELETE FROM pulsar.consumer d"
+					"  USING (SELECT c.consumer_id FROM pulsar.consumer c"
+					"         WHERE c.consumer_id = ANY ($1)"
+					"           AND NOT EXISTS (SELECT 1 FROM pulsar.pending h"
+					"                            WHERE h.subscription_id = c.subscription_id"
+					"                              AND h.consumer_id = c.consumer_id)"
+					"           FOR UPDATE OF c SKIP LOCKED) gone"
+					" WHERE d.consumer_id = gone.consumer_id"
+					" RETURNING d.subscription_id, d.consumer_id",
+					1, argtypes, values, NULL, true);
+	removed = SPI_processed;
+	for (uint64 i = 0; i < removed; i++)
 	{
 		bool		isnull;
-		int64	   *subscription_id = MemoryContextAlloc(result_context,
-														 sizeof(int64));
-		MemoryContext old;
 
-		*subscription_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-													   SPI_tuptable->tupdesc,
-													   1, &isnull));
-		old = MemoryContextSwitchTo(result_context);
-		changed = lappend(changed, subscription_id);
-		MemoryContextSwitchTo(old);
+		forget_consumer_at_commit(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+															   SPI_tuptable->tupdesc,
+															   2, &isnull)));
 	}
-	for (int i = 0; i < num_departed; i++)
-		forget_consumer_at_commit(DatumGetInt64(departed[i]));
+	changed = append_subscription_ids(changed, result_context);
 	/* the messages they held are due now: the worker tells the others */
 	if (changed != NIL)
 		WorkerNoteTimer(now);
@@ -630,31 +731,38 @@ remove_departed(MemoryContext result_context)
 
 /*
  * A session's consumer lives while a backend with its pid and start time
- * does.  pg_stat_get_activity(pid) builds that backend's row only, where
- * the pg_stat_activity view would build every backend's.
+ * does (a pid reused by a later backend does not keep it).
+ * pg_stat_get_activity(pid) builds that backend's row only, where the
+ * pg_stat_activity view would build every backend's.
  */
 #define CONSUMER_LIVENESS_COLUMNS \
-	"SELECT c.consumer_id, c.last_seen," \
+	"SELECT c.consumer_id, c.last_seen, c.backend_pid IS NULL," \
 	"       c.backend_pid IS NULL OR EXISTS" \
 	"         (SELECT 1 FROM pg_catalog.pg_stat_get_activity(c.backend_pid) a" \
 	"           WHERE a.backend_start = c.backend_start)" \
 	"  FROM pulsar.consumer c"
 
-/* the same for one subscription, as a receive sees it */
-static void
+/*
+ * The same for one subscription, as a receive sees it; returns the ids of
+ * its departed consumers, removed or not.
+ */
+static ArrayType *
 remove_departed_consumers(Subscription *subscription)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(subscription->subscription_id)};
+	ArrayType  *departed;
 
 	run_catalog_sql(CONSUMER_LIVENESS_COLUMNS " WHERE c.subscription_id = $1",
 					1, argtypes, values, NULL, true);
-	(void) remove_departed(CurrentMemoryContext);
+	(void) remove_departed(CurrentMemoryContext, &departed);
+	return departed;
 }
 
 /*
  * For the worker: removes departed consumers of every subscription of this
- * database; returns the ids of the subscriptions that lost some.
+ * database; returns the ids of the subscriptions that lost some, or got
+ * back messages they held.
  */
 List *
 remove_departed_consumers_everywhere(void)
@@ -665,29 +773,32 @@ remove_departed_consumers_everywhere(void)
 
 	begin_catalog_access(&access);
 	run_catalog_sql(CONSUMER_LIVENESS_COLUMNS, 0, NULL, NULL, NULL, true);
-	changed = remove_departed(caller);
+	changed = remove_departed(caller, NULL);
 	end_catalog_access(&access);
 	return changed;
 }
 
 /*
  * The subscription's live consumers, in failover order: by priority, then
- * name.
+ * name.  A departed consumer that could not be removed yet (another
+ * transaction holds a row of what it held) is not among them.
  */
 Consumer *
 live_consumers(Subscription *subscription, int *count)
 {
 	CatalogAccess access;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(subscription->subscription_id)};
+	Oid			argtypes[2] = {INT8OID, INT8ARRAYOID};
+	Datum		values[2];
 	Consumer   *consumers;
 	MemoryContext caller = CurrentMemoryContext;
 
 	begin_catalog_access(&access);
-	remove_departed_consumers(subscription);
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	values[1] = PointerGetDatum(remove_departed_consumers(subscription));
 	run_catalog_sql("SELECT consumer_id, name, priority FROM pulsar.consumer"
-					" WHERE subscription_id = $1 ORDER BY priority, name",
-					1, argtypes, values, NULL, false);
+					" WHERE subscription_id = $1 AND consumer_id <> ALL ($2)"
+					" ORDER BY priority, name",
+					2, argtypes, values, NULL, false);
 	*count = (int) SPI_processed;
 	consumers = MemoryContextAlloc(caller, sizeof(Consumer) * Max(*count, 1));
 	for (int i = 0; i < *count; i++)
@@ -763,7 +874,7 @@ touch_consumer(Subscription *subscription, const char *consumer_name)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("consumer \"%s\" is not attached to subscription \"%s\"",
 						consumer_name, subscription->name),
-				 errdetail("A consumer is detached when its session ends, when it is closed, or after pulsar_pg.consumer_lease without a call."),
+				 errdetail("A consumer is detached when it is closed, a session's own consumer when its session ends, and a named consumer after pulsar_pg.consumer_lease without a call."),
 				 errhint("Call pulsar.subscribe() first.")));
 	return consumer;
 }
@@ -846,14 +957,14 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("negative_ack_delay must not be null")));
 	negative_ack_delay = PG_GETARG_INTERVAL_P(6);
-	if (interval_usecs(negative_ack_delay) < 0)
+	if (interval_argument_usecs(negative_ack_delay, "negative_ack_delay") < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("negative_ack_delay must not be negative")));
 	if (!PG_ARGISNULL(7))
 	{
 		ack_timeout = PG_GETARG_INTERVAL_P(7);
-		if (interval_usecs(ack_timeout) <= 0)
+		if (interval_argument_usecs(ack_timeout, "ack_timeout") <= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("ack_timeout must be positive"),

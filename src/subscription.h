@@ -49,6 +49,10 @@ typedef struct Consumer
 	int32		priority;
 } Consumer;
 
+/* the whole days that fit in 64 bits of microseconds: about 292,000 years */
+#define MAX_INTERVAL_DAYS	INT64CONST(106751991)
+
+extern bool interval_to_usecs(const Interval *interval, int64 *usecs);
 extern void ConsumerShmemRequest(void);
 extern void ConsumerShmemInit(void);
 extern const char *subscription_type_name(SubscriptionType type);

@@ -31,6 +31,12 @@
  * receive.  At the same time it folds into the mark-delete position the
  * acknowledged ranges that concurrent acknowledgements left beside it.
  *
+ * DESIGN invariant 6a: the worker never waits for a user transaction.
+ * Its statements read, or lock rows with SKIP LOCKED and find what they
+ * skipped again next time; before each part of a cycle it takes the table
+ * locks that part needs without waiting (lock_tables_now()), and a part
+ * that finds a table locked is tried again shortly.
+ *
  * Notifications are not durable: the worker commits them with
  * synchronous_commit off.  A listener that reconnects must call receive
  * once before it waits.
@@ -39,6 +45,7 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -51,6 +58,7 @@
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "tcop/tcopprot.h"
@@ -59,6 +67,7 @@
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -67,6 +76,7 @@
 #include "message_id.h"
 #include "read_position.h"
 #include "subscription.h"
+#include "topic_name.h"
 #include "worker.h"
 
 PGDLLEXPORT void pulsar_worker_main(Datum main_arg);
@@ -83,6 +93,8 @@ PGDLLEXPORT void pulsar_worker_main(Datum main_arg);
 #define MIN_CYCLE_INTERVAL_US		1000
 /* a session's exit is visible in pg_stat_activity only once it is done */
 #define CONSUMER_EXIT_GRACE_MS		100
+/* work skipped because a table was locked is tried again this soon */
+#define LOCKED_RETRY_MS				100
 
 WorkerSharedState *WorkerState = NULL;
 
@@ -99,11 +111,31 @@ static HTAB *ledger_subscribers = NULL;
 /* the open transaction created or deleted subscriptions */
 static bool subscriptions_changed = false;
 
+/* partitions whose moves could not be notified yet, in TopMemoryContext */
+static List *unnotified_ledgers = NIL;
+
+/*
+ * A payload is "<topic>" or "<topic> <message id>", the topic by its full
+ * name (persistent://tenant/namespace/name, never a partition's name) and
+ * the message id as text: both bounded, so a payload is never cut.
+ */
+#define PAYLOAD_TOPIC_MAX_LEN \
+	(sizeof("persistent://") - 1 + MAX_TENANT_NAME_LEN + 1 + \
+	 MAX_NAMESPACE_NAME_LEN + 1 + MAX_TOPIC_NAME_LEN)
+/* "ledger:entry:partition": two int64 and an int32, signs included */
+#define PAYLOAD_MESSAGE_ID_MAX_LEN	(20 + 1 + 20 + 1 + 11)
+#define PAYLOAD_MAX_LEN \
+	(PAYLOAD_TOPIC_MAX_LEN + 1 + PAYLOAD_MESSAGE_ID_MAX_LEN)
+
+/* NOTIFY's limit on a payload, as async.c defines it */
+StaticAssertDecl(PAYLOAD_MAX_LEN < BLCKSZ - NAMEDATALEN - 128,
+				 "a notification payload must fit in NOTIFY's limit");
+
 /* the channels to notify this cycle: channel name -> payload */
 typedef struct PendingNotify
 {
 	int64		subscription_id;	/* hash key */
-	char		payload[NAMEDATALEN * 6];
+	char		payload[PAYLOAD_MAX_LEN + 1];
 } PendingNotify;
 
 /*
@@ -126,7 +158,25 @@ typedef struct MovedLedger
 {
 	LedgerSubscribers *ledger;
 	int64		position;
+	int64		previous;		/* the position notified before */
 } MovedLedger;
+
+/*
+ * The extension's tables each part of a cycle uses, and the mode in which
+ * they are locked beforehand (see lock_tables_now()).
+ */
+static const char *const published_tables[] = {
+	"ledger", "topic", "subscription"
+};
+static const char *const timer_tables[] = {
+	"pending", "subscription", "topic"
+};
+static const char *const liveness_read_tables[] = {
+	"subscription", "topic"
+};
+static const char *const liveness_write_tables[] = {
+	"consumer", "pending", "cursor", "acked_range"
+};
 
 void
 WorkerShmemRequest(void)
@@ -333,6 +383,9 @@ queue_notify(HTAB *notifies, int64 subscription_id, const char *payload)
 {
 	PendingNotify *notify;
 
+	/* names are validated to fit; never cut one, send a bare hint instead */
+	if (strlen(payload) > PAYLOAD_MAX_LEN)
+		payload = "";
 	notify = hash_search(notifies, &subscription_id, HASH_ENTER, NULL);
 	strlcpy(notify->payload, payload, sizeof(notify->payload));
 }
@@ -394,13 +447,74 @@ take_moved(List *ledgers)
 		}
 		if (entry->notified_position >= position)
 			continue;
-		entry->notified_position = position;
 		move = palloc(sizeof(MovedLedger));
 		move->ledger = entry;
 		move->position = position;
+		move->previous = entry->notified_position;
+		entry->notified_position = position;
 		moved = lappend(moved, move);
 	}
 	return moved;
+}
+
+/*
+ * The moves could not be notified this cycle: the next one looks at these
+ * partitions again.
+ */
+static void
+keep_unnotified(List *moved)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	ListCell   *lc;
+
+	foreach(lc, moved)
+	{
+		MovedLedger *move = lfirst(lc);
+		int64	   *ledger_id = palloc(sizeof(int64));
+
+		move->ledger->notified_position = move->previous;
+		*ledger_id = move->ledger->ledger_id;
+		unnotified_ledgers = lappend(unnotified_ledgers, ledger_id);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Locks the extension's tables 'names' and their indexes in 'mode' if no
+ * other transaction holds or awaits a conflicting lock; false if one does.
+ * DESIGN invariant 6a: the worker never waits for a user transaction, and
+ * DDL, LOCK TABLE, TRUNCATE or VACUUM FULL on these tables in a
+ * transaction left open must not stall it.  The statements that follow
+ * take these locks (or weaker ones) again, which then costs no wait:
+ * PostgreSQL grants a lock that conflicts only with a waiter's request to
+ * a transaction that already holds a conflicting one.  Work that finds a
+ * table locked is tried again in the next cycle.
+ */
+static bool
+lock_tables_now(const char *const *names, int count, LOCKMODE mode)
+{
+	Oid			schema = get_namespace_oid("pulsar", false);
+
+	for (int i = 0; i < count; i++)
+	{
+		Oid			relid = get_relname_relid(names[i], schema);
+		Relation	relation;
+		List	   *indexes;
+		ListCell   *lc;
+
+		if (!OidIsValid(relid))
+			elog(ERROR, "pulsar_pg catalog relation pulsar.%s is missing",
+				 names[i]);
+		if (!ConditionalLockRelationOid(relid, mode))
+			return false;
+		relation = relation_open(relid, NoLock);
+		indexes = RelationGetIndexList(relation);
+		relation_close(relation, NoLock);
+		foreach(lc, indexes)
+			if (!ConditionalLockRelationOid(lfirst_oid(lc), mode))
+				return false;
+	}
+	return true;
 }
 
 /*
@@ -732,6 +846,7 @@ pulsar_worker_main(Datum main_arg)
 		TimestampTz now;
 		TimestampTz next_timer = DT_NOEND;
 		bool		check_timers;
+		bool		retry_soon = false;
 		HTAB	   *notifies;
 		long		sleep_ms;
 
@@ -776,6 +891,20 @@ pulsar_worker_main(Datum main_arg)
 
 		if (scan_all)
 			ledgers = list_concat(ledgers, MovedPartitions());
+		if (unnotified_ledgers != NIL)
+		{
+			ListCell   *lc;
+
+			foreach(lc, unnotified_ledgers)
+			{
+				int64	   *ledger_id = palloc(sizeof(int64));
+
+				*ledger_id = *(int64 *) lfirst(lc);
+				ledgers = lappend(ledgers, ledger_id);
+			}
+			list_free_deep(unnotified_ledgers);
+			unnotified_ledgers = NIL;
+		}
 		moved = take_moved(ledgers);
 		generation = pg_atomic_read_u64(&WorkerState->subscriptions_generation);
 		if (ledgers != NIL)
@@ -804,23 +933,57 @@ pulsar_worker_main(Datum main_arg)
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 			if (moved != NIL)
 			{
-				load_subscribers(moved, generation);
-				collect_published(notifies, moved);
+				if (lock_tables_now(published_tables,
+									lengthof(published_tables),
+									AccessShareLock))
+				{
+					load_subscribers(moved, generation);
+					collect_published(notifies, moved);
+				}
+				else
+				{
+					keep_unnotified(moved);
+					retry_soon = true;
+				}
 			}
 			if (check_timers)
 			{
 				TimestampTz from = Min(timers_checked_through,
 									   earliest_new_timer);
 
-				next_timer = collect_due(notifies, from, now);
-				timers_checked_through = now;
+				if (lock_tables_now(timer_tables, lengthof(timer_tables),
+									AccessShareLock))
+				{
+					next_timer = collect_due(notifies, from, now);
+					timers_checked_through = now;
+				}
+				else
+				{
+					/* look from the same time again in the next cycle */
+					SpinLockAcquire(&slot->mutex);
+					slot->earliest_new_timer = Min(slot->earliest_new_timer,
+												   from);
+					SpinLockRelease(&slot->mutex);
+					retry_soon = true;
+				}
 			}
 			if (now >= next_consumer_check)
 			{
-				collect_departed(notifies);
-				fold_acked_ranges_everywhere();
-				next_consumer_check =
-					TimestampTzPlusMilliseconds(now, CONSUMER_CHECK_INTERVAL_MS);
+				if (lock_tables_now(liveness_read_tables,
+									lengthof(liveness_read_tables),
+									AccessShareLock) &&
+					lock_tables_now(liveness_write_tables,
+									lengthof(liveness_write_tables),
+									RowExclusiveLock))
+				{
+					collect_departed(notifies);
+					fold_acked_ranges_everywhere();
+					next_consumer_check =
+						TimestampTzPlusMilliseconds(now, CONSUMER_CHECK_INTERVAL_MS);
+				}
+				else
+					next_consumer_check =
+						TimestampTzPlusMilliseconds(now, LOCKED_RETRY_MS);
 			}
 			if (hash_get_num_entries(notifies) > 0)
 				worked = true;
@@ -854,6 +1017,8 @@ pulsar_worker_main(Datum main_arg)
 		next_timer = slot->next_timer;
 		SpinLockRelease(&slot->mutex);
 		sleep_ms = TimestampDifferenceMilliseconds(now, next_consumer_check);
+		if (retry_soon)
+			sleep_ms = Min(sleep_ms, LOCKED_RETRY_MS);
 		if (next_timer != DT_NOEND)
 		{
 			/* wake up on the due time, not one tick before it */

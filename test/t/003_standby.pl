@@ -130,6 +130,8 @@ my %calls = (
 	  [ 25006, "SELECT pulsar.ack('repl', 'stby', $id)" ],
 	'pulsar.ack(text,text,pulsar.message_id[])' =>
 	  [ 25006, "SELECT pulsar.ack('repl', 'stby', ARRAY[$id])" ],
+	'pulsar.ack(text,text,text)' =>
+	  [ 25006, "SELECT pulsar.ack('repl', 'stby', '$ledger_repl:3:-1')" ],
 	'pulsar.ack_cumulative(text,text,pulsar.message_id)' =>
 	  [ 25006, "SELECT pulsar.ack_cumulative('repl', 'stby_ex', $id)" ],
 	'pulsar.channel(text,text)' =>
