@@ -87,6 +87,7 @@ typedef struct DispatchState
 	slock_t		mutex;
 	int64		read_position;	/* next entry never handed out; -1: unknown */
 	int64		consumer_id;	/* exclusive/failover: who it was handed to */
+	uint64		rewinds;		/* rewinds applied since start-up */
 	uint64		delivered;		/* messages handed out since start-up */
 	TimestampTz window_start;	/* rate sampling */
 	uint64		window_count;
@@ -105,7 +106,7 @@ static HTAB *DispatchStates = NULL;
 typedef struct Rewind
 {
 	DispatchKey key;
-	int64		first_entry;	/* lowest entry handed out for the first time */
+	int64		first_entry;	/* where a scan of new messages began */
 	int			nest_level;
 } Rewind;
 
@@ -207,6 +208,7 @@ dispatch_state(int64 subscription_id, int64 ledger_id)
 		SpinLockInit(&state->mutex);
 		state->read_position = -1;
 		state->consumer_id = -1;
+		state->rewinds = 0;
 		state->delivered = 0;
 		state->window_start = GetCurrentTimestamp();
 		state->window_count = 0;
@@ -328,6 +330,8 @@ apply_rewind(Rewind *rewind)
 		SpinLockAcquire(&state->mutex);
 		if (state->read_position > rewind->first_entry)
 			state->read_position = rewind->first_entry;
+		/* counted even when the position was lower: see receive_from_ledger */
+		state->rewinds++;
 		SpinLockRelease(&state->mutex);
 	}
 	LWLockRelease(Dispatch->lock);
@@ -1196,7 +1200,10 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	int64		read_position;
 	Snapshot	snapshot;
 	CursorView	cursor;
-	int64		ranges_from;
+	int64		start;
+	bool		new_consumer;
+	uint64		rewinds;
+	int			held_limit;
 	PendingRows held;
 	PendingRows all_pending;
 	Batch		batch;
@@ -1213,28 +1220,50 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	lock_dispatch(subscription->subscription_id, ledger->ledger_id);
 	state = dispatch_state(subscription->subscription_id, ledger->ledger_id);
 
-	/* the cursor, with the acknowledged ranges from where reading resumes */
+	/*
+	 * Where reading resumes, and how many rewinds the state has seen: a
+	 * transaction that rolls back moves the read position back at any time,
+	 * and the position this call stores must not undo that (see the end).
+	 */
 	SpinLockAcquire(&state->mutex);
-	ranges_from = (ordered && state->consumer_id != me) ? -1 : state->read_position;
+	new_consumer = ordered && state->consumer_id != me;
+	start = new_consumer ? -1 : state->read_position;
+	rewinds = state->rewinds;
 	SpinLockRelease(&state->mutex);
-	read_cursor(subscription, ledger->ledger_id, ranges_from, SCAN_WINDOW,
-				&cursor);
-	mark_delete = cursor.mark_delete;
+	/* a new consumer starts from the first unacknowledged message */
+	if (start < 0)
+		start = cursor_mark_delete(subscription, ledger->ledger_id) + 1;
+
 	/* the order of these two is what keeps consumers from skipping */
 	max_read_position = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
 
-	SpinLockAcquire(&state->mutex);
-	if (ordered && state->consumer_id != me)
+	/*
+	 * What consumers hold is read before what is acknowledged.  An ack
+	 * deletes the pending row of a message and acknowledges it in one
+	 * transaction: read in this order, a message is seen held (the row, with
+	 * a dirty snapshot, even while the ack is in progress) or acknowledged
+	 * (the ack committed before the cursor was read), never neither.  Read
+	 * the other way round, an ack committing between the two reads made its
+	 * message look new, and handing it out again went unnoticed: this
+	 * transaction's own ack then found it pending
+	 * (test/isolation/specs/receive_behind_ack.spec).
+	 */
+	held_limit = SCAN_WINDOW + want;
+	memset(&held, 0, sizeof(held));
+	if (start <= max_read_position)
+		load_pending(subscription, ledger->ledger_id, start, held_limit, &held);
+	read_cursor(subscription, ledger->ledger_id, start, SCAN_WINDOW, &cursor);
+	mark_delete = cursor.mark_delete;
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	read_position = Max(start, mark_delete + 1);
+	if (new_consumer)
 	{
-		/* a new consumer starts from the first unacknowledged message */
-		state->read_position = mark_delete + 1;
+		SpinLockAcquire(&state->mutex);
+		state->read_position = read_position;
 		state->consumer_id = me;
+		rewinds = state->rewinds;
+		SpinLockRelease(&state->mutex);
 	}
-	if (state->read_position <= mark_delete)
-		state->read_position = mark_delete + 1;
-	read_position = state->read_position;
-	SpinLockRelease(&state->mutex);
 
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = Int64GetDatum(ledger->ledger_id);
@@ -1294,12 +1323,6 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	batch.now = GetCurrentTimestamp();
 	if (batch.want > 0 && read_position <= max_read_position)
 	{
-		/* a rollback may have moved the read position back meanwhile */
-		if (read_position < cursor.ranges_from)
-			load_acked_ranges(subscription, ledger->ledger_id, read_position,
-							  SCAN_WINDOW, &cursor.ranges);
-		load_pending(subscription, ledger->ledger_id, read_position,
-					 SCAN_WINDOW + batch.want, &held);
 		batch.acked = &cursor.ranges;
 		batch.held = &held;
 		batch.all_pending = subscription->type == SUBSCRIPTION_KEY_SHARED ?
@@ -1313,7 +1336,7 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 		if (cursor.ranges.count >= SCAN_WINDOW)
 			scan_until = Min(scan_until,
 							 cursor.ranges.last[cursor.ranges.count - 1]);
-		if (held.count >= SCAN_WINDOW + batch.want)
+		if (held.count >= held_limit)
 			scan_until = Min(scan_until, held.lasts[held.count - 1]);
 		scan_ledger(ledger, read_position - 1, scan_until, snapshot,
 					choose_new_message, &batch);
@@ -1363,16 +1386,33 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 		track_delivered(receiver, ledger, batch.entries, batch.key_hashes,
 						batch.count);
 
+	/*
+	 * A rewind since this call read the position gives back messages below
+	 * it, which the scan may have passed as held: it wins, and what this
+	 * call handed out is pending, so later scans pass it.  (Storing the
+	 * position over it left those messages behind the read position for
+	 * good: test/isolation/specs/receive_rewind.spec.)
+	 */
 	if (batch.next_read_position != read_position)
 	{
 		SpinLockAcquire(&state->mutex);
-		state->read_position = batch.next_read_position;
+		if (state->rewinds == rewinds)
+			state->read_position = batch.next_read_position;
 		SpinLockRelease(&state->mutex);
-		/* if this transaction rolls back, its messages come back first */
-		if (batch.count > 0)
-			remember_rewind(subscription->subscription_id, ledger->ledger_id,
-							Min(read_position, batch.entries[0]));
 	}
+
+	/*
+	 * If this transaction rolls back, what it passed is looked at again: its
+	 * messages come back first, and the delayed messages and aborted entries
+	 * it recorded are recorded again, even when it handed out nothing.  A
+	 * Key_Shared scan held back at a message of another consumer's key
+	 * leaves the position where it was, but its messages further on may
+	 * have been passed as held by a later scan, which moved it: it rewinds
+	 * too.
+	 */
+	if (batch.next_read_position != read_position || batch.count > 0)
+		remember_rewind(subscription->subscription_id, ledger->ledger_id,
+						read_position);
 	if (delivered > 0)
 		count_delivered(state, delivered);
 
