@@ -404,21 +404,60 @@ open_subscription(TopicInfo *topic, const char *name, LOCKMODE lockmode)
 }
 
 /*
- * Removes the consumers among the rows of the last catalog query (columns:
- * consumer_id, last_seen, whether its session lives) whose session ended
- * or whose lease expired, and gives back the messages they held.  Returns
- * the ids of the subscriptions that lost consumers, allocated in
- * 'result_context'.  Caller is inside begin_catalog_access().
+ * Detaches consumers (an array of ids) and gives back what they held: their
+ * pending rows wait for redelivery, due at once, and the subscriptions that
+ * lost them are told to the worker, which notifies their channels once
+ * this transaction commits, so that consumers that only LISTEN learn of
+ * them (an exclusive or failover partition's next consumer takes over from
+ * the first unacknowledged message).  Every way a consumer goes comes
+ * here: close_consumer, an expired lease and an ended session, found by a
+ * receive, a subscribe or the worker.  Returns how many were attached.
+ * Caller is inside begin_catalog_access().
  */
-static List *
-remove_departed(MemoryContext result_context)
+static uint64
+detach_consumers(Datum consumer_ids)
 {
 	Oid			argtypes[1] = {INT8ARRAYOID};
-	Datum		values[1];
+	Datum		values[1] = {consumer_ids};
+	uint64		detached;
+
+	run_catalog_sql("WITH detached AS ("
+					"  DELETE FROM pulsar.consumer WHERE consumer_id = ANY ($1)"
+					"  RETURNING subscription_id, consumer_id),"
+					" released AS ("
+					"  UPDATE pulsar.pending p"
+					"     SET consumer_id = NULL, redeliver_at = clock_timestamp()"
+					"    FROM detached d"
+					"   WHERE p.subscription_id = d.subscription_id"
+					"     AND p.consumer_id = d.consumer_id)"
+					" SELECT subscription_id, consumer_id FROM detached",
+					1, argtypes, values, NULL, false);
+	detached = SPI_processed;
+	for (uint64 i = 0; i < detached; i++)
+	{
+		bool		isnull;
+
+		WorkerNoteConsumersLeft(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc,
+															1, &isnull)));
+		forget_consumer_seen(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														 SPI_tuptable->tupdesc,
+														 2, &isnull)));
+	}
+	return detached;
+}
+
+/*
+ * Detaches the consumers among the rows of the last catalog query (columns:
+ * consumer_id, last_seen, whether its session lives) whose session ended
+ * or whose lease expired.  Caller is inside begin_catalog_access().
+ */
+static void
+remove_departed(void)
+{
 	TimestampTz now = GetCurrentTimestamp();
 	Datum	   *departed;
 	int			num_departed = 0;
-	List	   *changed = NIL;
 
 	departed = palloc(sizeof(Datum) * Max(SPI_processed, 1));
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -436,42 +475,11 @@ remove_departed(MemoryContext result_context)
 			TimestampDifferenceExceeds(last_seen, now, pulsar_consumer_lease_ms))
 			departed[num_departed++] = Int64GetDatum(consumer_id);
 	}
-	if (num_departed == 0)
-		return NIL;
-
-	values[0] = PointerGetDatum(construct_array(departed, num_departed, INT8OID,
-												8, true, TYPALIGN_DOUBLE));
-	run_catalog_sql("WITH departed AS ("
-					"  DELETE FROM pulsar.consumer WHERE consumer_id = ANY ($1)"
-					"  RETURNING subscription_id, consumer_id),"
-					" released AS ("
-					"  UPDATE pulsar.pending p"
-					"     SET consumer_id = NULL, redeliver_at = clock_timestamp()"
-					"    FROM departed d"
-					"   WHERE p.subscription_id = d.subscription_id"
-					"     AND p.consumer_id = d.consumer_id)"
-					" SELECT DISTINCT subscription_id FROM departed",
-					1, argtypes, values, NULL, false);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		int64	   *subscription_id = MemoryContextAlloc(result_context,
-														 sizeof(int64));
-		MemoryContext old;
-
-		*subscription_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-													   SPI_tuptable->tupdesc,
-													   1, &isnull));
-		old = MemoryContextSwitchTo(result_context);
-		changed = lappend(changed, subscription_id);
-		MemoryContextSwitchTo(old);
-	}
-	for (int i = 0; i < num_departed; i++)
-		forget_consumer_seen(DatumGetInt64(departed[i]));
-	/* the messages they held are due now: the worker tells the others */
-	if (changed != NIL)
-		WorkerNoteTimer(now);
-	return changed;
+	if (num_departed > 0)
+		(void) detach_consumers(PointerGetDatum(construct_array(departed,
+																num_departed,
+																INT8OID, 8, true,
+																TYPALIGN_DOUBLE)));
 }
 
 /*
@@ -495,25 +503,22 @@ remove_departed_consumers(Subscription *subscription)
 
 	run_catalog_sql(CONSUMER_LIVENESS_COLUMNS " WHERE c.subscription_id = $1",
 					1, argtypes, values, NULL, true);
-	(void) remove_departed(CurrentMemoryContext);
+	remove_departed();
 }
 
 /*
  * For the worker: removes departed consumers of every subscription of this
- * database; returns the ids of the subscriptions that lost some.
+ * database.
  */
-List *
+void
 remove_departed_consumers_everywhere(void)
 {
 	CatalogAccess access;
-	MemoryContext caller = CurrentMemoryContext;
-	List	   *changed;
 
 	begin_catalog_access(&access);
 	run_catalog_sql(CONSUMER_LIVENESS_COLUMNS, 0, NULL, NULL, NULL, true);
-	changed = remove_departed(caller);
+	remove_departed();
 	end_catalog_access(&access);
-	return changed;
 }
 
 /*
@@ -911,6 +916,8 @@ pulsar_close_consumer(PG_FUNCTION_ARGS)
 	CatalogAccess access;
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
+	Datum		consumer_ids;
+	bool		isnull;
 	char	   *consumer_name;
 
 	check_can_change("pulsar.close_consumer()");
@@ -924,29 +931,16 @@ pulsar_close_consumer(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = CStringGetTextDatum(consumer_name);
 	begin_catalog_access(&access);
-	run_catalog_sql("WITH closed AS ("
-					"  DELETE FROM pulsar.consumer"
-					"   WHERE subscription_id = $1 AND name = $2"
-					"  RETURNING consumer_id),"
-					" released AS ("
-					"  UPDATE pulsar.pending p"
-					"     SET consumer_id = NULL, redeliver_at = clock_timestamp()"
-					"    FROM closed c"
-					"   WHERE p.subscription_id = $1 AND p.consumer_id = c.consumer_id)"
-					" SELECT consumer_id FROM closed",
+	run_catalog_sql("SELECT array_agg(consumer_id) FROM pulsar.consumer"
+					" WHERE subscription_id = $1 AND name = $2",
 					2, argtypes, values, NULL, false);
-	if (SPI_processed == 0)
+	consumer_ids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								 1, &isnull);
+	if (isnull || detach_consumers(consumer_ids) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("consumer \"%s\" is not attached to subscription \"%s\"",
 						consumer_name, subscription->name)));
-	{
-		bool		isnull;
-
-		forget_consumer_seen(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-														 SPI_tuptable->tupdesc,
-														 1, &isnull)));
-	}
 	end_catalog_access(&access);
 	PG_RETURN_VOID();
 }
