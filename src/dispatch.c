@@ -174,8 +174,9 @@ make_dispatch_key(DispatchKey *key, int64 subscription_id, int64 ledger_id)
 /*
  * The shared state of a subscription in a partition, created if missing.
  * Entries are only removed under the exclusive lock, at the commit of
- * unsubscribe or seek, which exclude receivers, so the pointer stays valid
- * for the receive call.
+ * unsubscribe or seek, which exclude receivers while they look (a receive
+ * sleeping between its looks may not hold the lock), so the pointer stays
+ * valid for one look.
  */
 static DispatchState *
 dispatch_state(int64 subscription_id, int64 ledger_id)
@@ -1429,17 +1430,59 @@ interval_ms(Interval *interval)
 }
 
 /*
+ * Opens the subscription for a receive: takes its lock, loads it and the
+ * consumer (renewing its lease), and what routing needs of the others.
+ * What it knows of the other consumers is kept while the subscription keeps
+ * its id and type.
+ */
+static void
+open_receiver(Receiver *receiver, TopicInfo *topic, const char *name,
+			  const char *consumer_name)
+{
+	Subscription *subscription = open_subscription(topic, name, AccessShareLock);
+	bool		same = receiver->subscription != NULL &&
+		receiver->subscription->subscription_id == subscription->subscription_id &&
+		receiver->subscription->type == subscription->type;
+
+	receiver->subscription = subscription;
+	receiver->consumer = touch_consumer(subscription, consumer_name);
+	if (same)
+		return;
+	if (subscription->type == SUBSCRIPTION_FAILOVER ||
+		subscription->type == SUBSCRIPTION_KEY_SHARED ||
+		subscription->type == SUBSCRIPTION_SHARED)
+		receiver->consumers = live_consumers(subscription,
+											 &receiver->num_consumers);
+	if (subscription->type == SUBSCRIPTION_KEY_SHARED)
+		build_ring(receiver);
+}
+
+/*
  * receive(topic, subscription, max_messages, timeout, consumer)
  *		RETURNS SETOF pulsar.message
+ *
+ * A receive with a timeout sleeps between its looks without the
+ * subscription's lock, when it has changed nothing yet: a seek or an
+ * unsubscribe (which lock it exclusively) then goes ahead at once, instead
+ * of waiting for the sleeper, with every other receive of the subscription
+ * queued behind it.  After each sleep the receive takes the lock again and
+ * reloads the subscription and its consumer, so it fails if either is
+ * gone, and its next look starts from where a seek left the cursor.
+ * A receive that wrote something (passed aborted entries or delayed
+ * messages, released departed consumers) keeps the lock: a seek must not
+ * commit under its uncommitted rows.
  */
 Datum
 pulsar_receive(PG_FUNCTION_ARGS)
 {
 	TopicInfo  *topic;
 	Receiver	receiver;
+	char	   *name;
+	char	   *consumer_name;
 	int32		max_messages;
 	int64		timeout_ms;
 	TimestampTz deadline;
+	CommandId	command_at_start = GetCurrentCommandId(false);
 	static uint32 next_partition = 0;
 
 	check_can_read("pulsar.receive()");
@@ -1462,20 +1505,11 @@ pulsar_receive(PG_FUNCTION_ARGS)
 				 errmsg("timeout must not be negative")));
 
 	topic = resolve_subscribed_topic(fcinfo, false);
+	name = required_name_argument(fcinfo, 1, "subscription");
+	consumer_name = PG_ARGISNULL(4) ? session_consumer_name() :
+		text_to_cstring(PG_GETARG_TEXT_PP(4));
 	memset(&receiver, 0, sizeof(receiver));
-	receiver.subscription =
-		open_subscription(topic, required_name_argument(fcinfo, 1, "subscription"),
-						  AccessShareLock);
-	receiver.consumer = touch_consumer(receiver.subscription,
-									   PG_ARGISNULL(4) ? session_consumer_name() :
-									   text_to_cstring(PG_GETARG_TEXT_PP(4)));
-	if (receiver.subscription->type == SUBSCRIPTION_FAILOVER ||
-		receiver.subscription->type == SUBSCRIPTION_KEY_SHARED ||
-		receiver.subscription->type == SUBSCRIPTION_SHARED)
-		receiver.consumers = live_consumers(receiver.subscription,
-											&receiver.num_consumers);
-	if (receiver.subscription->type == SUBSCRIPTION_KEY_SHARED)
-		build_ring(&receiver);
+	open_receiver(&receiver, topic, name, consumer_name);
 
 	InitMaterializedSRF(fcinfo, 0);
 	receiver.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
@@ -1488,6 +1522,7 @@ pulsar_receive(PG_FUNCTION_ARGS)
 	{
 		uint32		first = next_partition++;
 		long		wait_ms;
+		bool		unlocked;
 
 		for (int i = 0; i < topic->num_ledgers && receiver.remaining > 0; i++)
 		{
@@ -1501,9 +1536,19 @@ pulsar_receive(PG_FUNCTION_ARGS)
 		wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 		if (wait_ms <= 0)
 			break;
+
+		/*
+		 * Nothing written since the call began: no command of it used its
+		 * command id, so the counter has not moved.
+		 */
+		unlocked = GetCurrentCommandId(false) == command_at_start;
+		if (unlocked)
+			unlock_subscription(topic->topic_id, name, AccessShareLock);
 		/* wake up now and then for redeliveries that fall due */
 		PublicationWait(Min(wait_ms, 100));
 		CHECK_FOR_INTERRUPTS();
+		if (unlocked)
+			open_receiver(&receiver, topic, name, consumer_name);
 	}
 	if (timeout_ms > 0)
 		PublicationWaitDone();
