@@ -11,9 +11,10 @@
  *	  the next entry never handed out.  It starts one above the mark-delete
  *	  position, and goes back there when an exclusive or failover partition
  *	  changes consumer, so the new consumer starts from the first unacked
- *	  message.  A receive that rolls back moves it back to the first entry
- *	  it handed out, so those messages are available again at once, in
- *	  order.
+ *	  message.  A receive that rolls back moves it back to where its scan
+ *	  began, so its messages are available again at once, in order.  Such
+ *	  a rewind may land while another receive scans: that receive then
+ *	  leaves it in place rather than storing its own position over it.
  *	- rows of the unlogged table pulsar.pending for messages that must be
  *	  tracked one by one: what consumers of shared and key_shared
  *	  subscriptions hold, messages waiting for redelivery (nack, a consumer
@@ -28,10 +29,14 @@
  * Receivers of one subscription in one partition are serialised for the
  * duration of a receive call by a heavyweight lock (catalog.c), never for
  * their transactions: pending rows of receives still in progress are found
- * with a dirty snapshot and skipped.
+ * with a dirty snapshot and skipped.  They are read before the cursor, so
+ * that a message an ack takes out of its row is seen held or acknowledged.
  *
  * Locking of the shared state: DispatchShared->lock (LWLock) protects the
- * hash table's shape; each entry's spinlock protects its fields.
+ * hash table's shape; each entry's spinlock protects its fields.  The
+ * subscription's lock (AccessShareLock for receivers) keeps unsubscribe
+ * and seek, which remove entries at commit, away while a receive looks; a
+ * receive sleeping for messages may give it up between its looks.
  *
  *-------------------------------------------------------------------------
  */
