@@ -687,6 +687,20 @@ lock_subscription(int64 topic_id, const char *name, LOCKMODE lockmode)
 					   lockmode);
 }
 
+/*
+ * Gives back one hold of a subscription's lock taken by lock_subscription()
+ * in this transaction: it stays held if the transaction took it before.
+ */
+void
+unlock_subscription(int64 topic_id, const char *name, LOCKMODE lockmode)
+{
+	uint32		hash = hash_bytes((const unsigned char *) name, strlen(name));
+
+	hash = hash_combine(hash, hash_bytes_uint32((uint32) topic_id));
+	UnlockDatabaseObject(topic_catalog_oid, (Oid) hash, LOCK_SUBSCRIPTION,
+						 lockmode);
+}
+
 static void
 set_dispatch_locktag(LOCKTAG *tag, int64 subscription_id, int64 ledger_id)
 {

@@ -96,6 +96,8 @@ extern TopicInfo *resolve_topic(const TopicName *name, bool create_if_missing,
 extern LedgerInfo *resolve_ledger(TopicInfo *topic, const TopicName *name);
 extern void lock_subscription(int64 topic_id, const char *name,
 							  LOCKMODE lockmode);
+extern void unlock_subscription(int64 topic_id, const char *name,
+								LOCKMODE lockmode);
 extern void lock_dispatch(int64 subscription_id, int64 ledger_id);
 extern void unlock_dispatch(int64 subscription_id, int64 ledger_id);
 extern char *create_topic(const TopicName *name, int32 partitions);

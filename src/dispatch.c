@@ -11,9 +11,10 @@
  *	  the next entry never handed out.  It starts one above the mark-delete
  *	  position, and goes back there when an exclusive or failover partition
  *	  changes consumer, so the new consumer starts from the first unacked
- *	  message.  A receive that rolls back moves it back to the first entry
- *	  it handed out, so those messages are available again at once, in
- *	  order.
+ *	  message.  A receive that rolls back moves it back to where its scan
+ *	  began, so its messages are available again at once, in order.  Such
+ *	  a rewind may land while another receive scans: that receive then
+ *	  leaves it in place rather than storing its own position over it.
  *	- rows of the unlogged table pulsar.pending for messages that must be
  *	  tracked one by one: what consumers of shared and key_shared
  *	  subscriptions hold, messages waiting for redelivery (nack, a consumer
@@ -28,7 +29,8 @@
  * Receivers of one subscription in one partition are serialised for the
  * duration of a receive call by a heavyweight lock (catalog.c), never for
  * their transactions: pending rows of receives still in progress are found
- * with a dirty snapshot and skipped.
+ * with a dirty snapshot and skipped.  They are read before the cursor, so
+ * that a message an ack takes out of its row is seen held or acknowledged.
  *
  * Locking of the shared state: DispatchShared->lock (LWLock) protects the
  * hash table's shape; each entry's spinlock protects its fields.  The
@@ -37,6 +39,9 @@
  * entries go with their subscription (at the commit of unsubscribe or of
  * delete_topic, at the abort of the subscribe that created it) or their
  * database (DROP DATABASE, and CREATE EXTENSION after DROP EXTENSION).
+ * The subscription's lock (AccessShareLock for receivers) keeps unsubscribe
+ * and seek, which remove entries at commit, away while a receive looks; a
+ * receive sleeping for messages may give it up between its looks.
  *
  *-------------------------------------------------------------------------
  */
@@ -92,6 +97,7 @@ typedef struct DispatchState
 	slock_t		mutex;
 	int64		read_position;	/* next entry never handed out; -1: unknown */
 	int64		consumer_id;	/* exclusive/failover: who it was handed to */
+	uint64		rewinds;		/* rewinds applied since start-up */
 	uint64		delivered;		/* messages handed out since start-up */
 	TimestampTz window_start;	/* rate sampling */
 	uint64		window_count;
@@ -110,7 +116,7 @@ static HTAB *DispatchStates = NULL;
 typedef struct Rewind
 {
 	DispatchKey key;
-	int64		first_entry;	/* lowest entry handed out for the first time */
+	int64		first_entry;	/* where a scan of new messages began */
 	int			nest_level;
 } Rewind;
 
@@ -200,8 +206,9 @@ make_dispatch_key(DispatchKey *key, int64 subscription_id, int64 ledger_id)
 /*
  * The shared state of a subscription in a partition, created if missing.
  * Entries are only removed under the exclusive lock, at the commit of
- * unsubscribe or seek, which exclude receivers, so the pointer stays valid
- * for the receive call.
+ * unsubscribe or seek, which exclude receivers while they look (a receive
+ * sleeping between its looks may not hold the lock), so the pointer stays
+ * valid for one look.
  */
 static DispatchState *
 dispatch_state(int64 subscription_id, int64 ledger_id)
@@ -237,6 +244,7 @@ dispatch_state(int64 subscription_id, int64 ledger_id)
 		SpinLockInit(&state->mutex);
 		state->read_position = -1;
 		state->consumer_id = -1;
+		state->rewinds = 0;
 		state->delivered = 0;
 		state->window_start = GetCurrentTimestamp();
 		state->window_count = 0;
@@ -375,6 +383,8 @@ apply_rewind(Rewind *rewind)
 		SpinLockAcquire(&state->mutex);
 		if (state->read_position > rewind->first_entry)
 			state->read_position = rewind->first_entry;
+		/* counted even when the position was lower: see receive_from_ledger */
+		state->rewinds++;
 		SpinLockRelease(&state->mutex);
 	}
 	LWLockRelease(Dispatch->lock);
@@ -1269,7 +1279,10 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	int64		read_position;
 	Snapshot	snapshot;
 	CursorView	cursor;
-	int64		ranges_from;
+	int64		start;
+	bool		new_consumer;
+	uint64		rewinds;
+	int			held_limit;
 	PendingRows held;
 	PendingRows all_pending;
 	Batch		batch;
@@ -1286,28 +1299,50 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	lock_dispatch(subscription->subscription_id, ledger->ledger_id);
 	state = dispatch_state(subscription->subscription_id, ledger->ledger_id);
 
-	/* the cursor, with the acknowledged ranges from where reading resumes */
+	/*
+	 * Where reading resumes, and how many rewinds the state has seen: a
+	 * transaction that rolls back moves the read position back at any time,
+	 * and the position this call stores must not undo that (see the end).
+	 */
 	SpinLockAcquire(&state->mutex);
-	ranges_from = (ordered && state->consumer_id != me) ? -1 : state->read_position;
+	new_consumer = ordered && state->consumer_id != me;
+	start = new_consumer ? -1 : state->read_position;
+	rewinds = state->rewinds;
 	SpinLockRelease(&state->mutex);
-	read_cursor(subscription, ledger->ledger_id, ranges_from, SCAN_WINDOW,
-				&cursor);
-	mark_delete = cursor.mark_delete;
+	/* a new consumer starts from the first unacknowledged message */
+	if (start < 0)
+		start = cursor_mark_delete(subscription, ledger->ledger_id) + 1;
+
 	/* the order of these two is what keeps consumers from skipping */
 	max_read_position = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
 
-	SpinLockAcquire(&state->mutex);
-	if (ordered && state->consumer_id != me)
+	/*
+	 * What consumers hold is read before what is acknowledged.  An ack
+	 * deletes the pending row of a message and acknowledges it in one
+	 * transaction: read in this order, a message is seen held (the row, with
+	 * a dirty snapshot, even while the ack is in progress) or acknowledged
+	 * (the ack committed before the cursor was read), never neither.  Read
+	 * the other way round, an ack committing between the two reads made its
+	 * message look new, and handing it out again went unnoticed: this
+	 * transaction's own ack then found it pending
+	 * (test/isolation/specs/receive_behind_ack.spec).
+	 */
+	held_limit = SCAN_WINDOW + want;
+	memset(&held, 0, sizeof(held));
+	if (start <= max_read_position)
+		load_pending(subscription, ledger->ledger_id, start, held_limit, &held);
+	read_cursor(subscription, ledger->ledger_id, start, SCAN_WINDOW, &cursor);
+	mark_delete = cursor.mark_delete;
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	read_position = Max(start, mark_delete + 1);
+	if (new_consumer)
 	{
-		/* a new consumer starts from the first unacknowledged message */
-		state->read_position = mark_delete + 1;
+		SpinLockAcquire(&state->mutex);
+		state->read_position = read_position;
 		state->consumer_id = me;
+		rewinds = state->rewinds;
+		SpinLockRelease(&state->mutex);
 	}
-	if (state->read_position <= mark_delete)
-		state->read_position = mark_delete + 1;
-	read_position = state->read_position;
-	SpinLockRelease(&state->mutex);
 
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = Int64GetDatum(ledger->ledger_id);
@@ -1367,12 +1402,6 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	batch.now = GetCurrentTimestamp();
 	if (batch.want > 0 && read_position <= max_read_position)
 	{
-		/* a rollback may have moved the read position back meanwhile */
-		if (read_position < cursor.ranges_from)
-			load_acked_ranges(subscription, ledger->ledger_id, read_position,
-							  SCAN_WINDOW, &cursor.ranges);
-		load_pending(subscription, ledger->ledger_id, read_position,
-					 SCAN_WINDOW + batch.want, &held);
 		batch.acked = &cursor.ranges;
 		batch.held = &held;
 		batch.all_pending = subscription->type == SUBSCRIPTION_KEY_SHARED ?
@@ -1386,7 +1415,7 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 		if (cursor.ranges.count >= SCAN_WINDOW)
 			scan_until = Min(scan_until,
 							 cursor.ranges.last[cursor.ranges.count - 1]);
-		if (held.count >= SCAN_WINDOW + batch.want)
+		if (held.count >= held_limit)
 			scan_until = Min(scan_until, held.lasts[held.count - 1]);
 		scan_ledger(ledger, read_position - 1, scan_until, snapshot,
 					choose_new_message, &batch);
@@ -1436,16 +1465,33 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 		track_delivered(receiver, ledger, batch.entries, batch.key_hashes,
 						batch.count);
 
+	/*
+	 * A rewind since this call read the position gives back messages below
+	 * it, which the scan may have passed as held: it wins, and what this
+	 * call handed out is pending, so later scans pass it.  (Storing the
+	 * position over it left those messages behind the read position for
+	 * good: test/isolation/specs/receive_rewind.spec.)
+	 */
 	if (batch.next_read_position != read_position)
 	{
 		SpinLockAcquire(&state->mutex);
-		state->read_position = batch.next_read_position;
+		if (state->rewinds == rewinds)
+			state->read_position = batch.next_read_position;
 		SpinLockRelease(&state->mutex);
-		/* if this transaction rolls back, its messages come back first */
-		if (batch.count > 0)
-			remember_rewind(subscription->subscription_id, ledger->ledger_id,
-							Min(read_position, batch.entries[0]));
 	}
+
+	/*
+	 * If this transaction rolls back, what it passed is looked at again: its
+	 * messages come back first, and the delayed messages and aborted entries
+	 * it recorded are recorded again, even when it handed out nothing.  A
+	 * Key_Shared scan held back at a message of another consumer's key
+	 * leaves the position where it was, but its messages further on may
+	 * have been passed as held by a later scan, which moved it: it rewinds
+	 * too.
+	 */
+	if (batch.next_read_position != read_position || batch.count > 0)
+		remember_rewind(subscription->subscription_id, ledger->ledger_id,
+						read_position);
 	if (delivered > 0)
 		count_delivered(state, delivered);
 
@@ -1455,18 +1501,60 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 }
 
 /*
+ * Opens the subscription for a receive: takes its lock, loads it and the
+ * consumer (renewing its lease), and what routing needs of the others.
+ * What it knows of the other consumers is kept while the subscription keeps
+ * its id and type.
+ */
+static void
+open_receiver(Receiver *receiver, TopicInfo *topic, const char *name,
+			  const char *consumer_name)
+{
+	Subscription *subscription = open_subscription(topic, name, AccessShareLock);
+	bool		same = receiver->subscription != NULL &&
+		receiver->subscription->subscription_id == subscription->subscription_id &&
+		receiver->subscription->type == subscription->type;
+
+	receiver->subscription = subscription;
+	receiver->consumer = touch_consumer(subscription, consumer_name);
+	if (same)
+		return;
+	if (subscription->type == SUBSCRIPTION_FAILOVER ||
+		subscription->type == SUBSCRIPTION_KEY_SHARED ||
+		subscription->type == SUBSCRIPTION_SHARED)
+		receiver->consumers = live_consumers(subscription,
+											 &receiver->num_consumers);
+	if (subscription->type == SUBSCRIPTION_KEY_SHARED)
+		build_ring(receiver);
+}
+
+/*
  * receive(topic, subscription, max_messages, timeout, consumer)
  *		RETURNS SETOF pulsar.message
+ *
+ * A receive with a timeout sleeps between its looks without the
+ * subscription's lock, when it has changed nothing yet: a seek or an
+ * unsubscribe (which lock it exclusively) then goes ahead at once, instead
+ * of waiting for the sleeper, with every other receive of the subscription
+ * queued behind it.  After each sleep the receive takes the lock again and
+ * reloads the subscription and its consumer, so it fails if either is
+ * gone, and its next look starts from where a seek left the cursor.
+ * A receive that wrote something (passed aborted entries or delayed
+ * messages, released departed consumers) keeps the lock: a seek must not
+ * commit under its uncommitted rows.
  */
 Datum
 pulsar_receive(PG_FUNCTION_ARGS)
 {
 	TopicInfo  *topic;
 	Receiver	receiver;
+	char	   *name;
+	char	   *consumer_name;
 	int32		max_messages;
 	int64		timeout_us;
 	TimestampTz now;
 	TimestampTz deadline;
+	CommandId	command_at_start = GetCurrentCommandId(false);
 	static uint32 next_partition = 0;
 
 	check_can_read("pulsar.receive()");
@@ -1495,20 +1583,11 @@ pulsar_receive(PG_FUNCTION_ARGS)
 				 errmsg("timeout must not be negative")));
 
 	topic = resolve_subscribed_topic(fcinfo, false);
+	name = required_name_argument(fcinfo, 1, "subscription");
+	consumer_name = PG_ARGISNULL(4) ? session_consumer_name() :
+		text_to_cstring(PG_GETARG_TEXT_PP(4));
 	memset(&receiver, 0, sizeof(receiver));
-	receiver.subscription =
-		open_subscription(topic, required_name_argument(fcinfo, 1, "subscription"),
-						  AccessShareLock);
-	receiver.consumer = touch_consumer(receiver.subscription,
-									   PG_ARGISNULL(4) ? session_consumer_name() :
-									   text_to_cstring(PG_GETARG_TEXT_PP(4)));
-	if (receiver.subscription->type == SUBSCRIPTION_FAILOVER ||
-		receiver.subscription->type == SUBSCRIPTION_KEY_SHARED ||
-		receiver.subscription->type == SUBSCRIPTION_SHARED)
-		receiver.consumers = live_consumers(receiver.subscription,
-											&receiver.num_consumers);
-	if (receiver.subscription->type == SUBSCRIPTION_KEY_SHARED)
-		build_ring(&receiver);
+	open_receiver(&receiver, topic, name, consumer_name);
 
 	InitMaterializedSRF(fcinfo, 0);
 	receiver.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
@@ -1524,6 +1603,7 @@ pulsar_receive(PG_FUNCTION_ARGS)
 	{
 		uint32		first = next_partition++;
 		long		wait_ms;
+		bool		unlocked;
 
 		for (int i = 0; i < topic->num_ledgers && receiver.remaining > 0; i++)
 		{
@@ -1537,9 +1617,19 @@ pulsar_receive(PG_FUNCTION_ARGS)
 		wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 		if (wait_ms <= 0)
 			break;
+
+		/*
+		 * Nothing written since the call began: no command of it used its
+		 * command id, so the counter has not moved.
+		 */
+		unlocked = GetCurrentCommandId(false) == command_at_start;
+		if (unlocked)
+			unlock_subscription(topic->topic_id, name, AccessShareLock);
 		/* wake up now and then for redeliveries that fall due */
 		PublicationWait(Min(wait_ms, 100));
 		CHECK_FOR_INTERRUPTS();
+		if (unlocked)
+			open_receiver(&receiver, topic, name, consumer_name);
 	}
 	if (timeout_us > 0)
 		PublicationWaitDone();

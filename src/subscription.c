@@ -598,65 +598,114 @@ open_subscription(TopicInfo *topic, const char *name, LOCKMODE lockmode)
 	return subscription;
 }
 
-/* the subscription ids in the first column of the last query's result */
-static List *
-append_subscription_ids(List *ids, MemoryContext result_context)
-{
-	MemoryContext old = MemoryContextSwitchTo(result_context);
+/*
+ * Giving back what departing consumers held, then deleting those of them
+ * that no pending row names any more.  detach_consumers() puts " SKIP
+ * LOCKED" between each head and tail when it must not wait.
+ */
+#define RELEASE_HELD_SQL \
+	"UPDATE pulsar.pending p" \
+	"   SET consumer_id = NULL, redeliver_at = clock_timestamp()" \
+	"  FROM (SELECT h.subscription_id, h.ledger_id, h.first_entry" \
+	"          FROM pulsar.consumer c" \
+	"          JOIN pulsar.pending h" \
+	"            ON h.subscription_id = c.subscription_id" \
+	"           AND h.consumer_id = c.consumer_id" \
+	"         WHERE c.consumer_id = ANY ($1)" \
+	"           FOR UPDATE OF h"
+#define RELEASE_HELD_SQL_TAIL \
+	") released" \
+	" WHERE p.subscription_id = released.subscription_id" \
+	"   AND p.ledger_id = released.ledger_id" \
+	"   AND p.first_entry = released.first_entry" \
+	" RETURNING p.subscription_id"
+#define DELETE_UNHOLDING_SQL \
+	"DELETE FROM pulsar.consumer d" \
+	"  USING (SELECT c.consumer_id FROM pulsar.consumer c" \
+	"         WHERE c.consumer_id = ANY ($1)" \
+	"           AND NOT EXISTS (SELECT 1 FROM pulsar.pending h" \
+	"                            WHERE h.subscription_id = c.subscription_id" \
+	"                              AND h.consumer_id = c.consumer_id)" \
+	"           FOR UPDATE OF c"
+#define DELETE_UNHOLDING_SQL_TAIL \
+	") gone" \
+	" WHERE d.consumer_id = gone.consumer_id" \
+	" RETURNING d.subscription_id, d.consumer_id"
 
+/*
+ * Detaches consumers (an array of ids) and gives back what they held: their
+ * pending rows wait for redelivery, due at once, and the subscriptions that
+ * lost them are told to the worker, which notifies their channels once this
+ * transaction commits, so that consumers that only LISTEN learn of them (an
+ * exclusive or failover partition's next consumer takes over from the
+ * first unacknowledged message).  Every way a consumer goes comes here:
+ * close_consumer, an expired lease and an ended session, found by a
+ * receive, a subscribe or the worker.  Returns how many consumers it
+ * removed.  Caller is inside begin_catalog_access().
+ *
+ * With 'skip_locked' it never waits for a transaction (DESIGN invariant
+ * 6a): the worker and receivers pass it, and a consumer's own transaction
+ * may hold rows of what it held (an ack in progress) for as long as it
+ * stays open.  Rows locked by another transaction are skipped, and a
+ * consumer is deleted only once no row tracks a message it holds, so what
+ * is skipped now is found again on the next call.  Until then it counts as
+ * departed for dispatch (see live_consumers()); receive already treats rows
+ * of a consumer that is gone as due.  Both statements read the latest
+ * committed state whatever the caller's isolation level.
+ */
+static uint64
+detach_consumers(Datum consumer_ids, bool skip_locked)
+{
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	Datum		values[1] = {consumer_ids};
+	uint64		removed;
+
+	run_catalog_sql(skip_locked ?
+					RELEASE_HELD_SQL " SKIP LOCKED" RELEASE_HELD_SQL_TAIL :
+					RELEASE_HELD_SQL RELEASE_HELD_SQL_TAIL,
+					1, argtypes, values, NULL, true);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
-		int64		subscription_id =
-			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-										SPI_tuptable->tupdesc, 1, &isnull));
-		int64	   *copy;
-		ListCell   *lc;
-		bool		known = false;
 
-		foreach(lc, ids)
-			if (*(int64 *) lfirst(lc) == subscription_id)
-				known = true;
-		if (known)
-			continue;
-		copy = palloc(sizeof(int64));
-		*copy = subscription_id;
-		ids = lappend(ids, copy);
+		WorkerNoteConsumersLeft(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc,
+															1, &isnull)));
 	}
-	MemoryContextSwitchTo(old);
-	return ids;
+	run_catalog_sql(skip_locked ?
+					DELETE_UNHOLDING_SQL " SKIP LOCKED" DELETE_UNHOLDING_SQL_TAIL :
+					DELETE_UNHOLDING_SQL DELETE_UNHOLDING_SQL_TAIL,
+					1, argtypes, values, NULL, true);
+	removed = SPI_processed;
+	for (uint64 i = 0; i < removed; i++)
+	{
+		bool		isnull;
+
+		WorkerNoteConsumersLeft(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc,
+															1, &isnull)));
+		forget_consumer_at_commit(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+															   SPI_tuptable->tupdesc,
+															   2, &isnull)));
+	}
+	return removed;
 }
 
 /*
- * Removes the consumers among the rows of the last catalog query (columns:
+ * Detaches the consumers among the rows of the last catalog query (columns:
  * consumer_id, last_seen, whether it is named, whether its session lives)
  * that departed: a session's own consumer when its session ended, a named
- * one when it made no call for pulsar_pg.consumer_lease.  The messages
- * they held go back to the subscription.  Returns the ids of the
- * subscriptions that lost consumers or got messages back, allocated in
- * 'result_context'; '*departed' (if not NULL) gets the ids of every
- * departed consumer, removed or not.  Caller is inside
+ * one when it made no call for pulsar_pg.consumer_lease.  Returns the ids
+ * of every departed consumer, removed or not.  Caller is inside
  * begin_catalog_access().
- *
- * Never waits for a transaction (DESIGN invariant 6a): the worker and
- * receivers call this, and a consumer's own transaction may hold the rows
- * of what it held (an ack in progress) for as long as it stays open.  Rows
- * locked by another transaction are skipped, and a consumer is deleted
- * only once no row tracks a message it holds, so what is skipped now is
- * found again on the next call.  Until then it counts as departed for
- * dispatch (see live_consumers()); receive already treats rows of a
- * consumer that is gone as due.
  */
-static List *
-remove_departed(MemoryContext result_context, ArrayType **departed_ids)
+static ArrayType *
+remove_departed(void)
 {
-	Oid			argtypes[1] = {INT8ARRAYOID};
-	Datum		values[1];
 	TimestampTz now = GetCurrentTimestamp();
 	Datum	   *departed;
 	int			num_departed = 0;
-	List	   *changed = NIL;
-	uint64		removed;
+	ArrayType  *departed_ids;
 
 	departed = palloc(sizeof(Datum) * Max(SPI_processed, 1));
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -676,57 +725,11 @@ remove_departed(MemoryContext result_context, ArrayType **departed_ids)
 										now, pulsar_consumer_lease_ms)))
 			departed[num_departed++] = Int64GetDatum(consumer_id);
 	}
-	values[0] = PointerGetDatum(construct_array(departed, num_departed, INT8OID,
-												8, true, TYPALIGN_DOUBLE));
-	if (departed_ids != NULL)
-		*departed_ids = DatumGetArrayTypeP(values[0]);
-	if (num_departed == 0)
-		return NIL;
-
-	/*
-	 * Both statements read the latest committed state whatever the
-	 * caller's isolation level, so that a consumer is deleted only when no
-	 * committed row still names it.
-	 */
-	run_catalog_sql("UPDATE pulsar.pending p"
-					"   SET consumer_id = NULL, redeliver_at = clock_timestamp()"
-					"  FROM (SELECT h.subscription_id, h.ledger_id, h.first_entry"
-					"          FROM pulsar.consumer c"
-					"          JOIN pulsar.pending h"
-					"            ON h.subscription_id = c.subscription_id"
-					"           AND h.consumer_id = c.consumer_id"
-					"         WHERE c.consumer_id = ANY ($1)"
-					"           FOR UPDATE OF h SKIP LOCKED) released"
-					" WHERE p.subscription_id = released.subscription_id"
-					"   AND p.ledger_id = released.ledger_id"
-					"   AND p.first_entry = released.first_entry"
-					" RETURNING p.subscription_id",
-					1, argtypes, values, NULL, true);
-	changed = append_subscription_ids(changed, result_context);
-	run_catalog_sql("DELETE FROM pulsar.consumer d"
-					"  USING (SELECT c.consumer_id FROM pulsar.consumer c"
-					"         WHERE c.consumer_id = ANY ($1)"
-					"           AND NOT EXISTS (SELECT 1 FROM pulsar.pending h"
-					"                            WHERE h.subscription_id = c.subscription_id"
-					"                              AND h.consumer_id = c.consumer_id)"
-					"           FOR UPDATE OF c SKIP LOCKED) gone"
-					" WHERE d.consumer_id = gone.consumer_id"
-					" RETURNING d.subscription_id, d.consumer_id",
-					1, argtypes, values, NULL, true);
-	removed = SPI_processed;
-	for (uint64 i = 0; i < removed; i++)
-	{
-		bool		isnull;
-
-		forget_consumer_at_commit(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-															   SPI_tuptable->tupdesc,
-															   2, &isnull)));
-	}
-	changed = append_subscription_ids(changed, result_context);
-	/* the messages they held are due now: the worker tells the others */
-	if (changed != NIL)
-		WorkerNoteTimer(now);
-	return changed;
+	departed_ids = construct_array(departed, num_departed, INT8OID,
+								   8, true, TYPALIGN_DOUBLE);
+	if (num_departed > 0)
+		(void) detach_consumers(PointerGetDatum(departed_ids), true);
+	return departed_ids;
 }
 
 /*
@@ -751,31 +754,25 @@ remove_departed_consumers(Subscription *subscription)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(subscription->subscription_id)};
-	ArrayType  *departed;
 
 	run_catalog_sql(CONSUMER_LIVENESS_COLUMNS " WHERE c.subscription_id = $1",
 					1, argtypes, values, NULL, true);
-	(void) remove_departed(CurrentMemoryContext, &departed);
-	return departed;
+	return remove_departed();
 }
 
 /*
  * For the worker: removes departed consumers of every subscription of this
- * database; returns the ids of the subscriptions that lost some, or got
- * back messages they held.
+ * database; their channels are notified after the commit.
  */
-List *
+void
 remove_departed_consumers_everywhere(void)
 {
 	CatalogAccess access;
-	MemoryContext caller = CurrentMemoryContext;
-	List	   *changed;
 
 	begin_catalog_access(&access);
 	run_catalog_sql(CONSUMER_LIVENESS_COLUMNS, 0, NULL, NULL, NULL, true);
-	changed = remove_departed(caller, NULL);
+	(void) remove_departed();
 	end_catalog_access(&access);
-	return changed;
 }
 
 /*
@@ -1198,6 +1195,8 @@ pulsar_close_consumer(PG_FUNCTION_ARGS)
 	CatalogAccess access;
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
+	Datum		consumer_ids;
+	bool		isnull;
 	char	   *consumer_name;
 
 	check_can_change("pulsar.close_consumer()");
@@ -1211,29 +1210,16 @@ pulsar_close_consumer(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = CStringGetTextDatum(consumer_name);
 	begin_catalog_access(&access);
-	run_catalog_sql("WITH closed AS ("
-					"  DELETE FROM pulsar.consumer"
-					"   WHERE subscription_id = $1 AND name = $2"
-					"  RETURNING consumer_id),"
-					" released AS ("
-					"  UPDATE pulsar.pending p"
-					"     SET consumer_id = NULL, redeliver_at = clock_timestamp()"
-					"    FROM closed c"
-					"   WHERE p.subscription_id = $1 AND p.consumer_id = c.consumer_id)"
-					" SELECT consumer_id FROM closed",
+	run_catalog_sql("SELECT array_agg(consumer_id) FROM pulsar.consumer"
+					" WHERE subscription_id = $1 AND name = $2",
 					2, argtypes, values, NULL, false);
-	if (SPI_processed == 0)
+	consumer_ids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								 1, &isnull);
+	if (isnull || detach_consumers(consumer_ids, false) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("consumer \"%s\" is not attached to subscription \"%s\"",
 						consumer_name, subscription->name)));
-	{
-		bool		isnull;
-
-		forget_consumer_at_commit(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-															  SPI_tuptable->tupdesc,
-															  1, &isnull)));
-	}
 	end_catalog_access(&access);
 	PG_RETURN_VOID();
 }

@@ -61,7 +61,7 @@ extern Subscription *open_subscription(TopicInfo *topic, const char *name,
 extern char *session_consumer_name(void);
 extern Consumer *touch_consumer(Subscription *subscription,
 								const char *consumer_name);
-extern List *remove_departed_consumers_everywhere(void);
+extern void remove_departed_consumers_everywhere(void);
 extern Consumer *live_consumers(Subscription *subscription, int *count);
 extern char *subscription_channel(int64 subscription_id);
 extern char *required_name_argument(FunctionCallInfo fcinfo, int argno,

@@ -26,9 +26,11 @@
  *
  * Liveness: once a second, and soon after a session that owned consumers
  * exits, the worker removes consumers whose session ended or whose lease
- * expired; their messages go back to the subscription and its channel is
- * notified, so the remaining consumers (a failover's next in line) call
- * receive.  At the same time it folds into the mark-delete position the
+ * expired; their messages go back to the subscription.  Whoever detaches
+ * consumers (the worker, a receive that finds them departed,
+ * close_consumer) tells the worker at commit which subscriptions lost
+ * some (WorkerNoteConsumersLeft), and it notifies their channels, so the
+ * remaining consumers (a failover's next in line) call receive.  At the same time it folds into the mark-delete position the
  * acknowledged ranges that concurrent acknowledgements left beside it.
  *
  * DESIGN invariant 6a: the worker never waits for a user transaction.
@@ -103,6 +105,8 @@ static DatabaseWorker *my_slot = NULL;
 
 /* earliest timer set by the open transaction, told to the worker at commit */
 static TimestampTz timer_to_tell = DT_NOEND;
+/* subscriptions that lost consumers in the open transaction, ditto */
+static List *left_to_tell = NIL;	/* of int64 *, in TopTransactionContext */
 static bool consumer_exit_registered = false;
 
 static MemoryContext cycle_context = NULL;
@@ -232,18 +236,20 @@ my_database_worker(void)
 }
 
 /*
- * What a backend tells its database's worker; 'ledger_id' for
- * WAKE_PUBLISHED, 'due' for WAKE_TIMER.  Must not fail.
+ * What a backend tells its database's worker; 'id' (a ledger id) for
+ * WAKE_PUBLISHED, 'id' (a subscription id) for WAKE_CONSUMERS_LEFT, 'due'
+ * for WAKE_TIMER.  Must not fail.
  */
 typedef enum WakeReason
 {
 	WAKE_PUBLISHED,				/* a partition's max read position moved */
 	WAKE_TIMER,					/* a message falls due at 'due' */
-	WAKE_CONSUMER_EXIT			/* a session with consumers ended */
+	WAKE_CONSUMER_EXIT,			/* a session with consumers ended */
+	WAKE_CONSUMERS_LEFT			/* subscription 'id' lost consumers */
 } WakeReason;
 
 static void
-wake_worker(WakeReason reason, int64 ledger_id, TimestampTz due)
+wake_worker(WakeReason reason, int64 id, TimestampTz due)
 {
 	DatabaseWorker *slot = my_database_worker();
 	Latch	   *latch = NULL;
@@ -255,7 +261,7 @@ wake_worker(WakeReason reason, int64 ledger_id, TimestampTz due)
 	{
 		case WAKE_PUBLISHED:
 			if (slot->num_published < PUBLISHED_QUEUE_SIZE)
-				slot->published[slot->num_published++] = ledger_id;
+				slot->published[slot->num_published++] = id;
 			else
 				slot->published_overflow = true;
 			latch = slot->latch;
@@ -271,6 +277,13 @@ wake_worker(WakeReason reason, int64 ledger_id, TimestampTz due)
 			break;
 		case WAKE_CONSUMER_EXIT:
 			slot->check_consumers = true;
+			latch = slot->latch;
+			break;
+		case WAKE_CONSUMERS_LEFT:
+			if (slot->num_left < LEFT_QUEUE_SIZE)
+				slot->left[slot->num_left++] = id;
+			else
+				slot->left_overflow = true;
 			latch = slot->latch;
 			break;
 	}
@@ -300,9 +313,34 @@ WorkerNoteTimer(TimestampTz due)
 		timer_to_tell = due;
 }
 
+/*
+ * The open transaction detached consumers of a subscription, which gave
+ * back what they held: at commit, the worker notifies its channel, so that
+ * consumers that only LISTEN learn of it (DESIGN invariant 3: the
+ * transaction does not NOTIFY itself).
+ */
+void
+WorkerNoteConsumersLeft(int64 subscription_id)
+{
+	MemoryContext old;
+	ListCell   *lc;
+	int64	   *id;
+
+	foreach(lc, left_to_tell)
+		if (*(int64 *) lfirst(lc) == subscription_id)
+			return;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	id = palloc(sizeof(int64));
+	*id = subscription_id;
+	left_to_tell = lappend(left_to_tell, id);
+	MemoryContextSwitchTo(old);
+}
+
 static void
 worker_xact_callback(XactEvent event, void *arg)
 {
+	ListCell   *lc;
+
 	switch (event)
 	{
 		case XACT_EVENT_PRE_PREPARE:
@@ -317,6 +355,10 @@ worker_xact_callback(XactEvent event, void *arg)
 			if (timer_to_tell != DT_NOEND)
 				wake_worker(WAKE_TIMER, 0, timer_to_tell);
 			timer_to_tell = DT_NOEND;
+			/* after the commit is visible: receives see what was given back */
+			foreach(lc, left_to_tell)
+				wake_worker(WAKE_CONSUMERS_LEFT, *(int64 *) lfirst(lc), 0);
+			left_to_tell = NIL;
 			/* after the commit is visible: see load_subscribers() */
 			if (subscriptions_changed && WorkerState != NULL)
 				pg_atomic_fetch_add_u64(&WorkerState->subscriptions_generation, 1);
@@ -325,6 +367,7 @@ worker_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			timer_to_tell = DT_NOEND;
+			left_to_tell = NIL;
 			subscriptions_changed = false;
 			break;
 		default:
@@ -689,28 +732,31 @@ collect_due(HTAB *notifies, TimestampTz from, TimestampTz until)
 	return next;
 }
 
-/* Channels of subscriptions that lost consumers. */
+/*
+ * Channels of subscriptions that lost consumers: those backends told of
+ * ('left'), or all of them if the queue overflowed.
+ */
 static void
-collect_departed(HTAB *notifies)
+collect_left(HTAB *notifies, const int64 *left, int num_left, bool overflow)
 {
-	List	   *changed = remove_departed_consumers_everywhere();
-	ListCell   *lc;
 	Datum	   *ids;
-	int			num_ids = 0;
 	Oid			argtypes[1] = {INT8ARRAYOID};
 	Datum		values[1];
 	CatalogAccess access;
 
-	if (changed == NIL)
-		return;
-	ids = palloc(sizeof(Datum) * list_length(changed));
-	foreach(lc, changed)
-		ids[num_ids++] = Int64GetDatum(*(int64 *) lfirst(lc));
-	values[0] = PointerGetDatum(construct_array(ids, num_ids, INT8OID, 8, true,
-												TYPALIGN_DOUBLE));
 	begin_catalog_access(&access);
-	run_catalog_sql(SUBSCRIPTION_TOPICS " WHERE s.subscription_id = ANY ($1)",
-					1, argtypes, values, NULL, false);
+	if (overflow)
+		run_catalog_sql(SUBSCRIPTION_TOPICS, 0, NULL, NULL, NULL, false);
+	else
+	{
+		ids = palloc(sizeof(Datum) * Max(num_left, 1));
+		for (int i = 0; i < num_left; i++)
+			ids[i] = Int64GetDatum(left[i]);
+		values[0] = PointerGetDatum(construct_array(ids, num_left, INT8OID, 8,
+													true, TYPALIGN_DOUBLE));
+		run_catalog_sql(SUBSCRIPTION_TOPICS " WHERE s.subscription_id = ANY ($1)",
+						1, argtypes, values, NULL, false);
+	}
 	queue_found_subscriptions(notifies);
 	end_catalog_access(&access);
 }
@@ -839,6 +885,9 @@ pulsar_worker_main(Datum main_arg)
 		List	   *moved;
 		uint64		generation;
 		int64		taken[PUBLISHED_QUEUE_SIZE];
+		int64		left[LEFT_QUEUE_SIZE];
+		int			num_left;
+		bool		left_overflow;
 		int			num_taken;
 		bool		scan_all;
 		bool		check_consumers;
@@ -868,6 +917,11 @@ pulsar_worker_main(Datum main_arg)
 		slot->published_overflow = false;
 		check_consumers = slot->check_consumers;
 		slot->check_consumers = false;
+		num_left = slot->num_left;
+		memcpy(left, slot->left, sizeof(int64) * num_left);
+		slot->num_left = 0;
+		left_overflow = slot->left_overflow;
+		slot->left_overflow = false;
 		earliest_new_timer = slot->earliest_new_timer;
 		slot->earliest_new_timer = DT_NOEND;
 		check_timers = earliest_new_timer != DT_NOEND ||
@@ -911,7 +965,7 @@ pulsar_worker_main(Datum main_arg)
 			worked = true;
 
 		if (moves_need_transaction(moved, generation) || check_timers ||
-			now >= next_consumer_check)
+			num_left > 0 || left_overflow || now >= next_consumer_check)
 		{
 			HASHCTL		notify_info;
 
@@ -967,6 +1021,8 @@ pulsar_worker_main(Datum main_arg)
 					retry_soon = true;
 				}
 			}
+			if (num_left > 0 || left_overflow)
+				collect_left(notifies, left, num_left, left_overflow);
 			if (now >= next_consumer_check)
 			{
 				if (lock_tables_now(liveness_read_tables,
@@ -976,7 +1032,8 @@ pulsar_worker_main(Datum main_arg)
 									lengthof(liveness_write_tables),
 									RowExclusiveLock))
 				{
-					collect_departed(notifies);
+					/* their channels are notified next cycle: see above */
+					remove_departed_consumers_everywhere();
 					fold_acked_ranges_everywhere();
 					next_consumer_check =
 						TimestampTzPlusMilliseconds(now, CONSUMER_CHECK_INTERVAL_MS);

@@ -18,6 +18,8 @@
 
 /* partitions a worker is told about before it falls back to a full scan */
 #define PUBLISHED_QUEUE_SIZE	256
+/* subscriptions that lost consumers, before it notifies them all */
+#define LEFT_QUEUE_SIZE			64
 
 typedef enum DatabaseWorkerState
 {
@@ -49,6 +51,9 @@ typedef struct DatabaseWorker
 	TimestampTz next_timer;		/* the worker will look for due timers then */
 	TimestampTz earliest_new_timer; /* earliest timer set since it looked */
 	bool		check_consumers;	/* a consumer's session ended */
+	int			num_left;		/* subscriptions that lost consumers: */
+	bool		left_overflow;	/* queue, or "notify them all" */
+	int64		left[LEFT_QUEUE_SIZE];
 } DatabaseWorker;
 
 typedef struct WorkerSharedState
@@ -81,6 +86,7 @@ extern void describe_background_worker(BackgroundWorker *worker,
 extern void WorkerNotePublished(int64 ledger_id);
 extern void WorkerNoteTimer(TimestampTz due);
 extern void WorkerNoteConsumerSession(void);
+extern void WorkerNoteConsumersLeft(int64 subscription_id);
 extern void WorkerNoteSubscriptionsChanged(void);
 extern bool WorkerSubscriptionsChangedHere(void);
 extern uint64 WorkerSubscriptionsGeneration(void);

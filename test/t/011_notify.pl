@@ -220,6 +220,48 @@ is( $node->safe_psql(
 		q{SELECT convert_from(payload, 'UTF8') FROM pulsar.receive('jobs', 'named', 10, consumer => 'back')}),
 	'job 2',
 	'and the message held by the departed consumer goes to another');
+
+# close_consumer gives back what the consumer held, and the worker
+# notifies the channel once the close commits, as for a departed consumer:
+# a shared consumer's message goes to another, a failover partition to the
+# next consumer
+$node->safe_psql('postgres',
+	q{SELECT pulsar.subscribe('jobs', 'closing', 'shared', consumer => 'holder');
+	  SELECT pulsar.subscribe('jobs', 'closing', 'shared', consumer => 'listener');
+	  SELECT pulsar.subscribe('jobs', 'closing_fo', 'failover', consumer => 'active', priority => 0);
+	  SELECT pulsar.subscribe('jobs', 'closing_fo', 'failover', consumer => 'standby', priority => 1);});
+my $closing_channel =
+  $node->safe_psql('postgres', q{SELECT pulsar.channel('jobs', 'closing')});
+my $closing_fo_channel =
+  $node->safe_psql('postgres', q{SELECT pulsar.channel('jobs', 'closing_fo')});
+$second->query_safe("LISTEN $closing_channel; LISTEN $closing_fo_channel;");
+$node->safe_psql('postgres', q{SELECT pulsar.send('jobs', 'job 3')});
+notifications($second, $closing_fo_channel);
+drain($second);
+is( $node->safe_psql(
+		'postgres',
+		q{SELECT (SELECT count(*) FROM pulsar.receive('jobs', 'closing', 10, consumer => 'holder'))
+			  || ' ' || (SELECT count(*) FROM pulsar.receive('jobs', 'closing_fo', 10, consumer => 'active'))}),
+	'1 1',
+	'consumers "holder" and "active" hold a message');
+$node->safe_psql('postgres',
+	q{SELECT pulsar.close_consumer('jobs', 'closing', 'holder')});
+@got = notifications($second, $closing_channel, 15);
+is_deeply(\@got, ['persistent://public/default/jobs'],
+	'the worker notifies the channel when a consumer holding messages is closed');
+is( $second->query_safe(
+		q{SELECT convert_from(payload, 'UTF8') FROM pulsar.receive('jobs', 'closing', 10, consumer => 'listener')}),
+	'job 3',
+	'and the listening consumer gets the message the closed one held');
+$node->safe_psql('postgres',
+	q{SELECT pulsar.close_consumer('jobs', 'closing_fo', 'active')});
+@got = notifications($second, $closing_fo_channel, 15);
+is_deeply(\@got, ['persistent://public/default/jobs'],
+	'the worker notifies the channel when the active failover consumer is closed');
+is( $second->query_safe(
+		q{SELECT convert_from(payload, 'UTF8') FROM pulsar.receive('jobs', 'closing_fo', 10, consumer => 'standby')}),
+	'job 3',
+	'and the next consumer takes over');
 $second->quit;
 
 # acknowledgements that could not fold into the mark-delete position (the
