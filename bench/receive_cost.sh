@@ -173,16 +173,17 @@ for c in none ranges; do
 	say "ranges: $c: $(( ranges + 1 )) messages behind, $ranges_backlog ahead"
 	q1 "SELECT pulsar.create_topic('$topic')" >/dev/null
 	q1 "SELECT pulsar.subscribe('$topic', 's', 'shared', 'earliest', consumer => 'h', max_unacked_messages => 0)" >/dev/null
-	q1 "SELECT pulsar.subscribe('$topic', 's', 'shared', 'earliest', consumer => 'm')" >/dev/null
+	q1 "SELECT pulsar.subscribe('$topic', 's', 'shared', 'earliest', consumer => 'm', max_unacked_messages => 0)" >/dev/null
 	fill "$topic" $(( ranges + 1 ))
 	# all received by h; entry 0 stays unacknowledged in the ranges case.
 	# Odd entries first, then even ones, so that no two ranges merge (and
 	# 2000 entries an ack, so that each takes its entries out of a few
 	# pending rows)
 	psql_fill >/dev/null <<SQL
-CREATE TEMP TABLE got AS
-SELECT message_id, pulsar.entry_id(message_id) AS e
-  FROM pulsar.receive('$topic', 's', $(( ranges + 1 )), consumer => 'h');
+CREATE TEMP TABLE got (message_id pulsar.message_id, e bigint);
+$(for (( k = 0; k <= ranges / 100000; k++ )); do
+	echo "INSERT INTO got SELECT message_id, pulsar.entry_id(message_id) FROM pulsar.receive('$topic', 's', 100000, consumer => 'h');"
+done)
 CREATE INDEX ON got (e);
 DO \$\$
 DECLARE
