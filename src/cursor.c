@@ -214,12 +214,13 @@ append_range(AckedRanges *ranges, int *capacity, int64 first, int64 last)
  * (DESIGN invariant 5).
  *
  * Going back from 'from_entry', the look stops at the first range that
- * does not reach it.  Ranges do not nest: an entry is acknowledged by one
- * transaction (a second fails), and a range is only stored above the
- * mark-delete position it was folded against.  The exception, a
- * transaction acknowledging the same entries twice in different ranges,
- * leaves ranges that start at the same entry (they merge) or end below the
- * read position.
+ * does not reach it.  That misses a range reaching it only behind a range
+ * nested in it, and ranges rarely overlap at all: an entry is acknowledged
+ * by one transaction (a second fails), ranges that start at the same entry
+ * merge, and gaps are acknowledged by the receive that passes them.  What
+ * remains is a transaction acknowledging entries twice in different calls,
+ * and those it received: they lie below the read position unless a
+ * rollback moved it back.
  */
 static void
 read_acked_ranges(int64 subscription_id, int64 ledger_id, int64 from_entry,
