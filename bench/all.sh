@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 #
 # bench/all.sh -- the whole benchmark suite in one run on one server:
-# publish (bench/run.sh), consume (bench/consume.sh) and end-to-end latency
-# (bench/latency.sh), one after the other against one throw-away
+# publish (bench/run.sh), consume (bench/consume.sh), end-to-end latency
+# (bench/latency.sh) and what history and waiting cost a receive
+# (bench/receive_cost.sh), one after the other against one throw-away
 # PostgreSQL 15 cluster, then one markdown table of the ratios with their
 # targets.
 #
@@ -20,6 +21,8 @@
 #   CPU_RATE          bench/latency.sh's (defaults 3, 1000, 2, 10000, 100,
 #                     200)
 #   CPU_SECONDS       bench/latency.sh's (default 20)
+#   HOLD_SECONDS, RANGES, RANGES_SECONDS, WAIT_SECONDS
+#                     bench/receive_cost.sh's (defaults 60, 100000, 10, 10)
 #   BENCH_RESULTS     where the reports, histograms and plot go (default
 #                     bench/results)
 #   BENCH_PORT        port number of the Unix socket (default 5469)
@@ -30,17 +33,17 @@
 #                     else is a diagnostic)
 #
 # The server is started once, through bench/lib.sh, with the settings all
-# three benchmarks share; each benchmark runs with BENCH_SERVER and
+# four benchmarks share; each benchmark runs with BENCH_SERVER and
 # BENCH_PORT pointing at it, applies its own settings (autovacuum,
 # consumer lease) with ALTER SYSTEM and a reload, makes its databases and
 # drops them when it ends (see bench/lib.sh).  Each writes its full report
-# to BENCH_RESULTS (publish.md, consume.md, latency.md, with the latency
-# histograms latency_PATH.hist and the plot latency.png, drawn with
-# gnuplot, installed with apt-get when missing) and its headline ratios to
-# a summary file, from which this script prints one table, also written to
-# BENCH_RESULTS/all.md.  Progress goes to stderr.  The server is stopped
-# and the temp dir removed on exit.  About 15 minutes with the defaults on
-# a 2-core machine.
+# to BENCH_RESULTS (publish.md, consume.md, latency.md, receive_cost.md,
+# with the latency histograms latency_PATH.hist and the plot latency.png,
+# drawn with gnuplot, installed with apt-get when missing) and its headline
+# ratios to a summary file, from which this script prints one table, also
+# written to BENCH_RESULTS/all.md.  Progress goes to stderr.  The server is
+# stopped and the temp dir removed on exit.  About 20 minutes with the
+# defaults on a 2-core machine.
 #
 set -euo pipefail
 
@@ -64,11 +67,15 @@ cpu_topics=${CPU_TOPICS:-10000}
 cpu_active=${CPU_ACTIVE:-100}
 cpu_rate=${CPU_RATE:-200}
 cpu_seconds=${CPU_SECONDS:-20}
+hold_seconds=${HOLD_SECONDS:-60}
+cost_ranges=${RANGES:-100000}
+ranges_seconds=${RANGES_SECONDS:-10}
+wait_seconds=${WAIT_SECONDS:-10}
 results=${BENCH_RESULTS:-$root/bench/results}
 port=${BENCH_PORT:-5469}
 keep=${BENCH_KEEP:-0}
 sync_commit=${BENCH_SYNCHRONOUS_COMMIT:-on}
-command_line="PUBLISH_SECONDS=$publish_seconds PUBLISH_ROUNDS=$publish_rounds CONSUME_SECONDS=$consume_seconds CONSUME_ROUNDS=$consume_rounds BACKLOG=$backlog BIG_BACKLOG=$big SMALL_BACKLOG=$small DEPTH_ROUNDS=$depth_rounds DEPTH_SECONDS=$depth_seconds STORAGE_MESSAGES=$store_n LATENCY_SECONDS=$latency_seconds BENCH_WARMUP=$warmup BENCH_RATE=$rate BENCH_PRODUCERS=$producers CPU_TOPICS=$cpu_topics CPU_ACTIVE=$cpu_active CPU_RATE=$cpu_rate CPU_SECONDS=$cpu_seconds bash bench/all.sh"
+command_line="PUBLISH_SECONDS=$publish_seconds PUBLISH_ROUNDS=$publish_rounds CONSUME_SECONDS=$consume_seconds CONSUME_ROUNDS=$consume_rounds BACKLOG=$backlog BIG_BACKLOG=$big SMALL_BACKLOG=$small DEPTH_ROUNDS=$depth_rounds DEPTH_SECONDS=$depth_seconds STORAGE_MESSAGES=$store_n LATENCY_SECONDS=$latency_seconds BENCH_WARMUP=$warmup BENCH_RATE=$rate BENCH_PRODUCERS=$producers CPU_TOPICS=$cpu_topics CPU_ACTIVE=$cpu_active CPU_RATE=$cpu_rate CPU_SECONDS=$cpu_seconds HOLD_SECONDS=$hold_seconds RANGES=$cost_ranges RANGES_SECONDS=$ranges_seconds WAIT_SECONDS=$wait_seconds bash bench/all.sh"
 [ "$sync_commit" = on ] || command_line="BENCH_SYNCHRONOUS_COMMIT=$sync_commit $command_line"
 
 say() { echo "all: $(date '+%H:%M:%S') $*" >&2; }
@@ -99,7 +106,7 @@ say "server running, socket in $sock, port $port"
 summary=$work/summary.md
 : >"$summary"
 chmod 644 "$summary"
-rm -f "$results/all.md" "$results/publish.md" "$results/consume.md"
+rm -f "$results/all.md" "$results/publish.md" "$results/consume.md" "$results/receive_cost.md"
 
 # bench NAME SCRIPT VAR=VALUE...: one benchmark on this server; its report
 # (stdout) goes to the temp dir, bench/latency.sh writes its own to
@@ -128,7 +135,9 @@ bench consume consume.sh BENCH_SECONDS="$consume_seconds" BENCH_ROUNDS="$consume
 bench latency latency.sh BENCH_SECONDS="$latency_seconds" BENCH_WARMUP="$warmup" \
 	BENCH_RATE="$rate" BENCH_PRODUCERS="$producers" CPU_TOPICS="$cpu_topics" \
 	CPU_ACTIVE="$cpu_active" CPU_RATE="$cpu_rate" CPU_SECONDS="$cpu_seconds"
-cp "$work/publish.md" "$work/consume.md" "$results/"
+bench receive_cost receive_cost.sh HOLD_SECONDS="$hold_seconds" RANGES="$cost_ranges" \
+	RANGES_SECONDS="$ranges_seconds" WAIT_SECONDS="$wait_seconds"
+cp "$work/publish.md" "$work/consume.md" "$work/receive_cost.md" "$results/"
 [ -f "$results/latency.png" ] || die "bench/latency.sh drew no plot ($results/latency.png)"
 
 #--------------------------------------------------------------------------
@@ -147,9 +156,9 @@ total=$(( $(date +%s) - t_start ))
 echo "# pulsar_pg benchmark suite"
 echo
 echo "- command: \`$command_line\`"
-echo "- date: $date_start UTC, $(( total / 60 )) min $(( total % 60 )) s (publish ${took[publish]} s, consume ${took[consume]} s, latency ${took[latency]} s)"
+echo "- date: $date_start UTC, $(( total / 60 )) min $(( total % 60 )) s (publish ${took[publish]} s, consume ${took[consume]} s, latency ${took[latency]} s, receive_cost ${took[receive_cost]} s)"
 echo "- machine: $(nproc) CPUs ($cpu), $mem RAM, $os, kernel $(uname -r)"
-echo "- server: $pg_version; one server for the three benchmarks"
+echo "- server: $pg_version; one server for the four benchmarks"
 echo "- extensions: pulsar_pg $pulsar_version (installed), pgq $pgq_version"
 if [ "$sync_commit" = on ]; then
 	echo "- synchronous_commit = on (the PostgreSQL default)"
@@ -162,5 +171,5 @@ echo "| benchmark | measure | value | target | |"
 echo "|---|---|---:|---|---|"
 cat "$summary"
 echo
-echo "Ratios are ours / the peer's (throughput) or the peer's / ours (latency: how many times longer the peer takes). Full reports: \`$results/publish.md\`, \`consume.md\`, \`latency.md\`; latency histograms \`latency_PATH.hist\`, plot \`latency.png\`."
+echo "Ratios are ours / the peer's (throughput) or the peer's / ours (latency: how many times longer the peer takes). Full reports: \`$results/publish.md\`, \`consume.md\`, \`latency.md\`, \`receive_cost.md\`; latency histograms \`latency_PATH.hist\`, plot \`latency.png\`."
 } | tee "$results/all.md"

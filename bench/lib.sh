@@ -20,7 +20,9 @@
 # scratch files.  With BENCH_SUMMARY set to a file, summary_row appends the
 # benchmark's headline ratios to it, for bench/all.sh's summary table.
 
+# PG_CONFIG names another PostgreSQL 15 tree (its pg_config) to run
 bindir=/usr/lib/postgresql/15/bin
+[ -z "${PG_CONFIG:-}" ] || bindir=$("$PG_CONFIG" --bindir)
 
 as_postgres() { runuser -u postgres -- "$@"; }
 

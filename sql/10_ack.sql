@@ -222,10 +222,11 @@ SELECT pulsar.close_consumer('sub10_fold', 'ex', 'e');
 SELECT pulsar.delete_topic('sub10_fold', force => true);
 
 -- More acknowledged ranges than a receive loads at once (10,000): the
--- receive stops where its knowledge ends, and never hands out a message
--- acknowledged past it.  Every odd entry of 20,002 is acknowledged on its
--- own (entry 0 is not, so none folds), then the consumer starts again from
--- the first unacknowledged message: only the 10,001 even entries come.
+-- receive loads the next ones where its knowledge ends, and never hands out
+-- a message acknowledged past it.  Every odd entry of 20,002 is
+-- acknowledged on its own (entry 0 is not, so none folds), then the
+-- consumer starts again from the first unacknowledged message: the 10,001
+-- even entries come, in one call.
 SELECT pulsar.create_topic('sub10_many') IS NOT NULL AS created;
 SELECT pulsar.subscribe('sub10_many', 'ex', 'exclusive', 'earliest', consumer => 'e') IS NOT NULL AS subscribed;
 SELECT count(*) FROM pulsar.send_batch('sub10_many',
@@ -245,7 +246,7 @@ SELECT pulsar.entry_id(message_id) AS entry
   FROM pulsar.receive('sub10_many', 'ex', 20002, consumer => 'e');
 SELECT count(*) AS received, count(*) FILTER (WHERE entry % 2 = 1) AS acknowledged_ones
   FROM many_again;
--- the next receive continues past where the last one stopped
+-- and nothing is left for the next one
 SELECT count(*) AS received, count(*) FILTER (WHERE pulsar.entry_id(message_id) % 2 = 1) AS acknowledged_ones
   FROM pulsar.receive('sub10_many', 'ex', 20002, consumer => 'e');
 SELECT pulsar.close_consumer('sub10_many', 'ex', 'e');

@@ -171,55 +171,116 @@ any_pending_above(int64 subscription_id, int64 ledger_id, int64 above,
 }
 
 /*
- * Reads up to 'limit' acknowledged ranges that end at or after
- * 'from_entry', by first entry; with 'xmins', also the transaction that
- * stored each.
+ * Scans a subscription's acknowledged ranges in one partition by first
+ * entry, from those whose first entry compares with 'first_entry' as
+ * 'strategy' says, in 'direction'.
+ */
+static SysScanDesc
+begin_ranges_scan(Relation acked, Relation index, Snapshot snapshot,
+				  int64 subscription_id, int64 ledger_id,
+				  StrategyNumber strategy, RegProcedure procedure,
+				  int64 first_entry)
+{
+	ScanKeyData keys[3];
+
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(subscription_id));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(ledger_id));
+	ScanKeyInit(&keys[2], ACKED_FIRST_ENTRY_ATTNUM, strategy, procedure,
+				Int64GetDatum(first_entry));
+	return systable_beginscan_ordered(acked, index, snapshot, 3, keys);
+}
+
+static void
+append_range(AckedRanges *ranges, int *capacity, int64 first, int64 last)
+{
+	if (ranges->count == *capacity)
+	{
+		*capacity *= 2;
+		ranges->first = repalloc(ranges->first, sizeof(int64) * *capacity);
+		ranges->last = repalloc(ranges->last, sizeof(int64) * *capacity);
+	}
+	ranges->first[ranges->count] = first;
+	ranges->last[ranges->count] = last;
+	ranges->count++;
+}
+
+/*
+ * Reads acknowledged ranges that end at or after 'from_entry', by first
+ * entry: those that start below it and reach it, then up to 'limit' that
+ * start at or after it.  Both come from index range scans that start at
+ * 'from_entry', so the ranges behind it, however many, cost nothing
+ * (DESIGN invariant 5).
+ *
+ * Going back from 'from_entry', the look stops at the first range that
+ * does not reach it.  That misses a range reaching it only behind a range
+ * nested in it, and ranges rarely overlap at all: an entry is acknowledged
+ * by one transaction (a second fails), ranges that start at the same entry
+ * merge, and gaps are acknowledged by the receive that passes them.  What
+ * remains is a transaction acknowledging entries twice in different calls,
+ * and those it received: they lie below the read position unless a
+ * rollback moved it back.
  */
 static void
 read_acked_ranges(int64 subscription_id, int64 ledger_id, int64 from_entry,
-				  int limit, Snapshot snapshot, AckedRanges *ranges,
-				  TransactionId **xmins)
+				  int limit, Snapshot snapshot, AckedRanges *ranges)
 {
 	Relation	acked = table_open(catalog_relation_oid(CATALOG_ACKED_RANGE),
 								   AccessShareLock);
 	Relation	index = index_open(RelationGetPrimaryKeyIndex(acked),
 								   AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(acked);
-	SysScanDesc scan = begin_partition_scan(acked, index, snapshot,
-											subscription_id, ledger_id);
+	SysScanDesc scan;
 	HeapTuple	tuple;
 	int			capacity = 16;
+	bool		isnull;
 
 	ranges->count = 0;
 	ranges->first = palloc(sizeof(int64) * capacity);
 	ranges->last = palloc(sizeof(int64) * capacity);
-	if (xmins)
-		*xmins = palloc(sizeof(TransactionId) * capacity);
-	while (ranges->count < limit &&
-		   (tuple = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
+
+	/* ranges that start below 'from_entry' and reach it, nearest first */
+	scan = begin_ranges_scan(acked, index, snapshot, subscription_id,
+							 ledger_id, BTLessStrategyNumber, F_INT8LT,
+							 from_entry);
+	while ((tuple = systable_getnext_ordered(scan, BackwardScanDirection)) != NULL)
 	{
-		bool		isnull;
 		int64		last = DatumGetInt64(heap_getattr(tuple, ACKED_LAST_ENTRY_ATTNUM,
 													  desc, &isnull));
 
 		if (last < from_entry)
-			continue;
-		if (ranges->count == capacity)
-		{
-			capacity *= 2;
-			ranges->first = repalloc(ranges->first, sizeof(int64) * capacity);
-			ranges->last = repalloc(ranges->last, sizeof(int64) * capacity);
-			if (xmins)
-				*xmins = repalloc(*xmins, sizeof(TransactionId) * capacity);
-		}
-		ranges->first[ranges->count] =
-			DatumGetInt64(heap_getattr(tuple, ACKED_FIRST_ENTRY_ATTNUM, desc,
-									   &isnull));
-		ranges->last[ranges->count] = last;
-		if (xmins)
-			(*xmins)[ranges->count] = HeapTupleHeaderGetXmin(tuple->t_data);
-		ranges->count++;
+			break;
+		append_range(ranges, &capacity,
+					 DatumGetInt64(heap_getattr(tuple, ACKED_FIRST_ENTRY_ATTNUM,
+												desc, &isnull)),
+					 last);
 	}
+	systable_endscan_ordered(scan);
+	/* they came last first */
+	for (int i = 0, j = ranges->count - 1; i < j; i++, j--)
+	{
+		int64		first = ranges->first[i];
+		int64		last = ranges->last[i];
+
+		ranges->first[i] = ranges->first[j];
+		ranges->last[i] = ranges->last[j];
+		ranges->first[j] = first;
+		ranges->last[j] = last;
+	}
+
+	/* then those that start at or after it */
+	scan = begin_ranges_scan(acked, index, snapshot, subscription_id,
+							 ledger_id, BTGreaterEqualStrategyNumber, F_INT8GE,
+							 from_entry);
+	limit += ranges->count;
+	while (ranges->count < limit &&
+		   (tuple = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
+		append_range(ranges, &capacity,
+					 DatumGetInt64(heap_getattr(tuple, ACKED_FIRST_ENTRY_ATTNUM,
+												desc, &isnull)),
+					 DatumGetInt64(heap_getattr(tuple, ACKED_LAST_ENTRY_ATTNUM,
+												desc, &isnull)));
 	systable_endscan_ordered(scan);
 	index_close(index, AccessShareLock);
 	table_close(acked, AccessShareLock);
@@ -262,7 +323,7 @@ read_cursor(Subscription *subscription, int64 ledger_id, int64 ranges_from,
 										  snapshot);
 	view->ranges_from = Max(ranges_from, view->mark_delete + 1);
 	read_acked_ranges(subscription->subscription_id, ledger_id,
-					  view->ranges_from, limit, snapshot, &view->ranges, NULL);
+					  view->ranges_from, limit, snapshot, &view->ranges);
 	UnregisterSnapshot(snapshot);
 }
 
@@ -277,7 +338,7 @@ load_acked_ranges(Subscription *subscription, int64 ledger_id,
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
 
 	read_acked_ranges(subscription->subscription_id, ledger_id, from_entry,
-					  limit, snapshot, ranges, NULL);
+					  limit, snapshot, ranges);
 	UnregisterSnapshot(snapshot);
 }
 
@@ -382,12 +443,7 @@ typedef struct LockedCursor
 	int64		mark_delete;
 	TransactionId set_by;		/* xmin of the row */
 	bool		any_pending;	/* the subscription has pending rows here */
-	AckedRanges stored;			/* acknowledged ranges, by first entry */
-	TransactionId *stored_by;	/* the xmin of each */
 } LockedCursor;
-
-/* ranges an ack reads beside the cursor; the worker folds any beyond */
-#define LOCKED_CURSOR_RANGES	1000
 
 /*
  * Locks a cursor row FOR UPDATE, as SELECT ... FOR UPDATE [SKIP LOCKED]
@@ -472,14 +528,12 @@ lock_cursor(int64 subscription_id, int64 ledger_id, bool wait,
 
 	/*
 	 * The row is ours now; a transaction that held it before may have
-	 * changed ranges and pending rows, so READ COMMITTED looks again.
+	 * changed ranges and pending rows, so READ COMMITTED looks again (and
+	 * the fold reads the ranges with a snapshot taken later still).
 	 */
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	cursor->any_pending = any_pending_above(subscription_id, ledger_id,
 											PG_INT64_MIN, snapshot);
-	read_acked_ranges(subscription_id, ledger_id, PG_INT64_MIN,
-					  LOCKED_CURSOR_RANGES, snapshot, &cursor->stored,
-					  &cursor->stored_by);
 	UnregisterSnapshot(snapshot);
 	return true;
 }
@@ -550,31 +604,66 @@ fold_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 	}
 	else
 	{
-		int			s = 0;
+		Relation	acked = table_open(catalog_relation_oid(CATALOG_ACKED_RANGE),
+									   AccessShareLock);
+		Relation	index = index_open(RelationGetPrimaryKeyIndex(acked),
+									   AccessShareLock);
+		Snapshot	snapshot;
+		SysScanDesc scan;
+		HeapTuple	tuple;
+		int			folded_stored = 0;
 		int			i = 0;
 
-		/* chain both sorted lists from the mark-delete position */
+		/*
+		 * Chain the stored ranges, read one at a time by first entry, with
+		 * this ack's from the mark-delete position: the read stops at the
+		 * first range that does not reach it, so a fold costs what it
+		 * folds, whatever lies above.
+		 */
+		CommandCounterIncrement();
+		snapshot = RegisterSnapshot(GetTransactionSnapshot());
+		scan = begin_partition_scan(acked, index, snapshot, subscription_id,
+									ledger_id);
+		tuple = systable_getnext_ordered(scan, ForwardScanDirection);
 		folded_to = cursor->mark_delete;
-		while (s < cursor->stored.count || i < count)
+		while (tuple != NULL || i < count)
 		{
-			bool		take_stored = i == count ||
-				(s < cursor->stored.count && cursor->stored.first[s] <= firsts[i]);
-			int64		first = take_stored ? cursor->stored.first[s] : firsts[i];
-			int64		last = take_stored ? cursor->stored.last[s] : lasts[i];
+			bool		isnull;
+			int64		stored_first = 0;
+			bool		take_stored;
+			int64		first;
+			int64		last;
 
+			if (tuple != NULL)
+				stored_first = DatumGetInt64(heap_getattr(tuple, ACKED_FIRST_ENTRY_ATTNUM,
+														  RelationGetDescr(acked),
+														  &isnull));
+			take_stored = i == count ||
+				(tuple != NULL && stored_first <= firsts[i]);
+			first = take_stored ? stored_first : firsts[i];
+			last = take_stored ?
+				DatumGetInt64(heap_getattr(tuple, ACKED_LAST_ENTRY_ATTNUM,
+										   RelationGetDescr(acked), &isnull)) :
+				lasts[i];
 			if (first > folded_to + 1)
 				break;
 			folded_to = Max(folded_to, last);
 			if (take_stored)
 			{
-				if (!TransactionIdIsCurrentTransactionId(cursor->stored_by[s]))
+				if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data)))
 					remember_folded_by_others(subscription_id, ledger_id,
 											  first, last);
-				s++;
+				folded_stored++;
+				tuple = systable_getnext_ordered(scan, ForwardScanDirection);
 			}
 			else
 				i++;
 		}
+		systable_endscan_ordered(scan);
+		UnregisterSnapshot(snapshot);
+		index_close(index, NoLock);
+		table_close(acked, NoLock);
+
 		/* what the position covered was acknowledged by its last mover */
 		if (folded_to > cursor->mark_delete && cursor->mark_delete >= 0 &&
 			!TransactionIdIsCurrentTransactionId(cursor->set_by))
@@ -583,20 +672,22 @@ fold_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 
 		if (folded_to > cursor->mark_delete)
 			update_mark_delete(subscription_id, ledger_id, cursor, folded_to);
+
 		/*
-		 * Chained ranges are covered now, stale ones below it included.  A
-		 * range another transaction is extending (an ack that found the
-		 * cursor row busy) is left for a later fold rather than waited for:
-		 * the worker folds too, and must never wait (DESIGN invariant 6a).
-		 * A covered range left behind lies below the mark-delete position,
-		 * where nothing reads it.
+		 * Chained ranges are covered now, stale ones below it included; all
+		 * start at or below the new position, so the delete reads only
+		 * them.  A range another transaction is extending (an ack that found
+		 * the cursor row busy) is left for a later fold rather than waited
+		 * for: the worker folds too, and must never wait (DESIGN invariant
+		 * 6a).  A covered range left behind lies below the mark-delete
+		 * position, where nothing reads it.
 		 */
 		values[2] = Int64GetDatum(folded_to);
-		if (s > 0)
+		if (folded_stored > 0)
 			run_catalog_sql("DELETE FROM pulsar.acked_range d"
 							" USING (SELECT first_entry FROM pulsar.acked_range"
 							"         WHERE subscription_id = $1 AND ledger_id = $2"
-							"           AND last_entry <= $3"
+							"           AND first_entry <= $3 AND last_entry <= $3"
 							"           FOR UPDATE SKIP LOCKED) covered"
 							" WHERE d.subscription_id = $1 AND d.ledger_id = $2"
 							"   AND d.first_entry = covered.first_entry",
@@ -690,6 +781,18 @@ ledger_partition_index(TopicInfo *topic, int64 ledger_id)
 			return topic->ledgers[i].partition_index;
 	return NOT_A_PARTITION;
 }
+
+/*
+ * The acknowledged range of subscription $1 in ledger $2 that starts
+ * nearest below or at entry e: the one that would cover e (see
+ * read_acked_ranges() on nesting).  A backward index scan of one row,
+ * however many ranges lie behind.
+ */
+#define NEAREST_ACKED_RANGE \
+	"SELECT n.last_entry, n.xmin AS acked_by FROM pulsar.acked_range n" \
+	" WHERE n.subscription_id = $1 AND n.ledger_id = $2" \
+	"   AND n.first_entry <= e" \
+	" ORDER BY n.first_entry DESC LIMIT 1"
 
 /* pending rows of subscription $1 in ledger $2 covering entries $3 (sorted) */
 #define PENDING_COVERING_ENTRIES \
@@ -874,15 +977,14 @@ check_ack_conflicts(Subscription *subscription, int64 ledger_id,
 	values[2] = PointerGetDatum(construct_array(elements, count, INT8OID, 8,
 												true, TYPALIGN_DOUBLE));
 	values[3] = found;
-	run_catalog_sql("SELECT e, c.xmin, r.xmin"
+	run_catalog_sql("SELECT e, c.xmin, r.acked_by"
 					"  FROM unnest($3) AS e"
 					"  JOIN pulsar.cursor c"
 					"    ON c.subscription_id = $1 AND c.ledger_id = $2"
-					"  LEFT JOIN pulsar.acked_range r"
-					"    ON r.subscription_id = $1 AND r.ledger_id = $2"
-					"   AND e BETWEEN r.first_entry AND r.last_entry"
+					"  LEFT JOIN LATERAL (" NEAREST_ACKED_RANGE ") r"
+					"    ON r.last_entry >= e"
 					" WHERE e <> ALL ($4)"
-					"   AND (e <= c.mark_delete OR r.first_entry IS NOT NULL)",
+					"   AND (e <= c.mark_delete OR r.last_entry IS NOT NULL)",
 					4, argtypes, values, NULL, true);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -965,11 +1067,14 @@ ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 
 /*
  * Entries from 'from' to 'to' not acknowledged.  Gaps count: dispatch
- * acknowledges them when it passes them.
+ * acknowledges them when it passes them.  At most 'max_ranges' ranges are
+ * read, from 'from' on; entries past the last of them count as
+ * acknowledged, so that a caller on a hot path pays for a bounded number
+ * of ranges and, when there are more, undercounts.
  */
 int64
 count_unacked(Subscription *subscription, int64 ledger_id, int64 from,
-			  int64 to)
+			  int64 to, int max_ranges)
 {
 	AckedRanges acked;
 	int64		unacked;
@@ -977,8 +1082,16 @@ count_unacked(Subscription *subscription, int64 ledger_id, int64 from,
 
 	if (to < from)
 		return 0;
+	load_acked_ranges(subscription, ledger_id, from, max_ranges, &acked);
+	if (acked.count >= max_ranges)
+	{
+		int64		reached = from - 1;
+
+		for (int i = 0; i < acked.count; i++)
+			reached = Max(reached, acked.last[i]);
+		to = Min(to, reached);
+	}
 	unacked = to - from + 1;
-	load_acked_ranges(subscription, ledger_id, from, INT_MAX, &acked);
 	/* ranges may overlap: count each entry once */
 	for (int i = 0; i < acked.count && acked.first[i] <= to; i++)
 	{
@@ -1301,9 +1414,8 @@ nack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 					"   FROM unnest($3, $5, $6, $7, $8) AS nacked(e, f, n, h, d)"
 					"  WHERE e > (SELECT mark_delete FROM pulsar.cursor"
 					"              WHERE subscription_id = $1 AND ledger_id = $2)"
-					"    AND NOT EXISTS (SELECT 1 FROM pulsar.acked_range r"
-					"                     WHERE r.subscription_id = $1 AND r.ledger_id = $2"
-					"                       AND e BETWEEN r.first_entry AND r.last_entry)"
+					"    AND NOT EXISTS (SELECT 1 FROM (" NEAREST_ACKED_RANGE ") r"
+					"                     WHERE r.last_entry >= e)"
 					" ON CONFLICT (subscription_id, ledger_id, first_entry) DO UPDATE"
 					"   SET consumer_id = NULL, redeliver_at = EXCLUDED.redeliver_at"
 					"   WHERE pending.last_entry = pending.first_entry",

@@ -42,7 +42,7 @@ extern void ack_ranges(Subscription *subscription, int64 ledger_id,
 					   int64 *firsts, int64 *lasts, int count);
 extern void fold_acked_ranges_everywhere(void);
 extern int64 count_unacked(Subscription *subscription, int64 ledger_id,
-						   int64 from, int64 to);
+						   int64 from, int64 to, int max_ranges);
 extern LedgerInfo *ledger_of_message(TopicInfo *topic, const MessageId *id);
 
 #endif							/* PULSAR_CURSOR_H */

@@ -47,6 +47,7 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "access/genam.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -79,8 +80,17 @@
 
 PG_FUNCTION_INFO_V1(pulsar_receive);
 
-/* most entries one receive looks at in a partition beyond what it hands out */
+/*
+ * Acknowledged ranges (and pending rows, beyond what it hands out) a receive
+ * loads at a time; entries it may look at in a call without moving the read
+ * position past them
+ */
 #define SCAN_WINDOW			10000
+/*
+ * most acknowledged ranges a receive reads to count what the consumer of
+ * an exclusive or failover subscription holds (count_unacked())
+ */
+#define UNACKED_COUNT_RANGES	1000
 /* points per consumer on the key_shared hash ring */
 #define RING_POINTS			64
 
@@ -518,12 +528,26 @@ DispatchInit(void)
 static int32
 message_key_hash(const StoredMessage *message)
 {
+	text	   *key;
+	char	   *utf8;
 	int			len = 0;
-	char	   *key = "";
+	uint32		hash;
 
-	if (!message->nulls[SEGMENT_KEY])
-		key = text_to_utf8(DatumGetTextPP(message->values[SEGMENT_KEY]), &len);
-	return (int32) (murmur3_32((const unsigned char *) key, len, 0) & PG_INT32_MAX);
+	if (message->nulls[SEGMENT_KEY])
+		return (int32) (murmur3_32((const unsigned char *) "", 0, 0) & PG_INT32_MAX);
+
+	/*
+	 * A key may be large and stored out of line: it is fetched once, and
+	 * every copy is freed at once, so that a scan holds no more than one key.
+	 */
+	key = DatumGetTextPP(message->values[SEGMENT_KEY]);
+	utf8 = text_to_utf8(key, &len);
+	hash = murmur3_32((const unsigned char *) utf8, len, 0) & PG_INT32_MAX;
+	if (utf8 != VARDATA_ANY(key))
+		pfree(utf8);
+	if ((Pointer) key != DatumGetPointer(message->values[SEGMENT_KEY]))
+		pfree(key);
+	return (int32) hash;
 }
 
 /* one call of receive */
@@ -538,7 +562,36 @@ typedef struct Receiver
 	int			ring_size;
 	ReturnSetInfo *rsinfo;
 	int			remaining;
+	int64		bytes;			/* of payloads, keys and properties returned */
 } Receiver;
+
+/*
+ * Whether a receive may return more: messages wanted, and bytes left under
+ * pulsar_pg.max_receive_bytes.  The first message always goes out.
+ */
+static bool
+receiver_wants_more(const Receiver *receiver)
+{
+	return receiver->remaining > 0 &&
+		receiver->bytes < pulsar_max_receive_bytes;
+}
+
+/*
+ * Counts a message returned against pulsar_pg.max_receive_bytes: the sizes
+ * of its payload, key and properties as the client gets them, read from
+ * their headers or TOAST pointers without fetching them.
+ */
+static void
+count_returned_bytes(Receiver *receiver, const StoredMessage *message)
+{
+	static const int columns[] = {SEGMENT_PAYLOAD, SEGMENT_KEY,
+	SEGMENT_PROPERTIES};
+
+	for (int i = 0; i < lengthof(columns); i++)
+		if (!message->nulls[columns[i]])
+			receiver->bytes +=
+				toast_raw_datum_size(message->values[columns[i]]);
+}
 
 static int
 compare_ring(const void *a, const void *b)
@@ -808,11 +861,22 @@ note_gap(Batch *batch, int64 first, int64 last)
 	batch->num_gaps++;
 }
 
-/* whether the scan may go on; a scan cut short says so */
+/*
+ * Whether the scan may go on; a scan cut short says so.  Entries the read
+ * position moved past (acknowledged, held, delayed, handed out) are never
+ * looked at again, so passing them costs no budget: a receive behind a long
+ * run of delayed messages reaches the ready ones after it in one call.
+ * Entries it stayed behind (Key_Shared messages of other consumers, and
+ * whatever follows them) the next receive looks at again: only so many of
+ * those per call.
+ */
 static bool
 keep_scanning(Batch *batch)
 {
+	if (batch->position_blocked)
+		batch->scanned++;
 	if (batch->count >= batch->want ||
+		batch->receiver->bytes >= pulsar_max_receive_bytes ||
 		batch->scanned >= SCAN_WINDOW + batch->want)
 	{
 		batch->stopped = true;
@@ -855,6 +919,50 @@ hold_back_delayed(Batch *batch, const StoredMessage *message, int32 key_hash)
 	return true;
 }
 
+/*
+ * Writes the pending rows of the delayed messages a scan passed: each is a
+ * redelivery due at its time, which no consumer holds yet.
+ */
+static void
+hold_delayed_rows(Batch *batch)
+{
+	Subscription *subscription = batch->receiver->subscription;
+	TimestampTz earliest = DT_NOEND;
+	CatalogAccess access;
+	Oid			argtypes[5] = {INT8OID, INT8OID, INT8ARRAYOID, INT4ARRAYOID,
+	TIMESTAMPTZARRAYOID};
+	Datum		values[5];
+
+	if (batch->num_delayed == 0)
+		return;
+	for (int i = 0; i < batch->num_delayed; i++)
+		earliest = Min(earliest, DatumGetTimestampTz(batch->delayed_due[i]));
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	values[1] = Int64GetDatum(batch->ledger->ledger_id);
+	values[2] = PointerGetDatum(construct_array(batch->delayed_entries,
+												batch->num_delayed, INT8OID,
+												8, true, TYPALIGN_DOUBLE));
+	values[3] = PointerGetDatum(construct_array(batch->delayed_hashes,
+												batch->num_delayed, INT4OID,
+												4, true, TYPALIGN_INT));
+	values[4] = PointerGetDatum(construct_array(batch->delayed_due,
+												batch->num_delayed,
+												TIMESTAMPTZOID, 8, true,
+												TYPALIGN_DOUBLE));
+	begin_catalog_access(&access);
+	run_catalog_sql("INSERT INTO pulsar.pending"
+					" (subscription_id, ledger_id, first_entry, last_entry,"
+					"  key_hash, redeliver_at)"
+					" SELECT $1, $2, e, e, h, due FROM unnest($3, $4, $5) AS held(e, h, due)",
+					5, argtypes, values, NULL, false);
+	end_catalog_access(&access);
+	pfree(DatumGetPointer(values[2]));
+	pfree(DatumGetPointer(values[3]));
+	pfree(DatumGetPointer(values[4]));
+	WorkerNoteTimer(earliest);
+	batch->num_delayed = 0;
+}
+
 static bool
 choose_new_message(const StoredMessage *message, void *arg)
 {
@@ -866,7 +974,6 @@ choose_new_message(const StoredMessage *message, void *arg)
 	/* below the max read position, a missing entry is gone for good */
 	note_gap(batch, batch->last_seen + 1, entry - 1);
 	batch->last_seen = entry;
-	batch->scanned++;
 	if (is_acked(batch, entry) || is_held(batch, entry))
 	{
 		if (!batch->position_blocked)
@@ -877,6 +984,9 @@ choose_new_message(const StoredMessage *message, void *arg)
 	{
 		if (!batch->position_blocked)
 			batch->next_read_position = entry + 1;
+		/* a long run of them is written as it goes, in bounded memory */
+		if (batch->num_delayed >= SCAN_WINDOW)
+			hold_delayed_rows(batch);
 		return keep_scanning(batch);
 	}
 	if (receiver->subscription->type == SUBSCRIPTION_KEY_SHARED &&
@@ -891,6 +1001,7 @@ choose_new_message(const StoredMessage *message, void *arg)
 
 	put_message(receiver->rsinfo->setResult, receiver->rsinfo->setDesc,
 				batch->ledger, batch->topic, message, 0);
+	count_returned_bytes(receiver, message);
 	batch->entries[batch->count] = entry;
 	batch->key_hashes[batch->count] = key_hash;
 	batch->count++;
@@ -938,7 +1049,17 @@ typedef struct Redelivery
 	Datum		topic;			/* text of the messages' topic column */
 	int32		redelivery_count;
 	int			delivered;
+	int64		last_returned;	/* entry of the last message returned */
+	bool		stopped;		/* at pulsar_pg.max_receive_bytes */
+	MemoryContext scratch;		/* for one dead letter at a time */
 } Redelivery;
+
+static bool
+is_dead_letter(const Subscription *subscription, int32 redelivery_count)
+{
+	return subscription->max_redeliver_count > 0 &&
+		redelivery_count > subscription->max_redeliver_count;
+}
 
 static bool
 redeliver_message(const StoredMessage *message, void *arg)
@@ -947,19 +1068,40 @@ redeliver_message(const StoredMessage *message, void *arg)
 	Receiver   *receiver = redelivery->receiver;
 	Subscription *subscription = receiver->subscription;
 
-	if (subscription->max_redeliver_count > 0 &&
-		redelivery->redelivery_count > subscription->max_redeliver_count)
+	if (is_dead_letter(subscription, redelivery->redelivery_count))
 	{
+		/* its copies (payload, properties) are freed before the next one */
+		MemoryContext caller = MemoryContextSwitchTo(redelivery->scratch);
 		StoredMessage copy = *message;
 
 		dead_letter(receiver, redelivery->ledger, &copy);
+		MemoryContextSwitchTo(caller);
+		MemoryContextReset(redelivery->scratch);
 		return true;
 	}
 	put_message(receiver->rsinfo->setResult, receiver->rsinfo->setDesc,
 				redelivery->ledger, redelivery->topic, message,
 				redelivery->redelivery_count);
+	count_returned_bytes(receiver, message);
 	redelivery->delivered++;
+	redelivery->last_returned = message->entry_id;
+	if (receiver->bytes >= pulsar_max_receive_bytes)
+	{
+		redelivery->stopped = true;
+		return false;
+	}
 	return true;
+}
+
+static void
+init_redelivery(Redelivery *redelivery, Receiver *receiver,
+				const LedgerInfo *ledger, Datum topic, int32 redelivery_count)
+{
+	memset(redelivery, 0, sizeof(Redelivery));
+	redelivery->receiver = receiver;
+	redelivery->ledger = ledger;
+	redelivery->topic = topic;
+	redelivery->redelivery_count = redelivery_count;
 }
 
 /*
@@ -1121,6 +1263,29 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 			num_rows = i + 1;
 		}
 	}
+
+	/*
+	 * Messages that are no dead letters go out now, before the claim is
+	 * written: a receive that reaches pulsar_pg.max_receive_bytes cuts the
+	 * run where it stopped, and the rest, with the rows after it, stays due.
+	 */
+	for (int i = 0; i < num_rows; i++)
+	{
+		Redelivery	redelivery;
+
+		if (is_dead_letter(subscription, counts[i]))
+			continue;
+		init_redelivery(&redelivery, receiver, ledger, topic, counts[i]);
+		scan_ledger(ledger, starts[i] - 1, cuts[i], snapshot,
+					redeliver_message, &redelivery);
+		delivered += redelivery.delivered;
+		if (redelivery.stopped)
+		{
+			cuts[i] = redelivery.last_returned;
+			num_rows = i + 1;
+			break;
+		}
+	}
 	if (num_rows > 0)
 	{
 		Datum	   *first_datums = palloc(sizeof(Datum) * num_rows);
@@ -1183,14 +1348,15 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 	{
 		Redelivery	redelivery;
 
-		redelivery.receiver = receiver;
-		redelivery.ledger = ledger;
-		redelivery.topic = topic;
-		redelivery.redelivery_count = counts[i];
-		redelivery.delivered = 0;
+		if (!is_dead_letter(subscription, counts[i]))
+			continue;
+		init_redelivery(&redelivery, receiver, ledger, topic, counts[i]);
+		redelivery.scratch = AllocSetContextCreate(CurrentMemoryContext,
+												   "pulsar_pg dead letter",
+												   ALLOCSET_DEFAULT_SIZES);
 		scan_ledger(ledger, starts[i] - 1, cuts[i], snapshot,
 					redeliver_message, &redelivery);
-		delivered += redelivery.delivered;
+		MemoryContextDelete(redelivery.scratch);
 	}
 	return delivered;
 }
@@ -1368,9 +1534,13 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 												  SPI_tuptable->tupdesc, 1, &isnull));
 			end_catalog_access(&access);
 		}
+		else if (read_position - 1 - mark_delete <=
+				 subscription->max_unacked_messages - want)
+			holding = 0;		/* it cannot hold enough to matter */
 		else
 			holding = count_unacked(subscription, ledger->ledger_id,
-									mark_delete + 1, read_position - 1);
+									mark_delete + 1, read_position - 1,
+									UNACKED_COUNT_RANGES);
 		want = Min(want, subscription->max_unacked_messages - holding);
 	}
 	if (want <= 0)
@@ -1400,31 +1570,50 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	batch.need_key_hash = subscription->type == SUBSCRIPTION_KEY_SHARED;
 	batch.hold_delayed = !ordered;
 	batch.now = GetCurrentTimestamp();
-	if (batch.want > 0 && read_position <= max_read_position)
+	if (batch.want > 0 && read_position <= max_read_position &&
+		receiver->bytes < pulsar_max_receive_bytes)
 	{
+		int64		scan_after = read_position - 1;
+
 		batch.acked = &cursor.ranges;
 		batch.held = &held;
 		batch.all_pending = subscription->type == SUBSCRIPTION_KEY_SHARED ?
 			&all_pending : NULL;
-
-		/*
-		 * When as many ranges or pending rows were loaded as asked for,
-		 * nothing is known past the last one: the scan stops there.
-		 */
-		scan_until = max_read_position;
-		if (cursor.ranges.count >= SCAN_WINDOW)
-			scan_until = Min(scan_until,
-							 cursor.ranges.last[cursor.ranges.count - 1]);
-		if (held.count >= held_limit)
-			scan_until = Min(scan_until, held.lasts[held.count - 1]);
-		scan_ledger(ledger, read_position - 1, scan_until, snapshot,
-					choose_new_message, &batch);
-		/* whatever lay past the last message seen was a gap */
-		if (!batch.stopped)
+		for (;;)
 		{
+			batch.acked_index = 0;
+			batch.held_index = 0;
+
+			/*
+			 * When as many ranges or pending rows were loaded as asked for,
+			 * nothing is known past the last one: this round of the scan
+			 * stops there, and the next loads what follows.
+			 */
+			scan_until = max_read_position;
+			if (cursor.ranges.count >= SCAN_WINDOW)
+				scan_until = Min(scan_until,
+								 cursor.ranges.last[cursor.ranges.count - 1]);
+			if (held.count >= held_limit)
+				scan_until = Min(scan_until, held.lasts[held.count - 1]);
+			scan_ledger(ledger, scan_after, scan_until, snapshot,
+						choose_new_message, &batch);
+			if (batch.stopped)
+				break;
+			/* whatever lay past the last message seen was a gap */
 			note_gap(&batch, batch.last_seen + 1, scan_until);
+			batch.last_seen = scan_until;
 			if (!batch.position_blocked)
 				batch.next_read_position = scan_until + 1;
+			if (scan_until >= max_read_position)
+				break;
+			scan_after = scan_until;
+			/* what is held before what is acknowledged, as above */
+			load_pending(subscription, ledger->ledger_id, scan_after + 1,
+						 held_limit, &held);
+			pfree(cursor.ranges.first);
+			pfree(cursor.ranges.last);
+			load_acked_ranges(subscription, ledger->ledger_id, scan_after + 1,
+							  SCAN_WINDOW, &cursor.ranges);
 		}
 		delivered += batch.count;
 	}
@@ -1434,31 +1623,7 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 				   batch.gap_lasts, batch.num_gaps);
 
 	/* delayed messages wait as redeliveries due at their time */
-	if (batch.num_delayed > 0)
-	{
-		TimestampTz earliest = DT_NOEND;
-
-		for (int i = 0; i < batch.num_delayed; i++)
-			earliest = Min(earliest, DatumGetTimestampTz(batch.delayed_due[i]));
-		values[3] = PointerGetDatum(construct_array(batch.delayed_entries,
-													batch.num_delayed, INT8OID,
-													8, true, TYPALIGN_DOUBLE));
-		values[4] = PointerGetDatum(construct_array(batch.delayed_hashes,
-													batch.num_delayed, INT4OID,
-													4, true, TYPALIGN_INT));
-		values[7] = PointerGetDatum(construct_array(batch.delayed_due,
-													batch.num_delayed,
-													TIMESTAMPTZOID, 8, true,
-													TYPALIGN_DOUBLE));
-		begin_catalog_access(&access);
-		run_catalog_sql("INSERT INTO pulsar.pending"
-						" (subscription_id, ledger_id, first_entry, last_entry,"
-						"  key_hash, redeliver_at)"
-						" SELECT $1, $2, e, e, h, due FROM unnest($4, $5, $8) AS held(e, h, due)",
-						8, argtypes, values, NULL, false);
-		end_catalog_access(&access);
-		WorkerNoteTimer(earliest);
-	}
+	hold_delayed_rows(&batch);
 
 	/* record what consumers now hold */
 	if (track && batch.count > 0)
@@ -1529,6 +1694,21 @@ open_receiver(Receiver *receiver, TopicInfo *topic, const char *name,
 }
 
 /*
+ * Whether the max read position of a partition of the topic moved from what
+ * 'seen' holds.  Neither allocates nor reads a table: a waiting receive
+ * asks this on every wake-up.
+ */
+static bool
+topic_moved(TopicInfo *topic, const int64 *seen)
+{
+	for (int i = 0; i < topic->num_ledgers; i++)
+		if (GetMaxReadPosition(topic->ledgers[i].ledger_id, load_next_entry) !=
+			seen[i])
+			return true;
+	return false;
+}
+
+/*
  * receive(topic, subscription, max_messages, timeout, consumer)
  *		RETURNS SETOF pulsar.message
  *
@@ -1555,6 +1735,10 @@ pulsar_receive(PG_FUNCTION_ARGS)
 	TimestampTz now;
 	TimestampTz deadline;
 	CommandId	command_at_start = GetCurrentCommandId(false);
+	bool		locked = true;	/* holds the subscription's lock */
+	TimestampTz next_look = 0;
+	MemoryContext look_context;
+	int64	   *seen;			/* max read position of each partition */
 	static uint32 next_partition = 0;
 
 	check_can_read("pulsar.receive()");
@@ -1593,6 +1777,26 @@ pulsar_receive(PG_FUNCTION_ARGS)
 	receiver.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	receiver.remaining = max_messages;
 
+	/*
+	 * Every publishing commit in the cluster wakes a waiting receive.  It
+	 * looks again only when a partition of its topic moved, or every 100 ms
+	 * for redeliveries that fall due, and each look allocates in a context
+	 * of its own, reset after it: however many wake-ups, the memory of the
+	 * call stays that of its result.
+	 */
+	if (timeout_us > 0)
+	{
+		look_context = AllocSetContextCreate(CurrentMemoryContext,
+											 "pulsar_pg receive look",
+											 ALLOCSET_DEFAULT_SIZES);
+		seen = palloc(sizeof(int64) * topic->num_ledgers);
+	}
+	else
+	{
+		/* one look: the call's own memory is freed with it */
+		look_context = CurrentMemoryContext;
+		seen = NULL;
+	}
 	/* a timeout reaching past the last representable time waits until then */
 	now = GetCurrentTimestamp();
 	deadline = timeout_us > END_TIMESTAMP - now ? END_TIMESTAMP :
@@ -1601,35 +1805,59 @@ pulsar_receive(PG_FUNCTION_ARGS)
 		PublicationWaitPrepare();
 	for (;;)
 	{
-		uint32		first = next_partition++;
 		long		wait_ms;
-		bool		unlocked;
 
-		for (int i = 0; i < topic->num_ledgers && receiver.remaining > 0; i++)
+		now = GetCurrentTimestamp();
+		if (now >= next_look || topic_moved(topic, seen))
 		{
-			LedgerInfo *ledger = &topic->ledgers[(first + i) % topic->num_ledgers];
+			uint32		first = next_partition++;
+			MemoryContext caller;
 
-			receiver.remaining -= receive_from_ledger(&receiver, ledger,
-													  receiver.remaining);
+			/* a seek or unsubscribe may have committed while it slept */
+			if (!locked)
+			{
+				open_receiver(&receiver, topic, name, consumer_name);
+				locked = true;
+			}
+			caller = MemoryContextSwitchTo(look_context);
+			next_look = TimestampTzPlusMilliseconds(now, 100);
+			for (int i = 0; seen != NULL && i < topic->num_ledgers; i++)
+				seen[i] = GetMaxReadPosition(topic->ledgers[i].ledger_id,
+											 load_next_entry);
+			for (int i = 0;
+				 i < topic->num_ledgers && receiver_wants_more(&receiver);
+				 i++)
+			{
+				LedgerInfo *ledger = &topic->ledgers[(first + i) % topic->num_ledgers];
+
+				receiver.remaining -= receive_from_ledger(&receiver, ledger,
+														  receiver.remaining);
+			}
+			MemoryContextSwitchTo(caller);
+			if (timeout_us > 0)
+				MemoryContextReset(look_context);
 		}
 		if (receiver.remaining < max_messages || timeout_us == 0)
 			break;
-		wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+		now = GetCurrentTimestamp();
+		wait_ms = TimestampDifferenceMilliseconds(now, deadline);
 		if (wait_ms <= 0)
 			break;
 
 		/*
-		 * Nothing written since the call began: no command of it used its
-		 * command id, so the counter has not moved.
+		 * Sleep without the subscription's lock if nothing was written since
+		 * the call began (no command of it used its command id, so the
+		 * counter has not moved): seek and unsubscribe need not wait.
 		 */
-		unlocked = GetCurrentCommandId(false) == command_at_start;
-		if (unlocked)
+		if (locked && GetCurrentCommandId(false) == command_at_start)
+		{
 			unlock_subscription(topic->topic_id, name, AccessShareLock);
-		/* wake up now and then for redeliveries that fall due */
-		PublicationWait(Min(wait_ms, 100));
+			locked = false;
+		}
+		PublicationWait(Max(Min(wait_ms,
+								TimestampDifferenceMilliseconds(now, next_look)),
+							1));
 		CHECK_FOR_INTERRUPTS();
-		if (unlocked)
-			open_receiver(&receiver, topic, name, consumer_name);
 	}
 	if (timeout_us > 0)
 		PublicationWaitDone();

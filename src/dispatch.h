@@ -10,6 +10,7 @@
 
 /* settings, defined in pulsar_pg.c */
 extern int	pulsar_max_cursors;
+extern int	pulsar_max_receive_bytes;
 
 extern void DispatchShmemRequest(void);
 extern void DispatchShmemInit(void);

@@ -32,6 +32,7 @@ int			pulsar_max_partitions = 16384;
 int			pulsar_max_open_reservations = 8192;
 int			pulsar_max_cursors = 65536;
 int			pulsar_consumer_lease_ms = 60000;
+int			pulsar_max_receive_bytes = 64 * 1024 * 1024;
 
 /* CREATE EXTENSION ran in the open transaction */
 static bool forget_database_at_commit = false;
@@ -77,6 +78,12 @@ define_settings(void)
 							&pulsar_max_message_size,
 							5 * 1024 * 1024, 0, MaxAllocSize - VARHDRSZ,
 							PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("pulsar_pg.max_receive_bytes",
+							"Bytes of payloads, keys and properties after which a receive returns.",
+							"A receive always returns at least one message.",
+							&pulsar_max_receive_bytes,
+							64 * 1024 * 1024, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
 	DefineCustomIntVariable("pulsar_pg.segment_entries",
 							"Number of messages per segment table of a new topic.",
 							"Storage is reclaimed a whole segment at a time.",

@@ -80,7 +80,8 @@ static int64
 ledger_backlog(Subscription *subscription, int64 ledger_id, int64 last)
 {
 	return count_unacked(subscription, ledger_id,
-						 cursor_mark_delete(subscription, ledger_id) + 1, last);
+						 cursor_mark_delete(subscription, ledger_id) + 1, last,
+						 INT_MAX);
 }
 
 /*
@@ -97,7 +98,7 @@ ordered_holding(Subscription *subscription, int64 ledger_id)
 		return 0;
 	return count_unacked(subscription, ledger_id,
 						 cursor_mark_delete(subscription, ledger_id) + 1,
-						 read_position - 1);
+						 read_position - 1, INT_MAX);
 }
 
 static void
