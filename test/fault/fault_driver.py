@@ -62,6 +62,7 @@
 #	  worker-stall   the worker never waits for a lock held by a client
 #					 that is idle in transaction
 #	  errors         no client got an error outside the retry rules
+#	  server-crash   no client was told another backend crashed (57P02)
 #
 #	  Prints the seed first; on failure every failed check with examples
 #	  (and the history of the messages involved), then the seed again.
@@ -236,9 +237,12 @@ class Client:
 
 	def lost(self, e):
 		"""Whether error e means the connection is gone."""
+		state = getattr(e, 'sqlstate', None)
+		if state == '57P02':
+			# another backend crashed and the server reinitialised
+			self.run.fail('server-crash', '%s: %s' % (self.role, error_text(e)))
 		if self.conn is None or self.conn.closed or self.conn.broken:
 			return True
-		state = getattr(e, 'sqlstate', None)
 		return state is None or state.startswith('08') or state in ('57P01', '57P02', '57P03')
 
 	def q(self, sql, params=None):
@@ -1030,7 +1034,7 @@ def main():
 
 	counts = dict(run.counts)
 	counts.update(summary)
-	print('fault: %s' % ', '.join('%s %s' % (k, v) for k, v in sorted(counts.items())), flush=True)
+	print('fault: counts: %s' % ', '.join('%s %s' % (k, v) for k, v in sorted(counts.items())), flush=True)
 	if run.failures:
 		for name, lines in run.failures.items():
 			print('fault: FAILED %s (%d):' % (name, len(lines)))

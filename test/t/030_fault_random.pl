@@ -90,6 +90,7 @@ for my $run (@runs)
 		'--fault' => $fast,
 		'--fault' => $immediate,
 		@extra);
+	my $log_offset = -s $node->logfile;
 	my $out = '';
 	my $ok = eval {
 		IPC::Run::run(\@cmd, '<', \undef, '>&', \$out,
@@ -104,7 +105,12 @@ for my $run (@runs)
 		"$name: the model holds through random faults, a fast restart and a crash (seed $run_seed)")
 	  or diag("driver output:\n$out");
 	note($summary // 'the driver printed no verdict');
-	note($1) if $out =~ /^fault: (aborted .*)$/m;
+	note($1) if $out =~ /^fault: (counts: .*)$/m;
+
+	my @crashes = grep { /was terminated by signal|PANIC:|TRAP:/ }
+	  split /\n/, slurp_file($node->logfile, $log_offset);
+	is(scalar(@crashes), 0, "$name: no server process crashed")
+	  or diag(join("\n", @crashes[0 .. ($#crashes < 9 ? $#crashes : 9)]));
 }
 
 $node->stop;

@@ -101,7 +101,15 @@ is($status, 0,
 	"the model holds across the promotion of a synchronous standby (seed $seed)")
   or diag("driver output:\n$out");
 note($1) if $out =~ /^fault: ((?:PASS|FAIL) .*)$/m;
-note($1) if $out =~ /^fault: (aborted .*)$/m;
+note($1) if $out =~ /^fault: (counts: .*)$/m;
+
+for my $node ($primary, $standby)
+{
+	my @crashes = grep { /was terminated by signal|PANIC:|TRAP:/ }
+	  split /\n/, slurp_file($node->logfile);
+	is(scalar(@crashes), 0, $node->name . ': no server process crashed')
+	  or diag(join("\n", @crashes[0 .. ($#crashes < 9 ? $#crashes : 9)]));
+}
 
 $standby->stop;
 
