@@ -448,6 +448,7 @@ def consumer(run, k, log):
 				log.history.append((time.monotonic(), payload, tx, 'received %s (redelivery_count %d)' % (mid, redeliveries)))
 			if not got:
 				client.q('COMMIT')
+				time.sleep(rng.uniform(0.01, 0.1))
 				# named consumers sometimes stop calling past the lease
 				if named and rng.random() < 0.05:
 					time.sleep(lease * rng.uniform(1.3, 2.0))
@@ -944,7 +945,7 @@ def main():
 						'the default) or never (individual, which also nacks)')
 	parser.add_argument('--producers', type=int, default=3)
 	parser.add_argument('--consumers', type=int, default=4)
-	parser.add_argument('--hold-probability', type=float, default=0.04,
+	parser.add_argument('--hold-probability', type=float, default=0.06,
 						help='chance a consumer holds its transaction open for 0.3 to 2 leases')
 	parser.add_argument('--fault', action='append', default=[],
 						help='shell command run during the load, after a VACUUM (repeatable; evenly spaced)')
