@@ -19,6 +19,7 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 # postgresql-15-pgq3, pgqd: PgQ, for the side-by-side benchmarks.
 # libpq-dev: the pulsar-pg client (cli/) is a libpq program.
 # python3-psycopg2: the driver of the latency benchmark (bench/latency.py).
+# python3-psycopg: psycopg 3, for the randomized fault tests (test/fault/).
 # gnuplot-nox: bench/all.sh's plot of the latency distribution.
 packages=(
 	postgresql-15
@@ -29,6 +30,7 @@ packages=(
 	postgresql-15-pgq3
 	pgqd
 	python3-psycopg2
+	python3-psycopg
 	gnuplot-nox
 	make
 	gcc
