@@ -200,8 +200,13 @@ class Consumer:
 
     def _fill(self, conn):
         self._notified = False
-        self._receive_due = False
-        self._queue.extend(self._fetch_on(conn, self._queue_size - len(self._queue)))
+        wanted = self._queue_size - len(self._queue)
+        got = self._fetch_on(conn, wanted)
+        self._queue.extend(got)
+        # A full batch may have left more behind, which no notification
+        # will announce: receive again when the queue runs dry.  A short
+        # one emptied the backlog; what comes later is notified.
+        self._receive_due = len(got) == wanted
 
     def _drain_socket(self, conn):
         """Reads what the server sent while we were idle; True if it held a

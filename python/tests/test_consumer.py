@@ -86,6 +86,16 @@ def test_receiver_queue_size_prefetches(client, sql, topic):
     assert datas == [b"m%d" % i for i in range(10)]
 
 
+def test_a_backlog_larger_than_the_queue_is_received_without_notifications(client, topic):
+    publish(client, topic, 10)
+    consumer = client.subscribe(topic, "s", initial_position=Earliest, receiver_queue_size=3)
+    time.sleep(1.5)     # the worker's notifications for the publish are long gone
+    consumer._notified = False
+    start = time.monotonic()
+    assert [consumer.receive(3000).data() for _ in range(10)] == [b"m%d" % i for i in range(10)]
+    assert time.monotonic() - start < 3
+
+
 def test_grouped_acks_are_sent_before_the_next_receive_and_on_close(client, sql, topic):
     publish(client, topic, 5)
     consumer = client.subscribe(topic, "s", initial_position=Earliest,
