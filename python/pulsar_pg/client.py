@@ -7,7 +7,7 @@ import psycopg
 from psycopg import conninfo as _conninfo
 
 from . import exceptions
-from ._types import ConsumerType, InitialPosition, MessageId
+from ._types import ConsumerType, InitialPosition
 from .consumer import Consumer
 from .producer import Producer
 from .reader import Reader

@@ -38,6 +38,15 @@ log = logging.getLogger("pulsar_pg")
 _ACK_GROUP_MAX = 1000
 
 
+def _id_text(message):
+    """The server's text form of a Message's or MessageId's id."""
+    if isinstance(message, Message):
+        return message._id_text
+    if isinstance(message, MessageId):
+        return str(message)
+    raise TypeError("expected a Message or a MessageId, got %s" % type(message).__name__)
+
+
 def _message_id(message):
     if isinstance(message, Message):
         return message.message_id()
@@ -315,7 +324,7 @@ class Consumer:
     def _flush_acks_on(self, conn):
         if not self._pending_acks:
             return
-        ids = [str(i) for i in self._pending_acks]
+        ids = self._pending_acks
         try:
             conn.execute("SELECT pulsar.ack(%s, %s, %s::pulsar.message_id[])",
                          (self._topic, self._subscription, ids))
@@ -339,7 +348,7 @@ class Consumer:
 
     def acknowledge(self, message):
         """Acknowledges a message (or a MessageId); sent with the next group."""
-        message_id = _message_id(message)
+        message_id = _id_text(message)
         with self._conn.lock:
             if self._closed:
                 raise exceptions.AlreadyClosed("consumer is closed")
@@ -586,7 +595,7 @@ class Transaction:
     def acknowledge(self, message):
         """Acknowledges in this transaction (a Message, a MessageId or a list)."""
         items = message if isinstance(message, (list, tuple)) else [message]
-        ids = [str(_message_id(m)) for m in items]
+        ids = [_id_text(m) for m in items]
         if ids:
             self._run("SELECT pulsar.ack(%s, %s, %s::pulsar.message_id[])",
                       (self._consumer._topic, self._consumer._subscription, ids))

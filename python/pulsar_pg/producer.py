@@ -345,7 +345,7 @@ class Producer:
             log.warning("pulsar_pg: send_async to %s failed: %s", self._topic, error)
             ids = [None] * len(batch)
             result = error.result()
-        except Exception as error:  # a bug or an interrupted thread: report it
+        except Exception:  # a bug or an interrupted thread: report it
             log.exception("pulsar_pg: send_async to %s failed", self._topic)
             ids = [None] * len(batch)
             result = exceptions.Result.UnknownError

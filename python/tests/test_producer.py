@@ -7,8 +7,6 @@ import pytest
 
 import pulsar_pg as pulsar
 
-from conftest import stats
-
 
 def read_all(sql, topic):
     return sql.execute(
