@@ -220,7 +220,7 @@ count_pytest() {
 	local name
 	while read -r name; do
 		failed_names+=("python/$name")
-	done < <(sed -n 's/^\(FAILED\|ERROR\) [^:]*\/\{0,1\}\([^/ ]*::[^ ]*\).*/\2/p' "$log")
+	done < <(sed -n 's/^\(FAILED\|ERROR\) \([^ ]*\).*/\2/p' "$log")
 	if [ "$rc" -eq 5 ] || [ -z "$summary" ] || [ $((${p:-0} + ${f:-0} + ${e:-0})) -eq 0 ]; then
 		echo "test: python: pytest ran no test (exit $rc)" >&2
 		failed=$((failed + 1))
