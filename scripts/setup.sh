@@ -8,6 +8,8 @@
 #
 #   scripts/setup.sh [--ha]    --ha: also Patroni and etcd (scripts/ha-failover.sh)
 #   PG_CONFIG=/path/to/pg_config  override the PostgreSQL 15 pg_config
+#   PULSAR_PYTHON_SITE=DIR        install the Python client (python/) into DIR
+#                                 instead of Debian's python3 site directory
 #
 set -euo pipefail
 
@@ -21,6 +23,7 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 # python3-psycopg2: the driver of the latency benchmark (bench/latency.py).
 # python3-psycopg: psycopg 3, for the randomized fault tests (test/fault/).
 # gnuplot-nox: bench/all.sh's plot of the latency distribution.
+# python3-psycopg, python3-pytest: the Python client (python/) and its tests.
 packages=(
 	postgresql-15
 	postgresql-server-dev-15
@@ -32,6 +35,8 @@ packages=(
 	python3-psycopg2
 	python3-psycopg
 	gnuplot-nox
+	python3-psycopg
+	python3-pytest
 	make
 	gcc
 )
@@ -101,3 +106,18 @@ cd "$root"
 quiet make -j2 PG_CONFIG="$PG_CONFIG"
 quiet as_root make install PG_CONFIG="$PG_CONFIG"
 echo "setup: pulsar_pg built and installed into $("$PG_CONFIG" --pkglibdir), pulsar-pg into $("$PG_CONFIG" --bindir)"
+
+# The Python client: a pure-Python package, copied into the site directory
+# of Debian's own python3 (/usr/local/lib/python3.X/dist-packages), where
+# /usr/bin/python3 finds it whatever other python3 comes first on PATH.
+py_site=${PULSAR_PYTHON_SITE:-$(/usr/bin/python3 -c 'import site; print(site.getsitepackages()[0])')}
+py_new=$(mktemp -d)
+cp -R "$root/python/pulsar_pg" "$py_new/pulsar_pg"
+find "$py_new" -name __pycache__ -prune -exec rm -rf {} +
+chmod -R a+rX "$py_new"
+if [ -d "$py_site" ] && [ -w "$py_site" ]; then as_py=(); else as_py=(as_root); fi
+quiet "${as_py[@]}" mkdir -p "$py_site"
+quiet "${as_py[@]}" rm -rf "$py_site/pulsar_pg"
+quiet "${as_py[@]}" cp -R "$py_new/pulsar_pg" "$py_site/pulsar_pg"
+rm -rf "$py_new"
+echo "setup: the Python client pulsar_pg installed into $py_site"

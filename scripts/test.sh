@@ -2,9 +2,10 @@
 #
 # scripts/test.sh -- run pulsar_pg's test suites on a throw-away server.
 #
-# usage: scripts/test.sh [--suite regress|isolation|tap]... [--keep]
+# usage: scripts/test.sh [--suite regress|isolation|tap|python]... [--keep]
 #
-#   --suite S   run only suite S (repeatable); default: regress, isolation, tap
+#   --suite S   run only suite S (repeatable); default: regress, isolation,
+#               tap, python
 #   --keep      keep the temp directory (copy, results, server log) for
 #               debugging; the server is stopped all the same
 #
@@ -15,8 +16,13 @@
 # per suite, so a failing suite does not hide the others. Extra server
 # settings for the tests can go in test/postgresql.conf (appended if present).
 #
+# The python suite runs the Python client's pytest tests (python/tests) with
+# Debian's /usr/bin/python3 against the same server; the client is the copy
+# scripts/setup.sh installed (PULSAR_PYTHON_SITE, if set, names where).
+#
 # Always ends with the line "tests: N passed, N failed" (pg_regress tests +
-# isolation tests + TAP test files) and exits non-zero on any failure.
+# isolation tests + TAP test files + pytest tests) and exits non-zero on any
+# failure.
 #
 set -euo pipefail
 
@@ -38,10 +44,10 @@ while [ $# -gt 0 ]; do
 		*) echo "test: unknown argument: $1" >&2; usage ;;
 	esac
 done
-[ ${#suites[@]} -gt 0 ] || suites=(regress isolation tap)
+[ ${#suites[@]} -gt 0 ] || suites=(regress isolation tap python)
 for s in "${suites[@]}"; do
 	case $s in
-		regress|isolation|tap) ;;
+		regress|isolation|tap|python) ;;
 		*) echo "test: unknown suite: $s" >&2; usage ;;
 	esac
 done
@@ -200,7 +206,51 @@ count_tap() {
 	done
 }
 
+# Count pytest's results from its summary line in log $1 ("3 passed, 1
+# failed, 2 errors in 5.1s"); errors count as failures, and so does a run
+# that collected no test (exit status 5) or printed no summary.
+count_pytest() {
+	local log=$1 rc=$2 summary p f e
+	summary=$(grep -E '(passed|failed|errors?|no tests ran).* in [0-9.]+s' "$log" | tail -n 1 || true)
+	p=$(grep -oE '[0-9]+ passed' <<<"$summary" | cut -d' ' -f1 || true)
+	f=$(grep -oE '[0-9]+ failed' <<<"$summary" | cut -d' ' -f1 || true)
+	e=$(grep -oE '[0-9]+ errors?' <<<"$summary" | cut -d' ' -f1 || true)
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-0} + ${e:-0}))
+	local name
+	while read -r name; do
+		failed_names+=("python/$name")
+	done < <(sed -n 's/^\(FAILED\|ERROR\) \([^ ]*\).*/\2/p' "$log")
+	if [ "$rc" -eq 5 ] || [ -z "$summary" ] || [ $((${p:-0} + ${f:-0} + ${e:-0})) -eq 0 ]; then
+		echo "test: python: pytest ran no test (exit $rc)" >&2
+		failed=$((failed + 1))
+		failed_names+=("python/no-tests")
+	fi
+}
+
+# The python suite: pytest as postgres, on the test server, with Debian's
+# python3 (another python3 may come first on PATH).
+run_python_suite() {
+	echo "test: running the python suite"
+	local rc=0
+	as_postgres env -u PGUSER -u PGDATABASE -u PGSERVICE -u PGOPTIONS -u PGHOSTADDR \
+		PGHOST="$work" PGPORT="$port" PG_CONFIG="$PG_CONFIG" \
+		${PULSAR_PYTHON_SITE:+PYTHONPATH="$PULSAR_PYTHON_SITE"} \
+		PYTHONDONTWRITEBYTECODE=1 \
+		sh -c "cd '$src/python/tests' && exec /usr/bin/python3 -m pytest -p no:cacheprovider -rfE -q ." \
+		2>&1 | tee "$logs/python.log" || rc=$?
+	count_pytest "$logs/python.log" "$rc"
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ] && [ "$rc" -ne 5 ]; then
+		echo "test: python: pytest failed (exit $rc)" >&2
+		errors=$((errors + 1))
+	fi
+}
+
 for suite in "${suites[@]}"; do
+	if [ "$suite" = python ]; then
+		run_python_suite
+		continue
+	fi
 	case $suite in
 		regress) var=REGRESS; skip=(ISOLATION= TAP_TESTS=) ;;
 		isolation) var=ISOLATION; skip=(REGRESS= TAP_TESTS=) ;;
