@@ -21,9 +21,9 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 # postgresql-15-pgq3, pgqd: PgQ, for the side-by-side benchmarks.
 # libpq-dev: the pulsar-pg client (cli/) is a libpq program.
 # python3-psycopg2: the driver of the latency benchmark (bench/latency.py).
-# python3-psycopg: psycopg 3, for the randomized fault tests (test/fault/).
 # gnuplot-nox: bench/all.sh's plot of the latency distribution.
-# python3-psycopg, python3-pytest: the Python client (python/) and its tests.
+# python3-psycopg (psycopg 3), python3-pytest: the Python client (python/),
+#   its tests and the randomized fault tests (test/fault/).
 packages=(
 	postgresql-15
 	postgresql-server-dev-15
@@ -33,7 +33,6 @@ packages=(
 	postgresql-15-pgq3
 	pgqd
 	python3-psycopg2
-	python3-psycopg
 	gnuplot-nox
 	python3-psycopg
 	python3-pytest

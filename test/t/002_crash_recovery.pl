@@ -15,7 +15,7 @@
 #		first to reach a segment (crash_fresh): segment tables must not
 #		belong to the sender's transaction and vanish with it.  They
 #		continue at the ledger's logged high-water mark, so there may be a
-#		gap (t/011_entry_ids_never_reused.pl covers ids VACUUM removed).
+#		gap (t/012_entry_ids_never_reused.pl covers ids VACUUM removed).
 #
 #	  Three times: an immediate shutdown (postmaster and all, then crash
 #	  recovery on start), the kill -9 of the publishing backend (the

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 #
-# 011_entry_ids_never_reused.pl
+# 012_entry_ids_never_reused.pl
 #	  DESIGN invariant 0: after a restart, a crash or a promotion, and
 #	  whatever VACUUM removed, every new entry id is above every id ever
 #	  handed out.

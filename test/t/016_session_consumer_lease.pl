@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 #
-# 013_session_consumer_lease.pl
+# 016_session_consumer_lease.pl
 #	  A session's own consumer (subscribed without a consumer name) lives as
 #	  long as its session, as a Pulsar consumer lives as long as its
 #	  connection: waiting on LISTEN through a quiet spell longer than

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 #
-# 014_exactly_once.pl
+# 018_exactly_once.pl
 #	  Consume-process-ack in one transaction is exactly-once, whatever
 #	  other consumers' transactions do, and nothing is left undeliverable
 #	  (DESIGN invariant 6), on shared and key_shared subscriptions.

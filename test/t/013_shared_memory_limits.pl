@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 #
-# 012_shared_memory_limits.pl
+# 013_shared_memory_limits.pl
 #	  The extension's shared tables hold only what exists, and their sizes
 #	  are hard limits.
 #

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 #
-# 014_notify_payload.pl
+# 017_notify_payload.pl
 #	  The worker's notification payloads are whole: "<topic> <message id>"
 #	  for a publication, with the topic's full name however long its
 #	  tenant, namespace and name are (64, 64 and 255 bytes at most), never

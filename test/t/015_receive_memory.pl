@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 #
-# 012_receive_memory.pl
+# 015_receive_memory.pl
 #	  A receive waiting for messages keeps its memory flat (DESIGN
 #	  invariant 6a: memory of a call is bounded by its result), however
 #	  many commits elsewhere in the cluster wake it up.

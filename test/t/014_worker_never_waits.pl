@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 #
-# 012_worker_never_waits.pl
+# 014_worker_never_waits.pl
 #	  DESIGN invariant 6a: no user transaction stalls the worker.  A named
 #	  consumer of a shared subscription acknowledges one message in a
 #	  transaction it leaves open, so that transaction holds the row of
