@@ -599,9 +599,9 @@ open_subscription(TopicInfo *topic, const char *name, LOCKMODE lockmode)
 }
 
 /*
- * Giving back what departing consumers held, then deleting those of them
- * that no pending row names any more.  detach_consumers() puts " SKIP
- * LOCKED" between each head and tail when it must not wait.
+ * For detaching without waiting: giving back what departing consumers
+ * held, then deleting those of them that no pending row names any more,
+ * with " SKIP LOCKED" between each head and tail.
  */
 #define RELEASE_HELD_SQL \
 	"UPDATE pulsar.pending p" \
@@ -632,6 +632,20 @@ open_subscription(TopicInfo *topic, const char *name, LOCKMODE lockmode)
 	" WHERE d.consumer_id = gone.consumer_id" \
 	" RETURNING d.subscription_id, d.consumer_id"
 
+/* tells the worker of the subscriptions in the last query's first column */
+static void
+note_consumers_left(void)
+{
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		WorkerNoteConsumersLeft(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc,
+															1, &isnull)));
+	}
+}
+
 /*
  * Detaches consumers (an array of ids) and gives back what they held: their
  * pending rows wait for redelivery, due at once, and the subscriptions that
@@ -660,30 +674,40 @@ detach_consumers(Datum consumer_ids, bool skip_locked)
 	Datum		values[1] = {consumer_ids};
 	uint64		removed;
 
-	run_catalog_sql(skip_locked ?
-					RELEASE_HELD_SQL " SKIP LOCKED" RELEASE_HELD_SQL_TAIL :
-					RELEASE_HELD_SQL RELEASE_HELD_SQL_TAIL,
-					1, argtypes, values, NULL, true);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	if (skip_locked)
 	{
-		bool		isnull;
-
-		WorkerNoteConsumersLeft(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-															SPI_tuptable->tupdesc,
-															1, &isnull)));
+		run_catalog_sql(RELEASE_HELD_SQL " SKIP LOCKED" RELEASE_HELD_SQL_TAIL,
+						1, argtypes, values, NULL, true);
+		note_consumers_left();
+		run_catalog_sql(DELETE_UNHOLDING_SQL " SKIP LOCKED" DELETE_UNHOLDING_SQL_TAIL,
+						1, argtypes, values, NULL, true);
 	}
-	run_catalog_sql(skip_locked ?
-					DELETE_UNHOLDING_SQL " SKIP LOCKED" DELETE_UNHOLDING_SQL_TAIL :
-					DELETE_UNHOLDING_SQL DELETE_UNHOLDING_SQL_TAIL,
-					1, argtypes, values, NULL, true);
+	else
+	{
+		/*
+		 * The consumer goes at once; a row of what it held that another
+		 * transaction was changing (its own ack in progress) is waited for
+		 * and given back, and rows that transaction writes back name a
+		 * consumer that is gone, which receive treats as due.
+		 */
+		run_catalog_sql("WITH detached AS ("
+						"  DELETE FROM pulsar.consumer WHERE consumer_id = ANY ($1)"
+						"  RETURNING subscription_id, consumer_id),"
+						" released AS ("
+						"  UPDATE pulsar.pending p"
+						"     SET consumer_id = NULL, redeliver_at = clock_timestamp()"
+						"    FROM detached d"
+						"   WHERE p.subscription_id = d.subscription_id"
+						"     AND p.consumer_id = d.consumer_id)"
+						" SELECT subscription_id, consumer_id FROM detached",
+						1, argtypes, values, NULL, false);
+	}
 	removed = SPI_processed;
+	note_consumers_left();
 	for (uint64 i = 0; i < removed; i++)
 	{
 		bool		isnull;
 
-		WorkerNoteConsumersLeft(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-															SPI_tuptable->tupdesc,
-															1, &isnull)));
 		forget_consumer_at_commit(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
 															   SPI_tuptable->tupdesc,
 															   2, &isnull)));
