@@ -24,6 +24,7 @@
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "tcop/tcopprot.h"
 #include "utils/snapmgr.h"
 
 #include "catalog.h"
@@ -92,6 +93,16 @@ pulsar_segment_worker_main(Datum main_arg)
 	SegmentRequest request;
 
 	memcpy(&request, MyBgworkerEntry->bgw_extra, sizeof(request));
+
+	/*
+	 * The default SIGTERM handler of a background worker exits from inside
+	 * the handler, which may interrupt malloc or a spinlock, and whose FATAL
+	 * becomes a PANIC in the critical sections of CREATE TABLE.  Like any
+	 * backend, stop at the next CHECK_FOR_INTERRUPTS instead: terminations
+	 * come from pg_terminate_backend, DROP DATABASE ... WITH (FORCE) and
+	 * fast shutdowns.
+	 */
+	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(request.database_id,
 											  request.role_id, 0);
