@@ -1031,6 +1031,7 @@ open_segment_for_insert(const LedgerInfo *ledger, int64 entry_id)
 	char	   *relname = segment_table_name(ledger->ledger_id, segment_no);
 	Oid			relid = get_relname_relid(relname, data_namespace_oid);
 	bool		own_ledger = LedgerCreatedInTransaction(ledger->ledger_id);
+	bool		worker_ran = false;
 
 	if (entry_id % ledger->segment_entries == 0 && !own_ledger)
 		(void) start_segment_worker(ledger->ledger_id, segment_no + 1,
@@ -1048,14 +1049,29 @@ open_segment_for_insert(const LedgerInfo *ledger, int64 entry_id)
 		}
 		else if (start_segment_worker(ledger->ledger_id, segment_no,
 									  extension_owner, true))
+		{
+			worker_ran = true;
 			AcceptInvalidationMessages();
+		}
 		relid = get_relname_relid(relname, data_namespace_oid);
+
+		/*
+		 * A worker that ran may have been terminated, or have stepped aside
+		 * for DROP EXTENSION: the send fails, and may be retried.
+		 */
+		if (!OidIsValid(relid) && worker_ran)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+					 errmsg("could not create segment " INT64_FORMAT " of topic partition with ledger " INT64_FORMAT,
+							segment_no, ledger->ledger_id),
+					 errdetail("The segment worker exited without creating it: it was terminated, it failed, or the extension is being dropped; the server log tells which."),
+					 errhint("Retry the send.")));
 		if (!OidIsValid(relid))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 					 errmsg("could not create segment " INT64_FORMAT " of topic partition with ledger " INT64_FORMAT,
 							segment_no, ledger->ledger_id),
-					 errdetail("No segment worker could be started, or it failed; the server log tells which."),
+					 errdetail("No segment worker could be started."),
 					 errhint("Make sure max_worker_processes leaves room for short-lived pulsar_pg segment workers.")));
 	}
 	return table_open(relid, RowExclusiveLock);
