@@ -773,6 +773,63 @@ ack_ranges(Subscription *subscription, int64 ledger_id, int64 *firsts,
 	end_catalog_access(&access);
 }
 
+/*
+ * Whether a gap of a partition (entries of aborted sends, first..last) is
+ * acknowledged, seen with a dirty snapshot.  Receives acknowledge the gaps
+ * they pass, and while a Key_Shared read position is held back, every
+ * receive passes the same gaps: writing a range that another transaction
+ * is writing would wait for that transaction, which may itself be waiting
+ * for this receive's partition, a deadlock.  A receive therefore leaves a
+ * gap that another transaction is acknowledging (or whose range it has
+ * locked) to that transaction, and does not read past it; one that is
+ * covered already is not written again.
+ */
+GapAckState
+gap_ack_state(Subscription *subscription, int64 ledger_id, int64 first,
+			  int64 last)
+{
+	Relation	acked = table_open(catalog_relation_oid(CATALOG_ACKED_RANGE),
+								   AccessShareLock);
+	Relation	index = index_open(RelationGetPrimaryKeyIndex(acked),
+								   AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(acked);
+	SnapshotData dirty;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	GapAckState state = GAP_TO_ACK;
+
+	InitDirtySnapshot(dirty);
+	scan = begin_ranges_scan(acked, index, &dirty,
+							 subscription->subscription_id, ledger_id,
+							 BTLessEqualStrategyNumber, F_INT8LE, last);
+	/* ranges starting in the gap, then the one starting nearest below it */
+	while ((tuple = systable_getnext_ordered(scan, BackwardScanDirection)) != NULL)
+	{
+		bool		isnull;
+		int64		range_first = DatumGetInt64(heap_getattr(tuple,
+															 ACKED_FIRST_ENTRY_ATTNUM,
+															 desc, &isnull));
+		int64		range_last = DatumGetInt64(heap_getattr(tuple,
+															ACKED_LAST_ENTRY_ATTNUM,
+															desc, &isnull));
+
+		if (range_last >= first &&
+			(TransactionIdIsValid(dirty.xmin) || TransactionIdIsValid(dirty.xmax)))
+		{
+			state = GAP_BEING_ACKED;
+			break;
+		}
+		if (range_first <= first && range_last >= last)
+			state = GAP_ACKED;
+		if (range_first <= first)
+			break;
+	}
+	systable_endscan_ordered(scan);
+	index_close(index, AccessShareLock);
+	table_close(acked, AccessShareLock);
+	return state;
+}
+
 static int32
 ledger_partition_index(TopicInfo *topic, int64 ledger_id)
 {

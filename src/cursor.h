@@ -40,6 +40,17 @@ extern void ack_entries(Subscription *subscription, int64 ledger_id,
 						int64 *entries, int count);
 extern void ack_ranges(Subscription *subscription, int64 ledger_id,
 					   int64 *firsts, int64 *lasts, int count);
+
+/* how a gap of aborted entries stands among a subscription's ranges */
+typedef enum GapAckState
+{
+	GAP_TO_ACK,					/* not acknowledged yet */
+	GAP_ACKED,					/* covered by a committed range, or our own */
+	GAP_BEING_ACKED				/* another transaction is writing its range */
+} GapAckState;
+
+extern GapAckState gap_ack_state(Subscription *subscription, int64 ledger_id,
+								 int64 first, int64 last);
 extern void fold_acked_ranges_everywhere(void);
 extern int64 count_unacked(Subscription *subscription, int64 ledger_id,
 						   int64 from, int64 to, int max_ranges);

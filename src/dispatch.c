@@ -844,7 +844,16 @@ is_acked(Batch *batch, int64 entry_id)
 static void
 note_gap(Batch *batch, int64 first, int64 last)
 {
+	GapAckState state;
+
 	if (last < first)
+		return;
+	state = gap_ack_state(batch->receiver->subscription,
+						  batch->ledger->ledger_id, first, last);
+	/* another transaction's range: read no further until it ends */
+	if (state == GAP_BEING_ACKED)
+		batch->position_blocked = true;
+	if (state != GAP_TO_ACK)
 		return;
 	if (batch->num_gaps == batch->gap_capacity)
 	{
