@@ -436,6 +436,39 @@ report_acked_by_other(const char *message_id)
 			 errhint("Roll back this transaction and receive again.")));
 }
 
+/*
+ * Fails if this transaction's folds moved under the mark-delete position an
+ * entry up to 'upto' that another transaction acknowledged and that this
+ * one was handed by pulsar.receive().  A cumulative ack covers messages it
+ * does not name: one this transaction received was handed to another
+ * consumer too (its consumer was replaced while the transaction was open)
+ * and is then acknowledged twice, even when the other's ack did not reach
+ * the acknowledged message.  Entries that were acknowledged before this
+ * transaction received past them were never handed to it, so they do not
+ * conflict.
+ */
+static void
+check_received_folded_by_others(Subscription *subscription,
+								const LedgerInfo *ledger, int64 upto)
+{
+	ListCell   *lc;
+
+	foreach(lc, current_folded_by_others())
+	{
+		FoldedByOthers *folded = lfirst(lc);
+		int64		entry;
+
+		if (folded->subscription_id == subscription->subscription_id &&
+			folded->ledger_id == ledger->ledger_id && folded->first <= upto &&
+			received_in_transaction(subscription->subscription_id,
+									ledger->ledger_id, folded->first,
+									Min(folded->last, upto), &entry))
+			report_acked_by_other(psprintf(INT64_FORMAT ":" INT64_FORMAT ":%d",
+										   ledger->ledger_id, entry,
+										   ledger->partition_index));
+	}
+}
+
 /* a cursor row as an acknowledging transaction locked it */
 typedef struct LockedCursor
 {
@@ -1397,6 +1430,13 @@ pulsar_ack_cumulative(PG_FUNCTION_ARGS)
 	last = id->entry_id;
 	fold_ranges(subscription->subscription_id, ledger->ledger_id, &first, &last,
 				first <= last ? 1 : 0, &cursor);
+
+	/*
+	 * What the fold passed that others acknowledged: what the cursor covered
+	 * (a position another transaction moved past a message this one was
+	 * handed), and their stored ranges.
+	 */
+	check_received_folded_by_others(subscription, ledger, id->entry_id);
 	end_catalog_access(&access);
 	PG_RETURN_VOID();
 }

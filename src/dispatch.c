@@ -137,9 +137,29 @@ typedef struct Reset
 	int			nest_level;		/* of the subtransaction that asked */
 } Reset;
 
+/*
+ * Entries of an exclusive or failover subscription the open transaction
+ * was handed, in runs of consecutive entries.  Its consumer holds them
+ * without pending rows (unless there is an ack timeout), so a cumulative
+ * ack finds here which of the messages it covers were this transaction's:
+ * another transaction acknowledging one of them meanwhile (the consumer
+ * was replaced, and its successor received them again) is a conflict
+ * (cursor.c).  Runs of a subtransaction that rolls back go with its
+ * rewind: its messages were given back.
+ */
+typedef struct ReceivedRun
+{
+	int64		subscription_id;
+	int64		ledger_id;
+	int64		first;
+	int64		last;
+	int			nest_level;
+} ReceivedRun;
+
 static List *rewinds = NIL;
 static List *resets_at_commit = NIL;
 static List *resets_at_abort = NIL;
+static List *received_runs = NIL;
 
 void
 DispatchShmemRequest(void)
@@ -381,6 +401,70 @@ remember_rewind(int64 subscription_id, int64 ledger_id, int64 first_entry)
 	MemoryContextSwitchTo(old);
 }
 
+/* notes that the open transaction was handed entries first..last */
+static void
+note_received(int64 subscription_id, int64 ledger_id, int64 first, int64 last)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	MemoryContext old;
+	ReceivedRun *run;
+
+	/*
+	 * What follows the partition's latest run extends it (receives of a
+	 * partitioned topic interleave their partitions' runs)
+	 */
+	for (int i = list_length(received_runs) - 1; i >= 0; i--)
+	{
+		run = list_nth(received_runs, i);
+		if (run->subscription_id != subscription_id ||
+			run->ledger_id != ledger_id)
+			continue;
+		if (run->nest_level == level && first == run->last + 1)
+		{
+			run->last = last;
+			return;
+		}
+		break;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	run = palloc(sizeof(ReceivedRun));
+	run->subscription_id = subscription_id;
+	run->ledger_id = ledger_id;
+	run->first = first;
+	run->last = last;
+	run->nest_level = level;
+	received_runs = lappend(received_runs, run);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Whether the open transaction was handed an entry from 'first' to 'last'
+ * of an exclusive or failover subscription; if so, sets *entry to the
+ * lowest.
+ */
+bool
+received_in_transaction(int64 subscription_id, int64 ledger_id, int64 first,
+						int64 last, int64 *entry)
+{
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, received_runs)
+	{
+		ReceivedRun *run = lfirst(lc);
+
+		if (run->subscription_id == subscription_id &&
+			run->ledger_id == ledger_id &&
+			run->first <= last && run->last >= first &&
+			(!found || Max(run->first, first) < *entry))
+		{
+			*entry = Max(run->first, first);
+			found = true;
+		}
+	}
+	return found;
+}
+
 static void
 apply_rewind(Rewind *rewind)
 {
@@ -443,6 +527,7 @@ dispatch_xact_callback(XactEvent event, void *arg)
 			rewinds = NIL;
 			resets_at_commit = NIL;
 			resets_at_abort = NIL;
+			received_runs = NIL;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
@@ -452,6 +537,7 @@ dispatch_xact_callback(XactEvent event, void *arg)
 			rewinds = NIL;
 			resets_at_commit = NIL;
 			resets_at_abort = NIL;
+			received_runs = NIL;
 			break;
 		default:
 			break;
@@ -494,6 +580,12 @@ dispatch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		}
 		apply_resets(aborted);
 		list_free(aborted);
+		/* its messages were given back */
+		foreach(lc, received_runs)
+		{
+			if (((ReceivedRun *) lfirst(lc))->nest_level >= level)
+				received_runs = foreach_delete_current(received_runs, lc);
+		}
 	}
 	else if (event == SUBXACT_EVENT_COMMIT_SUB)
 	{
@@ -510,6 +602,13 @@ dispatch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 			if (reset->nest_level >= level)
 				reset->nest_level = level - 1;
+		}
+		foreach(lc, received_runs)
+		{
+			ReceivedRun *run = lfirst(lc);
+
+			if (run->nest_level >= level)
+				run->nest_level = level - 1;
 		}
 	}
 }
@@ -1092,6 +1191,11 @@ redeliver_message(const StoredMessage *message, void *arg)
 				redelivery->ledger, redelivery->topic, message,
 				redelivery->redelivery_count);
 	count_returned_bytes(receiver, message);
+	if (subscription->type == SUBSCRIPTION_EXCLUSIVE ||
+		subscription->type == SUBSCRIPTION_FAILOVER)
+		note_received(subscription->subscription_id,
+					  redelivery->ledger->ledger_id, message->entry_id,
+					  message->entry_id);
 	redelivery->delivered++;
 	redelivery->last_returned = message->entry_id;
 	if (receiver->bytes >= pulsar_max_receive_bytes)
@@ -1635,6 +1739,18 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	hold_delayed_rows(&batch);
 
 	/* record what consumers now hold */
+	if (ordered)
+	{
+		int			run_start = 0;
+
+		for (int i = 1; i <= batch.count; i++)
+			if (i == batch.count || batch.entries[i] != batch.entries[i - 1] + 1)
+			{
+				note_received(subscription->subscription_id, ledger->ledger_id,
+							  batch.entries[run_start], batch.entries[i - 1]);
+				run_start = i;
+			}
+	}
 	if (track && batch.count > 0)
 		track_delivered(receiver, ledger, batch.entries, batch.key_hashes,
 						batch.count);

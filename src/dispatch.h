@@ -17,6 +17,8 @@ extern void DispatchShmemInit(void);
 extern void DispatchInit(void);
 extern void reset_dispatch_at_commit(int64 subscription_id);
 extern void reset_dispatch_at_abort(int64 subscription_id);
+extern bool received_in_transaction(int64 subscription_id, int64 ledger_id,
+									int64 first, int64 last, int64 *entry);
 extern int64 dispatch_read_position(int64 subscription_id, int64 ledger_id);
 extern double dispatch_rate_out(int64 subscription_id, int64 ledger_id,
 								int64 *delivered);
