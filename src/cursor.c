@@ -713,17 +713,18 @@ fold_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 		 * the cursor row busy) is left for a later fold rather than waited
 		 * for: the worker folds too, and must never wait (DESIGN invariant
 		 * 6a).  A covered range left behind lies below the mark-delete
-		 * position, where nothing reads it.
+		 * position, where nothing reads it.  The rows are locked once, in
+		 * an array taken before the delete, rather than in a joined subquery
+		 * that a nested loop would run again for every row it deletes.
 		 */
 		values[2] = Int64GetDatum(folded_to);
 		if (folded_stored > 0)
-			run_catalog_sql("DELETE FROM pulsar.acked_range d"
-							" USING (SELECT first_entry FROM pulsar.acked_range"
-							"         WHERE subscription_id = $1 AND ledger_id = $2"
-							"           AND first_entry <= $3 AND last_entry <= $3"
-							"           FOR UPDATE SKIP LOCKED) covered"
-							" WHERE d.subscription_id = $1 AND d.ledger_id = $2"
-							"   AND d.first_entry = covered.first_entry",
+			run_catalog_sql("DELETE FROM pulsar.acked_range"
+							" WHERE ctid = ANY (ARRAY("
+							"   SELECT ctid FROM pulsar.acked_range"
+							"    WHERE subscription_id = $1 AND ledger_id = $2"
+							"      AND first_entry <= $3 AND last_entry <= $3"
+							"      FOR UPDATE SKIP LOCKED))",
 							3, position_argtypes, values, NULL, false);
 	}
 

@@ -601,36 +601,35 @@ open_subscription(TopicInfo *topic, const char *name, LOCKMODE lockmode)
 /*
  * For detaching without waiting: giving back what departing consumers
  * held, then deleting those of them that no pending row names any more,
- * with " SKIP LOCKED" between each head and tail.
+ * with " SKIP LOCKED" between each head and tail.  Rows are locked once,
+ * in an array taken before the change, rather than in a joined subquery
+ * that a nested loop would run again for every row it changes.
  */
 #define RELEASE_HELD_SQL \
-	"UPDATE pulsar.pending p" \
+	"UPDATE pulsar.pending" \
 	"   SET consumer_id = NULL, redeliver_at = clock_timestamp()" \
-	"  FROM (SELECT h.subscription_id, h.ledger_id, h.first_entry" \
-	"          FROM pulsar.consumer c" \
-	"          JOIN pulsar.pending h" \
-	"            ON h.subscription_id = c.subscription_id" \
-	"           AND h.consumer_id = c.consumer_id" \
-	"         WHERE c.consumer_id = ANY ($1)" \
-	"           FOR UPDATE OF h"
+	" WHERE ctid = ANY (ARRAY(" \
+	"   SELECT h.ctid FROM pulsar.consumer c" \
+	"     JOIN pulsar.pending h" \
+	"       ON h.subscription_id = c.subscription_id" \
+	"      AND h.consumer_id = c.consumer_id" \
+	"    WHERE c.consumer_id = ANY ($1)" \
+	"      FOR UPDATE OF h"
 #define RELEASE_HELD_SQL_TAIL \
-	") released" \
-	" WHERE p.subscription_id = released.subscription_id" \
-	"   AND p.ledger_id = released.ledger_id" \
-	"   AND p.first_entry = released.first_entry" \
-	" RETURNING p.subscription_id"
+	"))" \
+	" RETURNING subscription_id"
 #define DELETE_UNHOLDING_SQL \
-	"DELETE FROM pulsar.consumer d" \
-	"  USING (SELECT c.consumer_id FROM pulsar.consumer c" \
-	"         WHERE c.consumer_id = ANY ($1)" \
-	"           AND NOT EXISTS (SELECT 1 FROM pulsar.pending h" \
-	"                            WHERE h.subscription_id = c.subscription_id" \
-	"                              AND h.consumer_id = c.consumer_id)" \
-	"           FOR UPDATE OF c"
+	"DELETE FROM pulsar.consumer" \
+	" WHERE ctid = ANY (ARRAY(" \
+	"   SELECT c.ctid FROM pulsar.consumer c" \
+	"    WHERE c.consumer_id = ANY ($1)" \
+	"      AND NOT EXISTS (SELECT 1 FROM pulsar.pending h" \
+	"                       WHERE h.subscription_id = c.subscription_id" \
+	"                         AND h.consumer_id = c.consumer_id)" \
+	"      FOR UPDATE OF c"
 #define DELETE_UNHOLDING_SQL_TAIL \
-	") gone" \
-	" WHERE d.consumer_id = gone.consumer_id" \
-	" RETURNING d.subscription_id, d.consumer_id"
+	"))" \
+	" RETURNING subscription_id, consumer_id"
 
 /* tells the worker of the subscriptions in the last query's first column */
 static void
