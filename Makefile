@@ -10,28 +10,30 @@
 
 EXTENSION = pulsar_pg
 MODULE_big = pulsar_pg
+# src/ is layered, lowest first; a file calls only its own layer or lower
+# (docs/design.md; scripts/check-layers.sh enforces it on includes).
 OBJS = \
-	src/pulsar_pg.o \
-	src/message_id.o \
-	src/topic_name.o \
-	src/catalog.o \
-	src/read_position.o \
-	src/publish.o \
-	src/reader.o \
-	src/admin.o \
-	src/segment_worker.o \
-	src/subscription.o \
-	src/cursor.o \
-	src/dispatch.o \
-	src/stats.o \
-	src/launcher.o \
-	src/worker.o \
-	src/murmur3.o
+	src/1_value/message_id.o \
+	src/1_value/murmur3.o \
+	src/1_value/topic_name.o \
+	src/2_shmem/read_position.o \
+	src/3_catalog/catalog.o \
+	src/4_storage/publish.o \
+	src/4_storage/reader.o \
+	src/4_storage/cursor.o \
+	src/4_storage/subscription.o \
+	src/5_dispatch/dispatch.o \
+	src/6_entry/admin.o \
+	src/6_entry/stats.o \
+	src/6_entry/segment_worker.o \
+	src/6_entry/launcher.o \
+	src/6_entry/worker.o \
+	src/6_entry/pulsar_pg.o
 
 DATA = $(wildcard sql/pulsar_pg--*.sql)
 
-REGRESS = $(patsubst sql/%.sql,%,$(sort $(filter-out sql/pulsar_pg--%,$(wildcard sql/*.sql))))
-REGRESS_OPTS = --inputdir=.
+REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test
 
 ISOLATION = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
 ISOLATION_OPTS = --inputdir=test/isolation
@@ -39,6 +41,7 @@ ISOLATION_OPTS = --inputdir=test/isolation
 TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
+PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Werror -Wmissing-prototypes
 
 PG_CONFIG ?= pg_config
@@ -46,7 +49,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS tracks no header dependencies: rebuild everything when one changes
-$(OBJS): $(wildcard src/*.h)
+$(OBJS): $(wildcard src/*/*.h)
 
 # The pulsar-pg client (cli/) has its own PGXS makefile.
 all: cli-all

@@ -1,0 +1,1305 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  The extension's catalog and the per-backend cache of it.
+ *
+ * Tenants, namespaces, topics, ledgers (one per partition) and segments
+ * live in logged tables of schema pulsar; messages live in segment tables
+ * of schema pulsar_data, each holding a fixed range of one ledger's entry
+ * ids, so that storage can be reclaimed by dropping whole segments.
+ *
+ * Users have no privileges on these tables.  Catalog SQL runs as the
+ * extension's owner, with a search_path of pg_catalog only, and reads with
+ * the latest snapshot: a topic created after a REPEATABLE READ transaction
+ * began is still found rather than created twice.
+ *
+ * Every backend caches what it resolved.  Creating or deleting a topic, or
+ * changing a namespace, sends a relcache invalidation for pulsar.topic;
+ * the callback only marks the cache stale, and the cache is rebuilt at the
+ * next resolve_topic(); the old one is freed with the transaction, so
+ * pointers handed out stay valid until then.
+ * Entry points lock the topic (a heavyweight lock on its catalog row)
+ * before using it; taking that lock processes pending invalidations, so a
+ * topic deleted meanwhile is noticed.  Senders and readers take it in
+ * AccessShareLock, delete_topic in AccessExclusiveLock.
+ *
+ * Each ledger row also holds the ledger's high-water mark of entry ids,
+ * written in place by senders ahead of the ids they take (read_position.c
+ * says why); ledger rows are therefore never UPDATEd.
+ *
+ * Segment tables are created by short-lived segment workers, each in a
+ * transaction of its own (segment_worker.c): the sender that takes the first
+ * entry of a segment asks for the next one, and a sender that finds its
+ * segment missing waits for one.  Workers of a ledger take turns on a lock
+ * that no waiting sender holds.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "common/hashfn.h"
+#include "catalog/dependency.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "3_catalog/catalog.h"
+#include "2_shmem/read_position.h"
+#include "6_entry/segment_worker.h"
+#include "6_entry/worker.h"
+
+#define CATALOG_SCHEMA	"pulsar"
+#define DATA_SCHEMA		"pulsar_data"
+
+/* objsubid of the heavyweight locks taken on catalog rows */
+#define LOCK_TOPIC			0	/* on pulsar.topic, objid = topic id */
+#define LOCK_TOPIC_NAME		1	/* on pulsar.topic, objid = name hash */
+#define LOCK_SEGMENTS		2	/* on pulsar.topic, objid = ledger id */
+#define LOCK_SUBSCRIPTION	3	/* on pulsar.topic, objid = hash of topic
+								 * id and subscription name */
+#define LOCK_DISPATCH		4	/* on pulsar.topic, objid = hash of
+								 * subscription id and ledger id */
+#define LOCK_ENTRY_MARK		5	/* on pulsar.topic, objid = ledger id */
+
+/*
+ * The column of pulsar.ledger holding the ledger's high-water mark (since
+ * 0.6.0): every entry id handed out is below it.  It is written in place,
+ * never by UPDATE, so no other statement may UPDATE ledger rows: an update
+ * would leave the mark in a dead version.
+ */
+#define LEDGER_HIGH_WATER	"entry_high_water"
+#define LEDGER_ID_ATTNUM	1
+
+/* what the cache knows, rebuilt after any invalidation */
+static bool cache_valid = false;
+static MemoryContext CacheContext = NULL;
+static HTAB *TopicCache = NULL;
+static Oid	catalog_namespace_oid = InvalidOid;
+static Oid	data_namespace_oid = InvalidOid;
+static Oid	topic_catalog_oid = InvalidOid;
+static Oid	extension_owner = InvalidOid;
+static Oid	relation_oids[NUM_CATALOG_RELATIONS];
+
+static void
+catalog_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == topic_catalog_oid)
+		cache_valid = false;
+}
+
+void
+CatalogInit(void)
+{
+	CacheRegisterRelcacheCallback(catalog_relcache_callback, (Datum) 0);
+}
+
+static void
+ensure_cache_valid(void)
+{
+	HASHCTL		info;
+	HeapTuple	tuple;
+
+	if (cache_valid)
+		return;
+
+	/*
+	 * The old cache may still be pointed to by callers up the stack (a
+	 * receive that publishes a dead letter resolves a second topic): it lives
+	 * on until the end of the transaction.
+	 */
+	if (CacheContext != NULL)
+		MemoryContextSetParent(CacheContext, IsTransactionState() ?
+							   TopTransactionContext : CacheMemoryContext);
+	CacheContext = AllocSetContextCreate(CacheMemoryContext,
+										 "pulsar_pg catalog cache",
+										 ALLOCSET_DEFAULT_SIZES);
+	TopicCache = NULL;
+
+	catalog_namespace_oid = get_namespace_oid(CATALOG_SCHEMA, false);
+	data_namespace_oid = get_namespace_oid(DATA_SCHEMA, false);
+	topic_catalog_oid = get_relname_relid("topic", catalog_namespace_oid);
+	memset(relation_oids, 0, sizeof(relation_oids));
+	if (!OidIsValid(topic_catalog_oid))
+		elog(ERROR, "pulsar_pg catalog table pulsar.topic is missing");
+
+	tuple = SearchSysCache1(NAMESPACEOID,
+							ObjectIdGetDatum(catalog_namespace_oid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for namespace %u",
+			 catalog_namespace_oid);
+	extension_owner = ((Form_pg_namespace) GETSTRUCT(tuple))->nspowner;
+	ReleaseSysCache(tuple);
+
+	info.keysize = sizeof(((TopicInfo *) NULL)->key);
+	info.entrysize = sizeof(TopicInfo);
+	info.hcxt = CacheContext;
+	TopicCache = hash_create("pulsar_pg topics", 64, &info,
+							 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+
+	/* invalidations that arrived while rebuilding are covered: we just read */
+	cache_valid = true;
+}
+
+/*
+ * Tells every backend, this one included, that the topic catalog changed.
+ */
+static void
+invalidate_topic_cache(void)
+{
+	CacheInvalidateRelcacheByRelid(topic_catalog_oid);
+}
+
+/*
+ * Runs what follows as the extension's owner with a safe search_path, until
+ * end_catalog_access().  The cache is rebuilt here only if it was never
+ * built: callers may hold pointers into it.
+ */
+void
+begin_catalog_access(CatalogAccess *access)
+{
+	if (!OidIsValid(extension_owner))
+		ensure_cache_valid();
+	GetUserIdAndSecContext(&access->save_userid, &access->save_sec_context);
+	SetUserIdAndSecContext(extension_owner,
+						   access->save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	access->save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+void
+end_catalog_access(CatalogAccess *access)
+{
+	SPI_finish();
+	AtEOXact_GUC(true, access->save_nestlevel);
+	SetUserIdAndSecContext(access->save_userid, access->save_sec_context);
+}
+
+/*
+ * The OID of one of the extension's tables or indexes, for the hot paths
+ * that read and lock rows without going through SPI.
+ */
+Oid
+catalog_relation_oid(CatalogRelation relation)
+{
+	static const char *const names[NUM_CATALOG_RELATIONS] = {
+		[CATALOG_CURSOR] = "cursor",
+		[CATALOG_ACKED_RANGE] = "acked_range",
+		[CATALOG_PENDING] = "pending",
+		[CATALOG_CONSUMER] = "consumer",
+		[CATALOG_CONSUMER_BY_NAME] = "consumer_subscription_id_name_key",
+		[CATALOG_LEDGER] = "ledger",
+		[CATALOG_LEDGER_PKEY] = "ledger_pkey",
+	};
+
+	ensure_cache_valid();
+	if (!OidIsValid(relation_oids[relation]))
+	{
+		relation_oids[relation] = get_relname_relid(names[relation],
+													catalog_namespace_oid);
+		if (!OidIsValid(relation_oids[relation]))
+			elog(ERROR, "pulsar_pg catalog relation pulsar.%s is missing",
+				 names[relation]);
+	}
+	return relation_oids[relation];
+}
+
+/*
+ * Whether the installed extension's tables are those this library's
+ * consuming code needs: pending messages tracked by runs of entries, since
+ * 0.4.0.  Caller is in a transaction.
+ */
+bool
+consumption_tables_current(void)
+{
+	Oid			schema = get_namespace_oid("pulsar", true);
+	Oid			pending;
+
+	if (!OidIsValid(schema))
+		return false;
+	pending = get_relname_relid("pending", schema);
+	return OidIsValid(pending) &&
+		get_attnum(pending, "last_entry") != InvalidAttrNumber;
+}
+
+/*
+ * Fails clearly while ALTER EXTENSION ... UPDATE has not been run.  Every
+ * consuming call asks, so a success is remembered until the subscriptions
+ * generation moves (CREATE EXTENSION, of any version, moves it).
+ */
+void
+require_consumption_tables(void)
+{
+	static uint64 current_at_generation = 0;
+	uint64		generation = WorkerSubscriptionsGeneration();
+
+	if (generation != 0 && generation == current_at_generation &&
+		!WorkerSubscriptionsChangedHere())
+		return;
+	if (!consumption_tables_current())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"pulsar_pg\" must be updated before subscriptions can be used"),
+				 errdetail("The installed library needs version %s of the extension's tables.",
+						   PULSAR_PG_CONSUMPTION_VERSION),
+				 errhint("Run ALTER EXTENSION pulsar_pg UPDATE.")));
+	current_at_generation = generation;
+}
+
+/*
+ * Prepared plans of catalog statements, keyed by their text.  Only fixed
+ * statements come here; the plan cache replans them when tables change.
+ */
+typedef struct CatalogPlan
+{
+	const char *sql;			/* hash key: the statement's address */
+	SPIPlanPtr	plan;
+} CatalogPlan;
+
+static HTAB *CatalogPlans = NULL;
+
+static SPIPlanPtr
+catalog_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	CatalogPlan *entry;
+	bool		found;
+
+	if (CatalogPlans == NULL)
+	{
+		HASHCTL		info;
+
+		info.keysize = sizeof(const char *);
+		info.entrysize = sizeof(CatalogPlan);
+		CatalogPlans = hash_create("pulsar_pg catalog plans", 64, &info,
+								   HASH_ELEM | HASH_BLOBS);
+	}
+	entry = hash_search(CatalogPlans, &sql, HASH_ENTER, &found);
+	if (!found)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+		if (plan == NULL)
+		{
+			hash_search(CatalogPlans, &sql, HASH_REMOVE, NULL);
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+				 SPI_result_code_string(SPI_result));
+		}
+		SPI_keepplan(plan);
+		entry->plan = plan;
+	}
+	return entry->plan;
+}
+
+/*
+ * Runs a fixed catalog statement; 'sql' must be a string constant, since
+ * its address identifies the prepared plan.  Reads see the latest committed
+ * state, whatever the caller's isolation level.
+ */
+int
+run_catalog_sql(const char *sql, int nargs, Oid *argtypes, Datum *values,
+				const char *nulls, bool latest_snapshot)
+{
+	SPIPlanPtr	plan = catalog_plan(sql, nargs, argtypes);
+	int			rc;
+
+	if (latest_snapshot)
+		rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
+								  InvalidSnapshot, false, true, 0);
+	else
+		rc = SPI_execute_plan(plan, values, nulls, false, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI failed for \"%s\": %s", sql,
+			 SPI_result_code_string(rc));
+	return rc;
+}
+
+/*
+ * Runs a one-off utility statement (DDL on segment tables).
+ */
+static void
+run_catalog_ddl(const char *sql)
+{
+	int			rc = SPI_execute(sql, false, 0);
+
+	if (rc < 0)
+		elog(ERROR, "SPI failed for \"%s\": %s", sql,
+			 SPI_result_code_string(rc));
+}
+
+static int64
+result_int64(int row, int column, bool *isnull)
+{
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row],
+									   SPI_tuptable->tupdesc, column, isnull));
+}
+
+/*
+ * Reports which of tenant or namespace is missing; returns if both exist.
+ */
+static void
+check_namespace_exists(const char *tenant, const char *namespace)
+{
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(tenant),
+	CStringGetTextDatum(namespace)};
+
+	run_catalog_sql("SELECT 1 FROM pulsar.namespace WHERE tenant = $1 AND name = $2",
+					2, argtypes, values, NULL, true);
+	if (SPI_processed > 0)
+		return;
+	run_catalog_sql("SELECT 1 FROM pulsar.tenant WHERE name = $1",
+					1, argtypes, values, NULL, true);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("tenant \"%s\" does not exist", tenant),
+				 errhint("Create it with pulsar.create_tenant().")));
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("namespace \"%s/%s\" does not exist", tenant, namespace),
+			 errhint("Create it with pulsar.create_namespace().")));
+}
+
+static void
+topic_key(const TopicName *name, char *key)
+{
+	snprintf(key, sizeof(((TopicInfo *) NULL)->key), "%s/%s/%s",
+			 name->tenant, name->namespace, name->local_name);
+}
+
+/*
+ * Loads a topic into the cache from the catalog; NULL if it does not exist.
+ * Caller is inside begin_catalog_access().
+ */
+static TopicInfo *
+load_topic(const TopicName *name)
+{
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3] = {CStringGetTextDatum(name->tenant),
+		CStringGetTextDatum(name->namespace),
+	CStringGetTextDatum(name->local_name)};
+	char		key[sizeof(((TopicInfo *) NULL)->key)];
+	TopicInfo  *topic;
+	bool		isnull;
+	bool		found;
+	int64		topic_id;
+	int32		partitions;
+	bool		deduplication;
+
+	run_catalog_sql("SELECT t.topic_id, t.partitions, n.deduplication"
+					"  FROM pulsar.topic t"
+					"  JOIN pulsar.namespace n"
+					"    ON n.tenant = t.tenant AND n.name = t.namespace"
+					" WHERE t.tenant = $1 AND t.namespace = $2 AND t.name = $3",
+					3, argtypes, values, NULL, true);
+	if (SPI_processed == 0)
+		return NULL;
+	topic_id = result_int64(0, 1, &isnull);
+	partitions = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 2, &isnull));
+	deduplication = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 3,
+											   &isnull));
+
+	values[0] = Int64GetDatum(topic_id);
+	argtypes[0] = INT8OID;
+	run_catalog_sql("SELECT ledger_id, partition_index, segment_entries"
+					"  FROM pulsar.ledger WHERE topic_id = $1"
+					" ORDER BY partition_index",
+					1, argtypes, values, NULL, true);
+	if (SPI_processed != (partitions > 0 ? partitions : 1))
+		elog(ERROR, "pulsar_pg catalog is inconsistent for topic " INT64_FORMAT,
+			 topic_id);
+
+	topic_key(name, key);
+	topic = hash_search(TopicCache, key, HASH_ENTER, &found);
+	topic->topic_id = topic_id;
+	topic->name = *name;
+	topic->name.partition_index = NOT_A_PARTITION;
+	topic->partitions = partitions;
+	topic->deduplication = deduplication;
+	topic->round_robin = (uint32) random();
+	topic->num_ledgers = (int) SPI_processed;
+	topic->ledgers = MemoryContextAlloc(CacheContext,
+										sizeof(LedgerInfo) * SPI_processed);
+	for (int i = 0; i < topic->num_ledgers; i++)
+	{
+		LedgerInfo *ledger = &topic->ledgers[i];
+
+		ledger->ledger_id = result_int64(i, 1, &isnull);
+		ledger->partition_index =
+			DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 2, &isnull));
+		ledger->segment_entries = result_int64(i, 3, &isnull);
+	}
+	return topic;
+}
+
+static char *
+segment_table_name(int64 ledger_id, int64 segment_no)
+{
+	return psprintf("ledger_" INT64_FORMAT "_" INT64_FORMAT,
+					ledger_id, segment_no);
+}
+
+/*
+ * Creates a segment table and its catalog row.  Caller is inside
+ * begin_catalog_access(), has checked that the segment does not exist, and
+ * either holds the ledger's segment lock or created the ledger in this
+ * transaction, where nobody else can see it.
+ */
+static void
+create_segment_locked(int64 ledger_id, int64 segment_no)
+{
+	char	   *relname = segment_table_name(ledger_id, segment_no);
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(ledger_id), Int64GetDatum(segment_no)};
+	ObjectAddress table;
+	ObjectAddress extension;
+
+	run_catalog_ddl(psprintf("CREATE TABLE %s.%s"
+							 " (LIKE pulsar.segment_template INCLUDING ALL)",
+							 DATA_SCHEMA, quote_identifier(relname)));
+	run_catalog_sql("INSERT INTO pulsar.segment (ledger_id, segment_no)"
+					" VALUES ($1, $2)",
+					2, argtypes, values, NULL, false);
+	CommandCounterIncrement();
+
+	/* DROP EXTENSION takes the segments with it */
+	ObjectAddressSet(table, RelationRelationId,
+					 get_relname_relid(relname, data_namespace_oid));
+	ObjectAddressSet(extension, ExtensionRelationId,
+					 get_extension_oid("pulsar_pg", false));
+	recordDependencyOn(&table, &extension, DEPENDENCY_AUTO);
+}
+
+static void
+set_segment_locktag(LOCKTAG *tag, int64 ledger_id)
+{
+	SET_LOCKTAG_OBJECT(*tag, MyDatabaseId, topic_catalog_oid, (Oid) ledger_id,
+					   LOCK_SEGMENTS);
+}
+
+static bool
+ledger_exists(int64 ledger_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(ledger_id)};
+
+	run_catalog_sql("SELECT 1 FROM pulsar.ledger WHERE ledger_id = $1",
+					1, argtypes, values, NULL, true);
+	return SPI_processed > 0;
+}
+
+/*
+ * For the segment worker: creates a segment in the current transaction
+ * unless it exists or its ledger is gone.  Creators of one ledger's segments
+ * take turns on a lock that only workers and delete_topic take, and that no
+ * transaction holds while it waits for a worker.
+ */
+void
+create_segment_in_worker(int64 ledger_id, int64 segment_no)
+{
+	CatalogAccess access;
+	LOCKTAG		tag;
+	Oid			extension_oid = get_extension_oid("pulsar_pg", true);
+
+	/*
+	 * First the extension, and without waiting: DROP EXTENSION holds it while
+	 * it waits for the tables we would touch, and a sender may be waiting
+	 * for us.  A worker that steps aside makes that sender fail clearly.
+	 */
+	if (!OidIsValid(extension_oid))
+		return;
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, ExtensionRelationId, extension_oid, 0);
+	if (LockAcquire(&tag, AccessShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+		return;
+	AcceptInvalidationMessages();
+	if (!OidIsValid(get_extension_oid("pulsar_pg", true)))
+		return;
+
+	ensure_cache_valid();
+	begin_catalog_access(&access);
+	if (ledger_exists(ledger_id))
+	{
+		set_segment_locktag(&tag, ledger_id);
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		/* what we waited for may have created it, or deleted the ledger */
+		AcceptInvalidationMessages();
+		if (ledger_exists(ledger_id) &&
+			!OidIsValid(get_relname_relid(segment_table_name(ledger_id,
+															 segment_no),
+										  data_namespace_oid)))
+			create_segment_locked(ledger_id, segment_no);
+	}
+	end_catalog_access(&access);
+}
+
+/*
+ * Inserts the catalog rows and first segment of a topic whose namespace
+ * exists and whose name is free.  Caller is inside begin_catalog_access()
+ * and holds the name lock.
+ */
+static void
+insert_topic(const TopicName *name, int32 partitions)
+{
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		values[4] = {CStringGetTextDatum(name->tenant),
+		CStringGetTextDatum(name->namespace),
+		CStringGetTextDatum(name->local_name),
+	Int32GetDatum(partitions)};
+	bool		isnull;
+	int64		topic_id;
+
+	run_catalog_sql("INSERT INTO pulsar.topic (tenant, namespace, name, partitions)"
+					" VALUES ($1, $2, $3, $4) RETURNING topic_id",
+					4, argtypes, values, NULL, false);
+	topic_id = result_int64(0, 1, &isnull);
+
+	for (int32 p = (partitions > 0 ? 0 : NOT_A_PARTITION);
+		 p < Max(partitions, 0); p++)
+	{
+		Oid			ledger_argtypes[3] = {INT8OID, INT4OID, INT8OID};
+		Datum		ledger_values[3] = {Int64GetDatum(topic_id),
+			Int32GetDatum(p),
+		Int64GetDatum(pulsar_segment_entries)};
+		int64		ledger_id;
+
+		run_catalog_sql("INSERT INTO pulsar.ledger"
+						" (topic_id, partition_index, segment_entries)"
+						" VALUES ($1, $2, $3) RETURNING ledger_id",
+						3, ledger_argtypes, ledger_values, NULL, false);
+		ledger_id = result_int64(0, 1, &isnull);
+		ForgetLedgerAtAbort(ledger_id);
+		create_segment_locked(ledger_id, 0);
+		if (p == NOT_A_PARTITION)
+			break;
+	}
+	CommandCounterIncrement();
+	invalidate_topic_cache();
+}
+
+/*
+ * Serialises creators of one topic name for the rest of the transaction.
+ */
+static void
+lock_topic_name(const TopicName *name)
+{
+	char		key[sizeof(((TopicInfo *) NULL)->key)];
+
+	topic_key(name, key);
+	LockDatabaseObject(topic_catalog_oid,
+					   (Oid) hash_bytes((const unsigned char *) key, strlen(key)),
+					   LOCK_TOPIC_NAME, ExclusiveLock);
+}
+
+/*
+ * Finds a topic, creating it when allowed, and locks it in 'lockmode' for
+ * the rest of the transaction.  The result stays valid until the next call.
+ */
+TopicInfo *
+resolve_topic(const TopicName *name, bool create_if_missing, LOCKMODE lockmode)
+{
+	char		key[sizeof(((TopicInfo *) NULL)->key)];
+
+	topic_key(name, key);
+	for (;;)
+	{
+		TopicInfo  *topic;
+
+		ensure_cache_valid();
+		topic = hash_search(TopicCache, key, HASH_FIND, NULL);
+		if (topic == NULL)
+		{
+			CatalogAccess access;
+
+			begin_catalog_access(&access);
+			topic = load_topic(name);
+			if (topic == NULL)
+			{
+				check_namespace_exists(name->tenant, name->namespace);
+				if (!create_if_missing || !pulsar_allow_auto_topic_creation ||
+					name->partition_index != NOT_A_PARTITION)
+					ereport(ERROR,
+							(errcode(ERRCODE_UNDEFINED_OBJECT),
+							 errmsg("topic \"%s\" does not exist",
+									topic_name_string(name, name->partition_index)),
+							 (create_if_missing && name->partition_index == NOT_A_PARTITION) ?
+							 errhint("Create it with pulsar.create_topic(), or set pulsar_pg.allow_auto_topic_creation to on.") : 0));
+				lock_topic_name(name);
+				topic = load_topic(name);
+				if (topic == NULL)
+				{
+					insert_topic(name, 0);
+					topic = load_topic(name);
+				}
+			}
+			end_catalog_access(&access);
+		}
+
+		LockDatabaseObject(topic_catalog_oid, (Oid) topic->topic_id,
+						   LOCK_TOPIC, lockmode);
+		if (cache_valid)
+			return topic;
+		/* the topic changed while we waited for it: look again */
+	}
+}
+
+/*
+ * Locks a subscription of a topic (existing or not) for the rest of the
+ * transaction: consumers share it, attaching a consumer takes it in
+ * ExclusiveLock, and unsubscribe and seek in AccessExclusiveLock.
+ */
+void
+lock_subscription(int64 topic_id, const char *name, LOCKMODE lockmode)
+{
+	uint32		hash = hash_bytes((const unsigned char *) name, strlen(name));
+
+	hash = hash_combine(hash, hash_bytes_uint32((uint32) topic_id));
+	LockDatabaseObject(topic_catalog_oid, (Oid) hash, LOCK_SUBSCRIPTION,
+					   lockmode);
+}
+
+/*
+ * Gives back one hold of a subscription's lock taken by lock_subscription()
+ * in this transaction: it stays held if the transaction took it before.
+ */
+void
+unlock_subscription(int64 topic_id, const char *name, LOCKMODE lockmode)
+{
+	uint32		hash = hash_bytes((const unsigned char *) name, strlen(name));
+
+	hash = hash_combine(hash, hash_bytes_uint32((uint32) topic_id));
+	UnlockDatabaseObject(topic_catalog_oid, (Oid) hash, LOCK_SUBSCRIPTION,
+						 lockmode);
+}
+
+static void
+set_dispatch_locktag(LOCKTAG *tag, int64 subscription_id, int64 ledger_id)
+{
+	uint32		hash = hash_bytes_uint32((uint32) subscription_id);
+
+	hash = hash_combine(hash, hash_bytes_uint32((uint32) ledger_id));
+	SET_LOCKTAG_OBJECT(*tag, MyDatabaseId, topic_catalog_oid, (Oid) hash,
+					   LOCK_DISPATCH);
+}
+
+/*
+ * Serialises the receivers of one subscription in one partition for the
+ * duration of a receive call, not of their transactions.
+ */
+void
+lock_dispatch(int64 subscription_id, int64 ledger_id)
+{
+	LOCKTAG		tag;
+
+	set_dispatch_locktag(&tag, subscription_id, ledger_id);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+void
+unlock_dispatch(int64 subscription_id, int64 ledger_id)
+{
+	LOCKTAG		tag;
+
+	set_dispatch_locktag(&tag, subscription_id, ledger_id);
+	LockRelease(&tag, ExclusiveLock, false);
+}
+
+/*
+ * The ledger that a topic name addresses: a non-partitioned topic's only
+ * ledger, or the partition named by "-partition-N".
+ */
+LedgerInfo *
+resolve_ledger(TopicInfo *topic, const TopicName *name)
+{
+	if (name->partition_index == NOT_A_PARTITION)
+	{
+		if (topic->partitions > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("topic \"%s\" is partitioned",
+							topic_name_string(name, NOT_A_PARTITION)),
+					 errhint("Name one partition, for example \"%s\".",
+							 topic_name_string(name, 0))));
+		return &topic->ledgers[0];
+	}
+	if (topic->partitions == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("topic \"%s\" is not partitioned",
+						topic_name_string(name, NOT_A_PARTITION))));
+	if (name->partition_index >= topic->partitions)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partition index %d is out of range for topic \"%s\"",
+						name->partition_index,
+						topic_name_string(name, NOT_A_PARTITION)),
+				 errdetail("The topic has %d partitions, numbered from 0.",
+						   topic->partitions)));
+	return &topic->ledgers[name->partition_index];
+}
+
+char *
+create_topic(const TopicName *name, int32 partitions)
+{
+	CatalogAccess access;
+	TopicInfo  *existing;
+
+	if (name->partition_index != NOT_A_PARTITION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("invalid topic name \"%s\"",
+						topic_name_string(name, name->partition_index)),
+				 errdetail("Names ending in \"-partition-N\" are reserved for the partitions of partitioned topics.")));
+
+	ensure_cache_valid();
+	begin_catalog_access(&access);
+	check_namespace_exists(name->tenant, name->namespace);
+	lock_topic_name(name);
+	existing = load_topic(name);
+	if (existing != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("topic \"%s\" already exists",
+						topic_name_string(name, NOT_A_PARTITION))));
+	insert_topic(name, partitions);
+	end_catalog_access(&access);
+
+	return topic_name_string(name, NOT_A_PARTITION);
+}
+
+/*
+ * Deletes a topic, its storage and, with 'force', its subscriptions, whose
+ * ids and those of their consumers are appended to the lists (allocated in
+ * the caller's memory context) so that their shared state can go with them.
+ */
+void
+delete_topic(const TopicName *name, bool force, List **subscription_ids,
+			 List **consumer_ids)
+{
+	CatalogAccess access;
+	TopicInfo  *topic;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (name->partition_index != NOT_A_PARTITION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot delete one partition of topic \"%s\"",
+						topic_name_string(name, NOT_A_PARTITION)),
+				 errhint("Delete the partitioned topic as a whole.")));
+
+	topic = resolve_topic(name, false, AccessExclusiveLock);
+	values[0] = Int64GetDatum(topic->topic_id);
+
+	begin_catalog_access(&access);
+	if (!force)
+	{
+		run_catalog_sql("SELECT name FROM pulsar.subscription"
+						" WHERE topic_id = $1 ORDER BY name",
+						1, argtypes, values, NULL, true);
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("topic \"%s\" has subscriptions",
+							topic_name_string(name, NOT_A_PARTITION)),
+					 errdetail_plural("The topic has %d subscription, \"%s\".",
+									  "The topic has %d subscriptions, including \"%s\".",
+									  (int) SPI_processed,
+									  (int) SPI_processed,
+									  SPI_getvalue(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1)),
+					 errhint("Unsubscribe first, or call pulsar.delete_topic() with force => true.")));
+	}
+
+	for (int i = 0; i < topic->num_ledgers; i++)
+	{
+		int64		ledger_id = topic->ledgers[i].ledger_id;
+		Datum		ledger_values[1] = {Int64GetDatum(ledger_id)};
+		uint64		nsegments;
+		int64	   *segments;
+
+		LOCKTAG		tag;
+
+		/* after the topic lock: segment workers never wait for this one */
+		set_segment_locktag(&tag, ledger_id);
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+		run_catalog_sql("SELECT segment_no FROM pulsar.segment"
+						" WHERE ledger_id = $1",
+						1, argtypes, ledger_values, NULL, true);
+		nsegments = SPI_processed;
+		segments = palloc(sizeof(int64) * Max(nsegments, 1));
+		for (uint64 s = 0; s < nsegments; s++)
+		{
+			bool		isnull;
+
+			segments[s] = result_int64(s, 1, &isnull);
+		}
+		for (uint64 s = 0; s < nsegments; s++)
+			run_catalog_ddl(psprintf("DROP TABLE IF EXISTS %s.%s", DATA_SCHEMA,
+									 quote_identifier(segment_table_name(ledger_id,
+																		 segments[s]))));
+		ForgetLedgerAtCommit(ledger_id);
+	}
+	run_catalog_sql("DELETE FROM pulsar.segment WHERE ledger_id IN"
+					" (SELECT ledger_id FROM pulsar.ledger WHERE topic_id = $1)",
+					1, argtypes, values, NULL, false);
+	run_catalog_sql("DELETE FROM pulsar.ledger WHERE topic_id = $1",
+					1, argtypes, values, NULL, false);
+	run_catalog_sql("DELETE FROM pulsar.producer_sequence WHERE topic_id = $1",
+					1, argtypes, values, NULL, false);
+	run_catalog_sql("WITH gone AS ("
+					"  DELETE FROM pulsar.subscription WHERE topic_id = $1"
+					"  RETURNING subscription_id),"
+					" cursors AS (DELETE FROM pulsar.cursor c USING gone g"
+					"  WHERE c.subscription_id = g.subscription_id),"
+					" ranges AS (DELETE FROM pulsar.acked_range r USING gone g"
+					"  WHERE r.subscription_id = g.subscription_id),"
+					" pending AS (DELETE FROM pulsar.pending p USING gone g"
+					"  WHERE p.subscription_id = g.subscription_id),"
+					" consumers AS (DELETE FROM pulsar.consumer c USING gone g"
+					"  WHERE c.subscription_id = g.subscription_id"
+					"  RETURNING c.consumer_id)"
+					" SELECT true, subscription_id FROM gone"
+					" UNION ALL SELECT false, consumer_id FROM consumers",
+					1, argtypes, values, NULL, false);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		bool		is_subscription = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
+																 SPI_tuptable->tupdesc,
+																 1, &isnull));
+		MemoryContext old = MemoryContextSwitchTo(caller);
+		int64	   *id = palloc(sizeof(int64));
+
+		*id = result_int64(i, 2, &isnull);
+		if (is_subscription)
+			*subscription_ids = lappend(*subscription_ids, id);
+		else
+			*consumer_ids = lappend(*consumer_ids, id);
+		MemoryContextSwitchTo(old);
+	}
+	run_catalog_sql("DELETE FROM pulsar.topic WHERE topic_id = $1",
+					1, argtypes, values, NULL, false);
+	invalidate_topic_cache();
+	end_catalog_access(&access);
+}
+
+void
+create_tenant(const char *tenant)
+{
+	CatalogAccess access;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(tenant)};
+
+	check_tenant_name(tenant);
+	ensure_cache_valid();
+	begin_catalog_access(&access);
+	run_catalog_sql("INSERT INTO pulsar.tenant (name) VALUES ($1)"
+					" ON CONFLICT DO NOTHING",
+					1, argtypes, values, NULL, false);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("tenant \"%s\" already exists", tenant)));
+	end_catalog_access(&access);
+}
+
+void
+create_namespace(const char *tenant, const char *namespace)
+{
+	CatalogAccess access;
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(tenant),
+	CStringGetTextDatum(namespace)};
+
+	ensure_cache_valid();
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT 1 FROM pulsar.tenant WHERE name = $1 FOR KEY SHARE",
+					1, argtypes, values, NULL, false);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("tenant \"%s\" does not exist", tenant),
+				 errhint("Create it with pulsar.create_tenant().")));
+	run_catalog_sql("INSERT INTO pulsar.namespace (tenant, name) VALUES ($1, $2)"
+					" ON CONFLICT DO NOTHING",
+					2, argtypes, values, NULL, false);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("namespace \"%s/%s\" already exists", tenant, namespace)));
+	end_catalog_access(&access);
+}
+
+void
+set_namespace_deduplication(const char *tenant, const char *namespace,
+							bool enabled)
+{
+	CatalogAccess access;
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, BOOLOID};
+	Datum		values[3] = {CStringGetTextDatum(tenant),
+		CStringGetTextDatum(namespace),
+	BoolGetDatum(enabled)};
+
+	ensure_cache_valid();
+	begin_catalog_access(&access);
+	run_catalog_sql("UPDATE pulsar.namespace SET deduplication = $3"
+					" WHERE tenant = $1 AND name = $2",
+					3, argtypes, values, NULL, false);
+	if (SPI_processed == 0)
+		check_namespace_exists(tenant, namespace);
+	invalidate_topic_cache();
+	end_catalog_access(&access);
+}
+
+/*
+ * A segment's table as of 'snapshot', looked up in pg_class itself.  The
+ * syscache may still hold a negative entry for a table whose creator has
+ * committed: its invalidations are sent after it became visible, and after
+ * its positions became readable.
+ */
+static Oid
+segment_relid_in_snapshot(const char *relname, Snapshot snapshot)
+{
+	Relation	pg_class = table_open(RelationRelationId, AccessShareLock);
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			relid = InvalidOid;
+
+	ScanKeyInit(&keys[0], Anum_pg_class_relname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum(relname));
+	ScanKeyInit(&keys[1], Anum_pg_class_relnamespace, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(data_namespace_oid));
+	scan = systable_beginscan(pg_class, ClassNameNspIndexId, true, snapshot,
+							  2, keys);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		relid = ((Form_pg_class) GETSTRUCT(tuple))->oid;
+	systable_endscan(scan);
+	table_close(pg_class, AccessShareLock);
+
+	if (OidIsValid(relid))
+		InvalidateCatalogSnapshot();	/* so the relcache can build it */
+	return relid;
+}
+
+/*
+ * Opens the segment table that holds 'entry_id' for a sender.
+ *
+ * Segments are created in their own short transaction by a segment worker,
+ * so that no sender's transaction holds a lock or an uncommitted table that
+ * other senders need: taking the first entry of a segment asks for the next
+ * one without waiting, and a sender that finds its segment missing waits
+ * for a worker to create it.  Only a ledger created by this very
+ * transaction, which nobody else can see, gets its segments here.
+ */
+Relation
+open_segment_for_insert(const LedgerInfo *ledger, int64 entry_id)
+{
+	int64		segment_no = entry_id / ledger->segment_entries;
+	char	   *relname = segment_table_name(ledger->ledger_id, segment_no);
+	Oid			relid = get_relname_relid(relname, data_namespace_oid);
+	bool		own_ledger = LedgerCreatedInTransaction(ledger->ledger_id);
+	bool		worker_ran = false;
+
+	if (entry_id % ledger->segment_entries == 0 && !own_ledger)
+		(void) start_segment_worker(ledger->ledger_id, segment_no + 1,
+									extension_owner, false);
+
+	if (!OidIsValid(relid))
+	{
+		if (own_ledger)
+		{
+			CatalogAccess access;
+
+			begin_catalog_access(&access);
+			create_segment_locked(ledger->ledger_id, segment_no);
+			end_catalog_access(&access);
+		}
+		else if (start_segment_worker(ledger->ledger_id, segment_no,
+									  extension_owner, true))
+		{
+			worker_ran = true;
+			AcceptInvalidationMessages();
+		}
+		relid = get_relname_relid(relname, data_namespace_oid);
+
+		/*
+		 * A worker that ran may have been terminated, or have stepped aside
+		 * for DROP EXTENSION: the send fails, and may be retried.
+		 */
+		if (!OidIsValid(relid) && worker_ran)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+					 errmsg("could not create segment " INT64_FORMAT " of topic partition with ledger " INT64_FORMAT,
+							segment_no, ledger->ledger_id),
+					 errdetail("The segment worker exited without creating it: it was terminated, it failed, or the extension is being dropped; the server log tells which."),
+					 errhint("Retry the send.")));
+		if (!OidIsValid(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+					 errmsg("could not create segment " INT64_FORMAT " of topic partition with ledger " INT64_FORMAT,
+							segment_no, ledger->ledger_id),
+					 errdetail("No segment worker could be started."),
+					 errhint("Make sure max_worker_processes leaves room for short-lived pulsar_pg segment workers.")));
+	}
+	return table_open(relid, RowExclusiveLock);
+}
+
+/*
+ * Opens a segment table for a reader whose snapshot is 'snapshot'; NULL if
+ * that snapshot sees no such segment (all its entries are gaps).
+ */
+Relation
+open_segment_for_read(const LedgerInfo *ledger, int64 segment_no,
+					  Snapshot snapshot)
+{
+	char	   *relname = segment_table_name(ledger->ledger_id, segment_no);
+	Oid			relid = get_relname_relid(relname, data_namespace_oid);
+
+	if (!OidIsValid(relid))
+		relid = segment_relid_in_snapshot(relname, snapshot);
+	if (!OidIsValid(relid))
+		return NULL;
+	return table_open(relid, AccessShareLock);
+}
+
+/*
+ * The row of a ledger, found through its primary key as this transaction
+ * sees it (the row of a topic it created included); NULL if none.  Caller
+ * ends the scan.
+ */
+static HeapTuple
+ledger_row(Relation ledgers, int64 ledger_id, SysScanDesc *scan)
+{
+	ScanKeyData key;
+
+	ScanKeyInit(&key, LEDGER_ID_ATTNUM, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(ledger_id));
+	*scan = systable_beginscan(ledgers,
+							   catalog_relation_oid(CATALOG_LEDGER_PKEY),
+							   true, SnapshotSelf, 1, &key);
+	return systable_getnext(*scan);
+}
+
+/*
+ * A ledger's logged high-water mark; 0 if the installation keeps none.
+ */
+static int64
+read_entry_high_water(int64 ledger_id)
+{
+	Relation	ledgers = table_open(catalog_relation_oid(CATALOG_LEDGER),
+									 AccessShareLock);
+	AttrNumber	attnum = get_attnum(RelationGetRelid(ledgers), LEDGER_HIGH_WATER);
+	int64		mark = 0;
+
+	if (attnum != InvalidAttrNumber)
+	{
+		SysScanDesc scan;
+		HeapTuple	tuple = ledger_row(ledgers, ledger_id, &scan);
+		bool		isnull;
+
+		if (HeapTupleIsValid(tuple))
+			mark = DatumGetInt64(heap_getattr(tuple, attnum,
+											  RelationGetDescr(ledgers),
+											  &isnull));
+		systable_endscan(scan);
+	}
+	table_close(ledgers, NoLock);
+	return mark;
+}
+
+/*
+ * Overwrites, in a copy of a stored tuple, a bigint attribute that the
+ * tuple physically holds (not null): the copy keeps the stored length, as
+ * an in-place update needs.
+ */
+static void
+overwrite_int8_attribute(HeapTuple tuple, TupleDesc desc, AttrNumber attnum,
+						 int64 value)
+{
+	HeapTupleHeader header = tuple->t_data;
+	bits8	   *nulls = HeapTupleHasNulls(tuple) ? header->t_bits : NULL;
+	char	   *data = (char *) header + header->t_hoff;
+	Form_pg_attribute target = TupleDescAttr(desc, attnum - 1);
+	uint32		off = 0;
+	bool		isnull;
+
+	if (HeapTupleHeaderGetNatts(header) < attnum ||
+		(nulls != NULL && att_isnull(attnum - 1, nulls)) ||
+		target->atttypid != INT8OID)
+		elog(ERROR, "pulsar_pg cannot write attribute %d of a stored tuple in place",
+			 attnum);
+	for (int i = 0; i < attnum - 1; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (nulls != NULL && att_isnull(i, nulls))
+			continue;
+		off = att_align_pointer(off, att->attalign, att->attlen, data + off);
+		off = att_addlength_pointer(off, att->attlen, data + off);
+	}
+	off = att_align_nominal(off, target->attalign);
+	memcpy(data + off, &value, sizeof(int64));
+	if (DatumGetInt64(heap_getattr(tuple, attnum, desc, &isnull)) != value)
+		elog(ERROR, "pulsar_pg wrote attribute %d of a stored tuple at the wrong place",
+			 attnum);
+}
+
+/*
+ * Makes sure a ledger's high-water mark is at least 'mark', and returns the
+ * mark logged; -1 if the installation keeps none (its extension predates
+ * 0.6.0).  The mark is written in place (heap_inplace_update): WAL-logged,
+ * replicated, and kept whatever becomes of the caller's transaction.
+ *
+ * Writers of one ledger take turns on a heavyweight lock, taken after the
+ * table locks and held only while the row is read and written, so that the
+ * mark only grows and nothing waits while holding it.
+ */
+int64
+log_entry_high_water(int64 ledger_id, int64 mark)
+{
+	Relation	ledgers;
+	Relation	index;
+	AttrNumber	attnum;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	LOCKTAG		tag;
+	int64		logged;
+	bool		isnull;
+
+	ensure_cache_valid();
+	ledgers = table_open(catalog_relation_oid(CATALOG_LEDGER), RowExclusiveLock);
+	attnum = get_attnum(RelationGetRelid(ledgers), LEDGER_HIGH_WATER);
+	if (attnum == InvalidAttrNumber)
+	{
+		table_close(ledgers, NoLock);
+		return -1;
+	}
+	index = index_open(catalog_relation_oid(CATALOG_LEDGER_PKEY), AccessShareLock);
+
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, topic_catalog_oid, (Oid) ledger_id,
+					   LOCK_ENTRY_MARK);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	tuple = ledger_row(ledgers, ledger_id, &scan);
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "pulsar_pg catalog has no row for ledger " INT64_FORMAT,
+			 ledger_id);
+	logged = DatumGetInt64(heap_getattr(tuple, attnum, RelationGetDescr(ledgers),
+										&isnull));
+	if (logged < mark)
+	{
+		HeapTuple	copy = heap_copytuple(tuple);
+
+		overwrite_int8_attribute(copy, RelationGetDescr(ledgers), attnum, mark);
+		heap_inplace_update(ledgers, copy);
+		heap_freetuple(copy);
+		logged = mark;
+	}
+	systable_endscan(scan);
+	LockRelease(&tag, ExclusiveLock, false);
+
+	index_close(index, NoLock);
+	table_close(ledgers, NoLock);
+	return logged;
+}
+
+/*
+ * The first entry id never handed out for a ledger: one above the highest
+ * stored, dead tuples included, and at least its logged high-water mark,
+ * which covers ids whose tuples VACUUM removed.  Used to rebuild shared
+ * state after a restart, a crash or a promotion.
+ */
+int64
+load_next_entry(int64 ledger_id)
+{
+	CatalogAccess access;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(ledger_id)};
+	int64		next_entry = -1;
+	int64		lowest_segment = 0;
+	int64		segment_entries;
+	int64		high_water;
+	bool		isnull;
+	uint64		nsegments;
+	int64	   *segments;
+
+	begin_catalog_access(&access);
+	high_water = read_entry_high_water(ledger_id);
+	run_catalog_sql("SELECT s.segment_no, l.segment_entries"
+					"  FROM pulsar.segment s JOIN pulsar.ledger l USING (ledger_id)"
+					" WHERE s.ledger_id = $1 ORDER BY s.segment_no DESC",
+					1, argtypes, values, NULL, true);
+	nsegments = SPI_processed;
+	if (nsegments == 0)
+	{
+		end_catalog_access(&access);
+		return high_water;
+	}
+	segment_entries = result_int64(0, 2, &isnull);
+	segments = palloc(sizeof(int64) * nsegments);
+	for (uint64 s = 0; s < nsegments; s++)
+		segments[s] = result_int64(s, 1, &isnull);
+	lowest_segment = segments[nsegments - 1];
+
+	for (uint64 s = 0; s < nsegments && next_entry < 0; s++)
+	{
+		Oid			relid = get_relname_relid(segment_table_name(ledger_id,
+																 segments[s]),
+											  data_namespace_oid);
+		Relation	rel;
+		Relation	index;
+		SysScanDesc scan;
+		HeapTuple	tuple;
+
+		if (!OidIsValid(relid))
+			continue;
+		rel = table_open(relid, AccessShareLock);
+		index = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+		scan = systable_beginscan_ordered(rel, index, SnapshotAny, 0, NULL);
+		tuple = systable_getnext_ordered(scan, BackwardScanDirection);
+		if (HeapTupleIsValid(tuple))
+			next_entry = DatumGetInt64(heap_getattr(tuple, SEGMENT_ENTRY_ID + 1,
+													RelationGetDescr(rel),
+													&isnull)) + 1;
+		systable_endscan_ordered(scan);
+		index_close(index, AccessShareLock);
+		table_close(rel, AccessShareLock);
+	}
+	end_catalog_access(&access);
+
+	if (next_entry < 0)
+		next_entry = lowest_segment * segment_entries;
+	return Max(next_entry, high_water);
+}

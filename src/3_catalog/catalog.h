@@ -1,0 +1,119 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.h
+ *	  The extension's catalog (tenants, namespaces, topics, ledgers and
+ *	  segments), the per-backend cache of it, and access to topic storage.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PULSAR_CATALOG_H
+#define PULSAR_CATALOG_H
+
+#include "nodes/pg_list.h"
+#include "storage/lockdefs.h"
+#include "utils/relcache.h"
+#include "utils/snapshot.h"
+
+#include "1_value/topic_name.h"
+
+/* settings, defined in pulsar_pg.c */
+extern bool pulsar_allow_auto_topic_creation;
+extern int	pulsar_segment_entries;
+
+/* Columns of a segment table, as in pulsar.segment_template. */
+enum SegmentColumn
+{
+	SEGMENT_ENTRY_ID,
+	SEGMENT_PUBLISH_TIME,
+	SEGMENT_KEY,
+	SEGMENT_PAYLOAD,
+	SEGMENT_PROPERTIES,
+	SEGMENT_EVENT_TIME,
+	SEGMENT_DELIVER_AT,
+	SEGMENT_PRODUCER,
+	SEGMENT_SEQUENCE_ID,
+	SEGMENT_NUM_COLUMNS
+};
+
+/* One partition's storage: a non-partitioned topic has exactly one. */
+typedef struct LedgerInfo
+{
+	int64		ledger_id;
+	int32		partition_index;	/* -1 for a non-partitioned topic */
+	int64		segment_entries;	/* entries per segment table */
+} LedgerInfo;
+
+typedef struct TopicInfo
+{
+	char		key[MAX_TENANT_NAME_LEN + MAX_NAMESPACE_NAME_LEN +
+					MAX_TOPIC_NAME_LEN + 3];	/* hash key */
+	int64		topic_id;
+	TopicName	name;			/* partition_index is -1 here */
+	int32		partitions;		/* 0 if not partitioned */
+	bool		deduplication;	/* of its namespace */
+	uint32		round_robin;	/* next partition for unkeyed messages */
+	int			num_ledgers;
+	LedgerInfo *ledgers;		/* indexed by partition, or the only one */
+} TopicInfo;
+
+/* State saved while running catalog SQL as the extension's owner. */
+typedef struct CatalogAccess
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+} CatalogAccess;
+
+extern void CatalogInit(void);
+
+/* the extension version whose tables the consuming code needs */
+#define PULSAR_PG_CONSUMPTION_VERSION "0.4.0"
+
+extern bool consumption_tables_current(void);
+extern void require_consumption_tables(void);
+/* tables and indexes the hot paths read without SPI */
+typedef enum CatalogRelation
+{
+	CATALOG_CURSOR,
+	CATALOG_ACKED_RANGE,
+	CATALOG_PENDING,
+	CATALOG_CONSUMER,
+	CATALOG_CONSUMER_BY_NAME,	/* unique index on (subscription_id, name) */
+	CATALOG_LEDGER,
+	CATALOG_LEDGER_PKEY,
+	NUM_CATALOG_RELATIONS
+} CatalogRelation;
+
+extern Oid	catalog_relation_oid(CatalogRelation relation);
+extern void begin_catalog_access(CatalogAccess *access);
+extern void end_catalog_access(CatalogAccess *access);
+extern int	run_catalog_sql(const char *sql, int nargs, Oid *argtypes,
+							Datum *values, const char *nulls,
+							bool latest_snapshot);
+
+extern TopicInfo *resolve_topic(const TopicName *name, bool create_if_missing,
+								LOCKMODE lockmode);
+extern LedgerInfo *resolve_ledger(TopicInfo *topic, const TopicName *name);
+extern void lock_subscription(int64 topic_id, const char *name,
+							  LOCKMODE lockmode);
+extern void unlock_subscription(int64 topic_id, const char *name,
+								LOCKMODE lockmode);
+extern void lock_dispatch(int64 subscription_id, int64 ledger_id);
+extern void unlock_dispatch(int64 subscription_id, int64 ledger_id);
+extern char *create_topic(const TopicName *name, int32 partitions);
+extern void delete_topic(const TopicName *name, bool force,
+						 List **subscription_ids, List **consumer_ids);
+extern void create_tenant(const char *tenant);
+extern void create_namespace(const char *tenant, const char *namespace);
+extern void set_namespace_deduplication(const char *tenant,
+										const char *namespace, bool enabled);
+
+extern Relation open_segment_for_insert(const LedgerInfo *ledger,
+										int64 entry_id);
+extern Relation open_segment_for_read(const LedgerInfo *ledger,
+									  int64 segment_no, Snapshot snapshot);
+extern int64 load_next_entry(int64 ledger_id);
+extern int64 log_entry_high_water(int64 ledger_id, int64 mark);
+extern void create_segment_in_worker(int64 ledger_id, int64 segment_no);
+
+#endif							/* PULSAR_CATALOG_H */

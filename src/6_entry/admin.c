@@ -1,0 +1,134 @@
+/*-------------------------------------------------------------------------
+ *
+ * admin.c
+ *	  SQL entry points that manage tenants, namespaces and topics.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+#include "3_catalog/catalog.h"
+#include "5_dispatch/dispatch.h"
+#include "2_shmem/read_position.h"
+#include "4_storage/subscription.h"
+#include "1_value/topic_name.h"
+
+PG_FUNCTION_INFO_V1(pulsar_create_tenant);
+PG_FUNCTION_INFO_V1(pulsar_create_namespace);
+PG_FUNCTION_INFO_V1(pulsar_set_deduplication);
+PG_FUNCTION_INFO_V1(pulsar_create_topic);
+PG_FUNCTION_INFO_V1(pulsar_delete_topic);
+
+/* the most partitions one topic may have */
+#define MAX_TOPIC_PARTITIONS	1024
+
+static char *
+name_argument(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+static void
+check_can_administer(const char *function)
+{
+	PreventCommandIfReadOnly(function);
+	PreventCommandDuringRecovery(function);
+	RequireReadPositionState();
+}
+
+Datum
+pulsar_create_tenant(PG_FUNCTION_ARGS)
+{
+	char	   *tenant = name_argument(fcinfo, 0, "tenant");
+
+	check_can_administer("pulsar.create_tenant()");
+	create_tenant(tenant);
+	PG_RETURN_VOID();
+}
+
+Datum
+pulsar_create_namespace(PG_FUNCTION_ARGS)
+{
+	char	   *input = name_argument(fcinfo, 0, "namespace");
+	char		tenant[MAX_TENANT_NAME_LEN + 1];
+	char		namespace[MAX_NAMESPACE_NAME_LEN + 1];
+
+	check_can_administer("pulsar.create_namespace()");
+	parse_namespace_name(input, tenant, namespace);
+	create_namespace(tenant, namespace);
+	PG_RETURN_VOID();
+}
+
+Datum
+pulsar_set_deduplication(PG_FUNCTION_ARGS)
+{
+	char	   *input = name_argument(fcinfo, 0, "namespace");
+	char		tenant[MAX_TENANT_NAME_LEN + 1];
+	char		namespace[MAX_NAMESPACE_NAME_LEN + 1];
+
+	check_can_administer("pulsar.set_deduplication()");
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("enabled must not be null")));
+	parse_namespace_name(input, tenant, namespace);
+	set_namespace_deduplication(tenant, namespace, PG_GETARG_BOOL(1));
+	PG_RETURN_VOID();
+}
+
+Datum
+pulsar_create_topic(PG_FUNCTION_ARGS)
+{
+	char	   *input = name_argument(fcinfo, 0, "topic");
+	TopicName	name;
+	int32		partitions;
+
+	check_can_administer("pulsar.create_topic()");
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("partitions must not be null"),
+				 errhint("Pass 0 for a non-partitioned topic.")));
+	partitions = PG_GETARG_INT32(1);
+	if (partitions < 0 || partitions > MAX_TOPIC_PARTITIONS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("partitions must be between 0 and %d",
+						MAX_TOPIC_PARTITIONS),
+				 errdetail("The value given was %d; 0 makes a non-partitioned topic.",
+						   partitions)));
+	parse_topic_name(input, &name);
+	PG_RETURN_TEXT_P(cstring_to_text(create_topic(&name, partitions)));
+}
+
+Datum
+pulsar_delete_topic(PG_FUNCTION_ARGS)
+{
+	char	   *input = name_argument(fcinfo, 0, "topic");
+	TopicName	name;
+	List	   *subscription_ids = NIL;
+	List	   *consumer_ids = NIL;
+	ListCell   *lc;
+
+	check_can_administer("pulsar.delete_topic()");
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("force must not be null")));
+	parse_topic_name(input, &name);
+	delete_topic(&name, PG_GETARG_BOOL(1), &subscription_ids, &consumer_ids);
+	/* their shared state goes when the deletion commits */
+	foreach(lc, subscription_ids)
+		reset_dispatch_at_commit(*(int64 *) lfirst(lc));
+	foreach(lc, consumer_ids)
+		forget_consumer_at_commit(*(int64 *) lfirst(lc));
+	PG_RETURN_VOID();
+}
