@@ -18,6 +18,7 @@ OBJS = \
 	src/1_value/topic_name.o \
 	src/2_shmem/read_position.o \
 	src/3_catalog/catalog.o \
+	src/3_catalog/policy.o \
 	src/4_storage/publish.o \
 	src/4_storage/reader.o \
 	src/4_storage/cursor.o \

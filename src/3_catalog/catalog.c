@@ -66,6 +66,7 @@
 #include "utils/syscache.h"
 
 #include "3_catalog/catalog.h"
+#include "3_catalog/policy.h"
 #include "2_shmem/read_position.h"
 #include "6_entry/segment_worker.h"
 #include "6_entry/worker.h"
@@ -363,7 +364,7 @@ result_int64(int row, int column, bool *isnull)
 /*
  * Reports which of tenant or namespace is missing; returns if both exist.
  */
-static void
+void
 check_namespace_exists(const char *tenant, const char *namespace)
 {
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
@@ -875,6 +876,7 @@ delete_topic(const TopicName *name, bool force, List **subscription_ids,
 					1, argtypes, values, NULL, false);
 	run_catalog_sql("DELETE FROM pulsar.ledger WHERE topic_id = $1",
 					1, argtypes, values, NULL, false);
+	policy_forget_topic(topic->topic_id);
 	run_catalog_sql("DELETE FROM pulsar.producer_sequence WHERE topic_id = $1",
 					1, argtypes, values, NULL, false);
 	run_catalog_sql("WITH gone AS ("

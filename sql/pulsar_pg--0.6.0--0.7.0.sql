@@ -1,0 +1,109 @@
+/* pulsar_pg 0.6.0 -> 0.7.0 */
+
+\echo Use "ALTER EXTENSION pulsar_pg UPDATE TO '0.7.0'" to load this file. \quit
+
+--------------------------------------------------------------------------
+-- Storage policies of namespaces and topics
+--
+-- One row per target and policy.  A namespace's row has topic_id 0; a
+-- topic's row overrides it, and the GUCs pulsar_pg.default_* stand in for
+-- a namespace that sets nothing.  Values are jsonb objects with times in
+-- seconds and sizes in bytes; null is unlimited (or none).  A topic's rows
+-- go with the topic.
+--------------------------------------------------------------------------
+
+CREATE TABLE pulsar.policy (
+	tenant text NOT NULL,
+	namespace text NOT NULL,
+	topic_id bigint NOT NULL DEFAULT 0,
+	name text NOT NULL,
+	value jsonb NOT NULL,
+	PRIMARY KEY (tenant, namespace, topic_id, name)
+);
+CREATE INDEX ON pulsar.policy (topic_id) WHERE topic_id <> 0;
+COMMENT ON TABLE pulsar.policy IS
+	'Policies set on namespaces (topic_id 0) and topics';
+SELECT pg_catalog.pg_extension_config_dump('pulsar.policy', '');
+
+CREATE FUNCTION pulsar.set_retention(target text, retention_time interval,
+									 retention_size bigint) RETURNS void
+	AS 'MODULE_PATHNAME', 'pulsar_set_retention' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pulsar.set_retention(text, interval, bigint) IS
+	'Keeps acknowledged messages of a namespace or topic for a time and a size (NULL: unlimited)';
+
+CREATE FUNCTION pulsar.set_message_ttl(target text, ttl interval) RETURNS void
+	AS 'MODULE_PATHNAME', 'pulsar_set_message_ttl' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pulsar.set_message_ttl(text, interval) IS
+	'Acknowledges messages older than ttl for every subscription (NULL or 0: never)';
+
+CREATE FUNCTION pulsar.set_backlog_quota(target text, limit_size bigint,
+										 limit_time interval,
+										 policy text DEFAULT 'producer_request_hold')
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'pulsar_set_backlog_quota' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pulsar.set_backlog_quota(text, bigint, interval, text) IS
+	'Bounds the backlog of a namespace''s or a topic''s subscriptions by size and age';
+
+CREATE FUNCTION pulsar.set_subscription_expiration_time(target text,
+														expiration interval)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'pulsar_set_subscription_expiration_time' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pulsar.set_subscription_expiration_time(text, interval) IS
+	'Removes subscriptions without consumers for this long (NULL or 0: never)';
+
+CREATE FUNCTION pulsar.set_inactive_topic_policies(target text, enabled boolean,
+												   max_inactive interval,
+												   mode text) RETURNS void
+	AS 'MODULE_PATHNAME', 'pulsar_set_inactive_topic_policies' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pulsar.set_inactive_topic_policies(text, boolean, interval, text) IS
+	'Deletes topics inactive for max_inactive: delete_when_no_subscriptions or delete_when_subscriptions_caught_up';
+
+CREATE FUNCTION pulsar.set_compaction_threshold(target text, threshold bigint)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'pulsar_set_compaction_threshold' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pulsar.set_compaction_threshold(text, bigint) IS
+	'Compacts a topic automatically when its backlog passes threshold bytes (0: never)';
+
+CREATE FUNCTION pulsar.remove_policy(target text, policy text) RETURNS void
+	AS 'MODULE_PATHNAME', 'pulsar_remove_policy' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pulsar.remove_policy(text, text) IS
+	'Removes a policy of a namespace or topic: it inherits again';
+
+CREATE FUNCTION pulsar.get_policies(target text) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'pulsar_get_policies' LANGUAGE C STABLE;
+COMMENT ON FUNCTION pulsar.get_policies(text) IS
+	'Each policy of a namespace or topic: as set, inherited, by default, and in effect';
+
+CREATE FUNCTION pulsar.policy_default(policy text) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'pulsar_policy_default' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION pulsar.policy_default(text) IS
+	'A policy''s server default, from the pulsar_pg.default_* settings';
+
+-- The policy in effect for a topic, for statements that apply policies.
+CREATE FUNCTION pulsar.effective_policy(topic_id bigint, policy text)
+	RETURNS jsonb
+	LANGUAGE sql STABLE
+	SET search_path = pg_catalog, pg_temp
+	AS $$
+	SELECT coalesce(
+		(SELECT p.value FROM pulsar.topic t
+		   JOIN pulsar.policy p ON p.tenant = t.tenant AND p.namespace = t.namespace
+		    AND p.topic_id IN (0, t.topic_id) AND p.name = $2
+		  WHERE t.topic_id = $1
+		  ORDER BY p.topic_id DESC LIMIT 1),
+		pulsar.policy_default($2))
+	$$;
+COMMENT ON FUNCTION pulsar.effective_policy(bigint, text) IS
+	'The policy that applies to a topic: its own, its namespace''s, or the default';
+
+REVOKE EXECUTE ON FUNCTION
+	pulsar.set_retention(text, interval, bigint),
+	pulsar.set_message_ttl(text, interval),
+	pulsar.set_backlog_quota(text, bigint, interval, text),
+	pulsar.set_subscription_expiration_time(text, interval),
+	pulsar.set_inactive_topic_policies(text, boolean, interval, text),
+	pulsar.set_compaction_threshold(text, bigint),
+	pulsar.remove_policy(text, text),
+	pulsar.get_policies(text),
+	pulsar.effective_policy(bigint, text)
+FROM PUBLIC;
