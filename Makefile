@@ -17,6 +17,8 @@ OBJS = \
 	src/1_value/murmur3.o \
 	src/1_value/topic_name.o \
 	src/2_shmem/read_position.o \
+	src/2_shmem/dispatch_state.o \
+	src/2_shmem/worker_signal.o \
 	src/3_catalog/catalog.o \
 	src/3_catalog/policy.o \
 	src/4_storage/publish.o \

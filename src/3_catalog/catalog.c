@@ -68,8 +68,8 @@
 #include "3_catalog/catalog.h"
 #include "3_catalog/policy.h"
 #include "2_shmem/read_position.h"
-#include "6_entry/segment_worker.h"
-#include "6_entry/worker.h"
+#include "2_shmem/worker_signal.h"
+#include "2_shmem/worker_signal.h"
 
 #define CATALOG_SCHEMA	"pulsar"
 #define DATA_SCHEMA		"pulsar_data"
@@ -259,10 +259,10 @@ void
 require_consumption_tables(void)
 {
 	static uint64 current_at_generation = 0;
-	uint64		generation = WorkerSubscriptionsGeneration();
+	uint64		generation = worker_signal_subscriptions_generation();
 
 	if (generation != 0 && generation == current_at_generation &&
-		!WorkerSubscriptionsChangedHere())
+		!worker_signal_subscriptions_changed_here())
 		return;
 	if (!consumption_tables_current())
 		ereport(ERROR,
@@ -1036,7 +1036,7 @@ open_segment_for_insert(const LedgerInfo *ledger, int64 entry_id)
 	bool		worker_ran = false;
 
 	if (entry_id % ledger->segment_entries == 0 && !own_ledger)
-		(void) start_segment_worker(ledger->ledger_id, segment_no + 1,
+		(void) worker_signal_start_segment_worker(ledger->ledger_id, segment_no + 1,
 									extension_owner, false);
 
 	if (!OidIsValid(relid))
@@ -1049,7 +1049,7 @@ open_segment_for_insert(const LedgerInfo *ledger, int64 entry_id)
 			create_segment_locked(ledger->ledger_id, segment_no);
 			end_catalog_access(&access);
 		}
-		else if (start_segment_worker(ledger->ledger_id, segment_no,
+		else if (worker_signal_start_segment_worker(ledger->ledger_id, segment_no,
 									  extension_owner, true))
 		{
 			worker_ran = true;

@@ -41,11 +41,11 @@
 #include "utils/timestamp.h"
 
 #include "4_storage/cursor.h"
-#include "5_dispatch/dispatch.h"
+#include "2_shmem/dispatch_state.h"
 #include "1_value/message_id.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/reader.h"
-#include "6_entry/worker.h"
+#include "2_shmem/worker_signal.h"
 
 PG_FUNCTION_INFO_V1(pulsar_ack);
 PG_FUNCTION_INFO_V1(pulsar_ack_array);
@@ -1472,7 +1472,7 @@ nack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 	taken = palloc(sizeof(TakenEntry) * count);
 
 	/* not after the statement: the row's time must not precede the note */
-	WorkerNoteTimer(GetCurrentTimestamp() + subscription->negative_ack_delay_us);
+	worker_signal_timer(GetCurrentTimestamp() + subscription->negative_ack_delay_us);
 	begin_catalog_access(&access);
 
 	/* out of the runs consumers hold, keeping what each row said */

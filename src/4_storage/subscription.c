@@ -54,11 +54,11 @@
 #include "utils/timestamp.h"
 
 #include "4_storage/cursor.h"
-#include "5_dispatch/dispatch.h"
+#include "2_shmem/dispatch_state.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/subscription.h"
 #include "1_value/topic_name.h"
-#include "6_entry/worker.h"
+#include "2_shmem/worker_signal.h"
 
 PG_FUNCTION_INFO_V1(pulsar_subscribe);
 PG_FUNCTION_INFO_V1(pulsar_unsubscribe);
@@ -423,7 +423,7 @@ session_consumer_name(void)
 /*
  * Subscriptions this backend loaded, so that receive and ack need no
  * catalog query for them.  Commits that create, change or delete
- * subscriptions bump a shared generation (WorkerNoteSubscriptionsChanged);
+ * subscriptions bump a shared generation (worker_signal_subscriptions_changed);
  * the cache is emptied when it moves.  Callers hold the subscription's
  * lock, which a changing transaction keeps until after the bump.
  */
@@ -453,7 +453,7 @@ static uint64 subscription_cache_generation = 0;
 static HTAB *
 subscription_cache(void)
 {
-	uint64		generation = WorkerSubscriptionsGeneration();
+	uint64		generation = worker_signal_subscriptions_generation();
 	HASHCTL		info;
 
 	if (SubscriptionCache != NULL && generation == subscription_cache_generation)
@@ -534,7 +534,7 @@ load_subscription(TopicInfo *topic, const char *name)
 	CachedSubscription local;
 	CachedSubscription *entry = NULL;
 	Subscription *subscription;
-	bool		cacheable = !WorkerSubscriptionsChangedHere() &&
+	bool		cacheable = !worker_signal_subscriptions_changed_here() &&
 		!RecoveryInProgress();
 
 	if (cacheable)
@@ -639,7 +639,7 @@ note_consumers_left(void)
 	{
 		bool		isnull;
 
-		WorkerNoteConsumersLeft(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+		worker_signal_consumers_left(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
 															SPI_tuptable->tupdesc,
 															1, &isnull)));
 	}
@@ -1051,7 +1051,7 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 	if (subscription == NULL)
 	{
 		/* before the row exists: the cache must not keep it */
-		WorkerNoteSubscriptionsChanged();
+		worker_signal_subscriptions_changed();
 		begin_catalog_access(&access);
 		run_catalog_sql("INSERT INTO pulsar.subscription"
 						" (topic_id, name, type, negative_ack_delay, ack_timeout,"
@@ -1095,7 +1095,7 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 							 errmsg("exclusive subscription \"%s\" already has consumer \"%s\"",
 									name, live[i].name),
 							 errhint("Use a failover, shared or key_shared subscription for several consumers.")));
-		WorkerNoteSubscriptionsChanged();
+		worker_signal_subscriptions_changed();
 		begin_catalog_access(&access);
 		run_catalog_sql("UPDATE pulsar.subscription"
 						"   SET type = $3, negative_ack_delay = $4, ack_timeout = $5,"
@@ -1145,7 +1145,7 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 	}
 	end_catalog_access(&access);
 	if (PG_ARGISNULL(4))
-		WorkerNoteConsumerSession();
+		worker_signal_consumer_session();
 
 	PG_RETURN_TEXT_P(cstring_to_text(subscription_channel(subscription->subscription_id)));
 }
@@ -1203,7 +1203,7 @@ pulsar_unsubscribe(PG_FUNCTION_ARGS)
 					1, argtypes, values, NULL, false);
 	end_catalog_access(&access);
 	reset_dispatch_at_commit(subscription->subscription_id);
-	WorkerNoteSubscriptionsChanged();
+	worker_signal_subscriptions_changed();
 	PG_RETURN_VOID();
 }
 

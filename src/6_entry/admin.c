@@ -12,6 +12,7 @@
 #include "utils/builtins.h"
 
 #include "3_catalog/catalog.h"
+#include "2_shmem/dispatch_state.h"
 #include "5_dispatch/dispatch.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/subscription.h"

@@ -23,6 +23,7 @@
 
 #include "3_catalog/catalog.h"
 #include "4_storage/cursor.h"
+#include "2_shmem/dispatch_state.h"
 #include "5_dispatch/dispatch.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/reader.h"
