@@ -19,6 +19,7 @@ OBJS = \
 	src/2_shmem/read_position.o \
 	src/2_shmem/dispatch_state.o \
 	src/2_shmem/worker_signal.o \
+	src/2_shmem/consumer_liveness.o \
 	src/3_catalog/catalog.o \
 	src/3_catalog/policy.o \
 	src/4_storage/publish.o \
@@ -27,6 +28,8 @@ OBJS = \
 	src/4_storage/subscription.o \
 	src/5_dispatch/dispatch.o \
 	src/6_entry/admin.o \
+	src/6_entry/ack.o \
+	src/6_entry/subscribe.o \
 	src/6_entry/stats.o \
 	src/6_entry/segment_worker.o \
 	src/6_entry/launcher.o \

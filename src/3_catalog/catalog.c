@@ -362,6 +362,18 @@ result_int64(int row, int column, bool *isnull)
 }
 
 /*
+ * Refuses a change where changes cannot be made or tracked: a read-only
+ * transaction, a standby, or a server without the library preloaded.
+ */
+void
+catalog_require_writable(const char *function)
+{
+	PreventCommandIfReadOnly(function);
+	PreventCommandDuringRecovery(function);
+	RequireReadPositionState();
+}
+
+/*
  * Reports which of tenant or namespace is missing; returns if both exist.
  */
 void

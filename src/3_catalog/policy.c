@@ -292,9 +292,7 @@ resolve_policy_target(FunctionCallInfo fcinfo, PolicyTarget *target,
 {
 	char	   *input;
 
-	PreventCommandIfReadOnly(function);
-	PreventCommandDuringRecovery(function);
-	RequireReadPositionState();
+	catalog_require_writable(function);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * cursor.c
- *	  Acknowledgements: ack, ack_cumulative, nack and seek.
+ *	  A subscription's durable progress: the cursor, acknowledged ranges,
+ *	  and what ack, ack_cumulative, nack and seek do to them.
  *
  * A subscription's progress in a partition is durable (DESIGN invariants 2
  * and 5): pulsar.cursor holds the mark-delete position, below which every
@@ -47,13 +48,6 @@
 #include "4_storage/reader.h"
 #include "2_shmem/worker_signal.h"
 
-PG_FUNCTION_INFO_V1(pulsar_ack);
-PG_FUNCTION_INFO_V1(pulsar_ack_array);
-PG_FUNCTION_INFO_V1(pulsar_ack_cumulative);
-PG_FUNCTION_INFO_V1(pulsar_nack);
-PG_FUNCTION_INFO_V1(pulsar_seek);
-PG_FUNCTION_INFO_V1(pulsar_seek_time);
-PG_FUNCTION_INFO_V1(pulsar_seek_text);
 
 /*
  * One cursor per partition, at the beginning (earliest) or after the last
@@ -1239,210 +1233,7 @@ ledger_of_message(TopicInfo *topic, const MessageId *id)
 	pg_unreachable();
 }
 
-/*
- * What the acknowledging functions share: checks, the topic and the
- * subscription.
- */
-static Subscription *
-open_for_ack(FunctionCallInfo fcinfo, const char *function)
-{
-	TopicInfo  *topic;
-
-	PreventCommandIfReadOnly(function);
-	PreventCommandDuringRecovery(function);
-	RequireReadPositionState();
-	topic = resolve_subscribed_topic(fcinfo, false);
-	return open_subscription(topic,
-							 required_name_argument(fcinfo, 1, "subscription"),
-							 AccessShareLock);
-}
-
-static MessageId *
-message_id_argument(FunctionCallInfo fcinfo, int argno)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("message_id must not be null")));
-	return PG_GETARG_MESSAGE_ID_P(argno);
-}
-
-static ArrayType *
-message_ids_argument(FunctionCallInfo fcinfo, int argno)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("message_ids must not be null")));
-	return PG_GETARG_ARRAYTYPE_P(argno);
-}
-
-/*
- * The message ids of an array argument, grouped by ledger: calls 'apply'
- * once per ledger with its entries.
- */
-static void
-for_each_ledger_of_ids(Subscription *subscription, ArrayType *ids,
-					   void (*apply) (Subscription *, int64, int64 *, int))
-{
-	TopicInfo  *topic = subscription->topic;
-	Datum	   *elements;
-	bool	   *nulls;
-	int			count;
-	int64	   *entries;
-	int64	   *ledgers;
-
-	if (ARR_NDIM(ids) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("message_ids must be a one-dimensional array")));
-	deconstruct_array(ids, ARR_ELEMTYPE(ids), sizeof(MessageId), false,
-					  TYPALIGN_DOUBLE, &elements, &nulls, &count);
-	entries = palloc(sizeof(int64) * Max(count, 1));
-	ledgers = palloc(sizeof(int64) * Max(count, 1));
-	for (int i = 0; i < count; i++)
-	{
-		MessageId  *id;
-
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("message_ids must not contain nulls")));
-		id = DatumGetMessageIdP(elements[i]);
-		ledgers[i] = ledger_of_message(topic, id)->ledger_id;
-		entries[i] = id->entry_id;
-	}
-	for (int l = 0; l < topic->num_ledgers; l++)
-	{
-		int64	   *mine = palloc(sizeof(int64) * Max(count, 1));
-		int			n = 0;
-
-		for (int i = 0; i < count; i++)
-			if (ledgers[i] == topic->ledgers[l].ledger_id)
-				mine[n++] = entries[i];
-		if (n > 0)
-			apply(subscription, topic->ledgers[l].ledger_id, mine, n);
-	}
-}
-
-/*
- * ack(topic, subscription, message_id)
- */
-Datum
-pulsar_ack(PG_FUNCTION_ARGS)
-{
-	Subscription *subscription = open_for_ack(fcinfo, "pulsar.ack()");
-	MessageId  *id = message_id_argument(fcinfo, 2);
-	LedgerInfo *ledger = ledger_of_message(subscription->topic, id);
-	int64		entry = id->entry_id;
-
-	ack_entries(subscription, ledger->ledger_id, &entry, 1);
-	PG_RETURN_VOID();
-}
-
-/*
- * ack(topic, subscription, message_ids[])
- */
-Datum
-pulsar_ack_array(PG_FUNCTION_ARGS)
-{
-	Subscription *subscription = open_for_ack(fcinfo, "pulsar.ack()");
-
-	for_each_ledger_of_ids(subscription, message_ids_argument(fcinfo, 2),
-						   ack_entries);
-	PG_RETURN_VOID();
-}
-
-/*
- * ack_cumulative(topic, subscription, message_id): everything up to and
- * including the message, in its partition.
- */
-Datum
-pulsar_ack_cumulative(PG_FUNCTION_ARGS)
-{
-	Subscription *subscription = open_for_ack(fcinfo, "pulsar.ack_cumulative()");
-	MessageId  *id = message_id_argument(fcinfo, 2);
-	LedgerInfo *ledger;
-	CatalogAccess access;
-	LockedCursor cursor;
-	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
-	Datum		values[3];
-	int64		first;
-	int64		last;
-
-	if (subscription->type == SUBSCRIPTION_SHARED ||
-		subscription->type == SUBSCRIPTION_KEY_SHARED)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cumulative acknowledgement is not supported on %s subscription \"%s\"",
-						subscription_type_name(subscription->type),
-						subscription->name),
-				 errdetail("Consumers of shared and key_shared subscriptions receive messages out of order."),
-				 errhint("Acknowledge each message with pulsar.ack().")));
-	ledger = ledger_of_message(subscription->topic, id);
-
-	begin_catalog_access(&access);
-	lock_cursor(subscription->subscription_id, ledger->ledger_id, true, &cursor);
-
-	/* someone else's ack already covers this message */
-	if (cursor.mark_delete >= id->entry_id &&
-		(!TransactionIdIsCurrentTransactionId(cursor.set_by) ||
-		 was_folded_by_others(subscription->subscription_id, ledger->ledger_id,
-							  id->entry_id)))
-		report_acked_by_other(message_id_to_string(id));
-
-	/*
-	 * A run reaching past the message keeps its rest.  A row split while
-	 * this statement waited for it has new rows it cannot see: while it
-	 * takes fewer rows than its snapshot showed, it looks again.
-	 */
-	values[0] = Int64GetDatum(subscription->subscription_id);
-	values[1] = Int64GetDatum(ledger->ledger_id);
-	values[2] = Int64GetDatum(id->entry_id);
-	while (cursor.any_pending)
-	{
-		bool		isnull;
-
-		run_catalog_sql("WITH candidates AS ("
-						"  SELECT count(*) AS n FROM pulsar.pending"
-						"   WHERE subscription_id = $1 AND ledger_id = $2"
-						"     AND first_entry <= $3),"
-						" acked AS ("
-						"  DELETE FROM pulsar.pending"
-						"   WHERE subscription_id = $1 AND ledger_id = $2"
-						"     AND first_entry <= $3"
-						"  RETURNING *),"
-						" rest AS ("
-						"  INSERT INTO pulsar.pending"
-						"  (subscription_id, ledger_id, first_entry, last_entry,"
-						"   consumer_id, key_hash, delivered_at, redeliver_at,"
-						"   redelivery_count)"
-						"  SELECT subscription_id, ledger_id, $3 + 1, last_entry,"
-						"         consumer_id, key_hash, delivered_at, redeliver_at,"
-						"         redelivery_count"
-						"    FROM acked WHERE last_entry > $3)"
-						" SELECT n = (SELECT count(*) FROM acked) FROM candidates",
-						3, argtypes, values, NULL, false);
-		cursor.any_pending =
-			!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	first = cursor.mark_delete + 1;
-	last = id->entry_id;
-	fold_ranges(subscription->subscription_id, ledger->ledger_id, &first, &last,
-				first <= last ? 1 : 0, &cursor);
-
-	/*
-	 * What the fold passed that others acknowledged: what the cursor covered
-	 * (a position another transaction moved past a message this one was
-	 * handed), and their stored ranges.
-	 */
-	check_received_folded_by_others(subscription, ledger, id->entry_id);
-	end_catalog_access(&access);
-	PG_RETURN_VOID();
-}
-
-static void
+void
 nack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 			 int count)
 {
@@ -1522,20 +1313,6 @@ nack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 }
 
 /*
- * nack(topic, subscription, message_ids[]): redeliver after the
- * subscription's negative-ack delay.
- */
-Datum
-pulsar_nack(PG_FUNCTION_ARGS)
-{
-	Subscription *subscription = open_for_ack(fcinfo, "pulsar.nack()");
-
-	for_each_ledger_of_ids(subscription, message_ids_argument(fcinfo, 2),
-						   nack_entries);
-	PG_RETURN_VOID();
-}
-
-/*
  * Moves a cursor so that 'next_entry' is the next entry delivered, and drops
  * what consumers hold.  Caller holds the subscription in
  * AccessExclusiveLock.
@@ -1561,21 +1338,7 @@ reset_cursor(Subscription *subscription, int64 ledger_id, int64 next_entry)
 	end_catalog_access(&access);
 }
 
-static Subscription *
-open_for_seek(FunctionCallInfo fcinfo)
-{
-	TopicInfo  *topic;
-
-	PreventCommandIfReadOnly("pulsar.seek()");
-	PreventCommandDuringRecovery("pulsar.seek()");
-	RequireReadPositionState();
-	topic = resolve_subscribed_topic(fcinfo, false);
-	return open_subscription(topic,
-							 required_name_argument(fcinfo, 1, "subscription"),
-							 AccessExclusiveLock);
-}
-
-static void
+void
 seek_to_message(Subscription *subscription, MessageId *id)
 {
 	TopicInfo  *topic = subscription->topic;
@@ -1592,19 +1355,6 @@ seek_to_message(Subscription *subscription, MessageId *id)
 		reset_cursor(subscription, ledger_of_message(topic, id)->ledger_id,
 					 id->entry_id);
 	reset_dispatch_at_commit(subscription->subscription_id);
-}
-
-/*
- * seek(topic, subscription, message_id): the message becomes the next one
- * delivered in its partition; 'earliest' and 'latest' move every partition.
- */
-Datum
-pulsar_seek(PG_FUNCTION_ARGS)
-{
-	Subscription *subscription = open_for_seek(fcinfo);
-
-	seek_to_message(subscription, message_id_argument(fcinfo, 2));
-	PG_RETURN_VOID();
 }
 
 typedef struct TimeSeek
@@ -1627,7 +1377,7 @@ find_publish_time(const StoredMessage *message, void *arg)
 	return true;
 }
 
-static void
+void
 seek_to_time(Subscription *subscription, TimestampTz publish_time)
 {
 	TopicInfo  *topic = subscription->topic;
@@ -1649,49 +1399,77 @@ seek_to_time(Subscription *subscription, TimestampTz publish_time)
 }
 
 /*
- * seek(topic, subscription, publish_time): in every partition, the first
- * message published at or after the time becomes the next one delivered.
+ * Acknowledges every message of a ledger up to 'id' for an exclusive or
+ * failover subscription: pending rows up to it go, the ranges below it fold
+ * into the mark-delete position, and a fold that passes messages another
+ * transaction acknowledged after this one received them fails (40001).
  */
-Datum
-pulsar_seek_time(PG_FUNCTION_ARGS)
+void
+ack_cumulative(Subscription *subscription, LedgerInfo *ledger, MessageId *id)
 {
-	Subscription *subscription = open_for_seek(fcinfo);
+	CatalogAccess access;
+	LockedCursor cursor;
+	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		values[3];
+	int64		first;
+	int64		last;
 
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("publish_time must not be null")));
-	seek_to_time(subscription, PG_GETARG_TIMESTAMPTZ(2));
-	PG_RETURN_VOID();
-}
+	begin_catalog_access(&access);
+	lock_cursor(subscription->subscription_id, ledger->ledger_id, true, &cursor);
 
-/*
- * seek(topic, subscription, target text): 'earliest', 'latest', a message
- * ID or a time, so that an untyped literal finds a function.
- */
-Datum
-pulsar_seek_text(PG_FUNCTION_ARGS)
-{
-	Subscription *subscription = open_for_seek(fcinfo);
-	char	   *position = required_name_argument(fcinfo, 2, "target");
-	Datum		parsed;
+	/* someone else's ack already covers this message */
+	if (cursor.mark_delete >= id->entry_id &&
+		(!TransactionIdIsCurrentTransactionId(cursor.set_by) ||
+		 was_folded_by_others(subscription->subscription_id, ledger->ledger_id,
+							  id->entry_id)))
+		report_acked_by_other(message_id_to_string(id));
 
-	if (strchr(position, ':') != NULL && strchr(position, '-') != position &&
-		strspn(position, "0123456789:-") == strlen(position))
-		seek_to_message(subscription,
-						DatumGetMessageIdP(DirectFunctionCall1(message_id_in,
-															   CStringGetDatum(position))));
-	else if (pg_strcasecmp(position, "earliest") == 0 ||
-			 pg_strcasecmp(position, "latest") == 0)
-		seek_to_message(subscription,
-						DatumGetMessageIdP(DirectFunctionCall1(message_id_in,
-															   CStringGetDatum(position))));
-	else
+	/*
+	 * A run reaching past the message keeps its rest.  A row split while
+	 * this statement waited for it has new rows it cannot see: while it
+	 * takes fewer rows than its snapshot showed, it looks again.
+	 */
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	values[1] = Int64GetDatum(ledger->ledger_id);
+	values[2] = Int64GetDatum(id->entry_id);
+	while (cursor.any_pending)
 	{
-		parsed = DirectFunctionCall3(timestamptz_in, CStringGetDatum(position),
-									 ObjectIdGetDatum(InvalidOid),
-									 Int32GetDatum(-1));
-		seek_to_time(subscription, DatumGetTimestampTz(parsed));
+		bool		isnull;
+
+		run_catalog_sql("WITH candidates AS ("
+						"  SELECT count(*) AS n FROM pulsar.pending"
+						"   WHERE subscription_id = $1 AND ledger_id = $2"
+						"     AND first_entry <= $3),"
+						" acked AS ("
+						"  DELETE FROM pulsar.pending"
+						"   WHERE subscription_id = $1 AND ledger_id = $2"
+						"     AND first_entry <= $3"
+						"  RETURNING *),"
+						" rest AS ("
+						"  INSERT INTO pulsar.pending"
+						"  (subscription_id, ledger_id, first_entry, last_entry,"
+						"   consumer_id, key_hash, delivered_at, redeliver_at,"
+						"   redelivery_count)"
+						"  SELECT subscription_id, ledger_id, $3 + 1, last_entry,"
+						"         consumer_id, key_hash, delivered_at, redeliver_at,"
+						"         redelivery_count"
+						"    FROM acked WHERE last_entry > $3)"
+						" SELECT n = (SELECT count(*) FROM acked) FROM candidates",
+						3, argtypes, values, NULL, false);
+		cursor.any_pending =
+			!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1, &isnull));
 	}
-	PG_RETURN_VOID();
+	first = cursor.mark_delete + 1;
+	last = id->entry_id;
+	fold_ranges(subscription->subscription_id, ledger->ledger_id, &first, &last,
+				first <= last ? 1 : 0, &cursor);
+
+	/*
+	 * What the fold passed that others acknowledged: what the cursor covered
+	 * (a position another transaction moved past a message this one was
+	 * handed), and their stored ranges.
+	 */
+	check_received_folded_by_others(subscription, ledger, id->entry_id);
+	end_catalog_access(&access);
 }

@@ -433,14 +433,6 @@ store_messages(OutgoingBatch *pub)
 }
 
 static void
-check_can_publish(const char *function)
-{
-	PreventCommandIfReadOnly(function);
-	PreventCommandDuringRecovery(function);
-	RequireReadPositionState();
-}
-
-static void
 publish(OutgoingBatch *pub)
 {
 	pub->topic = resolve_topic(&pub->name, true, AccessShareLock);
@@ -510,7 +502,7 @@ send_one(FunctionCallInfo fcinfo, PayloadKind kind)
 	OutgoingMessage message;
 	MessageId  *id;
 
-	check_can_publish("pulsar.send()");
+	catalog_require_writable("pulsar.send()");
 	parse_topic_name(required_text_argument(fcinfo, 0, "topic"), &pub.name);
 
 	memset(&message, 0, sizeof(message));
@@ -609,7 +601,7 @@ send_many(FunctionCallInfo fcinfo, PayloadKind kind)
 	bool	   *column_nulls;
 	int			count;
 
-	check_can_publish("pulsar.send_batch()");
+	catalog_require_writable("pulsar.send_batch()");
 	parse_topic_name(required_text_argument(fcinfo, 0, "topic"), &pub.name);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,

@@ -37,20 +37,12 @@ name_argument(FunctionCallInfo fcinfo, int argno, const char *what)
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
-static void
-check_can_administer(const char *function)
-{
-	PreventCommandIfReadOnly(function);
-	PreventCommandDuringRecovery(function);
-	RequireReadPositionState();
-}
-
 Datum
 pulsar_create_tenant(PG_FUNCTION_ARGS)
 {
 	char	   *tenant = name_argument(fcinfo, 0, "tenant");
 
-	check_can_administer("pulsar.create_tenant()");
+	catalog_require_writable("pulsar.create_tenant()");
 	create_tenant(tenant);
 	PG_RETURN_VOID();
 }
@@ -62,7 +54,7 @@ pulsar_create_namespace(PG_FUNCTION_ARGS)
 	char		tenant[MAX_TENANT_NAME_LEN + 1];
 	char		namespace[MAX_NAMESPACE_NAME_LEN + 1];
 
-	check_can_administer("pulsar.create_namespace()");
+	catalog_require_writable("pulsar.create_namespace()");
 	parse_namespace_name(input, tenant, namespace);
 	create_namespace(tenant, namespace);
 	PG_RETURN_VOID();
@@ -75,7 +67,7 @@ pulsar_set_deduplication(PG_FUNCTION_ARGS)
 	char		tenant[MAX_TENANT_NAME_LEN + 1];
 	char		namespace[MAX_NAMESPACE_NAME_LEN + 1];
 
-	check_can_administer("pulsar.set_deduplication()");
+	catalog_require_writable("pulsar.set_deduplication()");
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -92,7 +84,7 @@ pulsar_create_topic(PG_FUNCTION_ARGS)
 	TopicName	name;
 	int32		partitions;
 
-	check_can_administer("pulsar.create_topic()");
+	catalog_require_writable("pulsar.create_topic()");
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -119,7 +111,7 @@ pulsar_delete_topic(PG_FUNCTION_ARGS)
 	List	   *consumer_ids = NIL;
 	ListCell   *lc;
 
-	check_can_administer("pulsar.delete_topic()");
+	catalog_require_writable("pulsar.delete_topic()");
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

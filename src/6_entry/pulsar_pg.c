@@ -168,7 +168,7 @@ _PG_init(void)
 	CatalogInit();
 	ReadPositionInit();
 	DispatchInit();
-	SubscriptionInit();
+	ConsumerLivenessInit();
 	worker_signal_init();
 	launcher_init();
 
