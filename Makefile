@@ -13,9 +13,11 @@ MODULE_big = pulsar_pg
 # src/ is layered, lowest first; a file calls only its own layer or lower
 # (docs/design.md; scripts/check-layers.sh enforces it on includes).
 OBJS = \
+	src/1_value/argument.o \
 	src/1_value/message_id.o \
 	src/1_value/murmur3.o \
 	src/1_value/topic_name.o \
+	src/1_value/subxact_items.o \
 	src/2_shmem/read_position.o \
 	src/2_shmem/dispatch_state.o \
 	src/2_shmem/worker_signal.o \

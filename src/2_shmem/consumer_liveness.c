@@ -22,6 +22,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "1_value/subxact_items.h"
 #include "2_shmem/consumer_liveness.h"
 #include "2_shmem/dispatch_state.h"
 
@@ -117,8 +118,8 @@ consumer_last_seen(int64 consumer_id, TimestampTz stored)
 /* a consumer whose liveness goes when the open transaction ends */
 typedef struct ForgetSeen
 {
+	SubxactItem subxact;		/* first: the subtransaction that asked */
 	int64		consumer_id;
-	int			nest_level;		/* of the subtransaction that asked */
 } ForgetSeen;
 
 /* consumers whose liveness goes when the open transaction commits, aborts */
@@ -128,11 +129,10 @@ static List *forget_seen_at_abort = NIL;
 static void
 forget_seen_when(List **list, int64 consumer_id)
 {
+	ForgetSeen *forget = subxact_item_new(sizeof(ForgetSeen));
 	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-	ForgetSeen *forget = palloc(sizeof(ForgetSeen));
 
 	forget->consumer_id = consumer_id;
-	forget->nest_level = GetCurrentTransactionNestLevel();
 	*list = lappend(*list, forget);
 	MemoryContextSwitchTo(old);
 }
@@ -199,51 +199,20 @@ static void
 consumer_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						  SubTransactionId parentSubid, void *arg)
 {
-	int			level = GetCurrentTransactionNestLevel();
-	ListCell   *lc;
-
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
-		List	   *aborted = NIL;
-
 		/* consumers the subtransaction attached are gone */
-		foreach(lc, forget_seen_at_abort)
-		{
-			ForgetSeen *forget = lfirst(lc);
+		List	   *aborted = subxact_items_take_aborted(&forget_seen_at_abort);
 
-			if (forget->nest_level >= level)
-			{
-				aborted = lappend(aborted, forget);
-				forget_seen_at_abort =
-					foreach_delete_current(forget_seen_at_abort, lc);
-			}
-		}
 		forget_consumers_seen(aborted);
 		list_free(aborted);
 		/* consumers it removed are back */
-		foreach(lc, forget_seen_at_commit)
-		{
-			if (((ForgetSeen *) lfirst(lc))->nest_level >= level)
-				forget_seen_at_commit =
-					foreach_delete_current(forget_seen_at_commit, lc);
-		}
+		list_free(subxact_items_take_aborted(&forget_seen_at_commit));
 	}
 	else if (event == SUBXACT_EVENT_COMMIT_SUB)
 	{
-		foreach(lc, forget_seen_at_abort)
-		{
-			ForgetSeen *forget = lfirst(lc);
-
-			if (forget->nest_level >= level)
-				forget->nest_level = level - 1;
-		}
-		foreach(lc, forget_seen_at_commit)
-		{
-			ForgetSeen *forget = lfirst(lc);
-
-			if (forget->nest_level >= level)
-				forget->nest_level = level - 1;
-		}
+		subxact_items_to_parent(forget_seen_at_abort);
+		subxact_items_to_parent(forget_seen_at_commit);
 	}
 }
 

@@ -37,6 +37,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "1_value/subxact_items.h"
 #include "2_shmem/dispatch_state.h"
 
 typedef struct DispatchShared
@@ -50,16 +51,16 @@ static HTAB *DispatchStates = NULL;
 /* what the open transaction must undo or reset when it ends */
 typedef struct Rewind
 {
+	SubxactItem subxact;		/* first: the subtransaction of the scan */
 	DispatchKey key;
 	int64		first_entry;	/* where a scan of new messages began */
-	int			nest_level;
 } Rewind;
 
 /* a subscription whose dispatch state goes when the transaction ends */
 typedef struct Reset
 {
+	SubxactItem subxact;		/* first: the subtransaction that asked */
 	int64		subscription_id;
-	int			nest_level;		/* of the subtransaction that asked */
 } Reset;
 
 /*
@@ -74,11 +75,11 @@ typedef struct Reset
  */
 typedef struct ReceivedRun
 {
+	SubxactItem subxact;		/* first: the subtransaction of the receive */
 	int64		subscription_id;
 	int64		ledger_id;
 	int64		first;
 	int64		last;
-	int			nest_level;
 } ReceivedRun;
 
 static List *rewinds = NIL;
@@ -287,11 +288,10 @@ count_delivered(DispatchState *state, int count)
 static void
 remember_reset(List **resets, int64 subscription_id)
 {
+	Reset	   *reset = subxact_item_new(sizeof(Reset));
 	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-	Reset	   *reset = palloc(sizeof(Reset));
 
 	reset->subscription_id = subscription_id;
-	reset->nest_level = GetCurrentTransactionNestLevel();
 	*resets = lappend(*resets, reset);
 	MemoryContextSwitchTo(old);
 }
@@ -316,12 +316,11 @@ reset_dispatch_at_abort(int64 subscription_id)
 void
 remember_rewind(int64 subscription_id, int64 ledger_id, int64 first_entry)
 {
+	Rewind	   *rewind = subxact_item_new(sizeof(Rewind));
 	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-	Rewind	   *rewind = palloc(sizeof(Rewind));
 
 	make_dispatch_key(&rewind->key, subscription_id, ledger_id);
 	rewind->first_entry = first_entry;
-	rewind->nest_level = GetCurrentTransactionNestLevel();
 	rewinds = lappend(rewinds, rewind);
 	MemoryContextSwitchTo(old);
 }
@@ -344,20 +343,19 @@ note_received(int64 subscription_id, int64 ledger_id, int64 first, int64 last)
 		if (run->subscription_id != subscription_id ||
 			run->ledger_id != ledger_id)
 			continue;
-		if (run->nest_level == level && first == run->last + 1)
+		if (run->subxact.nest_level == level && first == run->last + 1)
 		{
 			run->last = last;
 			return;
 		}
 		break;
 	}
+	run = subxact_item_new(sizeof(ReceivedRun));
 	old = MemoryContextSwitchTo(TopTransactionContext);
-	run = palloc(sizeof(ReceivedRun));
 	run->subscription_id = subscription_id;
 	run->ledger_id = ledger_id;
 	run->first = first;
 	run->last = last;
-	run->nest_level = level;
 	received_runs = lappend(received_runs, run);
 	MemoryContextSwitchTo(old);
 }
@@ -473,68 +471,29 @@ static void
 dispatch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						  SubTransactionId parentSubid, void *arg)
 {
-	int			level = GetCurrentTransactionNestLevel();
+	List	   *aborted;
 	ListCell   *lc;
 
 	if (Dispatch == NULL)
 		return;
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
-		List	   *aborted = NIL;
-
-		foreach(lc, rewinds)
-		{
-			Rewind	   *rewind = lfirst(lc);
-
-			if (rewind->nest_level >= level)
-			{
-				apply_rewind(rewind);
-				rewinds = foreach_delete_current(rewinds, lc);
-			}
-		}
+		aborted = subxact_items_take_aborted(&rewinds);
+		foreach(lc, aborted)
+			apply_rewind(lfirst(lc));
+		list_free(aborted);
 		/* subscriptions the subtransaction created are gone */
-		foreach(lc, resets_at_abort)
-		{
-			Reset	   *reset = lfirst(lc);
-
-			if (reset->nest_level >= level)
-			{
-				aborted = lappend(aborted, reset);
-				resets_at_abort = foreach_delete_current(resets_at_abort, lc);
-			}
-		}
+		aborted = subxact_items_take_aborted(&resets_at_abort);
 		apply_resets(aborted);
 		list_free(aborted);
 		/* its messages were given back */
-		foreach(lc, received_runs)
-		{
-			if (((ReceivedRun *) lfirst(lc))->nest_level >= level)
-				received_runs = foreach_delete_current(received_runs, lc);
-		}
+		list_free(subxact_items_take_aborted(&received_runs));
 	}
 	else if (event == SUBXACT_EVENT_COMMIT_SUB)
 	{
-		foreach(lc, rewinds)
-		{
-			Rewind	   *rewind = lfirst(lc);
-
-			if (rewind->nest_level >= level)
-				rewind->nest_level = level - 1;
-		}
-		foreach(lc, resets_at_abort)
-		{
-			Reset	   *reset = lfirst(lc);
-
-			if (reset->nest_level >= level)
-				reset->nest_level = level - 1;
-		}
-		foreach(lc, received_runs)
-		{
-			ReceivedRun *run = lfirst(lc);
-
-			if (run->nest_level >= level)
-				run->nest_level = level - 1;
-		}
+		subxact_items_to_parent(rewinds);
+		subxact_items_to_parent(resets_at_abort);
+		subxact_items_to_parent(received_runs);
 	}
 }
 

@@ -41,6 +41,7 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+#include "1_value/argument.h"
 #include "3_catalog/catalog.h"
 #include "1_value/message_id.h"
 #include "1_value/murmur3.h"
@@ -183,16 +184,6 @@ check_sequence_id(OutgoingMessage *message)
 				 errmsg("sequence_id must not be negative"),
 				 errdetail("The sequence id given was " INT64_FORMAT ".",
 						   message->sequence_id)));
-}
-
-static char *
-required_text_argument(FunctionCallInfo fcinfo, int argno, const char *what)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
 /*

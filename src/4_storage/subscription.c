@@ -48,6 +48,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "1_value/argument.h"
 #include "4_storage/cursor.h"
 #include "2_shmem/dispatch_state.h"
 #include "2_shmem/read_position.h"
@@ -83,32 +84,6 @@ parse_subscription_type(const char *name)
 }
 
 
-
-char *
-required_name_argument(FunctionCallInfo fcinfo, int argno, const char *what)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
-}
-
-/*
- * An interval in microseconds, a month counting 30 days as PostgreSQL's
- * interval arithmetic does; false if that does not fit in 64 bits.
- */
-bool
-interval_to_usecs(const Interval *interval, int64 *usecs)
-{
-	int64		days;
-	int64		day_usecs;
-
-	return !pg_mul_s64_overflow((int64) interval->month, DAYS_PER_MONTH, &days) &&
-		!pg_add_s64_overflow(days, interval->day, &days) &&
-		!pg_mul_s64_overflow(days, USECS_PER_DAY, &day_usecs) &&
-		!pg_add_s64_overflow(day_usecs, interval->time, usecs);
-}
 
 /* a stored interval, checked by subscribe() */
 static int64
@@ -631,7 +606,7 @@ resolve_subscribed_topic(FunctionCallInfo fcinfo, bool create_if_missing)
 	TopicName	name;
 
 	require_consumption_tables();
-	parse_topic_name(required_name_argument(fcinfo, 0, "topic"), &name);
+	parse_topic_name(required_text_argument(fcinfo, 0, "topic"), &name);
 	if (name.partition_index != NOT_A_PARTITION)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

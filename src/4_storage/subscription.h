@@ -65,7 +65,6 @@ typedef struct SubscriptionSettings
 	int32		max_unacked_messages;	/* 0: no limit */
 } SubscriptionSettings;
 
-extern bool interval_to_usecs(const Interval *interval, int64 *usecs);
 extern SubscriptionType parse_subscription_type(const char *name);
 extern Subscription *subscription_store(TopicInfo *topic, const char *name,
 										const SubscriptionSettings *settings,
@@ -85,8 +84,6 @@ extern Consumer *touch_consumer(Subscription *subscription,
 extern void remove_departed_consumers_everywhere(void);
 extern Consumer *live_consumers(Subscription *subscription, int *count);
 extern char *subscription_channel(int64 subscription_id);
-extern char *required_name_argument(FunctionCallInfo fcinfo, int argno,
-									const char *what);
 extern TopicInfo *resolve_subscribed_topic(FunctionCallInfo fcinfo,
 										   bool create_if_missing);
 

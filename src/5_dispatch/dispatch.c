@@ -58,6 +58,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "1_value/argument.h"
 #include "4_storage/cursor.h"
 #include "2_shmem/dispatch_state.h"
 #include "5_dispatch/dispatch.h"
@@ -1356,7 +1357,7 @@ pulsar_receive(PG_FUNCTION_ARGS)
 				 errmsg("timeout must not be negative")));
 
 	topic = resolve_subscribed_topic(fcinfo, false);
-	name = required_name_argument(fcinfo, 1, "subscription");
+	name = required_text_argument(fcinfo, 1, "subscription");
 	consumer_name = PG_ARGISNULL(4) ? session_consumer_name() :
 		text_to_cstring(PG_GETARG_TEXT_PP(4));
 	memset(&receiver, 0, sizeof(receiver));

@@ -20,6 +20,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "1_value/argument.h"
 #include "1_value/message_id.h"
 #include "2_shmem/dispatch_state.h"
 #include "2_shmem/read_position.h"
@@ -47,7 +48,7 @@ open_for_ack(FunctionCallInfo fcinfo, const char *function)
 	catalog_require_writable(function);
 	topic = resolve_subscribed_topic(fcinfo, false);
 	return open_subscription(topic,
-							 required_name_argument(fcinfo, 1, "subscription"),
+							 required_text_argument(fcinfo, 1, "subscription"),
 							 AccessShareLock);
 }
 
@@ -195,7 +196,7 @@ open_for_seek(FunctionCallInfo fcinfo)
 	catalog_require_writable("pulsar.seek()");
 	topic = resolve_subscribed_topic(fcinfo, false);
 	return open_subscription(topic,
-							 required_name_argument(fcinfo, 1, "subscription"),
+							 required_text_argument(fcinfo, 1, "subscription"),
 							 AccessExclusiveLock);
 }
 
@@ -237,7 +238,7 @@ Datum
 pulsar_seek_text(PG_FUNCTION_ARGS)
 {
 	Subscription *subscription = open_for_seek(fcinfo);
-	char	   *position = required_name_argument(fcinfo, 2, "target");
+	char	   *position = required_text_argument(fcinfo, 2, "target");
 	Datum		parsed;
 
 	if (strchr(position, ':') != NULL && strchr(position, '-') != position &&

@@ -11,6 +11,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
+#include "1_value/argument.h"
 #include "3_catalog/catalog.h"
 #include "2_shmem/dispatch_state.h"
 #include "5_dispatch/dispatch.h"
@@ -27,20 +28,10 @@ PG_FUNCTION_INFO_V1(pulsar_delete_topic);
 /* the most partitions one topic may have */
 #define MAX_TOPIC_PARTITIONS	1024
 
-static char *
-name_argument(FunctionCallInfo fcinfo, int argno, const char *what)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
-}
-
 Datum
 pulsar_create_tenant(PG_FUNCTION_ARGS)
 {
-	char	   *tenant = name_argument(fcinfo, 0, "tenant");
+	char	   *tenant = required_text_argument(fcinfo, 0, "tenant");
 
 	catalog_require_writable("pulsar.create_tenant()");
 	create_tenant(tenant);
@@ -50,7 +41,7 @@ pulsar_create_tenant(PG_FUNCTION_ARGS)
 Datum
 pulsar_create_namespace(PG_FUNCTION_ARGS)
 {
-	char	   *input = name_argument(fcinfo, 0, "namespace");
+	char	   *input = required_text_argument(fcinfo, 0, "namespace");
 	char		tenant[MAX_TENANT_NAME_LEN + 1];
 	char		namespace[MAX_NAMESPACE_NAME_LEN + 1];
 
@@ -63,7 +54,7 @@ pulsar_create_namespace(PG_FUNCTION_ARGS)
 Datum
 pulsar_set_deduplication(PG_FUNCTION_ARGS)
 {
-	char	   *input = name_argument(fcinfo, 0, "namespace");
+	char	   *input = required_text_argument(fcinfo, 0, "namespace");
 	char		tenant[MAX_TENANT_NAME_LEN + 1];
 	char		namespace[MAX_NAMESPACE_NAME_LEN + 1];
 
@@ -80,7 +71,7 @@ pulsar_set_deduplication(PG_FUNCTION_ARGS)
 Datum
 pulsar_create_topic(PG_FUNCTION_ARGS)
 {
-	char	   *input = name_argument(fcinfo, 0, "topic");
+	char	   *input = required_text_argument(fcinfo, 0, "topic");
 	TopicName	name;
 	int32		partitions;
 
@@ -105,7 +96,7 @@ pulsar_create_topic(PG_FUNCTION_ARGS)
 Datum
 pulsar_delete_topic(PG_FUNCTION_ARGS)
 {
-	char	   *input = name_argument(fcinfo, 0, "topic");
+	char	   *input = required_text_argument(fcinfo, 0, "topic");
 	TopicName	name;
 	List	   *subscription_ids = NIL;
 	List	   *consumer_ids = NIL;

@@ -21,6 +21,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 
+#include "1_value/argument.h"
 #include "3_catalog/catalog.h"
 #include "4_storage/cursor.h"
 #include "2_shmem/dispatch_state.h"
@@ -187,7 +188,7 @@ stats_topic(FunctionCallInfo fcinfo, int *first_ledger, int *num_ledgers)
 	TopicName	name;
 	TopicInfo  *topic;
 
-	parse_topic_name(required_name_argument(fcinfo, 0, "topic"), &name);
+	parse_topic_name(required_text_argument(fcinfo, 0, "topic"), &name);
 	topic = resolve_topic(&name, false, AccessShareLock);
 	if (name.partition_index != NOT_A_PARTITION)
 	{

@@ -17,6 +17,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "1_value/argument.h"
 #include "1_value/topic_name.h"
 #include "3_catalog/catalog.h"
 #include "4_storage/subscription.h"
@@ -59,10 +60,10 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 	SubscriptionSettings settings = {0};
 
 	catalog_require_writable("pulsar.subscribe()");
-	name = required_name_argument(fcinfo, 1, "subscription");
+	name = required_text_argument(fcinfo, 1, "subscription");
 	check_simple_name(name, MAX_SUBSCRIPTION_NAME_LEN, "subscription");
-	settings.type = parse_subscription_type(required_name_argument(fcinfo, 2, "type"));
-	initial_position = required_name_argument(fcinfo, 3, "initial_position");
+	settings.type = parse_subscription_type(required_text_argument(fcinfo, 2, "type"));
+	initial_position = required_text_argument(fcinfo, 3, "initial_position");
 	if (strcmp(initial_position, "latest") != 0 &&
 		strcmp(initial_position, "earliest") != 0)
 		ereport(ERROR,
@@ -150,7 +151,7 @@ pulsar_unsubscribe(PG_FUNCTION_ARGS)
 	catalog_require_writable("pulsar.unsubscribe()");
 	topic = resolve_subscribed_topic(fcinfo, false);
 	subscription = open_subscription(topic,
-									 required_name_argument(fcinfo, 1, "subscription"),
+									 required_text_argument(fcinfo, 1, "subscription"),
 									 AccessExclusiveLock);
 	live = live_consumers(subscription, &consumers);
 	for (int i = 0; i < consumers; i++)
@@ -179,7 +180,7 @@ pulsar_close_consumer(PG_FUNCTION_ARGS)
 	catalog_require_writable("pulsar.close_consumer()");
 	topic = resolve_subscribed_topic(fcinfo, false);
 	subscription = open_subscription(topic,
-									 required_name_argument(fcinfo, 1, "subscription"),
+									 required_text_argument(fcinfo, 1, "subscription"),
 									 ExclusiveLock);
 	consumer_name = PG_ARGISNULL(2) ? session_consumer_name() :
 		text_to_cstring(PG_GETARG_TEXT_PP(2));
@@ -200,7 +201,7 @@ pulsar_channel(PG_FUNCTION_ARGS)
 {
 	TopicInfo  *topic = resolve_subscribed_topic(fcinfo, false);
 	Subscription *subscription =
-		open_subscription(topic, required_name_argument(fcinfo, 1, "subscription"),
+		open_subscription(topic, required_text_argument(fcinfo, 1, "subscription"),
 						  AccessShareLock);
 
 	PG_RETURN_TEXT_P(cstring_to_text(subscription_channel(subscription->subscription_id)));
