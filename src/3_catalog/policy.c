@@ -288,11 +288,12 @@ policy_forget_topic(int64 topic_id)
  */
 static void
 resolve_policy_target(FunctionCallInfo fcinfo, PolicyTarget *target,
-					  const char *function)
+					  const char *function, bool for_change)
 {
 	char	   *input;
 
-	catalog_require_writable(function);
+	if (for_change)
+		catalog_require_writable(function);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -442,7 +443,7 @@ pulsar_set_retention(PG_FUNCTION_ARGS)
 	int64		seconds;
 	int64		bytes;
 
-	resolve_policy_target(fcinfo, &target, "pulsar.set_retention()");
+	resolve_policy_target(fcinfo, &target, "pulsar.set_retention()", true);
 	seconds = seconds_argument(fcinfo, 1, "retention_time", true);
 	bytes = bytes_argument(fcinfo, 2, "retention_size", true);
 	initStringInfo(&json);
@@ -461,7 +462,7 @@ pulsar_set_message_ttl(PG_FUNCTION_ARGS)
 	PolicyTarget target;
 	int64		seconds;
 
-	resolve_policy_target(fcinfo, &target, "pulsar.set_message_ttl()");
+	resolve_policy_target(fcinfo, &target, "pulsar.set_message_ttl()", true);
 	seconds = seconds_argument(fcinfo, 1, "ttl", true);
 	/* a TTL of zero is Pulsar's "no TTL" */
 	store_policy(&target, "message_ttl",
@@ -479,7 +480,7 @@ pulsar_set_backlog_quota(PG_FUNCTION_ARGS)
 	int64		seconds;
 	int			policy;
 
-	resolve_policy_target(fcinfo, &target, "pulsar.set_backlog_quota()");
+	resolve_policy_target(fcinfo, &target, "pulsar.set_backlog_quota()", true);
 	bytes = bytes_argument(fcinfo, 1, "limit_size", true);
 	seconds = seconds_argument(fcinfo, 2, "limit_time", true);
 	policy = option_argument(fcinfo, 3, "backlog quota policy",
@@ -502,7 +503,7 @@ pulsar_set_subscription_expiration_time(PG_FUNCTION_ARGS)
 	int64		seconds;
 
 	resolve_policy_target(fcinfo, &target,
-						  "pulsar.set_subscription_expiration_time()");
+						  "pulsar.set_subscription_expiration_time()", true);
 	seconds = seconds_argument(fcinfo, 1, "expiration", true);
 	/* zero is Pulsar's "never" */
 	store_policy(&target, "subscription_expiration_time",
@@ -519,7 +520,7 @@ pulsar_set_inactive_topic_policies(PG_FUNCTION_ARGS)
 	int			mode;
 
 	resolve_policy_target(fcinfo, &target,
-						  "pulsar.set_inactive_topic_policies()");
+						  "pulsar.set_inactive_topic_policies()", true);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -545,7 +546,7 @@ pulsar_set_compaction_threshold(PG_FUNCTION_ARGS)
 	PolicyTarget target;
 	int64		bytes;
 
-	resolve_policy_target(fcinfo, &target, "pulsar.set_compaction_threshold()");
+	resolve_policy_target(fcinfo, &target, "pulsar.set_compaction_threshold()", true);
 	bytes = bytes_argument(fcinfo, 1, "threshold", false);
 	/* zero turns automatic compaction off */
 	store_policy(&target, "compaction_threshold",
@@ -563,7 +564,7 @@ pulsar_remove_policy(PG_FUNCTION_ARGS)
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, INT8OID, TEXTOID};
 	Datum		values[4];
 
-	resolve_policy_target(fcinfo, &target, "pulsar.remove_policy()");
+	resolve_policy_target(fcinfo, &target, "pulsar.remove_policy()", true);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -596,7 +597,7 @@ pulsar_get_policies(PG_FUNCTION_ARGS)
 	StringInfoData json;
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, INT8OID, TEXTOID};
 
-	resolve_policy_target(fcinfo, &target, "pulsar.get_policies()");
+	resolve_policy_target(fcinfo, &target, "pulsar.get_policies()", false);
 	initStringInfo(&json);
 	appendStringInfoChar(&json, '{');
 	begin_catalog_access(&access);
