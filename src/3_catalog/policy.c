@@ -352,6 +352,23 @@ store_policy(const PolicyTarget *target, const char *policy, const char *json)
 }
 
 /*
+ * Stores {"field": value}, or {"field": null} for zero, which is Pulsar's
+ * "none" for a TTL, an expiration time and a compaction threshold.
+ */
+static void
+store_single_limit(const PolicyTarget *target, const char *policy,
+				   const char *field, int64 value)
+{
+	StringInfoData json;
+
+	initStringInfo(&json);
+	appendStringInfoChar(&json, '{');
+	append_limit(&json, field, value > 0 ? value : -1);
+	appendStringInfoChar(&json, '}');
+	store_policy(target, policy, json.data);
+}
+
+/*
  * Whole seconds of an interval argument; NULL gives -1 when null_allowed.
  */
 static int64
@@ -464,10 +481,7 @@ pulsar_set_message_ttl(PG_FUNCTION_ARGS)
 
 	resolve_policy_target(fcinfo, &target, "pulsar.set_message_ttl()", true);
 	seconds = seconds_argument(fcinfo, 1, "ttl", true);
-	/* a TTL of zero is Pulsar's "no TTL" */
-	store_policy(&target, "message_ttl",
-				 seconds > 0 ? psprintf("{\"ttl\": " INT64_FORMAT "}", seconds) :
-				 "{\"ttl\": null}");
+	store_single_limit(&target, "message_ttl", "ttl", seconds);
 	PG_RETURN_VOID();
 }
 
@@ -505,10 +519,8 @@ pulsar_set_subscription_expiration_time(PG_FUNCTION_ARGS)
 	resolve_policy_target(fcinfo, &target,
 						  "pulsar.set_subscription_expiration_time()", true);
 	seconds = seconds_argument(fcinfo, 1, "expiration", true);
-	/* zero is Pulsar's "never" */
-	store_policy(&target, "subscription_expiration_time",
-				 seconds > 0 ? psprintf("{\"expiration\": " INT64_FORMAT "}", seconds) :
-				 "{\"expiration\": null}");
+	store_single_limit(&target, "subscription_expiration_time", "expiration",
+					   seconds);
 	PG_RETURN_VOID();
 }
 
@@ -548,10 +560,7 @@ pulsar_set_compaction_threshold(PG_FUNCTION_ARGS)
 
 	resolve_policy_target(fcinfo, &target, "pulsar.set_compaction_threshold()", true);
 	bytes = bytes_argument(fcinfo, 1, "threshold", false);
-	/* zero turns automatic compaction off */
-	store_policy(&target, "compaction_threshold",
-				 bytes > 0 ? psprintf("{\"threshold\": " INT64_FORMAT "}", bytes) :
-				 "{\"threshold\": null}");
+	store_single_limit(&target, "compaction_threshold", "threshold", bytes);
 	PG_RETURN_VOID();
 }
 
