@@ -62,9 +62,17 @@ typedef struct MaintenanceStep
  *	- compaction threshold (a topic whose backlog passed it is compacted)
  *	- inactive topics (deleted once inactive for their policy's time)
  */
+static void trim_step(int64 topic_id);
+
 static const MaintenanceStep maintenance_steps[] = {
-	{"trim", trim_topic},
+	{"trim", trim_step},
 };
+
+static void
+trim_step(int64 topic_id)
+{
+	(void) trim_topic(topic_id);
+}
 
 int			pulsar_maintenance_interval_ms = 60000;
 

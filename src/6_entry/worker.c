@@ -870,11 +870,11 @@ pulsar_worker_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
-			/* a shorter interval counts from the last pass */
+			/* a new interval counts from the last pass */
 			if (last_maintenance != 0)
-				next_maintenance = Min(next_maintenance,
-									   TimestampTzPlusMilliseconds(last_maintenance,
-																   pulsar_maintenance_interval_ms));
+				next_maintenance =
+					TimestampTzPlusMilliseconds(last_maintenance,
+												pulsar_maintenance_interval_ms);
 		}
 		MemoryContextReset(cycle_context);
 		MemoryContextSwitchTo(cycle_context);
