@@ -8,13 +8,16 @@ SET pulsar_pg.segment_entries = 16;
 SELECT pulsar.create_tenant('trim');
 SELECT pulsar.create_namespace('trim/ns');
 
--- segments a topic stores: number, last entry, closed, entries
+-- segments a topic stores: number, last entry, closed, entries; without
+-- the empty ones that senders have segment workers create ahead of time
 CREATE FUNCTION pg_temp.segments(topic text)
 RETURNS TABLE (segment bigint, last_entry bigint, closed boolean, entries bigint)
 LANGUAGE sql AS $$
+	SELECT * FROM (
 	SELECT (l->>'segment')::bigint, (l->>'lastEntry')::bigint,
-	       l->>'closedAt' IS NOT NULL, (l->>'entries')::bigint
-	  FROM jsonb_array_elements(pulsar.topic_internal_stats(topic)->'ledgers') l
+	       l->>'closedAt' IS NOT NULL AS closed, (l->>'entries')::bigint AS entries
+	  FROM jsonb_array_elements(pulsar.topic_internal_stats(topic)->'ledgers') l) s
+	 WHERE closed OR entries > 0
 	 ORDER BY 1
 $$;
 CREATE FUNCTION pg_temp.backlog(topic text, subscription text) RETURNS bigint
@@ -127,7 +130,7 @@ SELECT pg_temp.backlog('trim/ns/slow', 's') AS backlog;
 
 -- bad input: a clear error, nothing changed
 SELECT pulsar.create_topic('trim/ns/parts', 2);
-SELECT count(*) AS segments_before FROM pulsar.segment \gset
+SELECT count(*) AS segments_before FROM pulsar.segment WHERE closed_at IS NOT NULL \gset
 SELECT pg_temp.error_of($$SELECT pulsar.trim_topic(NULL)$$);
 SELECT pg_temp.error_of($$SELECT pulsar.trim_topic('trim/ns/nothing')$$);
 SELECT pg_temp.error_of($$SELECT pulsar.trim_topic('nothing/ns/t')$$);
@@ -141,7 +144,7 @@ SET ROLE trim_user;
 SELECT pg_temp.error_of($$SELECT pulsar.trim_topic('trim/ns/t')$$);
 RESET ROLE;
 DROP ROLE trim_user;
-SELECT count(*) = :segments_before AS unchanged FROM pulsar.segment;
+SELECT count(*) = :segments_before AS unchanged FROM pulsar.segment WHERE closed_at IS NOT NULL;
 
 ALTER SYSTEM RESET pulsar_pg.maintenance_interval;
 SELECT pg_reload_conf();
