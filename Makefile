@@ -18,12 +18,14 @@ OBJS = \
 	src/1_value/topic_name.o \
 	src/2_shmem/read_position.o \
 	src/3_catalog/catalog.o \
+	src/3_catalog/authz.o \
 	src/4_storage/publish.o \
 	src/4_storage/reader.o \
 	src/4_storage/cursor.o \
 	src/4_storage/subscription.o \
 	src/5_dispatch/dispatch.o \
 	src/6_entry/admin.o \
+	src/6_entry/access.o \
 	src/6_entry/stats.o \
 	src/6_entry/segment_worker.o \
 	src/6_entry/launcher.o \

@@ -41,6 +41,7 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+#include "3_catalog/authz.h"
 #include "3_catalog/catalog.h"
 #include "1_value/message_id.h"
 #include "1_value/murmur3.h"
@@ -512,6 +513,7 @@ send_one(FunctionCallInfo fcinfo, PayloadKind kind)
 
 	check_can_publish("pulsar.send()");
 	parse_topic_name(required_text_argument(fcinfo, 0, "topic"), &pub.name);
+	authz_check(&pub.name, AUTHZ_PRODUCE);
 
 	memset(&message, 0, sizeof(message));
 	message.payload = PG_ARGISNULL(1) ? NULL :
@@ -611,6 +613,7 @@ send_many(FunctionCallInfo fcinfo, PayloadKind kind)
 
 	check_can_publish("pulsar.send_batch()");
 	parse_topic_name(required_text_argument(fcinfo, 0, "topic"), &pub.name);
+	authz_check(&pub.name, AUTHZ_PRODUCE);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -707,6 +710,7 @@ publish_stored_message(const char *topic, const StoredMessage *stored,
 	OutgoingMessage message;
 
 	parse_topic_name(topic, &pub.name);
+	authz_check(&pub.name, AUTHZ_PRODUCE);
 	memset(&message, 0, sizeof(message));
 	message.payload = stored->nulls[SEGMENT_PAYLOAD] ? NULL :
 		DatumGetByteaPP(stored->values[SEGMENT_PAYLOAD]);

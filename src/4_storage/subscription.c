@@ -53,6 +53,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "3_catalog/authz.h"
 #include "4_storage/cursor.h"
 #include "5_dispatch/dispatch.h"
 #include "2_shmem/read_position.h"
@@ -407,7 +408,7 @@ ConsumerUsage(void)
 char *
 subscription_channel(int64 subscription_id)
 {
-	return psprintf("pulsar_sub_" INT64_FORMAT, subscription_id);
+	return authz_channel_name(subscription_id);
 }
 
 /*
@@ -918,6 +919,7 @@ resolve_subscribed_topic(FunctionCallInfo fcinfo, bool create_if_missing)
 
 	require_consumption_tables();
 	parse_topic_name(required_name_argument(fcinfo, 0, "topic"), &name);
+	authz_check_subscription(&name, PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	if (name.partition_index != NOT_A_PARTITION)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
