@@ -243,7 +243,22 @@ SELECT pulsar.grant_permission('public/default', 'regress_stranger', '{produce}'
 SELECT * FROM pulsar.list_tenants();
 RESET ROLE;
 
+-- Channels are keyed hashes of the subscription id: nothing to count up
+-- from, and the key is the extension's own
+SELECT pulsar.channel('acme/ns1/t1', 'sub') ~ '^pulsar_sub_[0-9a-f]{32}$' AS keyed,
+	   pulsar.channel('acme/ns1/t1', 'sub') <> pulsar.channel('acme/ns1/t1', 'idle') AS distinct_channels,
+	   pulsar.channel('acme/ns1/t1', 'sub') <> 'pulsar_sub_' || subscription_id AS id_not_shown
+  FROM pulsar.subscription s JOIN pulsar.topic t USING (topic_id)
+ WHERE t.tenant = 'acme' AND s.name = 'sub';
+SELECT key AS old_key FROM pulsar.channel_key \gset
+SET ROLE regress_stranger;
+SELECT * FROM pulsar.channel_key;
+SELECT * FROM pulsar.permission;
+RESET ROLE;
+
 DROP EXTENSION pulsar_pg;
 CREATE EXTENSION pulsar_pg;
+-- a new installation has a new key
+SELECT key <> :'old_key' AS new_key FROM pulsar.channel_key;
 DROP ROLE regress_owner_member, regress_tadmin, regress_granted, regress_team,
 	regress_member, regress_stranger, regress_producer;
