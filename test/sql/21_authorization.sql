@@ -156,6 +156,21 @@ SELECT pulsar.send('acme/ns1/t1', 'from producer');
 SELECT count(*) > 0 AS reads FROM pulsar.read('acme/ns1/t1', 'earliest');
 RESET ROLE;
 
+-- a dead letter is published as the consumer: without produce on the
+-- dead-letter topic, the receive that would move it there fails
+SET ROLE regress_producer;
+SELECT pulsar.subscribe('acme/ns1/t1', 'dl', 'shared', 'earliest', consumer => 'd',
+						negative_ack_delay => '0', max_redeliver_count => 1) IS NOT NULL AS subscribed;
+SELECT pulsar.nack('acme/ns1/t1', 'dl', ARRAY(SELECT message_id FROM pulsar.receive('acme/ns1/t1', 'dl', 1, consumer => 'd')));
+SELECT pulsar.nack('acme/ns1/t1', 'dl', ARRAY(SELECT message_id FROM pulsar.receive('acme/ns1/t1', 'dl', 1, consumer => 'd')));
+SELECT count(*) FROM pulsar.receive('acme/ns1/t1', 'dl', 1, consumer => 'd');
+RESET ROLE;
+SELECT pulsar.grant_permission('acme/ns1', 'regress_producer', '{consume,produce}');
+SET ROLE regress_producer;
+SELECT count(*) FROM pulsar.receive('acme/ns1/t1', 'dl', 1, consumer => 'd');
+SELECT count(*) AS dead_letters FROM pulsar.read('acme/ns1/t1-dl-DLQ', 'earliest');
+RESET ROLE;
+
 -- a grant to public covers every role
 SELECT pulsar.grant_permission('acme/ns2', 'public', '{consume}');
 SET ROLE regress_stranger;
