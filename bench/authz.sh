@@ -16,6 +16,7 @@
 #   BENCH_PORT     port of the first server, the second takes the next
 #                  (default 5495)
 #   BENCH_KEEP=1   keep the temp directory
+#   BENCH_INSTRUCTIONS=0  skip the instruction counts (below)
 #   PG_CONFIG      the PostgreSQL 15 tree this build is installed in; the
 #                  base is built into a copy of it
 #   BENCH_SYNCHRONOUS_COMMIT
@@ -30,6 +31,13 @@
 #   receive+ack  pulsar.receive of one message of an exclusive subscription
 #                and pulsar.ack of it, one statement; the subscription seeks
 #                back to 'earliest' before each run
+#
+# Throughput on a shared machine is noisy.  Then, as bench/instructions.sh
+# does, both servers are stopped and each case runs 100 and 300 times in
+# single-user mode (SET ROLE bench_user first) under valgrind's callgrind:
+# instructions per statement = (count of 300 - count of 100) / 200, a
+# figure the machine's load does not move; its ratio base / this build is
+# the throughput ratio the checks allow when the CPU is the limit.
 #
 set -euo pipefail
 
@@ -125,6 +133,7 @@ CREATE ROLE bench_user LOGIN;
 SELECT pulsar.create_tenant('bench');
 SELECT pulsar.create_namespace('bench/ns');
 SELECT pulsar.create_topic('bench/ns/send');
+SELECT pulsar.send('bench/ns/counted', 'first');
 SELECT pulsar.create_topic('bench/ns/backlog');
 SELECT count(*) FROM pulsar.send_batch('bench/ns/backlog',
 	ARRAY(SELECT repeat('x', 100) FROM generate_series(1, $backlog)));
@@ -194,4 +203,45 @@ echo "|---|---|---|---|---|"
 for case in send receive_ack; do
 	m=$(tr ' ' '\n' <<<"${ratios[$case]}" | grep . | median)
 	printf '| %s | %.0f | %.0f | %.3f | >= 0.97 |\n' "${case/_/+}" "${best_base[$case]}" "${best_new[$case]}" "$m"
+done
+
+[ "${BENCH_INSTRUCTIONS:-1}" = 1 ] || exit 0
+command -v valgrind >/dev/null || die "valgrind is not installed (apt-get install valgrind), or set BENCH_INSTRUCTIONS=0"
+
+for d in "${started[@]}"; do
+	as_postgres "${d%%|*}/pg_ctl" -D "${d#*|}" -m fast -w stop >/dev/null
+done
+started=()
+
+declare -A statement=(
+	[send]="SELECT pulsar.send('bench/ns/counted', repeat('x', 100)::bytea)"
+	[receive_ack]="SELECT pulsar.ack('bench/ns/backlog', 'ex', m.message_id) FROM pulsar.receive('bench/ns/backlog', 'ex', 1, consumer => 'e') m"
+)
+
+# total_ir NAME BINDIR CASE N: instructions of a single-user session that
+# runs the case's statement N times as bench_user
+total_ir() {
+	local name=$1 bindir=$2 c=$3 n=$4 out=$work/$1_$3_$4
+	echo "SELECT pulsar.seek('bench/ns/backlog', 'ex', 'earliest')" |
+		as_postgres "$bindir/postgres" --single -D "$work/$name/data" postgres >"$out.seek" 2>&1 ||
+		{ cat "$out.seek" >&2; die "the seek failed"; }
+	{ echo "SET ROLE bench_user"; for (( i = 0; i < n; i++ )); do echo "${statement[$c]}"; done; } |
+		as_postgres tee "$out.sql" >/dev/null
+	as_postgres valgrind --tool=callgrind --callgrind-out-file="$out.callgrind" \
+		"$bindir/postgres" --single -D "$work/$name/data" postgres <"$out.sql" >"$out.log" 2>&1 ||
+		{ tail -n 20 "$out.log" >&2; die "$name $c: the single-user session failed"; }
+	! grep -q 'ERROR' "$out.log" || { grep -m 3 ERROR "$out.log" >&2; die "$name $c: a statement failed"; }
+	callgrind_annotate "$out.callgrind" 2>/dev/null |
+		awk '/PROGRAM TOTALS/ && !done { gsub(",", "", $1); print $1; done = 1 }'
+}
+
+echo
+echo "| case | base $base_ref, instructions per statement | this build | ratio base / this build |"
+echo "|---|---:|---:|---:|"
+for case in send receive_ack; do
+	say "$case: callgrind, 100 and 300 statements on each server"
+	b=$(( ($(total_ir base "$base_bindir" "$case" 300) - $(total_ir base "$base_bindir" "$case" 100)) / 200 ))
+	n=$(( ($(total_ir new "$new_bindir" "$case" 300) - $(total_ir new "$new_bindir" "$case" 100)) / 200 ))
+	printf '| %s | %d | %d | %s |\n' "${case/_/+}" "$b" "$n" \
+		"$(awk -v b="$b" -v n="$n" 'BEGIN { printf "%.3f", b / n }')"
 done

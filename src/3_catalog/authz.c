@@ -736,9 +736,10 @@ authz_namespace_exists(const char *tenant, const char *namespace)
 	bool		found;
 
 	begin_catalog_access(&access);
+	/* namespaces are never deleted: nothing to lock against */
 	run_catalog_sql("SELECT 1 FROM pulsar.namespace"
-					" WHERE tenant = $1 AND name = $2 FOR KEY SHARE",
-					2, argtypes, values, NULL, false);
+					" WHERE tenant = $1 AND name = $2",
+					2, argtypes, values, NULL, true);
 	found = SPI_processed > 0;
 	end_catalog_access(&access);
 	return found;
