@@ -57,6 +57,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "3_catalog/authz.h"
 #include "3_catalog/catalog.h"
@@ -88,6 +89,25 @@ static HTAB *AuthzCache = NULL;
 static Oid	permission_relid = InvalidOid;
 static Oid	extension_owner = InvalidOid;
 
+/*
+ * The last decision, reused while nothing it depends on changed: the same
+ * user, action and target, and no invalidation of the tables, of roles or
+ * of role membership since (each bumps the generation).  A producer or a
+ * consumer calls with the same topic over and over.
+ */
+static uint64 authz_generation = 1;
+static struct
+{
+	uint64		generation;
+	Oid			user;
+	AuthzAction action;
+	bool		allowed;
+	char		key[AUTHZ_KEY_LEN];
+}			last_decision;
+
+/* whether any subscription name is reserved anywhere */
+static bool any_subscription_rules = false;
+
 static Oid	channel_key_relid = InvalidOid;
 static uint8 channel_key[CHANNEL_KEY_LEN];
 
@@ -95,7 +115,17 @@ static void
 authz_relcache_callback(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == permission_relid)
+	{
 		cache_valid = false;
+		authz_generation++;
+	}
+}
+
+/* roles (superuser, inheritance) and memberships changed */
+static void
+authz_role_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	authz_generation++;
 }
 
 static void
@@ -211,6 +241,9 @@ ensure_authz_cache(void)
 	if (!callback_registered)
 	{
 		CacheRegisterRelcacheCallback(authz_relcache_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHOID, authz_role_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, authz_role_callback,
+									  (Datum) 0);
 		callback_registered = true;
 	}
 	AcceptInvalidationMessages();
@@ -230,6 +263,8 @@ ensure_authz_cache(void)
 
 	/* set before reading: an invalidation arriving meanwhile clears it */
 	cache_valid = true;
+	authz_generation++;
+	any_subscription_rules = false;
 	extension_owner = load_extension_owner();
 	schema = get_namespace_oid("pulsar", true);
 	permission_relid = OidIsValid(schema) ?
@@ -268,6 +303,7 @@ ensure_authz_cache(void)
 		cache_add(cache_entry(KIND_SUBSCRIPTION, result_text(i, 1),
 							  result_text(i, 2), result_text(i, 3), true),
 				  result_oid(i, 4), 0);
+	any_subscription_rules = SPI_processed > 0;
 	end_catalog_access(&access);
 }
 
@@ -321,12 +357,9 @@ authz_is_superuser(void)
 	return is_superuser(GetUserId());
 }
 
-bool
-authz_allowed(const TopicName *target, AuthzAction action)
+static bool
+decide(const TopicName *target, AuthzAction action, Oid user)
 {
-	Oid			user = GetUserId();
-
-	ensure_authz_cache();
 	if (is_superuser(user))
 		return true;
 	require_authz_tables();
@@ -344,6 +377,32 @@ authz_allowed(const TopicName *target, AuthzAction action)
 		entry_covers(cache_entry(KIND_GRANTS, target->tenant,
 								 target->namespace, target->local_name, false),
 					 user, action);
+}
+
+bool
+authz_allowed(const TopicName *target, AuthzAction action)
+{
+	Oid			user = GetUserId();
+	char		key[AUTHZ_KEY_LEN];
+	uint64		generation;
+
+	ensure_authz_cache();
+	make_key(key, '-', target->tenant, target->namespace, target->local_name);
+	if (last_decision.generation == authz_generation &&
+		last_decision.user == user && last_decision.action == action &&
+		strcmp(last_decision.key, key) == 0)
+		return last_decision.allowed;
+
+	generation = authz_generation;
+	last_decision.generation = 0;
+	last_decision.allowed = decide(target, action, user);
+	last_decision.user = user;
+	last_decision.action = action;
+	strlcpy(last_decision.key, key, sizeof(last_decision.key));
+	/* an invalidation taken in while deciding leaves it unusable */
+	if (cache_valid && authz_generation == generation)
+		last_decision.generation = generation;
+	return last_decision.allowed;
 }
 
 static const char *
@@ -415,7 +474,7 @@ authz_check_subscription(const TopicName *topic, const char *subscription)
 	AuthzEntry *allowed;
 
 	authz_check(topic, AUTHZ_CONSUME);
-	if (subscription == NULL || is_superuser(user) ||
+	if (subscription == NULL || !any_subscription_rules || is_superuser(user) ||
 		entry_covers(cache_entry(KIND_ADMINS, topic->tenant, "", "", false),
 					 user, 0))
 		return;
