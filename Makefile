@@ -24,6 +24,7 @@ OBJS = \
 	src/2_shmem/consumer_liveness.o \
 	src/3_catalog/catalog.o \
 	src/3_catalog/policy.o \
+	src/3_catalog/authz.o \
 	src/4_storage/publish.o \
 	src/4_storage/reader.o \
 	src/4_storage/cursor.o \
@@ -33,6 +34,7 @@ OBJS = \
 	src/6_entry/admin.o \
 	src/6_entry/ack.o \
 	src/6_entry/subscribe.o \
+	src/6_entry/access.o \
 	src/6_entry/stats.o \
 	src/6_entry/segment_worker.o \
 	src/6_entry/launcher.o \

@@ -48,6 +48,12 @@ static const char *main_usage =
 "  read TOPIC               read messages without a subscription\n"
 "  topics list|create|delete\n"
 "                           list, create or delete topics\n"
+"  topics grant-permission|revoke-permission|permissions\n"
+"                           who may produce to or consume a topic\n"
+"  namespaces grant-permission|revoke-permission|permissions|...\n"
+"                           who may produce to or consume a namespace\n"
+"  tenants create|update|list\n"
+"                           tenants and their admin roles\n"
 "  stats TOPIC              statistics of a topic and its subscriptions\n"
 "  perf produce|consume|e2e benchmarks in the manner of pulsar-perf\n"
 "\n"
@@ -1155,8 +1161,15 @@ main(int argc, char **argv)
 		return cmd_consume(argc, argv);
 	if (strcmp(command, "read") == 0)
 		return cmd_read(argc, argv);
+	if (strcmp(command, "topics") == 0 && argc > 1 &&
+		is_topic_permission_action(argv[1]))
+		return cmd_topic_permissions(argc, argv);
 	if (strcmp(command, "topics") == 0)
 		return cmd_topics(argc, argv);
+	if (strcmp(command, "namespaces") == 0)
+		return cmd_namespaces(argc, argv);
+	if (strcmp(command, "tenants") == 0)
+		return cmd_tenants(argc, argv);
 	if (strcmp(command, "stats") == 0)
 		return cmd_stats(argc, argv);
 	if (strcmp(command, "perf") == 0)

@@ -6,7 +6,8 @@
  * conn.c owns connections (connect, reconnect with backoff, error
  * reporting, waiting on a socket), signals and clocks; pulsar-pg.c owns
  * the command line and the simple commands; perf.c owns the benchmarks;
- * histogram.c the latency histograms they report.
+ * histogram.c the latency histograms they report; admin.c the tenants,
+ * namespaces and topic permission commands.
  *
  *-------------------------------------------------------------------------
  */
@@ -50,6 +51,12 @@ extern char *cli_quote_ident(PGconn *conn, const char *name);
 #define CLI_WAIT_TIMEOUT	0
 #define CLI_WAIT_READABLE	1
 #define CLI_WAIT_INTERRUPTED 2
+
+/* admin.c */
+extern int	cmd_tenants(int argc, char **argv);
+extern int	cmd_namespaces(int argc, char **argv);
+extern int	cmd_topic_permissions(int argc, char **argv);
+extern bool is_topic_permission_action(const char *action);
 
 /* pulsar-pg.c */
 #define OPT_HELP	1000		/* getopt_long code of --help */

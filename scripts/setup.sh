@@ -25,6 +25,7 @@ me=setup
 # gnuplot-nox: bench/all.sh's plot of the latency distribution.
 # python3-psycopg (psycopg 3), python3-pytest: the Python client (python/),
 #   its tests and the randomized fault tests (test/fault/).
+# sqlsmith: the fuzz test of authorization (test/t/040_fuzz_sqlsmith.pl).
 packages=(
 	postgresql-15
 	postgresql-server-dev-15
@@ -37,6 +38,7 @@ packages=(
 	gnuplot-nox
 	python3-psycopg
 	python3-pytest
+	sqlsmith
 	make
 	gcc
 )

@@ -10,8 +10,9 @@
  * as Pulsar's topic and namespace policies do.  Times are stored in
  * seconds and sizes in bytes; JSON null means unlimited (or none).
  *
- * Every set_* function resolves its target, validates, and replaces the
- * row; nothing here applies a policy: the maintenance pass and the
+ * Every set_* function resolves its target, checks that the caller
+ * administers it (a superuser, the extension's owner or an admin of its
+ * tenant), validates, and replaces the row; nothing here applies a policy: the maintenance pass and the
  * publishing path read them through policy_effective() or the SQL function
  * pulsar.effective_policy().
  *
@@ -34,6 +35,7 @@
 #include "1_value/argument.h"
 #include "1_value/topic_name.h"
 #include "2_shmem/read_position.h"
+#include "3_catalog/authz.h"
 #include "3_catalog/catalog.h"
 #include "3_catalog/policy.h"
 
@@ -327,6 +329,9 @@ resolve_policy_target(FunctionCallInfo fcinfo, PolicyTarget *target,
 
 		parse_namespace_name(input, target->tenant, target->namespace);
 		target->topic_id = 0;
+		/* the same error for a namespace that is missing or not the caller's */
+		authz_check_namespace(target->tenant, target->namespace,
+							  AUTHZ_ADMINISTER);
 		begin_catalog_access(&access);
 		check_namespace_exists(target->tenant, target->namespace);
 		end_catalog_access(&access);
@@ -343,6 +348,7 @@ resolve_policy_target(FunctionCallInfo fcinfo, PolicyTarget *target,
 					 errmsg("cannot set a policy on one partition of topic \"%s\"",
 							topic_name_string(&name, NOT_A_PARTITION)),
 					 errhint("Set it on the partitioned topic as a whole.")));
+		authz_check(&name, AUTHZ_ADMINISTER);
 		topic = resolve_topic(&name, false, AccessShareLock);
 		strlcpy(target->tenant, name.tenant, sizeof(target->tenant));
 		strlcpy(target->namespace, name.namespace, sizeof(target->namespace));

@@ -42,6 +42,7 @@
 #include "utils/timestamp.h"
 
 #include "1_value/argument.h"
+#include "3_catalog/authz.h"
 #include "3_catalog/catalog.h"
 #include "1_value/message_id.h"
 #include "1_value/murmur3.h"
@@ -495,6 +496,7 @@ send_one(FunctionCallInfo fcinfo, PayloadKind kind)
 
 	catalog_require_writable("pulsar.send()");
 	parse_topic_name(required_text_argument(fcinfo, 0, "topic"), &pub.name);
+	authz_check(&pub.name, AUTHZ_PRODUCE);
 
 	memset(&message, 0, sizeof(message));
 	message.payload = PG_ARGISNULL(1) ? NULL :
@@ -594,6 +596,7 @@ send_many(FunctionCallInfo fcinfo, PayloadKind kind)
 
 	catalog_require_writable("pulsar.send_batch()");
 	parse_topic_name(required_text_argument(fcinfo, 0, "topic"), &pub.name);
+	authz_check(&pub.name, AUTHZ_PRODUCE);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -690,6 +693,7 @@ publish_stored_message(const char *topic, const StoredMessage *stored,
 	OutgoingMessage message;
 
 	parse_topic_name(topic, &pub.name);
+	authz_check(&pub.name, AUTHZ_PRODUCE);
 	memset(&message, 0, sizeof(message));
 	message.payload = stored->nulls[SEGMENT_PAYLOAD] ? NULL :
 		DatumGetByteaPP(stored->values[SEGMENT_PAYLOAD]);

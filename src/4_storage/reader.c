@@ -27,6 +27,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "3_catalog/authz.h"
 #include "3_catalog/catalog.h"
 #include "1_value/message_id.h"
 #include "2_shmem/read_position.h"
@@ -219,6 +220,7 @@ pulsar_read(PG_FUNCTION_ARGS)
 	check_max_messages(max_messages);
 
 	parse_topic_name(text_to_cstring(PG_GETARG_TEXT_PP(0)), &name);
+	authz_check(&name, AUTHZ_CONSUME);
 	topic = resolve_topic(&name, false, AccessShareLock);
 	ledger = resolve_ledger(topic, &name);
 

@@ -49,6 +49,7 @@
 #include "utils/timestamp.h"
 
 #include "1_value/argument.h"
+#include "3_catalog/authz.h"
 #include "4_storage/cursor.h"
 #include "2_shmem/dispatch_state.h"
 #include "2_shmem/read_position.h"
@@ -103,7 +104,7 @@ interval_usecs(Interval *interval)
 char *
 subscription_channel(int64 subscription_id)
 {
-	return psprintf("pulsar_sub_" INT64_FORMAT, subscription_id);
+	return authz_channel_name(subscription_id);
 }
 
 /*
@@ -607,6 +608,7 @@ resolve_subscribed_topic(FunctionCallInfo fcinfo, bool create_if_missing)
 
 	require_consumption_tables();
 	parse_topic_name(required_text_argument(fcinfo, 0, "topic"), &name);
+	authz_check_subscription(&name, PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	if (name.partition_index != NOT_A_PARTITION)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

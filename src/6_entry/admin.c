@@ -12,6 +12,7 @@
 #include "utils/builtins.h"
 
 #include "1_value/argument.h"
+#include "3_catalog/authz.h"
 #include "3_catalog/catalog.h"
 #include "2_shmem/dispatch_state.h"
 #include "5_dispatch/dispatch.h"
@@ -36,6 +37,7 @@ pulsar_create_tenant(PG_FUNCTION_ARGS)
 	char	   *tenant = required_text_argument(fcinfo, 0, "tenant");
 
 	catalog_require_writable("pulsar.create_tenant()");
+	authz_check_superuser("pulsar.create_tenant()");
 	create_tenant(tenant);
 	PG_RETURN_VOID();
 }
@@ -49,6 +51,7 @@ pulsar_create_namespace(PG_FUNCTION_ARGS)
 
 	catalog_require_writable("pulsar.create_namespace()");
 	parse_namespace_name(input, tenant, namespace);
+	authz_check_namespace(tenant, namespace, AUTHZ_ADMINISTER);
 	create_namespace(tenant, namespace);
 	PG_RETURN_VOID();
 }
@@ -66,6 +69,7 @@ pulsar_set_deduplication(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("enabled must not be null")));
 	parse_namespace_name(input, tenant, namespace);
+	authz_check_namespace(tenant, namespace, AUTHZ_ADMINISTER);
 	set_namespace_deduplication(tenant, namespace, PG_GETARG_BOOL(1));
 	PG_RETURN_VOID();
 }
@@ -92,6 +96,7 @@ pulsar_create_topic(PG_FUNCTION_ARGS)
 				 errdetail("The value given was %d; 0 makes a non-partitioned topic.",
 						   partitions)));
 	parse_topic_name(input, &name);
+	authz_check(&name, AUTHZ_ADMINISTER);
 	PG_RETURN_TEXT_P(cstring_to_text(create_topic(&name, partitions)));
 }
 
@@ -110,7 +115,9 @@ pulsar_delete_topic(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("force must not be null")));
 	parse_topic_name(input, &name);
+	authz_check(&name, AUTHZ_ADMINISTER);
 	delete_topic(&name, PG_GETARG_BOOL(1), &subscription_ids, &consumer_ids);
+	authz_forget_topic(&name);
 	/* their shared state goes when the deletion commits */
 	foreach(lc, subscription_ids)
 		reset_dispatch_at_commit(*(int64 *) lfirst(lc));

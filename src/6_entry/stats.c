@@ -22,6 +22,7 @@
 #include "utils/jsonb.h"
 
 #include "1_value/argument.h"
+#include "3_catalog/authz.h"
 #include "3_catalog/catalog.h"
 #include "4_storage/cursor.h"
 #include "2_shmem/dispatch_state.h"
@@ -189,6 +190,7 @@ stats_topic(FunctionCallInfo fcinfo, int *first_ledger, int *num_ledgers)
 	TopicInfo  *topic;
 
 	parse_topic_name(required_text_argument(fcinfo, 0, "topic"), &name);
+	authz_check(&name, AUTHZ_CONSUME);
 	topic = resolve_topic(&name, false, AccessShareLock);
 	if (name.partition_index != NOT_A_PARTITION)
 	{

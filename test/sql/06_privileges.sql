@@ -9,7 +9,7 @@ SELECT convert_from(payload, 'UTF8') FROM pulsar.read('app_topic', 'earliest');
 -- so is listing topics
 SELECT * FROM pulsar.list_topics('public/default') WHERE topic LIKE '%app_topic';
 
--- administration needs a grant
+-- administration needs a superuser or an admin of the tenant
 SELECT pulsar.create_topic('app_created');
 SELECT pulsar.delete_topic('app_topic');
 SELECT pulsar.create_tenant('app');
@@ -26,11 +26,11 @@ SELECT count(*) FROM :segment;
 INSERT INTO pulsar.tenant (name) VALUES ('sneaky');
 
 RESET ROLE;
-GRANT EXECUTE ON FUNCTION pulsar.create_topic(text, int) TO pulsar_app;
+SELECT pulsar.update_tenant('public', ARRAY['pulsar_app']);
 SET ROLE pulsar_app;
 SELECT pulsar.create_topic('app_created', 2);
 RESET ROLE;
-REVOKE EXECUTE ON FUNCTION pulsar.create_topic(text, int) FROM pulsar_app;
+SELECT pulsar.update_tenant('public', '{}');
 DROP ROLE pulsar_app;
 
 -- catalog SQL does not follow the caller's search_path

@@ -5,18 +5,18 @@
 SELECT pulsar.create_topic('sub08_orders');
 SELECT count(*) FROM pulsar.send_batch('sub08_orders', ARRAY['o0', 'o1', 'o2']);
 
--- every type; the channel is pulsar_sub_<id> and is what channel() tells
+-- every type; the channel is pulsar_sub_<128 bits of hex> and is what channel() tells
 SELECT pulsar.subscribe('sub08_orders', 'excl') AS channel \gset
-SELECT :'channel' ~ '^pulsar_sub_[0-9]+$' AS channel_form,
+SELECT :'channel' ~ '^pulsar_sub_[0-9a-f]{32}$' AS channel_form,
        :'channel' = pulsar.channel('sub08_orders', 'excl') AS same_as_channel;
 SELECT pulsar.subscribe('sub08_orders', 'fail', 'failover') AS channel \gset
-SELECT :'channel' ~ '^pulsar_sub_[0-9]+$' AS channel_form,
+SELECT :'channel' ~ '^pulsar_sub_[0-9a-f]{32}$' AS channel_form,
        :'channel' = pulsar.channel('sub08_orders', 'fail') AS same_as_channel;
 SELECT pulsar.subscribe('sub08_orders', 'shr', type => 'shared') AS channel \gset
-SELECT :'channel' ~ '^pulsar_sub_[0-9]+$' AS channel_form,
+SELECT :'channel' ~ '^pulsar_sub_[0-9a-f]{32}$' AS channel_form,
        :'channel' = pulsar.channel('sub08_orders', 'shr') AS same_as_channel;
 SELECT pulsar.subscribe('sub08_orders', 'kshr', type => 'key_shared') AS channel \gset
-SELECT :'channel' ~ '^pulsar_sub_[0-9]+$' AS channel_form,
+SELECT :'channel' ~ '^pulsar_sub_[0-9a-f]{32}$' AS channel_form,
        :'channel' = pulsar.channel('sub08_orders', 'kshr') AS same_as_channel;
 -- each subscription has its own channel
 SELECT count(DISTINCT pulsar.channel('sub08_orders', s)) AS channels
@@ -155,7 +155,7 @@ SELECT count(*) FROM pulsar.topic WHERE name = 'sub08_never';
 
 -- a partitioned topic is subscribed whole, never one partition
 SELECT pulsar.create_topic('sub08_parts', 3);
-SELECT pulsar.subscribe('sub08_parts', 'whole') ~ '^pulsar_sub_[0-9]+$' AS channel_form;
+SELECT pulsar.subscribe('sub08_parts', 'whole') ~ '^pulsar_sub_[0-9a-f]{32}$' AS channel_form;
 SELECT pulsar.subscribe('sub08_parts-partition-1', 'one');
 SELECT pulsar.channel('sub08_parts-partition-1', 'whole');
 SELECT pulsar.subscribe('sub08_parts-partition-7', 'one');
@@ -257,5 +257,5 @@ SELECT pulsar.close_consumer('sub08_orders', 'fail');
 ROLLBACK;
 -- channel() only reads
 BEGIN READ ONLY;
-SELECT pulsar.channel('sub08_orders', 'fail') ~ '^pulsar_sub_[0-9]+$' AS channel_form;
+SELECT pulsar.channel('sub08_orders', 'fail') ~ '^pulsar_sub_[0-9a-f]{32}$' AS channel_form;
 ROLLBACK;

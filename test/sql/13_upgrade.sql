@@ -2,7 +2,8 @@
 -- consumption; 0.2.0 -> 0.3.0 adds deliver_after and the timer index;
 -- 0.3.0 -> 0.4.0 tracks pending messages by runs of entries; 0.4.0 ->
 -- 0.5.0 gives cursor rows room for their updates; 0.5.0 -> 0.6.0 gives
--- ledgers a logged high-water mark of their entry ids
+-- ledgers a logged high-water mark of their entry ids; 0.6.0 -> 0.7.0
+-- adds authorization, public/default open to every role as before
 \set VERBOSITY default
 DROP EXTENSION pulsar_pg;
 CREATE EXTENSION pulsar_pg VERSION '0.1.0';
@@ -32,9 +33,10 @@ DELETE FROM pulsar.pending;
 ALTER EXTENSION pulsar_pg UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'pulsar_pg';
 SELECT reloptions FROM pg_class WHERE oid = 'pulsar.cursor'::regclass;
+SELECT * FROM pulsar.get_permissions('public/default');
 
 -- what was published before the upgrade is consumed after it
-SELECT pulsar.subscribe('upgraded', 'after', initial_position => 'earliest') ~ '^pulsar_sub_[0-9]+$' AS subscribed;
+SELECT pulsar.subscribe('upgraded', 'after', initial_position => 'earliest') ~ '^pulsar_sub_[0-9a-f]{32}$' AS subscribed;
 SELECT pulsar.entry_id(message_id), convert_from(payload, 'UTF8')
   FROM pulsar.receive('upgraded', 'after', 10);
 
@@ -64,7 +66,8 @@ SELECT reloptions FROM pg_class WHERE oid = 'pulsar.cursor'::regclass;
 
 -- a new installation starts afresh: subscription and ledger ids start again
 -- from 1, and no state of the dropped one shows through
-SELECT pulsar.subscribe('again', 'sub', 'shared', 'earliest') AS channel;
+SELECT pulsar.subscribe('again', 'sub', 'shared', 'earliest') ~ '^pulsar_sub_[0-9a-f]{32}$' AS channel;
+SELECT subscription_id FROM pulsar.subscription WHERE name = 'sub';
 SELECT pulsar.send('again', 'first') AS id;
 SELECT convert_from(payload, 'UTF8') FROM pulsar.receive('again', 'sub', 10);
 SELECT pulsar.close_consumer('again', 'sub');

@@ -45,8 +45,8 @@ SELECT pulsar.entry_id(message_id), convert_from(payload, 'UTF8')
 CREATE TEMP TABLE usage17 AS SELECT area, entries FROM pulsar.shared_memory_usage();
 SELECT area, max_entries > 0 AS limited FROM pulsar.shared_memory_usage();
 SELECT pulsar.create_topic('gone17', 3);
-SELECT pulsar.subscribe('gone17', 'a', 'shared', 'earliest', consumer => 'ca');
-SELECT pulsar.subscribe('gone17', 'b', 'exclusive', 'earliest', consumer => 'cb');
+SELECT pulsar.subscribe('gone17', 'a', 'shared', 'earliest', consumer => 'ca') ~ '^pulsar_sub_[0-9a-f]{32}$' AS subscribed;
+SELECT pulsar.subscribe('gone17', 'b', 'exclusive', 'earliest', consumer => 'cb') ~ '^pulsar_sub_[0-9a-f]{32}$' AS subscribed;
 SELECT count(*) FROM pulsar.send_batch('gone17', ARRAY['x', 'y', 'z'], keys => ARRAY['1', '2', '3']);
 SELECT count(*) FROM pulsar.receive('gone17', 'a', 10, consumer => 'ca');
 SELECT count(*) FROM pulsar.receive('gone17', 'b', 10, consumer => 'cb');
@@ -60,14 +60,14 @@ SELECT pulsar.delete_topic('gone17', force => true);
 SELECT u.area, u.entries - b.entries AS added
   FROM pulsar.shared_memory_usage() u JOIN usage17 b USING (area) ORDER BY 1;
 BEGIN;
-SELECT pulsar.subscribe('shared17', 'rolled', 'shared', 'earliest', consumer => 'cr');
+SELECT pulsar.subscribe('shared17', 'rolled', 'shared', 'earliest', consumer => 'cr') ~ '^pulsar_sub_[0-9a-f]{32}$' AS subscribed;
 SELECT count(*) FROM pulsar.receive('shared17', 'rolled', 10, consumer => 'cr');
 ROLLBACK;
 SELECT u.area, u.entries - b.entries AS added
   FROM pulsar.shared_memory_usage() u JOIN usage17 b USING (area) ORDER BY 1;
 BEGIN;
 SAVEPOINT before_subscribe;
-SELECT pulsar.subscribe('shared17', 'saved', 'shared', 'earliest', consumer => 'cs');
+SELECT pulsar.subscribe('shared17', 'saved', 'shared', 'earliest', consumer => 'cs') ~ '^pulsar_sub_[0-9a-f]{32}$' AS subscribed;
 SELECT count(*) FROM pulsar.receive('shared17', 'saved', 10, consumer => 'cs');
 ROLLBACK TO SAVEPOINT before_subscribe;
 COMMIT;

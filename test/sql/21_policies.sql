@@ -66,12 +66,30 @@ SELECT count(*) = :policies_before AS nothing_changed FROM pulsar.policy;
 SELECT pulsar.policy_default('message_ttl'), pulsar.policy_default('retention');
 SELECT pg_temp.error_of($$SELECT pulsar.policy_default('nope')$$);
 
--- a plain role may not set policies
+-- the admins of a tenant set the policies of its namespaces and topics;
+-- nobody else may, and a stranger cannot tell a missing namespace from one
+-- that is not theirs
+CREATE ROLE policy_admin;
 CREATE ROLE policy_stranger;
+SELECT pulsar.update_tenant('pol', ARRAY['policy_admin']);
+SET ROLE policy_admin;
+SELECT pulsar.set_retention('pol/ns', '1 day', NULL);
+SELECT pulsar.set_message_ttl('pol/ns/orders', '5 min');
+SELECT pulsar.get_policies('pol/ns/orders')->'message_ttl'->'topic' AS admin_sees;
+SELECT pulsar.remove_policy('pol/ns/orders', 'message_ttl');
+RESET ROLE;
 SET ROLE policy_stranger;
 SELECT pg_temp.error_of($$SELECT pulsar.set_retention('pol/ns', NULL, NULL)$$);
+SELECT pg_temp.error_of($$SELECT pulsar.set_retention('pol/missing', NULL, NULL)$$);
+SELECT pg_temp.error_of($$SELECT pulsar.set_message_ttl('pol/ns/orders', '1 s')$$);
 SELECT pg_temp.error_of($$SELECT pulsar.get_policies('pol/ns')$$);
+SELECT pg_temp.error_of($$SELECT pulsar.remove_policy('pol/ns', 'retention')$$);
+SELECT pg_temp.error_of($$SELECT pulsar.effective_policy(1, 'retention')$$);
 RESET ROLE;
+SELECT value->'namespace' FROM jsonb_each(pulsar.get_policies('pol/ns'))
+ WHERE key = 'retention';
+SELECT pulsar.update_tenant('pol', ARRAY[]::text[]);
+DROP ROLE policy_admin;
 DROP ROLE policy_stranger;
 
 -- a topic's policies go with it

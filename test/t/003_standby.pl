@@ -257,7 +257,33 @@ my %calls = (
 	'pulsar.topic_stats(text)' =>
 	  [ 'stats', "SELECT pulsar.topic_stats('repl_parts') - 'msgRateIn' - 'msgRateOut'" ],
 	'pulsar.unsubscribe(text,text)' =>
-	  [ 25006, "SELECT pulsar.unsubscribe('repl', 'stby')" ]);
+	  [ 25006, "SELECT pulsar.unsubscribe('repl', 'stby')" ],
+	'pulsar.create_tenant(text,text[])' =>
+	  [ 25006, "SELECT pulsar.create_tenant('on_standby', '{}')" ],
+	'pulsar.update_tenant(text,text[])' =>
+	  [ 25006, "SELECT pulsar.update_tenant('public', '{}')" ],
+	'pulsar.list_tenants()' =>
+	  [ 'same', "SELECT * FROM pulsar.list_tenants()" ],
+	'pulsar.grant_permission(text,name,text[])' => [
+		25006,
+		"SELECT pulsar.grant_permission('public/default', 'public', '{produce}')"
+	],
+	'pulsar.revoke_permission(text,name)' =>
+	  [ 25006, "SELECT pulsar.revoke_permission('public/default', 'public')" ],
+	'pulsar.get_permissions(text)' =>
+	  [ 'same', "SELECT * FROM pulsar.get_permissions('public/default')" ],
+	'pulsar.grant_subscription_permission(text,text,name[])' => [
+		25006,
+		"SELECT pulsar.grant_subscription_permission('public/default', 's', '{public}')"
+	],
+	'pulsar.revoke_subscription_permission(text,text,name)' => [
+		25006,
+		"SELECT pulsar.revoke_subscription_permission('public/default', 's', 'public')"
+	],
+	'pulsar.get_subscription_permissions(text)' => [
+		'same',
+		"SELECT * FROM pulsar.get_subscription_permissions('public/default')"
+	]);
 
 my @functions = split /\n/,
   $standby->safe_psql('postgres',
