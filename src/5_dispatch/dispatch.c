@@ -1261,8 +1261,9 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
  * consumer (renewing its lease), and what routing needs of the others.
  * What it knows of the other consumers is kept while the subscription keeps
  * its id and type.  A waiting receive opens it again after each sleep, so
- * the subscription and consumer live in a context of their own, reset on
- * each opening: the call's memory does not grow with its looks.
+ * the subscription and consumer it opens again live in a context of their
+ * own, reset on each opening: the call's memory does not grow with its
+ * looks.  (The first opening, which most calls are, needs no context.)
  */
 static void
 open_receiver(Receiver *receiver, TopicInfo *topic, const char *name,
@@ -1272,15 +1273,18 @@ open_receiver(Receiver *receiver, TopicInfo *topic, const char *name,
 	int64		previous_id = reopened ? receiver->subscription->subscription_id : 0;
 	SubscriptionType previous_type = reopened ? receiver->subscription->type : 0;
 	Subscription *subscription;
-	MemoryContext caller;
+	MemoryContext caller = CurrentMemoryContext;
 
-	if (receiver->open_context == NULL)
-		receiver->open_context = AllocSetContextCreate(CurrentMemoryContext,
-													   "pulsar_pg receive subscription",
-													   ALLOCSET_SMALL_SIZES);
-	else
-		MemoryContextReset(receiver->open_context);
-	caller = MemoryContextSwitchTo(receiver->open_context);
+	if (reopened)
+	{
+		if (receiver->open_context == NULL)
+			receiver->open_context = AllocSetContextCreate(caller,
+														   "pulsar_pg receive subscription",
+														   ALLOCSET_SMALL_SIZES);
+		else
+			MemoryContextReset(receiver->open_context);
+		MemoryContextSwitchTo(receiver->open_context);
+	}
 	subscription = open_subscription(topic, name, AccessShareLock);
 	receiver->subscription = subscription;
 	receiver->consumer = touch_consumer(subscription, consumer_name);
