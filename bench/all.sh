@@ -21,8 +21,8 @@
 #   CPU_RATE          bench/latency.sh's (defaults 3, 1000, 2, 10000, 100,
 #                     200)
 #   CPU_SECONDS       bench/latency.sh's (default 20)
-#   HOLD_SECONDS, RANGES, RANGES_SECONDS, WAIT_SECONDS
-#                     bench/receive_cost.sh's (defaults 60, 100000, 10, 10)
+#   HOLD_SECONDS, RANGES, RANGES_SECONDS, RANGES_ROUNDS, WAIT_SECONDS
+#                     bench/receive_cost.sh's (defaults 60, 100000, 5, 5, 10)
 #   BENCH_RESULTS     where the reports, histograms and plot go (default
 #                     bench/results)
 #   BENCH_PORT        port number of the Unix socket (default 5469)
@@ -69,13 +69,14 @@ cpu_rate=${CPU_RATE:-200}
 cpu_seconds=${CPU_SECONDS:-20}
 hold_seconds=${HOLD_SECONDS:-60}
 cost_ranges=${RANGES:-100000}
-ranges_seconds=${RANGES_SECONDS:-10}
+ranges_seconds=${RANGES_SECONDS:-5}
+ranges_rounds=${RANGES_ROUNDS:-5}
 wait_seconds=${WAIT_SECONDS:-10}
 results=${BENCH_RESULTS:-$root/bench/results}
 port=${BENCH_PORT:-5469}
 keep=${BENCH_KEEP:-0}
 sync_commit=${BENCH_SYNCHRONOUS_COMMIT:-on}
-command_line="PUBLISH_SECONDS=$publish_seconds PUBLISH_ROUNDS=$publish_rounds CONSUME_SECONDS=$consume_seconds CONSUME_ROUNDS=$consume_rounds BACKLOG=$backlog BIG_BACKLOG=$big SMALL_BACKLOG=$small DEPTH_ROUNDS=$depth_rounds DEPTH_SECONDS=$depth_seconds STORAGE_MESSAGES=$store_n LATENCY_SECONDS=$latency_seconds BENCH_WARMUP=$warmup BENCH_RATE=$rate BENCH_PRODUCERS=$producers CPU_TOPICS=$cpu_topics CPU_ACTIVE=$cpu_active CPU_RATE=$cpu_rate CPU_SECONDS=$cpu_seconds HOLD_SECONDS=$hold_seconds RANGES=$cost_ranges RANGES_SECONDS=$ranges_seconds WAIT_SECONDS=$wait_seconds bash bench/all.sh"
+command_line="PUBLISH_SECONDS=$publish_seconds PUBLISH_ROUNDS=$publish_rounds CONSUME_SECONDS=$consume_seconds CONSUME_ROUNDS=$consume_rounds BACKLOG=$backlog BIG_BACKLOG=$big SMALL_BACKLOG=$small DEPTH_ROUNDS=$depth_rounds DEPTH_SECONDS=$depth_seconds STORAGE_MESSAGES=$store_n LATENCY_SECONDS=$latency_seconds BENCH_WARMUP=$warmup BENCH_RATE=$rate BENCH_PRODUCERS=$producers CPU_TOPICS=$cpu_topics CPU_ACTIVE=$cpu_active CPU_RATE=$cpu_rate CPU_SECONDS=$cpu_seconds HOLD_SECONDS=$hold_seconds RANGES=$cost_ranges RANGES_SECONDS=$ranges_seconds RANGES_ROUNDS=$ranges_rounds WAIT_SECONDS=$wait_seconds bash bench/all.sh"
 [ "$sync_commit" = on ] || command_line="BENCH_SYNCHRONOUS_COMMIT=$sync_commit $command_line"
 
 say() { echo "all: $(date '+%H:%M:%S') $*" >&2; }
@@ -136,7 +137,7 @@ bench latency latency.sh BENCH_SECONDS="$latency_seconds" BENCH_WARMUP="$warmup"
 	BENCH_RATE="$rate" BENCH_PRODUCERS="$producers" CPU_TOPICS="$cpu_topics" \
 	CPU_ACTIVE="$cpu_active" CPU_RATE="$cpu_rate" CPU_SECONDS="$cpu_seconds"
 bench receive_cost receive_cost.sh HOLD_SECONDS="$hold_seconds" RANGES="$cost_ranges" \
-	RANGES_SECONDS="$ranges_seconds" WAIT_SECONDS="$wait_seconds"
+	RANGES_SECONDS="$ranges_seconds" RANGES_ROUNDS="$ranges_rounds" WAIT_SECONDS="$wait_seconds"
 cp "$work/publish.md" "$work/consume.md" "$work/receive_cost.md" "$results/"
 [ -f "$results/latency.png" ] || die "bench/latency.sh drew no plot ($results/latency.png)"
 

@@ -919,13 +919,18 @@ typedef struct TakenEntry
  * A row another transaction changes while this one waits for it may have
  * been split: its new rows are invisible to the statement that waited.  So
  * each look also counts the rows its snapshot shows, and while it took
- * fewer, entries not found are looked for again with a new snapshot.  Caller is inside begin_catalog_access().
+ * fewer, entries not found are looked for again with a new snapshot.  The
+ * first look only deletes: when it finds every entry, as an ack of what
+ * was received usually does, there is nothing to look for again, and the
+ * count would be a second scan for nothing.  Caller is inside
+ * begin_catalog_access().
  */
 static int
 take_pending_entries(Subscription *subscription, int64 ledger_id,
 					 const int64 *entries, int count, TakenEntry *taken)
 {
 	int			found = 0;
+	bool		first_look = true;
 
 	memset(taken, 0, sizeof(TakenEntry) * count);
 	for (;;)
@@ -950,23 +955,40 @@ take_pending_entries(Subscription *subscription, int64 ledger_id,
 		values[2] = PointerGetDatum(construct_array(missing, num_missing,
 													INT8OID, 8, true,
 													TYPALIGN_DOUBLE));
-		run_catalog_sql("WITH candidates AS ("
-						"  SELECT count(*) AS n FROM pulsar.pending p"
-						"   WHERE " PENDING_COVERING_ENTRIES "),"
-						" taken AS ("
-						"  DELETE FROM pulsar.pending p"
-						"   WHERE " PENDING_COVERING_ENTRIES
-						"  RETURNING first_entry, last_entry, consumer_id, key_hash,"
-						"            delivered_at, redeliver_at, redelivery_count)"
-						" SELECT c.n, t.* FROM candidates c LEFT JOIN taken t ON true",
-						3, argtypes, values, NULL, false);
-		rows = SPI_tuptable;
-		num_rows = (int) SPI_processed;
-		candidates = DatumGetInt64(SPI_getbinval(rows->vals[0], rows->tupdesc,
-												 1, &isnull));
-		SPI_getbinval(rows->vals[0], rows->tupdesc, 2, &isnull);
-		if (isnull)
-			num_rows = 0;
+		if (first_look)
+		{
+			/* the same columns as below, the count left out */
+			run_catalog_sql("DELETE FROM pulsar.pending p"
+							" WHERE " PENDING_COVERING_ENTRIES
+							" RETURNING NULL::bigint, first_entry, last_entry,"
+							"           consumer_id, key_hash, delivered_at,"
+							"           redeliver_at, redelivery_count",
+							3, argtypes, values, NULL, false);
+			rows = SPI_tuptable;
+			num_rows = (int) SPI_processed;
+			candidates = -1;	/* unknown: look again unless all found */
+		}
+		else
+		{
+			run_catalog_sql("WITH candidates AS ("
+							"  SELECT count(*) AS n FROM pulsar.pending p"
+							"   WHERE " PENDING_COVERING_ENTRIES "),"
+							" taken AS ("
+							"  DELETE FROM pulsar.pending p"
+							"   WHERE " PENDING_COVERING_ENTRIES
+							"  RETURNING first_entry, last_entry, consumer_id, key_hash,"
+							"            delivered_at, redeliver_at, redelivery_count)"
+							" SELECT c.n, t.* FROM candidates c LEFT JOIN taken t ON true",
+							3, argtypes, values, NULL, false);
+			rows = SPI_tuptable;
+			num_rows = (int) SPI_processed;
+			candidates = DatumGetInt64(SPI_getbinval(rows->vals[0], rows->tupdesc,
+													 1, &isnull));
+			SPI_getbinval(rows->vals[0], rows->tupdesc, 2, &isnull);
+			if (isnull)
+				num_rows = 0;
+		}
+		first_look = false;
 
 		for (int r = 0; r < num_rows; r++)
 		{
@@ -1203,10 +1225,14 @@ count_unacked(Subscription *subscription, int64 ledger_id, int64 from,
 
 /*
  * The ledger of a message id of this topic, checking the id is one a
- * consumer could have received.
+ * consumer could have received.  'max_read', when given, holds for each
+ * ledger of the topic (by index) a max read position already read, or -1:
+ * a max read position never moves back, so an id at or below one read
+ * before needs no new look at the shared state.
  */
 LedgerInfo *
-ledger_of_message(TopicInfo *topic, const MessageId *id)
+ledger_of_message_within(TopicInfo *topic, const MessageId *id,
+						 int64 *max_read)
 {
 	if (message_id_is_earliest(id) || message_id_is_latest(id))
 		ereport(ERROR,
@@ -1216,6 +1242,7 @@ ledger_of_message(TopicInfo *topic, const MessageId *id)
 	for (int i = 0; i < topic->num_ledgers; i++)
 	{
 		LedgerInfo *ledger = &topic->ledgers[i];
+		int64		known = max_read != NULL ? max_read[i] : -1;
 
 		if (ledger->ledger_id != id->ledger_id)
 			continue;
@@ -1227,8 +1254,13 @@ ledger_of_message(TopicInfo *topic, const MessageId *id)
 					 errdetail("Ledger " INT64_FORMAT " holds partition %d of topic \"%s\".",
 							   ledger->ledger_id, ledger->partition_index,
 							   topic_name_string(&topic->name, NOT_A_PARTITION))));
-		if (id->entry_id < 0 ||
-			id->entry_id > GetMaxReadPosition(ledger->ledger_id, load_next_entry))
+		if (id->entry_id > known)
+		{
+			known = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
+			if (max_read != NULL)
+				max_read[i] = known;
+		}
+		if (id->entry_id < 0 || id->entry_id > known)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("message ID %s has not been delivered",
@@ -1242,6 +1274,12 @@ ledger_of_message(TopicInfo *topic, const MessageId *id)
 					message_id_to_string(id),
 					topic_name_string(&topic->name, NOT_A_PARTITION))));
 	pg_unreachable();
+}
+
+LedgerInfo *
+ledger_of_message(TopicInfo *topic, const MessageId *id)
+{
+	return ledger_of_message_within(topic, id, NULL);
 }
 
 void

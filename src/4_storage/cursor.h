@@ -63,5 +63,8 @@ extern void fold_acked_ranges_everywhere(void);
 extern int64 count_unacked(Subscription *subscription, int64 ledger_id,
 						   int64 from, int64 to, int max_ranges);
 extern LedgerInfo *ledger_of_message(TopicInfo *topic, const MessageId *id);
+extern LedgerInfo *ledger_of_message_within(TopicInfo *topic,
+										   const MessageId *id,
+										   int64 *max_read);
 
 #endif							/* PULSAR_CURSOR_H */

@@ -119,6 +119,7 @@ typedef struct Receiver
 {
 	Subscription *subscription;
 	Consumer   *consumer;
+	MemoryContext open_context; /* holds subscription and consumer */
 	Consumer   *consumers;		/* live ones, failover order */
 	int			num_consumers;
 	uint32	   *ring_points;	/* key_shared: sorted hash ring */
@@ -1259,20 +1260,37 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
  * Opens the subscription for a receive: takes its lock, loads it and the
  * consumer (renewing its lease), and what routing needs of the others.
  * What it knows of the other consumers is kept while the subscription keeps
- * its id and type.
+ * its id and type.  A waiting receive opens it again after each sleep, so
+ * the subscription and consumer it opens again live in a context of their
+ * own, reset on each opening: the call's memory does not grow with its
+ * looks.  (The first opening, which most calls are, needs no context.)
  */
 static void
 open_receiver(Receiver *receiver, TopicInfo *topic, const char *name,
 			  const char *consumer_name)
 {
-	Subscription *subscription = open_subscription(topic, name, AccessShareLock);
-	bool		same = receiver->subscription != NULL &&
-		receiver->subscription->subscription_id == subscription->subscription_id &&
-		receiver->subscription->type == subscription->type;
+	bool		reopened = receiver->subscription != NULL;
+	int64		previous_id = reopened ? receiver->subscription->subscription_id : 0;
+	SubscriptionType previous_type = reopened ? receiver->subscription->type : 0;
+	Subscription *subscription;
+	MemoryContext caller = CurrentMemoryContext;
 
+	if (reopened)
+	{
+		if (receiver->open_context == NULL)
+			receiver->open_context = AllocSetContextCreate(caller,
+														   "pulsar_pg receive subscription",
+														   ALLOCSET_SMALL_SIZES);
+		else
+			MemoryContextReset(receiver->open_context);
+		MemoryContextSwitchTo(receiver->open_context);
+	}
+	subscription = open_subscription(topic, name, AccessShareLock);
 	receiver->subscription = subscription;
 	receiver->consumer = touch_consumer(subscription, consumer_name);
-	if (same)
+	MemoryContextSwitchTo(caller);
+	if (reopened && subscription->subscription_id == previous_id &&
+		subscription->type == previous_type)
 		return;
 	if (subscription->type == SUBSCRIPTION_FAILOVER ||
 		subscription->type == SUBSCRIPTION_KEY_SHARED ||

@@ -86,6 +86,7 @@ for_each_ledger_of_ids(Subscription *subscription, ArrayType *ids,
 	int			count;
 	int64	   *entries;
 	int64	   *ledgers;
+	int64	   *max_read;		/* per ledger, see ledger_of_message_within() */
 
 	if (ARR_NDIM(ids) > 1)
 		ereport(ERROR,
@@ -95,6 +96,9 @@ for_each_ledger_of_ids(Subscription *subscription, ArrayType *ids,
 					  TYPALIGN_DOUBLE, &elements, &nulls, &count);
 	entries = palloc(sizeof(int64) * Max(count, 1));
 	ledgers = palloc(sizeof(int64) * Max(count, 1));
+	max_read = palloc(sizeof(int64) * topic->num_ledgers);
+	for (int l = 0; l < topic->num_ledgers; l++)
+		max_read[l] = -1;
 	for (int i = 0; i < count; i++)
 	{
 		MessageId  *id;
@@ -104,7 +108,7 @@ for_each_ledger_of_ids(Subscription *subscription, ArrayType *ids,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("message_ids must not contain nulls")));
 		id = DatumGetMessageIdP(elements[i]);
-		ledgers[i] = ledger_of_message(topic, id)->ledger_id;
+		ledgers[i] = ledger_of_message_within(topic, id, max_read)->ledger_id;
 		entries[i] = id->entry_id;
 	}
 	for (int l = 0; l < topic->num_ledgers; l++)

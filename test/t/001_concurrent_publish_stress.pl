@@ -274,13 +274,15 @@ for my $topic ('stress', 'stress_seg', 'stress_part')
 	is($bad_id, 0, "$topic: message ids carry the partition read");
 }
 
-# The small segments were really crossed, by concurrent writers.
+# The small segments were really crossed, by concurrent writers.  The
+# producers run for a fixed time, so a loaded machine crosses fewer: 26
+# and 35 segments were seen on a 2-CPU machine at a load average of 13.
 my $segments = $node->safe_psql(
 	'postgres', q(
 	SELECT count(*) FROM pulsar.segment s
 	  JOIN pulsar.ledger l USING (ledger_id) JOIN pulsar.topic t USING (topic_id)
 	 WHERE t.name = 'stress_seg'));
-cmp_ok($segments, '>', 50, "stress_seg spans many segments ($segments)");
+cmp_ok($segments, '>', 10, "stress_seg spans many segments ($segments)");
 
 # Keyed messages are where Pulsar's clients would have sent them.
 my $misrouted = $node->safe_psql(
