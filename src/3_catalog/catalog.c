@@ -810,19 +810,84 @@ create_topic(const TopicName *name, int32 partitions)
 }
 
 /*
- * Deletes a topic, its storage and, with 'force', its subscriptions, whose
- * ids and those of their consumers are appended to the lists (allocated in
- * the caller's memory context) so that their shared state can go with them.
+ * Fails unless the topic has no subscriptions.  Caller is inside
+ * begin_catalog_access().
  */
-void
-delete_topic(const TopicName *name, bool force, List **subscription_ids,
-			 List **consumer_ids)
+static void
+refuse_topic_with_subscriptions(const TopicName *name, TopicInfo *topic)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(topic->topic_id)};
+
+	run_catalog_sql("SELECT name FROM pulsar.subscription"
+					" WHERE topic_id = $1 ORDER BY name",
+					1, argtypes, values, NULL, true);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("topic \"%s\" has subscriptions",
+						topic_name_string(name, NOT_A_PARTITION)),
+				 errdetail_plural("The topic has %d subscription, \"%s\".",
+								  "The topic has %d subscriptions, including \"%s\".",
+								  (int) SPI_processed,
+								  (int) SPI_processed,
+								  SPI_getvalue(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1)),
+				 errhint("Unsubscribe first, or call pulsar.delete_topic() with force => true.")));
+}
+
+/*
+ * Drops the segment tables of a ledger; its shared state goes when the
+ * deletion commits.  Caller holds the topic in AccessExclusiveLock and is
+ * inside begin_catalog_access().
+ */
+static void
+drop_ledger_segments(int64 ledger_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		ledger_values[1] = {Int64GetDatum(ledger_id)};
+	uint64		nsegments;
+	int64	   *segments;
+
+	LOCKTAG		tag;
+
+	/* after the topic lock: segment workers never wait for this one */
+	set_segment_locktag(&tag, ledger_id);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	run_catalog_sql("SELECT segment_no FROM pulsar.segment"
+					" WHERE ledger_id = $1",
+					1, argtypes, ledger_values, NULL, true);
+	nsegments = SPI_processed;
+	segments = palloc(sizeof(int64) * Max(nsegments, 1));
+	for (uint64 s = 0; s < nsegments; s++)
+	{
+		bool		isnull;
+
+		segments[s] = result_int64(s, 1, &isnull);
+	}
+	for (uint64 s = 0; s < nsegments; s++)
+		run_catalog_ddl(psprintf("DROP TABLE IF EXISTS %s.%s", DATA_SCHEMA,
+								 quote_identifier(segment_table_name(ledger_id,
+																	 segments[s]))));
+	ForgetLedgerAtCommit(ledger_id);
+}
+
+/*
+ * A topic is deleted in three steps, in one transaction and in this order:
+ * delete_topic_storage() locks it, refuses a topic with subscriptions
+ * unless 'force', and deletes its storage (segments, ledgers, policies,
+ * producer sequences); the caller then deletes its subscriptions with all
+ * that hangs on them (storage, pending_delete_subscriptions_of_topic());
+ * delete_topic_row() removes the topic itself.  The catalog layer does not
+ * reach the subscriptions' tables, which storage owns.
+ */
+TopicInfo *
+delete_topic_storage(const TopicName *name, bool force)
 {
 	CatalogAccess access;
 	TopicInfo  *topic;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];
-	MemoryContext caller = CurrentMemoryContext;
 
 	if (name->partition_index != NOT_A_PARTITION)
 		ereport(ERROR,
@@ -836,53 +901,9 @@ delete_topic(const TopicName *name, bool force, List **subscription_ids,
 
 	begin_catalog_access(&access);
 	if (!force)
-	{
-		run_catalog_sql("SELECT name FROM pulsar.subscription"
-						" WHERE topic_id = $1 ORDER BY name",
-						1, argtypes, values, NULL, true);
-		if (SPI_processed > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-					 errmsg("topic \"%s\" has subscriptions",
-							topic_name_string(name, NOT_A_PARTITION)),
-					 errdetail_plural("The topic has %d subscription, \"%s\".",
-									  "The topic has %d subscriptions, including \"%s\".",
-									  (int) SPI_processed,
-									  (int) SPI_processed,
-									  SPI_getvalue(SPI_tuptable->vals[0],
-												   SPI_tuptable->tupdesc, 1)),
-					 errhint("Unsubscribe first, or call pulsar.delete_topic() with force => true.")));
-	}
-
+		refuse_topic_with_subscriptions(name, topic);
 	for (int i = 0; i < topic->num_ledgers; i++)
-	{
-		int64		ledger_id = topic->ledgers[i].ledger_id;
-		Datum		ledger_values[1] = {Int64GetDatum(ledger_id)};
-		uint64		nsegments;
-		int64	   *segments;
-
-		LOCKTAG		tag;
-
-		/* after the topic lock: segment workers never wait for this one */
-		set_segment_locktag(&tag, ledger_id);
-		(void) LockAcquire(&tag, ExclusiveLock, false, false);
-		run_catalog_sql("SELECT segment_no FROM pulsar.segment"
-						" WHERE ledger_id = $1",
-						1, argtypes, ledger_values, NULL, true);
-		nsegments = SPI_processed;
-		segments = palloc(sizeof(int64) * Max(nsegments, 1));
-		for (uint64 s = 0; s < nsegments; s++)
-		{
-			bool		isnull;
-
-			segments[s] = result_int64(s, 1, &isnull);
-		}
-		for (uint64 s = 0; s < nsegments; s++)
-			run_catalog_ddl(psprintf("DROP TABLE IF EXISTS %s.%s", DATA_SCHEMA,
-									 quote_identifier(segment_table_name(ledger_id,
-																		 segments[s]))));
-		ForgetLedgerAtCommit(ledger_id);
-	}
+		drop_ledger_segments(topic->ledgers[i].ledger_id);
 	run_catalog_sql("DELETE FROM pulsar.segment WHERE ledger_id IN"
 					" (SELECT ledger_id FROM pulsar.ledger WHERE topic_id = $1)",
 					1, argtypes, values, NULL, false);
@@ -891,37 +912,19 @@ delete_topic(const TopicName *name, bool force, List **subscription_ids,
 	policy_forget_topic(topic->topic_id);
 	run_catalog_sql("DELETE FROM pulsar.producer_sequence WHERE topic_id = $1",
 					1, argtypes, values, NULL, false);
-	run_catalog_sql("WITH gone AS ("
-					"  DELETE FROM pulsar.subscription WHERE topic_id = $1"
-					"  RETURNING subscription_id),"
-					" cursors AS (DELETE FROM pulsar.cursor c USING gone g"
-					"  WHERE c.subscription_id = g.subscription_id),"
-					" ranges AS (DELETE FROM pulsar.acked_range r USING gone g"
-					"  WHERE r.subscription_id = g.subscription_id),"
-					" pending AS (DELETE FROM pulsar.pending p USING gone g"
-					"  WHERE p.subscription_id = g.subscription_id),"
-					" consumers AS (DELETE FROM pulsar.consumer c USING gone g"
-					"  WHERE c.subscription_id = g.subscription_id"
-					"  RETURNING c.consumer_id)"
-					" SELECT true, subscription_id FROM gone"
-					" UNION ALL SELECT false, consumer_id FROM consumers",
-					1, argtypes, values, NULL, false);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		bool		is_subscription = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
-																 SPI_tuptable->tupdesc,
-																 1, &isnull));
-		MemoryContext old = MemoryContextSwitchTo(caller);
-		int64	   *id = palloc(sizeof(int64));
+	end_catalog_access(&access);
+	return topic;
+}
 
-		*id = result_int64(i, 2, &isnull);
-		if (is_subscription)
-			*subscription_ids = lappend(*subscription_ids, id);
-		else
-			*consumer_ids = lappend(*consumer_ids, id);
-		MemoryContextSwitchTo(old);
-	}
+/* The last step of deleting a topic (see delete_topic_storage()). */
+void
+delete_topic_row(TopicInfo *topic)
+{
+	CatalogAccess access;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(topic->topic_id)};
+
+	begin_catalog_access(&access);
 	run_catalog_sql("DELETE FROM pulsar.topic WHERE topic_id = $1",
 					1, argtypes, values, NULL, false);
 	invalidate_topic_cache();

@@ -103,8 +103,8 @@ extern void unlock_subscription(int64 topic_id, const char *name,
 extern void lock_dispatch(int64 subscription_id, int64 ledger_id);
 extern void unlock_dispatch(int64 subscription_id, int64 ledger_id);
 extern char *create_topic(const TopicName *name, int32 partitions);
-extern void delete_topic(const TopicName *name, bool force,
-						 List **subscription_ids, List **consumer_ids);
+extern TopicInfo *delete_topic_storage(const TopicName *name, bool force);
+extern void delete_topic_row(TopicInfo *topic);
 extern void create_tenant(const char *tenant);
 extern void create_namespace(const char *tenant, const char *namespace);
 extern void set_namespace_deduplication(const char *tenant,

@@ -42,6 +42,7 @@
 #include "utils/timestamp.h"
 
 #include "4_storage/cursor.h"
+#include "4_storage/pending.h"
 #include "2_shmem/dispatch_state.h"
 #include "1_value/message_id.h"
 #include "2_shmem/read_position.h"
@@ -121,7 +122,7 @@ cursor_mark_delete(Subscription *subscription, int64 ledger_id)
  * and acknowledging read cursors on every call: these direct scans cost a
  * fraction of an SPI statement's executor start-up.
  */
-static SysScanDesc
+SysScanDesc
 begin_partition_scan(Relation table, Relation index, Snapshot snapshot,
 					 int64 subscription_id, int64 ledger_id)
 {
@@ -132,36 +133,6 @@ begin_partition_scan(Relation table, Relation index, Snapshot snapshot,
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(ledger_id));
 	return systable_beginscan_ordered(table, index, snapshot, 2, keys);
-}
-
-/*
- * Whether the subscription has a pending row in the partition that ends
- * above 'above'.
- */
-static bool
-any_pending_above(int64 subscription_id, int64 ledger_id, int64 above,
-				  Snapshot snapshot)
-{
-	Oid			relid = catalog_relation_oid(CATALOG_PENDING);
-	AttrNumber	last_attnum = get_attnum(relid, "last_entry");
-	Relation	pending = table_open(relid, AccessShareLock);
-	Relation	index = index_open(RelationGetPrimaryKeyIndex(pending),
-								   AccessShareLock);
-	SysScanDesc scan = begin_partition_scan(pending, index, snapshot,
-											subscription_id, ledger_id);
-	HeapTuple	tuple;
-	bool		found = false;
-	bool		isnull;
-
-	while (!found &&
-		   (tuple = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
-		found = DatumGetInt64(heap_getattr(tuple, last_attnum,
-										   RelationGetDescr(pending),
-										   &isnull)) > above;
-	systable_endscan_ordered(scan);
-	index_close(index, AccessShareLock);
-	table_close(pending, AccessShareLock);
-	return found;
 }
 
 /*
@@ -312,7 +283,7 @@ read_cursor(Subscription *subscription, int64 ledger_id, int64 ranges_from,
 	index_close(index, AccessShareLock);
 	table_close(cursors, AccessShareLock);
 
-	view->any_pending = any_pending_above(subscription->subscription_id,
+	view->any_pending = pending_any_above(subscription->subscription_id,
 										  ledger_id, view->mark_delete,
 										  snapshot);
 	view->ranges_from = Max(ranges_from, view->mark_delete + 1);
@@ -559,7 +530,7 @@ lock_cursor(int64 subscription_id, int64 ledger_id, bool wait,
 	 * the fold reads the ranges with a snapshot taken later still).
 	 */
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	cursor->any_pending = any_pending_above(subscription_id, ledger_id,
+	cursor->any_pending = pending_any_above(subscription_id, ledger_id,
 											PG_INT64_MIN, snapshot);
 	UnregisterSnapshot(snapshot);
 	return true;
@@ -593,6 +564,39 @@ update_mark_delete(int64 subscription_id, int64 ledger_id,
 	cursor->set_by = GetCurrentTransactionId();
 	heap_freetuple(tuple);
 	table_close(cursors, NoLock);
+}
+
+/*
+ * Deletes the acknowledged ranges and the cursors of a subscription that
+ * goes.  Caller is inside begin_catalog_access().
+ */
+void
+cursor_forget_subscription(int64 subscription_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(subscription_id)};
+
+	run_catalog_sql("DELETE FROM pulsar.acked_range WHERE subscription_id = $1",
+					1, argtypes, values, NULL, false);
+	run_catalog_sql("DELETE FROM pulsar.cursor WHERE subscription_id = $1",
+					1, argtypes, values, NULL, false);
+}
+
+/*
+ * Locks a cursor row FOR UPDATE, waiting for it, in the order acks take it:
+ * a redelivery that may acknowledge dead letters takes it before pending
+ * rows.  Caller is inside begin_catalog_access().
+ */
+void
+cursor_lock_row(int64 subscription_id, int64 ledger_id)
+{
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(subscription_id),
+	Int64GetDatum(ledger_id)};
+
+	run_catalog_sql("SELECT 1 FROM pulsar.cursor"
+					" WHERE subscription_id = $1 AND ledger_id = $2 FOR UPDATE",
+					2, argtypes, values, NULL, false);
 }
 
 /*
@@ -868,179 +872,6 @@ ledger_partition_index(TopicInfo *topic, int64 ledger_id)
 }
 
 /*
- * The acknowledged range of subscription $1 in ledger $2 that starts
- * nearest below or at entry e: the one that would cover e (see
- * read_acked_ranges() on nesting).  A backward index scan of one row,
- * however many ranges lie behind.
- */
-#define NEAREST_ACKED_RANGE \
-	"SELECT n.last_entry, n.xmin AS acked_by FROM pulsar.acked_range n" \
-	" WHERE n.subscription_id = $1 AND n.ledger_id = $2" \
-	"   AND n.first_entry <= e" \
-	" ORDER BY n.first_entry DESC LIMIT 1"
-
-/* pending rows of subscription $1 in ledger $2 covering entries $3 (sorted) */
-#define PENDING_COVERING_ENTRIES \
-	"p.subscription_id = $1 AND p.ledger_id = $2" \
-	" AND p.first_entry >= coalesce(" \
-	"      (SELECT max(first_entry) FROM pulsar.pending" \
-	"        WHERE subscription_id = $1 AND ledger_id = $2" \
-	"          AND first_entry <= $3[1]), $3[1])" \
-	" AND p.first_entry <= $3[array_upper($3, 1)]" \
-	" AND int8range(p.first_entry, p.last_entry, '[]') @> ANY ($3)"
-
-/* what a pending row said of an entry taken out of it */
-typedef struct TakenEntry
-{
-	bool		found;
-	int32		redelivery_count;
-	bool		delivered;		/* delivered_at was set */
-	TimestampTz delivered_at;
-	int32		key_hash;		/* -1: none */
-} TakenEntry;
-
-/*
- * Takes entries (sorted, distinct) of one ledger out of the subscription's
- * pending rows: a row is deleted, and the parts of its run that were not
- * asked for are written back as rows of their own, in the same state.
- * Fills 'taken' per entry and returns how many were found.
- *
- * A row another transaction changes while this one waits for it may have
- * been split: its new rows are invisible to the statement that waited.  So
- * each look also counts the rows its snapshot shows, and while it took
- * fewer, entries not found are looked for again with a new snapshot.  Caller is inside begin_catalog_access().
- */
-static int
-take_pending_entries(Subscription *subscription, int64 ledger_id,
-					 const int64 *entries, int count, TakenEntry *taken)
-{
-	int			found = 0;
-
-	memset(taken, 0, sizeof(TakenEntry) * count);
-	for (;;)
-	{
-		Oid			argtypes[3] = {INT8OID, INT8OID, INT8ARRAYOID};
-		Datum		values[3];
-		Datum	   *missing = palloc(sizeof(Datum) * count);
-		int			num_missing = 0;
-		int			found_now = 0;
-		int			num_rows;
-		int64		candidates;
-		bool		isnull;
-		SPITupleTable *rows;
-
-		for (int i = 0; i < count; i++)
-			if (!taken[i].found)
-				missing[num_missing++] = Int64GetDatum(entries[i]);
-		if (num_missing == 0)
-			break;
-		values[0] = Int64GetDatum(subscription->subscription_id);
-		values[1] = Int64GetDatum(ledger_id);
-		values[2] = PointerGetDatum(construct_array(missing, num_missing,
-													INT8OID, 8, true,
-													TYPALIGN_DOUBLE));
-		run_catalog_sql("WITH candidates AS ("
-						"  SELECT count(*) AS n FROM pulsar.pending p"
-						"   WHERE " PENDING_COVERING_ENTRIES "),"
-						" taken AS ("
-						"  DELETE FROM pulsar.pending p"
-						"   WHERE " PENDING_COVERING_ENTRIES
-						"  RETURNING first_entry, last_entry, consumer_id, key_hash,"
-						"            delivered_at, redeliver_at, redelivery_count)"
-						" SELECT c.n, t.* FROM candidates c LEFT JOIN taken t ON true",
-						3, argtypes, values, NULL, false);
-		rows = SPI_tuptable;
-		num_rows = (int) SPI_processed;
-		candidates = DatumGetInt64(SPI_getbinval(rows->vals[0], rows->tupdesc,
-												 1, &isnull));
-		SPI_getbinval(rows->vals[0], rows->tupdesc, 2, &isnull);
-		if (isnull)
-			num_rows = 0;
-
-		for (int r = 0; r < num_rows; r++)
-		{
-			HeapTuple	row = rows->vals[r];
-			TupleDesc	desc = rows->tupdesc;
-			int64		first = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
-			int64		last = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
-			Datum		delivered_at = SPI_getbinval(row, desc, 6, &isnull);
-			bool		delivered = !isnull;
-			Datum		key_hash = SPI_getbinval(row, desc, 5, &isnull);
-			bool		key_isnull = isnull;
-			int32		redelivery_count = DatumGetInt32(SPI_getbinval(row, desc, 8, &isnull));
-			int64		piece_first = first;
-			Datum	   *piece_firsts = palloc(sizeof(Datum) * (count + 1));
-			Datum	   *piece_lasts = palloc(sizeof(Datum) * (count + 1));
-			int			num_pieces = 0;
-
-			for (int i = 0; i < count; i++)
-			{
-				if (entries[i] < first || entries[i] > last)
-					continue;
-				if (!taken[i].found)
-				{
-					taken[i].found = true;
-					taken[i].redelivery_count = redelivery_count;
-					taken[i].delivered = delivered;
-					taken[i].delivered_at = delivered ? DatumGetTimestampTz(delivered_at) : 0;
-					taken[i].key_hash = key_isnull ? -1 : DatumGetInt32(key_hash);
-					found_now++;
-				}
-				if (entries[i] > piece_first)
-				{
-					piece_firsts[num_pieces] = Int64GetDatum(piece_first);
-					piece_lasts[num_pieces] = Int64GetDatum(entries[i] - 1);
-					num_pieces++;
-				}
-				piece_first = entries[i] + 1;
-			}
-			if (piece_first <= last)
-			{
-				piece_firsts[num_pieces] = Int64GetDatum(piece_first);
-				piece_lasts[num_pieces] = Int64GetDatum(last);
-				num_pieces++;
-			}
-			if (num_pieces > 0)
-			{
-				Oid			piece_argtypes[9] = {INT8OID, INT8OID, INT8ARRAYOID,
-					INT8ARRAYOID, INT8OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-				INT4OID};
-				Datum		piece_values[9];
-				char		piece_nulls[9] = "         ";
-
-				piece_values[0] = Int64GetDatum(subscription->subscription_id);
-				piece_values[1] = Int64GetDatum(ledger_id);
-				piece_values[2] = PointerGetDatum(construct_array(piece_firsts, num_pieces,
-																  INT8OID, 8, true,
-																  TYPALIGN_DOUBLE));
-				piece_values[3] = PointerGetDatum(construct_array(piece_lasts, num_pieces,
-																  INT8OID, 8, true,
-																  TYPALIGN_DOUBLE));
-				for (int c = 0; c < 4; c++)
-				{
-					piece_values[4 + c] = SPI_getbinval(row, desc, 4 + c, &isnull);
-					if (isnull)
-						piece_nulls[4 + c] = 'n';
-				}
-				piece_values[8] = Int32GetDatum(redelivery_count);
-				run_catalog_sql("INSERT INTO pulsar.pending"
-								" (subscription_id, ledger_id, first_entry, last_entry,"
-								"  consumer_id, key_hash, delivered_at, redeliver_at,"
-								"  redelivery_count)"
-								" SELECT $1, $2, f, l, $5, $6, $7, $8, $9"
-								"   FROM unnest($3, $4) AS piece(f, l)",
-								9, piece_argtypes, piece_values, piece_nulls, false);
-			}
-		}
-		found += found_now;
-		/* every row this snapshot showed was taken: nothing else to find */
-		if (num_rows == candidates)
-			break;
-	}
-	return found;
-}
-
-/*
  * Fails if another transaction acknowledged one of these entries, which this
  * transaction did not find pending: the message was redelivered while this
  * transaction held it, and committing would process it twice.  Pulsar
@@ -1119,7 +950,7 @@ ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 	if (ordered)
 		lock_cursor(subscription->subscription_id, ledger_id, true, &cursor);
 	if (!ordered || cursor.any_pending)
-		found = take_pending_entries(subscription, ledger_id, entries, count,
+		found = pending_take_entries(subscription, ledger_id, entries, count,
 									 taken);
 	if (found < count)
 	{
@@ -1238,28 +1069,9 @@ nack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 			 int count)
 {
 	CatalogAccess access;
-	Oid			argtypes[8] = {INT8OID, INT8OID, INT8ARRAYOID, INT8OID,
-		BOOLARRAYOID, INT4ARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID};
-	Datum		values[8];
-	Datum	   *elements;
-	Datum	   *found;
-	Datum	   *counts;
-	Datum	   *hashes;
-	Datum	   *delivered_at;
-	bool	   *hash_nulls;
-	bool	   *delivered_nulls;
 	TakenEntry *taken;
-	int			dims[1];
-	int			lbs[1] = {1};
 
 	count = sort_distinct(entries, count);
-	elements = palloc(sizeof(Datum) * count);
-	found = palloc(sizeof(Datum) * count);
-	counts = palloc(sizeof(Datum) * count);
-	hashes = palloc(sizeof(Datum) * count);
-	delivered_at = palloc(sizeof(Datum) * count);
-	hash_nulls = palloc(sizeof(bool) * count);
-	delivered_nulls = palloc(sizeof(bool) * count);
 	taken = palloc(sizeof(TakenEntry) * count);
 
 	/* not after the statement: the row's time must not precede the note */
@@ -1267,48 +1079,8 @@ nack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 	begin_catalog_access(&access);
 
 	/* out of the runs consumers hold, keeping what each row said */
-	take_pending_entries(subscription, ledger_id, entries, count, taken);
-	for (int i = 0; i < count; i++)
-	{
-		elements[i] = Int64GetDatum(entries[i]);
-		found[i] = BoolGetDatum(taken[i].found);
-		counts[i] = Int32GetDatum(taken[i].redelivery_count);
-		hashes[i] = Int32GetDatum(taken[i].key_hash);
-		hash_nulls[i] = !taken[i].found || taken[i].key_hash == -1;
-		delivered_at[i] = TimestampTzGetDatum(taken[i].delivered_at);
-		delivered_nulls[i] = taken[i].found && !taken[i].delivered;
-	}
-	dims[0] = count;
-	values[0] = Int64GetDatum(subscription->subscription_id);
-	values[1] = Int64GetDatum(ledger_id);
-	values[2] = PointerGetDatum(construct_array(elements, count, INT8OID, 8,
-												true, TYPALIGN_DOUBLE));
-	values[3] = Int64GetDatum(subscription->negative_ack_delay_us);
-	values[4] = PointerGetDatum(construct_array(found, count, BOOLOID, 1,
-												true, TYPALIGN_CHAR));
-	values[5] = PointerGetDatum(construct_array(counts, count, INT4OID, 4,
-												true, TYPALIGN_INT));
-	values[6] = PointerGetDatum(construct_md_array(hashes, hash_nulls, 1, dims,
-												   lbs, INT4OID, 4, true,
-												   TYPALIGN_INT));
-	values[7] = PointerGetDatum(construct_md_array(delivered_at, delivered_nulls,
-												   1, dims, lbs, TIMESTAMPTZOID,
-												   8, true, TYPALIGN_DOUBLE));
-	run_catalog_sql("INSERT INTO pulsar.pending"
-					" (subscription_id, ledger_id, first_entry, last_entry, key_hash,"
-					"  delivered_at, redeliver_at, redelivery_count)"
-					" SELECT $1, $2, e, e, h,"
-					"        CASE WHEN f THEN d ELSE clock_timestamp() END,"
-					"        clock_timestamp() + $4 * interval '1 microsecond', n"
-					"   FROM unnest($3, $5, $6, $7, $8) AS nacked(e, f, n, h, d)"
-					"  WHERE e > (SELECT mark_delete FROM pulsar.cursor"
-					"              WHERE subscription_id = $1 AND ledger_id = $2)"
-					"    AND NOT EXISTS (SELECT 1 FROM (" NEAREST_ACKED_RANGE ") r"
-					"                     WHERE r.last_entry >= e)"
-					" ON CONFLICT (subscription_id, ledger_id, first_entry) DO UPDATE"
-					"   SET consumer_id = NULL, redeliver_at = EXCLUDED.redeliver_at"
-					"   WHERE pending.last_entry = pending.first_entry",
-					8, argtypes, values, NULL, false);
+	pending_take_entries(subscription, ledger_id, entries, count, taken);
+	pending_put_back_nacked(subscription, ledger_id, entries, count, taken);
 	end_catalog_access(&access);
 }
 
@@ -1332,9 +1104,7 @@ reset_cursor(Subscription *subscription, int64 ledger_id, int64 next_entry)
 	run_catalog_sql("DELETE FROM pulsar.acked_range"
 					" WHERE subscription_id = $1 AND ledger_id = $2",
 					2, argtypes, values, NULL, false);
-	run_catalog_sql("DELETE FROM pulsar.pending"
-					" WHERE subscription_id = $1 AND ledger_id = $2",
-					2, argtypes, values, NULL, false);
+	pending_forget_partition(subscription->subscription_id, ledger_id);
 	end_catalog_access(&access);
 }
 
@@ -1409,8 +1179,6 @@ ack_cumulative(Subscription *subscription, LedgerInfo *ledger, MessageId *id)
 {
 	CatalogAccess access;
 	LockedCursor cursor;
-	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
-	Datum		values[3];
 	int64		first;
 	int64		last;
 
@@ -1429,37 +1197,10 @@ ack_cumulative(Subscription *subscription, LedgerInfo *ledger, MessageId *id)
 	 * this statement waited for it has new rows it cannot see: while it
 	 * takes fewer rows than its snapshot showed, it looks again.
 	 */
-	values[0] = Int64GetDatum(subscription->subscription_id);
-	values[1] = Int64GetDatum(ledger->ledger_id);
-	values[2] = Int64GetDatum(id->entry_id);
 	while (cursor.any_pending)
-	{
-		bool		isnull;
-
-		run_catalog_sql("WITH candidates AS ("
-						"  SELECT count(*) AS n FROM pulsar.pending"
-						"   WHERE subscription_id = $1 AND ledger_id = $2"
-						"     AND first_entry <= $3),"
-						" acked AS ("
-						"  DELETE FROM pulsar.pending"
-						"   WHERE subscription_id = $1 AND ledger_id = $2"
-						"     AND first_entry <= $3"
-						"  RETURNING *),"
-						" rest AS ("
-						"  INSERT INTO pulsar.pending"
-						"  (subscription_id, ledger_id, first_entry, last_entry,"
-						"   consumer_id, key_hash, delivered_at, redeliver_at,"
-						"   redelivery_count)"
-						"  SELECT subscription_id, ledger_id, $3 + 1, last_entry,"
-						"         consumer_id, key_hash, delivered_at, redeliver_at,"
-						"         redelivery_count"
-						"    FROM acked WHERE last_entry > $3)"
-						" SELECT n = (SELECT count(*) FROM acked) FROM candidates",
-						3, argtypes, values, NULL, false);
-		cursor.any_pending =
-			!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 1, &isnull));
-	}
+		cursor.any_pending = !pending_take_through(subscription->subscription_id,
+												   ledger->ledger_id,
+												   id->entry_id);
 	first = cursor.mark_delete + 1;
 	last = id->entry_id;
 	fold_ranges(subscription->subscription_id, ledger->ledger_id, &first, &last,

@@ -60,6 +60,7 @@
 
 #include "1_value/argument.h"
 #include "4_storage/cursor.h"
+#include "4_storage/pending.h"
 #include "2_shmem/dispatch_state.h"
 #include "5_dispatch/dispatch.h"
 #include "1_value/murmur3.h"
@@ -233,95 +234,6 @@ is_active_consumer(Receiver *receiver, const LedgerInfo *ledger)
 		best++;
 	return receiver->consumers[Max(ledger->partition_index, 0) % best].consumer_id ==
 		receiver->consumer->consumer_id;
-}
-
-/* pending rows of a partition, as a dirty snapshot sees them */
-typedef struct PendingRows
-{
-	int			count;
-	int64	   *firsts;			/* sorted; runs do not overlap */
-	int64	   *lasts;
-	int64	   *consumers;		/* -1 if waiting for redelivery */
-	int32	   *key_hashes;		/* -1 unless a Key_Shared row */
-} PendingRows;
-
-/*
- * Reads the pending rows of a subscription in a partition that end at or
- * after 'from_entry', including those of receives still in progress.
- */
-static void
-load_pending(Subscription *subscription, int64 ledger_id, int64 from_entry,
-			 int limit, PendingRows *rows)
-{
-	Relation	pending;
-	Relation	index;
-	TupleDesc	desc;
-	ScanKeyData keys[3];
-	SysScanDesc scan;
-	HeapTuple	tuple;
-	SnapshotData dirty;
-	Oid			relid;
-	AttrNumber	last_attnum;
-	int64		start = from_entry;
-	int			capacity = 64;
-	bool		isnull;
-
-	relid = catalog_relation_oid(CATALOG_PENDING);
-	last_attnum = get_attnum(relid, "last_entry");
-	pending = table_open(relid, AccessShareLock);
-	desc = RelationGetDescr(pending);
-	index = index_open(RelationGetPrimaryKeyIndex(pending), AccessShareLock);
-	InitDirtySnapshot(dirty);
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
-				Int64GetDatum(subscription->subscription_id));
-	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ,
-				Int64GetDatum(ledger_id));
-
-	/* a run that starts below 'from_entry' may reach it */
-	ScanKeyInit(&keys[2], 3, BTLessStrategyNumber, F_INT8LT,
-				Int64GetDatum(from_entry));
-	scan = systable_beginscan_ordered(pending, index, &dirty, 3, keys);
-	tuple = systable_getnext_ordered(scan, BackwardScanDirection);
-	if (tuple != NULL &&
-		DatumGetInt64(heap_getattr(tuple, last_attnum, desc, &isnull)) >= from_entry)
-		start = DatumGetInt64(heap_getattr(tuple, 3, desc, &isnull));
-	systable_endscan_ordered(scan);
-
-	ScanKeyInit(&keys[2], 3, BTGreaterEqualStrategyNumber, F_INT8GE,
-				Int64GetDatum(start));
-	rows->count = 0;
-	rows->firsts = palloc(sizeof(int64) * capacity);
-	rows->lasts = palloc(sizeof(int64) * capacity);
-	rows->consumers = palloc(sizeof(int64) * capacity);
-	rows->key_hashes = palloc(sizeof(int32) * capacity);
-
-	scan = systable_beginscan_ordered(pending, index, &dirty, 3, keys);
-	while (rows->count < limit &&
-		   (tuple = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
-	{
-		Datum		value;
-
-		if (rows->count == capacity)
-		{
-			capacity *= 2;
-			rows->firsts = repalloc(rows->firsts, sizeof(int64) * capacity);
-			rows->lasts = repalloc(rows->lasts, sizeof(int64) * capacity);
-			rows->consumers = repalloc(rows->consumers, sizeof(int64) * capacity);
-			rows->key_hashes = repalloc(rows->key_hashes, sizeof(int32) * capacity);
-		}
-		rows->firsts[rows->count] =
-			DatumGetInt64(heap_getattr(tuple, 3, desc, &isnull));
-		rows->lasts[rows->count] =
-			DatumGetInt64(heap_getattr(tuple, last_attnum, desc, &isnull));
-		value = heap_getattr(tuple, 4, desc, &isnull);
-		rows->consumers[rows->count] = isnull ? -1 : DatumGetInt64(value);
-		value = heap_getattr(tuple, 5, desc, &isnull);
-		rows->key_hashes[rows->count] = isnull ? -1 : DatumGetInt32(value);
-		rows->count++;
-	}
-	systable_endscan_ordered(scan);
-	index_close(index, AccessShareLock);
-	table_close(pending, AccessShareLock);
 }
 
 /*
@@ -501,37 +413,15 @@ hold_delayed_rows(Batch *batch)
 {
 	Subscription *subscription = batch->receiver->subscription;
 	TimestampTz earliest = DT_NOEND;
-	CatalogAccess access;
-	Oid			argtypes[5] = {INT8OID, INT8OID, INT8ARRAYOID, INT4ARRAYOID,
-	TIMESTAMPTZARRAYOID};
-	Datum		values[5];
 
 	if (batch->num_delayed == 0)
 		return;
 	for (int i = 0; i < batch->num_delayed; i++)
 		earliest = Min(earliest, DatumGetTimestampTz(batch->delayed_due[i]));
-	values[0] = Int64GetDatum(subscription->subscription_id);
-	values[1] = Int64GetDatum(batch->ledger->ledger_id);
-	values[2] = PointerGetDatum(construct_array(batch->delayed_entries,
-												batch->num_delayed, INT8OID,
-												8, true, TYPALIGN_DOUBLE));
-	values[3] = PointerGetDatum(construct_array(batch->delayed_hashes,
-												batch->num_delayed, INT4OID,
-												4, true, TYPALIGN_INT));
-	values[4] = PointerGetDatum(construct_array(batch->delayed_due,
-												batch->num_delayed,
-												TIMESTAMPTZOID, 8, true,
-												TYPALIGN_DOUBLE));
-	begin_catalog_access(&access);
-	run_catalog_sql("INSERT INTO pulsar.pending"
-					" (subscription_id, ledger_id, first_entry, last_entry,"
-					"  key_hash, redeliver_at)"
-					" SELECT $1, $2, e, e, h, due FROM unnest($3, $4, $5) AS held(e, h, due)",
-					5, argtypes, values, NULL, false);
-	end_catalog_access(&access);
-	pfree(DatumGetPointer(values[2]));
-	pfree(DatumGetPointer(values[3]));
-	pfree(DatumGetPointer(values[4]));
+	pending_hold_delayed(subscription->subscription_id,
+						 batch->ledger->ledger_id, batch->delayed_entries,
+						 batch->delayed_hashes, batch->delayed_due,
+						 batch->num_delayed);
 	worker_signal_timer(earliest);
 	batch->num_delayed = 0;
 }
@@ -683,24 +573,6 @@ init_redelivery(Redelivery *redelivery, Receiver *receiver,
 }
 
 /*
- * Pending rows due for redelivery: nacked, released by a consumer that left
- * (or whose late transaction committed after it left), or past the ack
- * timeout; a delayed message was never delivered, so its first time is no
- * redelivery.  A run reaching back to the mark-delete position (an ack
- * passed it while it was being split) counts from the position on.
- */
-#define DUE_SQL \
-	"SELECT first_entry, last_entry," \
-	"       redelivery_count + (delivered_at IS NOT NULL)::int, key_hash" \
-	"  FROM pulsar.pending p" \
-	" WHERE subscription_id = $1 AND ledger_id = $2 AND last_entry > $6" \
-	"   AND (redeliver_at <= clock_timestamp()" \
-	"        OR (consumer_id IS NOT NULL AND NOT EXISTS" \
-	"            (SELECT 1 FROM pulsar.consumer c" \
-	"              WHERE c.consumer_id = p.consumer_id)))" \
-	" ORDER BY first_entry LIMIT $7"
-
-/*
  * Hands out what is due for redelivery, in entry order, up to 'want'
  * messages.  Rows are claimed with SKIP LOCKED, so a message an ack or
  * another redelivery is busy with is not sent, and only as many rows as
@@ -716,10 +588,6 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 	int64		me = receiver->consumer->consumer_id;
 	MemoryContext caller = CurrentMemoryContext;
 	CatalogAccess access;
-	Oid			argtypes[8] = {INT8OID, INT8OID, INT8OID, INT8ARRAYOID,
-	INT8ARRAYOID, INT8OID, INT4OID, INT8ARRAYOID};
-	Oid			rest_argtypes[5] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
-	Datum		values[8];
 	int			num_rows = 0;
 	int64	   *firsts = NULL;	/* the claimed rows, by first entry */
 	int64	   *starts = NULL;	/* first entry above the mark-delete position */
@@ -731,11 +599,6 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 	uint64		claimed = 0;
 	Datum		topic = CStringGetTextDatum(topic_name);
 
-	values[0] = Int64GetDatum(subscription->subscription_id);
-	values[1] = Int64GetDatum(ledger->ledger_id);
-	values[2] = Int64GetDatum(me);
-	values[5] = Int64GetDatum(mark_delete);
-	values[6] = Int32GetDatum(want);
 	begin_catalog_access(&access);
 	if (subscription->type == SUBSCRIPTION_KEY_SHARED)
 	{
@@ -747,8 +610,8 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 		Datum	   *mine;
 		int			num_mine = 0;
 
-		values[6] = Int32GetDatum(SCAN_WINDOW);
-		run_catalog_sql(DUE_SQL, 7, argtypes, values, NULL, false);
+		pending_find_due(subscription->subscription_id, ledger->ledger_id,
+						 mark_delete, SCAN_WINDOW, false);
 		mine = palloc(sizeof(Datum) * Max(SPI_processed, 1));
 		for (uint64 i = 0; i < SPI_processed && num_mine < want; i++)
 		{
@@ -762,15 +625,10 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 				mine[num_mine++] = SPI_getbinval(SPI_tuptable->vals[i],
 												 SPI_tuptable->tupdesc, 1, &isnull);
 		}
-		values[3] = PointerGetDatum(construct_array(mine, num_mine, INT8OID, 8,
-													true, TYPALIGN_DOUBLE));
-		run_catalog_sql("SELECT first_entry, last_entry,"
-						"       redelivery_count + (delivered_at IS NOT NULL)::int"
-						"  FROM pulsar.pending"
-						" WHERE subscription_id = $1 AND ledger_id = $2"
-						"   AND first_entry = ANY ($4)"
-						" ORDER BY first_entry FOR UPDATE SKIP LOCKED",
-						4, argtypes, values, NULL, false);
+		pending_claim_runs(subscription->subscription_id, ledger->ledger_id,
+						   PointerGetDatum(construct_array(mine, num_mine,
+														   INT8OID, 8, true,
+														   TYPALIGN_DOUBLE)));
 		claimed = SPI_processed;
 	}
 	else
@@ -780,7 +638,8 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 
 		bool		dead_letters = false;
 
-		run_catalog_sql(DUE_SQL, 7, argtypes, values, NULL, false);
+		pending_find_due(subscription->subscription_id, ledger->ledger_id,
+						 mark_delete, want, false);
 		for (uint64 i = 0; i < SPI_processed && counted < want; i++)
 		{
 			bool		isnull;
@@ -805,14 +664,11 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 		if (dead_letters &&
 			(subscription->type == SUBSCRIPTION_EXCLUSIVE ||
 			 subscription->type == SUBSCRIPTION_FAILOVER))
-			run_catalog_sql("SELECT 1 FROM pulsar.cursor"
-							" WHERE subscription_id = $1 AND ledger_id = $2 FOR UPDATE",
-							2, argtypes, values, NULL, false);
+			cursor_lock_row(subscription->subscription_id, ledger->ledger_id);
 		if (needed > 0)
 		{
-			values[6] = Int32GetDatum(needed);
-			run_catalog_sql(DUE_SQL " FOR UPDATE SKIP LOCKED",
-							7, argtypes, values, NULL, false);
+			pending_find_due(subscription->subscription_id, ledger->ledger_id,
+							 mark_delete, needed, true);
 			claimed = SPI_processed;
 		}
 	}
@@ -866,58 +722,18 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 	}
 	if (num_rows > 0)
 	{
-		Datum	   *first_datums = palloc(sizeof(Datum) * num_rows);
-		Datum	   *start_datums = palloc(sizeof(Datum) * num_rows);
-		Datum	   *cut_datums = palloc(sizeof(Datum) * num_rows);
 		int			last_row = num_rows - 1;
 
 		/* the rest of a run cut short stays due, as it was */
 		if (cuts[last_row] < lasts[last_row])
-		{
-			values[3] = Int64GetDatum(firsts[last_row]);
-			values[4] = Int64GetDatum(cuts[last_row] + 1);
-			run_catalog_sql("INSERT INTO pulsar.pending"
-							" (subscription_id, ledger_id, first_entry, last_entry,"
-							"  consumer_id, key_hash, delivered_at, redeliver_at,"
-							"  redelivery_count)"
-							" SELECT subscription_id, ledger_id, $5, last_entry,"
-							"        consumer_id, key_hash, delivered_at, redeliver_at,"
-							"        redelivery_count"
-							"   FROM pulsar.pending"
-							"  WHERE subscription_id = $1 AND ledger_id = $2"
-							"    AND first_entry = $4",
-							5, rest_argtypes, values, NULL, false);
-		}
-		for (int i = 0; i < num_rows; i++)
-		{
-			first_datums[i] = Int64GetDatum(firsts[i]);
-			start_datums[i] = Int64GetDatum(starts[i]);
-			cut_datums[i] = Int64GetDatum(cuts[i]);
-		}
-		values[3] = PointerGetDatum(construct_array(first_datums, num_rows,
-													INT8OID, 8, true,
-													TYPALIGN_DOUBLE));
-		values[4] = PointerGetDatum(construct_array(start_datums, num_rows,
-													INT8OID, 8, true,
-													TYPALIGN_DOUBLE));
-		values[5] = Int64GetDatum(subscription->ack_timeout_us);
-		values[7] = PointerGetDatum(construct_array(cut_datums, num_rows,
-													INT8OID, 8, true,
-													TYPALIGN_DOUBLE));
+			pending_keep_rest_due(subscription->subscription_id,
+								  ledger->ledger_id, firsts[last_row],
+								  cuts[last_row] + 1);
 		if (subscription->ack_timeout_us > 0)
 			worker_signal_timer(GetCurrentTimestamp() + subscription->ack_timeout_us);
-		run_catalog_sql("UPDATE pulsar.pending p"
-						"   SET first_entry = c.start, last_entry = c.cut,"
-						"       consumer_id = $3, delivered_at = clock_timestamp(),"
-						"       redeliver_at = CASE WHEN $6 > 0"
-						"         THEN clock_timestamp() + $6 * interval '1 microsecond'"
-						"         ELSE 'infinity' END,"
-						"       redelivery_count = redelivery_count"
-						"         + (delivered_at IS NOT NULL)::int"
-						"  FROM unnest($4, $5, $8) AS c(first, start, cut)"
-						" WHERE p.subscription_id = $1 AND p.ledger_id = $2"
-						"   AND p.first_entry = c.first",
-						8, argtypes, values, NULL, false);
+		pending_mark_redelivered(subscription->subscription_id,
+								 ledger->ledger_id, me, firsts, starts, cuts,
+								 num_rows, subscription->ack_timeout_us);
 	}
 	end_catalog_access(&access);
 
@@ -937,70 +753,6 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 		MemoryContextDelete(redelivery.scratch);
 	}
 	return delivered;
-}
-
-/*
- * Records what a consumer now holds of the new messages handed out: one
- * row per run of consecutive entries, or per message for Key_Shared
- * routing, which needs each message's key.
- */
-static void
-track_delivered(Receiver *receiver, const LedgerInfo *ledger,
-				const int64 *entries, const int32 *key_hashes, int count)
-{
-	Subscription *subscription = receiver->subscription;
-	bool		per_message = subscription->type == SUBSCRIPTION_KEY_SHARED;
-	CatalogAccess access;
-	Oid			argtypes[7] = {INT8OID, INT8OID, INT8OID, INT8ARRAYOID,
-	INT8ARRAYOID, INT4ARRAYOID, INT8OID};
-	Datum		values[7];
-	Datum	   *firsts = palloc(sizeof(Datum) * count);
-	Datum	   *lasts = palloc(sizeof(Datum) * count);
-	Datum	   *hashes = palloc(sizeof(Datum) * count);
-	bool	   *hash_nulls = palloc(sizeof(bool) * count);
-	int			num_runs = 0;
-	int			dims[1];
-	int			lbs[1] = {1};
-
-	for (int i = 0; i < count; i++)
-	{
-		if (!per_message && num_runs > 0 &&
-			entries[i] == DatumGetInt64(lasts[num_runs - 1]) + 1)
-		{
-			lasts[num_runs - 1] = Int64GetDatum(entries[i]);
-			continue;
-		}
-		firsts[num_runs] = Int64GetDatum(entries[i]);
-		lasts[num_runs] = Int64GetDatum(entries[i]);
-		hashes[num_runs] = Int32GetDatum(key_hashes[i]);
-		hash_nulls[num_runs] = !per_message;
-		num_runs++;
-	}
-	dims[0] = num_runs;
-	values[0] = Int64GetDatum(subscription->subscription_id);
-	values[1] = Int64GetDatum(ledger->ledger_id);
-	values[2] = Int64GetDatum(receiver->consumer->consumer_id);
-	values[3] = PointerGetDatum(construct_array(firsts, num_runs, INT8OID, 8,
-												true, TYPALIGN_DOUBLE));
-	values[4] = PointerGetDatum(construct_array(lasts, num_runs, INT8OID, 8,
-												true, TYPALIGN_DOUBLE));
-	values[5] = PointerGetDatum(construct_md_array(hashes, hash_nulls, 1, dims,
-												   lbs, INT4OID, 4, true,
-												   TYPALIGN_INT));
-	values[6] = Int64GetDatum(subscription->ack_timeout_us);
-	if (subscription->ack_timeout_us > 0)
-		worker_signal_timer(GetCurrentTimestamp() + subscription->ack_timeout_us);
-	begin_catalog_access(&access);
-	run_catalog_sql("INSERT INTO pulsar.pending"
-					" (subscription_id, ledger_id, first_entry, last_entry,"
-					"  consumer_id, key_hash, delivered_at, redeliver_at)"
-					" SELECT $1, $2, f, l, $3, h, clock_timestamp(),"
-					"        CASE WHEN $7 > 0"
-					"          THEN clock_timestamp() + $7 * interval '1 microsecond'"
-					"          ELSE 'infinity' END"
-					"   FROM unnest($4, $5, $6) AS d(f, l, h)",
-					7, argtypes, values, NULL, false);
-	end_catalog_access(&access);
 }
 
 /*
@@ -1030,10 +782,6 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	PendingRows held;
 	PendingRows all_pending;
 	Batch		batch;
-	CatalogAccess access;
-	Oid			argtypes[8] = {INT8OID, INT8OID, INT8OID, INT8ARRAYOID, INT4ARRAYOID, INT8OID, INT4OID,
-	TIMESTAMPTZARRAYOID};
-	Datum		values[8];
 	int			delivered = 0;
 
 	if (subscription->type == SUBSCRIPTION_FAILOVER &&
@@ -1074,7 +822,7 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	held_limit = SCAN_WINDOW + want;
 	memset(&held, 0, sizeof(held));
 	if (start <= max_read_position)
-		load_pending(subscription, ledger->ledger_id, start, held_limit, &held);
+		pending_load_runs(subscription, ledger->ledger_id, start, held_limit, &held);
 	read_cursor(subscription, ledger->ledger_id, start, SCAN_WINDOW, &cursor);
 	mark_delete = cursor.mark_delete;
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
@@ -1088,30 +836,15 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 		SpinLockRelease(&state->mutex);
 	}
 
-	values[0] = Int64GetDatum(subscription->subscription_id);
-	values[1] = Int64GetDatum(ledger->ledger_id);
-	values[2] = Int64GetDatum(me);
-
 	/* a consumer at its limit of unacknowledged messages gets nothing new */
 	if (subscription->max_unacked_messages > 0)
 	{
 		int64		holding;
 
 		if (track && !ordered)
-		{
-			bool		isnull;
-
-			values[6] = Int32GetDatum(subscription->max_unacked_messages);
-			begin_catalog_access(&access);
-			run_catalog_sql("SELECT coalesce(sum(n), 0)::bigint FROM"
-							" (SELECT last_entry - first_entry + 1 AS n FROM pulsar.pending"
-							"   WHERE subscription_id = $1 AND consumer_id = $3"
-							"   LIMIT $7) held",
-							7, argtypes, values, NULL, false);
-			holding = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												  SPI_tuptable->tupdesc, 1, &isnull));
-			end_catalog_access(&access);
-		}
+			holding = pending_count_held_by(subscription->subscription_id,
+											ledger->ledger_id, me,
+											subscription->max_unacked_messages);
 		else if (read_position - 1 - mark_delete <=
 				 subscription->max_unacked_messages - want)
 			holding = 0;		/* it cannot hold enough to matter */
@@ -1130,7 +863,7 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 
 	memset(&all_pending, 0, sizeof(all_pending));
 	if (subscription->type == SUBSCRIPTION_KEY_SHARED)
-		load_pending(subscription, ledger->ledger_id, 0, INT_MAX, &all_pending);
+		pending_load_runs(subscription, ledger->ledger_id, 0, INT_MAX, &all_pending);
 	if (cursor.any_pending)
 		delivered = redeliver_due(receiver, ledger, topic_name, mark_delete,
 								  want, snapshot, &all_pending);
@@ -1186,7 +919,7 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 				break;
 			scan_after = scan_until;
 			/* what is held before what is acknowledged, as above */
-			load_pending(subscription, ledger->ledger_id, scan_after + 1,
+			pending_load_runs(subscription, ledger->ledger_id, scan_after + 1,
 						 held_limit, &held);
 			pfree(cursor.ranges.first);
 			pfree(cursor.ranges.last);
@@ -1217,8 +950,9 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 			}
 	}
 	if (track && batch.count > 0)
-		track_delivered(receiver, ledger, batch.entries, batch.key_hashes,
-						batch.count);
+		pending_hold_for_consumer(subscription, ledger->ledger_id, me,
+								  batch.entries, batch.key_hashes,
+								  batch.count);
 
 	/*
 	 * A rewind since this call read the position gives back messages below

@@ -16,6 +16,7 @@
 #include "2_shmem/dispatch_state.h"
 #include "5_dispatch/dispatch.h"
 #include "2_shmem/read_position.h"
+#include "4_storage/pending.h"
 #include "4_storage/subscription.h"
 #include "1_value/topic_name.h"
 
@@ -98,6 +99,7 @@ pulsar_delete_topic(PG_FUNCTION_ARGS)
 {
 	char	   *input = required_text_argument(fcinfo, 0, "topic");
 	TopicName	name;
+	TopicInfo  *topic;
 	List	   *subscription_ids = NIL;
 	List	   *consumer_ids = NIL;
 	ListCell   *lc;
@@ -108,7 +110,10 @@ pulsar_delete_topic(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("force must not be null")));
 	parse_topic_name(input, &name);
-	delete_topic(&name, PG_GETARG_BOOL(1), &subscription_ids, &consumer_ids);
+	topic = delete_topic_storage(&name, PG_GETARG_BOOL(1));
+	pending_delete_subscriptions_of_topic(topic->topic_id, &subscription_ids,
+										  &consumer_ids);
+	delete_topic_row(topic);
 	/* their shared state goes when the deletion commits */
 	foreach(lc, subscription_ids)
 		reset_dispatch_at_commit(*(int64 *) lfirst(lc));

@@ -75,6 +75,7 @@
 
 #include "3_catalog/catalog.h"
 #include "4_storage/cursor.h"
+#include "4_storage/pending.h"
 #include "1_value/message_id.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/subscription.h"
@@ -206,12 +207,6 @@ queue_notify(HTAB *notifies, int64 subscription_id, const char *payload)
  * The subscriptions SUBSCRIPTION_TOPICS found, notified with their topic's
  * name as payload.
  */
-#define SUBSCRIPTION_TOPICS \
-	"SELECT s.subscription_id," \
-	"       'persistent://' || t.tenant || '/' || t.namespace || '/' || t.name" \
-	"  FROM pulsar.subscription s" \
-	"  JOIN pulsar.topic t ON t.topic_id = s.topic_id"
-
 static void
 queue_found_subscriptions(HTAB *notifies)
 {
@@ -450,28 +445,13 @@ collect_published(HTAB *notifies, List *moved)
 static TimestampTz
 collect_due(HTAB *notifies, TimestampTz from, TimestampTz until)
 {
-	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[2] = {TimestampTzGetDatum(from), TimestampTzGetDatum(until)};
-	TimestampTz next = DT_NOEND;
+	TimestampTz next;
 	CatalogAccess access;
-	bool		isnull;
-	Datum		value;
 
 	begin_catalog_access(&access);
-	run_catalog_sql(SUBSCRIPTION_TOPICS
-					" WHERE s.subscription_id IN"
-					"       (SELECT subscription_id FROM pulsar.pending"
-					"         WHERE redeliver_at >= $1 AND redeliver_at <= $2"
-					"           AND redeliver_at < 'infinity')",
-					2, argtypes, values, NULL, false);
+	pending_find_subscriptions_due(from, until);
 	queue_found_subscriptions(notifies);
-	run_catalog_sql("SELECT min(redeliver_at) FROM pulsar.pending"
-					" WHERE redeliver_at > $2 AND redeliver_at < 'infinity'",
-					2, argtypes, values, NULL, false);
-	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-						  &isnull);
-	if (!isnull)
-		next = DatumGetTimestampTz(value);
+	next = pending_next_due_after(from, until);
 	end_catalog_access(&access);
 	return next;
 }
