@@ -600,6 +600,160 @@ cursor_lock_row(int64 subscription_id, int64 ledger_id)
 }
 
 /*
+ * Chains the stored ranges, read one at a time by first entry, with this
+ * ack's (sorted) from the mark-delete position of a cursor row this
+ * transaction locked, and returns how far the chain reaches; counts in
+ * 'folded_stored' the stored ranges it passed.  The read stops at the
+ * first range that does not reach the chain, so a fold costs what it
+ * folds, whatever lies above.
+ */
+static int64
+chain_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
+			 const int64 *lasts, int count, const LockedCursor *cursor,
+			 int *folded_stored)
+{
+	Relation	acked = table_open(catalog_relation_oid(CATALOG_ACKED_RANGE),
+								   AccessShareLock);
+	Relation	index = index_open(RelationGetPrimaryKeyIndex(acked),
+								   AccessShareLock);
+	Snapshot	snapshot;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	int64		folded_to;
+	int			i = 0;
+
+	*folded_stored = 0;
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	scan = begin_partition_scan(acked, index, snapshot, subscription_id,
+								ledger_id);
+	tuple = systable_getnext_ordered(scan, ForwardScanDirection);
+	folded_to = cursor->mark_delete;
+	while (tuple != NULL || i < count)
+	{
+		bool		isnull;
+		int64		stored_first = 0;
+		bool		take_stored;
+		int64		first;
+		int64		last;
+
+		if (tuple != NULL)
+			stored_first = DatumGetInt64(heap_getattr(tuple, ACKED_FIRST_ENTRY_ATTNUM,
+													  RelationGetDescr(acked),
+													  &isnull));
+		take_stored = i == count ||
+			(tuple != NULL && stored_first <= firsts[i]);
+		first = take_stored ? stored_first : firsts[i];
+		last = take_stored ?
+			DatumGetInt64(heap_getattr(tuple, ACKED_LAST_ENTRY_ATTNUM,
+									   RelationGetDescr(acked), &isnull)) :
+			lasts[i];
+		if (first > folded_to + 1)
+			break;
+		folded_to = Max(folded_to, last);
+		if (take_stored)
+		{
+			if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data)))
+				remember_folded_by_others(subscription_id, ledger_id,
+										  first, last);
+			(*folded_stored)++;
+			tuple = systable_getnext_ordered(scan, ForwardScanDirection);
+		}
+		else
+			i++;
+	}
+	systable_endscan_ordered(scan);
+	UnregisterSnapshot(snapshot);
+	index_close(index, NoLock);
+	table_close(acked, NoLock);
+	return folded_to;
+}
+
+/*
+ * Folds into a cursor row this transaction locked what reaches its
+ * mark-delete position, of this ack's ranges and the stored ones; returns
+ * the new position.
+ */
+static int64
+fold_into_cursor(int64 subscription_id, int64 ledger_id, const int64 *firsts,
+				 const int64 *lasts, int count, LockedCursor *cursor)
+{
+	Oid			position_argtypes[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		values[3];
+	int			folded_stored;
+	int64		folded_to = chain_ranges(subscription_id, ledger_id, firsts,
+										 lasts, count, cursor, &folded_stored);
+
+	/* what the position covered was acknowledged by its last mover */
+	if (folded_to > cursor->mark_delete && cursor->mark_delete >= 0 &&
+		!TransactionIdIsCurrentTransactionId(cursor->set_by))
+		remember_folded_by_others(subscription_id, ledger_id, 0,
+								  cursor->mark_delete);
+
+	if (folded_to > cursor->mark_delete)
+		update_mark_delete(subscription_id, ledger_id, cursor, folded_to);
+
+	/*
+	 * Chained ranges are covered now, stale ones below it included; all
+	 * start at or below the new position, so the delete reads only them.  A
+	 * range another transaction is extending (an ack that found the cursor
+	 * row busy) is left for a later fold rather than waited for: the worker
+	 * folds too, and must never wait (DESIGN invariant 6a).  A covered range
+	 * left behind lies below the mark-delete position, where nothing reads
+	 * it.  The rows are locked once, in an array taken before the delete,
+	 * rather than in a joined subquery that a nested loop would run again
+	 * for every row it deletes.
+	 */
+	values[0] = Int64GetDatum(subscription_id);
+	values[1] = Int64GetDatum(ledger_id);
+	values[2] = Int64GetDatum(folded_to);
+	if (folded_stored > 0)
+		run_catalog_sql("DELETE FROM pulsar.acked_range"
+						" WHERE ctid = ANY (ARRAY("
+						"   SELECT ctid FROM pulsar.acked_range"
+						"    WHERE subscription_id = $1 AND ledger_id = $2"
+						"      AND first_entry <= $3 AND last_entry <= $3"
+						"      FOR UPDATE SKIP LOCKED))",
+						3, position_argtypes, values, NULL, false);
+	return folded_to;
+}
+
+/* Stores what of this ack's ranges lies above 'folded_to'. */
+static void
+store_ranges_above(int64 subscription_id, int64 ledger_id, const int64 *firsts,
+				   const int64 *lasts, int count, int64 folded_to)
+{
+	Oid			argtypes[4] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[4];
+	Datum	   *first_datums = palloc(sizeof(Datum) * Max(count, 1));
+	Datum	   *last_datums = palloc(sizeof(Datum) * Max(count, 1));
+	int			num_kept = 0;
+
+	for (int r = 0; r < count; r++)
+	{
+		if (lasts[r] <= folded_to)
+			continue;
+		first_datums[num_kept] = Int64GetDatum(Max(firsts[r], folded_to + 1));
+		last_datums[num_kept] = Int64GetDatum(lasts[r]);
+		num_kept++;
+	}
+	if (num_kept == 0)
+		return;
+	values[0] = Int64GetDatum(subscription_id);
+	values[1] = Int64GetDatum(ledger_id);
+	values[2] = PointerGetDatum(construct_array(first_datums, num_kept, INT8OID,
+												8, true, TYPALIGN_DOUBLE));
+	values[3] = PointerGetDatum(construct_array(last_datums, num_kept, INT8OID,
+												8, true, TYPALIGN_DOUBLE));
+	run_catalog_sql("INSERT INTO pulsar.acked_range"
+					" (subscription_id, ledger_id, first_entry, last_entry)"
+					" SELECT $1, $2, f, l FROM unnest($3, $4) AS r(f, l)"
+					" ON CONFLICT (subscription_id, ledger_id, first_entry) DO UPDATE"
+					"   SET last_entry = greatest(acked_range.last_entry, EXCLUDED.last_entry)",
+					4, argtypes, values, NULL, false);
+}
+
+/*
  * Acknowledges ranges of entries of one ledger (sorted by first entry) and
  * folds into the mark-delete position what reaches it, stored ranges
  * included.  The fold needs the cursor row: the caller may have locked it
@@ -612,18 +766,10 @@ static void
 fold_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 			const int64 *lasts, int count, LockedCursor *locked)
 {
-	Oid			argtypes[4] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID};
-	Oid			position_argtypes[3] = {INT8OID, INT8OID, INT8OID};
-	Datum		values[4];
 	LockedCursor own;
 	LockedCursor *cursor = locked;
-	Datum	   *first_datums;
-	Datum	   *last_datums;
 	int64		folded_to;
-	int			num_kept = 0;
 
-	values[0] = Int64GetDatum(subscription_id);
-	values[1] = Int64GetDatum(ledger_id);
 	if (cursor == NULL && lock_cursor(subscription_id, ledger_id, false, &own))
 		cursor = &own;
 	if (cursor == NULL)
@@ -634,121 +780,12 @@ fold_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 		folded_to = read_mark_delete(subscription_id, ledger_id);
 	}
 	else
-	{
-		Relation	acked = table_open(catalog_relation_oid(CATALOG_ACKED_RANGE),
-									   AccessShareLock);
-		Relation	index = index_open(RelationGetPrimaryKeyIndex(acked),
-									   AccessShareLock);
-		Snapshot	snapshot;
-		SysScanDesc scan;
-		HeapTuple	tuple;
-		int			folded_stored = 0;
-		int			i = 0;
-
-		/*
-		 * Chain the stored ranges, read one at a time by first entry, with
-		 * this ack's from the mark-delete position: the read stops at the
-		 * first range that does not reach it, so a fold costs what it
-		 * folds, whatever lies above.
-		 */
-		CommandCounterIncrement();
-		snapshot = RegisterSnapshot(GetTransactionSnapshot());
-		scan = begin_partition_scan(acked, index, snapshot, subscription_id,
-									ledger_id);
-		tuple = systable_getnext_ordered(scan, ForwardScanDirection);
-		folded_to = cursor->mark_delete;
-		while (tuple != NULL || i < count)
-		{
-			bool		isnull;
-			int64		stored_first = 0;
-			bool		take_stored;
-			int64		first;
-			int64		last;
-
-			if (tuple != NULL)
-				stored_first = DatumGetInt64(heap_getattr(tuple, ACKED_FIRST_ENTRY_ATTNUM,
-														  RelationGetDescr(acked),
-														  &isnull));
-			take_stored = i == count ||
-				(tuple != NULL && stored_first <= firsts[i]);
-			first = take_stored ? stored_first : firsts[i];
-			last = take_stored ?
-				DatumGetInt64(heap_getattr(tuple, ACKED_LAST_ENTRY_ATTNUM,
-										   RelationGetDescr(acked), &isnull)) :
-				lasts[i];
-			if (first > folded_to + 1)
-				break;
-			folded_to = Max(folded_to, last);
-			if (take_stored)
-			{
-				if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data)))
-					remember_folded_by_others(subscription_id, ledger_id,
-											  first, last);
-				folded_stored++;
-				tuple = systable_getnext_ordered(scan, ForwardScanDirection);
-			}
-			else
-				i++;
-		}
-		systable_endscan_ordered(scan);
-		UnregisterSnapshot(snapshot);
-		index_close(index, NoLock);
-		table_close(acked, NoLock);
-
-		/* what the position covered was acknowledged by its last mover */
-		if (folded_to > cursor->mark_delete && cursor->mark_delete >= 0 &&
-			!TransactionIdIsCurrentTransactionId(cursor->set_by))
-			remember_folded_by_others(subscription_id, ledger_id, 0,
-									  cursor->mark_delete);
-
-		if (folded_to > cursor->mark_delete)
-			update_mark_delete(subscription_id, ledger_id, cursor, folded_to);
-
-		/*
-		 * Chained ranges are covered now, stale ones below it included; all
-		 * start at or below the new position, so the delete reads only
-		 * them.  A range another transaction is extending (an ack that found
-		 * the cursor row busy) is left for a later fold rather than waited
-		 * for: the worker folds too, and must never wait (DESIGN invariant
-		 * 6a).  A covered range left behind lies below the mark-delete
-		 * position, where nothing reads it.  The rows are locked once, in
-		 * an array taken before the delete, rather than in a joined subquery
-		 * that a nested loop would run again for every row it deletes.
-		 */
-		values[2] = Int64GetDatum(folded_to);
-		if (folded_stored > 0)
-			run_catalog_sql("DELETE FROM pulsar.acked_range"
-							" WHERE ctid = ANY (ARRAY("
-							"   SELECT ctid FROM pulsar.acked_range"
-							"    WHERE subscription_id = $1 AND ledger_id = $2"
-							"      AND first_entry <= $3 AND last_entry <= $3"
-							"      FOR UPDATE SKIP LOCKED))",
-							3, position_argtypes, values, NULL, false);
-	}
+		folded_to = fold_into_cursor(subscription_id, ledger_id, firsts, lasts,
+									 count, cursor);
 
 	/* what the fold did not reach is stored */
-	first_datums = palloc(sizeof(Datum) * Max(count, 1));
-	last_datums = palloc(sizeof(Datum) * Max(count, 1));
-	for (int r = 0; r < count; r++)
-	{
-		if (lasts[r] <= folded_to)
-			continue;
-		first_datums[num_kept] = Int64GetDatum(Max(firsts[r], folded_to + 1));
-		last_datums[num_kept] = Int64GetDatum(lasts[r]);
-		num_kept++;
-	}
-	if (num_kept == 0)
-		return;
-	values[2] = PointerGetDatum(construct_array(first_datums, num_kept, INT8OID,
-												8, true, TYPALIGN_DOUBLE));
-	values[3] = PointerGetDatum(construct_array(last_datums, num_kept, INT8OID,
-												8, true, TYPALIGN_DOUBLE));
-	run_catalog_sql("INSERT INTO pulsar.acked_range"
-					" (subscription_id, ledger_id, first_entry, last_entry)"
-					" SELECT $1, $2, f, l FROM unnest($3, $4) AS r(f, l)"
-					" ON CONFLICT (subscription_id, ledger_id, first_entry) DO UPDATE"
-					"   SET last_entry = greatest(acked_range.last_entry, EXCLUDED.last_entry)",
-					4, argtypes, values, NULL, false);
+	store_ranges_above(subscription_id, ledger_id, firsts, lasts, count,
+					   folded_to);
 }
 
 /*

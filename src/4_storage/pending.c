@@ -461,6 +461,132 @@ pending_mark_redelivered(int64 subscription_id, int64 ledger_id,
 	" AND int8range(p.first_entry, p.last_entry, '[]') @> ANY ($3)"
 
 /*
+ * Deletes the subscription's pending rows of one ledger that cover any of
+ * 'entries' (an int8 array, sorted), leaving in SPI_tuptable how many rows
+ * the statement's snapshot showed, beside the columns of each deleted row
+ * (all NULL if none was).
+ */
+static void
+delete_rows_covering(int64 subscription_id, int64 ledger_id, Datum entries)
+{
+	Oid			argtypes[3] = {INT8OID, INT8OID, INT8ARRAYOID};
+	Datum		values[3];
+
+	values[0] = Int64GetDatum(subscription_id);
+	values[1] = Int64GetDatum(ledger_id);
+	values[2] = entries;
+	run_catalog_sql("WITH candidates AS ("
+					"  SELECT count(*) AS n FROM pulsar.pending p"
+					"   WHERE " PENDING_COVERING_ENTRIES "),"
+					" taken AS ("
+					"  DELETE FROM pulsar.pending p"
+					"   WHERE " PENDING_COVERING_ENTRIES
+					"  RETURNING first_entry, last_entry, consumer_id, key_hash,"
+					"            delivered_at, redeliver_at, redelivery_count)"
+					" SELECT c.n, t.* FROM candidates c LEFT JOIN taken t ON true",
+					3, argtypes, values, NULL, false);
+}
+
+/*
+ * Fills 'taken' for the entries a row delete_rows_covering() returned
+ * covers and that no earlier row did; returns how many.
+ */
+static int
+note_taken_entries(HeapTuple row, TupleDesc desc, const int64 *entries,
+				   int count, TakenEntry *taken)
+{
+	bool		isnull;
+	int64		first = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
+	int64		last = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
+	Datum		delivered_at = SPI_getbinval(row, desc, 6, &isnull);
+	bool		delivered = !isnull;
+	Datum		key_hash = SPI_getbinval(row, desc, 5, &isnull);
+	bool		key_isnull = isnull;
+	int32		redelivery_count = DatumGetInt32(SPI_getbinval(row, desc, 8, &isnull));
+	int			found_now = 0;
+
+	for (int i = 0; i < count; i++)
+	{
+		if (entries[i] < first || entries[i] > last || taken[i].found)
+			continue;
+		taken[i].found = true;
+		taken[i].redelivery_count = redelivery_count;
+		taken[i].delivered = delivered;
+		taken[i].delivered_at = delivered ? DatumGetTimestampTz(delivered_at) : 0;
+		taken[i].key_hash = key_isnull ? -1 : DatumGetInt32(key_hash);
+		found_now++;
+	}
+	return found_now;
+}
+
+/*
+ * Writes back the parts of a taken row's run that were not asked for, as
+ * rows of their own in the row's state.
+ */
+static void
+write_back_untaken(int64 subscription_id, int64 ledger_id, HeapTuple row,
+				   TupleDesc desc, const int64 *entries, int count)
+{
+	bool		isnull;
+	int64		first = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
+	int64		last = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
+	int32		redelivery_count = DatumGetInt32(SPI_getbinval(row, desc, 8, &isnull));
+	int64		piece_first = first;
+	Datum	   *piece_firsts = palloc(sizeof(Datum) * (count + 1));
+	Datum	   *piece_lasts = palloc(sizeof(Datum) * (count + 1));
+	int			num_pieces = 0;
+	Oid			piece_argtypes[9] = {INT8OID, INT8OID, INT8ARRAYOID,
+		INT8ARRAYOID, INT8OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	INT4OID};
+	Datum		piece_values[9];
+	char		piece_nulls[9] = "         ";
+
+	for (int i = 0; i < count; i++)
+	{
+		if (entries[i] < first || entries[i] > last)
+			continue;
+		if (entries[i] > piece_first)
+		{
+			piece_firsts[num_pieces] = Int64GetDatum(piece_first);
+			piece_lasts[num_pieces] = Int64GetDatum(entries[i] - 1);
+			num_pieces++;
+		}
+		piece_first = entries[i] + 1;
+	}
+	if (piece_first <= last)
+	{
+		piece_firsts[num_pieces] = Int64GetDatum(piece_first);
+		piece_lasts[num_pieces] = Int64GetDatum(last);
+		num_pieces++;
+	}
+	if (num_pieces == 0)
+		return;
+
+	piece_values[0] = Int64GetDatum(subscription_id);
+	piece_values[1] = Int64GetDatum(ledger_id);
+	piece_values[2] = PointerGetDatum(construct_array(piece_firsts, num_pieces,
+													  INT8OID, 8, true,
+													  TYPALIGN_DOUBLE));
+	piece_values[3] = PointerGetDatum(construct_array(piece_lasts, num_pieces,
+													  INT8OID, 8, true,
+													  TYPALIGN_DOUBLE));
+	for (int c = 0; c < 4; c++)
+	{
+		piece_values[4 + c] = SPI_getbinval(row, desc, 4 + c, &isnull);
+		if (isnull)
+			piece_nulls[4 + c] = 'n';
+	}
+	piece_values[8] = Int32GetDatum(redelivery_count);
+	run_catalog_sql("INSERT INTO pulsar.pending"
+					" (subscription_id, ledger_id, first_entry, last_entry,"
+					"  consumer_id, key_hash, delivered_at, redeliver_at,"
+					"  redelivery_count)"
+					" SELECT $1, $2, f, l, $5, $6, $7, $8, $9"
+					"   FROM unnest($3, $4) AS piece(f, l)",
+					9, piece_argtypes, piece_values, piece_nulls, false);
+}
+
+/*
  * Takes entries (sorted, distinct) of one ledger out of the subscription's
  * pending rows: a row is deleted, and the parts of its run that were not
  * asked for are written back as rows of their own, in the same state.
@@ -469,7 +595,8 @@ pending_mark_redelivered(int64 subscription_id, int64 ledger_id,
  * A row another transaction changes while this one waits for it may have
  * been split: its new rows are invisible to the statement that waited.  So
  * each look also counts the rows its snapshot shows, and while it took
- * fewer, entries not found are looked for again with a new snapshot.  Caller is inside begin_catalog_access().
+ * fewer, entries not found are looked for again with a new snapshot.
+ * Caller is inside begin_catalog_access().
  */
 int
 pending_take_entries(Subscription *subscription, int64 ledger_id,
@@ -480,11 +607,8 @@ pending_take_entries(Subscription *subscription, int64 ledger_id,
 	memset(taken, 0, sizeof(TakenEntry) * count);
 	for (;;)
 	{
-		Oid			argtypes[3] = {INT8OID, INT8OID, INT8ARRAYOID};
-		Datum		values[3];
 		Datum	   *missing = palloc(sizeof(Datum) * count);
 		int			num_missing = 0;
-		int			found_now = 0;
 		int			num_rows;
 		int64		candidates;
 		bool		isnull;
@@ -495,21 +619,10 @@ pending_take_entries(Subscription *subscription, int64 ledger_id,
 				missing[num_missing++] = Int64GetDatum(entries[i]);
 		if (num_missing == 0)
 			break;
-		values[0] = Int64GetDatum(subscription->subscription_id);
-		values[1] = Int64GetDatum(ledger_id);
-		values[2] = PointerGetDatum(construct_array(missing, num_missing,
-													INT8OID, 8, true,
-													TYPALIGN_DOUBLE));
-		run_catalog_sql("WITH candidates AS ("
-						"  SELECT count(*) AS n FROM pulsar.pending p"
-						"   WHERE " PENDING_COVERING_ENTRIES "),"
-						" taken AS ("
-						"  DELETE FROM pulsar.pending p"
-						"   WHERE " PENDING_COVERING_ENTRIES
-						"  RETURNING first_entry, last_entry, consumer_id, key_hash,"
-						"            delivered_at, redeliver_at, redelivery_count)"
-						" SELECT c.n, t.* FROM candidates c LEFT JOIN taken t ON true",
-						3, argtypes, values, NULL, false);
+		delete_rows_covering(subscription->subscription_id, ledger_id,
+							 PointerGetDatum(construct_array(missing, num_missing,
+															 INT8OID, 8, true,
+															 TYPALIGN_DOUBLE)));
 		rows = SPI_tuptable;
 		num_rows = (int) SPI_processed;
 		candidates = DatumGetInt64(SPI_getbinval(rows->vals[0], rows->tupdesc,
@@ -520,80 +633,11 @@ pending_take_entries(Subscription *subscription, int64 ledger_id,
 
 		for (int r = 0; r < num_rows; r++)
 		{
-			HeapTuple	row = rows->vals[r];
-			TupleDesc	desc = rows->tupdesc;
-			int64		first = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
-			int64		last = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
-			Datum		delivered_at = SPI_getbinval(row, desc, 6, &isnull);
-			bool		delivered = !isnull;
-			Datum		key_hash = SPI_getbinval(row, desc, 5, &isnull);
-			bool		key_isnull = isnull;
-			int32		redelivery_count = DatumGetInt32(SPI_getbinval(row, desc, 8, &isnull));
-			int64		piece_first = first;
-			Datum	   *piece_firsts = palloc(sizeof(Datum) * (count + 1));
-			Datum	   *piece_lasts = palloc(sizeof(Datum) * (count + 1));
-			int			num_pieces = 0;
-
-			for (int i = 0; i < count; i++)
-			{
-				if (entries[i] < first || entries[i] > last)
-					continue;
-				if (!taken[i].found)
-				{
-					taken[i].found = true;
-					taken[i].redelivery_count = redelivery_count;
-					taken[i].delivered = delivered;
-					taken[i].delivered_at = delivered ? DatumGetTimestampTz(delivered_at) : 0;
-					taken[i].key_hash = key_isnull ? -1 : DatumGetInt32(key_hash);
-					found_now++;
-				}
-				if (entries[i] > piece_first)
-				{
-					piece_firsts[num_pieces] = Int64GetDatum(piece_first);
-					piece_lasts[num_pieces] = Int64GetDatum(entries[i] - 1);
-					num_pieces++;
-				}
-				piece_first = entries[i] + 1;
-			}
-			if (piece_first <= last)
-			{
-				piece_firsts[num_pieces] = Int64GetDatum(piece_first);
-				piece_lasts[num_pieces] = Int64GetDatum(last);
-				num_pieces++;
-			}
-			if (num_pieces > 0)
-			{
-				Oid			piece_argtypes[9] = {INT8OID, INT8OID, INT8ARRAYOID,
-					INT8ARRAYOID, INT8OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-				INT4OID};
-				Datum		piece_values[9];
-				char		piece_nulls[9] = "         ";
-
-				piece_values[0] = Int64GetDatum(subscription->subscription_id);
-				piece_values[1] = Int64GetDatum(ledger_id);
-				piece_values[2] = PointerGetDatum(construct_array(piece_firsts, num_pieces,
-																  INT8OID, 8, true,
-																  TYPALIGN_DOUBLE));
-				piece_values[3] = PointerGetDatum(construct_array(piece_lasts, num_pieces,
-																  INT8OID, 8, true,
-																  TYPALIGN_DOUBLE));
-				for (int c = 0; c < 4; c++)
-				{
-					piece_values[4 + c] = SPI_getbinval(row, desc, 4 + c, &isnull);
-					if (isnull)
-						piece_nulls[4 + c] = 'n';
-				}
-				piece_values[8] = Int32GetDatum(redelivery_count);
-				run_catalog_sql("INSERT INTO pulsar.pending"
-								" (subscription_id, ledger_id, first_entry, last_entry,"
-								"  consumer_id, key_hash, delivered_at, redeliver_at,"
-								"  redelivery_count)"
-								" SELECT $1, $2, f, l, $5, $6, $7, $8, $9"
-								"   FROM unnest($3, $4) AS piece(f, l)",
-								9, piece_argtypes, piece_values, piece_nulls, false);
-			}
+			found += note_taken_entries(rows->vals[r], rows->tupdesc, entries,
+										count, taken);
+			write_back_untaken(subscription->subscription_id, ledger_id,
+							   rows->vals[r], rows->tupdesc, entries, count);
 		}
-		found += found_now;
 		/* every row this snapshot showed was taken: nothing else to find */
 		if (num_rows == candidates)
 			break;

@@ -539,17 +539,38 @@ extension_recreated(DatabaseWorker *slot, uint32 start_requests)
 	return recreated;
 }
 
-void
-pulsar_worker_main(Datum main_arg)
+/* what the worker carries from one cycle to the next */
+typedef struct WorkerLoop
 {
-	Oid			database_id = DatumGetObjectId(main_arg);
 	DatabaseWorker *slot;
-	uint32		start_requests;
+	uint32		start_requests; /* of the slot when this worker started */
+	TimestampTz timers_checked_through;
+	TimestampTz next_consumer_check;
+	bool		worked;			/* since the last sleep */
+	bool		retry_soon;		/* a table was locked: look again soon */
+} WorkerLoop;
+
+/* what one cycle took from the slot */
+typedef struct CycleRequests
+{
+	List	   *ledgers;		/* partitions whose position may have moved */
+	int64		left[LEFT_QUEUE_SIZE];
+	int			num_left;
+	bool		left_overflow;
+	bool		check_timers;
+	TimestampTz earliest_new_timer;
+} CycleRequests;
+
+/*
+ * Takes the slot, connects to the database and checks the extension is
+ * there; exits if the database has no worker slot, is paused or lacks the
+ * extension.
+ */
+static void
+worker_start(Oid database_id, WorkerLoop *loop)
+{
+	DatabaseWorker *slot;
 	bool		paused;
-	TimestampTz timers_checked_through = DT_NOBEGIN;
-	TimestampTz next_consumer_check = 0;
-	bool		worked = false;
-	HASHCTL		info;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -566,7 +587,8 @@ pulsar_worker_main(Datum main_arg)
 	SpinLockRelease(&slot->mutex);
 	before_shmem_exit(worker_exit, PointerGetDatum(slot));
 	LWLockAcquire(WorkerState->lock, LW_SHARED);
-	start_requests = slot->start_requests;
+	loop->slot = slot;
+	loop->start_requests = slot->start_requests;
 	paused = slot->pause_count > 0;
 	LWLockRelease(WorkerState->lock);
 	if (paused)
@@ -581,12 +603,19 @@ pulsar_worker_main(Datum main_arg)
 	if (!extension_ready())
 	{
 		CommitTransactionCommand();
-		exit_without_extension(slot, start_requests);
+		exit_without_extension(slot, loop->start_requests);
 	}
 	ereport(LOG,
 			(errmsg("pulsar_pg worker started for database \"%s\"",
 					get_database_name(database_id))));
 	CommitTransactionCommand();
+}
+
+/* The worker's own memory and tables, and a first look at everything. */
+static void
+worker_init_cycles(DatabaseWorker *slot)
+{
+	HASHCTL		info;
 
 	cycle_context = AllocSetContextCreate(TopMemoryContext,
 										  "pulsar_pg worker cycle",
@@ -602,26 +631,255 @@ pulsar_worker_main(Datum main_arg)
 	/* anything queued before this worker ran is looked at below */
 	slot->published_overflow = true;
 	SpinLockRelease(&slot->mutex);
+}
+
+/*
+ * Takes what backends told the slot since the last cycle: partitions that
+ * moved (all of them if the queue overflowed, and those a cycle could not
+ * notify), subscriptions that lost consumers, new timers.
+ */
+static void
+take_requests(WorkerLoop *loop, TimestampTz now, CycleRequests *requests)
+{
+	DatabaseWorker *slot = loop->slot;
+	int64		taken[PUBLISHED_QUEUE_SIZE];
+	int			num_taken;
+	bool		scan_all;
+	bool		check_consumers;
+
+	SpinLockAcquire(&slot->mutex);
+	num_taken = slot->num_published;
+	memcpy(taken, slot->published, sizeof(int64) * num_taken);
+	slot->num_published = 0;
+	scan_all = slot->published_overflow;
+	slot->published_overflow = false;
+	check_consumers = slot->check_consumers;
+	slot->check_consumers = false;
+	requests->num_left = slot->num_left;
+	memcpy(requests->left, slot->left, sizeof(int64) * requests->num_left);
+	slot->num_left = 0;
+	requests->left_overflow = slot->left_overflow;
+	slot->left_overflow = false;
+	requests->earliest_new_timer = slot->earliest_new_timer;
+	slot->earliest_new_timer = DT_NOEND;
+	requests->check_timers = requests->earliest_new_timer != DT_NOEND ||
+		slot->next_timer <= now;
+	if (requests->check_timers)
+		slot->next_timer = DT_NOEND;	/* wake me for any timer */
+	SpinLockRelease(&slot->mutex);
+
+	/* nothing that can fail while the spinlock was held */
+	requests->ledgers = NIL;
+	for (int i = 0; i < num_taken; i++)
+	{
+		int64	   *ledger_id = palloc(sizeof(int64));
+
+		*ledger_id = taken[i];
+		requests->ledgers = lappend(requests->ledgers, ledger_id);
+	}
+
+	if (check_consumers)
+		loop->next_consumer_check = Min(loop->next_consumer_check,
+										TimestampTzPlusMilliseconds(now, CONSUMER_EXIT_GRACE_MS));
+
+	if (scan_all)
+		requests->ledgers = list_concat(requests->ledgers, MovedPartitions());
+	if (unnotified_ledgers != NIL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, unnotified_ledgers)
+		{
+			int64	   *ledger_id = palloc(sizeof(int64));
+
+			*ledger_id = *(int64 *) lfirst(lc);
+			requests->ledgers = lappend(requests->ledgers, ledger_id);
+		}
+		list_free_deep(unnotified_ledgers);
+		unnotified_ledgers = NIL;
+	}
+}
+
+/*
+ * Channels of timers that fell due since the last look; returns the next
+ * timer, or DT_NOEND if the tables were busy (looked at again next cycle).
+ */
+static TimestampTz
+notify_due_timers(WorkerLoop *loop, HTAB *notifies,
+				  TimestampTz earliest_new_timer, TimestampTz now)
+{
+	TimestampTz from = Min(loop->timers_checked_through, earliest_new_timer);
+	TimestampTz next_timer = DT_NOEND;
+
+	if (lock_tables_now(timer_tables, lengthof(timer_tables),
+						AccessShareLock))
+	{
+		next_timer = collect_due(notifies, from, now);
+		loop->timers_checked_through = now;
+	}
+	else
+	{
+		/* look from the same time again in the next cycle */
+		SpinLockAcquire(&loop->slot->mutex);
+		loop->slot->earliest_new_timer = Min(loop->slot->earliest_new_timer,
+											 from);
+		SpinLockRelease(&loop->slot->mutex);
+		loop->retry_soon = true;
+	}
+	return next_timer;
+}
+
+/* Removes departed consumers and folds ranges no ack could fold. */
+static void
+check_consumers_now(WorkerLoop *loop, TimestampTz now)
+{
+	if (lock_tables_now(liveness_read_tables,
+						lengthof(liveness_read_tables),
+						AccessShareLock) &&
+		lock_tables_now(liveness_write_tables,
+						lengthof(liveness_write_tables),
+						RowExclusiveLock))
+	{
+		/* their channels are notified next cycle: see above */
+		remove_departed_consumers_everywhere();
+		fold_acked_ranges_everywhere();
+		loop->next_consumer_check =
+			TimestampTzPlusMilliseconds(now, CONSUMER_CHECK_INTERVAL_MS);
+	}
+	else
+		loop->next_consumer_check =
+			TimestampTzPlusMilliseconds(now, LOCKED_RETRY_MS);
+}
+
+/*
+ * One cycle's transaction: notifies what moved, fell due or lost
+ * consumers, and checks consumers when it is time.
+ */
+static void
+run_cycle_transaction(WorkerLoop *loop, const CycleRequests *requests,
+					  List *moved, uint64 generation, TimestampTz now)
+{
+	DatabaseWorker *slot = loop->slot;
+	TimestampTz next_timer = DT_NOEND;
+	HASHCTL		notify_info;
+	HTAB	   *notifies;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "pulsar_pg worker cycle");
+	if (!extension_ready() || extension_recreated(slot, loop->start_requests))
+	{
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		exit_without_extension(slot, loop->start_requests);
+	}
+
+	notify_info.keysize = sizeof(int64);
+	notify_info.entrysize = sizeof(PendingNotify);
+	notify_info.hcxt = CurrentMemoryContext;
+	notifies = hash_create("pulsar_pg notifies", 64, &notify_info,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	if (moved != NIL)
+	{
+		if (lock_tables_now(published_tables,
+							lengthof(published_tables),
+							AccessShareLock))
+		{
+			load_subscribers(moved, generation);
+			collect_published(notifies, moved);
+		}
+		else
+		{
+			keep_unnotified(moved);
+			loop->retry_soon = true;
+		}
+	}
+	if (requests->check_timers)
+		next_timer = notify_due_timers(loop, notifies,
+									   requests->earliest_new_timer, now);
+	if (requests->num_left > 0 || requests->left_overflow)
+		collect_left(notifies, requests->left, requests->num_left,
+					 requests->left_overflow);
+	if (now >= loop->next_consumer_check)
+		check_consumers_now(loop, now);
+	if (hash_get_num_entries(notifies) > 0)
+		loop->worked = true;
+	send_notifies(notifies);
+
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	if (requests->check_timers)
+	{
+		SpinLockAcquire(&slot->mutex);
+		slot->next_timer = next_timer;
+		SpinLockRelease(&slot->mutex);
+	}
+}
+
+/*
+ * Sleeps until the next timer, consumer check or retry, or a backend sets
+ * the latch; after a cycle that worked, not before MIN_CYCLE_INTERVAL_US
+ * from its start ('cycle_start').
+ */
+static void
+sleep_until_next(WorkerLoop *loop, TimestampTz cycle_start)
+{
+	TimestampTz now;
+	TimestampTz next_timer;
+	long		sleep_ms;
+
+	if (loop->worked)
+	{
+		long		elapsed_us = GetCurrentTimestamp() - cycle_start;
+
+		if (elapsed_us >= 0 && elapsed_us < MIN_CYCLE_INTERVAL_US)
+			pg_usleep(MIN_CYCLE_INTERVAL_US - elapsed_us);
+		loop->worked = false;
+	}
+	now = GetCurrentTimestamp();
+	SpinLockAcquire(&loop->slot->mutex);
+	next_timer = loop->slot->next_timer;
+	SpinLockRelease(&loop->slot->mutex);
+	sleep_ms = TimestampDifferenceMilliseconds(now, loop->next_consumer_check);
+	if (loop->retry_soon)
+		sleep_ms = Min(sleep_ms, LOCKED_RETRY_MS);
+	if (next_timer != DT_NOEND)
+	{
+		/* wake up on the due time, not one tick before it */
+		long		timer_ms = TimestampDifferenceMilliseconds(now, next_timer);
+
+		if (next_timer > now && timer_ms == 0)
+			timer_ms = 1;
+		sleep_ms = Min(sleep_ms, timer_ms);
+	}
+	if (sleep_ms > 0)
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 sleep_ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+}
+
+void
+pulsar_worker_main(Datum main_arg)
+{
+	WorkerLoop	loop;
+
+	memset(&loop, 0, sizeof(loop));
+	loop.timers_checked_through = DT_NOBEGIN;
+	loop.next_consumer_check = 0;
+	worker_start(DatumGetObjectId(main_arg), &loop);
+	worker_init_cycles(loop.slot);
 
 	for (;;)
 	{
-		List	   *ledgers = NIL;
+		CycleRequests requests;
 		List	   *moved;
 		uint64		generation;
-		int64		taken[PUBLISHED_QUEUE_SIZE];
-		int64		left[LEFT_QUEUE_SIZE];
-		int			num_left;
-		bool		left_overflow;
-		int			num_taken;
-		bool		scan_all;
-		bool		check_consumers;
-		TimestampTz earliest_new_timer;
 		TimestampTz now;
-		TimestampTz next_timer = DT_NOEND;
-		bool		check_timers;
-		bool		retry_soon = false;
-		HTAB	   *notifies;
-		long		sleep_ms;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -632,187 +890,21 @@ pulsar_worker_main(Datum main_arg)
 		MemoryContextReset(cycle_context);
 		MemoryContextSwitchTo(cycle_context);
 
+		loop.retry_soon = false;
 		now = GetCurrentTimestamp();
-		SpinLockAcquire(&slot->mutex);
-		num_taken = slot->num_published;
-		memcpy(taken, slot->published, sizeof(int64) * num_taken);
-		slot->num_published = 0;
-		scan_all = slot->published_overflow;
-		slot->published_overflow = false;
-		check_consumers = slot->check_consumers;
-		slot->check_consumers = false;
-		num_left = slot->num_left;
-		memcpy(left, slot->left, sizeof(int64) * num_left);
-		slot->num_left = 0;
-		left_overflow = slot->left_overflow;
-		slot->left_overflow = false;
-		earliest_new_timer = slot->earliest_new_timer;
-		slot->earliest_new_timer = DT_NOEND;
-		check_timers = earliest_new_timer != DT_NOEND ||
-			slot->next_timer <= now;
-		if (check_timers)
-			slot->next_timer = DT_NOEND;	/* wake me for any timer */
-		SpinLockRelease(&slot->mutex);
-
-		/* nothing that can fail while the spinlock was held */
-		for (int i = 0; i < num_taken; i++)
-		{
-			int64	   *ledger_id = palloc(sizeof(int64));
-
-			*ledger_id = taken[i];
-			ledgers = lappend(ledgers, ledger_id);
-		}
-
-		if (check_consumers)
-			next_consumer_check = Min(next_consumer_check,
-									  TimestampTzPlusMilliseconds(now, CONSUMER_EXIT_GRACE_MS));
-
-		if (scan_all)
-			ledgers = list_concat(ledgers, MovedPartitions());
-		if (unnotified_ledgers != NIL)
-		{
-			ListCell   *lc;
-
-			foreach(lc, unnotified_ledgers)
-			{
-				int64	   *ledger_id = palloc(sizeof(int64));
-
-				*ledger_id = *(int64 *) lfirst(lc);
-				ledgers = lappend(ledgers, ledger_id);
-			}
-			list_free_deep(unnotified_ledgers);
-			unnotified_ledgers = NIL;
-		}
-		moved = take_moved(ledgers);
+		take_requests(&loop, now, &requests);
+		moved = take_moved(requests.ledgers);
 		generation = pg_atomic_read_u64(&WorkerState->subscriptions_generation);
-		if (ledgers != NIL)
-			worked = true;
+		if (requests.ledgers != NIL)
+			loop.worked = true;
 
-		if (moves_need_transaction(moved, generation) || check_timers ||
-			num_left > 0 || left_overflow || now >= next_consumer_check)
-		{
-			HASHCTL		notify_info;
-
-			SetCurrentStatementStartTimestamp();
-			StartTransactionCommand();
-			PushActiveSnapshot(GetTransactionSnapshot());
-			pgstat_report_activity(STATE_RUNNING, "pulsar_pg worker cycle");
-			if (!extension_ready() || extension_recreated(slot, start_requests))
-			{
-				PopActiveSnapshot();
-				CommitTransactionCommand();
-				exit_without_extension(slot, start_requests);
-			}
-
-			notify_info.keysize = sizeof(int64);
-			notify_info.entrysize = sizeof(PendingNotify);
-			notify_info.hcxt = CurrentMemoryContext;
-			notifies = hash_create("pulsar_pg notifies", 64, &notify_info,
-								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-			if (moved != NIL)
-			{
-				if (lock_tables_now(published_tables,
-									lengthof(published_tables),
-									AccessShareLock))
-				{
-					load_subscribers(moved, generation);
-					collect_published(notifies, moved);
-				}
-				else
-				{
-					keep_unnotified(moved);
-					retry_soon = true;
-				}
-			}
-			if (check_timers)
-			{
-				TimestampTz from = Min(timers_checked_through,
-									   earliest_new_timer);
-
-				if (lock_tables_now(timer_tables, lengthof(timer_tables),
-									AccessShareLock))
-				{
-					next_timer = collect_due(notifies, from, now);
-					timers_checked_through = now;
-				}
-				else
-				{
-					/* look from the same time again in the next cycle */
-					SpinLockAcquire(&slot->mutex);
-					slot->earliest_new_timer = Min(slot->earliest_new_timer,
-												   from);
-					SpinLockRelease(&slot->mutex);
-					retry_soon = true;
-				}
-			}
-			if (num_left > 0 || left_overflow)
-				collect_left(notifies, left, num_left, left_overflow);
-			if (now >= next_consumer_check)
-			{
-				if (lock_tables_now(liveness_read_tables,
-									lengthof(liveness_read_tables),
-									AccessShareLock) &&
-					lock_tables_now(liveness_write_tables,
-									lengthof(liveness_write_tables),
-									RowExclusiveLock))
-				{
-					/* their channels are notified next cycle: see above */
-					remove_departed_consumers_everywhere();
-					fold_acked_ranges_everywhere();
-					next_consumer_check =
-						TimestampTzPlusMilliseconds(now, CONSUMER_CHECK_INTERVAL_MS);
-				}
-				else
-					next_consumer_check =
-						TimestampTzPlusMilliseconds(now, LOCKED_RETRY_MS);
-			}
-			if (hash_get_num_entries(notifies) > 0)
-				worked = true;
-			send_notifies(notifies);
-
-			PopActiveSnapshot();
-			CommitTransactionCommand();
-			pgstat_report_stat(false);
-			pgstat_report_activity(STATE_IDLE, NULL);
-
-			if (check_timers)
-			{
-				SpinLockAcquire(&slot->mutex);
-				slot->next_timer = next_timer;
-				SpinLockRelease(&slot->mutex);
-			}
-		}
+		if (moves_need_transaction(moved, generation) || requests.check_timers ||
+			requests.num_left > 0 || requests.left_overflow ||
+			now >= loop.next_consumer_check)
+			run_cycle_transaction(&loop, &requests, moved, generation, now);
 
 		MemoryContextSwitchTo(TopMemoryContext);
-		if (worked)
-		{
-			/* 'now' is when this cycle started */
-			long		elapsed_us = GetCurrentTimestamp() - now;
-
-			if (elapsed_us >= 0 && elapsed_us < MIN_CYCLE_INTERVAL_US)
-				pg_usleep(MIN_CYCLE_INTERVAL_US - elapsed_us);
-			worked = false;
-		}
-		now = GetCurrentTimestamp();
-		SpinLockAcquire(&slot->mutex);
-		next_timer = slot->next_timer;
-		SpinLockRelease(&slot->mutex);
-		sleep_ms = TimestampDifferenceMilliseconds(now, next_consumer_check);
-		if (retry_soon)
-			sleep_ms = Min(sleep_ms, LOCKED_RETRY_MS);
-		if (next_timer != DT_NOEND)
-		{
-			/* wake up on the due time, not one tick before it */
-			long		timer_ms = TimestampDifferenceMilliseconds(now, next_timer);
-
-			if (next_timer > now && timer_ms == 0)
-				timer_ms = 1;
-			sleep_ms = Min(sleep_ms, timer_ms);
-		}
-		if (sleep_ms > 0)
-			(void) WaitLatch(MyLatch,
-							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 sleep_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		/* 'now' is when this cycle started */
+		sleep_until_next(&loop, now);
 	}
 }
