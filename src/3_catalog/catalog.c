@@ -342,6 +342,28 @@ run_catalog_sql(const char *sql, int nargs, Oid *argtypes, Datum *values,
 }
 
 /*
+ * run_catalog_sql() for a statement whose parameters, at most
+ * MAX_INT8_CATALOG_ARGS, are all bigint.
+ */
+int
+run_catalog_sql_int8(const char *sql, int nargs, const int64 *args,
+					 bool latest_snapshot)
+{
+	Oid			argtypes[MAX_INT8_CATALOG_ARGS];
+	Datum		values[MAX_INT8_CATALOG_ARGS];
+
+	if (nargs > MAX_INT8_CATALOG_ARGS)
+		elog(ERROR, "too many arguments for \"%s\": %d", sql, nargs);
+	for (int i = 0; i < nargs; i++)
+	{
+		argtypes[i] = INT8OID;
+		values[i] = Int64GetDatum(args[i]);
+	}
+	return run_catalog_sql(sql, nargs, argtypes, values, NULL,
+						   latest_snapshot);
+}
+
+/*
  * Runs a one-off utility statement (DDL on segment tables).
  */
 static void
@@ -816,12 +838,9 @@ create_topic(const TopicName *name, int32 partitions)
 static void
 refuse_topic_with_subscriptions(const TopicName *name, TopicInfo *topic)
 {
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(topic->topic_id)};
-
-	run_catalog_sql("SELECT name FROM pulsar.subscription"
-					" WHERE topic_id = $1 ORDER BY name",
-					1, argtypes, values, NULL, true);
+	run_catalog_sql_int8("SELECT name FROM pulsar.subscription"
+						 " WHERE topic_id = $1 ORDER BY name",
+						 1, &topic->topic_id, true);
 	if (SPI_processed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
@@ -844,8 +863,6 @@ refuse_topic_with_subscriptions(const TopicName *name, TopicInfo *topic)
 static void
 drop_ledger_segments(int64 ledger_id)
 {
-	Oid			argtypes[1] = {INT8OID};
-	Datum		ledger_values[1] = {Int64GetDatum(ledger_id)};
 	uint64		nsegments;
 	int64	   *segments;
 
@@ -854,9 +871,9 @@ drop_ledger_segments(int64 ledger_id)
 	/* after the topic lock: segment workers never wait for this one */
 	set_segment_locktag(&tag, ledger_id);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-	run_catalog_sql("SELECT segment_no FROM pulsar.segment"
-					" WHERE ledger_id = $1",
-					1, argtypes, ledger_values, NULL, true);
+	run_catalog_sql_int8("SELECT segment_no FROM pulsar.segment"
+						 " WHERE ledger_id = $1",
+						 1, &ledger_id, true);
 	nsegments = SPI_processed;
 	segments = palloc(sizeof(int64) * Max(nsegments, 1));
 	for (uint64 s = 0; s < nsegments; s++)
@@ -886,8 +903,6 @@ delete_topic_storage(const TopicName *name, bool force)
 {
 	CatalogAccess access;
 	TopicInfo  *topic;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1];
 
 	if (name->partition_index != NOT_A_PARTITION)
 		ereport(ERROR,
@@ -897,21 +912,19 @@ delete_topic_storage(const TopicName *name, bool force)
 				 errhint("Delete the partitioned topic as a whole.")));
 
 	topic = resolve_topic(name, false, AccessExclusiveLock);
-	values[0] = Int64GetDatum(topic->topic_id);
-
 	begin_catalog_access(&access);
 	if (!force)
 		refuse_topic_with_subscriptions(name, topic);
 	for (int i = 0; i < topic->num_ledgers; i++)
 		drop_ledger_segments(topic->ledgers[i].ledger_id);
-	run_catalog_sql("DELETE FROM pulsar.segment WHERE ledger_id IN"
-					" (SELECT ledger_id FROM pulsar.ledger WHERE topic_id = $1)",
-					1, argtypes, values, NULL, false);
-	run_catalog_sql("DELETE FROM pulsar.ledger WHERE topic_id = $1",
-					1, argtypes, values, NULL, false);
+	run_catalog_sql_int8("DELETE FROM pulsar.segment WHERE ledger_id IN"
+						 " (SELECT ledger_id FROM pulsar.ledger WHERE topic_id = $1)",
+						 1, &topic->topic_id, false);
+	run_catalog_sql_int8("DELETE FROM pulsar.ledger WHERE topic_id = $1",
+						 1, &topic->topic_id, false);
 	policy_forget_topic(topic->topic_id);
-	run_catalog_sql("DELETE FROM pulsar.producer_sequence WHERE topic_id = $1",
-					1, argtypes, values, NULL, false);
+	run_catalog_sql_int8("DELETE FROM pulsar.producer_sequence WHERE topic_id = $1",
+						 1, &topic->topic_id, false);
 	end_catalog_access(&access);
 	return topic;
 }
@@ -921,12 +934,10 @@ void
 delete_topic_row(TopicInfo *topic)
 {
 	CatalogAccess access;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(topic->topic_id)};
 
 	begin_catalog_access(&access);
-	run_catalog_sql("DELETE FROM pulsar.topic WHERE topic_id = $1",
-					1, argtypes, values, NULL, false);
+	run_catalog_sql_int8("DELETE FROM pulsar.topic WHERE topic_id = $1",
+						 1, &topic->topic_id, false);
 	invalidate_topic_cache();
 	end_catalog_access(&access);
 }

@@ -91,6 +91,10 @@ extern int	run_catalog_sql(const char *sql, int nargs, Oid *argtypes,
 							Datum *values, const char *nulls,
 							bool latest_snapshot);
 
+#define MAX_INT8_CATALOG_ARGS	5
+extern int	run_catalog_sql_int8(const char *sql, int nargs, const int64 *args,
+								 bool latest_snapshot);
+
 extern void catalog_require_writable(const char *function);
 extern void check_namespace_exists(const char *tenant, const char *namespace);
 extern TopicInfo *resolve_topic(const TopicName *name, bool create_if_missing,

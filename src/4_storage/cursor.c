@@ -573,13 +573,10 @@ update_mark_delete(int64 subscription_id, int64 ledger_id,
 void
 cursor_forget_subscription(int64 subscription_id)
 {
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(subscription_id)};
-
-	run_catalog_sql("DELETE FROM pulsar.acked_range WHERE subscription_id = $1",
-					1, argtypes, values, NULL, false);
-	run_catalog_sql("DELETE FROM pulsar.cursor WHERE subscription_id = $1",
-					1, argtypes, values, NULL, false);
+	run_catalog_sql_int8("DELETE FROM pulsar.acked_range WHERE subscription_id = $1",
+						 1, &subscription_id, false);
+	run_catalog_sql_int8("DELETE FROM pulsar.cursor WHERE subscription_id = $1",
+						 1, &subscription_id, false);
 }
 
 /*
@@ -590,13 +587,11 @@ cursor_forget_subscription(int64 subscription_id)
 void
 cursor_lock_row(int64 subscription_id, int64 ledger_id)
 {
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		values[2] = {Int64GetDatum(subscription_id),
-	Int64GetDatum(ledger_id)};
+	int64		args[2] = {subscription_id, ledger_id};
 
-	run_catalog_sql("SELECT 1 FROM pulsar.cursor"
-					" WHERE subscription_id = $1 AND ledger_id = $2 FOR UPDATE",
-					2, argtypes, values, NULL, false);
+	run_catalog_sql_int8("SELECT 1 FROM pulsar.cursor"
+						 " WHERE subscription_id = $1 AND ledger_id = $2 FOR UPDATE",
+						 2, args, false);
 }
 
 /*

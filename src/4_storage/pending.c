@@ -59,6 +59,16 @@
 #include "4_storage/pending.h"
 
 
+/* the bigint in the first column of the last statement's one row */
+static int64
+first_int64(void)
+{
+	bool		isnull;
+
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
 /*
  * Whether the subscription has a pending row in the partition that ends
  * above 'above'.
@@ -283,7 +293,6 @@ pending_count_held_by(int64 subscription_id, int64 ledger_id,
 	Datum		values[8];
 	char		nulls[8] = "   nnn  ";
 	int64		holding;
-	bool		isnull;
 
 	values[0] = Int64GetDatum(subscription_id);
 	values[1] = Int64GetDatum(ledger_id);
@@ -295,8 +304,7 @@ pending_count_held_by(int64 subscription_id, int64 ledger_id,
 					"   WHERE subscription_id = $1 AND consumer_id = $3"
 					"   LIMIT $7) held",
 					7, argtypes, values, nulls, false);
-	holding = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										  SPI_tuptable->tupdesc, 1, &isnull));
+	holding = first_int64();
 	end_catalog_access(&access);
 	return holding;
 }
@@ -377,15 +385,10 @@ void
 pending_keep_rest_due(int64 subscription_id, int64 ledger_id,
 					  int64 first_entry, int64 rest_first)
 {
-	Oid			rest_argtypes[5] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
-	Datum		values[5];
-	char		nulls[5] = "  n  ";
+	/* $3 is not used */
+	int64		args[5] = {subscription_id, ledger_id, 0, first_entry, rest_first};
 
-	values[0] = Int64GetDatum(subscription_id);
-	values[1] = Int64GetDatum(ledger_id);
-	values[3] = Int64GetDatum(first_entry);
-	values[4] = Int64GetDatum(rest_first);
-	run_catalog_sql("INSERT INTO pulsar.pending"
+	run_catalog_sql_int8("INSERT INTO pulsar.pending"
 					" (subscription_id, ledger_id, first_entry, last_entry,"
 					"  consumer_id, key_hash, delivered_at, redeliver_at,"
 					"  redelivery_count)"
@@ -395,7 +398,7 @@ pending_keep_rest_due(int64 subscription_id, int64 ledger_id,
 					"   FROM pulsar.pending"
 					"  WHERE subscription_id = $1 AND ledger_id = $2"
 					"    AND first_entry = $4",
-					5, rest_argtypes, values, nulls, false);
+					5, args, false);
 }
 
 /*
@@ -655,14 +658,10 @@ pending_take_entries(Subscription *subscription, int64 ledger_id,
 bool
 pending_take_through(int64 subscription_id, int64 ledger_id, int64 entry)
 {
-	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
-	Datum		values[3];
+	int64		args[3] = {subscription_id, ledger_id, entry};
 	bool		isnull;
 
-	values[0] = Int64GetDatum(subscription_id);
-	values[1] = Int64GetDatum(ledger_id);
-	values[2] = Int64GetDatum(entry);
-	run_catalog_sql("WITH candidates AS ("
+	run_catalog_sql_int8("WITH candidates AS ("
 					"  SELECT count(*) AS n FROM pulsar.pending"
 					"   WHERE subscription_id = $1 AND ledger_id = $2"
 					"     AND first_entry <= $3),"
@@ -681,7 +680,7 @@ pending_take_through(int64 subscription_id, int64 ledger_id, int64 entry)
 					"         redelivery_count"
 					"    FROM acked WHERE last_entry > $3)"
 					" SELECT n = (SELECT count(*) FROM acked) FROM candidates",
-					3, argtypes, values, NULL, false);
+					3, args, false);
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 									  SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -757,13 +756,11 @@ pending_put_back_nacked(Subscription *subscription, int64 ledger_id,
 void
 pending_forget_partition(int64 subscription_id, int64 ledger_id)
 {
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		values[2] = {Int64GetDatum(subscription_id),
-	Int64GetDatum(ledger_id)};
+	int64		args[2] = {subscription_id, ledger_id};
 
-	run_catalog_sql("DELETE FROM pulsar.pending"
-					" WHERE subscription_id = $1 AND ledger_id = $2",
-					2, argtypes, values, NULL, false);
+	run_catalog_sql_int8("DELETE FROM pulsar.pending"
+						 " WHERE subscription_id = $1 AND ledger_id = $2",
+						 2, args, false);
 }
 
 /*
@@ -799,6 +796,16 @@ pending_forget_partition(int64 subscription_id, int64 ledger_id)
 	"))" \
 	" RETURNING subscription_id, consumer_id"
 
+/* Runs a statement whose only parameter is an array of consumer ids. */
+static void
+run_on_consumers(const char *sql, Datum consumer_ids, bool latest_snapshot)
+{
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	Datum		values[1] = {consumer_ids};
+
+	run_catalog_sql(sql, 1, argtypes, values, NULL, latest_snapshot);
+}
+
 /*
  * Gives back what the consumers 'consumer_ids' (an int8 array) held: their
  * rows are due at once.  Skips rows another transaction holds and reads
@@ -808,11 +815,8 @@ pending_forget_partition(int64 subscription_id, int64 ledger_id)
 void
 pending_give_back_held(Datum consumer_ids)
 {
-	Oid			argtypes[1] = {INT8ARRAYOID};
-	Datum		values[1] = {consumer_ids};
-
-	run_catalog_sql(RELEASE_HELD_SQL " SKIP LOCKED" RELEASE_HELD_SQL_TAIL,
-					1, argtypes, values, NULL, true);
+	run_on_consumers(RELEASE_HELD_SQL " SKIP LOCKED" RELEASE_HELD_SQL_TAIL,
+					 consumer_ids, true);
 }
 
 /*
@@ -823,11 +827,8 @@ pending_give_back_held(Datum consumer_ids)
 void
 pending_delete_consumers_holding_nothing(Datum consumer_ids)
 {
-	Oid			argtypes[1] = {INT8ARRAYOID};
-	Datum		values[1] = {consumer_ids};
-
-	run_catalog_sql(DELETE_UNHOLDING_SQL " SKIP LOCKED" DELETE_UNHOLDING_SQL_TAIL,
-					1, argtypes, values, NULL, true);
+	run_on_consumers(DELETE_UNHOLDING_SQL " SKIP LOCKED" DELETE_UNHOLDING_SQL_TAIL,
+					 consumer_ids, true);
 }
 
 /*
@@ -838,10 +839,7 @@ pending_delete_consumers_holding_nothing(Datum consumer_ids)
 void
 pending_detach_consumers_giving_back(Datum consumer_ids)
 {
-	Oid			argtypes[1] = {INT8ARRAYOID};
-	Datum		values[1] = {consumer_ids};
-
-	run_catalog_sql("WITH detached AS ("
+	run_on_consumers("WITH detached AS ("
 					"  DELETE FROM pulsar.consumer WHERE consumer_id = ANY ($1)"
 					"  RETURNING subscription_id, consumer_id),"
 					" released AS ("
@@ -851,18 +849,15 @@ pending_detach_consumers_giving_back(Datum consumer_ids)
 					"   WHERE p.subscription_id = d.subscription_id"
 					"     AND p.consumer_id = d.consumer_id)"
 					" SELECT subscription_id, consumer_id FROM detached",
-					1, argtypes, values, NULL, false);
+					 consumer_ids, false);
 }
 
 /* Deletes every pending row of a subscription that goes. */
 void
 pending_forget_subscription(int64 subscription_id)
 {
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(subscription_id)};
-
-	run_catalog_sql("DELETE FROM pulsar.pending WHERE subscription_id = $1",
-					1, argtypes, values, NULL, false);
+	run_catalog_sql_int8("DELETE FROM pulsar.pending WHERE subscription_id = $1",
+						 1, &subscription_id, false);
 }
 
 /*
@@ -877,12 +872,10 @@ pending_delete_subscriptions_of_topic(int64 topic_id, List **subscription_ids,
 									  List **consumer_ids)
 {
 	CatalogAccess access;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(topic_id)};
 	MemoryContext caller = CurrentMemoryContext;
 
 	begin_catalog_access(&access);
-	run_catalog_sql("WITH gone AS ("
+	run_catalog_sql_int8("WITH gone AS ("
 					"  DELETE FROM pulsar.subscription WHERE topic_id = $1"
 					"  RETURNING subscription_id),"
 					" cursors AS (DELETE FROM pulsar.cursor c USING gone g"
@@ -896,7 +889,7 @@ pending_delete_subscriptions_of_topic(int64 topic_id, List **subscription_ids,
 					"  RETURNING c.consumer_id)"
 					" SELECT true, subscription_id FROM gone"
 					" UNION ALL SELECT false, consumer_id FROM consumers",
-					1, argtypes, values, NULL, false);
+					1, &topic_id, false);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -925,17 +918,14 @@ pending_delete_subscriptions_of_topic(int64 topic_id, List **subscription_ids,
 void
 pending_held_per_consumer(int64 subscription_id)
 {
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(subscription_id)};
-
-	run_catalog_sql("SELECT c.name, c.priority,"
+	run_catalog_sql_int8("SELECT c.name, c.priority,"
 					"       (SELECT coalesce(sum(p.last_entry - p.first_entry + 1), 0)::bigint"
 					"          FROM pulsar.pending p"
 					"         WHERE p.subscription_id = c.subscription_id"
 					"           AND p.consumer_id = c.consumer_id)"
 					"  FROM pulsar.consumer c WHERE c.subscription_id = $1"
 					" ORDER BY c.priority, c.name",
-					1, argtypes, values, NULL, true);
+					1, &subscription_id, true);
 }
 
 /* Entries of a subscription of one kind, as last committed. */
@@ -947,7 +937,6 @@ pending_count(int64 subscription_id, PendingKind kind)
 	Datum		values[2] = {Int64GetDatum(subscription_id),
 	Int32GetDatum(kind)};
 	int64		count;
-	bool		isnull;
 
 	begin_catalog_access(&access);
 	run_catalog_sql("SELECT coalesce(sum(last_entry - first_entry + 1), 0)::bigint"
@@ -956,10 +945,19 @@ pending_count(int64 subscription_id, PendingKind kind)
 					"            ELSE delivered_at IS NULL"
 					"                 AND redeliver_at > clock_timestamp() END",
 					2, argtypes, values, NULL, true);
-	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 1, &isnull));
+	count = first_int64();
 	end_catalog_access(&access);
 	return count;
+}
+
+/* Runs a statement of the worker's timers on the times [$1, $2]. */
+static void
+run_between(const char *sql, TimestampTz from, TimestampTz until)
+{
+	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[2] = {TimestampTzGetDatum(from), TimestampTzGetDatum(until)};
+
+	run_catalog_sql(sql, 2, argtypes, values, NULL, false);
 }
 
 /*
@@ -970,29 +968,24 @@ pending_count(int64 subscription_id, PendingKind kind)
 void
 pending_find_subscriptions_due(TimestampTz from, TimestampTz until)
 {
-	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[2] = {TimestampTzGetDatum(from), TimestampTzGetDatum(until)};
-
-	run_catalog_sql(SUBSCRIPTION_TOPICS
+	run_between(SUBSCRIPTION_TOPICS
 					" WHERE s.subscription_id IN"
 					"       (SELECT subscription_id FROM pulsar.pending"
 					"         WHERE redeliver_at >= $1 AND redeliver_at <= $2"
 					"           AND redeliver_at < 'infinity')",
-					2, argtypes, values, NULL, false);
+				from, until);
 }
 
 /* For the worker: the earliest timer after 'until', or DT_NOEND. */
 TimestampTz
 pending_next_due_after(TimestampTz from, TimestampTz until)
 {
-	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[2] = {TimestampTzGetDatum(from), TimestampTzGetDatum(until)};
 	bool		isnull;
 	Datum		value;
 
-	run_catalog_sql("SELECT min(redeliver_at) FROM pulsar.pending"
-					" WHERE redeliver_at > $2 AND redeliver_at < 'infinity'",
-					2, argtypes, values, NULL, false);
+	run_between("SELECT min(redeliver_at) FROM pulsar.pending"
+				" WHERE redeliver_at > $2 AND redeliver_at < 'infinity'",
+				from, until);
 	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 						  &isnull);
 	return isnull ? DT_NOEND : DatumGetTimestampTz(value);

@@ -757,15 +757,12 @@ void
 subscription_delete(Subscription *subscription)
 {
 	CatalogAccess access;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1];
 
-	values[0] = Int64GetDatum(subscription->subscription_id);
 	begin_catalog_access(&access);
 	pending_forget_subscription(subscription->subscription_id);
-	run_catalog_sql("DELETE FROM pulsar.consumer WHERE subscription_id = $1"
-					" RETURNING consumer_id",
-					1, argtypes, values, NULL, false);
+	run_catalog_sql_int8("DELETE FROM pulsar.consumer WHERE subscription_id = $1"
+						 " RETURNING consumer_id",
+						 1, &subscription->subscription_id, false);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -775,8 +772,8 @@ subscription_delete(Subscription *subscription)
 															  1, &isnull)));
 	}
 	cursor_forget_subscription(subscription->subscription_id);
-	run_catalog_sql("DELETE FROM pulsar.subscription WHERE subscription_id = $1",
-					1, argtypes, values, NULL, false);
+	run_catalog_sql_int8("DELETE FROM pulsar.subscription WHERE subscription_id = $1",
+						 1, &subscription->subscription_id, false);
 	end_catalog_access(&access);
 	reset_dispatch_at_commit(subscription->subscription_id);
 	worker_signal_subscriptions_changed();

@@ -740,7 +740,7 @@ check_consumers_now(WorkerLoop *loop, TimestampTz now)
 						lengthof(liveness_write_tables),
 						RowExclusiveLock))
 	{
-		/* their channels are notified next cycle: see above */
+		/* their channels are notified next cycle (Liveness, in the header) */
 		remove_departed_consumers_everywhere();
 		fold_acked_ranges_everywhere();
 		loop->next_consumer_check =
