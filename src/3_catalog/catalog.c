@@ -341,6 +341,13 @@ run_catalog_sql(const char *sql, int nargs, Oid *argtypes, Datum *values,
 	return rc;
 }
 
+/* A bigint[] parameter for catalog SQL, of 'count' int8 Datums. */
+ArrayType *
+int8_array(Datum *elements, int count)
+{
+	return construct_array(elements, count, INT8OID, 8, true, TYPALIGN_DOUBLE);
+}
+
 /*
  * run_catalog_sql() for a statement whose parameters, at most
  * MAX_INT8_CATALOG_ARGS, are all bigint.

@@ -10,6 +10,7 @@
 #define PULSAR_CATALOG_H
 
 #include "nodes/pg_list.h"
+#include "utils/array.h"
 #include "storage/lockdefs.h"
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
@@ -91,6 +92,7 @@ extern int	run_catalog_sql(const char *sql, int nargs, Oid *argtypes,
 							Datum *values, const char *nulls,
 							bool latest_snapshot);
 
+extern ArrayType *int8_array(Datum *elements, int count);
 #define MAX_INT8_CATALOG_ARGS	5
 extern int	run_catalog_sql_int8(const char *sql, int nargs, const int64 *args,
 								 bool latest_snapshot);

@@ -736,10 +736,8 @@ store_ranges_above(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 		return;
 	values[0] = Int64GetDatum(subscription_id);
 	values[1] = Int64GetDatum(ledger_id);
-	values[2] = PointerGetDatum(construct_array(first_datums, num_kept, INT8OID,
-												8, true, TYPALIGN_DOUBLE));
-	values[3] = PointerGetDatum(construct_array(last_datums, num_kept, INT8OID,
-												8, true, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(int8_array(first_datums, num_kept));
+	values[3] = PointerGetDatum(int8_array(last_datums, num_kept));
 	run_catalog_sql("INSERT INTO pulsar.acked_range"
 					" (subscription_id, ledger_id, first_entry, last_entry)"
 					" SELECT $1, $2, f, l FROM unnest($3, $4) AS r(f, l)"
@@ -922,8 +920,7 @@ check_ack_conflicts(Subscription *subscription, int64 ledger_id,
 		elements[i] = Int64GetDatum(entries[i]);
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = Int64GetDatum(ledger_id);
-	values[2] = PointerGetDatum(construct_array(elements, count, INT8OID, 8,
-												true, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(int8_array(elements, count));
 	values[3] = found;
 	run_catalog_sql("SELECT e, c.xmin, r.acked_by"
 					"  FROM unnest($3) AS e"
@@ -993,8 +990,7 @@ ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 			if (taken[i].found)
 				found[nfound++] = Int64GetDatum(entries[i]);
 		check_ack_conflicts(subscription, ledger_id, entries, count,
-							PointerGetDatum(construct_array(found, nfound, INT8OID,
-															8, true, TYPALIGN_DOUBLE)));
+							PointerGetDatum(int8_array(found, nfound)));
 	}
 
 	for (int i = 0; i < count; i++)

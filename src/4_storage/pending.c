@@ -193,9 +193,7 @@ pending_hold_delayed(int64 subscription_id, int64 ledger_id, Datum *entries,
 
 	values[0] = Int64GetDatum(subscription_id);
 	values[1] = Int64GetDatum(ledger_id);
-	values[2] = PointerGetDatum(construct_array(entries,
-												count, INT8OID,
-												8, true, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(int8_array(entries, count));
 	values[3] = PointerGetDatum(construct_array(key_hashes,
 												count, INT4OID,
 												4, true, TYPALIGN_INT));
@@ -256,10 +254,8 @@ pending_hold_for_consumer(Subscription *subscription, int64 ledger_id,
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = Int64GetDatum(ledger_id);
 	values[2] = Int64GetDatum(consumer_id);
-	values[3] = PointerGetDatum(construct_array(firsts, num_runs, INT8OID, 8,
-												true, TYPALIGN_DOUBLE));
-	values[4] = PointerGetDatum(construct_array(lasts, num_runs, INT8OID, 8,
-												true, TYPALIGN_DOUBLE));
+	values[3] = PointerGetDatum(int8_array(firsts, num_runs));
+	values[4] = PointerGetDatum(int8_array(lasts, num_runs));
 	values[5] = PointerGetDatum(construct_md_array(hashes, hash_nulls, 1, dims,
 												   lbs, INT4OID, 4, true,
 												   TYPALIGN_INT));
@@ -429,16 +425,10 @@ pending_mark_redelivered(int64 subscription_id, int64 ledger_id,
 	values[0] = Int64GetDatum(subscription_id);
 	values[1] = Int64GetDatum(ledger_id);
 	values[2] = Int64GetDatum(consumer_id);
-	values[3] = PointerGetDatum(construct_array(first_datums, count,
-												INT8OID, 8, true,
-												TYPALIGN_DOUBLE));
-	values[4] = PointerGetDatum(construct_array(start_datums, count,
-												INT8OID, 8, true,
-												TYPALIGN_DOUBLE));
+	values[3] = PointerGetDatum(int8_array(first_datums, count));
+	values[4] = PointerGetDatum(int8_array(start_datums, count));
 	values[5] = Int64GetDatum(ack_timeout_us);
-	values[7] = PointerGetDatum(construct_array(cut_datums, count,
-												INT8OID, 8, true,
-												TYPALIGN_DOUBLE));
+	values[7] = PointerGetDatum(int8_array(cut_datums, count));
 	run_catalog_sql("UPDATE pulsar.pending p"
 					"   SET first_entry = c.start, last_entry = c.cut,"
 					"       consumer_id = $3, delivered_at = clock_timestamp(),"
@@ -567,12 +557,8 @@ write_back_untaken(int64 subscription_id, int64 ledger_id, HeapTuple row,
 
 	piece_values[0] = Int64GetDatum(subscription_id);
 	piece_values[1] = Int64GetDatum(ledger_id);
-	piece_values[2] = PointerGetDatum(construct_array(piece_firsts, num_pieces,
-													  INT8OID, 8, true,
-													  TYPALIGN_DOUBLE));
-	piece_values[3] = PointerGetDatum(construct_array(piece_lasts, num_pieces,
-													  INT8OID, 8, true,
-													  TYPALIGN_DOUBLE));
+	piece_values[2] = PointerGetDatum(int8_array(piece_firsts, num_pieces));
+	piece_values[3] = PointerGetDatum(int8_array(piece_lasts, num_pieces));
 	for (int c = 0; c < 4; c++)
 	{
 		piece_values[4 + c] = SPI_getbinval(row, desc, 4 + c, &isnull);
@@ -623,9 +609,7 @@ pending_take_entries(Subscription *subscription, int64 ledger_id,
 		if (num_missing == 0)
 			break;
 		delete_rows_covering(subscription->subscription_id, ledger_id,
-							 PointerGetDatum(construct_array(missing, num_missing,
-															 INT8OID, 8, true,
-															 TYPALIGN_DOUBLE)));
+							 PointerGetDatum(int8_array(missing, num_missing)));
 		rows = SPI_tuptable;
 		num_rows = (int) SPI_processed;
 		candidates = DatumGetInt64(SPI_getbinval(rows->vals[0], rows->tupdesc,
@@ -722,8 +706,7 @@ pending_put_back_nacked(Subscription *subscription, int64 ledger_id,
 	dims[0] = count;
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = Int64GetDatum(ledger_id);
-	values[2] = PointerGetDatum(construct_array(elements, count, INT8OID, 8,
-												true, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(int8_array(elements, count));
 	values[3] = Int64GetDatum(subscription->negative_ack_delay_us);
 	values[4] = PointerGetDatum(construct_array(found, count, BOOLOID, 1,
 												true, TYPALIGN_CHAR));

@@ -398,8 +398,7 @@ remove_departed(void)
 										now, pulsar_consumer_lease_ms)))
 			departed[num_departed++] = Int64GetDatum(consumer_id);
 	}
-	departed_ids = construct_array(departed, num_departed, INT8OID,
-								   8, true, TYPALIGN_DOUBLE);
+	departed_ids = int8_array(departed, num_departed);
 	if (num_departed > 0)
 		(void) detach_consumers(PointerGetDatum(departed_ids), true);
 	return departed_ids;

@@ -606,9 +606,7 @@ claim_due_of_my_keys(Receiver *receiver, const LedgerInfo *ledger,
 											 SPI_tuptable->tupdesc, 1, &isnull);
 	}
 	pending_claim_runs(subscription->subscription_id, ledger->ledger_id,
-					   PointerGetDatum(construct_array(mine, num_mine,
-													   INT8OID, 8, true,
-													   TYPALIGN_DOUBLE)));
+					   PointerGetDatum(int8_array(mine, num_mine)));
 	return SPI_processed;
 }
 

@@ -379,8 +379,7 @@ load_subscribers(List *moved, uint64 generation)
 	if (num_stale == 0)
 		return;
 
-	values[0] = PointerGetDatum(construct_array(stale, num_stale, INT8OID, 8,
-												true, TYPALIGN_DOUBLE));
+	values[0] = PointerGetDatum(int8_array(stale, num_stale));
 	begin_catalog_access(&access);
 	run_catalog_sql("SELECT l.ledger_id, l.partition_index, s.subscription_id,"
 					"       'persistent://' || t.tenant || '/' || t.namespace || '/' || t.name"
@@ -476,8 +475,7 @@ collect_left(HTAB *notifies, const int64 *left, int num_left, bool overflow)
 		ids = palloc(sizeof(Datum) * Max(num_left, 1));
 		for (int i = 0; i < num_left; i++)
 			ids[i] = Int64GetDatum(left[i]);
-		values[0] = PointerGetDatum(construct_array(ids, num_left, INT8OID, 8,
-													true, TYPALIGN_DOUBLE));
+		values[0] = PointerGetDatum(int8_array(ids, num_left));
 		run_catalog_sql(SUBSCRIPTION_TOPICS " WHERE s.subscription_id = ANY ($1)",
 						1, argtypes, values, NULL, false);
 	}
