@@ -29,6 +29,7 @@ OBJS = \
 	src/4_storage/reader.o \
 	src/4_storage/cursor.o \
 	src/4_storage/subscription.o \
+	src/4_storage/pending.o \
 	src/4_storage/trim.o \
 	src/5_dispatch/dispatch.o \
 	src/6_entry/admin.o \

@@ -344,6 +344,35 @@ run_catalog_sql(const char *sql, int nargs, Oid *argtypes, Datum *values,
 	return rc;
 }
 
+/* A bigint[] parameter for catalog SQL, of 'count' int8 Datums. */
+ArrayType *
+int8_array(Datum *elements, int count)
+{
+	return construct_array(elements, count, INT8OID, 8, true, TYPALIGN_DOUBLE);
+}
+
+/*
+ * run_catalog_sql() for a statement whose parameters, at most
+ * MAX_INT8_CATALOG_ARGS, are all bigint.
+ */
+int
+run_catalog_sql_int8(const char *sql, int nargs, const int64 *args,
+					 bool latest_snapshot)
+{
+	Oid			argtypes[MAX_INT8_CATALOG_ARGS];
+	Datum		values[MAX_INT8_CATALOG_ARGS];
+
+	if (nargs > MAX_INT8_CATALOG_ARGS)
+		elog(ERROR, "too many arguments for \"%s\": %d", sql, nargs);
+	for (int i = 0; i < nargs; i++)
+	{
+		argtypes[i] = INT8OID;
+		values[i] = Int64GetDatum(args[i]);
+	}
+	return run_catalog_sql(sql, nargs, argtypes, values, NULL,
+						   latest_snapshot);
+}
+
 /*
  * Runs a one-off utility statement (DDL on segment tables).
  */
@@ -834,19 +863,77 @@ create_topic(const TopicName *name, int32 partitions)
 }
 
 /*
- * Deletes a topic, its storage and, with 'force', its subscriptions, whose
- * ids and those of their consumers are appended to the lists (allocated in
- * the caller's memory context) so that their shared state can go with them.
+ * Fails unless the topic has no subscriptions.  Caller is inside
+ * begin_catalog_access().
  */
-void
-delete_topic(const TopicName *name, bool force, List **subscription_ids,
-			 List **consumer_ids)
+static void
+refuse_topic_with_subscriptions(const TopicName *name, TopicInfo *topic)
+{
+	run_catalog_sql_int8("SELECT name FROM pulsar.subscription"
+						 " WHERE topic_id = $1 ORDER BY name",
+						 1, &topic->topic_id, true);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("topic \"%s\" has subscriptions",
+						topic_name_string(name, NOT_A_PARTITION)),
+				 errdetail_plural("The topic has %d subscription, \"%s\".",
+								  "The topic has %d subscriptions, including \"%s\".",
+								  (int) SPI_processed,
+								  (int) SPI_processed,
+								  SPI_getvalue(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1)),
+				 errhint("Unsubscribe first, or call pulsar.delete_topic() with force => true.")));
+}
+
+/*
+ * Drops the segment tables of a ledger; its shared state goes when the
+ * deletion commits.  Caller holds the topic in AccessExclusiveLock and is
+ * inside begin_catalog_access().
+ */
+static void
+drop_ledger_segments(int64 ledger_id)
+{
+	uint64		nsegments;
+	int64	   *segments;
+
+	LOCKTAG		tag;
+
+	/* after the topic lock: segment workers never wait for this one */
+	set_segment_locktag(&tag, ledger_id);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	run_catalog_sql_int8("SELECT segment_no FROM pulsar.segment"
+						 " WHERE ledger_id = $1",
+						 1, &ledger_id, true);
+	nsegments = SPI_processed;
+	segments = palloc(sizeof(int64) * Max(nsegments, 1));
+	for (uint64 s = 0; s < nsegments; s++)
+	{
+		bool		isnull;
+
+		segments[s] = result_int64(s, 1, &isnull);
+	}
+	for (uint64 s = 0; s < nsegments; s++)
+		run_catalog_ddl(psprintf("DROP TABLE IF EXISTS %s.%s", DATA_SCHEMA,
+								 quote_identifier(segment_table_name(ledger_id,
+																	 segments[s]))));
+	ForgetLedgerAtCommit(ledger_id);
+}
+
+/*
+ * A topic is deleted in three steps, in one transaction and in this order:
+ * delete_topic_storage() locks it, refuses a topic with subscriptions
+ * unless 'force', and deletes its storage (segments, ledgers, policies,
+ * producer sequences); the caller then deletes its subscriptions with all
+ * that hangs on them (storage, pending_delete_subscriptions_of_topic());
+ * delete_topic_row() removes the topic itself.  The catalog layer does not
+ * reach the subscriptions' tables, which storage owns.
+ */
+TopicInfo *
+delete_topic_storage(const TopicName *name, bool force)
 {
 	CatalogAccess access;
 	TopicInfo  *topic;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1];
-	MemoryContext caller = CurrentMemoryContext;
 
 	if (name->partition_index != NOT_A_PARTITION)
 		ereport(ERROR,
@@ -856,98 +943,32 @@ delete_topic(const TopicName *name, bool force, List **subscription_ids,
 				 errhint("Delete the partitioned topic as a whole.")));
 
 	topic = resolve_topic(name, false, AccessExclusiveLock);
-	values[0] = Int64GetDatum(topic->topic_id);
-
 	begin_catalog_access(&access);
 	if (!force)
-	{
-		run_catalog_sql("SELECT name FROM pulsar.subscription"
-						" WHERE topic_id = $1 ORDER BY name",
-						1, argtypes, values, NULL, true);
-		if (SPI_processed > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-					 errmsg("topic \"%s\" has subscriptions",
-							topic_name_string(name, NOT_A_PARTITION)),
-					 errdetail_plural("The topic has %d subscription, \"%s\".",
-									  "The topic has %d subscriptions, including \"%s\".",
-									  (int) SPI_processed,
-									  (int) SPI_processed,
-									  SPI_getvalue(SPI_tuptable->vals[0],
-												   SPI_tuptable->tupdesc, 1)),
-					 errhint("Unsubscribe first, or call pulsar.delete_topic() with force => true.")));
-	}
-
+		refuse_topic_with_subscriptions(name, topic);
 	for (int i = 0; i < topic->num_ledgers; i++)
-	{
-		int64		ledger_id = topic->ledgers[i].ledger_id;
-		Datum		ledger_values[1] = {Int64GetDatum(ledger_id)};
-		uint64		nsegments;
-		int64	   *segments;
-
-		LOCKTAG		tag;
-
-		/* after the topic lock: segment workers never wait for this one */
-		set_segment_locktag(&tag, ledger_id);
-		(void) LockAcquire(&tag, ExclusiveLock, false, false);
-		run_catalog_sql("SELECT segment_no FROM pulsar.segment"
-						" WHERE ledger_id = $1",
-						1, argtypes, ledger_values, NULL, true);
-		nsegments = SPI_processed;
-		segments = palloc(sizeof(int64) * Max(nsegments, 1));
-		for (uint64 s = 0; s < nsegments; s++)
-		{
-			bool		isnull;
-
-			segments[s] = result_int64(s, 1, &isnull);
-		}
-		for (uint64 s = 0; s < nsegments; s++)
-			run_catalog_ddl(psprintf("DROP TABLE IF EXISTS %s.%s", DATA_SCHEMA,
-									 quote_identifier(segment_table_name(ledger_id,
-																		 segments[s]))));
-		ForgetLedgerAtCommit(ledger_id);
-	}
-	run_catalog_sql("DELETE FROM pulsar.segment WHERE ledger_id IN"
-					" (SELECT ledger_id FROM pulsar.ledger WHERE topic_id = $1)",
-					1, argtypes, values, NULL, false);
-	run_catalog_sql("DELETE FROM pulsar.ledger WHERE topic_id = $1",
-					1, argtypes, values, NULL, false);
+		drop_ledger_segments(topic->ledgers[i].ledger_id);
+	run_catalog_sql_int8("DELETE FROM pulsar.segment WHERE ledger_id IN"
+						 " (SELECT ledger_id FROM pulsar.ledger WHERE topic_id = $1)",
+						 1, &topic->topic_id, false);
+	run_catalog_sql_int8("DELETE FROM pulsar.ledger WHERE topic_id = $1",
+						 1, &topic->topic_id, false);
 	policy_forget_topic(topic->topic_id);
-	run_catalog_sql("DELETE FROM pulsar.producer_sequence WHERE topic_id = $1",
-					1, argtypes, values, NULL, false);
-	run_catalog_sql("WITH gone AS ("
-					"  DELETE FROM pulsar.subscription WHERE topic_id = $1"
-					"  RETURNING subscription_id),"
-					" cursors AS (DELETE FROM pulsar.cursor c USING gone g"
-					"  WHERE c.subscription_id = g.subscription_id),"
-					" ranges AS (DELETE FROM pulsar.acked_range r USING gone g"
-					"  WHERE r.subscription_id = g.subscription_id),"
-					" pending AS (DELETE FROM pulsar.pending p USING gone g"
-					"  WHERE p.subscription_id = g.subscription_id),"
-					" consumers AS (DELETE FROM pulsar.consumer c USING gone g"
-					"  WHERE c.subscription_id = g.subscription_id"
-					"  RETURNING c.consumer_id)"
-					" SELECT true, subscription_id FROM gone"
-					" UNION ALL SELECT false, consumer_id FROM consumers",
-					1, argtypes, values, NULL, false);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		bool		is_subscription = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
-																 SPI_tuptable->tupdesc,
-																 1, &isnull));
-		MemoryContext old = MemoryContextSwitchTo(caller);
-		int64	   *id = palloc(sizeof(int64));
+	run_catalog_sql_int8("DELETE FROM pulsar.producer_sequence WHERE topic_id = $1",
+						 1, &topic->topic_id, false);
+	end_catalog_access(&access);
+	return topic;
+}
 
-		*id = result_int64(i, 2, &isnull);
-		if (is_subscription)
-			*subscription_ids = lappend(*subscription_ids, id);
-		else
-			*consumer_ids = lappend(*consumer_ids, id);
-		MemoryContextSwitchTo(old);
-	}
-	run_catalog_sql("DELETE FROM pulsar.topic WHERE topic_id = $1",
-					1, argtypes, values, NULL, false);
+/* The last step of deleting a topic (see delete_topic_storage()). */
+void
+delete_topic_row(TopicInfo *topic)
+{
+	CatalogAccess access;
+
+	begin_catalog_access(&access);
+	run_catalog_sql_int8("DELETE FROM pulsar.topic WHERE topic_id = $1",
+						 1, &topic->topic_id, false);
 	invalidate_topic_cache();
 	end_catalog_access(&access);
 }

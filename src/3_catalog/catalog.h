@@ -10,6 +10,7 @@
 #define PULSAR_CATALOG_H
 
 #include "nodes/pg_list.h"
+#include "utils/array.h"
 #include "storage/lockdefs.h"
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
@@ -94,6 +95,11 @@ extern int	run_catalog_sql(const char *sql, int nargs, Oid *argtypes,
 							Datum *values, const char *nulls,
 							bool latest_snapshot);
 
+extern ArrayType *int8_array(Datum *elements, int count);
+#define MAX_INT8_CATALOG_ARGS	5
+extern int	run_catalog_sql_int8(const char *sql, int nargs, const int64 *args,
+								 bool latest_snapshot);
+
 extern void catalog_require_writable(const char *function);
 extern void check_namespace_exists(const char *tenant, const char *namespace);
 extern TopicInfo *resolve_topic(const TopicName *name, bool create_if_missing,
@@ -106,8 +112,8 @@ extern void unlock_subscription(int64 topic_id, const char *name,
 extern void lock_dispatch(int64 subscription_id, int64 ledger_id);
 extern void unlock_dispatch(int64 subscription_id, int64 ledger_id);
 extern char *create_topic(const TopicName *name, int32 partitions);
-extern void delete_topic(const TopicName *name, bool force,
-						 List **subscription_ids, List **consumer_ids);
+extern TopicInfo *delete_topic_storage(const TopicName *name, bool force);
+extern void delete_topic_row(TopicInfo *topic);
 extern void create_tenant(const char *tenant);
 extern void create_namespace(const char *tenant, const char *namespace);
 extern void set_namespace_deduplication(const char *tenant,

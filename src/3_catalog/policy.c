@@ -296,11 +296,8 @@ policy_limit(Jsonb *policy, const char *field, int64 *value)
 void
 policy_forget_topic(int64 topic_id)
 {
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(topic_id)};
-
-	run_catalog_sql("DELETE FROM pulsar.policy WHERE topic_id = $1",
-					1, argtypes, values, NULL, false);
+	run_catalog_sql_int8("DELETE FROM pulsar.policy WHERE topic_id = $1",
+						 1, &topic_id, false);
 }
 
 /*

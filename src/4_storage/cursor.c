@@ -42,6 +42,7 @@
 #include "utils/timestamp.h"
 
 #include "4_storage/cursor.h"
+#include "4_storage/pending.h"
 #include "2_shmem/dispatch_state.h"
 #include "1_value/message_id.h"
 #include "2_shmem/read_position.h"
@@ -132,7 +133,7 @@ cursor_mark_delete(Subscription *subscription, int64 ledger_id)
  * and acknowledging read cursors on every call: these direct scans cost a
  * fraction of an SPI statement's executor start-up.
  */
-static SysScanDesc
+SysScanDesc
 begin_partition_scan(Relation table, Relation index, Snapshot snapshot,
 					 int64 subscription_id, int64 ledger_id)
 {
@@ -143,36 +144,6 @@ begin_partition_scan(Relation table, Relation index, Snapshot snapshot,
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(ledger_id));
 	return systable_beginscan_ordered(table, index, snapshot, 2, keys);
-}
-
-/*
- * Whether the subscription has a pending row in the partition that ends
- * above 'above'.
- */
-static bool
-any_pending_above(int64 subscription_id, int64 ledger_id, int64 above,
-				  Snapshot snapshot)
-{
-	Oid			relid = catalog_relation_oid(CATALOG_PENDING);
-	AttrNumber	last_attnum = get_attnum(relid, "last_entry");
-	Relation	pending = table_open(relid, AccessShareLock);
-	Relation	index = index_open(RelationGetPrimaryKeyIndex(pending),
-								   AccessShareLock);
-	SysScanDesc scan = begin_partition_scan(pending, index, snapshot,
-											subscription_id, ledger_id);
-	HeapTuple	tuple;
-	bool		found = false;
-	bool		isnull;
-
-	while (!found &&
-		   (tuple = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
-		found = DatumGetInt64(heap_getattr(tuple, last_attnum,
-										   RelationGetDescr(pending),
-										   &isnull)) > above;
-	systable_endscan_ordered(scan);
-	index_close(index, AccessShareLock);
-	table_close(pending, AccessShareLock);
-	return found;
 }
 
 /*
@@ -323,7 +294,7 @@ read_cursor(Subscription *subscription, int64 ledger_id, int64 ranges_from,
 	index_close(index, AccessShareLock);
 	table_close(cursors, AccessShareLock);
 
-	view->any_pending = any_pending_above(subscription->subscription_id,
+	view->any_pending = pending_any_above(subscription->subscription_id,
 										  ledger_id, view->mark_delete,
 										  snapshot);
 	view->ranges_from = Max(ranges_from, view->mark_delete + 1);
@@ -570,7 +541,7 @@ lock_cursor(int64 subscription_id, int64 ledger_id, bool wait,
 	 * the fold reads the ranges with a snapshot taken later still).
 	 */
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	cursor->any_pending = any_pending_above(subscription_id, ledger_id,
+	cursor->any_pending = pending_any_above(subscription_id, ledger_id,
 											PG_INT64_MIN, snapshot);
 	UnregisterSnapshot(snapshot);
 	return true;
@@ -607,6 +578,186 @@ update_mark_delete(int64 subscription_id, int64 ledger_id,
 }
 
 /*
+ * Deletes the acknowledged ranges and the cursors of a subscription that
+ * goes.  Caller is inside begin_catalog_access().
+ */
+void
+cursor_forget_subscription(int64 subscription_id)
+{
+	run_catalog_sql_int8("DELETE FROM pulsar.acked_range WHERE subscription_id = $1",
+						 1, &subscription_id, false);
+	run_catalog_sql_int8("DELETE FROM pulsar.cursor WHERE subscription_id = $1",
+						 1, &subscription_id, false);
+}
+
+/*
+ * Locks a cursor row FOR UPDATE, waiting for it, in the order acks take it:
+ * a redelivery that may acknowledge dead letters takes it before pending
+ * rows.  Caller is inside begin_catalog_access().
+ */
+void
+cursor_lock_row(int64 subscription_id, int64 ledger_id)
+{
+	int64		args[2] = {subscription_id, ledger_id};
+
+	run_catalog_sql_int8("SELECT 1 FROM pulsar.cursor"
+						 " WHERE subscription_id = $1 AND ledger_id = $2 FOR UPDATE",
+						 2, args, false);
+}
+
+/*
+ * Chains the stored ranges, read one at a time by first entry, with this
+ * ack's (sorted) from the mark-delete position of a cursor row this
+ * transaction locked, and returns how far the chain reaches; counts in
+ * 'folded_stored' the stored ranges it passed.  The read stops at the
+ * first range that does not reach the chain, so a fold costs what it
+ * folds, whatever lies above.
+ */
+static int64
+chain_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
+			 const int64 *lasts, int count, const LockedCursor *cursor,
+			 int *folded_stored)
+{
+	Relation	acked = table_open(catalog_relation_oid(CATALOG_ACKED_RANGE),
+								   AccessShareLock);
+	Relation	index = index_open(RelationGetPrimaryKeyIndex(acked),
+								   AccessShareLock);
+	Snapshot	snapshot;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	int64		folded_to;
+	int			i = 0;
+
+	*folded_stored = 0;
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	scan = begin_partition_scan(acked, index, snapshot, subscription_id,
+								ledger_id);
+	tuple = systable_getnext_ordered(scan, ForwardScanDirection);
+	folded_to = cursor->mark_delete;
+	while (tuple != NULL || i < count)
+	{
+		bool		isnull;
+		int64		stored_first = 0;
+		bool		take_stored;
+		int64		first;
+		int64		last;
+
+		if (tuple != NULL)
+			stored_first = DatumGetInt64(heap_getattr(tuple, ACKED_FIRST_ENTRY_ATTNUM,
+													  RelationGetDescr(acked),
+													  &isnull));
+		take_stored = i == count ||
+			(tuple != NULL && stored_first <= firsts[i]);
+		first = take_stored ? stored_first : firsts[i];
+		last = take_stored ?
+			DatumGetInt64(heap_getattr(tuple, ACKED_LAST_ENTRY_ATTNUM,
+									   RelationGetDescr(acked), &isnull)) :
+			lasts[i];
+		if (first > folded_to + 1)
+			break;
+		folded_to = Max(folded_to, last);
+		if (take_stored)
+		{
+			if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data)))
+				remember_folded_by_others(subscription_id, ledger_id,
+										  first, last);
+			(*folded_stored)++;
+			tuple = systable_getnext_ordered(scan, ForwardScanDirection);
+		}
+		else
+			i++;
+	}
+	systable_endscan_ordered(scan);
+	UnregisterSnapshot(snapshot);
+	index_close(index, NoLock);
+	table_close(acked, NoLock);
+	return folded_to;
+}
+
+/*
+ * Folds into a cursor row this transaction locked what reaches its
+ * mark-delete position, of this ack's ranges and the stored ones; returns
+ * the new position.
+ */
+static int64
+fold_into_cursor(int64 subscription_id, int64 ledger_id, const int64 *firsts,
+				 const int64 *lasts, int count, LockedCursor *cursor)
+{
+	Oid			position_argtypes[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		values[3];
+	int			folded_stored;
+	int64		folded_to = chain_ranges(subscription_id, ledger_id, firsts,
+										 lasts, count, cursor, &folded_stored);
+
+	/* what the position covered was acknowledged by its last mover */
+	if (folded_to > cursor->mark_delete && cursor->mark_delete >= 0 &&
+		!TransactionIdIsCurrentTransactionId(cursor->set_by))
+		remember_folded_by_others(subscription_id, ledger_id, 0,
+								  cursor->mark_delete);
+
+	if (folded_to > cursor->mark_delete)
+		update_mark_delete(subscription_id, ledger_id, cursor, folded_to);
+
+	/*
+	 * Chained ranges are covered now, stale ones below it included; all
+	 * start at or below the new position, so the delete reads only them.  A
+	 * range another transaction is extending (an ack that found the cursor
+	 * row busy) is left for a later fold rather than waited for: the worker
+	 * folds too, and must never wait (DESIGN invariant 6a).  A covered range
+	 * left behind lies below the mark-delete position, where nothing reads
+	 * it.  The rows are locked once, in an array taken before the delete,
+	 * rather than in a joined subquery that a nested loop would run again
+	 * for every row it deletes.
+	 */
+	values[0] = Int64GetDatum(subscription_id);
+	values[1] = Int64GetDatum(ledger_id);
+	values[2] = Int64GetDatum(folded_to);
+	if (folded_stored > 0)
+		run_catalog_sql("DELETE FROM pulsar.acked_range"
+						" WHERE ctid = ANY (ARRAY("
+						"   SELECT ctid FROM pulsar.acked_range"
+						"    WHERE subscription_id = $1 AND ledger_id = $2"
+						"      AND first_entry <= $3 AND last_entry <= $3"
+						"      FOR UPDATE SKIP LOCKED))",
+						3, position_argtypes, values, NULL, false);
+	return folded_to;
+}
+
+/* Stores what of this ack's ranges lies above 'folded_to'. */
+static void
+store_ranges_above(int64 subscription_id, int64 ledger_id, const int64 *firsts,
+				   const int64 *lasts, int count, int64 folded_to)
+{
+	Oid			argtypes[4] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[4];
+	Datum	   *first_datums = palloc(sizeof(Datum) * Max(count, 1));
+	Datum	   *last_datums = palloc(sizeof(Datum) * Max(count, 1));
+	int			num_kept = 0;
+
+	for (int r = 0; r < count; r++)
+	{
+		if (lasts[r] <= folded_to)
+			continue;
+		first_datums[num_kept] = Int64GetDatum(Max(firsts[r], folded_to + 1));
+		last_datums[num_kept] = Int64GetDatum(lasts[r]);
+		num_kept++;
+	}
+	if (num_kept == 0)
+		return;
+	values[0] = Int64GetDatum(subscription_id);
+	values[1] = Int64GetDatum(ledger_id);
+	values[2] = PointerGetDatum(int8_array(first_datums, num_kept));
+	values[3] = PointerGetDatum(int8_array(last_datums, num_kept));
+	run_catalog_sql("INSERT INTO pulsar.acked_range"
+					" (subscription_id, ledger_id, first_entry, last_entry)"
+					" SELECT $1, $2, f, l FROM unnest($3, $4) AS r(f, l)"
+					" ON CONFLICT (subscription_id, ledger_id, first_entry) DO UPDATE"
+					"   SET last_entry = greatest(acked_range.last_entry, EXCLUDED.last_entry)",
+					4, argtypes, values, NULL, false);
+}
+
+/*
  * Acknowledges ranges of entries of one ledger (sorted by first entry) and
  * folds into the mark-delete position what reaches it, stored ranges
  * included.  The fold needs the cursor row: the caller may have locked it
@@ -619,18 +770,10 @@ static void
 fold_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 			const int64 *lasts, int count, LockedCursor *locked)
 {
-	Oid			argtypes[4] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID};
-	Oid			position_argtypes[3] = {INT8OID, INT8OID, INT8OID};
-	Datum		values[4];
 	LockedCursor own;
 	LockedCursor *cursor = locked;
-	Datum	   *first_datums;
-	Datum	   *last_datums;
 	int64		folded_to;
-	int			num_kept = 0;
 
-	values[0] = Int64GetDatum(subscription_id);
-	values[1] = Int64GetDatum(ledger_id);
 	if (cursor == NULL && lock_cursor(subscription_id, ledger_id, false, &own))
 		cursor = &own;
 	if (cursor == NULL)
@@ -641,121 +784,12 @@ fold_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 		folded_to = read_mark_delete(subscription_id, ledger_id);
 	}
 	else
-	{
-		Relation	acked = table_open(catalog_relation_oid(CATALOG_ACKED_RANGE),
-									   AccessShareLock);
-		Relation	index = index_open(RelationGetPrimaryKeyIndex(acked),
-									   AccessShareLock);
-		Snapshot	snapshot;
-		SysScanDesc scan;
-		HeapTuple	tuple;
-		int			folded_stored = 0;
-		int			i = 0;
-
-		/*
-		 * Chain the stored ranges, read one at a time by first entry, with
-		 * this ack's from the mark-delete position: the read stops at the
-		 * first range that does not reach it, so a fold costs what it
-		 * folds, whatever lies above.
-		 */
-		CommandCounterIncrement();
-		snapshot = RegisterSnapshot(GetTransactionSnapshot());
-		scan = begin_partition_scan(acked, index, snapshot, subscription_id,
-									ledger_id);
-		tuple = systable_getnext_ordered(scan, ForwardScanDirection);
-		folded_to = cursor->mark_delete;
-		while (tuple != NULL || i < count)
-		{
-			bool		isnull;
-			int64		stored_first = 0;
-			bool		take_stored;
-			int64		first;
-			int64		last;
-
-			if (tuple != NULL)
-				stored_first = DatumGetInt64(heap_getattr(tuple, ACKED_FIRST_ENTRY_ATTNUM,
-														  RelationGetDescr(acked),
-														  &isnull));
-			take_stored = i == count ||
-				(tuple != NULL && stored_first <= firsts[i]);
-			first = take_stored ? stored_first : firsts[i];
-			last = take_stored ?
-				DatumGetInt64(heap_getattr(tuple, ACKED_LAST_ENTRY_ATTNUM,
-										   RelationGetDescr(acked), &isnull)) :
-				lasts[i];
-			if (first > folded_to + 1)
-				break;
-			folded_to = Max(folded_to, last);
-			if (take_stored)
-			{
-				if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data)))
-					remember_folded_by_others(subscription_id, ledger_id,
-											  first, last);
-				folded_stored++;
-				tuple = systable_getnext_ordered(scan, ForwardScanDirection);
-			}
-			else
-				i++;
-		}
-		systable_endscan_ordered(scan);
-		UnregisterSnapshot(snapshot);
-		index_close(index, NoLock);
-		table_close(acked, NoLock);
-
-		/* what the position covered was acknowledged by its last mover */
-		if (folded_to > cursor->mark_delete && cursor->mark_delete >= 0 &&
-			!TransactionIdIsCurrentTransactionId(cursor->set_by))
-			remember_folded_by_others(subscription_id, ledger_id, 0,
-									  cursor->mark_delete);
-
-		if (folded_to > cursor->mark_delete)
-			update_mark_delete(subscription_id, ledger_id, cursor, folded_to);
-
-		/*
-		 * Chained ranges are covered now, stale ones below it included; all
-		 * start at or below the new position, so the delete reads only
-		 * them.  A range another transaction is extending (an ack that found
-		 * the cursor row busy) is left for a later fold rather than waited
-		 * for: the worker folds too, and must never wait (DESIGN invariant
-		 * 6a).  A covered range left behind lies below the mark-delete
-		 * position, where nothing reads it.  The rows are locked once, in
-		 * an array taken before the delete, rather than in a joined subquery
-		 * that a nested loop would run again for every row it deletes.
-		 */
-		values[2] = Int64GetDatum(folded_to);
-		if (folded_stored > 0)
-			run_catalog_sql("DELETE FROM pulsar.acked_range"
-							" WHERE ctid = ANY (ARRAY("
-							"   SELECT ctid FROM pulsar.acked_range"
-							"    WHERE subscription_id = $1 AND ledger_id = $2"
-							"      AND first_entry <= $3 AND last_entry <= $3"
-							"      FOR UPDATE SKIP LOCKED))",
-							3, position_argtypes, values, NULL, false);
-	}
+		folded_to = fold_into_cursor(subscription_id, ledger_id, firsts, lasts,
+									 count, cursor);
 
 	/* what the fold did not reach is stored */
-	first_datums = palloc(sizeof(Datum) * Max(count, 1));
-	last_datums = palloc(sizeof(Datum) * Max(count, 1));
-	for (int r = 0; r < count; r++)
-	{
-		if (lasts[r] <= folded_to)
-			continue;
-		first_datums[num_kept] = Int64GetDatum(Max(firsts[r], folded_to + 1));
-		last_datums[num_kept] = Int64GetDatum(lasts[r]);
-		num_kept++;
-	}
-	if (num_kept == 0)
-		return;
-	values[2] = PointerGetDatum(construct_array(first_datums, num_kept, INT8OID,
-												8, true, TYPALIGN_DOUBLE));
-	values[3] = PointerGetDatum(construct_array(last_datums, num_kept, INT8OID,
-												8, true, TYPALIGN_DOUBLE));
-	run_catalog_sql("INSERT INTO pulsar.acked_range"
-					" (subscription_id, ledger_id, first_entry, last_entry)"
-					" SELECT $1, $2, f, l FROM unnest($3, $4) AS r(f, l)"
-					" ON CONFLICT (subscription_id, ledger_id, first_entry) DO UPDATE"
-					"   SET last_entry = greatest(acked_range.last_entry, EXCLUDED.last_entry)",
-					4, argtypes, values, NULL, false);
+	store_ranges_above(subscription_id, ledger_id, firsts, lasts, count,
+					   folded_to);
 }
 
 /*
@@ -879,201 +913,6 @@ ledger_partition_index(TopicInfo *topic, int64 ledger_id)
 }
 
 /*
- * The acknowledged range of subscription $1 in ledger $2 that starts
- * nearest below or at entry e: the one that would cover e (see
- * read_acked_ranges() on nesting).  A backward index scan of one row,
- * however many ranges lie behind.
- */
-#define NEAREST_ACKED_RANGE \
-	"SELECT n.last_entry, n.xmin AS acked_by FROM pulsar.acked_range n" \
-	" WHERE n.subscription_id = $1 AND n.ledger_id = $2" \
-	"   AND n.first_entry <= e" \
-	" ORDER BY n.first_entry DESC LIMIT 1"
-
-/* pending rows of subscription $1 in ledger $2 covering entries $3 (sorted) */
-#define PENDING_COVERING_ENTRIES \
-	"p.subscription_id = $1 AND p.ledger_id = $2" \
-	" AND p.first_entry >= coalesce(" \
-	"      (SELECT max(first_entry) FROM pulsar.pending" \
-	"        WHERE subscription_id = $1 AND ledger_id = $2" \
-	"          AND first_entry <= $3[1]), $3[1])" \
-	" AND p.first_entry <= $3[array_upper($3, 1)]" \
-	" AND int8range(p.first_entry, p.last_entry, '[]') @> ANY ($3)"
-
-/* what a pending row said of an entry taken out of it */
-typedef struct TakenEntry
-{
-	bool		found;
-	int32		redelivery_count;
-	bool		delivered;		/* delivered_at was set */
-	TimestampTz delivered_at;
-	int32		key_hash;		/* -1: none */
-} TakenEntry;
-
-/*
- * Takes entries (sorted, distinct) of one ledger out of the subscription's
- * pending rows: a row is deleted, and the parts of its run that were not
- * asked for are written back as rows of their own, in the same state.
- * Fills 'taken' per entry and returns how many were found.
- *
- * A row another transaction changes while this one waits for it may have
- * been split: its new rows are invisible to the statement that waited.  So
- * each look also counts the rows its snapshot shows, and while it took
- * fewer, entries not found are looked for again with a new snapshot.  The
- * first look only deletes: when it finds every entry, as an ack of what
- * was received usually does, there is nothing to look for again, and the
- * count would be a second scan for nothing.  Caller is inside
- * begin_catalog_access().
- */
-static int
-take_pending_entries(Subscription *subscription, int64 ledger_id,
-					 const int64 *entries, int count, TakenEntry *taken)
-{
-	int			found = 0;
-	bool		first_look = true;
-
-	memset(taken, 0, sizeof(TakenEntry) * count);
-	for (;;)
-	{
-		Oid			argtypes[3] = {INT8OID, INT8OID, INT8ARRAYOID};
-		Datum		values[3];
-		Datum	   *missing = palloc(sizeof(Datum) * count);
-		int			num_missing = 0;
-		int			found_now = 0;
-		int			num_rows;
-		int64		candidates;
-		bool		isnull;
-		SPITupleTable *rows;
-
-		for (int i = 0; i < count; i++)
-			if (!taken[i].found)
-				missing[num_missing++] = Int64GetDatum(entries[i]);
-		if (num_missing == 0)
-			break;
-		values[0] = Int64GetDatum(subscription->subscription_id);
-		values[1] = Int64GetDatum(ledger_id);
-		values[2] = PointerGetDatum(construct_array(missing, num_missing,
-													INT8OID, 8, true,
-													TYPALIGN_DOUBLE));
-		if (first_look)
-		{
-			/* the same columns as below, the count left out */
-			run_catalog_sql("DELETE FROM pulsar.pending p"
-							" WHERE " PENDING_COVERING_ENTRIES
-							" RETURNING NULL::bigint, first_entry, last_entry,"
-							"           consumer_id, key_hash, delivered_at,"
-							"           redeliver_at, redelivery_count",
-							3, argtypes, values, NULL, false);
-			rows = SPI_tuptable;
-			num_rows = (int) SPI_processed;
-			candidates = -1;	/* unknown: look again unless all found */
-		}
-		else
-		{
-			run_catalog_sql("WITH candidates AS ("
-							"  SELECT count(*) AS n FROM pulsar.pending p"
-							"   WHERE " PENDING_COVERING_ENTRIES "),"
-							" taken AS ("
-							"  DELETE FROM pulsar.pending p"
-							"   WHERE " PENDING_COVERING_ENTRIES
-							"  RETURNING first_entry, last_entry, consumer_id, key_hash,"
-							"            delivered_at, redeliver_at, redelivery_count)"
-							" SELECT c.n, t.* FROM candidates c LEFT JOIN taken t ON true",
-							3, argtypes, values, NULL, false);
-			rows = SPI_tuptable;
-			num_rows = (int) SPI_processed;
-			candidates = DatumGetInt64(SPI_getbinval(rows->vals[0], rows->tupdesc,
-													 1, &isnull));
-			SPI_getbinval(rows->vals[0], rows->tupdesc, 2, &isnull);
-			if (isnull)
-				num_rows = 0;
-		}
-		first_look = false;
-
-		for (int r = 0; r < num_rows; r++)
-		{
-			HeapTuple	row = rows->vals[r];
-			TupleDesc	desc = rows->tupdesc;
-			int64		first = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
-			int64		last = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
-			Datum		delivered_at = SPI_getbinval(row, desc, 6, &isnull);
-			bool		delivered = !isnull;
-			Datum		key_hash = SPI_getbinval(row, desc, 5, &isnull);
-			bool		key_isnull = isnull;
-			int32		redelivery_count = DatumGetInt32(SPI_getbinval(row, desc, 8, &isnull));
-			int64		piece_first = first;
-			Datum	   *piece_firsts = palloc(sizeof(Datum) * (count + 1));
-			Datum	   *piece_lasts = palloc(sizeof(Datum) * (count + 1));
-			int			num_pieces = 0;
-
-			for (int i = 0; i < count; i++)
-			{
-				if (entries[i] < first || entries[i] > last)
-					continue;
-				if (!taken[i].found)
-				{
-					taken[i].found = true;
-					taken[i].redelivery_count = redelivery_count;
-					taken[i].delivered = delivered;
-					taken[i].delivered_at = delivered ? DatumGetTimestampTz(delivered_at) : 0;
-					taken[i].key_hash = key_isnull ? -1 : DatumGetInt32(key_hash);
-					found_now++;
-				}
-				if (entries[i] > piece_first)
-				{
-					piece_firsts[num_pieces] = Int64GetDatum(piece_first);
-					piece_lasts[num_pieces] = Int64GetDatum(entries[i] - 1);
-					num_pieces++;
-				}
-				piece_first = entries[i] + 1;
-			}
-			if (piece_first <= last)
-			{
-				piece_firsts[num_pieces] = Int64GetDatum(piece_first);
-				piece_lasts[num_pieces] = Int64GetDatum(last);
-				num_pieces++;
-			}
-			if (num_pieces > 0)
-			{
-				Oid			piece_argtypes[9] = {INT8OID, INT8OID, INT8ARRAYOID,
-					INT8ARRAYOID, INT8OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-				INT4OID};
-				Datum		piece_values[9];
-				char		piece_nulls[9] = "         ";
-
-				piece_values[0] = Int64GetDatum(subscription->subscription_id);
-				piece_values[1] = Int64GetDatum(ledger_id);
-				piece_values[2] = PointerGetDatum(construct_array(piece_firsts, num_pieces,
-																  INT8OID, 8, true,
-																  TYPALIGN_DOUBLE));
-				piece_values[3] = PointerGetDatum(construct_array(piece_lasts, num_pieces,
-																  INT8OID, 8, true,
-																  TYPALIGN_DOUBLE));
-				for (int c = 0; c < 4; c++)
-				{
-					piece_values[4 + c] = SPI_getbinval(row, desc, 4 + c, &isnull);
-					if (isnull)
-						piece_nulls[4 + c] = 'n';
-				}
-				piece_values[8] = Int32GetDatum(redelivery_count);
-				run_catalog_sql("INSERT INTO pulsar.pending"
-								" (subscription_id, ledger_id, first_entry, last_entry,"
-								"  consumer_id, key_hash, delivered_at, redeliver_at,"
-								"  redelivery_count)"
-								" SELECT $1, $2, f, l, $5, $6, $7, $8, $9"
-								"   FROM unnest($3, $4) AS piece(f, l)",
-								9, piece_argtypes, piece_values, piece_nulls, false);
-			}
-		}
-		found += found_now;
-		/* every row this snapshot showed was taken: nothing else to find */
-		if (num_rows == candidates)
-			break;
-	}
-	return found;
-}
-
-/*
  * Fails if another transaction acknowledged one of these entries, which this
  * transaction did not find pending: the message was redelivered while this
  * transaction held it, and committing would process it twice.  Pulsar
@@ -1092,8 +931,7 @@ check_ack_conflicts(Subscription *subscription, int64 ledger_id,
 		elements[i] = Int64GetDatum(entries[i]);
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = Int64GetDatum(ledger_id);
-	values[2] = PointerGetDatum(construct_array(elements, count, INT8OID, 8,
-												true, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(int8_array(elements, count));
 	values[3] = found;
 	run_catalog_sql("SELECT e, c.xmin, r.acked_by"
 					"  FROM unnest($3) AS e"
@@ -1152,7 +990,7 @@ ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 	if (ordered)
 		lock_cursor(subscription->subscription_id, ledger_id, true, &cursor);
 	if (!ordered || cursor.any_pending)
-		found = take_pending_entries(subscription, ledger_id, entries, count,
+		found = pending_take_entries(subscription, ledger_id, entries, count,
 									 taken);
 	if (found < count)
 	{
@@ -1163,8 +1001,7 @@ ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 			if (taken[i].found)
 				found[nfound++] = Int64GetDatum(entries[i]);
 		check_ack_conflicts(subscription, ledger_id, entries, count,
-							PointerGetDatum(construct_array(found, nfound, INT8OID,
-															8, true, TYPALIGN_DOUBLE)));
+							PointerGetDatum(int8_array(found, nfound)));
 	}
 
 	for (int i = 0; i < count; i++)
@@ -1287,28 +1124,9 @@ nack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 			 int count)
 {
 	CatalogAccess access;
-	Oid			argtypes[8] = {INT8OID, INT8OID, INT8ARRAYOID, INT8OID,
-		BOOLARRAYOID, INT4ARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID};
-	Datum		values[8];
-	Datum	   *elements;
-	Datum	   *found;
-	Datum	   *counts;
-	Datum	   *hashes;
-	Datum	   *delivered_at;
-	bool	   *hash_nulls;
-	bool	   *delivered_nulls;
 	TakenEntry *taken;
-	int			dims[1];
-	int			lbs[1] = {1};
 
 	count = sort_distinct(entries, count);
-	elements = palloc(sizeof(Datum) * count);
-	found = palloc(sizeof(Datum) * count);
-	counts = palloc(sizeof(Datum) * count);
-	hashes = palloc(sizeof(Datum) * count);
-	delivered_at = palloc(sizeof(Datum) * count);
-	hash_nulls = palloc(sizeof(bool) * count);
-	delivered_nulls = palloc(sizeof(bool) * count);
 	taken = palloc(sizeof(TakenEntry) * count);
 
 	/* not after the statement: the row's time must not precede the note */
@@ -1316,48 +1134,8 @@ nack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 	begin_catalog_access(&access);
 
 	/* out of the runs consumers hold, keeping what each row said */
-	take_pending_entries(subscription, ledger_id, entries, count, taken);
-	for (int i = 0; i < count; i++)
-	{
-		elements[i] = Int64GetDatum(entries[i]);
-		found[i] = BoolGetDatum(taken[i].found);
-		counts[i] = Int32GetDatum(taken[i].redelivery_count);
-		hashes[i] = Int32GetDatum(taken[i].key_hash);
-		hash_nulls[i] = !taken[i].found || taken[i].key_hash == -1;
-		delivered_at[i] = TimestampTzGetDatum(taken[i].delivered_at);
-		delivered_nulls[i] = taken[i].found && !taken[i].delivered;
-	}
-	dims[0] = count;
-	values[0] = Int64GetDatum(subscription->subscription_id);
-	values[1] = Int64GetDatum(ledger_id);
-	values[2] = PointerGetDatum(construct_array(elements, count, INT8OID, 8,
-												true, TYPALIGN_DOUBLE));
-	values[3] = Int64GetDatum(subscription->negative_ack_delay_us);
-	values[4] = PointerGetDatum(construct_array(found, count, BOOLOID, 1,
-												true, TYPALIGN_CHAR));
-	values[5] = PointerGetDatum(construct_array(counts, count, INT4OID, 4,
-												true, TYPALIGN_INT));
-	values[6] = PointerGetDatum(construct_md_array(hashes, hash_nulls, 1, dims,
-												   lbs, INT4OID, 4, true,
-												   TYPALIGN_INT));
-	values[7] = PointerGetDatum(construct_md_array(delivered_at, delivered_nulls,
-												   1, dims, lbs, TIMESTAMPTZOID,
-												   8, true, TYPALIGN_DOUBLE));
-	run_catalog_sql("INSERT INTO pulsar.pending"
-					" (subscription_id, ledger_id, first_entry, last_entry, key_hash,"
-					"  delivered_at, redeliver_at, redelivery_count)"
-					" SELECT $1, $2, e, e, h,"
-					"        CASE WHEN f THEN d ELSE clock_timestamp() END,"
-					"        clock_timestamp() + $4 * interval '1 microsecond', n"
-					"   FROM unnest($3, $5, $6, $7, $8) AS nacked(e, f, n, h, d)"
-					"  WHERE e > (SELECT mark_delete FROM pulsar.cursor"
-					"              WHERE subscription_id = $1 AND ledger_id = $2)"
-					"    AND NOT EXISTS (SELECT 1 FROM (" NEAREST_ACKED_RANGE ") r"
-					"                     WHERE r.last_entry >= e)"
-					" ON CONFLICT (subscription_id, ledger_id, first_entry) DO UPDATE"
-					"   SET consumer_id = NULL, redeliver_at = EXCLUDED.redeliver_at"
-					"   WHERE pending.last_entry = pending.first_entry",
-					8, argtypes, values, NULL, false);
+	pending_take_entries(subscription, ledger_id, entries, count, taken);
+	pending_put_back_nacked(subscription, ledger_id, entries, count, taken);
 	end_catalog_access(&access);
 }
 
@@ -1390,9 +1168,7 @@ reset_cursor(Subscription *subscription, const LedgerInfo *ledger,
 	run_catalog_sql("DELETE FROM pulsar.acked_range"
 					" WHERE subscription_id = $1 AND ledger_id = $2",
 					2, argtypes, values, NULL, false);
-	run_catalog_sql("DELETE FROM pulsar.pending"
-					" WHERE subscription_id = $1 AND ledger_id = $2",
-					2, argtypes, values, NULL, false);
+	pending_forget_partition(subscription->subscription_id, ledger->ledger_id);
 	end_catalog_access(&access);
 }
 
@@ -1467,8 +1243,6 @@ ack_cumulative(Subscription *subscription, LedgerInfo *ledger, MessageId *id)
 {
 	CatalogAccess access;
 	LockedCursor cursor;
-	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
-	Datum		values[3];
 	int64		first;
 	int64		last;
 
@@ -1487,37 +1261,10 @@ ack_cumulative(Subscription *subscription, LedgerInfo *ledger, MessageId *id)
 	 * this statement waited for it has new rows it cannot see: while it
 	 * takes fewer rows than its snapshot showed, it looks again.
 	 */
-	values[0] = Int64GetDatum(subscription->subscription_id);
-	values[1] = Int64GetDatum(ledger->ledger_id);
-	values[2] = Int64GetDatum(id->entry_id);
 	while (cursor.any_pending)
-	{
-		bool		isnull;
-
-		run_catalog_sql("WITH candidates AS ("
-						"  SELECT count(*) AS n FROM pulsar.pending"
-						"   WHERE subscription_id = $1 AND ledger_id = $2"
-						"     AND first_entry <= $3),"
-						" acked AS ("
-						"  DELETE FROM pulsar.pending"
-						"   WHERE subscription_id = $1 AND ledger_id = $2"
-						"     AND first_entry <= $3"
-						"  RETURNING *),"
-						" rest AS ("
-						"  INSERT INTO pulsar.pending"
-						"  (subscription_id, ledger_id, first_entry, last_entry,"
-						"   consumer_id, key_hash, delivered_at, redeliver_at,"
-						"   redelivery_count)"
-						"  SELECT subscription_id, ledger_id, $3 + 1, last_entry,"
-						"         consumer_id, key_hash, delivered_at, redeliver_at,"
-						"         redelivery_count"
-						"    FROM acked WHERE last_entry > $3)"
-						" SELECT n = (SELECT count(*) FROM acked) FROM candidates",
-						3, argtypes, values, NULL, false);
-		cursor.any_pending =
-			!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 1, &isnull));
-	}
+		cursor.any_pending = !pending_take_through(subscription->subscription_id,
+												   ledger->ledger_id,
+												   id->entry_id);
 	first = cursor.mark_delete + 1;
 	last = id->entry_id;
 	fold_ranges(subscription->subscription_id, ledger->ledger_id, &first, &last,

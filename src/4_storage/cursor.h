@@ -9,6 +9,7 @@
 #ifndef PULSAR_CURSOR_H
 #define PULSAR_CURSOR_H
 
+#include "access/genam.h"
 #include "datatype/timestamp.h"
 
 #include "1_value/message_id.h"
@@ -31,7 +32,25 @@ typedef struct CursorView
 	AckedRanges ranges;
 } CursorView;
 
+/*
+ * The acknowledged range of subscription $1 in ledger $2 that starts
+ * nearest below or at entry e: the one that would cover e (see
+ * read_acked_ranges() on nesting).  A backward index scan of one row,
+ * however many ranges lie behind.
+ */
+#define NEAREST_ACKED_RANGE \
+	"SELECT n.last_entry, n.xmin AS acked_by FROM pulsar.acked_range n" \
+	" WHERE n.subscription_id = $1 AND n.ledger_id = $2" \
+	"   AND n.first_entry <= e" \
+	" ORDER BY n.first_entry DESC LIMIT 1"
+
+extern SysScanDesc begin_partition_scan(Relation table, Relation index,
+										Snapshot snapshot,
+										int64 subscription_id,
+										int64 ledger_id);
 extern void create_cursors(Subscription *subscription, bool earliest);
+extern void cursor_forget_subscription(int64 subscription_id);
+extern void cursor_lock_row(int64 subscription_id, int64 ledger_id);
 extern int64 cursor_mark_delete(Subscription *subscription, int64 ledger_id);
 extern void read_cursor(Subscription *subscription, int64 ledger_id,
 						int64 ranges_from, int limit, CursorView *view);

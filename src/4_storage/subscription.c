@@ -51,6 +51,7 @@
 #include "1_value/argument.h"
 #include "3_catalog/authz.h"
 #include "4_storage/cursor.h"
+#include "4_storage/pending.h"
 #include "2_shmem/dispatch_state.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/subscription.h"
@@ -295,39 +296,6 @@ open_subscription(TopicInfo *topic, const char *name, LOCKMODE lockmode)
 	return subscription;
 }
 
-/*
- * For detaching without waiting: giving back what departing consumers
- * held, then deleting those of them that no pending row names any more,
- * with " SKIP LOCKED" between each head and tail.  Rows are locked once,
- * in an array taken before the change, rather than in a joined subquery
- * that a nested loop would run again for every row it changes.
- */
-#define RELEASE_HELD_SQL \
-	"UPDATE pulsar.pending" \
-	"   SET consumer_id = NULL, redeliver_at = clock_timestamp()" \
-	" WHERE ctid = ANY (ARRAY(" \
-	"   SELECT h.ctid FROM pulsar.consumer c" \
-	"     JOIN pulsar.pending h" \
-	"       ON h.subscription_id = c.subscription_id" \
-	"      AND h.consumer_id = c.consumer_id" \
-	"    WHERE c.consumer_id = ANY ($1)" \
-	"      FOR UPDATE OF h"
-#define RELEASE_HELD_SQL_TAIL \
-	"))" \
-	" RETURNING subscription_id"
-#define DELETE_UNHOLDING_SQL \
-	"DELETE FROM pulsar.consumer" \
-	" WHERE ctid = ANY (ARRAY(" \
-	"   SELECT c.ctid FROM pulsar.consumer c" \
-	"    WHERE c.consumer_id = ANY ($1)" \
-	"      AND NOT EXISTS (SELECT 1 FROM pulsar.pending h" \
-	"                       WHERE h.subscription_id = c.subscription_id" \
-	"                         AND h.consumer_id = c.consumer_id)" \
-	"      FOR UPDATE OF c"
-#define DELETE_UNHOLDING_SQL_TAIL \
-	"))" \
-	" RETURNING subscription_id, consumer_id"
-
 /* tells the worker of the subscriptions in the last query's first column */
 static void
 note_consumers_left(void)
@@ -366,17 +334,13 @@ note_consumers_left(void)
 static uint64
 detach_consumers(Datum consumer_ids, bool skip_locked)
 {
-	Oid			argtypes[1] = {INT8ARRAYOID};
-	Datum		values[1] = {consumer_ids};
 	uint64		removed;
 
 	if (skip_locked)
 	{
-		run_catalog_sql(RELEASE_HELD_SQL " SKIP LOCKED" RELEASE_HELD_SQL_TAIL,
-						1, argtypes, values, NULL, true);
+		pending_give_back_held(consumer_ids);
 		note_consumers_left();
-		run_catalog_sql(DELETE_UNHOLDING_SQL " SKIP LOCKED" DELETE_UNHOLDING_SQL_TAIL,
-						1, argtypes, values, NULL, true);
+		pending_delete_consumers_holding_nothing(consumer_ids);
 	}
 	else
 	{
@@ -386,17 +350,7 @@ detach_consumers(Datum consumer_ids, bool skip_locked)
 		 * and given back, and rows that transaction writes back name a
 		 * consumer that is gone, which receive treats as due.
 		 */
-		run_catalog_sql("WITH detached AS ("
-						"  DELETE FROM pulsar.consumer WHERE consumer_id = ANY ($1)"
-						"  RETURNING subscription_id, consumer_id),"
-						" released AS ("
-						"  UPDATE pulsar.pending p"
-						"     SET consumer_id = NULL, redeliver_at = clock_timestamp()"
-						"    FROM detached d"
-						"   WHERE p.subscription_id = d.subscription_id"
-						"     AND p.consumer_id = d.consumer_id)"
-						" SELECT subscription_id, consumer_id FROM detached",
-						1, argtypes, values, NULL, false);
+		pending_detach_consumers_giving_back(consumer_ids);
 	}
 	removed = SPI_processed;
 	note_consumers_left();
@@ -445,8 +399,7 @@ remove_departed(void)
 										now, pulsar_consumer_lease_ms)))
 			departed[num_departed++] = Int64GetDatum(consumer_id);
 	}
-	departed_ids = construct_array(departed, num_departed, INT8OID,
-								   8, true, TYPALIGN_DOUBLE);
+	departed_ids = int8_array(departed, num_departed);
 	if (num_departed > 0)
 		(void) detach_consumers(PointerGetDatum(departed_ids), true);
 	return departed_ids;
@@ -805,16 +758,12 @@ void
 subscription_delete(Subscription *subscription)
 {
 	CatalogAccess access;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1];
 
-	values[0] = Int64GetDatum(subscription->subscription_id);
 	begin_catalog_access(&access);
-	run_catalog_sql("DELETE FROM pulsar.pending WHERE subscription_id = $1",
-					1, argtypes, values, NULL, false);
-	run_catalog_sql("DELETE FROM pulsar.consumer WHERE subscription_id = $1"
-					" RETURNING consumer_id",
-					1, argtypes, values, NULL, false);
+	pending_forget_subscription(subscription->subscription_id);
+	run_catalog_sql_int8("DELETE FROM pulsar.consumer WHERE subscription_id = $1"
+						 " RETURNING consumer_id",
+						 1, &subscription->subscription_id, false);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -823,12 +772,9 @@ subscription_delete(Subscription *subscription)
 															  SPI_tuptable->tupdesc,
 															  1, &isnull)));
 	}
-	run_catalog_sql("DELETE FROM pulsar.acked_range WHERE subscription_id = $1",
-					1, argtypes, values, NULL, false);
-	run_catalog_sql("DELETE FROM pulsar.cursor WHERE subscription_id = $1",
-					1, argtypes, values, NULL, false);
-	run_catalog_sql("DELETE FROM pulsar.subscription WHERE subscription_id = $1",
-					1, argtypes, values, NULL, false);
+	cursor_forget_subscription(subscription->subscription_id);
+	run_catalog_sql_int8("DELETE FROM pulsar.subscription WHERE subscription_id = $1",
+						 1, &subscription->subscription_id, false);
 	end_catalog_access(&access);
 	reset_dispatch_at_commit(subscription->subscription_id);
 	worker_signal_subscriptions_changed();

@@ -65,6 +65,16 @@ typedef struct SubscriptionSettings
 	int32		max_unacked_messages;	/* 0: no limit */
 } SubscriptionSettings;
 
+/*
+ * Subscriptions with their topic's full name, for the worker's
+ * notifications: (subscription_id, topic), to complete with a WHERE clause.
+ */
+#define SUBSCRIPTION_TOPICS \
+	"SELECT s.subscription_id," \
+	"       'persistent://' || t.tenant || '/' || t.namespace || '/' || t.name" \
+	"  FROM pulsar.subscription s" \
+	"  JOIN pulsar.topic t ON t.topic_id = s.topic_id"
+
 extern SubscriptionType parse_subscription_type(const char *name);
 extern Subscription *subscription_store(TopicInfo *topic, const char *name,
 										const SubscriptionSettings *settings,

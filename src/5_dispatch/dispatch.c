@@ -60,6 +60,7 @@
 
 #include "1_value/argument.h"
 #include "4_storage/cursor.h"
+#include "4_storage/pending.h"
 #include "2_shmem/dispatch_state.h"
 #include "5_dispatch/dispatch.h"
 #include "1_value/murmur3.h"
@@ -234,95 +235,6 @@ is_active_consumer(Receiver *receiver, const LedgerInfo *ledger)
 		best++;
 	return receiver->consumers[Max(ledger->partition_index, 0) % best].consumer_id ==
 		receiver->consumer->consumer_id;
-}
-
-/* pending rows of a partition, as a dirty snapshot sees them */
-typedef struct PendingRows
-{
-	int			count;
-	int64	   *firsts;			/* sorted; runs do not overlap */
-	int64	   *lasts;
-	int64	   *consumers;		/* -1 if waiting for redelivery */
-	int32	   *key_hashes;		/* -1 unless a Key_Shared row */
-} PendingRows;
-
-/*
- * Reads the pending rows of a subscription in a partition that end at or
- * after 'from_entry', including those of receives still in progress.
- */
-static void
-load_pending(Subscription *subscription, int64 ledger_id, int64 from_entry,
-			 int limit, PendingRows *rows)
-{
-	Relation	pending;
-	Relation	index;
-	TupleDesc	desc;
-	ScanKeyData keys[3];
-	SysScanDesc scan;
-	HeapTuple	tuple;
-	SnapshotData dirty;
-	Oid			relid;
-	AttrNumber	last_attnum;
-	int64		start = from_entry;
-	int			capacity = 64;
-	bool		isnull;
-
-	relid = catalog_relation_oid(CATALOG_PENDING);
-	last_attnum = get_attnum(relid, "last_entry");
-	pending = table_open(relid, AccessShareLock);
-	desc = RelationGetDescr(pending);
-	index = index_open(RelationGetPrimaryKeyIndex(pending), AccessShareLock);
-	InitDirtySnapshot(dirty);
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
-				Int64GetDatum(subscription->subscription_id));
-	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ,
-				Int64GetDatum(ledger_id));
-
-	/* a run that starts below 'from_entry' may reach it */
-	ScanKeyInit(&keys[2], 3, BTLessStrategyNumber, F_INT8LT,
-				Int64GetDatum(from_entry));
-	scan = systable_beginscan_ordered(pending, index, &dirty, 3, keys);
-	tuple = systable_getnext_ordered(scan, BackwardScanDirection);
-	if (tuple != NULL &&
-		DatumGetInt64(heap_getattr(tuple, last_attnum, desc, &isnull)) >= from_entry)
-		start = DatumGetInt64(heap_getattr(tuple, 3, desc, &isnull));
-	systable_endscan_ordered(scan);
-
-	ScanKeyInit(&keys[2], 3, BTGreaterEqualStrategyNumber, F_INT8GE,
-				Int64GetDatum(start));
-	rows->count = 0;
-	rows->firsts = palloc(sizeof(int64) * capacity);
-	rows->lasts = palloc(sizeof(int64) * capacity);
-	rows->consumers = palloc(sizeof(int64) * capacity);
-	rows->key_hashes = palloc(sizeof(int32) * capacity);
-
-	scan = systable_beginscan_ordered(pending, index, &dirty, 3, keys);
-	while (rows->count < limit &&
-		   (tuple = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
-	{
-		Datum		value;
-
-		if (rows->count == capacity)
-		{
-			capacity *= 2;
-			rows->firsts = repalloc(rows->firsts, sizeof(int64) * capacity);
-			rows->lasts = repalloc(rows->lasts, sizeof(int64) * capacity);
-			rows->consumers = repalloc(rows->consumers, sizeof(int64) * capacity);
-			rows->key_hashes = repalloc(rows->key_hashes, sizeof(int32) * capacity);
-		}
-		rows->firsts[rows->count] =
-			DatumGetInt64(heap_getattr(tuple, 3, desc, &isnull));
-		rows->lasts[rows->count] =
-			DatumGetInt64(heap_getattr(tuple, last_attnum, desc, &isnull));
-		value = heap_getattr(tuple, 4, desc, &isnull);
-		rows->consumers[rows->count] = isnull ? -1 : DatumGetInt64(value);
-		value = heap_getattr(tuple, 5, desc, &isnull);
-		rows->key_hashes[rows->count] = isnull ? -1 : DatumGetInt32(value);
-		rows->count++;
-	}
-	systable_endscan_ordered(scan);
-	index_close(index, AccessShareLock);
-	table_close(pending, AccessShareLock);
 }
 
 /*
@@ -502,37 +414,15 @@ hold_delayed_rows(Batch *batch)
 {
 	Subscription *subscription = batch->receiver->subscription;
 	TimestampTz earliest = DT_NOEND;
-	CatalogAccess access;
-	Oid			argtypes[5] = {INT8OID, INT8OID, INT8ARRAYOID, INT4ARRAYOID,
-	TIMESTAMPTZARRAYOID};
-	Datum		values[5];
 
 	if (batch->num_delayed == 0)
 		return;
 	for (int i = 0; i < batch->num_delayed; i++)
 		earliest = Min(earliest, DatumGetTimestampTz(batch->delayed_due[i]));
-	values[0] = Int64GetDatum(subscription->subscription_id);
-	values[1] = Int64GetDatum(batch->ledger->ledger_id);
-	values[2] = PointerGetDatum(construct_array(batch->delayed_entries,
-												batch->num_delayed, INT8OID,
-												8, true, TYPALIGN_DOUBLE));
-	values[3] = PointerGetDatum(construct_array(batch->delayed_hashes,
-												batch->num_delayed, INT4OID,
-												4, true, TYPALIGN_INT));
-	values[4] = PointerGetDatum(construct_array(batch->delayed_due,
-												batch->num_delayed,
-												TIMESTAMPTZOID, 8, true,
-												TYPALIGN_DOUBLE));
-	begin_catalog_access(&access);
-	run_catalog_sql("INSERT INTO pulsar.pending"
-					" (subscription_id, ledger_id, first_entry, last_entry,"
-					"  key_hash, redeliver_at)"
-					" SELECT $1, $2, e, e, h, due FROM unnest($3, $4, $5) AS held(e, h, due)",
-					5, argtypes, values, NULL, false);
-	end_catalog_access(&access);
-	pfree(DatumGetPointer(values[2]));
-	pfree(DatumGetPointer(values[3]));
-	pfree(DatumGetPointer(values[4]));
+	pending_hold_delayed(subscription->subscription_id,
+						 batch->ledger->ledger_id, batch->delayed_entries,
+						 batch->delayed_hashes, batch->delayed_due,
+						 batch->num_delayed);
 	worker_signal_timer(earliest);
 	batch->num_delayed = 0;
 }
@@ -684,22 +574,214 @@ init_redelivery(Redelivery *redelivery, Receiver *receiver,
 }
 
 /*
- * Pending rows due for redelivery: nacked, released by a consumer that left
- * (or whose late transaction committed after it left), or past the ack
- * timeout; a delayed message was never delivered, so its first time is no
- * redelivery.  A run reaching back to the mark-delete position (an ack
- * passed it while it was being split) counts from the position on.
+ * Claims, for a Key_Shared subscription, the due rows of the consumer's
+ * keys only: locking others' would let their owners pass them and send
+ * later messages of those keys first.  A row without a key hash was written
+ * for another type of subscription.  The claimed rows are left in
+ * SPI_tuptable, and their number returned.  Caller is inside
+ * begin_catalog_access().
  */
-#define DUE_SQL \
-	"SELECT first_entry, last_entry," \
-	"       redelivery_count + (delivered_at IS NOT NULL)::int, key_hash" \
-	"  FROM pulsar.pending p" \
-	" WHERE subscription_id = $1 AND ledger_id = $2 AND last_entry > $6" \
-	"   AND (redeliver_at <= clock_timestamp()" \
-	"        OR (consumer_id IS NOT NULL AND NOT EXISTS" \
-	"            (SELECT 1 FROM pulsar.consumer c" \
-	"              WHERE c.consumer_id = p.consumer_id)))" \
-	" ORDER BY first_entry LIMIT $7"
+static uint64
+claim_due_of_my_keys(Receiver *receiver, const LedgerInfo *ledger,
+					 int64 mark_delete, int want,
+					 const PendingRows *all_pending)
+{
+	Subscription *subscription = receiver->subscription;
+	int64		me = receiver->consumer->consumer_id;
+	Datum	   *mine;
+	int			num_mine = 0;
+
+	pending_find_due(subscription->subscription_id, ledger->ledger_id,
+					 mark_delete, SCAN_WINDOW, false);
+	mine = palloc(sizeof(Datum) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed && num_mine < want; i++)
+	{
+		bool		isnull;
+		Datum		hash = SPI_getbinval(SPI_tuptable->vals[i],
+										 SPI_tuptable->tupdesc, 4, &isnull);
+		int32		key_hash = isnull ? 0 : DatumGetInt32(hash);
+
+		if (key_owner(receiver, key_hash) == me &&
+			!key_held_by_other(all_pending, key_hash, me))
+			mine[num_mine++] = SPI_getbinval(SPI_tuptable->vals[i],
+											 SPI_tuptable->tupdesc, 1, &isnull);
+	}
+	pending_claim_runs(subscription->subscription_id, ledger->ledger_id,
+					   PointerGetDatum(int8_array(mine, num_mine)));
+	return SPI_processed;
+}
+
+/*
+ * Claims, for a subscription of another type than Key_Shared, as many due
+ * rows as 'want' messages need; they are left in SPI_tuptable, and their
+ * number returned.  Caller is inside begin_catalog_access().
+ */
+static uint64
+claim_due(Subscription *subscription, const LedgerInfo *ledger,
+		  int64 mark_delete, int want)
+{
+	int64		counted = 0;
+	int			needed = 0;
+	bool		dead_letters = false;
+
+	pending_find_due(subscription->subscription_id, ledger->ledger_id,
+					 mark_delete, want, false);
+	for (uint64 i = 0; i < SPI_processed && counted < want; i++)
+	{
+		bool		isnull;
+		int64		first = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc, 1, &isnull));
+		int64		last = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+													   SPI_tuptable->tupdesc, 2, &isnull));
+		int32		count = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc, 3, &isnull));
+
+		counted += last - Max(first, mark_delete + 1) + 1;
+		needed++;
+		dead_letters |= subscription->max_redeliver_count > 0 &&
+			count > subscription->max_redeliver_count;
+	}
+
+	/*
+	 * A dead letter is acknowledged, which for exclusive and failover
+	 * subscriptions locks the cursor row; cumulative acks lock it before the
+	 * pending rows, so take it first too, or the two deadlock.
+	 */
+	if (dead_letters &&
+		(subscription->type == SUBSCRIPTION_EXCLUSIVE ||
+		 subscription->type == SUBSCRIPTION_FAILOVER))
+		cursor_lock_row(subscription->subscription_id, ledger->ledger_id);
+	if (needed == 0)
+		return 0;
+	pending_find_due(subscription->subscription_id, ledger->ledger_id,
+					 mark_delete, needed, true);
+	return SPI_processed;
+}
+
+/* the runs a redelivery claimed, by first entry */
+typedef struct ClaimedRuns
+{
+	int			num_rows;
+	int64	   *firsts;
+	int64	   *starts;			/* first entry above the mark-delete position */
+	int64	   *cuts;			/* last entry handed out */
+	int64	   *lasts;
+	int32	   *counts;
+} ClaimedRuns;
+
+/*
+ * Reads the 'claimed' rows in SPI_tuptable into 'runs' (in 'context'),
+ * cutting them to 'want' messages in all.
+ */
+static void
+read_claimed_runs(ClaimedRuns *runs, uint64 claimed, int64 mark_delete,
+				  int want, MemoryContext context)
+{
+	int			taken = 0;
+
+	memset(runs, 0, sizeof(ClaimedRuns));
+	if (claimed == 0)
+		return;
+	runs->firsts = MemoryContextAlloc(context, sizeof(int64) * claimed);
+	runs->starts = MemoryContextAlloc(context, sizeof(int64) * claimed);
+	runs->cuts = MemoryContextAlloc(context, sizeof(int64) * claimed);
+	runs->lasts = MemoryContextAlloc(context, sizeof(int64) * claimed);
+	runs->counts = MemoryContextAlloc(context, sizeof(int32) * claimed);
+	for (int i = 0; i < (int) claimed && taken < want; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		length;
+
+		runs->firsts[i] = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+		runs->lasts[i] = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
+		runs->counts[i] = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
+		runs->starts[i] = Max(runs->firsts[i], mark_delete + 1);
+		length = Min(runs->lasts[i] - runs->starts[i] + 1, want - taken);
+		runs->cuts[i] = runs->starts[i] + length - 1;
+		taken += (int) length;
+		runs->num_rows = i + 1;
+	}
+}
+
+/*
+ * Sends the claimed messages that are no dead letters; returns how many.
+ * A receive that reaches pulsar_pg.max_receive_bytes cuts the run where it
+ * stopped, and drops the runs after it from the claim.
+ */
+static int
+send_redeliveries(Receiver *receiver, const LedgerInfo *ledger, Datum topic,
+				  Snapshot snapshot, ClaimedRuns *runs)
+{
+	int			delivered = 0;
+
+	for (int i = 0; i < runs->num_rows; i++)
+	{
+		Redelivery	redelivery;
+
+		if (is_dead_letter(receiver->subscription, runs->counts[i]))
+			continue;
+		init_redelivery(&redelivery, receiver, ledger, topic, runs->counts[i]);
+		scan_ledger(ledger, runs->starts[i] - 1, runs->cuts[i], snapshot,
+					redeliver_message, &redelivery);
+		delivered += redelivery.delivered;
+		if (redelivery.stopped)
+		{
+			runs->cuts[i] = redelivery.last_returned;
+			runs->num_rows = i + 1;
+			break;
+		}
+	}
+	return delivered;
+}
+
+/*
+ * Writes the claim: the claimed runs are the consumer's now, as far as
+ * they were handed out.  Caller is inside begin_catalog_access().
+ */
+static void
+write_claim(Receiver *receiver, const LedgerInfo *ledger,
+			const ClaimedRuns *runs)
+{
+	Subscription *subscription = receiver->subscription;
+	int			last_row = runs->num_rows - 1;
+
+	if (runs->num_rows == 0)
+		return;
+	/* the rest of a run cut short stays due, as it was */
+	if (runs->cuts[last_row] < runs->lasts[last_row])
+		pending_keep_rest_due(subscription->subscription_id,
+							  ledger->ledger_id, runs->firsts[last_row],
+							  runs->cuts[last_row] + 1);
+	if (subscription->ack_timeout_us > 0)
+		worker_signal_timer(GetCurrentTimestamp() + subscription->ack_timeout_us);
+	pending_mark_redelivered(subscription->subscription_id,
+							 ledger->ledger_id, receiver->consumer->consumer_id,
+							 runs->firsts, runs->starts, runs->cuts,
+							 runs->num_rows, subscription->ack_timeout_us);
+}
+
+/* Publishes and acknowledges the claimed messages past the limit. */
+static void
+send_dead_letters(Receiver *receiver, const LedgerInfo *ledger, Datum topic,
+				  Snapshot snapshot, const ClaimedRuns *runs)
+{
+	for (int i = 0; i < runs->num_rows; i++)
+	{
+		Redelivery	redelivery;
+
+		if (!is_dead_letter(receiver->subscription, runs->counts[i]))
+			continue;
+		init_redelivery(&redelivery, receiver, ledger, topic, runs->counts[i]);
+		redelivery.scratch = AllocSetContextCreate(CurrentMemoryContext,
+												   "pulsar_pg dead letter",
+												   ALLOCSET_DEFAULT_SIZES);
+		scan_ledger(ledger, runs->starts[i] - 1, runs->cuts[i], snapshot,
+					redeliver_message, &redelivery);
+		MemoryContextDelete(redelivery.scratch);
+	}
+}
 
 /*
  * Hands out what is due for redelivery, in entry order, up to 'want'
@@ -713,295 +795,214 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 			  const char *topic_name, int64 mark_delete, int want,
 			  Snapshot snapshot, const PendingRows *all_pending)
 {
-	Subscription *subscription = receiver->subscription;
-	int64		me = receiver->consumer->consumer_id;
 	MemoryContext caller = CurrentMemoryContext;
 	CatalogAccess access;
-	Oid			argtypes[8] = {INT8OID, INT8OID, INT8OID, INT8ARRAYOID,
-	INT8ARRAYOID, INT8OID, INT4OID, INT8ARRAYOID};
-	Oid			rest_argtypes[5] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
-	Datum		values[8];
-	int			num_rows = 0;
-	int64	   *firsts = NULL;	/* the claimed rows, by first entry */
-	int64	   *starts = NULL;	/* first entry above the mark-delete position */
-	int64	   *cuts = NULL;	/* last entry handed out */
-	int64	   *lasts = NULL;
-	int32	   *counts = NULL;
-	int			taken = 0;
-	int			delivered = 0;
-	uint64		claimed = 0;
+	ClaimedRuns runs;
+	uint64		claimed;
+	int			delivered;
 	Datum		topic = CStringGetTextDatum(topic_name);
 
-	values[0] = Int64GetDatum(subscription->subscription_id);
-	values[1] = Int64GetDatum(ledger->ledger_id);
-	values[2] = Int64GetDatum(me);
-	values[5] = Int64GetDatum(mark_delete);
-	values[6] = Int32GetDatum(want);
 	begin_catalog_access(&access);
-	if (subscription->type == SUBSCRIPTION_KEY_SHARED)
-	{
-		/*
-		 * Only the rows of our keys: locking others' would let their owners
-		 * pass them and send later messages of those keys first.  A row
-		 * without a key hash was written for another type of subscription.
-		 */
-		Datum	   *mine;
-		int			num_mine = 0;
-
-		values[6] = Int32GetDatum(SCAN_WINDOW);
-		run_catalog_sql(DUE_SQL, 7, argtypes, values, NULL, false);
-		mine = palloc(sizeof(Datum) * Max(SPI_processed, 1));
-		for (uint64 i = 0; i < SPI_processed && num_mine < want; i++)
-		{
-			bool		isnull;
-			Datum		hash = SPI_getbinval(SPI_tuptable->vals[i],
-											 SPI_tuptable->tupdesc, 4, &isnull);
-			int32		key_hash = isnull ? 0 : DatumGetInt32(hash);
-
-			if (key_owner(receiver, key_hash) == me &&
-				!key_held_by_other(all_pending, key_hash, me))
-				mine[num_mine++] = SPI_getbinval(SPI_tuptable->vals[i],
-												 SPI_tuptable->tupdesc, 1, &isnull);
-		}
-		values[3] = PointerGetDatum(construct_array(mine, num_mine, INT8OID, 8,
-													true, TYPALIGN_DOUBLE));
-		run_catalog_sql("SELECT first_entry, last_entry,"
-						"       redelivery_count + (delivered_at IS NOT NULL)::int"
-						"  FROM pulsar.pending"
-						" WHERE subscription_id = $1 AND ledger_id = $2"
-						"   AND first_entry = ANY ($4)"
-						" ORDER BY first_entry FOR UPDATE SKIP LOCKED",
-						4, argtypes, values, NULL, false);
-		claimed = SPI_processed;
-	}
+	if (receiver->subscription->type == SUBSCRIPTION_KEY_SHARED)
+		claimed = claim_due_of_my_keys(receiver, ledger, mark_delete, want,
+									   all_pending);
 	else
-	{
-		int64		counted = 0;
-		int			needed = 0;
-
-		bool		dead_letters = false;
-
-		run_catalog_sql(DUE_SQL, 7, argtypes, values, NULL, false);
-		for (uint64 i = 0; i < SPI_processed && counted < want; i++)
-		{
-			bool		isnull;
-			int64		first = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-															SPI_tuptable->tupdesc, 1, &isnull));
-			int64		last = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-														   SPI_tuptable->tupdesc, 2, &isnull));
-			int32		count = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-															SPI_tuptable->tupdesc, 3, &isnull));
-
-			counted += last - Max(first, mark_delete + 1) + 1;
-			needed++;
-			dead_letters |= subscription->max_redeliver_count > 0 &&
-				count > subscription->max_redeliver_count;
-		}
-
-		/*
-		 * A dead letter is acknowledged, which for exclusive and failover
-		 * subscriptions locks the cursor row; cumulative acks lock it before
-		 * the pending rows, so take it first too, or the two deadlock.
-		 */
-		if (dead_letters &&
-			(subscription->type == SUBSCRIPTION_EXCLUSIVE ||
-			 subscription->type == SUBSCRIPTION_FAILOVER))
-			run_catalog_sql("SELECT 1 FROM pulsar.cursor"
-							" WHERE subscription_id = $1 AND ledger_id = $2 FOR UPDATE",
-							2, argtypes, values, NULL, false);
-		if (needed > 0)
-		{
-			values[6] = Int32GetDatum(needed);
-			run_catalog_sql(DUE_SQL " FOR UPDATE SKIP LOCKED",
-							7, argtypes, values, NULL, false);
-			claimed = SPI_processed;
-		}
-	}
-
-	if (claimed > 0)
-	{
-		firsts = MemoryContextAlloc(caller, sizeof(int64) * claimed);
-		starts = MemoryContextAlloc(caller, sizeof(int64) * claimed);
-		cuts = MemoryContextAlloc(caller, sizeof(int64) * claimed);
-		lasts = MemoryContextAlloc(caller, sizeof(int64) * claimed);
-		counts = MemoryContextAlloc(caller, sizeof(int32) * claimed);
-		for (int i = 0; i < (int) claimed && taken < want; i++)
-		{
-			HeapTuple	row = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull;
-			int64		length;
-
-			firsts[i] = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
-			lasts[i] = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
-			counts[i] = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
-			starts[i] = Max(firsts[i], mark_delete + 1);
-			length = Min(lasts[i] - starts[i] + 1, want - taken);
-			cuts[i] = starts[i] + length - 1;
-			taken += (int) length;
-			num_rows = i + 1;
-		}
-	}
+		claimed = claim_due(receiver->subscription, ledger, mark_delete, want);
+	read_claimed_runs(&runs, claimed, mark_delete, want, caller);
 
 	/*
 	 * Messages that are no dead letters go out now, before the claim is
 	 * written: a receive that reaches pulsar_pg.max_receive_bytes cuts the
 	 * run where it stopped, and the rest, with the rows after it, stays due.
 	 */
-	for (int i = 0; i < num_rows; i++)
-	{
-		Redelivery	redelivery;
-
-		if (is_dead_letter(subscription, counts[i]))
-			continue;
-		init_redelivery(&redelivery, receiver, ledger, topic, counts[i]);
-		scan_ledger(ledger, starts[i] - 1, cuts[i], snapshot,
-					redeliver_message, &redelivery);
-		delivered += redelivery.delivered;
-		if (redelivery.stopped)
-		{
-			cuts[i] = redelivery.last_returned;
-			num_rows = i + 1;
-			break;
-		}
-	}
-	if (num_rows > 0)
-	{
-		Datum	   *first_datums = palloc(sizeof(Datum) * num_rows);
-		Datum	   *start_datums = palloc(sizeof(Datum) * num_rows);
-		Datum	   *cut_datums = palloc(sizeof(Datum) * num_rows);
-		int			last_row = num_rows - 1;
-
-		/* the rest of a run cut short stays due, as it was */
-		if (cuts[last_row] < lasts[last_row])
-		{
-			values[3] = Int64GetDatum(firsts[last_row]);
-			values[4] = Int64GetDatum(cuts[last_row] + 1);
-			run_catalog_sql("INSERT INTO pulsar.pending"
-							" (subscription_id, ledger_id, first_entry, last_entry,"
-							"  consumer_id, key_hash, delivered_at, redeliver_at,"
-							"  redelivery_count)"
-							" SELECT subscription_id, ledger_id, $5, last_entry,"
-							"        consumer_id, key_hash, delivered_at, redeliver_at,"
-							"        redelivery_count"
-							"   FROM pulsar.pending"
-							"  WHERE subscription_id = $1 AND ledger_id = $2"
-							"    AND first_entry = $4",
-							5, rest_argtypes, values, NULL, false);
-		}
-		for (int i = 0; i < num_rows; i++)
-		{
-			first_datums[i] = Int64GetDatum(firsts[i]);
-			start_datums[i] = Int64GetDatum(starts[i]);
-			cut_datums[i] = Int64GetDatum(cuts[i]);
-		}
-		values[3] = PointerGetDatum(construct_array(first_datums, num_rows,
-													INT8OID, 8, true,
-													TYPALIGN_DOUBLE));
-		values[4] = PointerGetDatum(construct_array(start_datums, num_rows,
-													INT8OID, 8, true,
-													TYPALIGN_DOUBLE));
-		values[5] = Int64GetDatum(subscription->ack_timeout_us);
-		values[7] = PointerGetDatum(construct_array(cut_datums, num_rows,
-													INT8OID, 8, true,
-													TYPALIGN_DOUBLE));
-		if (subscription->ack_timeout_us > 0)
-			worker_signal_timer(GetCurrentTimestamp() + subscription->ack_timeout_us);
-		run_catalog_sql("UPDATE pulsar.pending p"
-						"   SET first_entry = c.start, last_entry = c.cut,"
-						"       consumer_id = $3, delivered_at = clock_timestamp(),"
-						"       redeliver_at = CASE WHEN $6 > 0"
-						"         THEN clock_timestamp() + $6 * interval '1 microsecond'"
-						"         ELSE 'infinity' END,"
-						"       redelivery_count = redelivery_count"
-						"         + (delivered_at IS NOT NULL)::int"
-						"  FROM unnest($4, $5, $8) AS c(first, start, cut)"
-						" WHERE p.subscription_id = $1 AND p.ledger_id = $2"
-						"   AND p.first_entry = c.first",
-						8, argtypes, values, NULL, false);
-	}
+	delivered = send_redeliveries(receiver, ledger, topic, snapshot, &runs);
+	write_claim(receiver, ledger, &runs);
 	end_catalog_access(&access);
 
 	/* messages past the dead-letter limit are acknowledged: after the claim */
-	for (int i = 0; i < num_rows; i++)
-	{
-		Redelivery	redelivery;
-
-		if (!is_dead_letter(subscription, counts[i]))
-			continue;
-		init_redelivery(&redelivery, receiver, ledger, topic, counts[i]);
-		redelivery.scratch = AllocSetContextCreate(CurrentMemoryContext,
-												   "pulsar_pg dead letter",
-												   ALLOCSET_DEFAULT_SIZES);
-		scan_ledger(ledger, starts[i] - 1, cuts[i], snapshot,
-					redeliver_message, &redelivery);
-		MemoryContextDelete(redelivery.scratch);
-	}
+	send_dead_letters(receiver, ledger, topic, snapshot, &runs);
 	return delivered;
 }
 
 /*
- * Records what a consumer now holds of the new messages handed out: one
- * row per run of consecutive entries, or per message for Key_Shared
- * routing, which needs each message's key.
+ * Where reading of a partition resumes, and how many rewinds its state has
+ * seen: a transaction that rolls back moves the read position back at any
+ * time, and the position a receive stores must not undo that (see
+ * store_read_position()).  Sets 'new_consumer' when an exclusive or
+ * failover partition changed consumer.
  */
-static void
-track_delivered(Receiver *receiver, const LedgerInfo *ledger,
-				const int64 *entries, const int32 *key_hashes, int count)
+static int64
+resume_position(Receiver *receiver, const LedgerInfo *ledger,
+				DispatchState *state, bool ordered, bool *new_consumer,
+				uint64 *rewinds)
+{
+	int64		start;
+
+	SpinLockAcquire(&state->mutex);
+	*new_consumer = ordered && state->consumer_id != receiver->consumer->consumer_id;
+	start = *new_consumer ? -1 : state->read_position;
+	*rewinds = state->rewinds;
+	SpinLockRelease(&state->mutex);
+	/* a new consumer starts from the first unacknowledged message */
+	if (start < 0)
+		start = cursor_mark_delete(receiver->subscription, ledger->ledger_id) + 1;
+	return start;
+}
+
+/*
+ * How many of 'want' messages a consumer at its limit of unacknowledged
+ * messages may get: none once it holds the limit.
+ */
+static int
+limit_to_unacked(Receiver *receiver, const LedgerInfo *ledger, int want,
+				 int64 mark_delete, int64 read_position, bool ordered,
+				 bool track)
 {
 	Subscription *subscription = receiver->subscription;
-	bool		per_message = subscription->type == SUBSCRIPTION_KEY_SHARED;
-	CatalogAccess access;
-	Oid			argtypes[7] = {INT8OID, INT8OID, INT8OID, INT8ARRAYOID,
-	INT8ARRAYOID, INT4ARRAYOID, INT8OID};
-	Datum		values[7];
-	Datum	   *firsts = palloc(sizeof(Datum) * count);
-	Datum	   *lasts = palloc(sizeof(Datum) * count);
-	Datum	   *hashes = palloc(sizeof(Datum) * count);
-	bool	   *hash_nulls = palloc(sizeof(bool) * count);
-	int			num_runs = 0;
-	int			dims[1];
-	int			lbs[1] = {1};
+	int64		holding;
 
-	for (int i = 0; i < count; i++)
+	if (subscription->max_unacked_messages <= 0)
+		return want;
+	if (track && !ordered)
+		holding = pending_count_held_by(subscription->subscription_id,
+										ledger->ledger_id,
+										receiver->consumer->consumer_id,
+										subscription->max_unacked_messages);
+	else if (read_position - 1 - mark_delete <=
+			 subscription->max_unacked_messages - want)
+		holding = 0;			/* it cannot hold enough to matter */
+	else
+		holding = count_unacked(subscription, ledger->ledger_id,
+								mark_delete + 1, read_position - 1,
+								UNACKED_COUNT_RANGES);
+	return Min(want, subscription->max_unacked_messages - holding);
+}
+
+/*
+ * Scans new messages from the batch's read position up to the max read
+ * position, in rounds of what was loaded of acknowledged ranges ('cursor')
+ * and pending rows ('held', of which 'held_limit' were asked for).
+ */
+static void
+scan_new_messages(Batch *batch, CursorView *cursor, PendingRows *held,
+				  int held_limit, int64 max_read_position, Snapshot snapshot)
+{
+	Subscription *subscription = batch->receiver->subscription;
+	const LedgerInfo *ledger = batch->ledger;
+	int64		scan_after = batch->next_read_position - 1;
+	int64		scan_until;
+
+	batch->acked = &cursor->ranges;
+	batch->held = held;
+	for (;;)
 	{
-		if (!per_message && num_runs > 0 &&
-			entries[i] == DatumGetInt64(lasts[num_runs - 1]) + 1)
-		{
-			lasts[num_runs - 1] = Int64GetDatum(entries[i]);
-			continue;
-		}
-		firsts[num_runs] = Int64GetDatum(entries[i]);
-		lasts[num_runs] = Int64GetDatum(entries[i]);
-		hashes[num_runs] = Int32GetDatum(key_hashes[i]);
-		hash_nulls[num_runs] = !per_message;
-		num_runs++;
+		batch->acked_index = 0;
+		batch->held_index = 0;
+
+		/*
+		 * When as many ranges or pending rows were loaded as asked for,
+		 * nothing is known past the last one: this round of the scan stops
+		 * there, and the next loads what follows.
+		 */
+		scan_until = max_read_position;
+		if (cursor->ranges.count >= SCAN_WINDOW)
+			scan_until = Min(scan_until,
+							 cursor->ranges.last[cursor->ranges.count - 1]);
+		if (held->count >= held_limit)
+			scan_until = Min(scan_until, held->lasts[held->count - 1]);
+		scan_ledger(ledger, scan_after, scan_until, snapshot,
+					choose_new_message, batch);
+		if (batch->stopped)
+			break;
+		/* whatever lay past the last message seen was a gap */
+		note_gap(batch, batch->last_seen + 1, scan_until);
+		batch->last_seen = scan_until;
+		if (!batch->position_blocked)
+			batch->next_read_position = scan_until + 1;
+		if (scan_until >= max_read_position)
+			break;
+		scan_after = scan_until;
+		/* what is held before what is acknowledged, as in receive_from_ledger() */
+		pending_load_runs(subscription, ledger->ledger_id, scan_after + 1,
+						  held_limit, held);
+		pfree(cursor->ranges.first);
+		pfree(cursor->ranges.last);
+		load_acked_ranges(subscription, ledger->ledger_id, scan_after + 1,
+						  SCAN_WINDOW, &cursor->ranges);
 	}
-	dims[0] = num_runs;
-	values[0] = Int64GetDatum(subscription->subscription_id);
-	values[1] = Int64GetDatum(ledger->ledger_id);
-	values[2] = Int64GetDatum(receiver->consumer->consumer_id);
-	values[3] = PointerGetDatum(construct_array(firsts, num_runs, INT8OID, 8,
-												true, TYPALIGN_DOUBLE));
-	values[4] = PointerGetDatum(construct_array(lasts, num_runs, INT8OID, 8,
-												true, TYPALIGN_DOUBLE));
-	values[5] = PointerGetDatum(construct_md_array(hashes, hash_nulls, 1, dims,
-												   lbs, INT4OID, 4, true,
-												   TYPALIGN_INT));
-	values[6] = Int64GetDatum(subscription->ack_timeout_us);
-	if (subscription->ack_timeout_us > 0)
-		worker_signal_timer(GetCurrentTimestamp() + subscription->ack_timeout_us);
-	begin_catalog_access(&access);
-	run_catalog_sql("INSERT INTO pulsar.pending"
-					" (subscription_id, ledger_id, first_entry, last_entry,"
-					"  consumer_id, key_hash, delivered_at, redeliver_at)"
-					" SELECT $1, $2, f, l, $3, h, clock_timestamp(),"
-					"        CASE WHEN $7 > 0"
-					"          THEN clock_timestamp() + $7 * interval '1 microsecond'"
-					"          ELSE 'infinity' END"
-					"   FROM unnest($4, $5, $6) AS d(f, l, h)",
-					7, argtypes, values, NULL, false);
-	end_catalog_access(&access);
+}
+
+/*
+ * Records what the scan passed and handed out: aborted sends are
+ * acknowledged, so that the cursor moves past them; delayed messages wait
+ * as redeliveries due at their time; and what consumers now hold.
+ */
+static void
+record_scan(Batch *batch, bool ordered, bool track)
+{
+	Subscription *subscription = batch->receiver->subscription;
+	const LedgerInfo *ledger = batch->ledger;
+
+	if (batch->num_gaps > 0)
+		ack_ranges(subscription, ledger->ledger_id, batch->gap_firsts,
+				   batch->gap_lasts, batch->num_gaps);
+	hold_delayed_rows(batch);
+	if (ordered)
+	{
+		int			run_start = 0;
+
+		for (int i = 1; i <= batch->count; i++)
+			if (i == batch->count || batch->entries[i] != batch->entries[i - 1] + 1)
+			{
+				note_received(subscription->subscription_id, ledger->ledger_id,
+							  batch->entries[run_start], batch->entries[i - 1]);
+				run_start = i;
+			}
+	}
+	if (track && batch->count > 0)
+		pending_hold_for_consumer(subscription, ledger->ledger_id,
+								  batch->receiver->consumer->consumer_id,
+								  batch->entries, batch->key_hashes,
+								  batch->count);
+}
+
+/*
+ * Stores where the next receive resumes, unless a rewind came first, and
+ * remembers where to rewind to if this transaction rolls back.
+ */
+static void
+store_read_position(Batch *batch, DispatchState *state, int64 read_position,
+					uint64 rewinds)
+{
+	Subscription *subscription = batch->receiver->subscription;
+
+	/*
+	 * A rewind since this call read the position gives back messages below
+	 * it, which the scan may have passed as held: it wins, and what this
+	 * call handed out is pending, so later scans pass it.  (Storing the
+	 * position over it left those messages behind the read position for
+	 * good: test/isolation/specs/receive_rewind.spec.)
+	 */
+	if (batch->next_read_position != read_position)
+	{
+		SpinLockAcquire(&state->mutex);
+		if (state->rewinds == rewinds)
+			state->read_position = batch->next_read_position;
+		SpinLockRelease(&state->mutex);
+	}
+
+	/*
+	 * If this transaction rolls back, what it passed is looked at again: its
+	 * messages come back first, and the delayed messages and aborted entries
+	 * it recorded are recorded again, even when it handed out nothing.  A
+	 * Key_Shared scan held back at a message of another consumer's key
+	 * leaves the position where it was, but its messages further on may
+	 * have been passed as held by a later scan, which moved it: it rewinds
+	 * too.
+	 */
+	if (batch->next_read_position != read_position || batch->count > 0)
+		remember_rewind(subscription->subscription_id, batch->ledger->ledger_id,
+						read_position);
 }
 
 /*
@@ -1020,7 +1021,6 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	DispatchState *state;
 	int64		mark_delete;
 	int64		max_read_position;
-	int64		scan_until;
 	int64		read_position;
 	Snapshot	snapshot;
 	CursorView	cursor;
@@ -1031,10 +1031,6 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	PendingRows held;
 	PendingRows all_pending;
 	Batch		batch;
-	CatalogAccess access;
-	Oid			argtypes[8] = {INT8OID, INT8OID, INT8OID, INT8ARRAYOID, INT4ARRAYOID, INT8OID, INT4OID,
-	TIMESTAMPTZARRAYOID};
-	Datum		values[8];
 	int			delivered = 0;
 
 	if (subscription->type == SUBSCRIPTION_FAILOVER &&
@@ -1043,20 +1039,8 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 
 	lock_dispatch(subscription->subscription_id, ledger->ledger_id);
 	state = dispatch_state(subscription->subscription_id, ledger->ledger_id);
-
-	/*
-	 * Where reading resumes, and how many rewinds the state has seen: a
-	 * transaction that rolls back moves the read position back at any time,
-	 * and the position this call stores must not undo that (see the end).
-	 */
-	SpinLockAcquire(&state->mutex);
-	new_consumer = ordered && state->consumer_id != me;
-	start = new_consumer ? -1 : state->read_position;
-	rewinds = state->rewinds;
-	SpinLockRelease(&state->mutex);
-	/* a new consumer starts from the first unacknowledged message */
-	if (start < 0)
-		start = cursor_mark_delete(subscription, ledger->ledger_id) + 1;
+	start = resume_position(receiver, ledger, state, ordered, &new_consumer,
+							&rewinds);
 
 	/* the order of these two is what keeps consumers from skipping */
 	max_read_position = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
@@ -1075,7 +1059,7 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	held_limit = SCAN_WINDOW + want;
 	memset(&held, 0, sizeof(held));
 	if (start <= max_read_position)
-		load_pending(subscription, ledger->ledger_id, start, held_limit, &held);
+		pending_load_runs(subscription, ledger->ledger_id, start, held_limit, &held);
 	read_cursor(subscription, ledger->ledger_id, start, SCAN_WINDOW, &cursor);
 	mark_delete = cursor.mark_delete;
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
@@ -1089,39 +1073,9 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 		SpinLockRelease(&state->mutex);
 	}
 
-	values[0] = Int64GetDatum(subscription->subscription_id);
-	values[1] = Int64GetDatum(ledger->ledger_id);
-	values[2] = Int64GetDatum(me);
-
 	/* a consumer at its limit of unacknowledged messages gets nothing new */
-	if (subscription->max_unacked_messages > 0)
-	{
-		int64		holding;
-
-		if (track && !ordered)
-		{
-			bool		isnull;
-
-			values[6] = Int32GetDatum(subscription->max_unacked_messages);
-			begin_catalog_access(&access);
-			run_catalog_sql("SELECT coalesce(sum(n), 0)::bigint FROM"
-							" (SELECT last_entry - first_entry + 1 AS n FROM pulsar.pending"
-							"   WHERE subscription_id = $1 AND consumer_id = $3"
-							"   LIMIT $7) held",
-							7, argtypes, values, NULL, false);
-			holding = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												  SPI_tuptable->tupdesc, 1, &isnull));
-			end_catalog_access(&access);
-		}
-		else if (read_position - 1 - mark_delete <=
-				 subscription->max_unacked_messages - want)
-			holding = 0;		/* it cannot hold enough to matter */
-		else
-			holding = count_unacked(subscription, ledger->ledger_id,
-									mark_delete + 1, read_position - 1,
-									UNACKED_COUNT_RANGES);
-		want = Min(want, subscription->max_unacked_messages - holding);
-	}
+	want = limit_to_unacked(receiver, ledger, want, mark_delete, read_position,
+							ordered, track);
 	if (want <= 0)
 	{
 		UnregisterSnapshot(snapshot);
@@ -1131,7 +1085,7 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 
 	memset(&all_pending, 0, sizeof(all_pending));
 	if (subscription->type == SUBSCRIPTION_KEY_SHARED)
-		load_pending(subscription, ledger->ledger_id, 0, INT_MAX, &all_pending);
+		pending_load_runs(subscription, ledger->ledger_id, 0, INT_MAX, &all_pending);
 	if (cursor.any_pending)
 		delivered = redeliver_due(receiver, ledger, topic_name, mark_delete,
 								  want, snapshot, &all_pending);
@@ -1149,105 +1103,17 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	batch.need_key_hash = subscription->type == SUBSCRIPTION_KEY_SHARED;
 	batch.hold_delayed = !ordered;
 	batch.now = GetCurrentTimestamp();
+	batch.all_pending = subscription->type == SUBSCRIPTION_KEY_SHARED ?
+		&all_pending : NULL;
 	if (batch.want > 0 && read_position <= max_read_position &&
 		receiver->bytes < pulsar_max_receive_bytes)
 	{
-		int64		scan_after = read_position - 1;
-
-		batch.acked = &cursor.ranges;
-		batch.held = &held;
-		batch.all_pending = subscription->type == SUBSCRIPTION_KEY_SHARED ?
-			&all_pending : NULL;
-		for (;;)
-		{
-			batch.acked_index = 0;
-			batch.held_index = 0;
-
-			/*
-			 * When as many ranges or pending rows were loaded as asked for,
-			 * nothing is known past the last one: this round of the scan
-			 * stops there, and the next loads what follows.
-			 */
-			scan_until = max_read_position;
-			if (cursor.ranges.count >= SCAN_WINDOW)
-				scan_until = Min(scan_until,
-								 cursor.ranges.last[cursor.ranges.count - 1]);
-			if (held.count >= held_limit)
-				scan_until = Min(scan_until, held.lasts[held.count - 1]);
-			scan_ledger(ledger, scan_after, scan_until, snapshot,
-						choose_new_message, &batch);
-			if (batch.stopped)
-				break;
-			/* whatever lay past the last message seen was a gap */
-			note_gap(&batch, batch.last_seen + 1, scan_until);
-			batch.last_seen = scan_until;
-			if (!batch.position_blocked)
-				batch.next_read_position = scan_until + 1;
-			if (scan_until >= max_read_position)
-				break;
-			scan_after = scan_until;
-			/* what is held before what is acknowledged, as above */
-			load_pending(subscription, ledger->ledger_id, scan_after + 1,
-						 held_limit, &held);
-			pfree(cursor.ranges.first);
-			pfree(cursor.ranges.last);
-			load_acked_ranges(subscription, ledger->ledger_id, scan_after + 1,
-							  SCAN_WINDOW, &cursor.ranges);
-		}
+		scan_new_messages(&batch, &cursor, &held, held_limit,
+						  max_read_position, snapshot);
 		delivered += batch.count;
 	}
-	/* aborted sends are acknowledged, so that the cursor moves past them */
-	if (batch.num_gaps > 0)
-		ack_ranges(subscription, ledger->ledger_id, batch.gap_firsts,
-				   batch.gap_lasts, batch.num_gaps);
-
-	/* delayed messages wait as redeliveries due at their time */
-	hold_delayed_rows(&batch);
-
-	/* record what consumers now hold */
-	if (ordered)
-	{
-		int			run_start = 0;
-
-		for (int i = 1; i <= batch.count; i++)
-			if (i == batch.count || batch.entries[i] != batch.entries[i - 1] + 1)
-			{
-				note_received(subscription->subscription_id, ledger->ledger_id,
-							  batch.entries[run_start], batch.entries[i - 1]);
-				run_start = i;
-			}
-	}
-	if (track && batch.count > 0)
-		track_delivered(receiver, ledger, batch.entries, batch.key_hashes,
-						batch.count);
-
-	/*
-	 * A rewind since this call read the position gives back messages below
-	 * it, which the scan may have passed as held: it wins, and what this
-	 * call handed out is pending, so later scans pass it.  (Storing the
-	 * position over it left those messages behind the read position for
-	 * good: test/isolation/specs/receive_rewind.spec.)
-	 */
-	if (batch.next_read_position != read_position)
-	{
-		SpinLockAcquire(&state->mutex);
-		if (state->rewinds == rewinds)
-			state->read_position = batch.next_read_position;
-		SpinLockRelease(&state->mutex);
-	}
-
-	/*
-	 * If this transaction rolls back, what it passed is looked at again: its
-	 * messages come back first, and the delayed messages and aborted entries
-	 * it recorded are recorded again, even when it handed out nothing.  A
-	 * Key_Shared scan held back at a message of another consumer's key
-	 * leaves the position where it was, but its messages further on may
-	 * have been passed as held by a later scan, which moved it: it rewinds
-	 * too.
-	 */
-	if (batch.next_read_position != read_position || batch.count > 0)
-		remember_rewind(subscription->subscription_id, ledger->ledger_id,
-						read_position);
+	record_scan(&batch, ordered, track);
+	store_read_position(&batch, state, read_position, rewinds);
 	if (delivered > 0)
 		count_delivered(state, delivered);
 
@@ -1316,6 +1182,60 @@ topic_moved(TopicInfo *topic, const int64 *seen)
 	return false;
 }
 
+/* Reads and checks receive()'s max_messages and timeout. */
+static void
+receive_limits(FunctionCallInfo fcinfo, int32 *max_messages,
+			   int64 *timeout_us)
+{
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("max_messages must not be null")));
+	*max_messages = PG_GETARG_INT32(2);
+	check_max_messages(*max_messages);
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("timeout must not be null"),
+				 errhint("Pass '0' to return at once.")));
+	if (!interval_to_usecs(PG_GETARG_INTERVAL_P(3), timeout_us) ||
+		*timeout_us > MAX_INTERVAL_DAYS * USECS_PER_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout is out of range"),
+				 errdetail("The longest timeout is %d days.",
+						   (int) MAX_INTERVAL_DAYS)));
+	if (*timeout_us < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout must not be negative")));
+}
+
+/*
+ * One look at the topic's partitions, starting from a different one each
+ * time, until the receiver has what it wants; notes in 'seen' (if not
+ * NULL) each partition's max read position.
+ */
+static void
+look_at_partitions(Receiver *receiver, TopicInfo *topic, int64 *seen)
+{
+	static uint32 next_partition = 0;
+	uint32		first = next_partition++;
+
+	for (int i = 0; seen != NULL && i < topic->num_ledgers; i++)
+		seen[i] = GetMaxReadPosition(topic->ledgers[i].ledger_id,
+									 load_next_entry);
+	for (int i = 0;
+		 i < topic->num_ledgers && receiver_wants_more(receiver);
+		 i++)
+	{
+		LedgerInfo *ledger = &topic->ledgers[(first + i) % topic->num_ledgers];
+
+		receiver->remaining -= receive_from_ledger(receiver, ledger,
+												   receiver->remaining);
+	}
+}
+
 /*
  * receive(topic, subscription, max_messages, timeout, consumer)
  *		RETURNS SETOF pulsar.message
@@ -1347,32 +1267,10 @@ pulsar_receive(PG_FUNCTION_ARGS)
 	TimestampTz next_look = 0;
 	MemoryContext look_context;
 	int64	   *seen;			/* max read position of each partition */
-	static uint32 next_partition = 0;
 
 	check_can_read("pulsar.receive()");
 	PreventCommandIfReadOnly("pulsar.receive()");
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("max_messages must not be null")));
-	max_messages = PG_GETARG_INT32(2);
-	check_max_messages(max_messages);
-	if (PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("timeout must not be null"),
-				 errhint("Pass '0' to return at once.")));
-	if (!interval_to_usecs(PG_GETARG_INTERVAL_P(3), &timeout_us) ||
-		timeout_us > MAX_INTERVAL_DAYS * USECS_PER_DAY)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("timeout is out of range"),
-				 errdetail("The longest timeout is %d days.",
-						   (int) MAX_INTERVAL_DAYS)));
-	if (timeout_us < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("timeout must not be negative")));
+	receive_limits(fcinfo, &max_messages, &timeout_us);
 
 	topic = resolve_subscribed_topic(fcinfo, false);
 	name = required_text_argument(fcinfo, 1, "subscription");
@@ -1418,7 +1316,6 @@ pulsar_receive(PG_FUNCTION_ARGS)
 		now = GetCurrentTimestamp();
 		if (now >= next_look || topic_moved(topic, seen))
 		{
-			uint32		first = next_partition++;
 			MemoryContext caller;
 
 			/* a seek or unsubscribe may have committed while it slept */
@@ -1429,18 +1326,7 @@ pulsar_receive(PG_FUNCTION_ARGS)
 			}
 			caller = MemoryContextSwitchTo(look_context);
 			next_look = TimestampTzPlusMilliseconds(now, 100);
-			for (int i = 0; seen != NULL && i < topic->num_ledgers; i++)
-				seen[i] = GetMaxReadPosition(topic->ledgers[i].ledger_id,
-											 load_next_entry);
-			for (int i = 0;
-				 i < topic->num_ledgers && receiver_wants_more(&receiver);
-				 i++)
-			{
-				LedgerInfo *ledger = &topic->ledgers[(first + i) % topic->num_ledgers];
-
-				receiver.remaining -= receive_from_ledger(&receiver, ledger,
-														  receiver.remaining);
-			}
+			look_at_partitions(&receiver, topic, seen);
 			MemoryContextSwitchTo(caller);
 			if (timeout_us > 0)
 				MemoryContextReset(look_context);

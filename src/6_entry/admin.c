@@ -17,6 +17,7 @@
 #include "2_shmem/dispatch_state.h"
 #include "5_dispatch/dispatch.h"
 #include "2_shmem/read_position.h"
+#include "4_storage/pending.h"
 #include "4_storage/subscription.h"
 #include "4_storage/trim.h"
 #include "1_value/topic_name.h"
@@ -105,6 +106,7 @@ pulsar_delete_topic(PG_FUNCTION_ARGS)
 {
 	char	   *input = required_text_argument(fcinfo, 0, "topic");
 	TopicName	name;
+	TopicInfo  *topic;
 	List	   *subscription_ids = NIL;
 	List	   *consumer_ids = NIL;
 	ListCell   *lc;
@@ -116,7 +118,10 @@ pulsar_delete_topic(PG_FUNCTION_ARGS)
 				 errmsg("force must not be null")));
 	parse_topic_name(input, &name);
 	authz_check(&name, AUTHZ_ADMINISTER);
-	delete_topic(&name, PG_GETARG_BOOL(1), &subscription_ids, &consumer_ids);
+	topic = delete_topic_storage(&name, PG_GETARG_BOOL(1));
+	pending_delete_subscriptions_of_topic(topic->topic_id, &subscription_ids,
+										  &consumer_ids);
+	delete_topic_row(topic);
 	authz_forget_topic(&name);
 	/* their shared state goes when the deletion commits */
 	foreach(lc, subscription_ids)

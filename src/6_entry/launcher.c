@@ -418,27 +418,34 @@ launcher_exit(int code, Datum arg)
 	LWLockRelease(WorkerState->lock);
 }
 
-void
-pulsar_launcher_main(Datum main_arg)
+/* what the launcher keeps between its rounds */
+typedef struct Launcher
 {
-	BackgroundWorkerHandle **handles;
-	TimestampTz *start_after;
-	TimestampTz next_scan = 0;
-	List	   *without_extension = NIL;	/* databases a worker found
-											 * without the extension */
+	BackgroundWorkerHandle **handles;	/* per slot: the worker it started */
+	TimestampTz *start_after;	/* per slot: no start before then */
+	TimestampTz next_scan;
+	List	   *without_extension;	/* databases a worker found without the
+									 * extension */
+} Launcher;
 
+/* Connects, and takes the launcher's place in shared memory. */
+static void
+launcher_start(Launcher *launcher)
+{
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("pulsar_pg launcher");
 
-	handles = MemoryContextAllocZero(TopMemoryContext,
-									 sizeof(BackgroundWorkerHandle *) *
-									 WorkerState->num_slots);
-	start_after = MemoryContextAllocZero(TopMemoryContext,
-										 sizeof(TimestampTz) *
-										 WorkerState->num_slots);
+	launcher->handles = MemoryContextAllocZero(TopMemoryContext,
+											   sizeof(BackgroundWorkerHandle *) *
+											   WorkerState->num_slots);
+	launcher->start_after = MemoryContextAllocZero(TopMemoryContext,
+												   sizeof(TimestampTz) *
+												   WorkerState->num_slots);
+	launcher->next_scan = 0;
+	launcher->without_extension = NIL;
 	LWLockAcquire(WorkerState->lock, LW_EXCLUSIVE);
 	WorkerState->launcher_latch = MyLatch;
 	/* after a restart of the launcher, workers it started are gone */
@@ -446,7 +453,90 @@ pulsar_launcher_main(Datum main_arg)
 		WorkerState->slots[i].retry_now = true;
 	LWLockRelease(WorkerState->lock);
 	before_shmem_exit(launcher_exit, (Datum) 0);
+}
 
+/*
+ * Looks after slot 'i': notes a worker that stopped, frees the slot of a
+ * database without the extension, and starts a worker the slot wants when
+ * it may.  Lowers 'next_wake' to when the slot needs a look again.
+ */
+static void
+tend_slot(Launcher *launcher, int i, TimestampTz now, TimestampTz *next_wake)
+{
+	DatabaseWorker *slot = &WorkerState->slots[i];
+	BackgroundWorkerHandle **handles = launcher->handles;
+	TimestampTz *start_after = launcher->start_after;
+	Oid			database_id;
+	bool		wanted;
+	bool		retry_now;
+
+	if (handles[i] != NULL)
+	{
+		pid_t		pid;
+
+		if (GetBackgroundWorkerPid(handles[i], &pid) != BGWH_STOPPED)
+			return;
+		pfree(handles[i]);
+		handles[i] = NULL;
+		start_after[i] = TimestampTzPlusMilliseconds(now,
+													 WORKER_RESTART_DELAY_MS);
+	}
+
+	LWLockAcquire(WorkerState->lock, LW_EXCLUSIVE);
+	database_id = slot->database_id;
+	if (OidIsValid(database_id) &&
+		slot->state == DATABASE_WITHOUT_EXTENSION &&
+		slot->pause_count == 0)
+	{
+		/*
+		 * Slots are for databases with a worker: remember this one here,
+		 * free its slot, and look at the next databases.  CREATE EXTENSION
+		 * takes a slot again.
+		 */
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		launcher->without_extension = lappend_oid(launcher->without_extension,
+												  database_id);
+		MemoryContextSwitchTo(old);
+		slot->database_id = InvalidOid;
+		database_id = InvalidOid;
+		launcher->next_scan = now;
+		*next_wake = now;
+	}
+	else if (OidIsValid(database_id))
+		launcher->without_extension = list_delete_oid(launcher->without_extension,
+													  database_id);
+	wanted = OidIsValid(database_id) &&
+		slot->state == DATABASE_UNKNOWN && slot->pause_count == 0;
+	retry_now = slot->retry_now;
+	slot->retry_now = false;
+	LWLockRelease(WorkerState->lock);
+
+	if (!wanted)
+		return;
+	if (retry_now)
+		start_after[i] = now;
+	if (now < start_after[i])
+	{
+		*next_wake = Min(*next_wake, start_after[i]);
+		return;
+	}
+	if (!start_worker(database_id, &handles[i]))
+	{
+		/* no free background worker slot: try again later */
+		handles[i] = NULL;
+		start_after[i] = TimestampTzPlusMilliseconds(now,
+													 WORKER_RESTART_DELAY_MS);
+		*next_wake = Min(*next_wake, start_after[i]);
+	}
+}
+
+void
+pulsar_launcher_main(Datum main_arg)
+{
+	Launcher	launcher;
+
+	launcher_start(&launcher);
 	for (;;)
 	{
 		TimestampTz now;
@@ -460,79 +550,14 @@ pulsar_launcher_main(Datum main_arg)
 		}
 
 		now = GetCurrentTimestamp();
-		if (now >= next_scan)
+		if (now >= launcher.next_scan)
 		{
-			scan_databases(handles, without_extension);
-			next_scan = TimestampTzPlusMilliseconds(now, DATABASE_SCAN_INTERVAL_MS);
+			scan_databases(launcher.handles, launcher.without_extension);
+			launcher.next_scan = TimestampTzPlusMilliseconds(now, DATABASE_SCAN_INTERVAL_MS);
 		}
-		next_wake = next_scan;
-
+		next_wake = launcher.next_scan;
 		for (int i = 0; i < WorkerState->num_slots; i++)
-		{
-			DatabaseWorker *slot = &WorkerState->slots[i];
-			Oid			database_id;
-			bool		wanted;
-			bool		retry_now;
-
-			if (handles[i] != NULL)
-			{
-				pid_t		pid;
-
-				if (GetBackgroundWorkerPid(handles[i], &pid) != BGWH_STOPPED)
-					continue;
-				pfree(handles[i]);
-				handles[i] = NULL;
-				start_after[i] = TimestampTzPlusMilliseconds(now,
-															 WORKER_RESTART_DELAY_MS);
-			}
-
-			LWLockAcquire(WorkerState->lock, LW_EXCLUSIVE);
-			database_id = slot->database_id;
-			if (OidIsValid(database_id) &&
-				slot->state == DATABASE_WITHOUT_EXTENSION &&
-				slot->pause_count == 0)
-			{
-				/*
-				 * Slots are for databases with a worker: remember this one
-				 * here, free its slot, and look at the next databases.
-				 * CREATE EXTENSION takes a slot again.
-				 */
-				MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-				without_extension = lappend_oid(without_extension, database_id);
-				MemoryContextSwitchTo(old);
-				slot->database_id = InvalidOid;
-				database_id = InvalidOid;
-				next_scan = now;
-				next_wake = now;
-			}
-			else if (OidIsValid(database_id))
-				without_extension = list_delete_oid(without_extension,
-													database_id);
-			wanted = OidIsValid(database_id) &&
-				slot->state == DATABASE_UNKNOWN && slot->pause_count == 0;
-			retry_now = slot->retry_now;
-			slot->retry_now = false;
-			LWLockRelease(WorkerState->lock);
-
-			if (!wanted)
-				continue;
-			if (retry_now)
-				start_after[i] = now;
-			if (now < start_after[i])
-			{
-				next_wake = Min(next_wake, start_after[i]);
-				continue;
-			}
-			if (!start_worker(database_id, &handles[i]))
-			{
-				/* no free background worker slot: try again later */
-				handles[i] = NULL;
-				start_after[i] = TimestampTzPlusMilliseconds(now,
-															 WORKER_RESTART_DELAY_MS);
-				next_wake = Min(next_wake, start_after[i]);
-			}
-		}
+			tend_slot(&launcher, i, now, &next_wake);
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 Max(TimestampDifferenceMilliseconds(now, next_wake), 1),

@@ -25,6 +25,7 @@
 #include "3_catalog/authz.h"
 #include "3_catalog/catalog.h"
 #include "4_storage/cursor.h"
+#include "4_storage/pending.h"
 #include "2_shmem/dispatch_state.h"
 #include "5_dispatch/dispatch.h"
 #include "2_shmem/read_position.h"
@@ -109,20 +110,11 @@ append_consumers(StringInfo json, Subscription *subscription,
 				 int64 ordered_unacked, bool *blocked_any)
 {
 	CatalogAccess access;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(subscription->subscription_id)};
 	bool		ordered = subscription->type == SUBSCRIPTION_EXCLUSIVE ||
 		subscription->type == SUBSCRIPTION_FAILOVER;
 
 	begin_catalog_access(&access);
-	run_catalog_sql("SELECT c.name, c.priority,"
-					"       (SELECT coalesce(sum(p.last_entry - p.first_entry + 1), 0)::bigint"
-					"          FROM pulsar.pending p"
-					"         WHERE p.subscription_id = c.subscription_id"
-					"           AND p.consumer_id = c.consumer_id)"
-					"  FROM pulsar.consumer c WHERE c.subscription_id = $1"
-					" ORDER BY c.priority, c.name",
-					1, argtypes, values, NULL, true);
+	pending_held_per_consumer(subscription->subscription_id);
 	appendStringInfoString(json, "\"consumers\": [");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -147,36 +139,6 @@ append_consumers(StringInfo json, Subscription *subscription,
 	}
 	appendStringInfoString(json, "]");
 	end_catalog_access(&access);
-}
-
-/* entries of pulsar.pending a subscription's stats count */
-typedef enum PendingKind
-{
-	PENDING_HELD,				/* out with a consumer */
-	PENDING_DELAYED				/* delayed, not yet due */
-} PendingKind;
-
-static int64
-pending_count(Subscription *subscription, PendingKind kind)
-{
-	CatalogAccess access;
-	Oid			argtypes[2] = {INT8OID, INT4OID};
-	Datum		values[2] = {Int64GetDatum(subscription->subscription_id),
-	Int32GetDatum(kind)};
-	int64		count;
-	bool		isnull;
-
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT coalesce(sum(last_entry - first_entry + 1), 0)::bigint"
-					"  FROM pulsar.pending WHERE subscription_id = $1"
-					"   AND CASE WHEN $2 = 0 THEN consumer_id IS NOT NULL"
-					"            ELSE delivered_at IS NULL"
-					"                 AND redeliver_at > clock_timestamp() END",
-					2, argtypes, values, NULL, true);
-	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 1, &isnull));
-	end_catalog_access(&access);
-	return count;
 }
 
 /*
@@ -279,7 +241,7 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 				ordered_unacked += ordered_holding(subscription,
 												   topic->ledgers[i].ledger_id);
 		}
-		unacked = ordered ? ordered_unacked : pending_count(subscription, PENDING_HELD);
+		unacked = ordered ? ordered_unacked : pending_count(subscription->subscription_id, PENDING_HELD);
 
 		if (s > 0)
 			appendStringInfoString(&json, ", ");
@@ -289,7 +251,7 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 						 ", \"msgDelayed\": " INT64_FORMAT
 						 ", \"msgRateOut\": %.3f, \"msgOutCounter\": " INT64_FORMAT ", ",
 						 pulsar_type_names[subscription->type], backlog, unacked,
-						 ordered ? 0 : pending_count(subscription, PENDING_DELAYED),
+						 ordered ? 0 : pending_count(subscription->subscription_id, PENDING_DELAYED),
 						 rate, out_counter);
 		append_consumers(&json, subscription, ordered_unacked, &blocked);
 		appendStringInfo(&json, ", \"blockedSubscriptionOnUnackedMsgs\": false}");

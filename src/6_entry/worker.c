@@ -75,13 +75,14 @@
 
 #include "3_catalog/catalog.h"
 #include "4_storage/cursor.h"
+#include "4_storage/pending.h"
 #include "1_value/message_id.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/subscription.h"
 #include "1_value/topic_name.h"
+#include "6_entry/maintenance.h"
 #include "2_shmem/worker_signal.h"
 #include "6_entry/launcher.h"
-#include "6_entry/maintenance.h"
 
 PGDLLEXPORT void pulsar_worker_main(Datum main_arg);
 
@@ -207,12 +208,6 @@ queue_notify(HTAB *notifies, int64 subscription_id, const char *payload)
  * The subscriptions SUBSCRIPTION_TOPICS found, notified with their topic's
  * name as payload.
  */
-#define SUBSCRIPTION_TOPICS \
-	"SELECT s.subscription_id," \
-	"       'persistent://' || t.tenant || '/' || t.namespace || '/' || t.name" \
-	"  FROM pulsar.subscription s" \
-	"  JOIN pulsar.topic t ON t.topic_id = s.topic_id"
-
 static void
 queue_found_subscriptions(HTAB *notifies)
 {
@@ -347,8 +342,7 @@ load_subscribers(List *moved, uint64 generation)
 	if (num_stale == 0)
 		return;
 
-	values[0] = PointerGetDatum(construct_array(stale, num_stale, INT8OID, 8,
-												true, TYPALIGN_DOUBLE));
+	values[0] = PointerGetDatum(int8_array(stale, num_stale));
 	begin_catalog_access(&access);
 	run_catalog_sql("SELECT l.ledger_id, l.partition_index, s.subscription_id,"
 					"       'persistent://' || t.tenant || '/' || t.namespace || '/' || t.name"
@@ -413,28 +407,13 @@ collect_published(HTAB *notifies, List *moved)
 static TimestampTz
 collect_due(HTAB *notifies, TimestampTz from, TimestampTz until)
 {
-	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[2] = {TimestampTzGetDatum(from), TimestampTzGetDatum(until)};
-	TimestampTz next = DT_NOEND;
+	TimestampTz next;
 	CatalogAccess access;
-	bool		isnull;
-	Datum		value;
 
 	begin_catalog_access(&access);
-	run_catalog_sql(SUBSCRIPTION_TOPICS
-					" WHERE s.subscription_id IN"
-					"       (SELECT subscription_id FROM pulsar.pending"
-					"         WHERE redeliver_at >= $1 AND redeliver_at <= $2"
-					"           AND redeliver_at < 'infinity')",
-					2, argtypes, values, NULL, false);
+	pending_find_subscriptions_due(from, until);
 	queue_found_subscriptions(notifies);
-	run_catalog_sql("SELECT min(redeliver_at) FROM pulsar.pending"
-					" WHERE redeliver_at > $2 AND redeliver_at < 'infinity'",
-					2, argtypes, values, NULL, false);
-	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-						  &isnull);
-	if (!isnull)
-		next = DatumGetTimestampTz(value);
+	next = pending_next_due_after(from, until);
 	end_catalog_access(&access);
 	return next;
 }
@@ -459,8 +438,7 @@ collect_left(HTAB *notifies, const int64 *left, int num_left, bool overflow)
 		ids = palloc(sizeof(Datum) * Max(num_left, 1));
 		for (int i = 0; i < num_left; i++)
 			ids[i] = Int64GetDatum(left[i]);
-		values[0] = PointerGetDatum(construct_array(ids, num_left, INT8OID, 8,
-													true, TYPALIGN_DOUBLE));
+		values[0] = PointerGetDatum(int8_array(ids, num_left));
 		run_catalog_sql(SUBSCRIPTION_TOPICS " WHERE s.subscription_id = ANY ($1)",
 						1, argtypes, values, NULL, false);
 	}
@@ -522,19 +500,41 @@ extension_recreated(DatabaseWorker *slot, uint32 start_requests)
 	return recreated;
 }
 
-void
-pulsar_worker_main(Datum main_arg)
+/* what the worker carries from one cycle to the next */
+typedef struct WorkerLoop
 {
-	Oid			database_id = DatumGetObjectId(main_arg);
 	DatabaseWorker *slot;
-	uint32		start_requests;
+	uint32		start_requests; /* of the slot when this worker started */
+	TimestampTz timers_checked_through;
+	TimestampTz next_consumer_check;
+	TimestampTz last_maintenance;
+	TimestampTz next_maintenance;
+	bool		worked;			/* since the last sleep */
+	bool		retry_soon;		/* a table was locked: look again soon */
+	bool		retry_now;		/* a maintenance pass is under way */
+} WorkerLoop;
+
+/* what one cycle took from the slot */
+typedef struct CycleRequests
+{
+	List	   *ledgers;		/* partitions whose position may have moved */
+	int64		left[LEFT_QUEUE_SIZE];
+	int			num_left;
+	bool		left_overflow;
+	bool		check_timers;
+	TimestampTz earliest_new_timer;
+} CycleRequests;
+
+/*
+ * Takes the slot, connects to the database and checks the extension is
+ * there; exits if the database has no worker slot, is paused or lacks the
+ * extension.
+ */
+static void
+worker_start(Oid database_id, WorkerLoop *loop)
+{
+	DatabaseWorker *slot;
 	bool		paused;
-	TimestampTz timers_checked_through = DT_NOBEGIN;
-	TimestampTz next_consumer_check = 0;
-	TimestampTz last_maintenance = 0;
-	TimestampTz next_maintenance = 0;
-	bool		worked = false;
-	HASHCTL		info;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -551,7 +551,8 @@ pulsar_worker_main(Datum main_arg)
 	SpinLockRelease(&slot->mutex);
 	before_shmem_exit(worker_exit, PointerGetDatum(slot));
 	LWLockAcquire(WorkerState->lock, LW_SHARED);
-	start_requests = slot->start_requests;
+	loop->slot = slot;
+	loop->start_requests = slot->start_requests;
 	paused = slot->pause_count > 0;
 	LWLockRelease(WorkerState->lock);
 	if (paused)
@@ -566,12 +567,19 @@ pulsar_worker_main(Datum main_arg)
 	if (!extension_ready())
 	{
 		CommitTransactionCommand();
-		exit_without_extension(slot, start_requests);
+		exit_without_extension(slot, loop->start_requests);
 	}
 	ereport(LOG,
 			(errmsg("pulsar_pg worker started for database \"%s\"",
 					get_database_name(database_id))));
 	CommitTransactionCommand();
+}
+
+/* The worker's own memory and tables, and a first look at everything. */
+static void
+worker_init_cycles(DatabaseWorker *slot)
+{
+	HASHCTL		info;
 
 	cycle_context = AllocSetContextCreate(TopMemoryContext,
 										  "pulsar_pg worker cycle",
@@ -581,38 +589,291 @@ pulsar_worker_main(Datum main_arg)
 	ledger_subscribers = hash_create("pulsar_pg ledger subscribers", 1024,
 									 &info, HASH_ELEM | HASH_BLOBS);
 
-	/* the first pass one interval after start, as every later one */
-	last_maintenance = GetCurrentTimestamp();
-	next_maintenance = TimestampTzPlusMilliseconds(last_maintenance,
-												   pulsar_maintenance_interval_ms);
-
 	SpinLockAcquire(&slot->mutex);
 	slot->next_timer = DT_NOEND;	/* wake me for any timer */
 	slot->earliest_new_timer = DT_NOBEGIN;	/* and look for due ones now */
 	/* anything queued before this worker ran is looked at below */
 	slot->published_overflow = true;
 	SpinLockRelease(&slot->mutex);
+}
+
+/*
+ * Takes what backends told the slot since the last cycle: partitions that
+ * moved (all of them if the queue overflowed, and those a cycle could not
+ * notify), subscriptions that lost consumers, new timers.
+ */
+static void
+take_requests(WorkerLoop *loop, TimestampTz now, CycleRequests *requests)
+{
+	DatabaseWorker *slot = loop->slot;
+	int64		taken[PUBLISHED_QUEUE_SIZE];
+	int			num_taken;
+	bool		scan_all;
+	bool		check_consumers;
+
+	SpinLockAcquire(&slot->mutex);
+	num_taken = slot->num_published;
+	memcpy(taken, slot->published, sizeof(int64) * num_taken);
+	slot->num_published = 0;
+	scan_all = slot->published_overflow;
+	slot->published_overflow = false;
+	check_consumers = slot->check_consumers;
+	slot->check_consumers = false;
+	requests->num_left = slot->num_left;
+	memcpy(requests->left, slot->left, sizeof(int64) * requests->num_left);
+	slot->num_left = 0;
+	requests->left_overflow = slot->left_overflow;
+	slot->left_overflow = false;
+	requests->earliest_new_timer = slot->earliest_new_timer;
+	slot->earliest_new_timer = DT_NOEND;
+	requests->check_timers = requests->earliest_new_timer != DT_NOEND ||
+		slot->next_timer <= now;
+	if (requests->check_timers)
+		slot->next_timer = DT_NOEND;	/* wake me for any timer */
+	SpinLockRelease(&slot->mutex);
+
+	/* nothing that can fail while the spinlock was held */
+	requests->ledgers = NIL;
+	for (int i = 0; i < num_taken; i++)
+	{
+		int64	   *ledger_id = palloc(sizeof(int64));
+
+		*ledger_id = taken[i];
+		requests->ledgers = lappend(requests->ledgers, ledger_id);
+	}
+
+	if (check_consumers)
+		loop->next_consumer_check = Min(loop->next_consumer_check,
+										TimestampTzPlusMilliseconds(now, CONSUMER_EXIT_GRACE_MS));
+
+	if (scan_all)
+		requests->ledgers = list_concat(requests->ledgers, MovedPartitions());
+	if (unnotified_ledgers != NIL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, unnotified_ledgers)
+		{
+			int64	   *ledger_id = palloc(sizeof(int64));
+
+			*ledger_id = *(int64 *) lfirst(lc);
+			requests->ledgers = lappend(requests->ledgers, ledger_id);
+		}
+		list_free_deep(unnotified_ledgers);
+		unnotified_ledgers = NIL;
+	}
+}
+
+/*
+ * Channels of timers that fell due since the last look; returns the next
+ * timer, or DT_NOEND if the tables were busy (looked at again next cycle).
+ */
+static TimestampTz
+notify_due_timers(WorkerLoop *loop, HTAB *notifies,
+				  TimestampTz earliest_new_timer, TimestampTz now)
+{
+	TimestampTz from = Min(loop->timers_checked_through, earliest_new_timer);
+	TimestampTz next_timer = DT_NOEND;
+
+	if (lock_catalog_tables_now(timer_tables, lengthof(timer_tables),
+						AccessShareLock))
+	{
+		next_timer = collect_due(notifies, from, now);
+		loop->timers_checked_through = now;
+	}
+	else
+	{
+		/* look from the same time again in the next cycle */
+		SpinLockAcquire(&loop->slot->mutex);
+		loop->slot->earliest_new_timer = Min(loop->slot->earliest_new_timer,
+											 from);
+		SpinLockRelease(&loop->slot->mutex);
+		loop->retry_soon = true;
+	}
+	return next_timer;
+}
+
+/* Removes departed consumers and folds ranges no ack could fold. */
+static void
+check_consumers_now(WorkerLoop *loop, TimestampTz now)
+{
+	if (lock_catalog_tables_now(liveness_read_tables,
+						lengthof(liveness_read_tables),
+						AccessShareLock) &&
+		lock_catalog_tables_now(liveness_write_tables,
+						lengthof(liveness_write_tables),
+						RowExclusiveLock))
+	{
+		/* their channels are notified next cycle (Liveness, in the header) */
+		remove_departed_consumers_everywhere();
+		fold_acked_ranges_everywhere();
+		loop->next_consumer_check =
+			TimestampTzPlusMilliseconds(now, CONSUMER_CHECK_INTERVAL_MS);
+	}
+	else
+		loop->next_consumer_check =
+			TimestampTzPlusMilliseconds(now, LOCKED_RETRY_MS);
+}
+
+/*
+ * One cycle's transaction: notifies what moved, fell due or lost
+ * consumers, and checks consumers when it is time.
+ */
+static void
+run_cycle_transaction(WorkerLoop *loop, const CycleRequests *requests,
+					  List *moved, uint64 generation, TimestampTz now)
+{
+	DatabaseWorker *slot = loop->slot;
+	TimestampTz next_timer = DT_NOEND;
+	HASHCTL		notify_info;
+	HTAB	   *notifies;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "pulsar_pg worker cycle");
+	if (!extension_ready() || extension_recreated(slot, loop->start_requests))
+	{
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		exit_without_extension(slot, loop->start_requests);
+	}
+
+	notify_info.keysize = sizeof(int64);
+	notify_info.entrysize = sizeof(PendingNotify);
+	notify_info.hcxt = CurrentMemoryContext;
+	notifies = hash_create("pulsar_pg notifies", 64, &notify_info,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	if (moved != NIL)
+	{
+		if (lock_catalog_tables_now(published_tables,
+							lengthof(published_tables),
+							AccessShareLock))
+		{
+			load_subscribers(moved, generation);
+			collect_published(notifies, moved);
+		}
+		else
+		{
+			keep_unnotified(moved);
+			loop->retry_soon = true;
+		}
+	}
+	if (requests->check_timers)
+		next_timer = notify_due_timers(loop, notifies,
+									   requests->earliest_new_timer, now);
+	if (requests->num_left > 0 || requests->left_overflow)
+		collect_left(notifies, requests->left, requests->num_left,
+					 requests->left_overflow);
+	if (now >= loop->next_consumer_check)
+		check_consumers_now(loop, now);
+	if (hash_get_num_entries(notifies) > 0)
+		loop->worked = true;
+	send_notifies(notifies);
+
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	if (requests->check_timers)
+	{
+		SpinLockAcquire(&slot->mutex);
+		slot->next_timer = next_timer;
+		SpinLockRelease(&slot->mutex);
+	}
+}
+
+/*
+ * The maintenance pass (storage policies, trimming), in slices between
+ * the cycles: a pass that stopped early goes on at once after the next
+ * cycle.
+ */
+static void
+run_maintenance(WorkerLoop *loop, TimestampTz now)
+{
+	loop->retry_now = false;
+	if (now < loop->next_maintenance)
+		return;
+	if (maintenance_run_pass())
+	{
+		loop->last_maintenance = GetCurrentTimestamp();
+		loop->next_maintenance =
+			TimestampTzPlusMilliseconds(loop->last_maintenance,
+										pulsar_maintenance_interval_ms);
+	}
+	else
+		loop->retry_now = true;
+}
+
+/*
+ * Sleeps until the next timer, consumer check, maintenance pass or retry, or a backend sets
+ * the latch; after a cycle that worked, not before MIN_CYCLE_INTERVAL_US
+ * from its start ('cycle_start').
+ */
+static void
+sleep_until_next(WorkerLoop *loop, TimestampTz cycle_start)
+{
+	TimestampTz now;
+	TimestampTz next_timer;
+	long		sleep_ms;
+
+	if (loop->worked)
+	{
+		long		elapsed_us = GetCurrentTimestamp() - cycle_start;
+
+		if (elapsed_us >= 0 && elapsed_us < MIN_CYCLE_INTERVAL_US)
+			pg_usleep(MIN_CYCLE_INTERVAL_US - elapsed_us);
+		loop->worked = false;
+	}
+	now = GetCurrentTimestamp();
+	SpinLockAcquire(&loop->slot->mutex);
+	next_timer = loop->slot->next_timer;
+	SpinLockRelease(&loop->slot->mutex);
+	sleep_ms = TimestampDifferenceMilliseconds(now, loop->next_consumer_check);
+	if (loop->retry_soon)
+		sleep_ms = Min(sleep_ms, LOCKED_RETRY_MS);
+	sleep_ms = Min(sleep_ms,
+				   TimestampDifferenceMilliseconds(now, loop->next_maintenance));
+	if (loop->retry_now)
+		sleep_ms = 0;
+	if (next_timer != DT_NOEND)
+	{
+		/* wake up on the due time, not one tick before it */
+		long		timer_ms = TimestampDifferenceMilliseconds(now, next_timer);
+
+		if (next_timer > now && timer_ms == 0)
+			timer_ms = 1;
+		sleep_ms = Min(sleep_ms, timer_ms);
+	}
+	if (sleep_ms > 0)
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 sleep_ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+}
+
+void
+pulsar_worker_main(Datum main_arg)
+{
+	WorkerLoop	loop;
+
+	memset(&loop, 0, sizeof(loop));
+	loop.timers_checked_through = DT_NOBEGIN;
+	loop.next_consumer_check = 0;
+	worker_start(DatumGetObjectId(main_arg), &loop);
+	worker_init_cycles(loop.slot);
+	/* the first pass one interval after start, as every later one */
+	loop.last_maintenance = GetCurrentTimestamp();
+	loop.next_maintenance = TimestampTzPlusMilliseconds(loop.last_maintenance,
+														pulsar_maintenance_interval_ms);
 
 	for (;;)
 	{
-		List	   *ledgers = NIL;
+		CycleRequests requests;
 		List	   *moved;
 		uint64		generation;
-		int64		taken[PUBLISHED_QUEUE_SIZE];
-		int64		left[LEFT_QUEUE_SIZE];
-		int			num_left;
-		bool		left_overflow;
-		int			num_taken;
-		bool		scan_all;
-		bool		check_consumers;
-		TimestampTz earliest_new_timer;
 		TimestampTz now;
-		TimestampTz next_timer = DT_NOEND;
-		bool		check_timers;
-		bool		retry_soon = false;
-		bool		retry_now = false;
-		HTAB	   *notifies;
-		long		sleep_ms;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -620,213 +881,29 @@ pulsar_worker_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 			/* a new interval counts from the last pass */
-			next_maintenance =
-				TimestampTzPlusMilliseconds(last_maintenance,
+			loop.next_maintenance =
+				TimestampTzPlusMilliseconds(loop.last_maintenance,
 											pulsar_maintenance_interval_ms);
 		}
 		MemoryContextReset(cycle_context);
 		MemoryContextSwitchTo(cycle_context);
 
+		loop.retry_soon = false;
 		now = GetCurrentTimestamp();
-		SpinLockAcquire(&slot->mutex);
-		num_taken = slot->num_published;
-		memcpy(taken, slot->published, sizeof(int64) * num_taken);
-		slot->num_published = 0;
-		scan_all = slot->published_overflow;
-		slot->published_overflow = false;
-		check_consumers = slot->check_consumers;
-		slot->check_consumers = false;
-		num_left = slot->num_left;
-		memcpy(left, slot->left, sizeof(int64) * num_left);
-		slot->num_left = 0;
-		left_overflow = slot->left_overflow;
-		slot->left_overflow = false;
-		earliest_new_timer = slot->earliest_new_timer;
-		slot->earliest_new_timer = DT_NOEND;
-		check_timers = earliest_new_timer != DT_NOEND ||
-			slot->next_timer <= now;
-		if (check_timers)
-			slot->next_timer = DT_NOEND;	/* wake me for any timer */
-		SpinLockRelease(&slot->mutex);
-
-		/* nothing that can fail while the spinlock was held */
-		for (int i = 0; i < num_taken; i++)
-		{
-			int64	   *ledger_id = palloc(sizeof(int64));
-
-			*ledger_id = taken[i];
-			ledgers = lappend(ledgers, ledger_id);
-		}
-
-		if (check_consumers)
-			next_consumer_check = Min(next_consumer_check,
-									  TimestampTzPlusMilliseconds(now, CONSUMER_EXIT_GRACE_MS));
-
-		if (scan_all)
-			ledgers = list_concat(ledgers, MovedPartitions());
-		if (unnotified_ledgers != NIL)
-		{
-			ListCell   *lc;
-
-			foreach(lc, unnotified_ledgers)
-			{
-				int64	   *ledger_id = palloc(sizeof(int64));
-
-				*ledger_id = *(int64 *) lfirst(lc);
-				ledgers = lappend(ledgers, ledger_id);
-			}
-			list_free_deep(unnotified_ledgers);
-			unnotified_ledgers = NIL;
-		}
-		moved = take_moved(ledgers);
+		take_requests(&loop, now, &requests);
+		moved = take_moved(requests.ledgers);
 		generation = pg_atomic_read_u64(&WorkerState->subscriptions_generation);
-		if (ledgers != NIL)
-			worked = true;
+		if (requests.ledgers != NIL)
+			loop.worked = true;
 
-		if (moves_need_transaction(moved, generation) || check_timers ||
-			num_left > 0 || left_overflow || now >= next_consumer_check)
-		{
-			HASHCTL		notify_info;
-
-			SetCurrentStatementStartTimestamp();
-			StartTransactionCommand();
-			PushActiveSnapshot(GetTransactionSnapshot());
-			pgstat_report_activity(STATE_RUNNING, "pulsar_pg worker cycle");
-			if (!extension_ready() || extension_recreated(slot, start_requests))
-			{
-				PopActiveSnapshot();
-				CommitTransactionCommand();
-				exit_without_extension(slot, start_requests);
-			}
-
-			notify_info.keysize = sizeof(int64);
-			notify_info.entrysize = sizeof(PendingNotify);
-			notify_info.hcxt = CurrentMemoryContext;
-			notifies = hash_create("pulsar_pg notifies", 64, &notify_info,
-								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-			if (moved != NIL)
-			{
-				if (lock_catalog_tables_now(published_tables,
-									lengthof(published_tables),
-									AccessShareLock))
-				{
-					load_subscribers(moved, generation);
-					collect_published(notifies, moved);
-				}
-				else
-				{
-					keep_unnotified(moved);
-					retry_soon = true;
-				}
-			}
-			if (check_timers)
-			{
-				TimestampTz from = Min(timers_checked_through,
-									   earliest_new_timer);
-
-				if (lock_catalog_tables_now(timer_tables, lengthof(timer_tables),
-									AccessShareLock))
-				{
-					next_timer = collect_due(notifies, from, now);
-					timers_checked_through = now;
-				}
-				else
-				{
-					/* look from the same time again in the next cycle */
-					SpinLockAcquire(&slot->mutex);
-					slot->earliest_new_timer = Min(slot->earliest_new_timer,
-												   from);
-					SpinLockRelease(&slot->mutex);
-					retry_soon = true;
-				}
-			}
-			if (num_left > 0 || left_overflow)
-				collect_left(notifies, left, num_left, left_overflow);
-			if (now >= next_consumer_check)
-			{
-				if (lock_catalog_tables_now(liveness_read_tables,
-									lengthof(liveness_read_tables),
-									AccessShareLock) &&
-					lock_catalog_tables_now(liveness_write_tables,
-									lengthof(liveness_write_tables),
-									RowExclusiveLock))
-				{
-					/* their channels are notified next cycle: see above */
-					remove_departed_consumers_everywhere();
-					fold_acked_ranges_everywhere();
-					next_consumer_check =
-						TimestampTzPlusMilliseconds(now, CONSUMER_CHECK_INTERVAL_MS);
-				}
-				else
-					next_consumer_check =
-						TimestampTzPlusMilliseconds(now, LOCKED_RETRY_MS);
-			}
-			if (hash_get_num_entries(notifies) > 0)
-				worked = true;
-			send_notifies(notifies);
-
-			PopActiveSnapshot();
-			CommitTransactionCommand();
-			pgstat_report_stat(false);
-			pgstat_report_activity(STATE_IDLE, NULL);
-
-			if (check_timers)
-			{
-				SpinLockAcquire(&slot->mutex);
-				slot->next_timer = next_timer;
-				SpinLockRelease(&slot->mutex);
-			}
-		}
+		if (moves_need_transaction(moved, generation) || requests.check_timers ||
+			requests.num_left > 0 || requests.left_overflow ||
+			now >= loop.next_consumer_check)
+			run_cycle_transaction(&loop, &requests, moved, generation, now);
 
 		MemoryContextSwitchTo(TopMemoryContext);
-
-		/* storage policies, in slices between the cycles above */
-		if (now >= next_maintenance)
-		{
-			if (maintenance_run_pass())
-			{
-				last_maintenance = GetCurrentTimestamp();
-				next_maintenance =
-					TimestampTzPlusMilliseconds(last_maintenance,
-												pulsar_maintenance_interval_ms);
-			}
-			else
-				retry_now = true;
-		}
-
-		if (worked)
-		{
-			/* 'now' is when this cycle started */
-			long		elapsed_us = GetCurrentTimestamp() - now;
-
-			if (elapsed_us >= 0 && elapsed_us < MIN_CYCLE_INTERVAL_US)
-				pg_usleep(MIN_CYCLE_INTERVAL_US - elapsed_us);
-			worked = false;
-		}
-		now = GetCurrentTimestamp();
-		SpinLockAcquire(&slot->mutex);
-		next_timer = slot->next_timer;
-		SpinLockRelease(&slot->mutex);
-		sleep_ms = TimestampDifferenceMilliseconds(now, next_consumer_check);
-		if (retry_soon)
-			sleep_ms = Min(sleep_ms, LOCKED_RETRY_MS);
-		sleep_ms = Min(sleep_ms,
-					   TimestampDifferenceMilliseconds(now, next_maintenance));
-		if (retry_now)
-			sleep_ms = 0;
-		if (next_timer != DT_NOEND)
-		{
-			/* wake up on the due time, not one tick before it */
-			long		timer_ms = TimestampDifferenceMilliseconds(now, next_timer);
-
-			if (next_timer > now && timer_ms == 0)
-				timer_ms = 1;
-			sleep_ms = Min(sleep_ms, timer_ms);
-		}
-		if (sleep_ms > 0)
-			(void) WaitLatch(MyLatch,
-							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 sleep_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		run_maintenance(&loop, now);
+		/* 'now' is when this cycle started */
+		sleep_until_next(&loop, now);
 	}
 }
