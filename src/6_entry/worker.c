@@ -36,8 +36,10 @@
  * DESIGN invariant 6a: the worker never waits for a user transaction.
  * Its statements read, or lock rows with SKIP LOCKED and find what they
  * skipped again next time; before each part of a cycle it takes the table
- * locks that part needs without waiting (lock_catalog_tables_now()), and a part
- * that finds a table locked is tried again shortly.
+ * locks that part needs without waiting (lock_catalog_tables_now()), the
+ * extension's own lock before any of them (lock_extension_now(), which
+ * DROP EXTENSION holds while it locks the tables), and a part that finds
+ * something locked is tried again shortly.
  *
  * Notifications are not durable: the worker commits them with
  * synchronous_commit off.  A listener that reconnects must call receive
@@ -169,6 +171,9 @@ static const char *const liveness_read_tables[] = {
 static const char *const liveness_write_tables[] = {
 	"consumer", "pending", "cursor", "acked_range"
 };
+static const char *const left_tables[] = {
+	"subscription", "topic"
+};
 
 /*
  * Whether the extension is installed here, at a version whose tables this
@@ -290,6 +295,24 @@ keep_unnotified(List *moved)
 		unnotified_ledgers = lappend(unnotified_ledgers, ledger_id);
 	}
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The subscriptions that lost consumers could not be looked at this cycle:
+ * queue them again for the next one, or all of them if they do not fit.
+ */
+static void
+keep_left(DatabaseWorker *slot, const int64 *left, int num_left, bool overflow)
+{
+	SpinLockAcquire(&slot->mutex);
+	if (overflow || slot->num_left + num_left > LEFT_QUEUE_SIZE)
+		slot->left_overflow = true;
+	else
+	{
+		memcpy(slot->left + slot->num_left, left, sizeof(int64) * num_left);
+		slot->num_left += num_left;
+	}
+	SpinLockRelease(&slot->mutex);
 }
 
 /*
@@ -687,11 +710,22 @@ pulsar_worker_main(Datum main_arg)
 			num_left > 0 || left_overflow || now >= next_consumer_check)
 		{
 			HASHCTL		notify_info;
+			bool		extension_locked;
 
 			SetCurrentStatementStartTimestamp();
 			StartTransactionCommand();
 			PushActiveSnapshot(GetTransactionSnapshot());
 			pgstat_report_activity(STATE_RUNNING, "pulsar_pg worker cycle");
+
+			/*
+			 * The extension before any of its tables, as DROP EXTENSION
+			 * takes them: while it holds the extension, this cycle touches
+			 * none of them and tries again shortly; once this cycle holds
+			 * it, DROP EXTENSION waits for the extension alone, before it
+			 * locks any table.  Taken before looking at the extension, so
+			 * that what is seen stays so until the commit.
+			 */
+			extension_locked = lock_extension_now();
 			if (!extension_ready() || extension_recreated(slot, start_requests))
 			{
 				PopActiveSnapshot();
@@ -706,7 +740,8 @@ pulsar_worker_main(Datum main_arg)
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 			if (moved != NIL)
 			{
-				if (lock_catalog_tables_now(published_tables,
+				if (extension_locked &&
+					lock_catalog_tables_now(published_tables,
 									lengthof(published_tables),
 									AccessShareLock))
 				{
@@ -724,7 +759,8 @@ pulsar_worker_main(Datum main_arg)
 				TimestampTz from = Min(timers_checked_through,
 									   earliest_new_timer);
 
-				if (lock_catalog_tables_now(timer_tables, lengthof(timer_tables),
+				if (extension_locked &&
+					lock_catalog_tables_now(timer_tables, lengthof(timer_tables),
 									AccessShareLock))
 				{
 					next_timer = collect_due(notifies, from, now);
@@ -741,10 +777,21 @@ pulsar_worker_main(Datum main_arg)
 				}
 			}
 			if (num_left > 0 || left_overflow)
-				collect_left(notifies, left, num_left, left_overflow);
+			{
+				if (extension_locked &&
+					lock_catalog_tables_now(left_tables, lengthof(left_tables),
+											AccessShareLock))
+					collect_left(notifies, left, num_left, left_overflow);
+				else
+				{
+					keep_left(slot, left, num_left, left_overflow);
+					retry_soon = true;
+				}
+			}
 			if (now >= next_consumer_check)
 			{
-				if (lock_catalog_tables_now(liveness_read_tables,
+				if (extension_locked &&
+					lock_catalog_tables_now(liveness_read_tables,
 									lengthof(liveness_read_tables),
 									AccessShareLock) &&
 					lock_catalog_tables_now(liveness_write_tables,
