@@ -1613,40 +1613,6 @@ segment_first_publish_time(int64 ledger_id, int64 segment_no,
 }
 
 /*
- * Locks the tables of a ledger's segments and their indexes in share mode
- * if no other transaction holds or awaits a conflicting lock (DROP, TRUNCATE,
- * REINDEX, LOCK TABLE); false if one does.  For the maintenance pass, which
- * then reads them without waiting.  Caller is inside begin_catalog_access().
- */
-bool
-lock_segments_now(int64 ledger_id, const SegmentInfo *segments, int count)
-{
-	for (int i = 0; i < count; i++)
-	{
-		Oid			relid = get_relname_relid(segment_table_name(ledger_id,
-																 segments[i].segment_no),
-											  data_namespace_oid);
-		Relation	relation;
-		List	   *indexes;
-		ListCell   *lc;
-
-		if (!OidIsValid(relid))
-			continue;
-		if (!ConditionalLockRelationOid(relid, AccessShareLock))
-			return false;
-		relation = try_relation_open(relid, NoLock);
-		if (relation == NULL)
-			continue;			/* dropped before the lock was granted */
-		indexes = RelationGetIndexList(relation);
-		relation_close(relation, NoLock);
-		foreach(lc, indexes)
-			if (!ConditionalLockRelationOid(lfirst_oid(lc), AccessShareLock))
-				return false;
-	}
-	return true;
-}
-
-/*
  * Drops a closed segment's table and catalog row, unless a transaction
  * uses it (a reader or a receive holds its lock): then false, and the
  * segment is tried again next time.  DROP TABLE is WAL-logged, so a

@@ -150,8 +150,6 @@ extern void close_segment(int64 ledger_id, int64 segment_no);
 extern bool segment_first_publish_time(int64 ledger_id, int64 segment_no,
 									   TimestampTz *publish_time);
 extern bool drop_segment_now(int64 ledger_id, int64 segment_no);
-extern bool lock_segments_now(int64 ledger_id, const SegmentInfo *segments,
-							  int count);
 extern int64 next_stored_segment(int64 ledger_id, int64 after,
 								 Snapshot snapshot);
 extern int64 lowest_stored_segment(int64 ledger_id);

@@ -26,8 +26,8 @@
  * without subscriptions are decided by retention alone.
  *
  * Nothing here waits for a user transaction (DESIGN invariant 6a): the
- * extension (maintenance.c), the catalog tables, the topic and the
- * segments are locked conditionally before anything reads them; a
+ * extension (maintenance.c), the catalog tables, the topic and each
+ * segment are locked conditionally; a
  * segment a reader or a receive holds, a topic being deleted, or a ledger
  * whose subscription is being created at 'earliest' or sought is left for
  * the next pass.  Positions are read without tracking idle partitions in
@@ -191,12 +191,6 @@ trim_ledger(const LedgerInfo *ledger, const Retention *retention)
 
 	begin_catalog_access(&access);
 	segments = ledger_segments(ledger, &count);
-	/* positions of an untracked partition are read from these tables */
-	if (!lock_segments_now(ledger->ledger_id, segments, count))
-	{
-		end_catalog_access(&access);
-		return 0;
-	}
 	cut_by_age(ledger, segments, count);
 
 	/* after any cut: closing needs the position that covers it */
