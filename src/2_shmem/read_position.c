@@ -490,6 +490,48 @@ PeekNextEntry(int64 ledger_id, NextEntryLoader loader)
 }
 
 /*
+ * The next entry id and the max read position of a partition, without
+ * adding it to shared memory if it is not tracked: for the maintenance
+ * pass, which looks at every partition, most of them idle, and must not
+ * fill the table that senders need (pulsar_pg.max_partitions), nor track
+ * again a ledger whose entry was just forgotten.  An untracked partition
+ * holds no reservation, and whoever tracks it next starts from what
+ * 'loader' reads here: every id below is settled, and none will be handed
+ * out.  'max_read_position' may be NULL.
+ */
+void
+PeekPositionsUntracked(int64 ledger_id, NextEntryLoader loader,
+					   int64 *next_entry, int64 *max_read_position)
+{
+	PartitionPosition *partition;
+	PartitionKey key;
+	int64		max_read;
+
+	make_key(&key, ledger_id);
+	LWLockAcquire(PositionState->lock, LW_SHARED);
+	partition = hash_search(PartitionPositions, &key, HASH_FIND, NULL);
+	if (partition != NULL)
+	{
+		SpinLockAcquire(&partition->mutex);
+		*next_entry = partition->next_entry;
+		if (partition->oldest != NO_RESERVATION)
+			max_read = PositionState->reservations[partition->oldest].first_entry - 1;
+		else
+			max_read = partition->next_entry - 1;
+		SpinLockRelease(&partition->mutex);
+		LWLockRelease(PositionState->lock);
+	}
+	else
+	{
+		LWLockRelease(PositionState->lock);
+		*next_entry = loader(ledger_id);
+		max_read = *next_entry - 1;
+	}
+	if (max_read_position != NULL)
+		*max_read_position = max_read;
+}
+
+/*
  * Closes a partition's segment early: if its next entry id lies in
  * (start, boundary), the ids up to 'boundary' are never handed out and the
  * next send takes 'boundary'.  Returns the next entry id before the move,

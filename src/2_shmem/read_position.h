@@ -38,6 +38,9 @@ extern int64 ReserveEntries(int64 ledger_id, int64 count,
 							NextEntryLoader loader, EntryMarkWriter log_mark);
 extern int64 GetMaxReadPosition(int64 ledger_id, NextEntryLoader loader);
 extern int64 PeekNextEntry(int64 ledger_id, NextEntryLoader loader);
+extern void PeekPositionsUntracked(int64 ledger_id, NextEntryLoader loader,
+								   int64 *next_entry,
+								   int64 *max_read_position);
 extern int64 SkipEntriesTo(int64 ledger_id, int64 start, int64 boundary,
 						   NextEntryLoader loader, EntryMarkWriter log_mark);
 extern void ForgetLedgerAtCommit(int64 ledger_id);

@@ -26,10 +26,13 @@
  * without subscriptions are decided by retention alone.
  *
  * Nothing here waits for a user transaction (DESIGN invariant 6a): the
- * catalog tables, the topic and each segment are locked conditionally; a
+ * extension (maintenance.c), the catalog tables, the topic and each
+ * segment are locked conditionally; a
  * segment a reader or a receive holds, a topic being deleted, or a ledger
  * whose subscription is being created at 'earliest' or sought is left for
- * the next pass.  DROP TABLE is WAL-logged, so standbys follow.
+ * the next pass.  Positions are read without tracking idle partitions in
+ * shared memory (PeekPositionsUntracked()).  DROP TABLE is WAL-logged, so
+ * standbys follow.
  *
  *-------------------------------------------------------------------------
  */
@@ -80,13 +83,17 @@ load_retention(int64 topic_id, Retention *retention)
 static void
 cut_by_age(const LedgerInfo *ledger, const SegmentInfo *segments, int count)
 {
-	int64		next_entry = PeekNextEntry(ledger->ledger_id, load_next_entry);
-	int64		segment_no = next_entry / ledger->segment_entries;
-	int64		start = segment_no * ledger->segment_entries;
+	int64		next_entry;
+	int64		segment_no;
+	int64		start;
 	TimestampTz oldest;
 	int64		before;
 	bool		known = false;
 
+	PeekPositionsUntracked(ledger->ledger_id, load_next_entry, &next_entry,
+						   NULL);
+	segment_no = next_entry / ledger->segment_entries;
+	start = segment_no * ledger->segment_entries;
 	if (pulsar_segment_max_age_s <= 0 || next_entry == start)
 		return;					/* closing by entries only, or nothing in it */
 	for (int i = 0; i < count; i++)
@@ -176,6 +183,8 @@ trim_ledger(const LedgerInfo *ledger, const Retention *retention)
 	int64		dropped = 0;
 	TimestampTz now = GetCurrentTimestamp();
 
+	int64		next_entry;
+
 	/* a subscription created at 'earliest', or a seek, is under way */
 	if (!try_lock_ledger_trim(ledger->ledger_id))
 		return 0;
@@ -185,7 +194,8 @@ trim_ledger(const LedgerInfo *ledger, const Retention *retention)
 	cut_by_age(ledger, segments, count);
 
 	/* after any cut: closing needs the position that covers it */
-	max_read_position = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
+	PeekPositionsUntracked(ledger->ledger_id, load_next_entry, &next_entry,
+						   &max_read_position);
 	segments = ledger_segments(ledger, &count);
 	for (int i = 0; i < count; i++)
 		if (!segments[i].closed && segments[i].last_entry <= max_read_position)

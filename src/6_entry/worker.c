@@ -36,8 +36,10 @@
  * DESIGN invariant 6a: the worker never waits for a user transaction.
  * Its statements read, or lock rows with SKIP LOCKED and find what they
  * skipped again next time; before each part of a cycle it takes the table
- * locks that part needs without waiting (lock_catalog_tables_now()), and a part
- * that finds a table locked is tried again shortly.
+ * locks that part needs without waiting (lock_catalog_tables_now()), the
+ * extension's own lock before any of them (lock_extension_now(), which
+ * DROP EXTENSION holds while it locks the tables), and a part that finds
+ * something locked is tried again shortly.
  *
  * Notifications are not durable: the worker commits them with
  * synchronous_commit off.  A listener that reconnects must call receive
@@ -170,6 +172,9 @@ static const char *const liveness_read_tables[] = {
 static const char *const liveness_write_tables[] = {
 	"consumer", "pending", "cursor", "acked_range"
 };
+static const char *const left_tables[] = {
+	"subscription", "topic"
+};
 
 /*
  * Whether the extension is installed here, at a version whose tables this
@@ -285,6 +290,24 @@ keep_unnotified(List *moved)
 		unnotified_ledgers = lappend(unnotified_ledgers, ledger_id);
 	}
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The subscriptions that lost consumers could not be looked at this cycle:
+ * queue them again for the next one, or all of them if they do not fit.
+ */
+static void
+keep_left(DatabaseWorker *slot, const int64 *left, int num_left, bool overflow)
+{
+	SpinLockAcquire(&slot->mutex);
+	if (overflow || slot->num_left + num_left > LEFT_QUEUE_SIZE)
+		slot->left_overflow = true;
+	else
+	{
+		memcpy(slot->left + slot->num_left, left, sizeof(int64) * num_left);
+		slot->num_left += num_left;
+	}
+	SpinLockRelease(&slot->mutex);
 }
 
 /*
@@ -669,13 +692,14 @@ take_requests(WorkerLoop *loop, TimestampTz now, CycleRequests *requests)
  * timer, or DT_NOEND if the tables were busy (looked at again next cycle).
  */
 static TimestampTz
-notify_due_timers(WorkerLoop *loop, HTAB *notifies,
+notify_due_timers(WorkerLoop *loop, HTAB *notifies, bool extension_locked,
 				  TimestampTz earliest_new_timer, TimestampTz now)
 {
 	TimestampTz from = Min(loop->timers_checked_through, earliest_new_timer);
 	TimestampTz next_timer = DT_NOEND;
 
-	if (lock_catalog_tables_now(timer_tables, lengthof(timer_tables),
+	if (extension_locked &&
+		lock_catalog_tables_now(timer_tables, lengthof(timer_tables),
 						AccessShareLock))
 	{
 		next_timer = collect_due(notifies, from, now);
@@ -695,9 +719,10 @@ notify_due_timers(WorkerLoop *loop, HTAB *notifies,
 
 /* Removes departed consumers and folds ranges no ack could fold. */
 static void
-check_consumers_now(WorkerLoop *loop, TimestampTz now)
+check_consumers_now(WorkerLoop *loop, bool extension_locked, TimestampTz now)
 {
-	if (lock_catalog_tables_now(liveness_read_tables,
+	if (extension_locked &&
+		lock_catalog_tables_now(liveness_read_tables,
 						lengthof(liveness_read_tables),
 						AccessShareLock) &&
 		lock_catalog_tables_now(liveness_write_tables,
@@ -727,11 +752,21 @@ run_cycle_transaction(WorkerLoop *loop, const CycleRequests *requests,
 	TimestampTz next_timer = DT_NOEND;
 	HASHCTL		notify_info;
 	HTAB	   *notifies;
+	bool		extension_locked;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "pulsar_pg worker cycle");
+
+	/*
+	 * The extension before any of its tables, as DROP EXTENSION takes them:
+	 * while it holds the extension, this cycle touches none of them and
+	 * tries again shortly; once this cycle holds it, DROP EXTENSION waits for
+	 * the extension alone, before it locks any table.  Taken before looking
+	 * at the extension, so that what is seen stays so until the commit.
+	 */
+	extension_locked = lock_extension_now();
 	if (!extension_ready() || extension_recreated(slot, loop->start_requests))
 	{
 		PopActiveSnapshot();
@@ -746,7 +781,8 @@ run_cycle_transaction(WorkerLoop *loop, const CycleRequests *requests,
 						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	if (moved != NIL)
 	{
-		if (lock_catalog_tables_now(published_tables,
+		if (extension_locked &&
+			lock_catalog_tables_now(published_tables,
 							lengthof(published_tables),
 							AccessShareLock))
 		{
@@ -760,13 +796,24 @@ run_cycle_transaction(WorkerLoop *loop, const CycleRequests *requests,
 		}
 	}
 	if (requests->check_timers)
-		next_timer = notify_due_timers(loop, notifies,
+		next_timer = notify_due_timers(loop, notifies, extension_locked,
 									   requests->earliest_new_timer, now);
 	if (requests->num_left > 0 || requests->left_overflow)
-		collect_left(notifies, requests->left, requests->num_left,
-					 requests->left_overflow);
+	{
+		if (extension_locked &&
+			lock_catalog_tables_now(left_tables, lengthof(left_tables),
+									AccessShareLock))
+			collect_left(notifies, requests->left, requests->num_left,
+						 requests->left_overflow);
+		else
+		{
+			keep_left(slot, requests->left, requests->num_left,
+					  requests->left_overflow);
+			loop->retry_soon = true;
+		}
+	}
 	if (now >= loop->next_consumer_check)
-		check_consumers_now(loop, now);
+		check_consumers_now(loop, extension_locked, now);
 	if (hash_get_num_entries(notifies) > 0)
 		loop->worked = true;
 	send_notifies(notifies);
