@@ -37,6 +37,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "executor/spi.h"
@@ -46,6 +47,7 @@
 #include "storage/shmem.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/hsearch.h"
 #include "utils/fmgroids.h"
 #include "utils/memutils.h"
@@ -443,6 +445,7 @@ typedef struct CachedSubscription
 	int32		max_redeliver_count;
 	char	   *dead_letter_topic;	/* NULL: the default name */
 	int32		max_unacked_messages;
+	bool		read_compacted;
 } CachedSubscription;
 
 static HTAB *SubscriptionCache = NULL;
@@ -474,6 +477,20 @@ subscription_cache(void)
 }
 
 /*
+ * Whether pulsar.subscription has the column read_compacted: an
+ * installation not yet updated to 0.7.0 has none.
+ */
+static bool
+subscription_has_read_compacted(void)
+{
+	Oid			schema = get_namespace_oid("pulsar", false);
+	Oid			table = get_relname_relid("subscription", schema);
+
+	return OidIsValid(table) &&
+		get_attnum(table, "read_compacted") != InvalidAttrNumber;
+}
+
+/*
  * Reads a subscription's row; false if there is none.  The dead-letter
  * topic is allocated in 'context'.
  */
@@ -488,10 +505,19 @@ read_subscription(TopicInfo *topic, const char *name, CachedSubscription *entry,
 	bool		exists;
 
 	begin_catalog_access(&access);
-	run_catalog_sql("SELECT subscription_id, type, negative_ack_delay, ack_timeout,"
-					"       max_redeliver_count, dead_letter_topic, max_unacked_messages"
-					"  FROM pulsar.subscription WHERE topic_id = $1 AND name = $2",
-					2, argtypes, values, NULL, true);
+	/* read_compacted is there since 0.7.0 */
+	if (subscription_has_read_compacted())
+		run_catalog_sql("SELECT subscription_id, type, negative_ack_delay, ack_timeout,"
+						"       max_redeliver_count, dead_letter_topic, max_unacked_messages,"
+						"       read_compacted"
+						"  FROM pulsar.subscription WHERE topic_id = $1 AND name = $2",
+						2, argtypes, values, NULL, true);
+	else
+		run_catalog_sql("SELECT subscription_id, type, negative_ack_delay, ack_timeout,"
+						"       max_redeliver_count, dead_letter_topic, max_unacked_messages,"
+						"       false"
+						"  FROM pulsar.subscription WHERE topic_id = $1 AND name = $2",
+						2, argtypes, values, NULL, true);
 	exists = SPI_processed > 0;
 	if (exists)
 	{
@@ -515,6 +541,8 @@ read_subscription(TopicInfo *topic, const char *name, CachedSubscription *entry,
 			MemoryContextStrdup(context, TextDatumGetCString(value));
 		entry->max_unacked_messages =
 			DatumGetInt32(SPI_getbinval(row, desc, 7, &isnull));
+		entry->read_compacted =
+			DatumGetBool(SPI_getbinval(row, desc, 8, &isnull));
 	}
 	end_catalog_access(&access);
 	return exists;
@@ -574,6 +602,7 @@ load_subscription(TopicInfo *topic, const char *name)
 		psprintf("%s-%s-DLQ", topic_name_string(&topic->name, NOT_A_PARTITION),
 				 name);
 	subscription->max_unacked_messages = entry->max_unacked_messages;
+	subscription->read_compacted = entry->read_compacted;
 	return subscription;
 }
 
@@ -930,7 +959,7 @@ resolve_subscribed_topic(FunctionCallInfo fcinfo, bool create_if_missing)
 /*
  * subscribe(topic, subscription, type, initial_position, consumer, priority,
  *			 negative_ack_delay, ack_timeout, max_redeliver_count,
- *			 dead_letter_topic, max_unacked_messages) RETURNS text
+ *			 dead_letter_topic, max_unacked_messages, read_compacted) RETURNS text
  */
 Datum
 pulsar_subscribe(PG_FUNCTION_ARGS)
@@ -948,6 +977,7 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 	char	   *dead_letter_topic = NULL;
 	int32		max_redeliver_count = 0;
 	int32		max_unacked_messages;
+	bool		read_compacted = false;
 	Oid			argtypes[9];
 	Datum		values[9];
 	char		nulls[9];
@@ -1022,6 +1052,23 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 				 errmsg("max_unacked_messages must be zero or more"),
 				 errhint("0 means no limit.")));
 	max_unacked_messages = PG_GETARG_INT32(10);
+	/* read_compacted is there since 0.7.0 */
+	if (PG_NARGS() > 11)
+	{
+		if (PG_ARGISNULL(11))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("read_compacted must not be null")));
+		read_compacted = PG_GETARG_BOOL(11);
+	}
+	if (read_compacted &&
+		type != SUBSCRIPTION_EXCLUSIVE && type != SUBSCRIPTION_FAILOVER)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("read_compacted is not supported on %s subscriptions",
+						subscription_type_name(type)),
+				 errdetail("Only exclusive and failover subscriptions read in order, which the compacted view needs."),
+				 errhint("Subscribe with type exclusive or failover.")));
 
 	topic = resolve_subscribed_topic(fcinfo, true);
 	lock_subscription(topic->topic_id, name, ExclusiveLock);
@@ -1043,6 +1090,8 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 	values[6] = dead_letter_topic ? CStringGetTextDatum(dead_letter_topic) : (Datum) 0;
 	argtypes[7] = INT4OID;
 	values[7] = Int32GetDatum(max_unacked_messages);
+	argtypes[8] = BOOLOID;
+	values[8] = BoolGetDatum(read_compacted);
 	memset(nulls, ' ', sizeof(nulls));
 	nulls[4] = ack_timeout ? ' ' : 'n';
 	nulls[5] = max_redeliver_count ? ' ' : 'n';
@@ -1053,11 +1102,19 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 		/* before the row exists: the cache must not keep it */
 		WorkerNoteSubscriptionsChanged();
 		begin_catalog_access(&access);
-		run_catalog_sql("INSERT INTO pulsar.subscription"
-						" (topic_id, name, type, negative_ack_delay, ack_timeout,"
-						"  max_redeliver_count, dead_letter_topic, max_unacked_messages)"
-						" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-						8, argtypes, values, nulls, false);
+		if (PG_NARGS() > 11)
+			run_catalog_sql("INSERT INTO pulsar.subscription"
+							" (topic_id, name, type, negative_ack_delay, ack_timeout,"
+							"  max_redeliver_count, dead_letter_topic, max_unacked_messages,"
+							"  read_compacted)"
+							" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+							9, argtypes, values, nulls, false);
+		else
+			run_catalog_sql("INSERT INTO pulsar.subscription"
+							" (topic_id, name, type, negative_ack_delay, ack_timeout,"
+							"  max_redeliver_count, dead_letter_topic, max_unacked_messages)"
+							" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+							8, argtypes, values, nulls, false);
 		end_catalog_access(&access);
 		subscription = load_subscription(topic, name);
 		if (subscription == NULL)
@@ -1097,12 +1154,20 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 							 errhint("Use a failover, shared or key_shared subscription for several consumers.")));
 		WorkerNoteSubscriptionsChanged();
 		begin_catalog_access(&access);
-		run_catalog_sql("UPDATE pulsar.subscription"
-						"   SET type = $3, negative_ack_delay = $4, ack_timeout = $5,"
-						"       max_redeliver_count = $6, dead_letter_topic = $7,"
-						"       max_unacked_messages = $8"
-						" WHERE topic_id = $1 AND name = $2",
-						8, argtypes, values, nulls, false);
+		if (PG_NARGS() > 11)
+			run_catalog_sql("UPDATE pulsar.subscription"
+							"   SET type = $3, negative_ack_delay = $4, ack_timeout = $5,"
+							"       max_redeliver_count = $6, dead_letter_topic = $7,"
+							"       max_unacked_messages = $8, read_compacted = $9"
+							" WHERE topic_id = $1 AND name = $2",
+							9, argtypes, values, nulls, false);
+		else
+			run_catalog_sql("UPDATE pulsar.subscription"
+							"   SET type = $3, negative_ack_delay = $4, ack_timeout = $5,"
+							"       max_redeliver_count = $6, dead_letter_topic = $7,"
+							"       max_unacked_messages = $8"
+							" WHERE topic_id = $1 AND name = $2",
+							8, argtypes, values, nulls, false);
 		end_catalog_access(&access);
 		subscription = load_subscription(topic, name);
 		if (subscription == NULL)

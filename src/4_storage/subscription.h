@@ -39,6 +39,7 @@ typedef struct Subscription
 	int32		max_redeliver_count;	/* 0: no dead-lettering */
 	char	   *dead_letter_topic;	/* full name */
 	int32		max_unacked_messages;	/* 0: no limit */
+	bool		read_compacted; /* reads the compacted view (since 0.7.0) */
 } Subscription;
 
 /* a connected consumer, as receive sees it */

@@ -74,6 +74,7 @@
 #include "1_value/murmur3.h"
 #include "4_storage/publish.h"
 #include "2_shmem/read_position.h"
+#include "4_storage/compaction.h"
 #include "4_storage/reader.h"
 #include "4_storage/subscription.h"
 #include "6_entry/worker.h"
@@ -1688,10 +1689,21 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	{
 		int64		scan_after = read_position - 1;
 
+		CompactedView view;
+
 		batch.acked = &cursor.ranges;
 		batch.held = &held;
 		batch.all_pending = subscription->type == SUBSCRIPTION_KEY_SHARED ?
 			&all_pending : NULL;
+
+		/*
+		 * Below its horizon a read_compacted subscription sees the compacted
+		 * view; what the view left out are gaps, acknowledged as the scan
+		 * passes them, as Pulsar's cursor moves past them.
+		 */
+		memset(&view, 0, sizeof(view));
+		if (ordered && subscription->read_compacted)
+			open_compacted_view(ledger, &view);
 		for (;;)
 		{
 			batch.acked_index = 0;
@@ -1708,8 +1720,8 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 								 cursor.ranges.last[cursor.ranges.count - 1]);
 			if (held.count >= held_limit)
 				scan_until = Min(scan_until, held.lasts[held.count - 1]);
-			scan_ledger(ledger, scan_after, scan_until, snapshot,
-						choose_new_message, &batch);
+			scan_ledger_compacted(ledger, &view, scan_after, scan_until,
+								  snapshot, choose_new_message, &batch);
 			if (batch.stopped)
 				break;
 			/* whatever lay past the last message seen was a gap */
@@ -1728,6 +1740,7 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 			load_acked_ranges(subscription, ledger->ledger_id, scan_after + 1,
 							  SCAN_WINDOW, &cursor.ranges);
 		}
+		close_compacted_view(&view);
 		delivered += batch.count;
 	}
 	/* aborted sends are acknowledged, so that the cursor moves past them */

@@ -25,6 +25,7 @@
 #include "4_storage/cursor.h"
 #include "5_dispatch/dispatch.h"
 #include "2_shmem/read_position.h"
+#include "4_storage/compaction.h"
 #include "4_storage/reader.h"
 #include "4_storage/subscription.h"
 #include "1_value/topic_name.h"
@@ -350,7 +351,9 @@ append_ledger_internals(StringInfo json, TopicInfo *topic, LedgerInfo *ledger,
 						 ledger->segment_entries,
 						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
 	end_catalog_access(&access);
-	appendStringInfoString(json, "], \"cursors\": {");
+	appendStringInfoChar(json, ']');
+	append_compaction_internals(json, ledger);
+	appendStringInfoString(json, ", \"cursors\": {");
 	for (int s = 0; s < num_subscriptions; s++)
 	{
 		Subscription *subscription = subscriptions[s].subscription;
