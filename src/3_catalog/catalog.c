@@ -1365,16 +1365,22 @@ create_compacted_table(int64 ledger_id, int64 generation)
 Relation
 open_compacted_table(int64 ledger_id, int64 generation)
 {
-	RangeVar   *name;
 	Oid			relid;
 
+	/* as the extension, not the caller, who has no rights on pulsar_data */
 	ensure_cache_valid();
-	name = makeRangeVar(DATA_SCHEMA,
-						compacted_table_name(ledger_id, generation), -1);
-	relid = RangeVarGetRelidExtended(name, AccessShareLock, RVR_MISSING_OK,
-									 NULL, NULL);
+	AcceptInvalidationMessages();
+	relid = get_relname_relid(compacted_table_name(ledger_id, generation),
+							  data_namespace_oid);
 	if (!OidIsValid(relid))
 		return NULL;
+	LockRelationOid(relid, AccessShareLock);
+	/* dropped while we waited for the lock: a newer generation is there */
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+	{
+		UnlockRelationOid(relid, AccessShareLock);
+		return NULL;
+	}
 	return table_open(relid, NoLock);
 }
 
