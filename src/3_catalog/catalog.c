@@ -1329,12 +1329,12 @@ load_next_entry(int64 ledger_id)
  *
  * A compaction writes the view of a ledger below its horizon into a new
  * table pulsar_data.compacted_<ledger>_<generation>, shaped like a segment,
- * and points the ledger's row of pulsar.compaction at it.  Tables of older
- * generations are dropped when nobody reads them: a reader holds the table
- * it reads with AccessShareLock, and the dropper only takes the lock
- * without waiting, so a reader never waits for a compaction.  A table left
- * behind is dropped by the next compaction of its ledger, or with its
- * topic.
+ * and points the ledger's row of pulsar.compaction at it.  Only tables that
+ * a committed row no longer points at are dropped, and only when nobody
+ * holds them (the dropper takes the lock without waiting): a reader holds
+ * the table it reads with AccessShareLock, and one that finds the table
+ * of the generation it looked up locked or gone knows that a newer one has
+ * committed, and looks again rather than wait.
  */
 static char *
 compacted_table_name(int64 ledger_id, int64 generation)
@@ -1358,24 +1358,33 @@ create_compacted_table(int64 ledger_id, int64 generation)
 }
 
 /*
- * Opens the compacted table of a ledger's generation for reading; NULL if
- * it is gone, dropped by a compaction that committed a newer generation
- * (the caller looks up the current one again).
+ * Opens the compacted table of a ledger's generation for reading.  NULL if
+ * it is gone, or, unless 'wait', if another transaction holds a lock that
+ * conflicts (a compaction dropping it): either way a newer generation has
+ * committed, and the caller looks the current one up again.  '*busy' says
+ * which.
  */
 Relation
-open_compacted_table(int64 ledger_id, int64 generation)
+open_compacted_table(int64 ledger_id, int64 generation, bool wait, bool *busy)
 {
 	Oid			relid;
 
 	/* as the extension, not the caller, who has no rights on pulsar_data */
 	ensure_cache_valid();
 	AcceptInvalidationMessages();
+	*busy = false;
 	relid = get_relname_relid(compacted_table_name(ledger_id, generation),
 							  data_namespace_oid);
 	if (!OidIsValid(relid))
 		return NULL;
-	LockRelationOid(relid, AccessShareLock);
-	/* dropped while we waited for the lock: a newer generation is there */
+	if (wait)
+		LockRelationOid(relid, AccessShareLock);
+	else if (!ConditionalLockRelationOid(relid, AccessShareLock))
+	{
+		*busy = true;
+		return NULL;
+	}
+	/* dropped while we waited for the lock */
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 	{
 		UnlockRelationOid(relid, AccessShareLock);

@@ -119,7 +119,8 @@ extern void create_segment_in_worker(int64 ledger_id, int64 segment_no);
 
 /* compacted views: tables pulsar_data.compacted_<ledger>_<generation> */
 extern char *create_compacted_table(int64 ledger_id, int64 generation);
-extern Relation open_compacted_table(int64 ledger_id, int64 generation);
+extern Relation open_compacted_table(int64 ledger_id, int64 generation,
+									 bool wait, bool *busy);
 extern void drop_compacted_tables(int64 ledger_id, int64 keep, bool if_unused);
 extern bool try_lock_compaction(int64 ledger_id);
 extern bool compaction_in_progress(int64 ledger_id);

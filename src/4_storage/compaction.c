@@ -19,8 +19,9 @@
  * then points the partition's row of pulsar.compaction at it, all in one
  * transaction.  The view holds copies of its messages, so the segments
  * below the horizon are not needed by it: trimming them leaves the view
- * whole.  Older generations are dropped as soon as no reader holds them
- * (catalog.c).
+ * whole.  A generation is dropped once a newer one has committed and no
+ * reader holds it, by the next compaction of the partition or by the
+ * automatic step (catalog.c says how readers never wait for that).
  *
  * Locking: a compaction takes its partition's compaction lock without
  * waiting (a second one is refused, or skipped by the automatic step), the
@@ -119,19 +120,29 @@ void
 open_compacted_view(const LedgerInfo *ledger, CompactedView *view)
 {
 	int64		missing = 0;
+	int64		tried = 0;
 
 	memset(view, 0, sizeof(*view));
 	for (;;)
 	{
 		CompactionRow row;
 		CatalogAccess access;
+		bool		busy;
 
 		begin_catalog_access(&access);
 		read_compaction_row(ledger->ledger_id, &row);
 		end_catalog_access(&access);
 		if (!row.compacted || row.generation == 0)
 			return;
-		view->table = open_compacted_table(ledger->ledger_id, row.generation);
+
+		/*
+		 * Compactions drop only generations that a committed row no longer
+		 * points at.  A table found locked is being dropped only if a newer
+		 * generation has committed; if the row still names it, whoever holds
+		 * it is no compaction, and we wait as for any table.
+		 */
+		view->table = open_compacted_table(ledger->ledger_id, row.generation,
+										   row.generation == tried, &busy);
 		if (view->table != NULL)
 		{
 			view->exists = true;
@@ -139,7 +150,10 @@ open_compacted_view(const LedgerInfo *ledger, CompactedView *view)
 			view->snapshot = RegisterSnapshot(GetLatestSnapshot());
 			return;
 		}
-		/* dropped by a newer compaction, which has committed: look again */
+		tried = row.generation;
+		if (busy)
+			continue;
+		/* dropped by a compaction, which has committed: look again */
 		if (row.generation == missing)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
@@ -213,6 +227,12 @@ compact_ledger(const LedgerInfo *ledger, bool wait)
 	read_compaction_row(ledger_id, &row);
 	previous = row.compacted ? row.horizon : -1;
 	generation = row.generation;
+
+	/*
+	 * Views older than the current one are no reader's any more; the
+	 * current one stays until this compaction's successor has committed.
+	 */
+	drop_compacted_tables(ledger_id, generation, true);
 	if (horizon > previous)
 	{
 		initStringInfo(&sources);
@@ -306,7 +326,6 @@ compact_ledger(const LedgerInfo *ledger, bool wait)
 					"       compacted_at = EXCLUDED.compacted_at,"
 					"       last_error = NULL, failed_at = NULL",
 					4, argtypes, values, NULL, false);
-	drop_compacted_tables(ledger_id, generation, true);
 	end_catalog_access(&access);
 	UnregisterSnapshot(snapshot);
 	return COMPACTION_DONE;
@@ -639,6 +658,36 @@ compaction_step(void)
 		if (step_compact(&candidates[i]))
 			compacted++;
 		begin_catalog_access(&access);
+	}
+
+	/* views superseded since the last pass, that no reader holds now */
+	run_catalog_sql("SELECT c.ledger_id, c.generation FROM pulsar.compaction c"
+					" WHERE c.generation IS NOT NULL AND EXISTS"
+					"  (SELECT 1 FROM pg_catalog.pg_class r"
+					"    WHERE r.relnamespace = 'pulsar_data'::pg_catalog.regnamespace"
+					"      AND r.relkind = 'r'"
+					"      AND r.relname::text LIKE 'compacted\\_' || c.ledger_id::text || '\\_%'"
+					"      AND r.relname::text <> 'compacted_' || c.ledger_id::text"
+					"                             || '_' || c.generation::text)",
+					0, NULL, NULL, NULL, true);
+	{
+		uint64		count = SPI_processed;
+		int64	   *ledgers = palloc(sizeof(int64) * Max(count, 1));
+		int64	   *generations = palloc(sizeof(int64) * Max(count, 1));
+
+		for (uint64 i = 0; i < count; i++)
+		{
+			bool		isnull;
+
+			ledgers[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 1,
+													 &isnull));
+			generations[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+														 SPI_tuptable->tupdesc,
+														 2, &isnull));
+		}
+		for (uint64 i = 0; i < count; i++)
+			drop_compacted_tables(ledgers[i], generations[i], true);
 	}
 	end_catalog_access(&access);
 	return compacted;

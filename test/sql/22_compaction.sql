@@ -54,7 +54,8 @@ SELECT count(*) FROM pulsar.read('cmp/ns/prices', 'earliest', 2, compacted => tr
 SELECT count(*) FROM pulsar.read('cmp/ns/prices', 'earliest', 1000);
 SELECT count(*) FROM pulsar.read('cmp/ns/prices', 'earliest');
 
--- compacting again starts from the previous view: a new table replaces it
+-- compacting again starts from the previous view: a new table replaces it,
+-- and the old one stays until the next compaction (readers may hold it)
 SELECT pulsar.send('cmp/ns/prices', NULL::text, key => 'c');
 SELECT pulsar.compact('cmp/ns/prices');
 SELECT * FROM pg_temp.view_of('cmp/ns/prices');
