@@ -13,10 +13,15 @@ MODULE_big = pulsar_pg
 # src/ is layered, lowest first; a file calls only its own layer or lower
 # (docs/design.md; scripts/check-layers.sh enforces it on includes).
 OBJS = \
+	src/1_value/argument.o \
 	src/1_value/message_id.o \
 	src/1_value/murmur3.o \
 	src/1_value/topic_name.o \
+	src/1_value/subxact_items.o \
 	src/2_shmem/read_position.o \
+	src/2_shmem/dispatch_state.o \
+	src/2_shmem/worker_signal.o \
+	src/2_shmem/consumer_liveness.o \
 	src/3_catalog/catalog.o \
 	src/3_catalog/policy.o \
 	src/4_storage/publish.o \
@@ -26,6 +31,8 @@ OBJS = \
 	src/4_storage/subscription.o \
 	src/5_dispatch/dispatch.o \
 	src/6_entry/admin.o \
+	src/6_entry/ack.o \
+	src/6_entry/subscribe.o \
 	src/6_entry/stats.o \
 	src/6_entry/segment_worker.o \
 	src/6_entry/launcher.o \

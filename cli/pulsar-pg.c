@@ -31,8 +31,6 @@
 
 #include "pulsar-pg.h"
 
-#define PULSAR_PG_VERSION "0.2.0"
-
 /* type OIDs used as parameter types */
 #define TEXTOID		25
 #define BYTEAOID	17

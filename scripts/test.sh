@@ -2,10 +2,10 @@
 #
 # scripts/test.sh -- run pulsar_pg's test suites on a throw-away server.
 #
-# usage: scripts/test.sh [--suite regress|isolation|tap|python]... [--keep]
+# usage: scripts/test.sh [--suite source|regress|isolation|tap|python]... [--keep]
 #
-#   --suite S   run only suite S (repeatable); default: regress, isolation,
-#               tap, python
+#   --suite S   run only suite S (repeatable); default: source, regress,
+#               isolation, tap, python
 #   --keep      keep the temp directory (copy, results, server log) for
 #               debugging; the server is stopped all the same
 #
@@ -16,12 +16,15 @@
 # per suite, so a failing suite does not hide the others. Extra server
 # settings for the tests can go in test/postgresql.conf (appended if present).
 #
+# The source suite checks the source itself: scripts/check-layers.sh (no
+# file of src/ includes a header of a higher layer).
+#
 # The python suite runs the Python client's pytest tests (python/tests) with
 # Debian's /usr/bin/python3 against the same server; the client is the copy
 # scripts/setup.sh installed (PULSAR_PYTHON_SITE, if set, names where).
 #
-# Always ends with the line "tests: N passed, N failed" (pg_regress tests +
-# isolation tests + TAP test files + pytest tests) and exits non-zero on any
+# Always ends with the line "tests: N passed, N failed" (source checks +
+# pg_regress tests + isolation tests + TAP test files + pytest tests) and exits non-zero on any
 # failure.
 #
 set -euo pipefail
@@ -44,10 +47,10 @@ while [ $# -gt 0 ]; do
 		*) echo "test: unknown argument: $1" >&2; usage ;;
 	esac
 done
-[ ${#suites[@]} -gt 0 ] || suites=(regress isolation tap python)
+[ ${#suites[@]} -gt 0 ] || suites=(source regress isolation tap python)
 for s in "${suites[@]}"; do
 	case $s in
-		regress|isolation|tap|python) ;;
+		source|regress|isolation|tap|python) ;;
 		*) echo "test: unknown suite: $s" >&2; usage ;;
 	esac
 done
@@ -246,7 +249,22 @@ run_python_suite() {
 	fi
 }
 
+# The source suite: checks that need no server, one test each.
+run_source_suite() {
+	echo "test: running the source suite"
+	if bash "$root/scripts/check-layers.sh"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		failed_names+=("source/check-layers")
+	fi
+}
+
 for suite in "${suites[@]}"; do
+	if [ "$suite" = source ]; then
+		run_source_suite
+		continue
+	fi
 	if [ "$suite" = python ]; then
 		run_python_suite
 		continue

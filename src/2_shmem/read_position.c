@@ -83,7 +83,7 @@
 #include "utils/memutils.h"
 
 #include "2_shmem/read_position.h"
-#include "6_entry/worker.h"
+#include "2_shmem/worker_signal.h"
 
 #define NO_RESERVATION	(-1)
 
@@ -526,7 +526,7 @@ release_held_reservations(void)
 	{
 		free_reservation_slot(held[i].slot);
 		if (held[i].tell_worker)
-			WorkerNotePublished(held[i].ledger_id);
+			worker_signal_published(held[i].ledger_id);
 	}
 	held_count = 0;
 

@@ -69,8 +69,8 @@
 #include "3_catalog/catalog.h"
 #include "3_catalog/policy.h"
 #include "2_shmem/read_position.h"
-#include "6_entry/segment_worker.h"
-#include "6_entry/worker.h"
+#include "2_shmem/worker_signal.h"
+#include "2_shmem/worker_signal.h"
 
 #define CATALOG_SCHEMA	"pulsar"
 #define DATA_SCHEMA		"pulsar_data"
@@ -261,10 +261,10 @@ void
 require_consumption_tables(void)
 {
 	static uint64 current_at_generation = 0;
-	uint64		generation = WorkerSubscriptionsGeneration();
+	uint64		generation = worker_signal_subscriptions_generation();
 
 	if (generation != 0 && generation == current_at_generation &&
-		!WorkerSubscriptionsChangedHere())
+		!worker_signal_subscriptions_changed_here())
 		return;
 	if (!consumption_tables_current())
 		ereport(ERROR,
@@ -361,6 +361,18 @@ result_int64(int row, int column, bool *isnull)
 {
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row],
 									   SPI_tuptable->tupdesc, column, isnull));
+}
+
+/*
+ * Refuses a change where changes cannot be made or tracked: a read-only
+ * transaction, a standby, or a server without the library preloaded.
+ */
+void
+catalog_require_writable(const char *function)
+{
+	PreventCommandIfReadOnly(function);
+	PreventCommandDuringRecovery(function);
+	RequireReadPositionState();
 }
 
 /*
@@ -1054,7 +1066,7 @@ open_segment_for_insert(const LedgerInfo *ledger, int64 entry_id)
 	bool		worker_ran = false;
 
 	if (entry_id % ledger->segment_entries == 0 && !own_ledger)
-		(void) start_segment_worker(ledger->ledger_id, segment_no + 1,
+		(void) worker_signal_start_segment_worker(ledger->ledger_id, segment_no + 1,
 									extension_owner, false);
 
 	if (!OidIsValid(relid))
@@ -1067,7 +1079,7 @@ open_segment_for_insert(const LedgerInfo *ledger, int64 entry_id)
 			create_segment_locked(ledger->ledger_id, segment_no);
 			end_catalog_access(&access);
 		}
-		else if (start_segment_worker(ledger->ledger_id, segment_no,
+		else if (worker_signal_start_segment_worker(ledger->ledger_id, segment_no,
 									  extension_owner, true))
 		{
 			worker_ran = true;

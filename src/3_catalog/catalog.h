@@ -91,6 +91,7 @@ extern int	run_catalog_sql(const char *sql, int nargs, Oid *argtypes,
 							Datum *values, const char *nulls,
 							bool latest_snapshot);
 
+extern void catalog_require_writable(const char *function);
 extern void check_namespace_exists(const char *tenant, const char *namespace);
 extern TopicInfo *resolve_topic(const TopicName *name, bool create_if_missing,
 								LOCKMODE lockmode);

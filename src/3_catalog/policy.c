@@ -20,7 +20,6 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
-#include "common/int.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -31,6 +30,7 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
+#include "1_value/argument.h"
 #include "1_value/topic_name.h"
 #include "2_shmem/read_position.h"
 #include "3_catalog/catalog.h"
@@ -292,9 +292,7 @@ resolve_policy_target(FunctionCallInfo fcinfo, PolicyTarget *target,
 {
 	char	   *input;
 
-	PreventCommandIfReadOnly(function);
-	PreventCommandDuringRecovery(function);
-	RequireReadPositionState();
+	catalog_require_writable(function);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -371,12 +369,7 @@ seconds_argument(FunctionCallInfo fcinfo, int argno, const char *what,
 		return -1;
 	}
 	interval = PG_GETARG_INTERVAL_P(argno);
-	usecs = interval->time;
-	if (pg_mul_s64_overflow((int64) interval->day, USECS_PER_DAY, &usecs) ||
-		pg_add_s64_overflow(usecs, interval->time, &usecs) ||
-		pg_add_s64_overflow(usecs,
-							(int64) interval->month * DAYS_PER_MONTH * USECS_PER_DAY,
-							&usecs))
+	if (!interval_to_usecs(interval, &usecs))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("%s is out of range", what)));

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * cursor.c
- *	  Acknowledgements: ack, ack_cumulative, nack and seek.
+ *	  A subscription's durable progress: the cursor, acknowledged ranges,
+ *	  and what ack, ack_cumulative, nack and seek do to them.
  *
  * A subscription's progress in a partition is durable (DESIGN invariants 2
  * and 5): pulsar.cursor holds the mark-delete position, below which every
@@ -41,19 +42,12 @@
 #include "utils/timestamp.h"
 
 #include "4_storage/cursor.h"
-#include "5_dispatch/dispatch.h"
+#include "2_shmem/dispatch_state.h"
 #include "1_value/message_id.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/reader.h"
-#include "6_entry/worker.h"
+#include "2_shmem/worker_signal.h"
 
-PG_FUNCTION_INFO_V1(pulsar_ack);
-PG_FUNCTION_INFO_V1(pulsar_ack_array);
-PG_FUNCTION_INFO_V1(pulsar_ack_cumulative);
-PG_FUNCTION_INFO_V1(pulsar_nack);
-PG_FUNCTION_INFO_V1(pulsar_seek);
-PG_FUNCTION_INFO_V1(pulsar_seek_time);
-PG_FUNCTION_INFO_V1(pulsar_seek_text);
 
 /*
  * One cursor per partition, at the beginning (earliest) or after the last
@@ -1239,147 +1233,186 @@ ledger_of_message(TopicInfo *topic, const MessageId *id)
 	pg_unreachable();
 }
 
-/*
- * What the acknowledging functions share: checks, the topic and the
- * subscription.
- */
-static Subscription *
-open_for_ack(FunctionCallInfo fcinfo, const char *function)
+void
+nack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
+			 int count)
 {
-	TopicInfo  *topic;
-
-	PreventCommandIfReadOnly(function);
-	PreventCommandDuringRecovery(function);
-	RequireReadPositionState();
-	topic = resolve_subscribed_topic(fcinfo, false);
-	return open_subscription(topic,
-							 required_name_argument(fcinfo, 1, "subscription"),
-							 AccessShareLock);
-}
-
-static MessageId *
-message_id_argument(FunctionCallInfo fcinfo, int argno)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("message_id must not be null")));
-	return PG_GETARG_MESSAGE_ID_P(argno);
-}
-
-static ArrayType *
-message_ids_argument(FunctionCallInfo fcinfo, int argno)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("message_ids must not be null")));
-	return PG_GETARG_ARRAYTYPE_P(argno);
-}
-
-/*
- * The message ids of an array argument, grouped by ledger: calls 'apply'
- * once per ledger with its entries.
- */
-static void
-for_each_ledger_of_ids(Subscription *subscription, ArrayType *ids,
-					   void (*apply) (Subscription *, int64, int64 *, int))
-{
-	TopicInfo  *topic = subscription->topic;
+	CatalogAccess access;
+	Oid			argtypes[8] = {INT8OID, INT8OID, INT8ARRAYOID, INT8OID,
+		BOOLARRAYOID, INT4ARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID};
+	Datum		values[8];
 	Datum	   *elements;
-	bool	   *nulls;
-	int			count;
-	int64	   *entries;
-	int64	   *ledgers;
+	Datum	   *found;
+	Datum	   *counts;
+	Datum	   *hashes;
+	Datum	   *delivered_at;
+	bool	   *hash_nulls;
+	bool	   *delivered_nulls;
+	TakenEntry *taken;
+	int			dims[1];
+	int			lbs[1] = {1};
 
-	if (ARR_NDIM(ids) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("message_ids must be a one-dimensional array")));
-	deconstruct_array(ids, ARR_ELEMTYPE(ids), sizeof(MessageId), false,
-					  TYPALIGN_DOUBLE, &elements, &nulls, &count);
-	entries = palloc(sizeof(int64) * Max(count, 1));
-	ledgers = palloc(sizeof(int64) * Max(count, 1));
+	count = sort_distinct(entries, count);
+	elements = palloc(sizeof(Datum) * count);
+	found = palloc(sizeof(Datum) * count);
+	counts = palloc(sizeof(Datum) * count);
+	hashes = palloc(sizeof(Datum) * count);
+	delivered_at = palloc(sizeof(Datum) * count);
+	hash_nulls = palloc(sizeof(bool) * count);
+	delivered_nulls = palloc(sizeof(bool) * count);
+	taken = palloc(sizeof(TakenEntry) * count);
+
+	/* not after the statement: the row's time must not precede the note */
+	worker_signal_timer(GetCurrentTimestamp() + subscription->negative_ack_delay_us);
+	begin_catalog_access(&access);
+
+	/* out of the runs consumers hold, keeping what each row said */
+	take_pending_entries(subscription, ledger_id, entries, count, taken);
 	for (int i = 0; i < count; i++)
 	{
-		MessageId  *id;
-
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("message_ids must not contain nulls")));
-		id = DatumGetMessageIdP(elements[i]);
-		ledgers[i] = ledger_of_message(topic, id)->ledger_id;
-		entries[i] = id->entry_id;
+		elements[i] = Int64GetDatum(entries[i]);
+		found[i] = BoolGetDatum(taken[i].found);
+		counts[i] = Int32GetDatum(taken[i].redelivery_count);
+		hashes[i] = Int32GetDatum(taken[i].key_hash);
+		hash_nulls[i] = !taken[i].found || taken[i].key_hash == -1;
+		delivered_at[i] = TimestampTzGetDatum(taken[i].delivered_at);
+		delivered_nulls[i] = taken[i].found && !taken[i].delivered;
 	}
-	for (int l = 0; l < topic->num_ledgers; l++)
+	dims[0] = count;
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	values[1] = Int64GetDatum(ledger_id);
+	values[2] = PointerGetDatum(construct_array(elements, count, INT8OID, 8,
+												true, TYPALIGN_DOUBLE));
+	values[3] = Int64GetDatum(subscription->negative_ack_delay_us);
+	values[4] = PointerGetDatum(construct_array(found, count, BOOLOID, 1,
+												true, TYPALIGN_CHAR));
+	values[5] = PointerGetDatum(construct_array(counts, count, INT4OID, 4,
+												true, TYPALIGN_INT));
+	values[6] = PointerGetDatum(construct_md_array(hashes, hash_nulls, 1, dims,
+												   lbs, INT4OID, 4, true,
+												   TYPALIGN_INT));
+	values[7] = PointerGetDatum(construct_md_array(delivered_at, delivered_nulls,
+												   1, dims, lbs, TIMESTAMPTZOID,
+												   8, true, TYPALIGN_DOUBLE));
+	run_catalog_sql("INSERT INTO pulsar.pending"
+					" (subscription_id, ledger_id, first_entry, last_entry, key_hash,"
+					"  delivered_at, redeliver_at, redelivery_count)"
+					" SELECT $1, $2, e, e, h,"
+					"        CASE WHEN f THEN d ELSE clock_timestamp() END,"
+					"        clock_timestamp() + $4 * interval '1 microsecond', n"
+					"   FROM unnest($3, $5, $6, $7, $8) AS nacked(e, f, n, h, d)"
+					"  WHERE e > (SELECT mark_delete FROM pulsar.cursor"
+					"              WHERE subscription_id = $1 AND ledger_id = $2)"
+					"    AND NOT EXISTS (SELECT 1 FROM (" NEAREST_ACKED_RANGE ") r"
+					"                     WHERE r.last_entry >= e)"
+					" ON CONFLICT (subscription_id, ledger_id, first_entry) DO UPDATE"
+					"   SET consumer_id = NULL, redeliver_at = EXCLUDED.redeliver_at"
+					"   WHERE pending.last_entry = pending.first_entry",
+					8, argtypes, values, NULL, false);
+	end_catalog_access(&access);
+}
+
+/*
+ * Moves a cursor so that 'next_entry' is the next entry delivered, and drops
+ * what consumers hold.  Caller holds the subscription in
+ * AccessExclusiveLock.
+ */
+static void
+reset_cursor(Subscription *subscription, int64 ledger_id, int64 next_entry)
+{
+	CatalogAccess access;
+	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		values[3] = {Int64GetDatum(subscription->subscription_id),
+	Int64GetDatum(ledger_id), Int64GetDatum(next_entry - 1)};
+
+	begin_catalog_access(&access);
+	run_catalog_sql("UPDATE pulsar.cursor SET mark_delete = $3"
+					" WHERE subscription_id = $1 AND ledger_id = $2",
+					3, argtypes, values, NULL, false);
+	run_catalog_sql("DELETE FROM pulsar.acked_range"
+					" WHERE subscription_id = $1 AND ledger_id = $2",
+					2, argtypes, values, NULL, false);
+	run_catalog_sql("DELETE FROM pulsar.pending"
+					" WHERE subscription_id = $1 AND ledger_id = $2",
+					2, argtypes, values, NULL, false);
+	end_catalog_access(&access);
+}
+
+void
+seek_to_message(Subscription *subscription, MessageId *id)
+{
+	TopicInfo  *topic = subscription->topic;
+
+	if (message_id_is_earliest(id) || message_id_is_latest(id))
 	{
-		int64	   *mine = palloc(sizeof(int64) * Max(count, 1));
-		int			n = 0;
-
-		for (int i = 0; i < count; i++)
-			if (ledgers[i] == topic->ledgers[l].ledger_id)
-				mine[n++] = entries[i];
-		if (n > 0)
-			apply(subscription, topic->ledgers[l].ledger_id, mine, n);
+		for (int i = 0; i < topic->num_ledgers; i++)
+			reset_cursor(subscription, topic->ledgers[i].ledger_id,
+						 message_id_is_earliest(id) ? 0 :
+						 GetMaxReadPosition(topic->ledgers[i].ledger_id,
+											load_next_entry) + 1);
 	}
+	else
+		reset_cursor(subscription, ledger_of_message(topic, id)->ledger_id,
+					 id->entry_id);
+	reset_dispatch_at_commit(subscription->subscription_id);
+}
+
+typedef struct TimeSeek
+{
+	TimestampTz publish_time;
+	int64		found;
+} TimeSeek;
+
+static bool
+find_publish_time(const StoredMessage *message, void *arg)
+{
+	TimeSeek   *seek = arg;
+
+	if (DatumGetTimestampTz(message->values[SEGMENT_PUBLISH_TIME]) >=
+		seek->publish_time)
+	{
+		seek->found = message->entry_id;
+		return false;
+	}
+	return true;
+}
+
+void
+seek_to_time(Subscription *subscription, TimestampTz publish_time)
+{
+	TopicInfo  *topic = subscription->topic;
+
+	for (int i = 0; i < topic->num_ledgers; i++)
+	{
+		LedgerInfo *ledger = &topic->ledgers[i];
+		int64		last = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
+		Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+		TimeSeek	seek;
+
+		seek.publish_time = publish_time;
+		seek.found = last + 1;
+		scan_ledger(ledger, -1, last, snapshot, find_publish_time, &seek);
+		UnregisterSnapshot(snapshot);
+		reset_cursor(subscription, ledger->ledger_id, seek.found);
+	}
+	reset_dispatch_at_commit(subscription->subscription_id);
 }
 
 /*
- * ack(topic, subscription, message_id)
+ * Acknowledges every message of a ledger up to 'id' for an exclusive or
+ * failover subscription: pending rows up to it go, the ranges below it fold
+ * into the mark-delete position, and a fold that passes messages another
+ * transaction acknowledged after this one received them fails (40001).
  */
-Datum
-pulsar_ack(PG_FUNCTION_ARGS)
+void
+ack_cumulative(Subscription *subscription, LedgerInfo *ledger, MessageId *id)
 {
-	Subscription *subscription = open_for_ack(fcinfo, "pulsar.ack()");
-	MessageId  *id = message_id_argument(fcinfo, 2);
-	LedgerInfo *ledger = ledger_of_message(subscription->topic, id);
-	int64		entry = id->entry_id;
-
-	ack_entries(subscription, ledger->ledger_id, &entry, 1);
-	PG_RETURN_VOID();
-}
-
-/*
- * ack(topic, subscription, message_ids[])
- */
-Datum
-pulsar_ack_array(PG_FUNCTION_ARGS)
-{
-	Subscription *subscription = open_for_ack(fcinfo, "pulsar.ack()");
-
-	for_each_ledger_of_ids(subscription, message_ids_argument(fcinfo, 2),
-						   ack_entries);
-	PG_RETURN_VOID();
-}
-
-/*
- * ack_cumulative(topic, subscription, message_id): everything up to and
- * including the message, in its partition.
- */
-Datum
-pulsar_ack_cumulative(PG_FUNCTION_ARGS)
-{
-	Subscription *subscription = open_for_ack(fcinfo, "pulsar.ack_cumulative()");
-	MessageId  *id = message_id_argument(fcinfo, 2);
-	LedgerInfo *ledger;
 	CatalogAccess access;
 	LockedCursor cursor;
 	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
 	Datum		values[3];
 	int64		first;
 	int64		last;
-
-	if (subscription->type == SUBSCRIPTION_SHARED ||
-		subscription->type == SUBSCRIPTION_KEY_SHARED)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cumulative acknowledgement is not supported on %s subscription \"%s\"",
-						subscription_type_name(subscription->type),
-						subscription->name),
-				 errdetail("Consumers of shared and key_shared subscriptions receive messages out of order."),
-				 errhint("Acknowledge each message with pulsar.ack().")));
-	ledger = ledger_of_message(subscription->topic, id);
 
 	begin_catalog_access(&access);
 	lock_cursor(subscription->subscription_id, ledger->ledger_id, true, &cursor);
@@ -1439,259 +1472,4 @@ pulsar_ack_cumulative(PG_FUNCTION_ARGS)
 	 */
 	check_received_folded_by_others(subscription, ledger, id->entry_id);
 	end_catalog_access(&access);
-	PG_RETURN_VOID();
-}
-
-static void
-nack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
-			 int count)
-{
-	CatalogAccess access;
-	Oid			argtypes[8] = {INT8OID, INT8OID, INT8ARRAYOID, INT8OID,
-		BOOLARRAYOID, INT4ARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID};
-	Datum		values[8];
-	Datum	   *elements;
-	Datum	   *found;
-	Datum	   *counts;
-	Datum	   *hashes;
-	Datum	   *delivered_at;
-	bool	   *hash_nulls;
-	bool	   *delivered_nulls;
-	TakenEntry *taken;
-	int			dims[1];
-	int			lbs[1] = {1};
-
-	count = sort_distinct(entries, count);
-	elements = palloc(sizeof(Datum) * count);
-	found = palloc(sizeof(Datum) * count);
-	counts = palloc(sizeof(Datum) * count);
-	hashes = palloc(sizeof(Datum) * count);
-	delivered_at = palloc(sizeof(Datum) * count);
-	hash_nulls = palloc(sizeof(bool) * count);
-	delivered_nulls = palloc(sizeof(bool) * count);
-	taken = palloc(sizeof(TakenEntry) * count);
-
-	/* not after the statement: the row's time must not precede the note */
-	WorkerNoteTimer(GetCurrentTimestamp() + subscription->negative_ack_delay_us);
-	begin_catalog_access(&access);
-
-	/* out of the runs consumers hold, keeping what each row said */
-	take_pending_entries(subscription, ledger_id, entries, count, taken);
-	for (int i = 0; i < count; i++)
-	{
-		elements[i] = Int64GetDatum(entries[i]);
-		found[i] = BoolGetDatum(taken[i].found);
-		counts[i] = Int32GetDatum(taken[i].redelivery_count);
-		hashes[i] = Int32GetDatum(taken[i].key_hash);
-		hash_nulls[i] = !taken[i].found || taken[i].key_hash == -1;
-		delivered_at[i] = TimestampTzGetDatum(taken[i].delivered_at);
-		delivered_nulls[i] = taken[i].found && !taken[i].delivered;
-	}
-	dims[0] = count;
-	values[0] = Int64GetDatum(subscription->subscription_id);
-	values[1] = Int64GetDatum(ledger_id);
-	values[2] = PointerGetDatum(construct_array(elements, count, INT8OID, 8,
-												true, TYPALIGN_DOUBLE));
-	values[3] = Int64GetDatum(subscription->negative_ack_delay_us);
-	values[4] = PointerGetDatum(construct_array(found, count, BOOLOID, 1,
-												true, TYPALIGN_CHAR));
-	values[5] = PointerGetDatum(construct_array(counts, count, INT4OID, 4,
-												true, TYPALIGN_INT));
-	values[6] = PointerGetDatum(construct_md_array(hashes, hash_nulls, 1, dims,
-												   lbs, INT4OID, 4, true,
-												   TYPALIGN_INT));
-	values[7] = PointerGetDatum(construct_md_array(delivered_at, delivered_nulls,
-												   1, dims, lbs, TIMESTAMPTZOID,
-												   8, true, TYPALIGN_DOUBLE));
-	run_catalog_sql("INSERT INTO pulsar.pending"
-					" (subscription_id, ledger_id, first_entry, last_entry, key_hash,"
-					"  delivered_at, redeliver_at, redelivery_count)"
-					" SELECT $1, $2, e, e, h,"
-					"        CASE WHEN f THEN d ELSE clock_timestamp() END,"
-					"        clock_timestamp() + $4 * interval '1 microsecond', n"
-					"   FROM unnest($3, $5, $6, $7, $8) AS nacked(e, f, n, h, d)"
-					"  WHERE e > (SELECT mark_delete FROM pulsar.cursor"
-					"              WHERE subscription_id = $1 AND ledger_id = $2)"
-					"    AND NOT EXISTS (SELECT 1 FROM (" NEAREST_ACKED_RANGE ") r"
-					"                     WHERE r.last_entry >= e)"
-					" ON CONFLICT (subscription_id, ledger_id, first_entry) DO UPDATE"
-					"   SET consumer_id = NULL, redeliver_at = EXCLUDED.redeliver_at"
-					"   WHERE pending.last_entry = pending.first_entry",
-					8, argtypes, values, NULL, false);
-	end_catalog_access(&access);
-}
-
-/*
- * nack(topic, subscription, message_ids[]): redeliver after the
- * subscription's negative-ack delay.
- */
-Datum
-pulsar_nack(PG_FUNCTION_ARGS)
-{
-	Subscription *subscription = open_for_ack(fcinfo, "pulsar.nack()");
-
-	for_each_ledger_of_ids(subscription, message_ids_argument(fcinfo, 2),
-						   nack_entries);
-	PG_RETURN_VOID();
-}
-
-/*
- * Moves a cursor so that 'next_entry' is the next entry delivered, and drops
- * what consumers hold.  Caller holds the subscription in
- * AccessExclusiveLock.
- */
-static void
-reset_cursor(Subscription *subscription, int64 ledger_id, int64 next_entry)
-{
-	CatalogAccess access;
-	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
-	Datum		values[3] = {Int64GetDatum(subscription->subscription_id),
-	Int64GetDatum(ledger_id), Int64GetDatum(next_entry - 1)};
-
-	begin_catalog_access(&access);
-	run_catalog_sql("UPDATE pulsar.cursor SET mark_delete = $3"
-					" WHERE subscription_id = $1 AND ledger_id = $2",
-					3, argtypes, values, NULL, false);
-	run_catalog_sql("DELETE FROM pulsar.acked_range"
-					" WHERE subscription_id = $1 AND ledger_id = $2",
-					2, argtypes, values, NULL, false);
-	run_catalog_sql("DELETE FROM pulsar.pending"
-					" WHERE subscription_id = $1 AND ledger_id = $2",
-					2, argtypes, values, NULL, false);
-	end_catalog_access(&access);
-}
-
-static Subscription *
-open_for_seek(FunctionCallInfo fcinfo)
-{
-	TopicInfo  *topic;
-
-	PreventCommandIfReadOnly("pulsar.seek()");
-	PreventCommandDuringRecovery("pulsar.seek()");
-	RequireReadPositionState();
-	topic = resolve_subscribed_topic(fcinfo, false);
-	return open_subscription(topic,
-							 required_name_argument(fcinfo, 1, "subscription"),
-							 AccessExclusiveLock);
-}
-
-static void
-seek_to_message(Subscription *subscription, MessageId *id)
-{
-	TopicInfo  *topic = subscription->topic;
-
-	if (message_id_is_earliest(id) || message_id_is_latest(id))
-	{
-		for (int i = 0; i < topic->num_ledgers; i++)
-			reset_cursor(subscription, topic->ledgers[i].ledger_id,
-						 message_id_is_earliest(id) ? 0 :
-						 GetMaxReadPosition(topic->ledgers[i].ledger_id,
-											load_next_entry) + 1);
-	}
-	else
-		reset_cursor(subscription, ledger_of_message(topic, id)->ledger_id,
-					 id->entry_id);
-	reset_dispatch_at_commit(subscription->subscription_id);
-}
-
-/*
- * seek(topic, subscription, message_id): the message becomes the next one
- * delivered in its partition; 'earliest' and 'latest' move every partition.
- */
-Datum
-pulsar_seek(PG_FUNCTION_ARGS)
-{
-	Subscription *subscription = open_for_seek(fcinfo);
-
-	seek_to_message(subscription, message_id_argument(fcinfo, 2));
-	PG_RETURN_VOID();
-}
-
-typedef struct TimeSeek
-{
-	TimestampTz publish_time;
-	int64		found;
-} TimeSeek;
-
-static bool
-find_publish_time(const StoredMessage *message, void *arg)
-{
-	TimeSeek   *seek = arg;
-
-	if (DatumGetTimestampTz(message->values[SEGMENT_PUBLISH_TIME]) >=
-		seek->publish_time)
-	{
-		seek->found = message->entry_id;
-		return false;
-	}
-	return true;
-}
-
-static void
-seek_to_time(Subscription *subscription, TimestampTz publish_time)
-{
-	TopicInfo  *topic = subscription->topic;
-
-	for (int i = 0; i < topic->num_ledgers; i++)
-	{
-		LedgerInfo *ledger = &topic->ledgers[i];
-		int64		last = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
-		Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-		TimeSeek	seek;
-
-		seek.publish_time = publish_time;
-		seek.found = last + 1;
-		scan_ledger(ledger, -1, last, snapshot, find_publish_time, &seek);
-		UnregisterSnapshot(snapshot);
-		reset_cursor(subscription, ledger->ledger_id, seek.found);
-	}
-	reset_dispatch_at_commit(subscription->subscription_id);
-}
-
-/*
- * seek(topic, subscription, publish_time): in every partition, the first
- * message published at or after the time becomes the next one delivered.
- */
-Datum
-pulsar_seek_time(PG_FUNCTION_ARGS)
-{
-	Subscription *subscription = open_for_seek(fcinfo);
-
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("publish_time must not be null")));
-	seek_to_time(subscription, PG_GETARG_TIMESTAMPTZ(2));
-	PG_RETURN_VOID();
-}
-
-/*
- * seek(topic, subscription, target text): 'earliest', 'latest', a message
- * ID or a time, so that an untyped literal finds a function.
- */
-Datum
-pulsar_seek_text(PG_FUNCTION_ARGS)
-{
-	Subscription *subscription = open_for_seek(fcinfo);
-	char	   *position = required_name_argument(fcinfo, 2, "target");
-	Datum		parsed;
-
-	if (strchr(position, ':') != NULL && strchr(position, '-') != position &&
-		strspn(position, "0123456789:-") == strlen(position))
-		seek_to_message(subscription,
-						DatumGetMessageIdP(DirectFunctionCall1(message_id_in,
-															   CStringGetDatum(position))));
-	else if (pg_strcasecmp(position, "earliest") == 0 ||
-			 pg_strcasecmp(position, "latest") == 0)
-		seek_to_message(subscription,
-						DatumGetMessageIdP(DirectFunctionCall1(message_id_in,
-															   CStringGetDatum(position))));
-	else
-	{
-		parsed = DirectFunctionCall3(timestamptz_in, CStringGetDatum(position),
-									 ObjectIdGetDatum(InvalidOid),
-									 Int32GetDatum(-1));
-		seek_to_time(subscription, DatumGetTimestampTz(parsed));
-	}
-	PG_RETURN_VOID();
 }

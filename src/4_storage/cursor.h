@@ -9,6 +9,8 @@
 #ifndef PULSAR_CURSOR_H
 #define PULSAR_CURSOR_H
 
+#include "datatype/timestamp.h"
+
 #include "1_value/message_id.h"
 #include "4_storage/subscription.h"
 
@@ -51,6 +53,12 @@ typedef enum GapAckState
 
 extern GapAckState gap_ack_state(Subscription *subscription, int64 ledger_id,
 								 int64 first, int64 last);
+extern void ack_cumulative(Subscription *subscription, LedgerInfo *ledger,
+						   MessageId *id);
+extern void nack_entries(Subscription *subscription, int64 ledger_id,
+						 int64 *entries, int count);
+extern void seek_to_message(Subscription *subscription, MessageId *id);
+extern void seek_to_time(Subscription *subscription, TimestampTz publish_time);
 extern void fold_acked_ranges_everywhere(void);
 extern int64 count_unacked(Subscription *subscription, int64 ledger_id,
 						   int64 from, int64 to, int max_ranges);

@@ -41,6 +41,7 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+#include "1_value/argument.h"
 #include "3_catalog/catalog.h"
 #include "1_value/message_id.h"
 #include "1_value/murmur3.h"
@@ -183,16 +184,6 @@ check_sequence_id(OutgoingMessage *message)
 				 errmsg("sequence_id must not be negative"),
 				 errdetail("The sequence id given was " INT64_FORMAT ".",
 						   message->sequence_id)));
-}
-
-static char *
-required_text_argument(FunctionCallInfo fcinfo, int argno, const char *what)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
 /*
@@ -433,14 +424,6 @@ store_messages(OutgoingBatch *pub)
 }
 
 static void
-check_can_publish(const char *function)
-{
-	PreventCommandIfReadOnly(function);
-	PreventCommandDuringRecovery(function);
-	RequireReadPositionState();
-}
-
-static void
 publish(OutgoingBatch *pub)
 {
 	pub->topic = resolve_topic(&pub->name, true, AccessShareLock);
@@ -510,7 +493,7 @@ send_one(FunctionCallInfo fcinfo, PayloadKind kind)
 	OutgoingMessage message;
 	MessageId  *id;
 
-	check_can_publish("pulsar.send()");
+	catalog_require_writable("pulsar.send()");
 	parse_topic_name(required_text_argument(fcinfo, 0, "topic"), &pub.name);
 
 	memset(&message, 0, sizeof(message));
@@ -609,7 +592,7 @@ send_many(FunctionCallInfo fcinfo, PayloadKind kind)
 	bool	   *column_nulls;
 	int			count;
 
-	check_can_publish("pulsar.send_batch()");
+	catalog_require_writable("pulsar.send_batch()");
 	parse_topic_name(required_text_argument(fcinfo, 0, "topic"), &pub.name);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,

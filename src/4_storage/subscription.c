@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * subscription.c
- *	  Durable subscriptions and their consumers: subscribe, unsubscribe,
- *	  close_consumer and channel.
+ *	  Durable subscriptions and their consumers: what subscribe,
+ *	  unsubscribe and close_consumer store, and consumer liveness.
  *
  * A subscription is a row of pulsar.subscription with a cursor per
  * partition (cursor.c).  Consumers are rows of the unlogged table
@@ -16,12 +16,7 @@
  * attaches or receives, and their unacknowledged messages go back to the
  * subscription.
  *
- * A consumer's last call is kept in shared memory, not in its row: a row
- * updated by a receive would stay locked until the receive's transaction
- * ended, and everything that removes the consumer would wait for it.  That
- * table has a fixed size (pulsar_pg.max_cursors, a hard limit); an entry
- * goes when the transaction that removed its consumer commits, or that
- * attached it aborts, and with its database.
+ * A consumer's last call is kept in shared memory (consumer_liveness.c).
  *
  * Locking: each subscription has a heavyweight lock (catalog.c).  Receive
  * and ack share it; attaching a consumer takes it in ExclusiveLock, so two
@@ -55,17 +50,14 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "1_value/argument.h"
 #include "4_storage/cursor.h"
-#include "5_dispatch/dispatch.h"
+#include "2_shmem/dispatch_state.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/subscription.h"
 #include "1_value/topic_name.h"
-#include "6_entry/worker.h"
+#include "2_shmem/worker_signal.h"
 
-PG_FUNCTION_INFO_V1(pulsar_subscribe);
-PG_FUNCTION_INFO_V1(pulsar_unsubscribe);
-PG_FUNCTION_INFO_V1(pulsar_close_consumer);
-PG_FUNCTION_INFO_V1(pulsar_channel);
 
 static const char *const type_names[] = {
 	[SUBSCRIPTION_EXCLUSIVE] = "exclusive",
@@ -80,7 +72,7 @@ subscription_type_name(SubscriptionType type)
 	return type_names[type];
 }
 
-static SubscriptionType
+SubscriptionType
 parse_subscription_type(const char *name)
 {
 	for (int i = 0; i < lengthof(type_names); i++)
@@ -93,31 +85,7 @@ parse_subscription_type(const char *name)
 	pg_unreachable();
 }
 
-char *
-required_name_argument(FunctionCallInfo fcinfo, int argno, const char *what)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
-}
 
-/*
- * An interval in microseconds, a month counting 30 days as PostgreSQL's
- * interval arithmetic does; false if that does not fit in 64 bits.
- */
-bool
-interval_to_usecs(const Interval *interval, int64 *usecs)
-{
-	int64		days;
-	int64		day_usecs;
-
-	return !pg_mul_s64_overflow((int64) interval->month, DAYS_PER_MONTH, &days) &&
-		!pg_add_s64_overflow(days, interval->day, &days) &&
-		!pg_mul_s64_overflow(days, USECS_PER_DAY, &day_usecs) &&
-		!pg_add_s64_overflow(day_usecs, interval->time, usecs);
-}
 
 /* a stored interval, checked by subscribe() */
 static int64
@@ -130,282 +98,10 @@ interval_usecs(Interval *interval)
 	return usecs;
 }
 
-/* an interval argument in microseconds, at most MAX_INTERVAL_DAYS */
-static int64
-interval_argument_usecs(Interval *interval, const char *what)
-{
-	int64		usecs;
 
-	if (!interval_to_usecs(interval, &usecs) ||
-		usecs > MAX_INTERVAL_DAYS * USECS_PER_DAY ||
-		usecs < -MAX_INTERVAL_DAYS * USECS_PER_DAY)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s is out of range", what),
-				 errdetail("The longest %s is %d days.", what,
-						   (int) MAX_INTERVAL_DAYS)));
-	return usecs;
-}
+
 
 /* the last call of a consumer, by (database, consumer id) */
-typedef struct ConsumerSeenKey
-{
-	Oid			database_id;
-	int64		consumer_id;
-} ConsumerSeenKey;
-
-typedef struct ConsumerSeen
-{
-	ConsumerSeenKey key;
-	TimestampTz last_seen;		/* written and read under ConsumerSeenLock */
-} ConsumerSeen;
-
-static HTAB *ConsumersSeen = NULL;
-static LWLock *ConsumerSeenLock = NULL;
-
-void
-ConsumerShmemRequest(void)
-{
-	RequestAddinShmemSpace(hash_estimate_size(pulsar_max_cursors,
-											  sizeof(ConsumerSeen)));
-	RequestNamedLWLockTranche("pulsar_pg consumers", 1);
-}
-
-void
-ConsumerShmemInit(void)
-{
-	HASHCTL		info;
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	info.keysize = sizeof(ConsumerSeenKey);
-	info.entrysize = sizeof(ConsumerSeen);
-	ConsumersSeen = ShmemInitHash("pulsar_pg consumers seen",
-								  pulsar_max_cursors, pulsar_max_cursors,
-								  &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
-	ConsumerSeenLock = &(GetNamedLWLockTranche("pulsar_pg consumers"))->lock;
-	LWLockRelease(AddinShmemInitLock);
-}
-
-static void
-make_seen_key(ConsumerSeenKey *key, int64 consumer_id)
-{
-	memset(key, 0, sizeof(ConsumerSeenKey));
-	key->database_id = MyDatabaseId;
-	key->consumer_id = consumer_id;
-}
-
-/* Records a call now; fails if shared memory holds too many consumers. */
-static void
-consumer_seen_now(int64 consumer_id)
-{
-	ConsumerSeenKey key;
-	ConsumerSeen *seen;
-
-	make_seen_key(&key, consumer_id);
-	LWLockAcquire(ConsumerSeenLock, LW_EXCLUSIVE);
-	seen = hash_search(ConsumersSeen, &key, HASH_FIND, NULL);
-	if (seen == NULL &&
-		hash_get_num_entries(ConsumersSeen) < pulsar_max_cursors)
-		seen = hash_search(ConsumersSeen, &key, HASH_ENTER_NULL, NULL);
-	if (seen == NULL)
-	{
-		LWLockRelease(ConsumerSeenLock);
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("too many consumers in use"),
-				 errdetail("Shared memory holds the liveness of at most %d consumers.",
-						   pulsar_max_cursors),
-				 errhint("Close consumers that are no longer used, or increase pulsar_pg.max_cursors and restart the server.")));
-	}
-	seen->last_seen = GetCurrentTimestamp();
-	LWLockRelease(ConsumerSeenLock);
-}
-
-static TimestampTz
-consumer_last_seen(int64 consumer_id, TimestampTz stored)
-{
-	ConsumerSeenKey key;
-	ConsumerSeen *seen;
-	TimestampTz last_seen = stored;
-
-	make_seen_key(&key, consumer_id);
-	LWLockAcquire(ConsumerSeenLock, LW_SHARED);
-	seen = hash_search(ConsumersSeen, &key, HASH_FIND, NULL);
-	if (seen != NULL && seen->last_seen > last_seen)
-		last_seen = seen->last_seen;
-	LWLockRelease(ConsumerSeenLock);
-	return last_seen;
-}
-
-/* a consumer whose liveness goes when the open transaction ends */
-typedef struct ForgetSeen
-{
-	int64		consumer_id;
-	int			nest_level;		/* of the subtransaction that asked */
-} ForgetSeen;
-
-/* consumers whose liveness goes when the open transaction commits, aborts */
-static List *forget_seen_at_commit = NIL;
-static List *forget_seen_at_abort = NIL;
-
-static void
-forget_seen_when(List **list, int64 consumer_id)
-{
-	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-	ForgetSeen *forget = palloc(sizeof(ForgetSeen));
-
-	forget->consumer_id = consumer_id;
-	forget->nest_level = GetCurrentTransactionNestLevel();
-	*list = lappend(*list, forget);
-	MemoryContextSwitchTo(old);
-}
-
-/* The open transaction removes a consumer's row. */
-void
-forget_consumer_at_commit(int64 consumer_id)
-{
-	forget_seen_when(&forget_seen_at_commit, consumer_id);
-}
-
-static void
-forget_consumers_seen(List *consumer_ids)
-{
-	ListCell   *lc;
-
-	if (consumer_ids == NIL || ConsumersSeen == NULL)
-		return;
-	LWLockAcquire(ConsumerSeenLock, LW_EXCLUSIVE);
-	foreach(lc, consumer_ids)
-	{
-		ConsumerSeenKey key;
-
-		make_seen_key(&key, ((ForgetSeen *) lfirst(lc))->consumer_id);
-		hash_search(ConsumersSeen, &key, HASH_REMOVE, NULL);
-	}
-	LWLockRelease(ConsumerSeenLock);
-}
-
-static void
-consumer_xact_callback(XactEvent event, void *arg)
-{
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-			forget_consumers_seen(forget_seen_at_commit);
-			forget_seen_at_commit = NIL;
-			forget_seen_at_abort = NIL;
-			break;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-			forget_consumers_seen(forget_seen_at_abort);
-			forget_seen_at_commit = NIL;
-			forget_seen_at_abort = NIL;
-			break;
-		case XACT_EVENT_PREPARE:
-			/* nothing to forget: its consumers stay until it ends */
-			forget_seen_at_commit = NIL;
-			forget_seen_at_abort = NIL;
-			break;
-		default:
-			break;
-	}
-}
-
-static void
-consumer_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-						  SubTransactionId parentSubid, void *arg)
-{
-	int			level = GetCurrentTransactionNestLevel();
-	ListCell   *lc;
-
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-	{
-		List	   *aborted = NIL;
-
-		/* consumers the subtransaction attached are gone */
-		foreach(lc, forget_seen_at_abort)
-		{
-			ForgetSeen *forget = lfirst(lc);
-
-			if (forget->nest_level >= level)
-			{
-				aborted = lappend(aborted, forget);
-				forget_seen_at_abort =
-					foreach_delete_current(forget_seen_at_abort, lc);
-			}
-		}
-		forget_consumers_seen(aborted);
-		list_free(aborted);
-		/* consumers it removed are back */
-		foreach(lc, forget_seen_at_commit)
-		{
-			if (((ForgetSeen *) lfirst(lc))->nest_level >= level)
-				forget_seen_at_commit =
-					foreach_delete_current(forget_seen_at_commit, lc);
-		}
-	}
-	else if (event == SUBXACT_EVENT_COMMIT_SUB)
-	{
-		foreach(lc, forget_seen_at_abort)
-		{
-			ForgetSeen *forget = lfirst(lc);
-
-			if (forget->nest_level >= level)
-				forget->nest_level = level - 1;
-		}
-		foreach(lc, forget_seen_at_commit)
-		{
-			ForgetSeen *forget = lfirst(lc);
-
-			if (forget->nest_level >= level)
-				forget->nest_level = level - 1;
-		}
-	}
-}
-
-void
-SubscriptionInit(void)
-{
-	RegisterXactCallback(consumer_xact_callback, NULL);
-	RegisterSubXactCallback(consumer_subxact_callback, NULL);
-}
-
-/*
- * Forgets the lease of every consumer of a database: after DROP DATABASE,
- * and at the commit of CREATE EXTENSION (consumer ids start again from 1
- * after DROP EXTENSION).  Must not fail.
- */
-void
-ForgetDatabaseConsumers(Oid database_id)
-{
-	HASH_SEQ_STATUS status;
-	ConsumerSeen *seen;
-
-	if (ConsumersSeen == NULL)
-		return;
-	LWLockAcquire(ConsumerSeenLock, LW_EXCLUSIVE);
-	hash_seq_init(&status, ConsumersSeen);
-	while ((seen = hash_seq_search(&status)) != NULL)
-	{
-		if (seen->key.database_id == database_id)
-			hash_search(ConsumersSeen, &seen->key, HASH_REMOVE, NULL);
-	}
-	LWLockRelease(ConsumerSeenLock);
-}
-
-/* For pulsar.shared_memory_usage(): entries of every database. */
-int64
-ConsumerUsage(void)
-{
-	int64		entries;
-
-	LWLockAcquire(ConsumerSeenLock, LW_SHARED);
-	entries = hash_get_num_entries(ConsumersSeen);
-	LWLockRelease(ConsumerSeenLock);
-	return entries;
-}
-
 char *
 subscription_channel(int64 subscription_id)
 {
@@ -425,7 +121,7 @@ session_consumer_name(void)
 /*
  * Subscriptions this backend loaded, so that receive and ack need no
  * catalog query for them.  Commits that create, change or delete
- * subscriptions bump a shared generation (WorkerNoteSubscriptionsChanged);
+ * subscriptions bump a shared generation (worker_signal_subscriptions_changed);
  * the cache is emptied when it moves.  Callers hold the subscription's
  * lock, which a changing transaction keeps until after the bump.
  */
@@ -456,7 +152,7 @@ static uint64 subscription_cache_generation = 0;
 static HTAB *
 subscription_cache(void)
 {
-	uint64		generation = WorkerSubscriptionsGeneration();
+	uint64		generation = worker_signal_subscriptions_generation();
 	HASHCTL		info;
 
 	if (SubscriptionCache != NULL && generation == subscription_cache_generation)
@@ -562,7 +258,7 @@ load_subscription(TopicInfo *topic, const char *name)
 	CachedSubscription local;
 	CachedSubscription *entry = NULL;
 	Subscription *subscription;
-	bool		cacheable = !WorkerSubscriptionsChangedHere() &&
+	bool		cacheable = !worker_signal_subscriptions_changed_here() &&
 		!RecoveryInProgress();
 
 	if (cacheable)
@@ -668,7 +364,7 @@ note_consumers_left(void)
 	{
 		bool		isnull;
 
-		WorkerNoteConsumersLeft(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+		worker_signal_consumers_left(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
 															SPI_tuptable->tupdesc,
 															1, &isnull)));
 	}
@@ -928,13 +624,6 @@ touch_consumer(Subscription *subscription, const char *consumer_name)
 	return consumer;
 }
 
-static void
-check_can_change(const char *function)
-{
-	PreventCommandIfReadOnly(function);
-	PreventCommandDuringRecovery(function);
-	RequireReadPositionState();
-}
 
 /*
  * Resolves the topic argument of a consuming function: a whole topic, not
@@ -946,7 +635,7 @@ resolve_subscribed_topic(FunctionCallInfo fcinfo, bool create_if_missing)
 	TopicName	name;
 
 	require_consumption_tables();
-	parse_topic_name(required_name_argument(fcinfo, 0, "topic"), &name);
+	parse_topic_name(required_text_argument(fcinfo, 0, "topic"), &name);
 	if (name.partition_index != NOT_A_PARTITION)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -957,120 +646,23 @@ resolve_subscribed_topic(FunctionCallInfo fcinfo, bool create_if_missing)
 }
 
 /*
- * subscribe(topic, subscription, type, initial_position, consumer, priority,
- *			 negative_ack_delay, ack_timeout, max_redeliver_count,
- *			 dead_letter_topic, max_unacked_messages, read_compacted) RETURNS text
+ * Creates subscription 'name' of a topic, or changes the settings of the
+ * one there (its type only while no consumer other than 'consumer_name' is
+ * attached).  Returns it, locked in ExclusiveLock until the transaction
+ * ends, so that two would-be exclusive consumers cannot both get in.
  */
-Datum
-pulsar_subscribe(PG_FUNCTION_ARGS)
+Subscription *
+subscription_store(TopicInfo *topic, const char *name,
+				   const SubscriptionSettings *settings,
+				   const char *consumer_name)
 {
-	TopicInfo  *topic;
-	char	   *name;
-	char	   *type_name;
-	SubscriptionType type;
-	char	   *initial_position;
-	char	   *consumer_name;
 	Subscription *subscription;
 	CatalogAccess access;
-	Interval   *negative_ack_delay;
-	Interval   *ack_timeout = NULL;
-	char	   *dead_letter_topic = NULL;
-	int32		max_redeliver_count = 0;
-	int32		max_unacked_messages;
-	bool		read_compacted = false;
 	Oid			argtypes[9];
 	Datum		values[9];
 	char		nulls[9];
 	int			consumers;
 
-	check_can_change("pulsar.subscribe()");
-	name = required_name_argument(fcinfo, 1, "subscription");
-	check_simple_name(name, MAX_SUBSCRIPTION_NAME_LEN, "subscription");
-	type_name = required_name_argument(fcinfo, 2, "type");
-	type = parse_subscription_type(type_name);
-	initial_position = required_name_argument(fcinfo, 3, "initial_position");
-	if (strcmp(initial_position, "latest") != 0 &&
-		strcmp(initial_position, "earliest") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid initial position \"%s\"", initial_position),
-				 errhint("Use latest or earliest.")));
-	consumer_name = PG_ARGISNULL(4) ? session_consumer_name() :
-		text_to_cstring(PG_GETARG_TEXT_PP(4));
-	check_simple_name(consumer_name, MAX_SUBSCRIPTION_NAME_LEN, "consumer");
-	if (PG_ARGISNULL(5))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("priority must not be null")));
-	if (PG_ARGISNULL(6))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("negative_ack_delay must not be null")));
-	negative_ack_delay = PG_GETARG_INTERVAL_P(6);
-	if (interval_argument_usecs(negative_ack_delay, "negative_ack_delay") < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("negative_ack_delay must not be negative")));
-	if (!PG_ARGISNULL(7))
-	{
-		ack_timeout = PG_GETARG_INTERVAL_P(7);
-		if (interval_argument_usecs(ack_timeout, "ack_timeout") <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("ack_timeout must be positive"),
-					 errhint("Pass NULL to turn the acknowledgement timeout off.")));
-	}
-	if (!PG_ARGISNULL(8))
-	{
-		max_redeliver_count = PG_GETARG_INT32(8);
-		if (max_redeliver_count < 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("max_redeliver_count must be at least 1"),
-					 errhint("Pass NULL for no dead-letter policy.")));
-	}
-	if (!PG_ARGISNULL(9))
-	{
-		TopicName	dlq;
-
-		parse_topic_name(text_to_cstring(PG_GETARG_TEXT_PP(9)), &dlq);
-		dead_letter_topic = topic_name_string(&dlq, dlq.partition_index);
-		if (max_redeliver_count == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("dead_letter_topic needs max_redeliver_count"),
-					 errhint("Set max_redeliver_count to the number of redeliveries before a message goes to the dead-letter topic.")));
-	}
-	if (PG_ARGISNULL(10))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("max_unacked_messages must not be null"),
-				 errhint("0 means no limit.")));
-	if (PG_GETARG_INT32(10) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_unacked_messages must be zero or more"),
-				 errhint("0 means no limit.")));
-	max_unacked_messages = PG_GETARG_INT32(10);
-	/* read_compacted is there since 0.7.0 */
-	if (PG_NARGS() > 11)
-	{
-		if (PG_ARGISNULL(11))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("read_compacted must not be null")));
-		read_compacted = PG_GETARG_BOOL(11);
-	}
-	if (read_compacted &&
-		type != SUBSCRIPTION_EXCLUSIVE && type != SUBSCRIPTION_FAILOVER)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("read_compacted is not supported on %s subscriptions",
-						subscription_type_name(type)),
-				 errdetail("Only exclusive and failover subscriptions read in order, which the compacted view needs."),
-				 errhint("Subscribe with type exclusive or failover.")));
-
-	topic = resolve_subscribed_topic(fcinfo, true);
 	lock_subscription(topic->topic_id, name, ExclusiveLock);
 	subscription = load_subscription(topic, name);
 
@@ -1079,30 +671,31 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 	argtypes[1] = TEXTOID;
 	values[1] = CStringGetTextDatum(name);
 	argtypes[2] = TEXTOID;
-	values[2] = CStringGetTextDatum(type_name);
+	values[2] = CStringGetTextDatum(subscription_type_name(settings->type));
 	argtypes[3] = INTERVALOID;
-	values[3] = IntervalPGetDatum(negative_ack_delay);
+	values[3] = IntervalPGetDatum(settings->negative_ack_delay);
 	argtypes[4] = INTERVALOID;
-	values[4] = ack_timeout ? IntervalPGetDatum(ack_timeout) : (Datum) 0;
+	values[4] = settings->ack_timeout ? IntervalPGetDatum(settings->ack_timeout) : (Datum) 0;
 	argtypes[5] = INT4OID;
-	values[5] = Int32GetDatum(max_redeliver_count);
+	values[5] = Int32GetDatum(settings->max_redeliver_count);
 	argtypes[6] = TEXTOID;
-	values[6] = dead_letter_topic ? CStringGetTextDatum(dead_letter_topic) : (Datum) 0;
+	values[6] = settings->dead_letter_topic ?
+		CStringGetTextDatum(settings->dead_letter_topic) : (Datum) 0;
 	argtypes[7] = INT4OID;
-	values[7] = Int32GetDatum(max_unacked_messages);
+	values[7] = Int32GetDatum(settings->max_unacked_messages);
 	argtypes[8] = BOOLOID;
-	values[8] = BoolGetDatum(read_compacted);
+	values[8] = BoolGetDatum(settings->read_compacted);
 	memset(nulls, ' ', sizeof(nulls));
-	nulls[4] = ack_timeout ? ' ' : 'n';
-	nulls[5] = max_redeliver_count ? ' ' : 'n';
-	nulls[6] = dead_letter_topic ? ' ' : 'n';
+	nulls[4] = settings->ack_timeout ? ' ' : 'n';
+	nulls[5] = settings->max_redeliver_count ? ' ' : 'n';
+	nulls[6] = settings->dead_letter_topic ? ' ' : 'n';
 
 	if (subscription == NULL)
 	{
 		/* before the row exists: the cache must not keep it */
-		WorkerNoteSubscriptionsChanged();
+		worker_signal_subscriptions_changed();
 		begin_catalog_access(&access);
-		if (PG_NARGS() > 11)
+		if (settings->has_read_compacted)
 			run_catalog_sql("INSERT INTO pulsar.subscription"
 							" (topic_id, name, type, negative_ack_delay, ack_timeout,"
 							"  max_redeliver_count, dead_letter_topic, max_unacked_messages,"
@@ -1119,15 +712,16 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 		subscription = load_subscription(topic, name);
 		if (subscription == NULL)
 			elog(ERROR, "subscription \"%s\" vanished after its insert", name);
-		create_cursors(subscription, strcmp(initial_position, "earliest") == 0);
+		create_cursors(subscription, settings->earliest);
 		/* receives of this transaction leave nothing behind if it aborts */
 		reset_dispatch_at_abort(subscription->subscription_id);
+		return subscription;
 	}
-	else
+
 	{
 		Consumer   *live = live_consumers(subscription, &consumers);
 
-		if (subscription->type != type)
+		if (subscription->type != settings->type)
 		{
 			int			others = 0;
 
@@ -1144,7 +738,7 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 								 subscription_type_name(subscription->type))));
 			reset_dispatch_at_commit(subscription->subscription_id);
 		}
-		if (type == SUBSCRIPTION_EXCLUSIVE)
+		if (settings->type == SUBSCRIPTION_EXCLUSIVE)
 			for (int i = 0; i < consumers; i++)
 				if (strcmp(live[i].name, consumer_name) != 0)
 					ereport(ERROR,
@@ -1152,41 +746,54 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 							 errmsg("exclusive subscription \"%s\" already has consumer \"%s\"",
 									name, live[i].name),
 							 errhint("Use a failover, shared or key_shared subscription for several consumers.")));
-		WorkerNoteSubscriptionsChanged();
-		begin_catalog_access(&access);
-		if (PG_NARGS() > 11)
-			run_catalog_sql("UPDATE pulsar.subscription"
-							"   SET type = $3, negative_ack_delay = $4, ack_timeout = $5,"
-							"       max_redeliver_count = $6, dead_letter_topic = $7,"
-							"       max_unacked_messages = $8, read_compacted = $9"
-							" WHERE topic_id = $1 AND name = $2",
-							9, argtypes, values, nulls, false);
-		else
-			run_catalog_sql("UPDATE pulsar.subscription"
-							"   SET type = $3, negative_ack_delay = $4, ack_timeout = $5,"
-							"       max_redeliver_count = $6, dead_letter_topic = $7,"
-							"       max_unacked_messages = $8"
-							" WHERE topic_id = $1 AND name = $2",
-							8, argtypes, values, nulls, false);
-		end_catalog_access(&access);
-		subscription = load_subscription(topic, name);
-		if (subscription == NULL)
-			elog(ERROR, "subscription \"%s\" vanished after its update", name);
 	}
+	worker_signal_subscriptions_changed();
+	begin_catalog_access(&access);
+	if (settings->has_read_compacted)
+		run_catalog_sql("UPDATE pulsar.subscription"
+						"   SET type = $3, negative_ack_delay = $4, ack_timeout = $5,"
+						"       max_redeliver_count = $6, dead_letter_topic = $7,"
+						"       max_unacked_messages = $8, read_compacted = $9"
+						" WHERE topic_id = $1 AND name = $2",
+						9, argtypes, values, nulls, false);
+	else
+		run_catalog_sql("UPDATE pulsar.subscription"
+						"   SET type = $3, negative_ack_delay = $4, ack_timeout = $5,"
+						"       max_redeliver_count = $6, dead_letter_topic = $7,"
+						"       max_unacked_messages = $8"
+						" WHERE topic_id = $1 AND name = $2",
+						8, argtypes, values, nulls, false);
+	end_catalog_access(&access);
+	subscription = load_subscription(topic, name);
+	if (subscription == NULL)
+		elog(ERROR, "subscription \"%s\" vanished after its update", name);
+	return subscription;
+}
 
-	/* attach the consumer */
-	argtypes[0] = INT8OID;
+/*
+ * Attaches consumer 'consumer_name' to a subscription, or refreshes it.  A
+ * session's own consumer lives as long as this backend; a named one
+ * outlives sessions and is kept alive by its calls.
+ */
+void
+consumer_attach(Subscription *subscription, const char *consumer_name,
+				int32 priority, bool session_consumer)
+{
+	CatalogAccess access;
+	Oid			argtypes[5] = {INT8OID, TEXTOID, INT4OID, INT4OID, TIMESTAMPTZOID};
+	Datum		values[5];
+	char		nulls[5];
+	bool		isnull;
+	HeapTuple	row;
+
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = CStringGetTextDatum(consumer_name);
-	argtypes[2] = INT4OID;
-	values[2] = Int32GetDatum(PG_GETARG_INT32(5));
-	argtypes[3] = INT4OID;
+	values[2] = Int32GetDatum(priority);
 	values[3] = Int32GetDatum(MyProcPid);
-	argtypes[4] = TIMESTAMPTZOID;
 	values[4] = TimestampTzGetDatum(MyStartTimestamp);
 	memset(nulls, ' ', sizeof(nulls));
-	if (!PG_ARGISNULL(4))
-		nulls[3] = nulls[4] = 'n';	/* a named consumer outlives sessions */
+	if (!session_consumer)
+		nulls[3] = nulls[4] = 'n';
 	begin_catalog_access(&access);
 	run_catalog_sql("INSERT INTO pulsar.consumer"
 					" (subscription_id, name, priority, backend_pid, backend_start)"
@@ -1198,52 +805,53 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 					"       last_seen = clock_timestamp()"
 					" RETURNING consumer_id, xmax = 0",
 					5, argtypes, values, nulls, false);
-	{
-		bool		isnull;
-		HeapTuple	row = SPI_tuptable->vals[0];
-
-		/* a consumer this transaction inserted goes if it aborts */
-		if (DatumGetBool(SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull)))
-			forget_seen_when(&forget_seen_at_abort,
-							 DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc,
-														 1, &isnull)));
-	}
+	row = SPI_tuptable->vals[0];
+	/* a consumer this transaction inserted goes if it aborts */
+	if (DatumGetBool(SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull)))
+		forget_consumer_at_abort(DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc,
+													 1, &isnull)));
 	end_catalog_access(&access);
-	if (PG_ARGISNULL(4))
-		WorkerNoteConsumerSession();
-
-	PG_RETURN_TEXT_P(cstring_to_text(subscription_channel(subscription->subscription_id)));
+	if (session_consumer)
+		worker_signal_consumer_session();
 }
 
 /*
- * unsubscribe(topic, subscription)
+ * Detaches consumer 'consumer_name' of a subscription, giving its messages
+ * back; false if it is not attached.
  */
-Datum
-pulsar_unsubscribe(PG_FUNCTION_ARGS)
+bool
+consumer_close(Subscription *subscription, const char *consumer_name)
 {
-	TopicInfo  *topic;
-	Subscription *subscription;
+	CatalogAccess access;
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+	Datum		consumer_ids;
+	bool		isnull;
+	bool		closed;
+
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	values[1] = CStringGetTextDatum(consumer_name);
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT array_agg(consumer_id) FROM pulsar.consumer"
+					" WHERE subscription_id = $1 AND name = $2",
+					2, argtypes, values, NULL, false);
+	consumer_ids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								 1, &isnull);
+	closed = !isnull && detach_consumers(consumer_ids, false) > 0;
+	end_catalog_access(&access);
+	return closed;
+}
+
+/*
+ * Deletes a subscription with its consumers, pending rows, acknowledged
+ * ranges and cursors; its shared state goes when the deletion commits.
+ */
+void
+subscription_delete(Subscription *subscription)
+{
 	CatalogAccess access;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];
-	Consumer   *live;
-	int			consumers;
-	char	   *own = session_consumer_name();
-
-	check_can_change("pulsar.unsubscribe()");
-	topic = resolve_subscribed_topic(fcinfo, false);
-	subscription = open_subscription(topic,
-									 required_name_argument(fcinfo, 1, "subscription"),
-									 AccessExclusiveLock);
-	live = live_consumers(subscription, &consumers);
-	for (int i = 0; i < consumers; i++)
-		if (strcmp(live[i].name, own) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_IN_USE),
-					 errmsg("subscription \"%s\" has connected consumers",
-							subscription->name),
-					 errdetail("Consumer \"%s\" is connected.", live[i].name),
-					 errhint("Close them with pulsar.close_consumer() first.")));
 
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	begin_catalog_access(&access);
@@ -1268,60 +876,5 @@ pulsar_unsubscribe(PG_FUNCTION_ARGS)
 					1, argtypes, values, NULL, false);
 	end_catalog_access(&access);
 	reset_dispatch_at_commit(subscription->subscription_id);
-	WorkerNoteSubscriptionsChanged();
-	PG_RETURN_VOID();
-}
-
-/*
- * close_consumer(topic, subscription, consumer)
- */
-Datum
-pulsar_close_consumer(PG_FUNCTION_ARGS)
-{
-	TopicInfo  *topic;
-	Subscription *subscription;
-	CatalogAccess access;
-	Oid			argtypes[2] = {INT8OID, TEXTOID};
-	Datum		values[2];
-	Datum		consumer_ids;
-	bool		isnull;
-	char	   *consumer_name;
-
-	check_can_change("pulsar.close_consumer()");
-	topic = resolve_subscribed_topic(fcinfo, false);
-	subscription = open_subscription(topic,
-									 required_name_argument(fcinfo, 1, "subscription"),
-									 ExclusiveLock);
-	consumer_name = PG_ARGISNULL(2) ? session_consumer_name() :
-		text_to_cstring(PG_GETARG_TEXT_PP(2));
-
-	values[0] = Int64GetDatum(subscription->subscription_id);
-	values[1] = CStringGetTextDatum(consumer_name);
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT array_agg(consumer_id) FROM pulsar.consumer"
-					" WHERE subscription_id = $1 AND name = $2",
-					2, argtypes, values, NULL, false);
-	consumer_ids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								 1, &isnull);
-	if (isnull || detach_consumers(consumer_ids, false) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("consumer \"%s\" is not attached to subscription \"%s\"",
-						consumer_name, subscription->name)));
-	end_catalog_access(&access);
-	PG_RETURN_VOID();
-}
-
-/*
- * channel(topic, subscription) RETURNS text
- */
-Datum
-pulsar_channel(PG_FUNCTION_ARGS)
-{
-	TopicInfo  *topic = resolve_subscribed_topic(fcinfo, false);
-	Subscription *subscription =
-		open_subscription(topic, required_name_argument(fcinfo, 1, "subscription"),
-						  AccessShareLock);
-
-	PG_RETURN_TEXT_P(cstring_to_text(subscription_channel(subscription->subscription_id)));
+	worker_signal_subscriptions_changed();
 }

@@ -13,6 +13,7 @@
 #include "nodes/pg_list.h"
 #include "storage/lockdefs.h"
 
+#include "2_shmem/consumer_liveness.h"
 #include "3_catalog/catalog.h"
 
 /* settings, defined in pulsar_pg.c */
@@ -53,9 +54,30 @@ typedef struct Consumer
 /* the whole days that fit in 64 bits of microseconds: about 292,000 years */
 #define MAX_INTERVAL_DAYS	INT64CONST(106751991)
 
-extern bool interval_to_usecs(const Interval *interval, int64 *usecs);
-extern void ConsumerShmemRequest(void);
-extern void ConsumerShmemInit(void);
+/* what subscribe() sets on a subscription */
+typedef struct SubscriptionSettings
+{
+	SubscriptionType type;
+	bool		earliest;		/* a new subscription's initial position */
+	Interval   *negative_ack_delay;
+	Interval   *ack_timeout;	/* NULL: none */
+	int32		max_redeliver_count;	/* 0: no dead-letter policy */
+	char	   *dead_letter_topic;	/* NULL: none */
+	int32		max_unacked_messages;	/* 0: no limit */
+	bool		has_read_compacted; /* the caller's subscribe() has it (0.7.0) */
+	bool		read_compacted;
+} SubscriptionSettings;
+
+extern SubscriptionType parse_subscription_type(const char *name);
+extern Subscription *subscription_store(TopicInfo *topic, const char *name,
+										const SubscriptionSettings *settings,
+										const char *consumer_name);
+extern void consumer_attach(Subscription *subscription,
+							const char *consumer_name, int32 priority,
+							bool session_consumer);
+extern bool consumer_close(Subscription *subscription,
+						   const char *consumer_name);
+extern void subscription_delete(Subscription *subscription);
 extern const char *subscription_type_name(SubscriptionType type);
 extern Subscription *open_subscription(TopicInfo *topic, const char *name,
 									   LOCKMODE lockmode);
@@ -65,13 +87,7 @@ extern Consumer *touch_consumer(Subscription *subscription,
 extern void remove_departed_consumers_everywhere(void);
 extern Consumer *live_consumers(Subscription *subscription, int *count);
 extern char *subscription_channel(int64 subscription_id);
-extern char *required_name_argument(FunctionCallInfo fcinfo, int argno,
-									const char *what);
 extern TopicInfo *resolve_subscribed_topic(FunctionCallInfo fcinfo,
 										   bool create_if_missing);
-extern void SubscriptionInit(void);
-extern void forget_consumer_at_commit(int64 consumer_id);
-extern void ForgetDatabaseConsumers(Oid database_id);
-extern int64 ConsumerUsage(void);
 
 #endif							/* PULSAR_SUBSCRIPTION_H */

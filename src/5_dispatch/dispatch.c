@@ -32,17 +32,6 @@
  * with a dirty snapshot and skipped.  They are read before the cursor, so
  * that a message an ack takes out of its row is seen held or acknowledged.
  *
- * Locking of the shared state: DispatchShared->lock (LWLock) protects the
- * hash table's shape; each entry's spinlock protects its fields.  The
- * table has a fixed size, pulsar_pg.max_cursors, checked before each
- * insertion so that it never takes PostgreSQL's spare shared memory; its
- * entries go with their subscription (at the commit of unsubscribe or of
- * delete_topic, at the abort of the subscribe that created it) or their
- * database (DROP DATABASE, and CREATE EXTENSION after DROP EXTENSION).
- * The subscription's lock (AccessShareLock for receivers) keeps unsubscribe
- * and seek, which remove entries at commit, away while a receive looks; a
- * receive sleeping for messages may give it up between its looks.
- *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -69,7 +58,9 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "1_value/argument.h"
 #include "4_storage/cursor.h"
+#include "2_shmem/dispatch_state.h"
 #include "5_dispatch/dispatch.h"
 #include "1_value/murmur3.h"
 #include "4_storage/publish.h"
@@ -77,7 +68,7 @@
 #include "4_storage/compaction.h"
 #include "4_storage/reader.h"
 #include "4_storage/subscription.h"
-#include "6_entry/worker.h"
+#include "2_shmem/worker_signal.h"
 
 PG_FUNCTION_INFO_V1(pulsar_receive);
 
@@ -94,532 +85,6 @@ PG_FUNCTION_INFO_V1(pulsar_receive);
 #define UNACKED_COUNT_RANGES	1000
 /* points per consumer on the key_shared hash ring */
 #define RING_POINTS			64
-
-typedef struct DispatchKey
-{
-	Oid			database_id;
-	int64		subscription_id;
-	int64		ledger_id;
-} DispatchKey;
-
-typedef struct DispatchState
-{
-	DispatchKey key;			/* hash key */
-	slock_t		mutex;
-	int64		read_position;	/* next entry never handed out; -1: unknown */
-	int64		consumer_id;	/* exclusive/failover: who it was handed to */
-	uint64		rewinds;		/* rewinds applied since start-up */
-	uint64		delivered;		/* messages handed out since start-up */
-	TimestampTz window_start;	/* rate sampling */
-	uint64		window_count;
-	double		rate;			/* messages per second, last full window */
-} DispatchState;
-
-typedef struct DispatchShared
-{
-	LWLock	   *lock;
-} DispatchShared;
-
-static DispatchShared *Dispatch = NULL;
-static HTAB *DispatchStates = NULL;
-
-/* what the open transaction must undo or reset when it ends */
-typedef struct Rewind
-{
-	DispatchKey key;
-	int64		first_entry;	/* where a scan of new messages began */
-	int			nest_level;
-} Rewind;
-
-/* a subscription whose dispatch state goes when the transaction ends */
-typedef struct Reset
-{
-	int64		subscription_id;
-	int			nest_level;		/* of the subtransaction that asked */
-} Reset;
-
-/*
- * Entries of an exclusive or failover subscription the open transaction
- * was handed, in runs of consecutive entries.  Its consumer holds them
- * without pending rows (unless there is an ack timeout), so a cumulative
- * ack finds here which of the messages it covers were this transaction's:
- * another transaction acknowledging one of them meanwhile (the consumer
- * was replaced, and its successor received them again) is a conflict
- * (cursor.c).  Runs of a subtransaction that rolls back go with its
- * rewind: its messages were given back.
- */
-typedef struct ReceivedRun
-{
-	int64		subscription_id;
-	int64		ledger_id;
-	int64		first;
-	int64		last;
-	int			nest_level;
-} ReceivedRun;
-
-static List *rewinds = NIL;
-static List *resets_at_commit = NIL;
-static List *resets_at_abort = NIL;
-static List *received_runs = NIL;
-
-void
-DispatchShmemRequest(void)
-{
-	RequestAddinShmemSpace(add_size(sizeof(DispatchShared),
-									hash_estimate_size(pulsar_max_cursors,
-													   sizeof(DispatchState))));
-	RequestNamedLWLockTranche("pulsar_pg dispatch", 1);
-}
-
-void
-DispatchShmemInit(void)
-{
-	HASHCTL		info;
-	bool		found;
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	Dispatch = ShmemInitStruct("pulsar_pg dispatch", sizeof(DispatchShared),
-							   &found);
-	if (!found)
-		Dispatch->lock = &(GetNamedLWLockTranche("pulsar_pg dispatch"))->lock;
-	info.keysize = sizeof(DispatchKey);
-	info.entrysize = sizeof(DispatchState);
-	DispatchStates = ShmemInitHash("pulsar_pg dispatch states",
-								   pulsar_max_cursors, pulsar_max_cursors,
-								   &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
-	LWLockRelease(AddinShmemInitLock);
-}
-
-/*
- * Forgets the dispatch state of every subscription of a database: after
- * DROP DATABASE, and at the commit of CREATE EXTENSION (subscription and
- * ledger ids start again from 1 after DROP EXTENSION).  Must not fail.
- */
-void
-ForgetDatabaseDispatch(Oid database_id)
-{
-	HASH_SEQ_STATUS status;
-	DispatchState *state;
-
-	if (Dispatch == NULL)
-		return;
-	LWLockAcquire(Dispatch->lock, LW_EXCLUSIVE);
-	hash_seq_init(&status, DispatchStates);
-	while ((state = hash_seq_search(&status)) != NULL)
-	{
-		if (state->key.database_id == database_id)
-			hash_search(DispatchStates, &state->key, HASH_REMOVE, NULL);
-	}
-	LWLockRelease(Dispatch->lock);
-}
-
-/* For pulsar.shared_memory_usage(): entries of every database. */
-int64
-DispatchUsage(void)
-{
-	int64		entries;
-
-	LWLockAcquire(Dispatch->lock, LW_SHARED);
-	entries = hash_get_num_entries(DispatchStates);
-	LWLockRelease(Dispatch->lock);
-	return entries;
-}
-
-static void
-make_dispatch_key(DispatchKey *key, int64 subscription_id, int64 ledger_id)
-{
-	memset(key, 0, sizeof(DispatchKey));
-	key->database_id = MyDatabaseId;
-	key->subscription_id = subscription_id;
-	key->ledger_id = ledger_id;
-}
-
-/*
- * The shared state of a subscription in a partition, created if missing.
- * Entries are only removed under the exclusive lock, at the commit of
- * unsubscribe or seek, which exclude receivers while they look (a receive
- * sleeping between its looks may not hold the lock), so the pointer stays
- * valid for one look.
- */
-static DispatchState *
-dispatch_state(int64 subscription_id, int64 ledger_id)
-{
-	DispatchKey key;
-	DispatchState *state;
-	bool		found;
-
-	make_dispatch_key(&key, subscription_id, ledger_id);
-	LWLockAcquire(Dispatch->lock, LW_SHARED);
-	state = hash_search(DispatchStates, &key, HASH_FIND, NULL);
-	LWLockRelease(Dispatch->lock);
-	if (state != NULL)
-		return state;
-
-	LWLockAcquire(Dispatch->lock, LW_EXCLUSIVE);
-	state = hash_search(DispatchStates, &key, HASH_FIND, NULL);
-	found = state != NULL;
-	if (!found && hash_get_num_entries(DispatchStates) < pulsar_max_cursors)
-		state = hash_search(DispatchStates, &key, HASH_ENTER_NULL, &found);
-	if (state == NULL)
-	{
-		LWLockRelease(Dispatch->lock);
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("too many subscription cursors in use"),
-				 errdetail("Shared memory holds the dispatch state of at most %d subscription partitions.",
-						   pulsar_max_cursors),
-				 errhint("Increase pulsar_pg.max_cursors and restart the server.")));
-	}
-	if (!found)
-	{
-		SpinLockInit(&state->mutex);
-		state->read_position = -1;
-		state->consumer_id = -1;
-		state->rewinds = 0;
-		state->delivered = 0;
-		state->window_start = GetCurrentTimestamp();
-		state->window_count = 0;
-		state->rate = 0;
-	}
-	LWLockRelease(Dispatch->lock);
-	return state;
-}
-
-/*
- * Messages per second handed out lately, and in all, for statistics.
- */
-double
-dispatch_rate_out(int64 subscription_id, int64 ledger_id, int64 *delivered)
-{
-	DispatchKey key;
-	DispatchState *state;
-	double		rate = 0;
-
-	*delivered = 0;
-	if (Dispatch == NULL)
-		return 0;
-	make_dispatch_key(&key, subscription_id, ledger_id);
-	LWLockAcquire(Dispatch->lock, LW_SHARED);
-	state = hash_search(DispatchStates, &key, HASH_FIND, NULL);
-	if (state != NULL)
-	{
-		TimestampTz now = GetCurrentTimestamp();
-
-		SpinLockAcquire(&state->mutex);
-		*delivered = (int64) state->delivered;
-		/* an idle subscription's last rate goes stale */
-		if (!TimestampDifferenceExceeds(state->window_start, now, 2000))
-			rate = state->rate;
-		SpinLockRelease(&state->mutex);
-	}
-	LWLockRelease(Dispatch->lock);
-	return rate;
-}
-
-/*
- * The read position of a subscription in a partition; -1 if nothing was
- * handed out since start-up.
- */
-int64
-dispatch_read_position(int64 subscription_id, int64 ledger_id)
-{
-	DispatchKey key;
-	DispatchState *state;
-	int64		read_position = -1;
-
-	if (Dispatch == NULL)
-		return -1;
-	make_dispatch_key(&key, subscription_id, ledger_id);
-	LWLockAcquire(Dispatch->lock, LW_SHARED);
-	state = hash_search(DispatchStates, &key, HASH_FIND, NULL);
-	if (state != NULL)
-	{
-		SpinLockAcquire(&state->mutex);
-		read_position = state->read_position;
-		SpinLockRelease(&state->mutex);
-	}
-	LWLockRelease(Dispatch->lock);
-	return read_position;
-}
-
-static void
-count_delivered(DispatchState *state, int count)
-{
-	TimestampTz now = GetCurrentTimestamp();
-
-	SpinLockAcquire(&state->mutex);
-	state->delivered += count;
-	state->window_count += count;
-	if (TimestampDifferenceExceeds(state->window_start, now, 1000))
-	{
-		state->rate = state->window_count /
-			((now - state->window_start) / (double) USECS_PER_SEC);
-		state->window_start = now;
-		state->window_count = 0;
-	}
-	SpinLockRelease(&state->mutex);
-}
-
-static void
-remember_reset(List **resets, int64 subscription_id)
-{
-	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-	Reset	   *reset = palloc(sizeof(Reset));
-
-	reset->subscription_id = subscription_id;
-	reset->nest_level = GetCurrentTransactionNestLevel();
-	*resets = lappend(*resets, reset);
-	MemoryContextSwitchTo(old);
-}
-
-/*
- * The open transaction unsubscribed, seeked, changed the type or deleted
- * the subscription's topic.
- */
-void
-reset_dispatch_at_commit(int64 subscription_id)
-{
-	remember_reset(&resets_at_commit, subscription_id);
-}
-
-/* The open transaction created the subscription. */
-void
-reset_dispatch_at_abort(int64 subscription_id)
-{
-	remember_reset(&resets_at_abort, subscription_id);
-}
-
-static void
-remember_rewind(int64 subscription_id, int64 ledger_id, int64 first_entry)
-{
-	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-	Rewind	   *rewind = palloc(sizeof(Rewind));
-
-	make_dispatch_key(&rewind->key, subscription_id, ledger_id);
-	rewind->first_entry = first_entry;
-	rewind->nest_level = GetCurrentTransactionNestLevel();
-	rewinds = lappend(rewinds, rewind);
-	MemoryContextSwitchTo(old);
-}
-
-/* notes that the open transaction was handed entries first..last */
-static void
-note_received(int64 subscription_id, int64 ledger_id, int64 first, int64 last)
-{
-	int			level = GetCurrentTransactionNestLevel();
-	MemoryContext old;
-	ReceivedRun *run;
-
-	/*
-	 * What follows the partition's latest run extends it (receives of a
-	 * partitioned topic interleave their partitions' runs)
-	 */
-	for (int i = list_length(received_runs) - 1; i >= 0; i--)
-	{
-		run = list_nth(received_runs, i);
-		if (run->subscription_id != subscription_id ||
-			run->ledger_id != ledger_id)
-			continue;
-		if (run->nest_level == level && first == run->last + 1)
-		{
-			run->last = last;
-			return;
-		}
-		break;
-	}
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	run = palloc(sizeof(ReceivedRun));
-	run->subscription_id = subscription_id;
-	run->ledger_id = ledger_id;
-	run->first = first;
-	run->last = last;
-	run->nest_level = level;
-	received_runs = lappend(received_runs, run);
-	MemoryContextSwitchTo(old);
-}
-
-/*
- * Whether the open transaction was handed an entry from 'first' to 'last'
- * of an exclusive or failover subscription; if so, sets *entry to the
- * lowest.
- */
-bool
-received_in_transaction(int64 subscription_id, int64 ledger_id, int64 first,
-						int64 last, int64 *entry)
-{
-	ListCell   *lc;
-	bool		found = false;
-
-	foreach(lc, received_runs)
-	{
-		ReceivedRun *run = lfirst(lc);
-
-		if (run->subscription_id == subscription_id &&
-			run->ledger_id == ledger_id &&
-			run->first <= last && run->last >= first &&
-			(!found || Max(run->first, first) < *entry))
-		{
-			*entry = Max(run->first, first);
-			found = true;
-		}
-	}
-	return found;
-}
-
-static void
-apply_rewind(Rewind *rewind)
-{
-	DispatchState *state;
-
-	LWLockAcquire(Dispatch->lock, LW_SHARED);
-	state = hash_search(DispatchStates, &rewind->key, HASH_FIND, NULL);
-	if (state != NULL)
-	{
-		SpinLockAcquire(&state->mutex);
-		if (state->read_position > rewind->first_entry)
-			state->read_position = rewind->first_entry;
-		/* counted even when the position was lower: see receive_from_ledger */
-		state->rewinds++;
-		SpinLockRelease(&state->mutex);
-	}
-	LWLockRelease(Dispatch->lock);
-}
-
-static void
-apply_resets(List *resets)
-{
-	HASH_SEQ_STATUS status;
-	DispatchState *state;
-
-	if (resets == NIL)
-		return;
-	LWLockAcquire(Dispatch->lock, LW_EXCLUSIVE);
-	hash_seq_init(&status, DispatchStates);
-	while ((state = hash_seq_search(&status)) != NULL)
-	{
-		ListCell   *lc;
-
-		if (state->key.database_id != MyDatabaseId)
-			continue;
-		foreach(lc, resets)
-			if (state->key.subscription_id ==
-				((Reset *) lfirst(lc))->subscription_id)
-			{
-				hash_search(DispatchStates, &state->key, HASH_REMOVE, NULL);
-				break;
-			}
-	}
-	LWLockRelease(Dispatch->lock);
-}
-
-static void
-dispatch_xact_callback(XactEvent event, void *arg)
-{
-	ListCell   *lc;
-
-	if (Dispatch == NULL)
-		return;
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-		case XACT_EVENT_PREPARE:
-			apply_resets(resets_at_commit);
-			rewinds = NIL;
-			resets_at_commit = NIL;
-			resets_at_abort = NIL;
-			received_runs = NIL;
-			break;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-			foreach(lc, rewinds)
-				apply_rewind(lfirst(lc));
-			apply_resets(resets_at_abort);
-			rewinds = NIL;
-			resets_at_commit = NIL;
-			resets_at_abort = NIL;
-			received_runs = NIL;
-			break;
-		default:
-			break;
-	}
-}
-
-static void
-dispatch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-						  SubTransactionId parentSubid, void *arg)
-{
-	int			level = GetCurrentTransactionNestLevel();
-	ListCell   *lc;
-
-	if (Dispatch == NULL)
-		return;
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-	{
-		List	   *aborted = NIL;
-
-		foreach(lc, rewinds)
-		{
-			Rewind	   *rewind = lfirst(lc);
-
-			if (rewind->nest_level >= level)
-			{
-				apply_rewind(rewind);
-				rewinds = foreach_delete_current(rewinds, lc);
-			}
-		}
-		/* subscriptions the subtransaction created are gone */
-		foreach(lc, resets_at_abort)
-		{
-			Reset	   *reset = lfirst(lc);
-
-			if (reset->nest_level >= level)
-			{
-				aborted = lappend(aborted, reset);
-				resets_at_abort = foreach_delete_current(resets_at_abort, lc);
-			}
-		}
-		apply_resets(aborted);
-		list_free(aborted);
-		/* its messages were given back */
-		foreach(lc, received_runs)
-		{
-			if (((ReceivedRun *) lfirst(lc))->nest_level >= level)
-				received_runs = foreach_delete_current(received_runs, lc);
-		}
-	}
-	else if (event == SUBXACT_EVENT_COMMIT_SUB)
-	{
-		foreach(lc, rewinds)
-		{
-			Rewind	   *rewind = lfirst(lc);
-
-			if (rewind->nest_level >= level)
-				rewind->nest_level = level - 1;
-		}
-		foreach(lc, resets_at_abort)
-		{
-			Reset	   *reset = lfirst(lc);
-
-			if (reset->nest_level >= level)
-				reset->nest_level = level - 1;
-		}
-		foreach(lc, received_runs)
-		{
-			ReceivedRun *run = lfirst(lc);
-
-			if (run->nest_level >= level)
-				run->nest_level = level - 1;
-		}
-	}
-}
-
-void
-DispatchInit(void)
-{
-	RegisterXactCallback(dispatch_xact_callback, NULL);
-	RegisterSubXactCallback(dispatch_subxact_callback, NULL);
-}
 
 /*
  * The key hash Key_Shared routing uses: Pulsar's, over the key's UTF-8
@@ -1068,7 +533,7 @@ hold_delayed_rows(Batch *batch)
 	pfree(DatumGetPointer(values[2]));
 	pfree(DatumGetPointer(values[3]));
 	pfree(DatumGetPointer(values[4]));
-	WorkerNoteTimer(earliest);
+	worker_signal_timer(earliest);
 	batch->num_delayed = 0;
 }
 
@@ -1441,7 +906,7 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 													INT8OID, 8, true,
 													TYPALIGN_DOUBLE));
 		if (subscription->ack_timeout_us > 0)
-			WorkerNoteTimer(GetCurrentTimestamp() + subscription->ack_timeout_us);
+			worker_signal_timer(GetCurrentTimestamp() + subscription->ack_timeout_us);
 		run_catalog_sql("UPDATE pulsar.pending p"
 						"   SET first_entry = c.start, last_entry = c.cut,"
 						"       consumer_id = $3, delivered_at = clock_timestamp(),"
@@ -1525,7 +990,7 @@ track_delivered(Receiver *receiver, const LedgerInfo *ledger,
 												   TYPALIGN_INT));
 	values[6] = Int64GetDatum(subscription->ack_timeout_us);
 	if (subscription->ack_timeout_us > 0)
-		WorkerNoteTimer(GetCurrentTimestamp() + subscription->ack_timeout_us);
+		worker_signal_timer(GetCurrentTimestamp() + subscription->ack_timeout_us);
 	begin_catalog_access(&access);
 	run_catalog_sql("INSERT INTO pulsar.pending"
 					" (subscription_id, ledger_id, first_entry, last_entry,"
@@ -1905,7 +1370,7 @@ pulsar_receive(PG_FUNCTION_ARGS)
 				 errmsg("timeout must not be negative")));
 
 	topic = resolve_subscribed_topic(fcinfo, false);
-	name = required_name_argument(fcinfo, 1, "subscription");
+	name = required_text_argument(fcinfo, 1, "subscription");
 	consumer_name = PG_ARGISNULL(4) ? session_consumer_name() :
 		text_to_cstring(PG_GETARG_TEXT_PP(4));
 	memset(&receiver, 0, sizeof(receiver));

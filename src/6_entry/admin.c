@@ -11,7 +11,9 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
+#include "1_value/argument.h"
 #include "3_catalog/catalog.h"
+#include "2_shmem/dispatch_state.h"
 #include "5_dispatch/dispatch.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/subscription.h"
@@ -26,30 +28,12 @@ PG_FUNCTION_INFO_V1(pulsar_delete_topic);
 /* the most partitions one topic may have */
 #define MAX_TOPIC_PARTITIONS	1024
 
-static char *
-name_argument(FunctionCallInfo fcinfo, int argno, const char *what)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
-}
-
-static void
-check_can_administer(const char *function)
-{
-	PreventCommandIfReadOnly(function);
-	PreventCommandDuringRecovery(function);
-	RequireReadPositionState();
-}
-
 Datum
 pulsar_create_tenant(PG_FUNCTION_ARGS)
 {
-	char	   *tenant = name_argument(fcinfo, 0, "tenant");
+	char	   *tenant = required_text_argument(fcinfo, 0, "tenant");
 
-	check_can_administer("pulsar.create_tenant()");
+	catalog_require_writable("pulsar.create_tenant()");
 	create_tenant(tenant);
 	PG_RETURN_VOID();
 }
@@ -57,11 +41,11 @@ pulsar_create_tenant(PG_FUNCTION_ARGS)
 Datum
 pulsar_create_namespace(PG_FUNCTION_ARGS)
 {
-	char	   *input = name_argument(fcinfo, 0, "namespace");
+	char	   *input = required_text_argument(fcinfo, 0, "namespace");
 	char		tenant[MAX_TENANT_NAME_LEN + 1];
 	char		namespace[MAX_NAMESPACE_NAME_LEN + 1];
 
-	check_can_administer("pulsar.create_namespace()");
+	catalog_require_writable("pulsar.create_namespace()");
 	parse_namespace_name(input, tenant, namespace);
 	create_namespace(tenant, namespace);
 	PG_RETURN_VOID();
@@ -70,11 +54,11 @@ pulsar_create_namespace(PG_FUNCTION_ARGS)
 Datum
 pulsar_set_deduplication(PG_FUNCTION_ARGS)
 {
-	char	   *input = name_argument(fcinfo, 0, "namespace");
+	char	   *input = required_text_argument(fcinfo, 0, "namespace");
 	char		tenant[MAX_TENANT_NAME_LEN + 1];
 	char		namespace[MAX_NAMESPACE_NAME_LEN + 1];
 
-	check_can_administer("pulsar.set_deduplication()");
+	catalog_require_writable("pulsar.set_deduplication()");
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -87,11 +71,11 @@ pulsar_set_deduplication(PG_FUNCTION_ARGS)
 Datum
 pulsar_create_topic(PG_FUNCTION_ARGS)
 {
-	char	   *input = name_argument(fcinfo, 0, "topic");
+	char	   *input = required_text_argument(fcinfo, 0, "topic");
 	TopicName	name;
 	int32		partitions;
 
-	check_can_administer("pulsar.create_topic()");
+	catalog_require_writable("pulsar.create_topic()");
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -112,13 +96,13 @@ pulsar_create_topic(PG_FUNCTION_ARGS)
 Datum
 pulsar_delete_topic(PG_FUNCTION_ARGS)
 {
-	char	   *input = name_argument(fcinfo, 0, "topic");
+	char	   *input = required_text_argument(fcinfo, 0, "topic");
 	TopicName	name;
 	List	   *subscription_ids = NIL;
 	List	   *consumer_ids = NIL;
 	ListCell   *lc;
 
-	check_can_administer("pulsar.delete_topic()");
+	catalog_require_writable("pulsar.delete_topic()");
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -48,10 +48,12 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "2_shmem/dispatch_state.h"
 #include "5_dispatch/dispatch.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/subscription.h"
-#include "6_entry/worker.h"
+#include "2_shmem/worker_signal.h"
+#include "6_entry/launcher.h"
 
 PGDLLEXPORT void pulsar_launcher_main(Datum main_arg);
 
@@ -61,27 +63,6 @@ PGDLLEXPORT void pulsar_launcher_main(Datum main_arg);
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static bool start_worker_at_commit = false;
-
-/*
- * The slot of a database, or NULL.
- */
-DatabaseWorker *
-find_database_worker(Oid database_id)
-{
-	DatabaseWorker *found = NULL;
-
-	LWLockAcquire(WorkerState->lock, LW_SHARED);
-	for (int i = 0; i < WorkerState->num_slots; i++)
-	{
-		if (WorkerState->slots[i].database_id == database_id)
-		{
-			found = &WorkerState->slots[i];
-			break;
-		}
-	}
-	LWLockRelease(WorkerState->lock);
-	return found;
-}
 
 /*
  * The slot of a database, taking a free one if it has none; NULL if all
@@ -330,38 +311,19 @@ pulsar_process_utility(PlannedStmt *pstmt, const char *queryString,
 }
 
 void
-LauncherInit(void)
+launcher_init(void)
 {
 	RegisterXactCallback(launcher_xact_callback, NULL);
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = pulsar_process_utility;
 }
 
-/*
- * Describes one of the extension's background workers: connected to a
- * database, started only on a primary, not restarted by the postmaster.
- */
 void
-describe_background_worker(BackgroundWorker *worker, const char *function,
-						   const char *type)
-{
-	memset(worker, 0, sizeof(BackgroundWorker));
-	worker->bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker->bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker->bgw_library_name, BGW_MAXLEN, "pulsar_pg");
-	snprintf(worker->bgw_function_name, BGW_MAXLEN, "%s", function);
-	snprintf(worker->bgw_name, BGW_MAXLEN, "%s", type);
-	snprintf(worker->bgw_type, BGW_MAXLEN, "%s", type);
-}
-
-void
-RegisterLauncher(void)
+launcher_register(void)
 {
 	BackgroundWorker worker;
 
-	describe_background_worker(&worker, "pulsar_launcher_main",
+	worker_signal_describe(&worker, "pulsar_launcher_main",
 							   "pulsar_pg launcher");
 	worker.bgw_restart_time = WORKER_RESTART_DELAY_MS / 1000;
 	RegisterBackgroundWorker(&worker);
@@ -438,7 +400,7 @@ start_worker(Oid database_id, BackgroundWorkerHandle **handle)
 	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 	bool		started;
 
-	describe_background_worker(&worker, "pulsar_worker_main",
+	worker_signal_describe(&worker, "pulsar_worker_main",
 							   "pulsar_pg worker");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "pulsar_pg worker %u", database_id);
 	worker.bgw_main_arg = ObjectIdGetDatum(database_id);

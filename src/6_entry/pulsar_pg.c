@@ -18,11 +18,13 @@
 
 #include "3_catalog/catalog.h"
 #include "3_catalog/policy.h"
+#include "2_shmem/dispatch_state.h"
 #include "5_dispatch/dispatch.h"
 #include "4_storage/publish.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/subscription.h"
-#include "6_entry/worker.h"
+#include "2_shmem/worker_signal.h"
+#include "6_entry/launcher.h"
 
 PG_MODULE_MAGIC;
 
@@ -51,7 +53,7 @@ pulsar_shmem_request(void)
 	ReadPositionShmemRequest();
 	DispatchShmemRequest();
 	ConsumerShmemRequest();
-	WorkerShmemRequest();
+	worker_signal_shmem_request();
 }
 
 static void
@@ -62,7 +64,7 @@ pulsar_shmem_startup(void)
 	ReadPositionShmemInit();
 	DispatchShmemInit();
 	ConsumerShmemInit();
-	WorkerShmemInit();
+	worker_signal_shmem_init();
 }
 
 static void
@@ -166,14 +168,14 @@ _PG_init(void)
 	CatalogInit();
 	ReadPositionInit();
 	DispatchInit();
-	SubscriptionInit();
-	WorkerInit();
-	LauncherInit();
+	ConsumerLivenessInit();
+	worker_signal_init();
+	launcher_init();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
-	RegisterLauncher();
+	launcher_register();
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = pulsar_shmem_request;
@@ -195,6 +197,6 @@ pulsar_prepare_database(PG_FUNCTION_ARGS)
 	RequireReadPositionState();
 	forget_database_at_commit = true;
 	/* subscription ids start again from 1: backends forget theirs */
-	WorkerNoteSubscriptionsChanged();
+	worker_signal_subscriptions_changed();
 	PG_RETURN_VOID();
 }

@@ -28,64 +28,10 @@
 #include "utils/snapmgr.h"
 
 #include "3_catalog/catalog.h"
-#include "6_entry/segment_worker.h"
-#include "6_entry/worker.h"
+#include "2_shmem/worker_signal.h"
+#include "2_shmem/worker_signal.h"
 
 PGDLLEXPORT void pulsar_segment_worker_main(Datum main_arg);
-
-/* what a worker is asked to do, passed in bgw_extra */
-typedef struct SegmentRequest
-{
-	Oid			database_id;
-	Oid			role_id;
-	int64		ledger_id;
-	int64		segment_no;
-} SegmentRequest;
-
-StaticAssertDecl(sizeof(SegmentRequest) <= BGW_EXTRALEN,
-				 "SegmentRequest must fit in bgw_extra");
-
-/*
- * Starts a worker that creates a segment of a ledger of the current
- * database.  With 'wait', returns once it has exited.  Returns false if no
- * worker could be started.
- */
-bool
-start_segment_worker(int64 ledger_id, int64 segment_no, Oid role_id,
-					 bool wait)
-{
-	BackgroundWorker worker;
-	BackgroundWorkerHandle *handle;
-	SegmentRequest request;
-
-	describe_background_worker(&worker, "pulsar_segment_worker_main",
-							   "pulsar_pg segment worker");
-	snprintf(worker.bgw_name, BGW_MAXLEN,
-			 "pulsar_pg segment worker for ledger " INT64_FORMAT, ledger_id);
-	worker.bgw_notify_pid = wait ? MyProcPid : 0;
-
-	request.database_id = MyDatabaseId;
-	request.role_id = role_id;
-	request.ledger_id = ledger_id;
-	request.segment_no = segment_no;
-	memcpy(worker.bgw_extra, &request, sizeof(request));
-
-	/* worker slots free up quickly: a sender that must wait tries a while */
-	for (int attempt = 0;; attempt++)
-	{
-		if (RegisterDynamicBackgroundWorker(&worker, wait ? &handle : NULL))
-			break;
-		if (!wait || attempt >= 500)
-			return false;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-	if (wait && WaitForBackgroundWorkerShutdown(handle) != BGWH_STOPPED)
-		return false;
-	return true;
-}
 
 void
 pulsar_segment_worker_main(Datum main_arg)

@@ -20,7 +20,7 @@
  * of pulsar.pending with a redeliver_at.  The worker looks for rows that
  * fell due since it last looked and notifies their channels, then sleeps
  * until the earliest future one.  A backend that sets an earlier time than
- * the one the worker sleeps until tells it at commit (WorkerNoteTimer).
+ * the one the worker sleeps until tells it at commit (worker_signal_timer).
  * The worker publishes "wake me for anything" before it looks and the time
  * it found after, so a timer committed while it looks is never missed.
  *
@@ -29,7 +29,7 @@
  * expired; their messages go back to the subscription.  Whoever detaches
  * consumers (the worker, a receive that finds them departed,
  * close_consumer) tells the worker at commit which subscriptions lost
- * some (WorkerNoteConsumersLeft), and it notifies their channels, so the
+ * some (worker_signal_consumers_left), and it notifies their channels, so the
  * remaining consumers (a failover's next in line) call receive.  At the same time it folds into the mark-delete position the
  * acknowledged ranges that concurrent acknowledgements left beside it.
  *
@@ -79,7 +79,8 @@
 #include "2_shmem/read_position.h"
 #include "4_storage/subscription.h"
 #include "1_value/topic_name.h"
-#include "6_entry/worker.h"
+#include "2_shmem/worker_signal.h"
+#include "6_entry/launcher.h"
 
 PGDLLEXPORT void pulsar_worker_main(Datum main_arg);
 
@@ -98,22 +99,8 @@ PGDLLEXPORT void pulsar_worker_main(Datum main_arg);
 /* work skipped because a table was locked is tried again this soon */
 #define LOCKED_RETRY_MS				100
 
-WorkerSharedState *WorkerState = NULL;
-
-/* this backend's view of its database's slot */
-static DatabaseWorker *my_slot = NULL;
-
-/* earliest timer set by the open transaction, told to the worker at commit */
-static TimestampTz timer_to_tell = DT_NOEND;
-/* subscriptions that lost consumers in the open transaction, ditto */
-static List *left_to_tell = NIL;	/* of int64 *, in TopTransactionContext */
-static bool consumer_exit_registered = false;
-
 static MemoryContext cycle_context = NULL;
 static HTAB *ledger_subscribers = NULL;
-
-/* the open transaction created or deleted subscriptions */
-static bool subscriptions_changed = false;
 
 /* partitions whose moves could not be notified yet, in TopMemoryContext */
 static List *unnotified_ledgers = NIL;
@@ -181,224 +168,6 @@ static const char *const liveness_read_tables[] = {
 static const char *const liveness_write_tables[] = {
 	"consumer", "pending", "cursor", "acked_range"
 };
-
-void
-WorkerShmemRequest(void)
-{
-	RequestAddinShmemSpace(add_size(offsetof(WorkerSharedState, slots),
-									mul_size(max_worker_processes,
-											 sizeof(DatabaseWorker))));
-	RequestNamedLWLockTranche("pulsar_pg workers", 1);
-}
-
-void
-WorkerShmemInit(void)
-{
-	bool		found;
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	WorkerState = ShmemInitStruct("pulsar_pg workers",
-								  add_size(offsetof(WorkerSharedState, slots),
-										   mul_size(max_worker_processes,
-													sizeof(DatabaseWorker))),
-								  &found);
-	if (!found)
-	{
-		WorkerState->lock = &(GetNamedLWLockTranche("pulsar_pg workers"))->lock;
-		WorkerState->launcher_latch = NULL;
-		/* 1 and up: a worker's 0 means "not loaded" */
-		pg_atomic_init_u64(&WorkerState->subscriptions_generation, 1);
-		WorkerState->num_slots = max_worker_processes;
-		for (int i = 0; i < WorkerState->num_slots; i++)
-		{
-			DatabaseWorker *slot = &WorkerState->slots[i];
-
-			memset(slot, 0, sizeof(DatabaseWorker));
-			SpinLockInit(&slot->mutex);
-		}
-	}
-	LWLockRelease(AddinShmemInitLock);
-}
-
-/*
- * The slot of this backend's database, or NULL if it has none (no worker
- * ever started there).  Must not fail: publishers call it at commit.
- */
-static DatabaseWorker *
-my_database_worker(void)
-{
-	if (WorkerState == NULL || !OidIsValid(MyDatabaseId))
-		return NULL;
-	/* a slot is reused for another database only after DROP DATABASE */
-	if (my_slot == NULL || my_slot->database_id != MyDatabaseId)
-		my_slot = find_database_worker(MyDatabaseId);
-	return my_slot;
-}
-
-/*
- * What a backend tells its database's worker; 'id' (a ledger id) for
- * WAKE_PUBLISHED, 'id' (a subscription id) for WAKE_CONSUMERS_LEFT, 'due'
- * for WAKE_TIMER.  Must not fail.
- */
-typedef enum WakeReason
-{
-	WAKE_PUBLISHED,				/* a partition's max read position moved */
-	WAKE_TIMER,					/* a message falls due at 'due' */
-	WAKE_CONSUMER_EXIT,			/* a session with consumers ended */
-	WAKE_CONSUMERS_LEFT			/* subscription 'id' lost consumers */
-} WakeReason;
-
-static void
-wake_worker(WakeReason reason, int64 id, TimestampTz due)
-{
-	DatabaseWorker *slot = my_database_worker();
-	Latch	   *latch = NULL;
-
-	if (slot == NULL)
-		return;
-	SpinLockAcquire(&slot->mutex);
-	switch (reason)
-	{
-		case WAKE_PUBLISHED:
-			if (slot->num_published < PUBLISHED_QUEUE_SIZE)
-				slot->published[slot->num_published++] = id;
-			else
-				slot->published_overflow = true;
-			latch = slot->latch;
-			break;
-		case WAKE_TIMER:
-			/* it wakes up by itself for anything at or after next_timer */
-			if (due < slot->next_timer)
-			{
-				if (due < slot->earliest_new_timer)
-					slot->earliest_new_timer = due;
-				latch = slot->latch;
-			}
-			break;
-		case WAKE_CONSUMER_EXIT:
-			slot->check_consumers = true;
-			latch = slot->latch;
-			break;
-		case WAKE_CONSUMERS_LEFT:
-			if (slot->num_left < LEFT_QUEUE_SIZE)
-				slot->left[slot->num_left++] = id;
-			else
-				slot->left_overflow = true;
-			latch = slot->latch;
-			break;
-	}
-	SpinLockRelease(&slot->mutex);
-	if (latch != NULL)
-		SetLatch(latch);
-}
-
-/*
- * A commit or abort moved the max read position of a partition.  Called
- * once per move the worker has not yet looked at, so the queue rarely fills.
- */
-void
-WorkerNotePublished(int64 ledger_id)
-{
-	wake_worker(WAKE_PUBLISHED, ledger_id, 0);
-}
-
-/*
- * The open transaction made a message due for (re)delivery at 'due'.  The
- * worker is told at commit, if it would otherwise sleep past it.
- */
-void
-WorkerNoteTimer(TimestampTz due)
-{
-	if (due < timer_to_tell)
-		timer_to_tell = due;
-}
-
-/*
- * The open transaction detached consumers of a subscription, which gave
- * back what they held: at commit, the worker notifies its channel, so that
- * consumers that only LISTEN learn of it (DESIGN invariant 3: the
- * transaction does not NOTIFY itself).
- */
-void
-WorkerNoteConsumersLeft(int64 subscription_id)
-{
-	MemoryContext old;
-	ListCell   *lc;
-	int64	   *id;
-
-	foreach(lc, left_to_tell)
-		if (*(int64 *) lfirst(lc) == subscription_id)
-			return;
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	id = palloc(sizeof(int64));
-	*id = subscription_id;
-	left_to_tell = lappend(left_to_tell, id);
-	MemoryContextSwitchTo(old);
-}
-
-static void
-worker_xact_callback(XactEvent event, void *arg)
-{
-	ListCell   *lc;
-
-	switch (event)
-	{
-		case XACT_EVENT_PRE_PREPARE:
-			if (subscriptions_changed)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("cannot PREPARE a transaction that has changed subscriptions"),
-						 errdetail("Sessions learn of a change of subscriptions when the changing transaction commits, and COMMIT PREPARED would not tell them.")));
-			break;
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-			if (timer_to_tell != DT_NOEND)
-				wake_worker(WAKE_TIMER, 0, timer_to_tell);
-			timer_to_tell = DT_NOEND;
-			/* after the commit is visible: receives see what was given back */
-			foreach(lc, left_to_tell)
-				wake_worker(WAKE_CONSUMERS_LEFT, *(int64 *) lfirst(lc), 0);
-			left_to_tell = NIL;
-			/* after the commit is visible: see load_subscribers() */
-			if (subscriptions_changed && WorkerState != NULL)
-				pg_atomic_fetch_add_u64(&WorkerState->subscriptions_generation, 1);
-			subscriptions_changed = false;
-			break;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-			timer_to_tell = DT_NOEND;
-			left_to_tell = NIL;
-			subscriptions_changed = false;
-			break;
-		default:
-			break;
-	}
-}
-
-static void
-consumer_session_exit(int code, Datum arg)
-{
-	wake_worker(WAKE_CONSUMER_EXIT, 0, 0);
-}
-
-/*
- * This session attached a consumer: when it exits, the worker gives the
- * consumer's messages back at once instead of waiting for its lease.
- */
-void
-WorkerNoteConsumerSession(void)
-{
-	if (consumer_exit_registered)
-		return;
-	before_shmem_exit(consumer_session_exit, (Datum) 0);
-	consumer_exit_registered = true;
-}
-
-void
-WorkerInit(void)
-{
-	RegisterXactCallback(worker_xact_callback, NULL);
-}
 
 /*
  * Whether the extension is installed here, at a version whose tables this
@@ -674,31 +443,6 @@ collect_published(HTAB *notifies, List *moved)
 }
 
 /*
- * The open transaction created, changed or deleted subscriptions: workers
- * and backends reload what they know of subscriptions once it commits.
- */
-void
-WorkerNoteSubscriptionsChanged(void)
-{
-	subscriptions_changed = true;
-}
-
-/* whether the open transaction changed subscriptions */
-bool
-WorkerSubscriptionsChangedHere(void)
-{
-	return subscriptions_changed;
-}
-
-/* moves when a transaction that changed subscriptions commits */
-uint64
-WorkerSubscriptionsGeneration(void)
-{
-	return WorkerState != NULL ?
-		pg_atomic_read_u64(&WorkerState->subscriptions_generation) : 0;
-}
-
-/*
  * Channels of subscriptions with redeliveries or delayed messages that fell
  * due in [from, until]; returns the earliest timer after 'until', or
  * DT_NOEND.
@@ -831,7 +575,7 @@ pulsar_worker_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	slot = find_database_worker(database_id);
+	slot = worker_signal_find_slot(database_id);
 	if (slot == NULL)
 		proc_exit(0);
 

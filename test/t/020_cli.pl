@@ -178,6 +178,17 @@ for my $command ([], ['produce'], ['consume'], ['read'], ['topics'], ['stats'], 
 	like($out, qr/^Usage:\n  pulsar-pg/, "@$command --help: usage on stdout");
 }
 
+# the version reported is the extension's, from its control file
+my ($control_version) =
+  PostgreSQL::Test::Utils::slurp_file("$srcdir/pulsar_pg.control") =~ /^default_version = '([^']+)'/m;
+($rc, $out, $err) = cli('--version');
+is($rc, 0, '--version: exit status 0');
+is($out, "pulsar-pg (pulsar_pg) $control_version\n",
+	'--version reports the version of the extension it was built with');
+is($node->safe_psql('postgres',
+		"SELECT extversion FROM pg_extension WHERE extname = 'pulsar_pg'"),
+	$control_version, 'which is the version CREATE EXTENSION installs');
+
 ($rc, $out, $err) = cli('-d', $connstr, 'stats', 'no_such_topic');
 is($rc, 1, 'a server error: exit status 1');
 like($err,

@@ -1,13 +1,13 @@
 /*-------------------------------------------------------------------------
  *
- * worker.h
- *	  The background worker of each database that has the extension, the
- *	  launcher that starts them, and how other backends wake a worker.
+ * worker_signal.h
+ *	  The worker slots in shared memory, the signals backends send their
+ *	  database's worker, and the request that starts a segment worker.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef PULSAR_WORKER_H
-#define PULSAR_WORKER_H
+#ifndef PULSAR_WORKER_SIGNAL_H
+#define PULSAR_WORKER_SIGNAL_H
 
 #include "datatype/timestamp.h"
 #include "port/atomics.h"
@@ -16,7 +16,6 @@
 #include "storage/lwlock.h"
 #include "storage/spin.h"
 
-/* partitions a worker is told about before it falls back to a full scan */
 #define PUBLISHED_QUEUE_SIZE	256
 /* subscriptions that lost consumers, before it notifies them all */
 #define LEFT_QUEUE_SIZE			64
@@ -69,26 +68,34 @@ typedef struct WorkerSharedState
 
 extern WorkerSharedState *WorkerState;
 
-/* pulsar_pg.c */
-extern void WorkerShmemRequest(void);
-extern void WorkerShmemInit(void);
-extern void WorkerInit(void);
+/* what a segment worker is asked to do, passed in bgw_extra */
+typedef struct SegmentRequest
+{
+	Oid			database_id;
+	Oid			role_id;
+	int64		ledger_id;
+	int64		segment_no;
+} SegmentRequest;
 
-/* launcher.c */
-extern void RegisterLauncher(void);
-extern void LauncherInit(void);
-extern DatabaseWorker *find_database_worker(Oid database_id);
-extern void describe_background_worker(BackgroundWorker *worker,
-									   const char *function,
-									   const char *type);
+StaticAssertDecl(sizeof(SegmentRequest) <= BGW_EXTRALEN,
+				 "SegmentRequest must fit in bgw_extra");
 
-/* called by other backends of the database */
-extern void WorkerNotePublished(int64 ledger_id);
-extern void WorkerNoteTimer(TimestampTz due);
-extern void WorkerNoteConsumerSession(void);
-extern void WorkerNoteConsumersLeft(int64 subscription_id);
-extern void WorkerNoteSubscriptionsChanged(void);
-extern bool WorkerSubscriptionsChangedHere(void);
-extern uint64 WorkerSubscriptionsGeneration(void);
+extern void worker_signal_shmem_request(void);
+extern void worker_signal_shmem_init(void);
+extern void worker_signal_init(void);
+extern DatabaseWorker *worker_signal_find_slot(Oid database_id);
+extern void worker_signal_describe(BackgroundWorker *worker,
+								   const char *function, const char *type);
+extern bool worker_signal_start_segment_worker(int64 ledger_id,
+											   int64 segment_no,
+											   Oid role_id, bool wait);
 
-#endif							/* PULSAR_WORKER_H */
+extern void worker_signal_published(int64 ledger_id);
+extern void worker_signal_timer(TimestampTz due);
+extern void worker_signal_consumer_session(void);
+extern void worker_signal_consumers_left(int64 subscription_id);
+extern void worker_signal_subscriptions_changed(void);
+extern bool worker_signal_subscriptions_changed_here(void);
+extern uint64 worker_signal_subscriptions_generation(void);
+
+#endif							/* PULSAR_WORKER_SIGNAL_H */

@@ -1,0 +1,18 @@
+/*-------------------------------------------------------------------------
+ *
+ * argument.h
+ *	  Checking and converting arguments of SQL functions.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PULSAR_ARGUMENT_H
+#define PULSAR_ARGUMENT_H
+
+#include "fmgr.h"
+#include "utils/timestamp.h"
+
+extern char *required_text_argument(FunctionCallInfo fcinfo, int argno,
+									const char *what);
+extern bool interval_to_usecs(const Interval *interval, int64 *usecs);
+
+#endif							/* PULSAR_ARGUMENT_H */

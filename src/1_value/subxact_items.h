@@ -1,0 +1,27 @@
+/*-------------------------------------------------------------------------
+ *
+ * subxact_items.h
+ *	  Lists of what a transaction must do when it ends, item by item
+ *	  tagged with the subtransaction that added it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PULSAR_SUBXACT_ITEMS_H
+#define PULSAR_SUBXACT_ITEMS_H
+
+#include "nodes/pg_list.h"
+
+/*
+ * The first member of every item of such a list: the nest level of the
+ * (sub)transaction the item belongs to.
+ */
+typedef struct SubxactItem
+{
+	int			nest_level;
+} SubxactItem;
+
+extern void *subxact_item_new(Size size);
+extern void subxact_items_to_parent(List *items);
+extern List *subxact_items_take_aborted(List **items);
+
+#endif							/* PULSAR_SUBXACT_ITEMS_H */
