@@ -29,6 +29,7 @@ OBJS = \
 	src/4_storage/compaction.o \
 	src/4_storage/cursor.o \
 	src/4_storage/subscription.o \
+	src/4_storage/trim.o \
 	src/5_dispatch/dispatch.o \
 	src/6_entry/admin.o \
 	src/6_entry/ack.o \
@@ -36,6 +37,7 @@ OBJS = \
 	src/6_entry/stats.o \
 	src/6_entry/segment_worker.o \
 	src/6_entry/launcher.o \
+	src/6_entry/maintenance.o \
 	src/6_entry/worker.o \
 	src/6_entry/pulsar_pg.o
 

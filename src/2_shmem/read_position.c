@@ -474,6 +474,58 @@ GetMaxReadPosition(int64 ledger_id, NextEntryLoader loader)
 }
 
 /*
+ * The next entry id a partition will hand out.
+ */
+int64
+PeekNextEntry(int64 ledger_id, NextEntryLoader loader)
+{
+	PartitionPosition *partition = lookup_partition(ledger_id, loader);
+	int64		next_entry;
+
+	SpinLockAcquire(&partition->mutex);
+	next_entry = partition->next_entry;
+	SpinLockRelease(&partition->mutex);
+	LWLockRelease(PositionState->lock);
+	return next_entry;
+}
+
+/*
+ * Closes a partition's segment early: if its next entry id lies in
+ * (start, boundary), the ids up to 'boundary' are never handed out and the
+ * next send takes 'boundary'.  Returns the next entry id before the move,
+ * or -1 if it did not move (it was elsewhere, or the installation keeps no
+ * marks).
+ *
+ * The skipped ids must stay unused after a crash too, when the partition
+ * is rebuilt from its rows and its mark: so the mark is logged past
+ * 'boundary' first, with no lock of this file held, before the move.
+ */
+int64
+SkipEntriesTo(int64 ledger_id, int64 start, int64 boundary,
+			  NextEntryLoader loader, EntryMarkWriter log_mark)
+{
+	PartitionPosition *partition;
+	int64		logged;
+	int64		before = -1;
+
+	logged = log_mark(ledger_id, boundary + ENTRY_MARK_CHUNK);
+	if (logged < boundary)
+		return -1;
+	partition = lookup_partition(ledger_id, loader);
+	SpinLockAcquire(&partition->mutex);
+	if (logged > partition->logged_mark)
+		partition->logged_mark = logged;
+	if (partition->next_entry > start && partition->next_entry < boundary)
+	{
+		before = partition->next_entry;
+		partition->next_entry = boundary;
+	}
+	SpinLockRelease(&partition->mutex);
+	LWLockRelease(PositionState->lock);
+	return before;
+}
+
+/*
  * Unlinks every reservation of this backend.  Runs at transaction end and
  * at backend exit, so it must not fail.  Each reservation points to the
  * list it is in, which stays in shared memory while it is not empty: an

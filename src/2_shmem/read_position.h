@@ -37,6 +37,9 @@ extern void RequireReadPositionState(void);
 extern int64 ReserveEntries(int64 ledger_id, int64 count,
 							NextEntryLoader loader, EntryMarkWriter log_mark);
 extern int64 GetMaxReadPosition(int64 ledger_id, NextEntryLoader loader);
+extern int64 PeekNextEntry(int64 ledger_id, NextEntryLoader loader);
+extern int64 SkipEntriesTo(int64 ledger_id, int64 start, int64 boundary,
+						   NextEntryLoader loader, EntryMarkWriter log_mark);
 extern void ForgetLedgerAtCommit(int64 ledger_id);
 extern void ForgetLedgerAtAbort(int64 ledger_id);
 extern bool LedgerCreatedInTransaction(int64 ledger_id);

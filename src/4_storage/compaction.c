@@ -596,20 +596,24 @@ step_compact(const StepCandidate *candidate)
 }
 
 /*
- * One pass of automatic compaction, for the maintenance pass of the
- * database worker (or compaction_step() in SQL): compacts each partition
- * whose messages above its horizon take more than its topic's
- * compaction_threshold policy.  Returns how many it compacted.  Runs in the
- * caller's transaction, which must be able to take a fresh snapshot.
+ * Automatic compaction of one topic (topic_id 0: of every topic): compacts
+ * each partition whose messages above its horizon take more than its
+ * topic's compaction_threshold policy, and drops the views that newer ones
+ * have replaced and no reader holds.  Returns how many partitions it
+ * compacted.  Runs in the caller's transaction, which must be able to take
+ * a fresh snapshot; waits for no lock another transaction holds.
  */
 int
-compaction_step(void)
+compaction_step(int64 topic_id)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	CatalogAccess access;
 	StepCandidate *candidates;
 	int			num_candidates;
 	int			compacted = 0;
+
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(topic_id)};
 
 	begin_catalog_access(&access);
 	run_catalog_sql("SELECT l.topic_id, l.ledger_id, l.partition_index,"
@@ -619,9 +623,9 @@ compaction_step(void)
 					"  (SELECT (pulsar.effective_policy(l.topic_id, 'compaction_threshold')"
 					"           ->> 'threshold')::bigint AS threshold) p"
 					"  LEFT JOIN pulsar.compaction c ON c.ledger_id = l.ledger_id"
-					" WHERE p.threshold > 0"
+					" WHERE p.threshold > 0 AND $1 IN (0, l.topic_id)"
 					" ORDER BY l.ledger_id",
-					0, NULL, NULL, NULL, true);
+					1, argtypes, values, NULL, true);
 	num_candidates = (int) SPI_processed;
 	candidates = MemoryContextAlloc(caller,
 									sizeof(StepCandidate) * Max(num_candidates, 1));
@@ -662,14 +666,17 @@ compaction_step(void)
 
 	/* views superseded since the last pass, that no reader holds now */
 	run_catalog_sql("SELECT c.ledger_id, c.generation FROM pulsar.compaction c"
-					" WHERE c.generation IS NOT NULL AND EXISTS"
+					" WHERE c.generation IS NOT NULL"
+					"   AND ($1 = 0 OR c.ledger_id IN"
+					"        (SELECT ledger_id FROM pulsar.ledger WHERE topic_id = $1))"
+					"   AND EXISTS"
 					"  (SELECT 1 FROM pg_catalog.pg_class r"
 					"    WHERE r.relnamespace = 'pulsar_data'::pg_catalog.regnamespace"
 					"      AND r.relkind = 'r'"
 					"      AND r.relname::text LIKE 'compacted\\_' || c.ledger_id::text || '\\_%'"
 					"      AND r.relname::text <> 'compacted_' || c.ledger_id::text"
 					"                             || '_' || c.generation::text)",
-					0, NULL, NULL, NULL, true);
+					1, argtypes, values, NULL, true);
 	{
 		uint64		count = SPI_processed;
 		int64	   *ledgers = palloc(sizeof(int64) * Max(count, 1));
@@ -701,7 +708,16 @@ pulsar_compaction_step(PG_FUNCTION_ARGS)
 {
 	PreventCommandIfReadOnly("pulsar.compaction_step()");
 	check_can_read("pulsar.compaction_step()");
-	PG_RETURN_INT32(compaction_step());
+	PG_RETURN_INT32(compaction_step(0));
+}
+
+/*
+ * The step of the maintenance pass of the database worker.
+ */
+void
+compaction_maintenance_step(int64 topic_id)
+{
+	(void) compaction_step(topic_id);
 }
 
 /*

@@ -31,7 +31,8 @@ extern void scan_ledger_compacted(const LedgerInfo *ledger,
 								  const CompactedView *view, int64 after,
 								  int64 last, Snapshot snapshot,
 								  MessageVisitor visit, void *arg);
-extern int	compaction_step(void);
+extern int	compaction_step(int64 topic_id);
+extern void compaction_maintenance_step(int64 topic_id);
 extern void append_compaction_internals(StringInfo json,
 										const LedgerInfo *ledger);
 

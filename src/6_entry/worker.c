@@ -36,7 +36,7 @@
  * DESIGN invariant 6a: the worker never waits for a user transaction.
  * Its statements read, or lock rows with SKIP LOCKED and find what they
  * skipped again next time; before each part of a cycle it takes the table
- * locks that part needs without waiting (lock_tables_now()), and a part
+ * locks that part needs without waiting (lock_catalog_tables_now()), and a part
  * that finds a table locked is tried again shortly.
  *
  * Notifications are not durable: the worker commits them with
@@ -81,6 +81,7 @@
 #include "1_value/topic_name.h"
 #include "2_shmem/worker_signal.h"
 #include "6_entry/launcher.h"
+#include "6_entry/maintenance.h"
 
 PGDLLEXPORT void pulsar_worker_main(Datum main_arg);
 
@@ -154,7 +155,7 @@ typedef struct MovedLedger
 
 /*
  * The extension's tables each part of a cycle uses, and the mode in which
- * they are locked beforehand (see lock_tables_now()).
+ * they are locked beforehand (see lock_catalog_tables_now()).
  */
 static const char *const published_tables[] = {
 	"ledger", "topic", "subscription"
@@ -289,44 +290,6 @@ keep_unnotified(List *moved)
 		unnotified_ledgers = lappend(unnotified_ledgers, ledger_id);
 	}
 	MemoryContextSwitchTo(old);
-}
-
-/*
- * Locks the extension's tables 'names' and their indexes in 'mode' if no
- * other transaction holds or awaits a conflicting lock; false if one does.
- * DESIGN invariant 6a: the worker never waits for a user transaction, and
- * DDL, LOCK TABLE, TRUNCATE or VACUUM FULL on these tables in a
- * transaction left open must not stall it.  The statements that follow
- * take these locks (or weaker ones) again, which then costs no wait:
- * PostgreSQL grants a lock that conflicts only with a waiter's request to
- * a transaction that already holds a conflicting one.  Work that finds a
- * table locked is tried again in the next cycle.
- */
-static bool
-lock_tables_now(const char *const *names, int count, LOCKMODE mode)
-{
-	Oid			schema = get_namespace_oid("pulsar", false);
-
-	for (int i = 0; i < count; i++)
-	{
-		Oid			relid = get_relname_relid(names[i], schema);
-		Relation	relation;
-		List	   *indexes;
-		ListCell   *lc;
-
-		if (!OidIsValid(relid))
-			elog(ERROR, "pulsar_pg catalog relation pulsar.%s is missing",
-				 names[i]);
-		if (!ConditionalLockRelationOid(relid, mode))
-			return false;
-		relation = relation_open(relid, NoLock);
-		indexes = RelationGetIndexList(relation);
-		relation_close(relation, NoLock);
-		foreach(lc, indexes)
-			if (!ConditionalLockRelationOid(lfirst_oid(lc), mode))
-				return false;
-	}
-	return true;
 }
 
 /*
@@ -568,6 +531,8 @@ pulsar_worker_main(Datum main_arg)
 	bool		paused;
 	TimestampTz timers_checked_through = DT_NOBEGIN;
 	TimestampTz next_consumer_check = 0;
+	TimestampTz last_maintenance = 0;
+	TimestampTz next_maintenance = 0;
 	bool		worked = false;
 	HASHCTL		info;
 
@@ -640,6 +605,7 @@ pulsar_worker_main(Datum main_arg)
 		TimestampTz next_timer = DT_NOEND;
 		bool		check_timers;
 		bool		retry_soon = false;
+		bool		retry_now = false;
 		HTAB	   *notifies;
 		long		sleep_ms;
 
@@ -648,6 +614,11 @@ pulsar_worker_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			/* a shorter interval counts from the last pass */
+			if (last_maintenance != 0)
+				next_maintenance = Min(next_maintenance,
+									   TimestampTzPlusMilliseconds(last_maintenance,
+																   pulsar_maintenance_interval_ms));
 		}
 		MemoryContextReset(cycle_context);
 		MemoryContextSwitchTo(cycle_context);
@@ -731,7 +702,7 @@ pulsar_worker_main(Datum main_arg)
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 			if (moved != NIL)
 			{
-				if (lock_tables_now(published_tables,
+				if (lock_catalog_tables_now(published_tables,
 									lengthof(published_tables),
 									AccessShareLock))
 				{
@@ -749,7 +720,7 @@ pulsar_worker_main(Datum main_arg)
 				TimestampTz from = Min(timers_checked_through,
 									   earliest_new_timer);
 
-				if (lock_tables_now(timer_tables, lengthof(timer_tables),
+				if (lock_catalog_tables_now(timer_tables, lengthof(timer_tables),
 									AccessShareLock))
 				{
 					next_timer = collect_due(notifies, from, now);
@@ -769,10 +740,10 @@ pulsar_worker_main(Datum main_arg)
 				collect_left(notifies, left, num_left, left_overflow);
 			if (now >= next_consumer_check)
 			{
-				if (lock_tables_now(liveness_read_tables,
+				if (lock_catalog_tables_now(liveness_read_tables,
 									lengthof(liveness_read_tables),
 									AccessShareLock) &&
-					lock_tables_now(liveness_write_tables,
+					lock_catalog_tables_now(liveness_write_tables,
 									lengthof(liveness_write_tables),
 									RowExclusiveLock))
 				{
@@ -804,6 +775,21 @@ pulsar_worker_main(Datum main_arg)
 		}
 
 		MemoryContextSwitchTo(TopMemoryContext);
+
+		/* storage policies, in slices between the cycles above */
+		if (now >= next_maintenance)
+		{
+			if (maintenance_run_pass())
+			{
+				last_maintenance = GetCurrentTimestamp();
+				next_maintenance =
+					TimestampTzPlusMilliseconds(last_maintenance,
+												pulsar_maintenance_interval_ms);
+			}
+			else
+				retry_now = true;
+		}
+
 		if (worked)
 		{
 			/* 'now' is when this cycle started */
@@ -820,6 +806,10 @@ pulsar_worker_main(Datum main_arg)
 		sleep_ms = TimestampDifferenceMilliseconds(now, next_consumer_check);
 		if (retry_soon)
 			sleep_ms = Min(sleep_ms, LOCKED_RETRY_MS);
+		sleep_ms = Min(sleep_ms,
+					   TimestampDifferenceMilliseconds(now, next_maintenance));
+		if (retry_now)
+			sleep_ms = 0;
 		if (next_timer != DT_NOEND)
 		{
 			/* wake up on the due time, not one tick before it */

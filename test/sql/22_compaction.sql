@@ -1,7 +1,9 @@
 -- Compaction: the latest message of each key up to a horizon, read through
 -- read(..., compacted => true) and read_compacted subscriptions
 \set VERBOSITY default
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pulsar_pg;
+RESET client_min_messages;
 \i test/include/error_of.sql
 SELECT pulsar.create_tenant('cmp');
 SELECT pulsar.create_namespace('cmp/ns');
@@ -21,21 +23,21 @@ LANGUAGE sql AS $$
 $$;
 
 -- never compacted: the view is the topic itself
-SELECT pulsar.send('cmp/ns/prices', 'a1'::text, key => 'a');
+SELECT pulsar.entry_id(pulsar.send('cmp/ns/prices', 'a1'::text, key => 'a')) AS entry;
 SELECT * FROM pg_temp.view_of('cmp/ns/prices');
 SELECT pulsar.compaction_status('cmp/ns/prices') - 'compactionHorizon';
 
 -- the latest message per key; a NULL payload removes its key; messages
 -- without a key and rolled-back sends are not in the view
-SELECT pulsar.send('cmp/ns/prices', 'b1'::text, key => 'b');
-SELECT pulsar.send('cmp/ns/prices', 'no key'::text);
-SELECT pulsar.send('cmp/ns/prices', 'a2'::text, key => 'a');
+SELECT pulsar.entry_id(pulsar.send('cmp/ns/prices', 'b1'::text, key => 'b')) AS entry;
+SELECT pulsar.entry_id(pulsar.send('cmp/ns/prices', 'no key'::text)) AS entry;
+SELECT pulsar.entry_id(pulsar.send('cmp/ns/prices', 'a2'::text, key => 'a')) AS entry;
 BEGIN;
-SELECT pulsar.send('cmp/ns/prices', 'rolled back'::text, key => 'r');
+SELECT pulsar.entry_id(pulsar.send('cmp/ns/prices', 'rolled back'::text, key => 'r')) AS entry;
 ROLLBACK;
-SELECT pulsar.send('cmp/ns/prices', NULL::bytea, key => 'b');
-SELECT pulsar.send('cmp/ns/prices', 'c1'::text, key => 'c');
-SELECT pulsar.send('cmp/ns/prices', ''::text, key => 'e');
+SELECT pulsar.entry_id(pulsar.send('cmp/ns/prices', NULL::bytea, key => 'b')) AS entry;
+SELECT pulsar.entry_id(pulsar.send('cmp/ns/prices', 'c1'::text, key => 'c')) AS entry;
+SELECT pulsar.entry_id(pulsar.send('cmp/ns/prices', ''::text, key => 'e')) AS entry;
 SELECT pulsar.compact('cmp/ns/prices');
 SELECT * FROM pg_temp.view_of('cmp/ns/prices');
 SELECT (pulsar.compaction_status('cmp/ns/prices') - 'compactionHorizon'),
@@ -43,8 +45,8 @@ SELECT (pulsar.compaction_status('cmp/ns/prices') - 'compactionHorizon'),
 SELECT * FROM pg_temp.compacted_tables();
 
 -- above the horizon, the topic as it is
-SELECT pulsar.send('cmp/ns/prices', 'a3'::text, key => 'a');
-SELECT pulsar.send('cmp/ns/prices', 'unkeyed after'::text);
+SELECT pulsar.entry_id(pulsar.send('cmp/ns/prices', 'a3'::text, key => 'a')) AS entry;
+SELECT pulsar.entry_id(pulsar.send('cmp/ns/prices', 'unkeyed after'::text)) AS entry;
 SELECT * FROM pg_temp.view_of('cmp/ns/prices');
 -- from a position inside the view, and past it
 SELECT * FROM pg_temp.view_of('cmp/ns/prices',
@@ -56,7 +58,7 @@ SELECT count(*) FROM pulsar.read('cmp/ns/prices', 'earliest');
 
 -- compacting again starts from the previous view: a new table replaces it,
 -- and the old one stays until the next compaction (readers may hold it)
-SELECT pulsar.send('cmp/ns/prices', NULL::text, key => 'c');
+SELECT pulsar.entry_id(pulsar.send('cmp/ns/prices', NULL::text, key => 'c')) AS entry;
 SELECT pulsar.compact('cmp/ns/prices');
 SELECT * FROM pg_temp.view_of('cmp/ns/prices');
 SELECT * FROM pg_temp.compacted_tables();
@@ -73,7 +75,7 @@ SELECT split_part(s ->> 'compactionHorizon', ':', 2) AS horizon,
 
 -- a read_compacted exclusive subscription sees the view, then the topic;
 -- messages left out of the view are acknowledged as it passes them
-SELECT pulsar.send('cmp/ns/prices', 'b2'::text, key => 'b');
+SELECT pulsar.entry_id(pulsar.send('cmp/ns/prices', 'b2'::text, key => 'b')) AS entry;
 SELECT pulsar.subscribe('cmp/ns/prices', 'image', 'exclusive', 'earliest',
 						read_compacted => true) LIKE 'pulsar_sub_%';
 CREATE TEMP TABLE got AS
@@ -99,7 +101,7 @@ SELECT jsonb_pretty(pulsar.compaction_status('cmp/ns/parted'));
 SELECT p, v.key, v.payload
   FROM generate_series(0, 1) p,
 	   pg_temp.view_of('cmp/ns/parted-partition-' || p) v ORDER BY p, v.entry;
-SELECT pulsar.send('cmp/ns/parted', 'x3'::text, key => 'x');
+SELECT pulsar.entry_id(pulsar.send('cmp/ns/parted', 'x3'::text, key => 'x')) AS entry;
 SELECT pulsar.compact('cmp/ns/parted-partition-' || pulsar.partition_for_key('x', 2));
 SELECT p, v.key, v.payload
   FROM generate_series(0, 1) p,
@@ -110,7 +112,8 @@ SELECT pulsar.create_topic('cmp/ns/auto');
 SELECT pulsar.send('cmp/ns/auto', 'v' || i, key => 'k' || (i % 3)) FROM generate_series(1, 30) i \g /dev/null
 SELECT pulsar.compaction_step();
 SELECT pulsar.set_compaction_threshold('cmp/ns/auto', 1);
-SELECT pulsar.compaction_step();
+-- (the database worker's maintenance pass may get there first)
+SELECT pulsar.compaction_step() <= 1 AS stepped;
 SELECT pulsar.compaction_status('cmp/ns/auto') ->> 'status';
 SELECT key, payload FROM pg_temp.view_of('cmp/ns/auto') ORDER BY key;
 -- nothing new since: nothing to do
@@ -118,7 +121,7 @@ SELECT pulsar.compaction_step();
 -- a threshold above the backlog waits
 SELECT pulsar.set_compaction_threshold('cmp/ns', 1073741824);
 SELECT pulsar.remove_policy('cmp/ns/auto', 'compaction_threshold');
-SELECT pulsar.send('cmp/ns/auto', 'later', key => 'k0');
+SELECT pulsar.entry_id(pulsar.send('cmp/ns/auto', 'later', key => 'k0')) AS entry;
 SELECT pulsar.compaction_step();
 SELECT pulsar.set_compaction_threshold('cmp/ns', 0);
 
