@@ -1,8 +1,12 @@
 #!/usr/bin/perl
 #
-# 021_cli_compaction.pl
-#	  pulsar-pg topics compact and topics compaction-status, in
+# 021_compaction.pl
+#	  Compaction from outside: the database worker compacts automatically,
+#	  and pulsar-pg topics compact and topics compaction-status work in
 #	  pulsar-admin's form:
+#
+#	  - the worker's maintenance pass compacts a topic whose messages above
+#		its horizon pass its compaction_threshold policy, and no other;
 #
 #	  - compact compacts a topic or one partition and says so; the
 #		compacted view then holds the latest message of each key;
@@ -33,9 +37,12 @@ unless (-x $cli)
 	exit 1;
 }
 
-my $node = PostgreSQL::Test::Cluster->new('cli_compaction');
+my $node = PostgreSQL::Test::Cluster->new('compaction');
 $node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pulsar_pg'\n");
+$node->append_conf('postgresql.conf', qq(
+shared_preload_libraries = 'pulsar_pg'
+pulsar_pg.maintenance_interval = '200ms'
+));
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pulsar_pg');
 my $connstr = $node->connstr('postgres');
@@ -51,6 +58,28 @@ sub cli
 }
 
 my ($rc, $out, $err);
+
+# automatic compaction by the worker's maintenance pass.  A subscription
+# keeps the segments (retention is zero), though the view would not need
+# them.
+$node->safe_psql('postgres', q{
+	SELECT pulsar.create_topic('auto');
+	SELECT pulsar.create_topic('manual');
+	SELECT pulsar.subscribe(t, 'keep', 'exclusive', 'earliest', consumer => 'keeper')
+	  FROM unnest(ARRAY['auto', 'manual']) t;
+	SELECT pulsar.send(t, repeat('x', 100), key => 'k' || (i % 10))
+	  FROM unnest(ARRAY['auto', 'manual']) t, generate_series(1, 200) i;
+	SELECT pulsar.set_compaction_threshold('auto', 1024);
+});
+ok( $node->poll_query_until('postgres',
+		q{SELECT pulsar.compaction_status('auto') ->> 'status' = 'SUCCESS'}),
+	'the worker compacts a topic past its compaction threshold');
+is( $node->safe_psql('postgres',
+		q{SELECT count(*) FROM pulsar.read('auto', 'earliest', 1000, compacted => true)}),
+	'10', 'its view holds one message per key');
+is( $node->safe_psql('postgres',
+		q{SELECT pulsar.compaction_status('manual') ->> 'status'}),
+	'NOT_RUN', 'a topic without a threshold is left alone');
 
 # wrong arguments
 for my $case (
