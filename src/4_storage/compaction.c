@@ -159,7 +159,7 @@ open_compacted_view(const LedgerInfo *ledger, CompactedView *view)
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("compacted view of ledger " INT64_FORMAT " is missing its table",
 							ledger->ledger_id),
-					 errhint("Compact the topic again with pulsar.compact().")));
+					 errhint("A superuser can delete the partition's row of pulsar.compaction; the next compaction then rebuilds the view from the stored messages.")));
 		missing = row.generation;
 	}
 }
@@ -245,7 +245,8 @@ compact_ledger(const LedgerInfo *ledger, bool wait)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("compacted view of ledger " INT64_FORMAT " is missing its table",
-								ledger_id)));
+								ledger_id),
+						 errhint("A superuser can delete the partition's row of pulsar.compaction; the next compaction then rebuilds the view from the stored messages.")));
 			appendStringInfo(&sources, "SELECT * FROM %s", table);
 			num_sources++;
 		}

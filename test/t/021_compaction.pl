@@ -178,5 +178,19 @@ is($rc, 1, 'compaction-status of a failed compaction: exit status 1');
 like($err, qr/^Error in compaction: compacted view of ledger \d+ is missing its table$/m,
 	'with the error of the failure');
 
+# as the error's hint says: without the row, the view is rebuilt
+$node->safe_psql('postgres', q{
+	SELECT pulsar.set_compaction_threshold('prices', 0);
+	DELETE FROM pulsar.compaction
+	 WHERE ledger_id = (SELECT pulsar.ledger_id(message_id)
+						  FROM pulsar.read('prices', 'earliest', 1));
+});
+($rc, $out, $err) = cli('topics', 'compact', 'prices');
+is($rc, 0, 'compact rebuilds the view once its row is gone') or diag $err;
+is( $node->safe_psql('postgres',
+		q{SELECT string_agg(key || '=' || convert_from(payload, 'UTF8'), ',' ORDER BY key)
+		    FROM pulsar.read('prices', 'earliest', 100, compacted => true)}),
+	'k0=v40,k1=v41,k2=v42,k3=v43', 'from the stored messages');
+
 $node->stop;
 done_testing();
