@@ -12,34 +12,26 @@
 #
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-export PG_CONFIG
+me=demo
+# shellcheck source=scripts/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 pgdata=$root/.pgdata
 port=${PULSAR_DEMO_PORT:-5440}
 db=pulsar
 
-die() { echo "demo: error: $*" >&2; exit 1; }
-
-# initdb refuses root, so the server and every client call run as postgres.
+# a command line that runs as postgres, for the hints printed at the end
 if [ "$(id -u)" -eq 0 ]; then
-	as_postgres() { runuser -u postgres -- "$@"; }
-	as_root() { "$@"; }
 	run_as_postgres="runuser -u postgres --"
 elif [ "$(id -un)" = postgres ]; then
-	as_postgres() { "$@"; }
-	as_root() { sudo "$@"; }
 	run_as_postgres=""
 else
 	command -v sudo >/dev/null 2>&1 || die "run this script as root (or install sudo)"
-	as_postgres() { sudo -u postgres -- "$@"; }
-	as_root() { sudo "$@"; }
 	run_as_postgres="sudo -u postgres --"
 fi
 
 bash "$root/scripts/setup.sh"
 
-bindir=$("$PG_CONFIG" --bindir)
+bindir=$("$PG_CONFIG" --bindir)   # now installed
 id postgres >/dev/null 2>&1 || die "there is no postgres user (is postgresql-15 installed?)"
 
 # The postgres user must be able to reach the checkout. Say which directory

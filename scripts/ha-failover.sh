@@ -24,12 +24,13 @@
 #
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
+me=ha-failover
+# shellcheck source=scripts/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 keep=no
 [ "${1:-}" = --keep ] && keep=yes
 
-die() { echo "ha-failover: FAIL: $*" >&2; exit 1; }
+die() { echo "ha-failover: FAIL: $*" >&2; exit 1; }   # the verdict line
 
 bash "$root/scripts/setup.sh" --ha || die "setup failed"
 
@@ -38,14 +39,6 @@ for cmd in patroni etcd "$python3"; do
 	command -v "$cmd" >/dev/null || die "$cmd not found (run scripts/setup.sh --ha)"
 done
 "$python3" -c 'import psycopg2' 2>/dev/null || die "python3-psycopg2 missing (run scripts/setup.sh --ha)"
-
-if [ "$(id -u)" -eq 0 ]; then
-	as_postgres() { runuser -u postgres -- "$@"; }
-elif [ "$(id -un)" = postgres ]; then
-	as_postgres() { "$@"; }
-else
-	as_postgres() { sudo -u postgres -- "$@"; }
-fi
 
 work=$(mktemp -d -t pulsar_ha.XXXXXX)
 chmod 755 "$work"

@@ -13,8 +13,9 @@
 #
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+me=setup
+# shellcheck source=scripts/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # postgresql-15-pgtap: pg_regress runs with --load-extension=pgtap.
 # libipc-run-perl: PostgreSQL::Test::Cluster (TAP tests) needs IPC::Run.
@@ -43,19 +44,6 @@ packages=(
 if [ "${1:-}" = --ha ]; then
 	packages+=(patroni etcd-server curl)
 fi
-
-die() { echo "setup: error: $*" >&2; exit 1; }
-
-# Run a command as root: directly, or through sudo.
-as_root() {
-	if [ "$(id -u)" -eq 0 ]; then
-		"$@"
-	elif command -v sudo >/dev/null 2>&1; then
-		sudo "$@"
-	else
-		die "'$*' needs root; run this script as root or install sudo"
-	fi
-}
 
 # Run a command with its output captured; show the output only if it fails.
 quiet() {

@@ -18,18 +18,11 @@
 #
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+me=soak
+# shellcheck source=scripts/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cycles=${1:-10}
 [[ "$cycles" =~ ^[0-9]+$ ]] || { echo "usage: $0 [cycles]" >&2; exit 2; }
-
-if [ "$(id -u)" -eq 0 ]; then
-	as_postgres() { runuser -u postgres -- "$@"; }
-elif [ "$(id -un)" = postgres ]; then
-	as_postgres() { "$@"; }
-else
-	as_postgres() { sudo -u postgres -- "$@"; }
-fi
 
 work=$(mktemp -d -t pulsar_soak.XXXXXX)
 src=$work/src

@@ -25,9 +25,9 @@
 #
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-export PG_CONFIG
+me=soak-faults
+# shellcheck source=scripts/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 port=${PULSAR_TEST_PORT:-5441}
 
 usage() { sed -n '4,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; exit 2; }
@@ -61,18 +61,9 @@ case $type in
 esac
 [ -n "$seed" ] || seed=$(( (RANDOM << 15 | RANDOM) + 1 ))
 
-# initdb refuses root: the server and the driver run as postgres.
-if [ "$(id -u)" -eq 0 ]; then
-	as_postgres() { runuser -u postgres -- "$@"; }
-elif [ "$(id -un)" = postgres ]; then
-	as_postgres() { "$@"; }
-else
-	as_postgres() { sudo -u postgres -- "$@"; }
-fi
 
 work=""
 pgdata=""
-bindir=""
 server_started=no
 failed=no
 runs=0
@@ -98,8 +89,7 @@ trap finish EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-bash "$root/scripts/setup.sh" || { echo "soak-faults: setup/build failed" >&2; exit 1; }
-bindir=$("$PG_CONFIG" --bindir)
+bash "$root/scripts/setup.sh" || die "setup/build failed"
 /usr/bin/python3 -c 'import psycopg' 2>/dev/null ||
 	{ echo "soak-faults: /usr/bin/python3 has no psycopg 3 (apt-get install python3-psycopg)" >&2; exit 1; }
 
@@ -109,16 +99,7 @@ pgdata=$work/data
 cp "$root/test/fault/fault_driver.py" "$work/"
 chown -R postgres:postgres "$work"
 
-as_postgres "$bindir/initdb" -D "$pgdata" -U postgres --auth=trust \
-	--no-locale --encoding=UTF8 --no-sync >"$work/initdb.log" 2>&1 ||
-	{ cat "$work/initdb.log" >&2; echo "soak-faults: initdb failed" >&2; exit 1; }
-as_postgres tee -a "$pgdata/postgresql.conf" >/dev/null <<EOF
-
-# Added by scripts/soak-faults.sh
-listen_addresses = ''
-unix_socket_directories = '$work'
-port = $port
-shared_preload_libraries = 'pulsar_pg'
+init_private_server "$pgdata" "$work" "$port" "$work/initdb.log" <<EOF
 pulsar_pg.consumer_lease = '2s'
 max_connections = 60
 restart_after_crash = on

@@ -29,9 +29,9 @@
 #
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-export PG_CONFIG
+me=test
+# shellcheck source=scripts/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 port=${PULSAR_TEST_PORT:-5441}
 
 usage() { sed -n '4,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; exit 2; }
@@ -55,18 +55,6 @@ for s in "${suites[@]}"; do
 	esac
 done
 
-# initdb refuses root: the server and the tests run as postgres.
-if [ "$(id -u)" -eq 0 ]; then
-	as_postgres() { runuser -u postgres -- "$@"; }
-	as_root() { "$@"; }
-elif [ "$(id -un)" = postgres ]; then
-	as_postgres() { "$@"; }
-	as_root() { sudo "$@"; }
-else
-	as_postgres() { sudo -u postgres -- "$@"; }
-	as_root() { sudo "$@"; }
-fi
-
 passed=0
 failed=0
 errors=0          # suites that ended badly without a failed test to show
@@ -75,7 +63,6 @@ work=""
 logs=""
 pgdata=""
 server_started=no
-bindir=""
 
 # EXIT trap: stop the server, remove the temp directory, print the summary.
 finish() {
@@ -112,8 +99,8 @@ show() {
 	as_postgres "$how" -n "$lines" "$file"
 }
 
-bash "$root/scripts/setup.sh" || { echo "test: setup/build failed" >&2; exit 1; }
-bindir=$("$PG_CONFIG" --bindir)
+bash "$root/scripts/setup.sh" || die "setup/build failed"
+bindir=$("$PG_CONFIG" --bindir)   # now installed
 
 # $work belongs to postgres and stays 0700: it holds the server's socket.
 # $logs belongs to the caller, who tees the suites' output into it.
@@ -143,22 +130,13 @@ make_var() {
 
 need_server=no
 for s in "${suites[@]}"; do
-	[ "$s" = tap ] || need_server=yes
+	case $s in tap|source) ;; *) need_server=yes ;; esac
 done
 
 if [ "$need_server" = yes ]; then
-	as_postgres "$bindir/initdb" -D "$pgdata" -U postgres --auth=trust \
-		--no-locale --encoding=UTF8 --no-sync >"$logs/initdb.log" 2>&1 ||
-		{ cat "$logs/initdb.log" >&2; echo "test: initdb failed" >&2; exit 1; }
 	# Unix socket only, inside the temp directory: nothing else can connect.
 	# max_prepared_transactions > 0 so tests can check PREPARE is refused.
-	as_postgres tee -a "$pgdata/postgresql.conf" >/dev/null <<EOF
-
-# Added by scripts/test.sh
-listen_addresses = ''
-unix_socket_directories = '$work'
-port = $port
-shared_preload_libraries = 'pulsar_pg'
+	init_private_server "$pgdata" "$work" "$port" "$logs/initdb.log" <<EOF
 max_prepared_transactions = 10
 EOF
 	if [ -f "$src/test/postgresql.conf" ]; then

@@ -307,11 +307,12 @@ policy_forget_topic(int64 topic_id)
  */
 static void
 resolve_policy_target(FunctionCallInfo fcinfo, PolicyTarget *target,
-					  const char *function)
+					  const char *function, bool for_change)
 {
 	char	   *input;
 
-	catalog_require_writable(function);
+	if (for_change)
+		catalog_require_writable(function);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -367,6 +368,23 @@ store_policy(const PolicyTarget *target, const char *policy, const char *json)
 					" DO UPDATE SET value = excluded.value",
 					5, argtypes, values, NULL, false);
 	end_catalog_access(&access);
+}
+
+/*
+ * Stores {"field": value}, or {"field": null} for zero, which is Pulsar's
+ * "none" for a TTL, an expiration time and a compaction threshold.
+ */
+static void
+store_single_limit(const PolicyTarget *target, const char *policy,
+				   const char *field, int64 value)
+{
+	StringInfoData json;
+
+	initStringInfo(&json);
+	appendStringInfoChar(&json, '{');
+	append_limit(&json, field, value > 0 ? value : -1);
+	appendStringInfoChar(&json, '}');
+	store_policy(target, policy, json.data);
 }
 
 /*
@@ -461,7 +479,7 @@ pulsar_set_retention(PG_FUNCTION_ARGS)
 	int64		seconds;
 	int64		bytes;
 
-	resolve_policy_target(fcinfo, &target, "pulsar.set_retention()");
+	resolve_policy_target(fcinfo, &target, "pulsar.set_retention()", true);
 	seconds = seconds_argument(fcinfo, 1, "retention_time", true);
 	bytes = bytes_argument(fcinfo, 2, "retention_size", true);
 	initStringInfo(&json);
@@ -480,12 +498,9 @@ pulsar_set_message_ttl(PG_FUNCTION_ARGS)
 	PolicyTarget target;
 	int64		seconds;
 
-	resolve_policy_target(fcinfo, &target, "pulsar.set_message_ttl()");
+	resolve_policy_target(fcinfo, &target, "pulsar.set_message_ttl()", true);
 	seconds = seconds_argument(fcinfo, 1, "ttl", true);
-	/* a TTL of zero is Pulsar's "no TTL" */
-	store_policy(&target, "message_ttl",
-				 seconds > 0 ? psprintf("{\"ttl\": " INT64_FORMAT "}", seconds) :
-				 "{\"ttl\": null}");
+	store_single_limit(&target, "message_ttl", "ttl", seconds);
 	PG_RETURN_VOID();
 }
 
@@ -498,7 +513,7 @@ pulsar_set_backlog_quota(PG_FUNCTION_ARGS)
 	int64		seconds;
 	int			policy;
 
-	resolve_policy_target(fcinfo, &target, "pulsar.set_backlog_quota()");
+	resolve_policy_target(fcinfo, &target, "pulsar.set_backlog_quota()", true);
 	bytes = bytes_argument(fcinfo, 1, "limit_size", true);
 	seconds = seconds_argument(fcinfo, 2, "limit_time", true);
 	policy = option_argument(fcinfo, 3, "backlog quota policy",
@@ -521,12 +536,10 @@ pulsar_set_subscription_expiration_time(PG_FUNCTION_ARGS)
 	int64		seconds;
 
 	resolve_policy_target(fcinfo, &target,
-						  "pulsar.set_subscription_expiration_time()");
+						  "pulsar.set_subscription_expiration_time()", true);
 	seconds = seconds_argument(fcinfo, 1, "expiration", true);
-	/* zero is Pulsar's "never" */
-	store_policy(&target, "subscription_expiration_time",
-				 seconds > 0 ? psprintf("{\"expiration\": " INT64_FORMAT "}", seconds) :
-				 "{\"expiration\": null}");
+	store_single_limit(&target, "subscription_expiration_time", "expiration",
+					   seconds);
 	PG_RETURN_VOID();
 }
 
@@ -538,7 +551,7 @@ pulsar_set_inactive_topic_policies(PG_FUNCTION_ARGS)
 	int			mode;
 
 	resolve_policy_target(fcinfo, &target,
-						  "pulsar.set_inactive_topic_policies()");
+						  "pulsar.set_inactive_topic_policies()", true);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -564,12 +577,9 @@ pulsar_set_compaction_threshold(PG_FUNCTION_ARGS)
 	PolicyTarget target;
 	int64		bytes;
 
-	resolve_policy_target(fcinfo, &target, "pulsar.set_compaction_threshold()");
+	resolve_policy_target(fcinfo, &target, "pulsar.set_compaction_threshold()", true);
 	bytes = bytes_argument(fcinfo, 1, "threshold", false);
-	/* zero turns automatic compaction off */
-	store_policy(&target, "compaction_threshold",
-				 bytes > 0 ? psprintf("{\"threshold\": " INT64_FORMAT "}", bytes) :
-				 "{\"threshold\": null}");
+	store_single_limit(&target, "compaction_threshold", "threshold", bytes);
 	PG_RETURN_VOID();
 }
 
@@ -582,7 +592,7 @@ pulsar_remove_policy(PG_FUNCTION_ARGS)
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, INT8OID, TEXTOID};
 	Datum		values[4];
 
-	resolve_policy_target(fcinfo, &target, "pulsar.remove_policy()");
+	resolve_policy_target(fcinfo, &target, "pulsar.remove_policy()", true);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -615,7 +625,7 @@ pulsar_get_policies(PG_FUNCTION_ARGS)
 	StringInfoData json;
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, INT8OID, TEXTOID};
 
-	resolve_policy_target(fcinfo, &target, "pulsar.get_policies()");
+	resolve_policy_target(fcinfo, &target, "pulsar.get_policies()", false);
 	initStringInfo(&json);
 	appendStringInfoChar(&json, '{');
 	begin_catalog_access(&access);

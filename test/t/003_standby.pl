@@ -222,6 +222,30 @@ my %calls = (
 	  => [ 25006, "SELECT * FROM pulsar.send_batch('repl', ARRAY['{}'::jsonb])" ],
 	'pulsar.send_batch(text,text[],text[],jsonb[],timestamp with time zone[],timestamp with time zone,text,bigint[],interval)'
 	  => [ 25006, "SELECT * FROM pulsar.send_batch('repl', ARRAY['a', 'b'])" ],
+	'pulsar.set_retention(text,interval,bigint)' =>
+	  [ 25006, "SELECT pulsar.set_retention('public/default', NULL, NULL)" ],
+	'pulsar.set_message_ttl(text,interval)' =>
+	  [ 25006, "SELECT pulsar.set_message_ttl('repl', '1 hour')" ],
+	'pulsar.set_backlog_quota(text,bigint,interval,text)' =>
+	  [ 25006, "SELECT pulsar.set_backlog_quota('public/default', 1000, NULL)" ],
+	'pulsar.set_subscription_expiration_time(text,interval)' =>
+	  [ 25006, "SELECT pulsar.set_subscription_expiration_time('public/default', '1 day')" ],
+	'pulsar.set_inactive_topic_policies(text,boolean,interval,text)' => [
+		25006,
+		"SELECT pulsar.set_inactive_topic_policies('public/default', true, '1 h', 'delete_when_no_subscriptions')"
+	],
+	'pulsar.set_compaction_threshold(text,bigint)' =>
+	  [ 25006, "SELECT pulsar.set_compaction_threshold('repl', 1000)" ],
+	'pulsar.remove_policy(text,text)' =>
+	  [ 25006, "SELECT pulsar.remove_policy('repl', 'retention')" ],
+	'pulsar.get_policies(text)' =>
+	  [ 'same', "SELECT pulsar.get_policies('repl')" ],
+	'pulsar.policy_default(text)' =>
+	  [ 'same', "SELECT pulsar.policy_default('backlog_quota')" ],
+	'pulsar.effective_policy(bigint,text)' => [
+		'same',
+		"SELECT pulsar.effective_policy(topic_id, 'retention') FROM pulsar.topic WHERE name = 'repl'"
+	],
 	'pulsar.set_deduplication(text,boolean)' =>
 	  [ 25006, "SELECT pulsar.set_deduplication('public/default', true)" ],
 	'pulsar.subscribe(text,text,text,text,text,integer,interval,interval,integer,text,integer)'
