@@ -1135,7 +1135,8 @@ open_segment_for_insert(const LedgerInfo *ledger, int64 entry_id)
 
 /*
  * Opens a segment table for a reader whose snapshot is 'snapshot'; NULL if
- * that snapshot sees no such segment (all its entries are gaps).
+ * that snapshot sees no such segment (all its entries are gaps), or it was
+ * trimmed meanwhile.
  */
 Relation
 open_segment_for_read(const LedgerInfo *ledger, int64 segment_no,
@@ -1148,7 +1149,8 @@ open_segment_for_read(const LedgerInfo *ledger, int64 segment_no,
 		relid = segment_relid_in_snapshot(relname, snapshot);
 	if (!OidIsValid(relid))
 		return NULL;
-	return table_open(relid, AccessShareLock);
+	/* NULL if a trim dropped it while we waited for its lock */
+	return try_table_open(relid, AccessShareLock);
 }
 
 /*
@@ -1932,4 +1934,35 @@ try_lock_topic(int64 topic_id)
 	ensure_cache_valid();
 	return ConditionalLockDatabaseObject(topic_catalog_oid, (Oid) topic_id,
 										 LOCK_TOPIC, AccessShareLock);
+}
+
+/*
+ * What a stored segment holds now: its messages (counted only if
+ * 'count_entries') and its bytes with indexes and TOAST.  False if it is
+ * gone.  Waits for a trim that is dropping it, like a reader.  Caller is
+ * inside begin_catalog_access().
+ */
+bool
+segment_usage(int64 ledger_id, int64 segment_no, bool count_entries,
+			  int64 *entries, int64 *size)
+{
+	char	   *relname = segment_table_name(ledger_id, segment_no);
+	Oid			relid = get_relname_relid(relname, data_namespace_oid);
+	bool		isnull;
+
+	if (!OidIsValid(relid))
+		return false;
+	LockRelationOid(relid, AccessShareLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		return false;
+	if (count_entries)
+		run_catalog_ddl(psprintf("SELECT count(*), pg_catalog.pg_total_relation_size(%u)"
+								 " FROM %s.%s",
+								 relid, DATA_SCHEMA, quote_identifier(relname)));
+	else
+		run_catalog_ddl(psprintf("SELECT 0::bigint, pg_catalog.pg_total_relation_size(%u)",
+								 relid));
+	*entries = result_int64(0, 1, &isnull);
+	*size = result_int64(0, 2, &isnull);
+	return true;
 }

@@ -61,10 +61,21 @@ create_cursors(Subscription *subscription, bool earliest)
 	CatalogAccess access;
 
 	for (int i = 0; i < topic->num_ledgers; i++)
-		positions[i] = earliest ? -1 :
-			GetMaxReadPosition(topic->ledgers[i].ledger_id, load_next_entry);
+		if (!earliest)
+			positions[i] = GetMaxReadPosition(topic->ledgers[i].ledger_id,
+											  load_next_entry);
 
 	begin_catalog_access(&access);
+	for (int i = 0; i < topic->num_ledgers && earliest; i++)
+	{
+		LedgerInfo *ledger = &topic->ledgers[i];
+		int64		lowest;
+
+		/* no trim passes the position unseen until this commits */
+		lock_ledger_against_trim(ledger->ledger_id);
+		lowest = lowest_stored_segment(ledger->ledger_id);
+		positions[i] = lowest < 0 ? -1 : lowest * ledger->segment_entries - 1;
+	}
 	for (int i = 0; i < topic->num_ledgers; i++)
 	{
 		Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};

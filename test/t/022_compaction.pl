@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 #
-# 021_compaction.pl
+# 022_compaction.pl
 #	  Compaction from outside: the database worker compacts automatically,
 #	  and pulsar-pg topics compact and topics compaction-status work in
 #	  pulsar-admin's form:
