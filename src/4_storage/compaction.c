@@ -37,6 +37,7 @@
 
 #include "access/table.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -422,7 +423,8 @@ pulsar_compaction_status(PG_FUNCTION_ARGS)
 		int			status;
 
 		read_compaction_row(ledger->ledger_id, &row);
-		if (compaction_in_progress(ledger->ledger_id))
+		/* a standby sees the replicated rows, not the primary's locks */
+		if (!RecoveryInProgress() && compaction_in_progress(ledger->ledger_id))
 			status = 2;
 		else if (row.failed_last)
 			status = 3;
