@@ -27,6 +27,7 @@ OBJS = \
 	src/3_catalog/authz.o \
 	src/4_storage/publish.o \
 	src/4_storage/reader.o \
+	src/4_storage/compaction.o \
 	src/4_storage/cursor.o \
 	src/4_storage/subscription.o \
 	src/4_storage/pending.o \

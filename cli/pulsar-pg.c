@@ -46,8 +46,8 @@ static const char *main_usage =
 "  produce TOPIC -m MSG     publish messages\n"
 "  consume TOPIC -s SUB     receive and acknowledge messages of a subscription\n"
 "  read TOPIC               read messages without a subscription\n"
-"  topics list|create|delete\n"
-"                           list, create or delete topics\n"
+"  topics list|create|delete|compact|compaction-status\n"
+"                           list, create, delete or compact topics\n"
 "  topics grant-permission|revoke-permission|permissions\n"
 "                           who may produce to or consume a topic\n"
 "  namespaces grant-permission|revoke-permission|permissions|...\n"
@@ -138,14 +138,20 @@ static const char *topics_usage =
 "  pulsar-pg topics list [TENANT/NAMESPACE]\n"
 "  pulsar-pg topics create TOPIC [-p PARTITIONS]\n"
 "  pulsar-pg topics delete TOPIC [--force]\n"
+"  pulsar-pg topics compact TOPIC\n"
+"  pulsar-pg topics compaction-status TOPIC [-w]\n"
 "\n"
 "list prints each topic's full name and its number of partitions (0 for a\n"
 "non-partitioned topic), from pulsar.list_topics.  create and delete call\n"
-"pulsar.create_topic and pulsar.delete_topic.\n"
+"pulsar.create_topic and pulsar.delete_topic.  compact compacts a topic (or\n"
+"one partition) with pulsar.compact and returns when it is done;\n"
+"compaction-status tells how its last compaction went, from\n"
+"pulsar.compaction_status, and exits 1 if it failed.\n"
 "\n"
 "Options:\n"
 "  -p, --partitions=N       create a partitioned topic of N partitions\n"
 "      --force              delete a topic that has subscriptions\n"
+"  -w, --wait-complete      compaction-status: wait while a compaction runs\n"
 "  -d, --dbname=CONNINFO    database to connect to\n"
 "  -?, --help               show this help and exit\n";
 
@@ -901,6 +907,7 @@ cmd_read(int argc, char **argv)
 
 /*
  * topics list [TENANT/NAMESPACE] | create TOPIC [-p N] | delete TOPIC [--force]
+ *		  | compact TOPIC | compaction-status TOPIC [-w]
  */
 static int
 cmd_topics(int argc, char **argv)
@@ -908,19 +915,21 @@ cmd_topics(int argc, char **argv)
 	static struct option long_options[] = {
 		{"partitions", required_argument, NULL, 'p'},
 		{"force", no_argument, NULL, 'F'},
+		{"wait-complete", no_argument, NULL, 'w'},
 		{"dbname", required_argument, NULL, 'd'},
 		{"help", no_argument, NULL, OPT_HELP},
 		{NULL, 0, NULL, 0}
 	};
 	long		partitions = -1;
 	bool		force = false;
+	bool		wait_complete = false;
 	const char *action;
 	int			c;
 	PGconn	   *conn;
 	PGresult   *res;
 
 	cli_reset_getopt();
-	while ((c = getopt_long(argc, argv, "p:d:?", long_options, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "p:wd:?", long_options, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -929,6 +938,9 @@ cmd_topics(int argc, char **argv)
 				break;
 			case 'F':
 				force = true;
+				break;
+			case 'w':
+				wait_complete = true;
 				break;
 			case 'd':
 				cli_conninfo = optarg;
@@ -944,8 +956,10 @@ cmd_topics(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		cli_usage_error(topics_usage, "the action is missing: list, create or delete");
+		cli_usage_error(topics_usage, "the action is missing: list, create, delete, compact or compaction-status");
 	action = argv[optind++];
+	if (wait_complete && strcmp(action, "compaction-status") != 0)
+		cli_usage_error(topics_usage, "only topics compaction-status takes -w");
 
 	if (strcmp(action, "list") == 0)
 	{
@@ -1007,8 +1021,65 @@ cmd_topics(int argc, char **argv)
 			cli_die_result(conn, NULL);
 		printf("deleted %s\n", values[0]);
 	}
+	else if (strcmp(action, "compact") == 0 ||
+			 strcmp(action, "compaction-status") == 0)
+	{
+		bool		compact = strcmp(action, "compact") == 0;
+		const char *topic;
+
+		if (partitions >= 0 || force)
+			cli_usage_error(topics_usage, "topics %s takes no -p or --force", action);
+		if (optind >= argc)
+			cli_usage_error(topics_usage, "the topic is missing");
+		topic = argv[optind++];
+		if (optind < argc)
+			cli_usage_error(topics_usage, "too many arguments, starting with \"%s\"", argv[optind]);
+
+		conn = cli_connect();
+		if (compact)
+		{
+			res = cli_query(conn, "SELECT pulsar.compact($1)", 1, &topic);
+			if (res == NULL)
+				cli_die_result(conn, NULL);
+			printf("Topic compaction done for %s\n", topic);
+		}
+		else
+		{
+			const char *status;
+
+			for (;;)
+			{
+				res = cli_query(conn,
+								"SELECT s ->> 'status', s ->> 'lastError'"
+								"  FROM pulsar.compaction_status($1) s",
+								1, &topic);
+				if (res == NULL)
+					cli_die_result(conn, NULL);
+				status = PQgetvalue(res, 0, 0);
+				if (!wait_complete || strcmp(status, "RUNNING") != 0)
+					break;
+				PQclear(res);
+				pg_usleep(500000L);
+			}
+			/* pulsar-admin's words */
+			if (strcmp(status, "SUCCESS") == 0)
+				printf("Compaction was a success\n");
+			else if (strcmp(status, "RUNNING") == 0)
+				printf("Compaction is running\n");
+			else if (strcmp(status, "NOT_RUN") == 0)
+				printf("Compaction has not been run\n");
+			else
+			{
+				fprintf(stderr, "Error in compaction: %s\n",
+						PQgetisnull(res, 0, 1) ? "unknown" : PQgetvalue(res, 0, 1));
+				PQclear(res);
+				PQfinish(conn);
+				return 1;
+			}
+		}
+	}
 	else
-		cli_usage_error(topics_usage, "unknown action \"%s\": list, create or delete is expected", action);
+		cli_usage_error(topics_usage, "unknown action \"%s\": list, create, delete, compact or compaction-status is expected", action);
 
 	PQclear(res);
 	PQfinish(conn);

@@ -109,6 +109,89 @@ REVOKE EXECUTE ON FUNCTION
 FROM PUBLIC;
 
 --------------------------------------------------------------------------
+-- Compaction
+--
+-- The compacted view of a partition keeps the latest message of each key
+-- up to a horizon (a NULL payload removes its key; messages without a key
+-- are left out).  Each compaction writes a new table
+-- pulsar_data.compacted_<ledger>_<generation> holding copies of those
+-- messages and points the partition's row here at it; older tables are
+-- dropped once no reader holds them, and all of them with their topic.
+-- A row without a horizon only records a failed automatic compaction.
+--------------------------------------------------------------------------
+
+CREATE TABLE pulsar.compaction (
+	ledger_id bigint PRIMARY KEY,
+	horizon bigint,
+	generation bigint,
+	entries bigint,
+	compacted_at timestamptz,
+	last_error text,
+	failed_at timestamptz
+);
+COMMENT ON TABLE pulsar.compaction IS
+	'The compacted view of each partition: its horizon and the table holding it';
+COMMENT ON COLUMN pulsar.compaction.horizon IS
+	'Last entry id the view covers; above it readers read the partition';
+COMMENT ON COLUMN pulsar.compaction.generation IS
+	'The view is table pulsar_data.compacted_<ledger_id>_<generation>; 0: empty, no table';
+SELECT pg_catalog.pg_extension_config_dump('pulsar.compaction', '');
+
+CREATE FUNCTION pulsar.compact(topic text) RETURNS void
+	AS 'MODULE_PATHNAME', 'pulsar_compact' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION pulsar.compact(text) IS
+	'Compacts a topic (or one partition) up to its max read position: the latest message of each key';
+
+CREATE FUNCTION pulsar.compaction_status(topic text) RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'pulsar_compaction_status' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION pulsar.compaction_status(text) IS
+	'Status of a topic''s compaction: NOT_RUN, RUNNING, SUCCESS or ERROR, with the last error';
+
+CREATE FUNCTION pulsar.compaction_step() RETURNS int
+	AS 'MODULE_PATHNAME', 'pulsar_compaction_step' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION pulsar.compaction_step() IS
+	'Compacts every partition whose messages above the horizon pass its compaction_threshold policy; returns how many';
+
+REVOKE EXECUTE ON FUNCTION
+	pulsar.compact(text),
+	pulsar.compaction_status(text),
+	pulsar.compaction_step()
+FROM PUBLIC;
+
+-- read(..., compacted): through the compacted view
+DROP FUNCTION pulsar.read(text, pulsar.message_id, int);
+CREATE FUNCTION pulsar.read(topic text, start_after pulsar.message_id,
+							max_messages int DEFAULT 100,
+							compacted boolean DEFAULT false)
+	RETURNS SETOF pulsar.message
+	AS 'MODULE_PATHNAME', 'pulsar_read' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION pulsar.read(text, pulsar.message_id, int, boolean) IS
+	'Reads one partition in publish order after a message ID (or ''earliest''), up to its max read position; with compacted, through its compacted view';
+
+-- subscribe(..., read_compacted): exclusive and failover subscriptions
+ALTER TABLE pulsar.subscription
+	ADD COLUMN read_compacted boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN pulsar.subscription.read_compacted IS
+	'Reads the compacted view below its horizon (exclusive and failover only)';
+DROP FUNCTION pulsar.subscribe(text, text, text, text, text, int, interval,
+							   interval, int, text, int);
+CREATE FUNCTION pulsar.subscribe(topic text, subscription text,
+								 type text DEFAULT 'exclusive',
+								 initial_position text DEFAULT 'latest',
+								 consumer text DEFAULT NULL,
+								 priority int DEFAULT 0,
+								 negative_ack_delay interval DEFAULT '1 minute',
+								 ack_timeout interval DEFAULT NULL,
+								 max_redeliver_count int DEFAULT NULL,
+								 dead_letter_topic text DEFAULT NULL,
+								 max_unacked_messages int DEFAULT 50000,
+								 read_compacted boolean DEFAULT false)
+	RETURNS text
+	AS 'MODULE_PATHNAME', 'pulsar_subscribe' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION pulsar.subscribe(text, text, text, text, text, int, interval, interval, int, text, int, boolean) IS
+	'Creates the subscription if missing and attaches a consumer; returns the channel to LISTEN on';
+
+--------------------------------------------------------------------------
 -- Segment lifecycle: closing and trimming
 --
 -- The maintenance pass of the database worker records when a segment
@@ -285,4 +368,11 @@ GRANT EXECUTE ON FUNCTION
 	pulsar.set_compaction_threshold(text, bigint),
 	pulsar.remove_policy(text, text),
 	pulsar.get_policies(text)
+TO PUBLIC;
+
+-- compact() and compaction_status() are for whoever administers the topic:
+-- the functions check it, as the policy setters do
+GRANT EXECUTE ON FUNCTION
+	pulsar.compact(text),
+	pulsar.compaction_status(text)
 TO PUBLIC;

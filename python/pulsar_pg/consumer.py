@@ -124,6 +124,7 @@ class Consumer:
                             if unacked_messages_timeout_ms else None),
             "max_redeliver_count": dead_letter_policy.max_redeliver_count if dead_letter_policy else None,
             "dead_letter_topic": dead_letter_policy.dead_letter_topic if dead_letter_policy else None,
+            "read_compacted": bool(is_read_compacted),
         }
         self._ack_group_s = ack_grouping_time_ms / 1000.0
         self._queue = collections.deque()
@@ -147,10 +148,13 @@ class Consumer:
 
     def _on_connect(self, conn):
         a = self._subscribe_args
+        # read_compacted is named only when asked for: servers before 0.7.0
+        # have no such argument
         row = conn.execute(
             "SELECT pulsar.subscribe(%s, %s, type => %s, initial_position => %s,"
             " consumer => %s, priority => %s, negative_ack_delay => %s,"
-            " ack_timeout => %s, max_redeliver_count => %s, dead_letter_topic => %s)",
+            " ack_timeout => %s, max_redeliver_count => %s, dead_letter_topic => %s"
+            + (", read_compacted => true" if a["read_compacted"] else "") + ")",
             (self._topic, self._subscription, a["type"], a["initial_position"],
              a["consumer"], a["priority"], a["negative_ack_delay"], a["ack_timeout"],
              a["max_redeliver_count"], a["dead_letter_topic"])).fetchone()

@@ -41,6 +41,8 @@ class Reader:
         self._schema = schema
         self._batch = min(receiver_queue_size, 100000)
         self._inclusive = start_message_id_inclusive
+        # below the compaction horizon, the latest message of each key only
+        self._compacted = ", compacted => true" if is_read_compacted else ""
         self._buffer = []
         self._closed = False
         self._conn = Connection(client, name="pulsar_pg reader")
@@ -99,7 +101,8 @@ class Reader:
             self._next_partition = (self._next_partition + 1) % len(self._partitions)
             after = self._after[partition]
             rows = self._conn.run(lambda conn: conn.execute(
-                "SELECT %s FROM pulsar.read(%%s, %%s::pulsar.message_id, %%s)" % Message.COLUMNS,
+                "SELECT %s FROM pulsar.read(%%s, %%s::pulsar.message_id, %%s%s)"
+                % (Message.COLUMNS, self._compacted),
                 (partition, after, self._batch)).fetchall())
             if rows:
                 messages = [Message(r, self._schema) for r in rows]

@@ -400,3 +400,22 @@ def test_process_retries_on_serialization_failure(client, sql, topic, results):
     assert calls == [[b"m0", b"m1"], [b"m0", b"m1"]]
     assert rows(sql, results) == [b"m0", b"m1"]
     assert backlog(sql, topic, "s") == 0
+
+
+def test_is_read_compacted(client, sql, topic):
+    producer = client.create_producer(topic)
+    for key, value in (("a", b"a1"), ("b", b"b1"), ("a", b"a2")):
+        producer.send(value, partition_key=key)
+    sql.execute("SELECT pulsar.compact(%s)", (topic,))
+    consumer = client.subscribe(topic, "image", initial_position=Earliest,
+                                is_read_compacted=True)
+    got = [consumer.receive(5000) for _ in range(2)]
+    assert [m.data() for m in got] == [b"b1", b"a2"]
+    for m in got:
+        consumer.acknowledge(m)
+    consumer.close()
+    assert backlog(sql, topic, "image") == 0
+    # Pulsar allows it on exclusive and failover subscriptions only
+    with pytest.raises(pulsar.InvalidConfiguration):
+        client.subscribe(topic, "wide", consumer_type=pulsar.ConsumerType.Shared,
+                         is_read_compacted=True)

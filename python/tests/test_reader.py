@@ -114,3 +114,20 @@ def test_reader_rejects_bad_arguments(client, topic):
     reader = client.create_reader(topic, pulsar.MessageId.earliest)
     with pytest.raises(ValueError):
         reader.read_next(-1)
+
+
+def test_reader_is_read_compacted(client, sql, topic):
+    producer = client.create_producer(topic)
+    producer.send(b"a1", partition_key="a")
+    b1 = producer.send(b"b1", partition_key="b")
+    a2 = producer.send(b"a2", partition_key="a")
+    producer.send(b"unkeyed")
+    sql.execute("SELECT pulsar.compact(%s)", (topic,))
+    a3 = producer.send(b"a3", partition_key="a")
+    reader = client.create_reader(topic, pulsar.MessageId.earliest, is_read_compacted=True)
+    assert [reader.read_next(5000).message_id() for _ in range(3)] == [b1, a2, a3]
+    with pytest.raises(pulsar.Timeout):
+        reader.read_next(200)
+    # without it, every message
+    plain = client.create_reader(topic, pulsar.MessageId.earliest)
+    assert len([plain.read_next(5000) for _ in range(5)]) == 5

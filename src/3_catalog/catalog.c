@@ -54,6 +54,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -84,6 +85,7 @@
 								 * subscription id and ledger id */
 #define LOCK_ENTRY_MARK		5	/* on pulsar.topic, objid = ledger id */
 #define LOCK_TRIM			6	/* on pulsar.topic, objid = ledger id */
+#define LOCK_COMPACTION		7	/* on pulsar.topic, objid = ledger id */
 
 /*
  * The column of pulsar.ledger holding the ledger's high-water mark (since
@@ -507,6 +509,29 @@ load_topic(const TopicName *name)
 	return topic;
 }
 
+/*
+ * Creates a table of schema pulsar_data shaped like pulsar.segment_template
+ * (a segment, or a compacted view).  Caller is inside begin_catalog_access().
+ */
+static void
+create_data_table(const char *relname)
+{
+	ObjectAddress table;
+	ObjectAddress extension;
+
+	run_catalog_ddl(psprintf("CREATE TABLE %s.%s"
+							 " (LIKE pulsar.segment_template INCLUDING ALL)",
+							 DATA_SCHEMA, quote_identifier(relname)));
+	CommandCounterIncrement();
+
+	/* DROP EXTENSION takes the table with it */
+	ObjectAddressSet(table, RelationRelationId,
+					 get_relname_relid(relname, data_namespace_oid));
+	ObjectAddressSet(extension, ExtensionRelationId,
+					 get_extension_oid("pulsar_pg", false));
+	recordDependencyOn(&table, &extension, DEPENDENCY_AUTO);
+}
+
 static char *
 segment_table_name(int64 ledger_id, int64 segment_no)
 {
@@ -523,26 +548,14 @@ segment_table_name(int64 ledger_id, int64 segment_no)
 static void
 create_segment_locked(int64 ledger_id, int64 segment_no)
 {
-	char	   *relname = segment_table_name(ledger_id, segment_no);
 	Oid			argtypes[2] = {INT8OID, INT8OID};
 	Datum		values[2] = {Int64GetDatum(ledger_id), Int64GetDatum(segment_no)};
-	ObjectAddress table;
-	ObjectAddress extension;
 
-	run_catalog_ddl(psprintf("CREATE TABLE %s.%s"
-							 " (LIKE pulsar.segment_template INCLUDING ALL)",
-							 DATA_SCHEMA, quote_identifier(relname)));
+	create_data_table(segment_table_name(ledger_id, segment_no));
 	run_catalog_sql("INSERT INTO pulsar.segment (ledger_id, segment_no)"
 					" VALUES ($1, $2)",
 					2, argtypes, values, NULL, false);
 	CommandCounterIncrement();
-
-	/* DROP EXTENSION takes the segments with it */
-	ObjectAddressSet(table, RelationRelationId,
-					 get_relname_relid(relname, data_namespace_oid));
-	ObjectAddressSet(extension, ExtensionRelationId,
-					 get_extension_oid("pulsar_pg", false));
-	recordDependencyOn(&table, &extension, DEPENDENCY_AUTO);
 }
 
 static void
@@ -917,6 +930,7 @@ drop_ledger_segments(int64 ledger_id)
 		run_catalog_ddl(psprintf("DROP TABLE IF EXISTS %s.%s", DATA_SCHEMA,
 								 quote_identifier(segment_table_name(ledger_id,
 																	 segments[s]))));
+	drop_compacted_tables(ledger_id, -1, false);
 	ForgetLedgerAtCommit(ledger_id);
 }
 
@@ -948,6 +962,10 @@ delete_topic_storage(const TopicName *name, bool force)
 		refuse_topic_with_subscriptions(name, topic);
 	for (int i = 0; i < topic->num_ledgers; i++)
 		drop_ledger_segments(topic->ledgers[i].ledger_id);
+	if (OidIsValid(get_relname_relid("compaction", catalog_namespace_oid)))
+		run_catalog_sql_int8("DELETE FROM pulsar.compaction WHERE ledger_id IN"
+							 " (SELECT ledger_id FROM pulsar.ledger WHERE topic_id = $1)",
+							 1, &topic->topic_id, false);
 	run_catalog_sql_int8("DELETE FROM pulsar.segment WHERE ledger_id IN"
 						 " (SELECT ledger_id FROM pulsar.ledger WHERE topic_id = $1)",
 						 1, &topic->topic_id, false);
@@ -1746,6 +1764,197 @@ try_lock_ledger_trim(int64 ledger_id)
 	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, topic_catalog_oid, (Oid) ledger_id,
 					   LOCK_TRIM);
 	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/*
+ * Compacted views.
+ *
+ * A compaction writes the view of a ledger below its horizon into a new
+ * table pulsar_data.compacted_<ledger>_<generation>, shaped like a segment,
+ * and points the ledger's row of pulsar.compaction at it.  Only tables that
+ * a committed row no longer points at are dropped, and only when nobody
+ * holds them (the dropper takes the lock without waiting): a reader holds
+ * the table it reads with AccessShareLock, and one that finds the table
+ * of the generation it looked up locked or gone knows that a newer one has
+ * committed, and looks again rather than wait.
+ */
+static char *
+compacted_table_name(int64 ledger_id, int64 generation)
+{
+	return psprintf("compacted_" INT64_FORMAT "_" INT64_FORMAT,
+					ledger_id, generation);
+}
+
+/*
+ * Creates the (empty) compacted table of a ledger's generation and returns
+ * its qualified, quoted name.  Caller is inside begin_catalog_access() and
+ * holds the ledger's compaction lock.
+ */
+char *
+create_compacted_table(int64 ledger_id, int64 generation)
+{
+	char	   *relname = compacted_table_name(ledger_id, generation);
+
+	create_data_table(relname);
+	return psprintf("%s.%s", DATA_SCHEMA, quote_identifier(relname));
+}
+
+/*
+ * Opens the compacted table of a ledger's generation for reading.  NULL if
+ * it is gone, or, unless 'wait', if another transaction holds a lock that
+ * conflicts (a compaction dropping it): either way a newer generation has
+ * committed, and the caller looks the current one up again.  '*busy' says
+ * which.
+ */
+Relation
+open_compacted_table(int64 ledger_id, int64 generation, bool wait, bool *busy)
+{
+	Oid			relid;
+
+	/* as the extension, not the caller, who has no rights on pulsar_data */
+	ensure_cache_valid();
+	AcceptInvalidationMessages();
+	*busy = false;
+	relid = get_relname_relid(compacted_table_name(ledger_id, generation),
+							  data_namespace_oid);
+	if (!OidIsValid(relid))
+		return NULL;
+	if (wait)
+		LockRelationOid(relid, AccessShareLock);
+	else if (!ConditionalLockRelationOid(relid, AccessShareLock))
+	{
+		*busy = true;
+		return NULL;
+	}
+	/* dropped while we waited for the lock */
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+	{
+		UnlockRelationOid(relid, AccessShareLock);
+		return NULL;
+	}
+	return table_open(relid, NoLock);
+}
+
+/*
+ * Drops the compacted tables of a ledger other than generation 'keep' (-1:
+ * all of them).  With 'if_unused', a table some transaction holds a lock on
+ * is left for later, so readers never wait; without, the caller holds the
+ * topic exclusively.  Caller is inside begin_catalog_access().
+ */
+void
+drop_compacted_tables(int64 ledger_id, int64 keep, bool if_unused)
+{
+	Oid			argtypes[3] = {OIDOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	uint64		count;
+	Oid		   *relids;
+	char	  **relnames;
+
+	values[0] = ObjectIdGetDatum(data_namespace_oid);
+	values[1] = CStringGetTextDatum(psprintf("compacted\\_" INT64_FORMAT "\\_%%",
+											 ledger_id));
+	values[2] = CStringGetTextDatum(keep >= 0 ?
+									compacted_table_name(ledger_id, keep) : "");
+	run_catalog_sql("SELECT oid, relname::text FROM pg_catalog.pg_class"
+					" WHERE relnamespace = $1 AND relkind = 'r'"
+					"   AND relname::text LIKE $2 AND relname::text <> $3",
+					3, argtypes, values, NULL, true);
+	count = SPI_processed;
+	relids = palloc(sizeof(Oid) * Max(count, 1));
+	relnames = palloc(sizeof(char *) * Max(count, 1));
+	for (uint64 i = 0; i < count; i++)
+	{
+		bool		isnull;
+
+		relids[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+												   SPI_tuptable->tupdesc, 1,
+												   &isnull));
+		relnames[i] = SPI_getvalue(SPI_tuptable->vals[i],
+								   SPI_tuptable->tupdesc, 2);
+	}
+	for (uint64 i = 0; i < count; i++)
+	{
+		if (if_unused &&
+			!ConditionalLockRelationOid(relids[i], AccessExclusiveLock))
+			continue;
+		run_catalog_ddl(psprintf("DROP TABLE IF EXISTS %s.%s", DATA_SCHEMA,
+								 quote_identifier(relnames[i])));
+	}
+}
+
+static void
+set_compaction_locktag(LOCKTAG *tag, int64 ledger_id)
+{
+	ensure_cache_valid();
+	SET_LOCKTAG_OBJECT(*tag, MyDatabaseId, topic_catalog_oid, (Oid) ledger_id,
+					   LOCK_COMPACTION);
+}
+
+/*
+ * Takes the lock that one compaction of a ledger holds until its
+ * transaction ends, without waiting; false if another compaction holds it.
+ */
+bool
+try_lock_compaction(int64 ledger_id)
+{
+	LOCKTAG		tag;
+
+	set_compaction_locktag(&tag, ledger_id);
+	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/*
+ * Whether a compaction of a ledger is running in another transaction.
+ */
+bool
+compaction_in_progress(int64 ledger_id)
+{
+	LOCKTAG		tag;
+	LockAcquireResult result;
+
+	set_compaction_locktag(&tag, ledger_id);
+	result = LockAcquire(&tag, ExclusiveLock, false, true);
+	if (result == LOCKACQUIRE_NOT_AVAIL)
+		return true;
+	LockRelease(&tag, ExclusiveLock, false);
+	return false;
+}
+
+/*
+ * Locks a segment (or, with 'compacted', a compacted table) of a ledger for
+ * a scan that runs as SQL, and returns its qualified, quoted name; NULL if
+ * it does not exist.  Without 'wait', a table someone holds a conflicting
+ * lock on fails with lock_not_available instead of waiting.
+ */
+char *
+lock_data_table(int64 ledger_id, int64 number, bool compacted, bool wait)
+{
+	char	   *relname = compacted ? compacted_table_name(ledger_id, number) :
+		segment_table_name(ledger_id, number);
+	RangeVar   *name;
+	Oid			relid;
+
+	ensure_cache_valid();
+	name = makeRangeVar(DATA_SCHEMA, relname, -1);
+	relid = RangeVarGetRelidExtended(name, AccessShareLock,
+									 RVR_MISSING_OK | (wait ? 0 : RVR_NOWAIT),
+									 NULL, NULL);
+	if (!OidIsValid(relid))
+		return NULL;
+	return psprintf("%s.%s", DATA_SCHEMA, quote_identifier(relname));
+}
+
+/*
+ * Takes a topic's lock in AccessShareLock, as senders and readers do, but
+ * without waiting: false if a delete_topic holds or awaits it.  For the
+ * database worker, which never waits for a user transaction.
+ */
+bool
+try_lock_topic(int64 topic_id)
+{
+	ensure_cache_valid();
+	return ConditionalLockDatabaseObject(topic_catalog_oid, (Oid) topic_id,
+										 LOCK_TOPIC, AccessShareLock);
 }
 
 /*

@@ -127,6 +127,17 @@ extern int64 load_next_entry(int64 ledger_id);
 extern int64 log_entry_high_water(int64 ledger_id, int64 mark);
 extern void create_segment_in_worker(int64 ledger_id, int64 segment_no);
 
+/* compacted views: tables pulsar_data.compacted_<ledger>_<generation> */
+extern char *create_compacted_table(int64 ledger_id, int64 generation);
+extern Relation open_compacted_table(int64 ledger_id, int64 generation,
+									 bool wait, bool *busy);
+extern void drop_compacted_tables(int64 ledger_id, int64 keep, bool if_unused);
+extern bool try_lock_compaction(int64 ledger_id);
+extern bool compaction_in_progress(int64 ledger_id);
+extern char *lock_data_table(int64 ledger_id, int64 number, bool compacted,
+							 bool wait);
+extern bool try_lock_topic(int64 topic_id);
+
 /*
  * A segment as pulsar.segment records it.  It is *cut* when its ledger's
  * next entry id moved past its end early (by age): no id above last_entry

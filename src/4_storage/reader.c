@@ -2,7 +2,8 @@
  *
  * reader.c
  *	  pulsar.read(): Pulsar's Reader, which reads one partition in position
- *	  order from a given message id, with no subscription.
+ *	  order from a given message id, with no subscription, optionally
+ *	  through the partition's compacted view (compaction.c).
  *
  * It returns only messages at or below the partition's max read position,
  * and takes its snapshot after reading that position, so that every entry
@@ -31,6 +32,7 @@
 #include "3_catalog/catalog.h"
 #include "1_value/message_id.h"
 #include "2_shmem/read_position.h"
+#include "4_storage/compaction.h"
 #include "4_storage/reader.h"
 
 PG_FUNCTION_INFO_V1(pulsar_read);
@@ -71,6 +73,42 @@ check_max_messages(int32 max_messages)
 }
 
 /*
+ * Calls 'visit' for each row of a table shaped like a segment with an entry
+ * id in (after, last], in entry order, as seen by 'snapshot', until it
+ * returns false; returns false if it did.
+ */
+bool
+scan_relation(Relation table, int64 after, int64 last, Snapshot snapshot,
+			  MessageVisitor visit, void *arg)
+{
+	Relation	index = index_open(RelationGetPrimaryKeyIndex(table),
+								   AccessShareLock);
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		more = true;
+
+	ScanKeyInit(&keys[0], 1, BTGreaterStrategyNumber, F_INT8GT,
+				Int64GetDatum(after));
+	ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE,
+				Int64GetDatum(last));
+	scan = systable_beginscan_ordered(table, index, snapshot, 2, keys);
+	while (more &&
+		   (tuple = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
+	{
+		StoredMessage message;
+
+		heap_deform_tuple(tuple, RelationGetDescr(table), message.values,
+						  message.nulls);
+		message.entry_id = DatumGetInt64(message.values[SEGMENT_ENTRY_ID]);
+		more = visit(&message, arg);
+	}
+	systable_endscan_ordered(scan);
+	index_close(index, AccessShareLock);
+	return more;
+}
+
+/*
  * Calls 'visit' for each stored message of a ledger with an entry id in
  * (after, last], in entry order, as seen by 'snapshot', until it returns
  * false.  Segments that were never created hold only gaps, as do those
@@ -91,11 +129,7 @@ scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
 	{
 		Relation	segment = open_segment_for_read(ledger, segment_no,
 													snapshot);
-		Relation	index;
-		ScanKeyData keys[2];
-		SysScanDesc scan;
-		HeapTuple	tuple;
-		bool		more = true;
+		bool		more;
 
 		if (segment == NULL)
 		{
@@ -108,25 +142,7 @@ scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
 			segment_no = next - 1;
 			continue;
 		}
-		index = index_open(RelationGetPrimaryKeyIndex(segment),
-						   AccessShareLock);
-		ScanKeyInit(&keys[0], 1, BTGreaterStrategyNumber, F_INT8GT,
-					Int64GetDatum(after));
-		ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT8LE,
-					Int64GetDatum(last));
-		scan = systable_beginscan_ordered(segment, index, snapshot, 2, keys);
-		while (more &&
-			   (tuple = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
-		{
-			StoredMessage message;
-
-			heap_deform_tuple(tuple, RelationGetDescr(segment), message.values,
-							  message.nulls);
-			message.entry_id = DatumGetInt64(message.values[SEGMENT_ENTRY_ID]);
-			more = visit(&message, arg);
-		}
-		systable_endscan_ordered(scan);
-		index_close(index, AccessShareLock);
+		more = scan_relation(segment, after, last, snapshot, visit, arg);
 		table_close(segment, AccessShareLock);
 		if (!more)
 			break;
@@ -186,7 +202,7 @@ reader_visit(const StoredMessage *message, void *arg)
 }
 
 /*
- * read(topic, start_after, max_messages) RETURNS SETOF pulsar.message
+ * read(topic, start_after, max_messages, compacted) RETURNS SETOF pulsar.message
  */
 Datum
 pulsar_read(PG_FUNCTION_ARGS)
@@ -200,6 +216,8 @@ pulsar_read(PG_FUNCTION_ARGS)
 	int64		max_read_position;
 	int64		after;
 	Snapshot	snapshot;
+	bool		compacted;
+	CompactedView view;
 
 	check_can_read("pulsar.read()");
 	if (PG_ARGISNULL(0))
@@ -215,6 +233,12 @@ pulsar_read(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("max_messages must not be null")));
+	/* compacted is there since 0.7.0 */
+	if (PG_NARGS() > 3 && PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("compacted must not be null")));
+	compacted = PG_NARGS() > 3 && PG_GETARG_BOOL(3);
 	start_after = PG_GETARG_MESSAGE_ID_P(1);
 	max_messages = PG_GETARG_INT32(2);
 	check_max_messages(max_messages);
@@ -252,8 +276,16 @@ pulsar_read(PG_FUNCTION_ARGS)
 		state.topic = CStringGetTextDatum(topic_name_string(&name,
 															ledger->partition_index));
 		state.remaining = max_messages;
-		scan_ledger(ledger, after, max_read_position, snapshot, reader_visit,
-					&state);
+		if (compacted)
+		{
+			open_compacted_view(ledger, &view);
+			scan_ledger_compacted(ledger, &view, after, max_read_position,
+								  snapshot, reader_visit, &state);
+			close_compacted_view(&view);
+		}
+		else
+			scan_ledger(ledger, after, max_read_position, snapshot,
+						reader_visit, &state);
 	}
 	UnregisterSnapshot(snapshot);
 	return (Datum) 0;

@@ -9,6 +9,7 @@
 #define PULSAR_READER_H
 
 #include "funcapi.h"
+#include "utils/relcache.h"
 #include "utils/snapshot.h"
 #include "utils/tuplestore.h"
 
@@ -47,6 +48,8 @@ typedef struct StoredMessage
 /* returns false to stop the scan */
 typedef bool (*MessageVisitor) (const StoredMessage *message, void *arg);
 
+extern bool scan_relation(Relation table, int64 after, int64 last,
+						  Snapshot snapshot, MessageVisitor visit, void *arg);
 extern void scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
 						Snapshot snapshot, MessageVisitor visit, void *arg);
 extern void put_message(Tuplestorestate *result, TupleDesc result_desc,

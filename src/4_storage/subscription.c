@@ -32,6 +32,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "executor/spi.h"
@@ -41,6 +42,7 @@
 #include "storage/shmem.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/hsearch.h"
 #include "utils/fmgroids.h"
 #include "utils/memutils.h"
@@ -141,6 +143,7 @@ typedef struct CachedSubscription
 	int32		max_redeliver_count;
 	char	   *dead_letter_topic;	/* NULL: the default name */
 	int32		max_unacked_messages;
+	bool		read_compacted;
 } CachedSubscription;
 
 static HTAB *SubscriptionCache = NULL;
@@ -172,6 +175,20 @@ subscription_cache(void)
 }
 
 /*
+ * Whether pulsar.subscription has the column read_compacted: an
+ * installation not yet updated to 0.7.0 has none.
+ */
+static bool
+subscription_has_read_compacted(void)
+{
+	Oid			schema = get_namespace_oid("pulsar", false);
+	Oid			table = get_relname_relid("subscription", schema);
+
+	return OidIsValid(table) &&
+		get_attnum(table, "read_compacted") != InvalidAttrNumber;
+}
+
+/*
  * Reads a subscription's row; false if there is none.  The dead-letter
  * topic is allocated in 'context'.
  */
@@ -186,10 +203,19 @@ read_subscription(TopicInfo *topic, const char *name, CachedSubscription *entry,
 	bool		exists;
 
 	begin_catalog_access(&access);
-	run_catalog_sql("SELECT subscription_id, type, negative_ack_delay, ack_timeout,"
-					"       max_redeliver_count, dead_letter_topic, max_unacked_messages"
-					"  FROM pulsar.subscription WHERE topic_id = $1 AND name = $2",
-					2, argtypes, values, NULL, true);
+	/* read_compacted is there since 0.7.0 */
+	if (subscription_has_read_compacted())
+		run_catalog_sql("SELECT subscription_id, type, negative_ack_delay, ack_timeout,"
+						"       max_redeliver_count, dead_letter_topic, max_unacked_messages,"
+						"       read_compacted"
+						"  FROM pulsar.subscription WHERE topic_id = $1 AND name = $2",
+						2, argtypes, values, NULL, true);
+	else
+		run_catalog_sql("SELECT subscription_id, type, negative_ack_delay, ack_timeout,"
+						"       max_redeliver_count, dead_letter_topic, max_unacked_messages,"
+						"       false"
+						"  FROM pulsar.subscription WHERE topic_id = $1 AND name = $2",
+						2, argtypes, values, NULL, true);
 	exists = SPI_processed > 0;
 	if (exists)
 	{
@@ -213,6 +239,8 @@ read_subscription(TopicInfo *topic, const char *name, CachedSubscription *entry,
 			MemoryContextStrdup(context, TextDatumGetCString(value));
 		entry->max_unacked_messages =
 			DatumGetInt32(SPI_getbinval(row, desc, 7, &isnull));
+		entry->read_compacted =
+			DatumGetBool(SPI_getbinval(row, desc, 8, &isnull));
 	}
 	end_catalog_access(&access);
 	return exists;
@@ -272,6 +300,7 @@ load_subscription(TopicInfo *topic, const char *name)
 		psprintf("%s-%s-DLQ", topic_name_string(&topic->name, NOT_A_PARTITION),
 				 name);
 	subscription->max_unacked_messages = entry->max_unacked_messages;
+	subscription->read_compacted = entry->read_compacted;
 	return subscription;
 }
 
@@ -584,9 +613,9 @@ subscription_store(TopicInfo *topic, const char *name,
 {
 	Subscription *subscription;
 	CatalogAccess access;
-	Oid			argtypes[8];
-	Datum		values[8];
-	char		nulls[8];
+	Oid			argtypes[9];
+	Datum		values[9];
+	char		nulls[9];
 	int			consumers;
 
 	lock_subscription(topic->topic_id, name, ExclusiveLock);
@@ -609,6 +638,8 @@ subscription_store(TopicInfo *topic, const char *name,
 		CStringGetTextDatum(settings->dead_letter_topic) : (Datum) 0;
 	argtypes[7] = INT4OID;
 	values[7] = Int32GetDatum(settings->max_unacked_messages);
+	argtypes[8] = BOOLOID;
+	values[8] = BoolGetDatum(settings->read_compacted);
 	memset(nulls, ' ', sizeof(nulls));
 	nulls[4] = settings->ack_timeout ? ' ' : 'n';
 	nulls[5] = settings->max_redeliver_count ? ' ' : 'n';
@@ -619,11 +650,19 @@ subscription_store(TopicInfo *topic, const char *name,
 		/* before the row exists: the cache must not keep it */
 		worker_signal_subscriptions_changed();
 		begin_catalog_access(&access);
-		run_catalog_sql("INSERT INTO pulsar.subscription"
-						" (topic_id, name, type, negative_ack_delay, ack_timeout,"
-						"  max_redeliver_count, dead_letter_topic, max_unacked_messages)"
-						" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-						8, argtypes, values, nulls, false);
+		if (settings->has_read_compacted)
+			run_catalog_sql("INSERT INTO pulsar.subscription"
+							" (topic_id, name, type, negative_ack_delay, ack_timeout,"
+							"  max_redeliver_count, dead_letter_topic, max_unacked_messages,"
+							"  read_compacted)"
+							" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+							9, argtypes, values, nulls, false);
+		else
+			run_catalog_sql("INSERT INTO pulsar.subscription"
+							" (topic_id, name, type, negative_ack_delay, ack_timeout,"
+							"  max_redeliver_count, dead_letter_topic, max_unacked_messages)"
+							" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+							8, argtypes, values, nulls, false);
 		end_catalog_access(&access);
 		subscription = load_subscription(topic, name);
 		if (subscription == NULL)
@@ -665,12 +704,20 @@ subscription_store(TopicInfo *topic, const char *name,
 	}
 	worker_signal_subscriptions_changed();
 	begin_catalog_access(&access);
-	run_catalog_sql("UPDATE pulsar.subscription"
-					"   SET type = $3, negative_ack_delay = $4, ack_timeout = $5,"
-					"       max_redeliver_count = $6, dead_letter_topic = $7,"
-					"       max_unacked_messages = $8"
-					" WHERE topic_id = $1 AND name = $2",
-					8, argtypes, values, nulls, false);
+	if (settings->has_read_compacted)
+		run_catalog_sql("UPDATE pulsar.subscription"
+						"   SET type = $3, negative_ack_delay = $4, ack_timeout = $5,"
+						"       max_redeliver_count = $6, dead_letter_topic = $7,"
+						"       max_unacked_messages = $8, read_compacted = $9"
+						" WHERE topic_id = $1 AND name = $2",
+						9, argtypes, values, nulls, false);
+	else
+		run_catalog_sql("UPDATE pulsar.subscription"
+						"   SET type = $3, negative_ack_delay = $4, ack_timeout = $5,"
+						"       max_redeliver_count = $6, dead_letter_topic = $7,"
+						"       max_unacked_messages = $8"
+						" WHERE topic_id = $1 AND name = $2",
+						8, argtypes, values, nulls, false);
 	end_catalog_access(&access);
 	subscription = load_subscription(topic, name);
 	if (subscription == NULL)

@@ -40,6 +40,7 @@ typedef struct Subscription
 	int32		max_redeliver_count;	/* 0: no dead-lettering */
 	char	   *dead_letter_topic;	/* full name */
 	int32		max_unacked_messages;	/* 0: no limit */
+	bool		read_compacted; /* reads the compacted view (since 0.7.0) */
 } Subscription;
 
 /* a connected consumer, as receive sees it */
@@ -63,6 +64,8 @@ typedef struct SubscriptionSettings
 	int32		max_redeliver_count;	/* 0: no dead-letter policy */
 	char	   *dead_letter_topic;	/* NULL: none */
 	int32		max_unacked_messages;	/* 0: no limit */
+	bool		has_read_compacted; /* the caller's subscribe() has it (0.7.0) */
+	bool		read_compacted;
 } SubscriptionSettings;
 
 /*

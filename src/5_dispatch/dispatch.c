@@ -66,6 +66,7 @@
 #include "1_value/murmur3.h"
 #include "4_storage/publish.h"
 #include "2_shmem/read_position.h"
+#include "4_storage/compaction.h"
 #include "4_storage/reader.h"
 #include "4_storage/subscription.h"
 #include "2_shmem/worker_signal.h"
@@ -885,15 +886,26 @@ limit_to_unacked(Receiver *receiver, const LedgerInfo *ledger, int want,
  */
 static void
 scan_new_messages(Batch *batch, CursorView *cursor, PendingRows *held,
-				  int held_limit, int64 max_read_position, Snapshot snapshot)
+				  int held_limit, int64 max_read_position, Snapshot snapshot,
+				  bool ordered)
 {
 	Subscription *subscription = batch->receiver->subscription;
 	const LedgerInfo *ledger = batch->ledger;
 	int64		scan_after = batch->next_read_position - 1;
 	int64		scan_until;
+	CompactedView view;
 
 	batch->acked = &cursor->ranges;
 	batch->held = held;
+
+	/*
+	 * Below its horizon a read_compacted subscription sees the compacted
+	 * view; what the view left out are gaps, acknowledged as the scan passes
+	 * them, as Pulsar's cursor moves past them.
+	 */
+	memset(&view, 0, sizeof(view));
+	if (ordered && subscription->read_compacted)
+		open_compacted_view(ledger, &view);
 	for (;;)
 	{
 		batch->acked_index = 0;
@@ -910,8 +922,8 @@ scan_new_messages(Batch *batch, CursorView *cursor, PendingRows *held,
 							 cursor->ranges.last[cursor->ranges.count - 1]);
 		if (held->count >= held_limit)
 			scan_until = Min(scan_until, held->lasts[held->count - 1]);
-		scan_ledger(ledger, scan_after, scan_until, snapshot,
-					choose_new_message, batch);
+		scan_ledger_compacted(ledger, &view, scan_after, scan_until, snapshot,
+							  choose_new_message, batch);
 		if (batch->stopped)
 			break;
 		/* whatever lay past the last message seen was a gap */
@@ -930,6 +942,7 @@ scan_new_messages(Batch *batch, CursorView *cursor, PendingRows *held,
 		load_acked_ranges(subscription, ledger->ledger_id, scan_after + 1,
 						  SCAN_WINDOW, &cursor->ranges);
 	}
+	close_compacted_view(&view);
 }
 
 /*
@@ -1109,7 +1122,7 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 		receiver->bytes < pulsar_max_receive_bytes)
 	{
 		scan_new_messages(&batch, &cursor, &held, held_limit,
-						  max_read_position, snapshot);
+						  max_read_position, snapshot, ordered);
 		delivered += batch.count;
 	}
 	record_scan(&batch, ordered, track);

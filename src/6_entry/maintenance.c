@@ -34,6 +34,7 @@
 #include "utils/timestamp.h"
 
 #include "3_catalog/catalog.h"
+#include "4_storage/compaction.h"
 #include "4_storage/trim.h"
 #include "6_entry/maintenance.h"
 
@@ -61,13 +62,15 @@ typedef struct MaintenanceStep
  *
  * go here, before "trim"; after it:
  *
- *	- compaction threshold (a topic whose backlog passed it is compacted)
+ *	- compaction threshold (a topic whose backlog passed it is compacted;
+ *	  the view holds copies, so the trim does not need to wait for it)
  *	- inactive topics (deleted once inactive for their policy's time)
  */
 static void trim_step(int64 topic_id);
 
 static const MaintenanceStep maintenance_steps[] = {
 	{"trim", trim_step},
+	{"compaction", compaction_maintenance_step},
 };
 
 static void

@@ -29,6 +29,7 @@
 #include "2_shmem/dispatch_state.h"
 #include "5_dispatch/dispatch.h"
 #include "2_shmem/read_position.h"
+#include "4_storage/compaction.h"
 #include "4_storage/reader.h"
 #include "4_storage/subscription.h"
 #include "4_storage/trim.h"
@@ -344,7 +345,9 @@ append_ledger_internals(StringInfo json, TopicInfo *topic, LedgerInfo *ledger,
 		appendStringInfoChar(json, '}');
 	}
 	end_catalog_access(&access);
-	appendStringInfoString(json, "], \"cursors\": {");
+	appendStringInfoChar(json, ']');
+	append_compaction_internals(json, ledger);
+	appendStringInfoString(json, ", \"cursors\": {");
 	for (int s = 0; s < num_subscriptions; s++)
 	{
 		Subscription *subscription = subscriptions[s].subscription;

@@ -47,7 +47,7 @@ interval_argument_usecs(Interval *interval, const char *what)
 /*
  * subscribe(topic, subscription, type, initial_position, consumer, priority,
  *			 negative_ack_delay, ack_timeout, max_redeliver_count,
- *			 dead_letter_topic, max_unacked_messages) RETURNS text
+ *			 dead_letter_topic, max_unacked_messages, read_compacted) RETURNS text
  */
 Datum
 pulsar_subscribe(PG_FUNCTION_ARGS)
@@ -127,6 +127,26 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 				 errmsg("max_unacked_messages must be zero or more"),
 				 errhint("0 means no limit.")));
 	settings.max_unacked_messages = PG_GETARG_INT32(10);
+	/* read_compacted is there since 0.7.0 */
+	settings.has_read_compacted = PG_NARGS() > 11;
+	settings.read_compacted = false;
+	if (settings.has_read_compacted)
+	{
+		if (PG_ARGISNULL(11))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("read_compacted must not be null")));
+		settings.read_compacted = PG_GETARG_BOOL(11);
+	}
+	if (settings.read_compacted &&
+		settings.type != SUBSCRIPTION_EXCLUSIVE &&
+		settings.type != SUBSCRIPTION_FAILOVER)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("read_compacted is not supported on %s subscriptions",
+						subscription_type_name(settings.type)),
+				 errdetail("Only exclusive and failover subscriptions read in order, which the compacted view needs."),
+				 errhint("Subscribe with type exclusive or failover.")));
 	settings.earliest = strcmp(initial_position, "earliest") == 0;
 
 	topic = resolve_subscribed_topic(fcinfo, true);

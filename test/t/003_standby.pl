@@ -21,8 +21,10 @@ use Test::More;
 
 my $primary = PostgreSQL::Test::Cluster->new('primary');
 $primary->init(allows_streaming => 1);
+# Topics without subscriptions are read whole on the standby: no
+# maintenance pass may trim them meanwhile (standbys inherit the setting).
 $primary->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'pulsar_pg'");
+	"shared_preload_libraries = 'pulsar_pg'\npulsar_pg.maintenance_interval = '1h'");
 $primary->start;
 
 $primary->safe_psql(
@@ -198,7 +200,7 @@ my %calls = (
 	  [ 'same', "SELECT * FROM pulsar.list_topics('public/default')" ],
 	'pulsar.partition_for_key(text,integer)' =>
 	  [ 'same', "SELECT pulsar.partition_for_key('customer-7', 5)" ],
-	'pulsar.read(text,pulsar.message_id,integer)' =>
+	'pulsar.read(text,pulsar.message_id,integer,boolean)' =>
 	  [ 25006, "SELECT * FROM pulsar.read('repl', 'earliest', 100)" ],
 	'pulsar.receive(text,text,integer,interval,text)' => [
 		25006,
@@ -248,8 +250,13 @@ my %calls = (
 	],
 	'pulsar.set_deduplication(text,boolean)' =>
 	  [ 25006, "SELECT pulsar.set_deduplication('public/default', true)" ],
-	'pulsar.subscribe(text,text,text,text,text,integer,interval,interval,integer,text,integer)'
+	'pulsar.subscribe(text,text,text,text,text,integer,interval,interval,integer,text,integer,boolean)'
 	  => [ 25006, "SELECT pulsar.subscribe('repl', 'stby2')" ],
+	'pulsar.compact(text)' => [ 25006, "SELECT pulsar.compact('repl')" ],
+	'pulsar.compaction_status(text)' =>
+	  [ 'same', "SELECT pulsar.compaction_status('repl')" ],
+	'pulsar.compaction_step()' => [ 25006, "SELECT pulsar.compaction_step()" ],
+	'pulsar.trim_topic(text)' => [ 25006, "SELECT pulsar.trim_topic('repl')" ],
 	'pulsar.topic_internal_stats(text)' =>
 	  [ 'stats', "SELECT pulsar.topic_internal_stats('repl')" ],
 	'pulsar.shared_memory_usage()' =>

@@ -1,0 +1,39 @@
+/*-------------------------------------------------------------------------
+ *
+ * compaction.h
+ *	  Topic compaction: the latest message of each key up to a horizon, and
+ *	  reading a partition through that compacted view.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PULSAR_COMPACTION_H
+#define PULSAR_COMPACTION_H
+
+#include "lib/stringinfo.h"
+#include "utils/relcache.h"
+#include "utils/snapshot.h"
+
+#include "3_catalog/catalog.h"
+#include "4_storage/reader.h"
+
+/* what a reader of the compacted view of one partition uses */
+typedef struct CompactedView
+{
+	bool		exists;			/* false: never compacted, read the ledger */
+	int64		horizon;		/* last entry id the view covers */
+	Relation	table;			/* locked AccessShareLock until closed */
+	Snapshot	snapshot;		/* sees the whole table */
+} CompactedView;
+
+extern void open_compacted_view(const LedgerInfo *ledger, CompactedView *view);
+extern void close_compacted_view(CompactedView *view);
+extern void scan_ledger_compacted(const LedgerInfo *ledger,
+								  const CompactedView *view, int64 after,
+								  int64 last, Snapshot snapshot,
+								  MessageVisitor visit, void *arg);
+extern int	compaction_step(int64 topic_id);
+extern void compaction_maintenance_step(int64 topic_id);
+extern void append_compaction_internals(StringInfo json,
+										const LedgerInfo *ledger);
+
+#endif							/* PULSAR_COMPACTION_H */
