@@ -121,16 +121,18 @@ cut_by_age(const LedgerInfo *ledger, const SegmentInfo *segments, int count)
  * committed; false if it has none.  Caller is inside begin_catalog_access().
  */
 static bool
-slowest_cursor(int64 ledger_id, int64 *mark_delete)
+slowest_cursor(int64 topic_id, int64 ledger_id, int64 *mark_delete)
 {
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(ledger_id)};
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(topic_id), Int64GetDatum(ledger_id)};
 	bool		isnull;
 	Datum		value;
 
-	run_catalog_sql("SELECT min(mark_delete) FROM pulsar.cursor"
-					" WHERE ledger_id = $1",
-					1, argtypes, values, NULL, true);
+	/* through the topic's subscriptions: cursors are keyed by subscription */
+	run_catalog_sql("SELECT min(c.mark_delete) FROM pulsar.subscription s"
+					"  JOIN pulsar.cursor c ON c.subscription_id = s.subscription_id"
+					" WHERE s.topic_id = $1 AND c.ledger_id = $2",
+					2, argtypes, values, NULL, true);
 	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 						  &isnull);
 	if (isnull)
@@ -146,31 +148,38 @@ slowest_cursor(int64 ledger_id, int64 *mark_delete)
  * begin_catalog_access().
  */
 static void
-forget_trimmed(int64 ledger_id, int64 below)
+forget_trimmed(int64 topic_id, int64 ledger_id, int64 below)
 {
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		values[2] = {Int64GetDatum(ledger_id), Int64GetDatum(below)};
+	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		values[3] = {Int64GetDatum(ledger_id), Int64GetDatum(below),
+	Int64GetDatum(topic_id)};
 
+	/* through the topic's subscriptions: rows are keyed by subscription */
 	run_catalog_sql("DELETE FROM pulsar.acked_range r USING"
 					" (SELECT subscription_id, ledger_id, first_entry"
 					"    FROM pulsar.acked_range"
-					"   WHERE ledger_id = $1 AND last_entry < $2"
+					"   WHERE subscription_id IN (SELECT subscription_id"
+					"          FROM pulsar.subscription WHERE topic_id = $3)"
+					"     AND ledger_id = $1 AND last_entry < $2"
 					"     FOR UPDATE SKIP LOCKED) g"
 					" WHERE r.subscription_id = g.subscription_id"
 					"   AND r.ledger_id = g.ledger_id"
 					"   AND r.first_entry = g.first_entry",
-					2, argtypes, values, NULL, false);
+					3, argtypes, values, NULL, false);
 	run_catalog_sql("DELETE FROM pulsar.pending p USING"
 					" (SELECT ctid FROM pulsar.pending"
-					"   WHERE ledger_id = $1 AND last_entry < $2"
+					"   WHERE subscription_id IN (SELECT subscription_id"
+					"          FROM pulsar.subscription WHERE topic_id = $3)"
+					"     AND ledger_id = $1 AND last_entry < $2"
 					"     FOR UPDATE SKIP LOCKED) g"
 					" WHERE p.ctid = g.ctid",
-					2, argtypes, values, NULL, false);
+					3, argtypes, values, NULL, false);
 }
 
 /* returns the number of segments dropped */
 static int64
-trim_ledger(const LedgerInfo *ledger, const Retention *retention)
+trim_ledger(int64 topic_id, const LedgerInfo *ledger,
+			const Retention *retention)
 {
 	CatalogAccess access;
 	SegmentInfo *segments;
@@ -204,7 +213,7 @@ trim_ledger(const LedgerInfo *ledger, const Retention *retention)
 	if (closed)
 		segments = ledger_segments(ledger, &count);
 
-	if (!slowest_cursor(ledger->ledger_id, &slowest))
+	if (!slowest_cursor(topic_id, ledger->ledger_id, &slowest))
 		slowest = PG_INT64_MAX;
 
 	/* newest first, so that the size kept is that of the newest segments */
@@ -232,7 +241,7 @@ trim_ledger(const LedgerInfo *ledger, const Retention *retention)
 	}
 
 	if (dropped_through >= 0)
-		forget_trimmed(ledger->ledger_id,
+		forget_trimmed(topic_id, ledger->ledger_id,
 					   lowest_kept >= 0 ?
 					   lowest_kept * ledger->segment_entries :
 					   dropped_through + 1);
@@ -267,7 +276,7 @@ trim_topic(int64 topic_id)
 	end_catalog_access(&access);
 
 	for (int i = 0; i < num_ledgers; i++)
-		dropped += trim_ledger(&ledgers[i], &retention);
+		dropped += trim_ledger(topic_id, &ledgers[i], &retention);
 	return dropped;
 }
 
@@ -314,8 +323,8 @@ backlog_entries(Subscription *subscription, const LedgerInfo *ledger,
  * estimates it).  A ledger without subscriptions has no backlog.
  */
 void
-ledger_storage_size(const LedgerInfo *ledger, int64 *storage_size,
-					int64 *backlog_size)
+ledger_storage_size(int64 topic_id, const LedgerInfo *ledger,
+					int64 *storage_size, int64 *backlog_size)
 {
 	CatalogAccess access;
 	SegmentInfo *segments;
@@ -327,7 +336,7 @@ ledger_storage_size(const LedgerInfo *ledger, int64 *storage_size,
 	*backlog_size = 0;
 	begin_catalog_access(&access);
 	segments = ledger_segments(ledger, &count);
-	subscribed = slowest_cursor(ledger->ledger_id, &slowest);
+	subscribed = slowest_cursor(topic_id, ledger->ledger_id, &slowest);
 	for (int i = 0; i < count; i++)
 	{
 		int64		first = segments[i].segment_no * ledger->segment_entries;
