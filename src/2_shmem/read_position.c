@@ -539,7 +539,7 @@ PeekPositionsUntracked(int64 ledger_id, NextEntryLoader loader,
  * marks).
  *
  * The skipped ids must stay unused after a crash too, when the partition
- * is rebuilt from its rows and its mark: so the mark is logged past
+ * is rebuilt from its rows and its mark: so the mark is logged at
  * 'boundary' first, with no lock of this file held, before the move.
  */
 int64
@@ -550,7 +550,8 @@ SkipEntriesTo(int64 ledger_id, int64 start, int64 boundary,
 	int64		logged;
 	int64		before = -1;
 
-	logged = log_mark(ledger_id, boundary + ENTRY_MARK_CHUNK);
+	/* no further: a restart after the skip goes on at 'boundary' */
+	logged = log_mark(ledger_id, boundary);
 	if (logged < boundary)
 		return -1;
 	partition = lookup_partition(ledger_id, loader);

@@ -1278,3 +1278,55 @@ ack_cumulative(Subscription *subscription, LedgerInfo *ledger, MessageId *id)
 	check_received_folded_by_others(subscription, ledger, id->entry_id);
 	end_catalog_access(&access);
 }
+
+/*
+ * The lowest mark-delete position in a ledger of the topic's subscriptions,
+ * as committed; false if it has none: below it, no subscription needs the
+ * ledger's messages.  Caller is inside begin_catalog_access().
+ */
+bool
+cursor_slowest_mark_delete(int64 topic_id, int64 ledger_id, int64 *mark_delete)
+{
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(topic_id), Int64GetDatum(ledger_id)};
+	bool		isnull;
+	Datum		value;
+
+	/* through the topic's subscriptions: cursors are keyed by subscription */
+	run_catalog_sql("SELECT min(c.mark_delete) FROM pulsar.subscription s"
+					"  JOIN pulsar.cursor c ON c.subscription_id = s.subscription_id"
+					" WHERE s.topic_id = $1 AND c.ledger_id = $2",
+					2, argtypes, values, NULL, true);
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						  &isnull);
+	if (isnull)
+		return false;
+	*mark_delete = DatumGetInt64(value);
+	return true;
+}
+
+/*
+ * Deletes the acknowledged ranges of the topic's subscriptions in a ledger
+ * that end below 'below' (entries trimmed away); ranges another transaction
+ * holds are left for later.  Caller is inside begin_catalog_access().
+ */
+void
+cursor_forget_ranges_below(int64 topic_id, int64 ledger_id, int64 below)
+{
+	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		values[3] = {Int64GetDatum(ledger_id), Int64GetDatum(below),
+	Int64GetDatum(topic_id)};
+
+	/* through the topic's subscriptions: rows are keyed by subscription */
+	run_catalog_sql("DELETE FROM pulsar.acked_range r USING"
+					" (SELECT subscription_id, ledger_id, first_entry"
+					"    FROM pulsar.acked_range"
+					"   WHERE subscription_id IN (SELECT subscription_id"
+					"          FROM pulsar.subscription WHERE topic_id = $3)"
+					"     AND ledger_id = $1 AND last_entry < $2"
+					"     FOR UPDATE SKIP LOCKED) g"
+					" WHERE r.subscription_id = g.subscription_id"
+					"   AND r.ledger_id = g.ledger_id"
+					"   AND r.first_entry = g.first_entry",
+					3, argtypes, values, NULL, false);
+}

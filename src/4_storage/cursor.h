@@ -85,5 +85,9 @@ extern LedgerInfo *ledger_of_message(TopicInfo *topic, const MessageId *id);
 extern LedgerInfo *ledger_of_message_within(TopicInfo *topic,
 										   const MessageId *id,
 										   int64 *max_read);
+extern bool cursor_slowest_mark_delete(int64 topic_id, int64 ledger_id,
+									   int64 *mark_delete);
+extern void cursor_forget_ranges_below(int64 topic_id, int64 ledger_id,
+									   int64 below);
 
 #endif							/* PULSAR_CURSOR_H */

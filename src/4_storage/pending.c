@@ -997,3 +997,26 @@ pending_next_due_after(TimestampTz from, TimestampTz until)
 						  &isnull);
 	return isnull ? DT_NOEND : DatumGetTimestampTz(value);
 }
+
+/*
+ * Deletes the pending rows of the topic's subscriptions in a ledger that
+ * end below 'below' (entries trimmed away); rows another transaction holds
+ * are left for later.  Caller is inside begin_catalog_access().
+ */
+void
+pending_forget_below(int64 topic_id, int64 ledger_id, int64 below)
+{
+	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		values[3] = {Int64GetDatum(ledger_id), Int64GetDatum(below),
+	Int64GetDatum(topic_id)};
+
+	/* through the topic's subscriptions: rows are keyed by subscription */
+	run_catalog_sql("DELETE FROM pulsar.pending p USING"
+					" (SELECT ctid FROM pulsar.pending"
+					"   WHERE subscription_id IN (SELECT subscription_id"
+					"          FROM pulsar.subscription WHERE topic_id = $3)"
+					"     AND ledger_id = $1 AND last_entry < $2"
+					"     FOR UPDATE SKIP LOCKED) g"
+					" WHERE p.ctid = g.ctid",
+					3, argtypes, values, NULL, false);
+}

@@ -97,5 +97,7 @@ extern int64 pending_count(int64 subscription_id, PendingKind kind);
 extern void pending_find_subscriptions_due(TimestampTz from,
 										   TimestampTz until);
 extern TimestampTz pending_next_due_after(TimestampTz from, TimestampTz until);
+extern void pending_forget_below(int64 topic_id, int64 ledger_id,
+								 int64 below);
 
 #endif							/* PULSAR_PENDING_H */

@@ -47,6 +47,7 @@
 #include "3_catalog/catalog.h"
 #include "3_catalog/policy.h"
 #include "4_storage/cursor.h"
+#include "4_storage/pending.h"
 #include "4_storage/trim.h"
 
 /* the extension's tables a trim reads, and those it writes */
@@ -78,9 +79,10 @@ load_retention(int64 topic_id, Retention *retention)
 
 /*
  * Cuts the segment being written if its oldest message is older than
- * pulsar_pg.segment_max_age.  Caller is inside begin_catalog_access().
+ * pulsar_pg.segment_max_age; true if it did.  Caller is inside
+ * begin_catalog_access().
  */
-static void
+static bool
 cut_by_age(const LedgerInfo *ledger, const SegmentInfo *segments, int count)
 {
 	int64		next_entry;
@@ -95,16 +97,20 @@ cut_by_age(const LedgerInfo *ledger, const SegmentInfo *segments, int count)
 	segment_no = next_entry / ledger->segment_entries;
 	start = segment_no * ledger->segment_entries;
 	if (pulsar_segment_max_age_s <= 0 || next_entry == start)
-		return;					/* closing by entries only, or nothing in it */
+		return false;			/* closing by entries only, or nothing in it */
+	/* its messages came after it was made: a young segment needs no look */
 	for (int i = 0; i < count; i++)
-		if (segments[i].segment_no == segment_no && !segments[i].cut)
+		if (segments[i].segment_no == segment_no && !segments[i].cut &&
+			TimestampDifferenceExceeds(segments[i].created_at,
+									   GetCurrentTimestamp(),
+									   pulsar_segment_max_age_s * 1000))
 			known = true;
 	if (!known)
-		return;
+		return false;
 	if (!segment_first_publish_time(ledger->ledger_id, segment_no, &oldest) ||
 		!TimestampDifferenceExceeds(oldest, GetCurrentTimestamp(),
 									pulsar_segment_max_age_s * 1000))
-		return;
+		return false;
 	before = SkipEntriesTo(ledger->ledger_id, start,
 						   start + ledger->segment_entries,
 						   load_next_entry, log_entry_high_water);
@@ -112,30 +118,9 @@ cut_by_age(const LedgerInfo *ledger, const SegmentInfo *segments, int count)
 	 * Should the transaction fail from here on, the segment only looks
 	 * longer than it is: its skipped ids wait for cursors like aborted sends.
 	 */
-	if (before > start)
-		cut_segment(ledger->ledger_id, segment_no, before - 1);
-}
-
-/*
- * The lowest mark-delete position of the ledger's subscriptions, as
- * committed; false if it has none.  Caller is inside begin_catalog_access().
- */
-static bool
-slowest_cursor(int64 ledger_id, int64 *mark_delete)
-{
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(ledger_id)};
-	bool		isnull;
-	Datum		value;
-
-	run_catalog_sql("SELECT min(mark_delete) FROM pulsar.cursor"
-					" WHERE ledger_id = $1",
-					1, argtypes, values, NULL, true);
-	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-						  &isnull);
-	if (isnull)
+	if (before <= start)
 		return false;
-	*mark_delete = DatumGetInt64(value);
+	cut_segment(ledger->ledger_id, segment_no, before - 1);
 	return true;
 }
 
@@ -146,31 +131,16 @@ slowest_cursor(int64 ledger_id, int64 *mark_delete)
  * begin_catalog_access().
  */
 static void
-forget_trimmed(int64 ledger_id, int64 below)
+forget_trimmed(int64 topic_id, int64 ledger_id, int64 below)
 {
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		values[2] = {Int64GetDatum(ledger_id), Int64GetDatum(below)};
-
-	run_catalog_sql("DELETE FROM pulsar.acked_range r USING"
-					" (SELECT subscription_id, ledger_id, first_entry"
-					"    FROM pulsar.acked_range"
-					"   WHERE ledger_id = $1 AND last_entry < $2"
-					"     FOR UPDATE SKIP LOCKED) g"
-					" WHERE r.subscription_id = g.subscription_id"
-					"   AND r.ledger_id = g.ledger_id"
-					"   AND r.first_entry = g.first_entry",
-					2, argtypes, values, NULL, false);
-	run_catalog_sql("DELETE FROM pulsar.pending p USING"
-					" (SELECT ctid FROM pulsar.pending"
-					"   WHERE ledger_id = $1 AND last_entry < $2"
-					"     FOR UPDATE SKIP LOCKED) g"
-					" WHERE p.ctid = g.ctid",
-					2, argtypes, values, NULL, false);
+	cursor_forget_ranges_below(topic_id, ledger_id, below);
+	pending_forget_below(topic_id, ledger_id, below);
 }
 
 /* returns the number of segments dropped */
 static int64
-trim_ledger(const LedgerInfo *ledger, const Retention *retention)
+trim_ledger(int64 topic_id, const LedgerInfo *ledger,
+			const Retention *retention)
 {
 	CatalogAccess access;
 	SegmentInfo *segments;
@@ -181,8 +151,8 @@ trim_ledger(const LedgerInfo *ledger, const Retention *retention)
 	int64		lowest_kept = -1;
 	int64		dropped_through = -1;
 	int64		dropped = 0;
+	bool		closed = false;
 	TimestampTz now = GetCurrentTimestamp();
-
 	int64		next_entry;
 
 	/* a subscription created at 'earliest', or a seek, is under way */
@@ -191,18 +161,22 @@ trim_ledger(const LedgerInfo *ledger, const Retention *retention)
 
 	begin_catalog_access(&access);
 	segments = ledger_segments(ledger, &count);
-	cut_by_age(ledger, segments, count);
+	if (cut_by_age(ledger, segments, count))
+		segments = ledger_segments(ledger, &count);
 
 	/* after any cut: closing needs the position that covers it */
 	PeekPositionsUntracked(ledger->ledger_id, load_next_entry, &next_entry,
 						   &max_read_position);
-	segments = ledger_segments(ledger, &count);
 	for (int i = 0; i < count; i++)
 		if (!segments[i].closed && segments[i].last_entry <= max_read_position)
+		{
 			close_segment(ledger->ledger_id, segments[i].segment_no);
-	segments = ledger_segments(ledger, &count);
+			closed = true;
+		}
+	if (closed)
+		segments = ledger_segments(ledger, &count);
 
-	if (!slowest_cursor(ledger->ledger_id, &slowest))
+	if (!cursor_slowest_mark_delete(topic_id, ledger->ledger_id, &slowest))
 		slowest = PG_INT64_MAX;
 
 	/* newest first, so that the size kept is that of the newest segments */
@@ -230,7 +204,7 @@ trim_ledger(const LedgerInfo *ledger, const Retention *retention)
 	}
 
 	if (dropped_through >= 0)
-		forget_trimmed(ledger->ledger_id,
+		forget_trimmed(topic_id, ledger->ledger_id,
 					   lowest_kept >= 0 ?
 					   lowest_kept * ledger->segment_entries :
 					   dropped_through + 1);
@@ -265,7 +239,7 @@ trim_topic(int64 topic_id)
 	end_catalog_access(&access);
 
 	for (int i = 0; i < num_ledgers; i++)
-		dropped += trim_ledger(&ledgers[i], &retention);
+		dropped += trim_ledger(topic_id, &ledgers[i], &retention);
 	return dropped;
 }
 
@@ -312,8 +286,8 @@ backlog_entries(Subscription *subscription, const LedgerInfo *ledger,
  * estimates it).  A ledger without subscriptions has no backlog.
  */
 void
-ledger_storage_size(const LedgerInfo *ledger, int64 *storage_size,
-					int64 *backlog_size)
+ledger_storage_size(int64 topic_id, const LedgerInfo *ledger,
+					int64 *storage_size, int64 *backlog_size)
 {
 	CatalogAccess access;
 	SegmentInfo *segments;
@@ -325,7 +299,7 @@ ledger_storage_size(const LedgerInfo *ledger, int64 *storage_size,
 	*backlog_size = 0;
 	begin_catalog_access(&access);
 	segments = ledger_segments(ledger, &count);
-	subscribed = slowest_cursor(ledger->ledger_id, &slowest);
+	subscribed = cursor_slowest_mark_delete(topic_id, ledger->ledger_id, &slowest);
 	for (int i = 0; i < count; i++)
 	{
 		int64		first = segments[i].segment_no * ledger->segment_entries;

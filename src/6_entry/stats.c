@@ -200,7 +200,7 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 		int64		ledger_storage;
 		int64		ledger_backlog_size;
 
-		ledger_storage_size(&topic->ledgers[i], &ledger_storage,
+		ledger_storage_size(topic->topic_id, &topic->ledgers[i], &ledger_storage,
 							&ledger_backlog_size);
 		storage_size += ledger_storage;
 		backlog_size += ledger_backlog_size;

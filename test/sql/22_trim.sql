@@ -29,8 +29,8 @@ LANGUAGE sql AS $$ SELECT array_agg(pulsar.entry_id(i) ORDER BY i) FROM unnest(i
 
 -- 56 messages: segments 0 to 2 are full, 3 is being written
 SELECT pulsar.create_topic('trim/ns/t');
-SELECT pulsar.subscribe('trim/ns/t', 'slow') LIKE 'pulsar_sub_%' AS subscribed;
-SELECT pulsar.subscribe('trim/ns/t', 'fast') LIKE 'pulsar_sub_%' AS subscribed;
+SELECT pulsar.subscribe('trim/ns/t', 'slow') IS NOT NULL AS subscribed;
+SELECT pulsar.subscribe('trim/ns/t', 'fast') IS NOT NULL AS subscribed;
 SELECT count(*) FROM (SELECT pulsar.send('trim/ns/t', 'm' || i) FROM generate_series(0, 55) i) s;
 -- nothing acknowledged: closing only
 SELECT pulsar.trim_topic('trim/ns/t');
@@ -57,7 +57,7 @@ SELECT pulsar.entry_id(message_id)
 SELECT pulsar.entry_id(message_id) FROM pulsar.receive('trim/ns/t', 'slow', 2);
 
 -- a new subscription at 'earliest' starts at the first stored entry
-SELECT pulsar.subscribe('trim/ns/t', 'late', initial_position => 'earliest') LIKE 'pulsar_sub_%' AS subscribed;
+SELECT pulsar.subscribe('trim/ns/t', 'late', initial_position => 'earliest') IS NOT NULL AS subscribed;
 SELECT pg_temp.backlog('trim/ns/t', 'late') AS late;
 SELECT pulsar.entry_id(message_id) FROM pulsar.receive('trim/ns/t', 'late', 1);
 SELECT pulsar.unsubscribe('trim/ns/t', 'late');
@@ -105,7 +105,7 @@ SELECT pulsar.entry_id(pulsar.send('trim/ns/keep', 'after'));
 -- a slow topic: its segment closes by age, ids stay unique and ordered, the
 -- backlog counts messages only
 SELECT pulsar.create_topic('trim/ns/slow');
-SELECT pulsar.subscribe('trim/ns/slow', 's') LIKE 'pulsar_sub_%' AS subscribed;
+SELECT pulsar.subscribe('trim/ns/slow', 's') IS NOT NULL AS subscribed;
 SELECT pg_temp.entries(ARRAY(SELECT pulsar.send('trim/ns/slow', 'a' || i) FROM generate_series(1, 3) i));
 ALTER SYSTEM SET pulsar_pg.segment_max_age = '1s';
 SELECT pg_reload_conf();

@@ -290,7 +290,8 @@ my %calls = (
 	'pulsar.get_subscription_permissions(text)' => [
 		'same',
 		"SELECT * FROM pulsar.get_subscription_permissions('public/default')"
-	]);
+	],
+);
 
 my @functions = split /\n/,
   $standby->safe_psql('postgres',
