@@ -25,6 +25,7 @@
 #include <sys/resource.h>
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -127,6 +128,14 @@ run_in_transaction(void (*body) (void *), void *arg)
 		body(arg);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+
+		/*
+		 * The worker commits with synchronous_commit off, which suits its
+		 * notifications; what a step changed must survive a crash before
+		 * anything acts on it (a segment cut by age skips entry ids that the
+		 * backlog must know are skipped), so its commit is flushed.
+		 */
+		XLogFlush(XactLastCommitEnd);
 	}
 	PG_CATCH();
 	{
