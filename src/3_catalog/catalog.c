@@ -1494,15 +1494,15 @@ lock_topic_now(int64 topic_id, LOCKMODE mode)
 }
 
 /*
- * The ledgers (partitions) of a topic, in partition order, allocated in the
- * caller's memory context.  Caller is inside begin_catalog_access().
+ * The ledgers (partitions) of a topic, in partition order.  Caller is inside
+ * begin_catalog_access(); the array is allocated in the memory context that
+ * was current before it, so it outlives end_catalog_access().
  */
 LedgerInfo *
 topic_ledgers(int64 topic_id, int *count)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(topic_id)};
-	MemoryContext caller = CurrentMemoryContext;
 	LedgerInfo *ledgers;
 
 	run_catalog_sql("SELECT ledger_id, partition_index, segment_entries"
@@ -1510,7 +1510,7 @@ topic_ledgers(int64 topic_id, int *count)
 					" ORDER BY partition_index",
 					1, argtypes, values, NULL, true);
 	*count = (int) SPI_processed;
-	ledgers = MemoryContextAlloc(caller, sizeof(LedgerInfo) * Max(*count, 1));
+	ledgers = SPI_palloc(sizeof(LedgerInfo) * Max(*count, 1));
 	for (int i = 0; i < *count; i++)
 	{
 		bool		isnull;
@@ -1525,15 +1525,15 @@ topic_ledgers(int64 topic_id, int *count)
 }
 
 /*
- * The segments of a ledger that exist, oldest first, allocated in the
- * caller's memory context.  Caller is inside begin_catalog_access().
+ * The segments of a ledger that exist, oldest first.  Caller is inside
+ * begin_catalog_access(); the array is allocated in the memory context that
+ * was current before it, so it outlives end_catalog_access().
  */
 SegmentInfo *
 ledger_segments(const LedgerInfo *ledger, int *count)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(ledger->ledger_id)};
-	MemoryContext caller = CurrentMemoryContext;
 	SegmentInfo *segments;
 
 	run_catalog_sql("SELECT segment_no, last_entry, closed_at, entries, size,"
@@ -1542,7 +1542,7 @@ ledger_segments(const LedgerInfo *ledger, int *count)
 					" ORDER BY segment_no",
 					1, argtypes, values, NULL, true);
 	*count = (int) SPI_processed;
-	segments = MemoryContextAlloc(caller, sizeof(SegmentInfo) * Max(*count, 1));
+	segments = SPI_palloc(sizeof(SegmentInfo) * Max(*count, 1));
 	for (int i = 0; i < *count; i++)
 	{
 		SegmentInfo *segment = &segments[i];
