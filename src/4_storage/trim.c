@@ -38,12 +38,9 @@
  */
 #include "postgres.h"
 
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
-#include "storage/lmgr.h"
 #include "utils/jsonb.h"
-#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "2_shmem/read_position.h"
@@ -323,24 +320,4 @@ ledger_storage_size(int64 topic_id, const LedgerInfo *ledger,
 									  (segments[i].last_entry - first + 1));
 	}
 	end_catalog_access(&access);
-}
-
-/*
- * trim_topic() for an administrator's call: it waits for the tables a
- * trim needs rather than leaving the topic for the next pass, so that a
- * segment worker creating the next segment at that moment does not make
- * the call do nothing.  Only the worker must never wait.
- */
-int64
-trim_topic_waiting(int64 topic_id)
-{
-	Oid			schema = get_namespace_oid("pulsar", false);
-
-	for (int i = 0; i < lengthof(trim_read_tables); i++)
-		LockRelationOid(get_relname_relid(trim_read_tables[i], schema),
-						AccessShareLock);
-	for (int i = 0; i < lengthof(trim_write_tables); i++)
-		LockRelationOid(get_relname_relid(trim_write_tables[i], schema),
-						RowExclusiveLock);
-	return trim_topic(topic_id);
 }
