@@ -16,6 +16,9 @@
  * take locks conditionally, and what they cannot lock now they leave for
  * the next pass (DESIGN invariant 6a).
  *
+ * A pass begins by removing the grants of roles dropped since the last
+ * one (roles belong to the whole cluster, grants to this database).
+ *
  * A pass gives the worker back control after MAINTENANCE_SLICE_MS, so that
  * notifications and timers are not held up by a pass over many topics; the
  * worker calls maintenance_run_pass() again in its next cycle, which goes on
@@ -37,6 +40,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "3_catalog/authz.h"
 #include "3_catalog/catalog.h"
 #include "4_storage/compaction.h"
 #include "4_storage/trim.h"
@@ -252,6 +256,14 @@ select_batch_steps(void)
 	}
 }
 
+/* the grants of roles dropped since the last pass */
+static void
+forget_dropped_roles_body(void *arg)
+{
+	if (lock_extension_now() && maintenance_tables_current())
+		(void) authz_forget_dropped_roles();
+}
+
 /* user and system CPU time of a usage, in milliseconds */
 static long
 cpu_ms(const struct rusage *usage)
@@ -305,6 +317,9 @@ maintenance_run_pass(void)
 		pass_steps = 0;
 		pass_peak_memory = 0;
 		getrusage(RUSAGE_SELF, &pass_usage);
+		MemoryContextReset(pass_context);
+		MemoryContextSwitchTo(pass_context);
+		(void) run_in_transaction(forget_dropped_roles_body, NULL);
 	}
 
 	pgstat_report_activity(STATE_RUNNING, "pulsar_pg maintenance pass");
