@@ -17,6 +17,7 @@ OBJS = \
 	src/1_value/murmur3.o \
 	src/1_value/topic_name.o \
 	src/2_shmem/read_position.o \
+	src/2_shmem/rate_limit.o \
 	src/3_catalog/catalog.o \
 	src/3_catalog/policy.o \
 	src/4_storage/publish.o \

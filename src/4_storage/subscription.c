@@ -55,7 +55,9 @@
 
 #include "4_storage/cursor.h"
 #include "5_dispatch/dispatch.h"
+#include "2_shmem/rate_limit.h"
 #include "2_shmem/read_position.h"
+#include "3_catalog/policy.h"
 #include "4_storage/subscription.h"
 #include "1_value/topic_name.h"
 #include "6_entry/worker.h"
@@ -927,6 +929,121 @@ resolve_subscribed_topic(FunctionCallInfo fcinfo, bool create_if_missing)
 	return resolve_topic(&name, create_if_missing, AccessShareLock);
 }
 
+/* a consumer's session, if it has one, is still there */
+#define CONSUMER_SESSION_LIVES \
+	"(c.backend_pid IS NULL OR EXISTS" \
+	"  (SELECT 1 FROM pg_catalog.pg_stat_get_activity(c.backend_pid) a" \
+	"    WHERE a.backend_start = c.backend_start))"
+
+/* the first column of the last catalog query's only row */
+static int64
+counted(void)
+{
+	bool		isnull;
+
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Fails if the topic has as many subscriptions as its
+ * max_subscriptions_per_topic allows.  For a subscription not created yet;
+ * caller holds its lock.
+ */
+static void
+check_subscription_count(TopicInfo *topic, const TopicLimits *limits)
+{
+	CatalogAccess access;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(topic->topic_id)};
+	int64		subscriptions;
+
+	if (limits->max_subscriptions <= 0)
+		return;
+	limit_slot_lock("subscriptions of topic", topic->topic_id);
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT count(*) FROM pulsar.subscription WHERE topic_id = $1",
+					1, argtypes, values, NULL, true);
+	subscriptions = counted();
+	end_catalog_access(&access);
+	if (subscriptions >= limits->max_subscriptions)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("topic \"%s\" has reached its limit of " INT64_FORMAT " subscriptions",
+						topic_name_string(&topic->name, NOT_A_PARTITION),
+						limits->max_subscriptions),
+				 errhint("Unsubscribe subscriptions that are no longer used, or raise the limit with pulsar.set_max_subscriptions_per_topic().")));
+}
+
+/*
+ * Fails if attaching consumer 'name' would go beyond the topic's
+ * max_consumers_per_subscription or max_consumers_per_topic.  A consumer
+ * already attached takes no new slot; a session's consumer whose session
+ * ended takes none either.  Caller holds the subscription's lock in
+ * ExclusiveLock, which serialises attaching to one subscription; attaching
+ * to any subscription of the topic is serialised here, when that limit is
+ * set.
+ */
+static void
+check_consumer_count(Subscription *subscription, const char *name,
+					 const TopicLimits *limits)
+{
+	CatalogAccess access;
+	Oid			argtypes[3] = {INT8OID, TEXTOID, INT8OID};
+	Datum		values[3] = {Int64GetDatum(subscription->subscription_id),
+		CStringGetTextDatum(name),
+	Int64GetDatum(subscription->topic->topic_id)};
+	char	   *topic_name = topic_name_string(&subscription->topic->name,
+											   NOT_A_PARTITION);
+	int64		consumers;
+
+	if (limits->max_consumers_per_subscription <= 0 &&
+		limits->max_consumers_per_topic <= 0)
+		return;
+	if (limits->max_consumers_per_topic > 0)
+		limit_slot_lock("consumers of topic", subscription->topic->topic_id);
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT count(*) FROM pulsar.consumer"
+					" WHERE subscription_id = $1 AND name = $2",
+					2, argtypes, values, NULL, true);
+	if (counted() > 0)
+	{
+		end_catalog_access(&access);
+		return;
+	}
+	if (limits->max_consumers_per_subscription > 0)
+	{
+		run_catalog_sql("SELECT count(*) FROM pulsar.consumer c"
+						" WHERE c.subscription_id = $1 AND " CONSUMER_SESSION_LIVES,
+						1, argtypes, values, NULL, true);
+		consumers = counted();
+		if (consumers >= limits->max_consumers_per_subscription)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("subscription \"%s\" of topic \"%s\" has reached its limit of " INT64_FORMAT " consumers",
+							subscription->name, topic_name,
+							limits->max_consumers_per_subscription),
+					 errhint("Close consumers that are no longer used, or raise the limit with pulsar.set_max_consumers_per_subscription().")));
+	}
+	if (limits->max_consumers_per_topic > 0)
+	{
+		run_catalog_sql("SELECT count(*) FROM pulsar.consumer c"
+						"  JOIN pulsar.subscription s"
+						"    ON s.subscription_id = c.subscription_id"
+						" WHERE s.topic_id = $3 AND " CONSUMER_SESSION_LIVES,
+						3, argtypes, values, NULL, true);
+		consumers = counted();
+		if (consumers >= limits->max_consumers_per_topic)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("topic \"%s\" has reached its limit of " INT64_FORMAT " consumers",
+							topic_name, limits->max_consumers_per_topic),
+					 errdetail("The limit counts the consumers of all its subscriptions."),
+					 errhint("Close consumers that are no longer used, or raise the limit with pulsar.set_max_consumers_per_topic().")));
+	}
+	end_catalog_access(&access);
+}
+
 /*
  * subscribe(topic, subscription, type, initial_position, consumer, priority,
  *			 negative_ack_delay, ack_timeout, max_redeliver_count,
@@ -952,6 +1069,7 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 	Datum		values[9];
 	char		nulls[9];
 	int			consumers;
+	TopicLimits limits;
 
 	check_can_change("pulsar.subscribe()");
 	name = required_name_argument(fcinfo, 1, "subscription");
@@ -1026,6 +1144,7 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 	topic = resolve_subscribed_topic(fcinfo, true);
 	lock_subscription(topic->topic_id, name, ExclusiveLock);
 	subscription = load_subscription(topic, name);
+	policy_limits(topic->topic_id, &limits);
 
 	argtypes[0] = INT8OID;
 	values[0] = Int64GetDatum(topic->topic_id);
@@ -1050,6 +1169,7 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 
 	if (subscription == NULL)
 	{
+		check_subscription_count(topic, &limits);
 		/* before the row exists: the cache must not keep it */
 		WorkerNoteSubscriptionsChanged();
 		begin_catalog_access(&access);
@@ -1110,6 +1230,7 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 	}
 
 	/* attach the consumer */
+	check_consumer_count(subscription, consumer_name, &limits);
 	argtypes[0] = INT8OID;
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = CStringGetTextDatum(consumer_name);
@@ -1203,6 +1324,7 @@ pulsar_unsubscribe(PG_FUNCTION_ARGS)
 					1, argtypes, values, NULL, false);
 	end_catalog_access(&access);
 	reset_dispatch_at_commit(subscription->subscription_id);
+	ForgetRateLimitsAtCommit(topic->topic_id, subscription->subscription_id);
 	WorkerNoteSubscriptionsChanged();
 	PG_RETURN_VOID();
 }

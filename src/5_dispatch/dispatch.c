@@ -73,7 +73,9 @@
 #include "5_dispatch/dispatch.h"
 #include "1_value/murmur3.h"
 #include "4_storage/publish.h"
+#include "2_shmem/rate_limit.h"
 #include "2_shmem/read_position.h"
+#include "3_catalog/policy.h"
 #include "4_storage/reader.h"
 #include "4_storage/subscription.h"
 #include "6_entry/worker.h"
@@ -662,6 +664,7 @@ typedef struct Receiver
 	ReturnSetInfo *rsinfo;
 	int			remaining;
 	int64		bytes;			/* of payloads, keys and properties returned */
+	TopicLimits limits;			/* of the topic, read once per call */
 } Receiver;
 
 /*
@@ -1656,6 +1659,41 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 									UNACKED_COUNT_RANGES);
 		want = Min(want, subscription->max_unacked_messages - holding);
 	}
+
+	/*
+	 * A subscription holding max_unacked_messages_per_subscription
+	 * unacknowledged messages in this partition gets nothing new, whichever
+	 * consumer asks: Pulsar blocks the subscription until acks come.
+	 */
+	if (want > 0 && receiver->limits.max_unacked_per_subscription > 0)
+	{
+		int64		limit = receiver->limits.max_unacked_per_subscription;
+		int64		holding;
+
+		if (track && !ordered)
+		{
+			bool		isnull;
+
+			values[6] = Int32GetDatum((int32) Min(limit, PG_INT32_MAX));
+			begin_catalog_access(&access);
+			run_catalog_sql("SELECT coalesce(sum(n), 0)::bigint FROM"
+							" (SELECT last_entry - first_entry + 1 AS n FROM pulsar.pending"
+							"   WHERE subscription_id = $1 AND ledger_id = $2"
+							"     AND consumer_id IS NOT NULL"
+							"   LIMIT $7) held",
+							7, argtypes, values, NULL, false);
+			holding = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1, &isnull));
+			end_catalog_access(&access);
+		}
+		else if (read_position - 1 - mark_delete <= limit - want)
+			holding = 0;		/* it cannot hold enough to matter */
+		else
+			holding = count_unacked(subscription, ledger->ledger_id,
+									mark_delete + 1, read_position - 1,
+									UNACKED_COUNT_RANGES);
+		want = (int) Min((int64) want, limit - holding);
+	}
 	if (want <= 0)
 	{
 		UnregisterSnapshot(snapshot);
@@ -1833,6 +1871,89 @@ topic_moved(TopicInfo *topic, const int64 *seen)
 	return false;
 }
 
+/* whether the subscriptions of the topic have a dispatch rate */
+static inline bool
+dispatch_rate_limited(const Receiver *receiver)
+{
+	return receiver->limits.dispatch.messages_per_second > 0 ||
+		receiver->limits.dispatch.bytes_per_second > 0;
+}
+
+/*
+ * One look at every partition, from 'first' on, for as many messages as
+ * the receive still wants and the subscription's dispatch rate lets go
+ * now; what the rate let go and was not handed out is given back, and the
+ * bytes handed out are charged.
+ */
+static void
+look_once(Receiver *receiver, TopicInfo *topic, uint32 first)
+{
+	bool		rate_limited = dispatch_rate_limited(receiver);
+	int64		allowed = receiver->remaining;
+	int64		delivered = 0;
+	int64		bytes_before = receiver->bytes;
+
+	if (rate_limited)
+		allowed = RateLimitTakeMessages(topic->topic_id,
+										receiver->subscription->subscription_id,
+										&receiver->limits.dispatch,
+										receiver->remaining);
+	for (int i = 0;
+		 i < topic->num_ledgers && receiver_wants_more(receiver) &&
+		 delivered < allowed;
+		 i++)
+	{
+		LedgerInfo *ledger = &topic->ledgers[(first + i) % topic->num_ledgers];
+		int			got = receive_from_ledger(receiver, ledger,
+											  (int) Min((int64) receiver->remaining,
+														allowed - delivered));
+
+		receiver->remaining -= got;
+		delivered += got;
+	}
+	if (rate_limited)
+		RateLimitSettle(topic->topic_id, receiver->subscription->subscription_id,
+						&receiver->limits.dispatch, allowed, delivered,
+						receiver->bytes - bytes_before);
+}
+
+/*
+ * Waits, before a receive's first look, until the subscription's dispatch
+ * rate has room for a message (and its bytes are not booked more than a
+ * second ahead); fails if that
+ * would take longer than pulsar_pg.rate_limit_timeout.  Sleeps without the
+ * subscription's lock; returns whether it slept (and so gave the lock up).
+ */
+static bool
+wait_for_dispatch_rate(Receiver *receiver, TopicInfo *topic)
+{
+	int64		wait_us;
+	bool		booked;
+
+	if (!dispatch_rate_limited(receiver))
+		return false;
+	wait_us = RateLimitBook(topic->topic_id,
+							receiver->subscription->subscription_id,
+							&receiver->limits.dispatch, 1, 0, false,
+							(int64) pulsar_rate_limit_timeout_ms * 1000, &booked);
+	if (!booked)
+		ereport(ERROR,
+				(errcode(ERRCODE_RATE_LIMIT_EXCEEDED),
+				 errmsg("subscription \"%s\" of topic \"%s\" is over its dispatch rate",
+						receiver->subscription->name,
+						topic_name_string(&topic->name, NOT_A_PARTITION)),
+				 errdetail("The subscription receives %s per second; this receive would wait " INT64_FORMAT " ms, longer than pulsar_pg.rate_limit_timeout (%d ms).",
+						   rate_limit_description(&receiver->limits.dispatch),
+						   (wait_us + 999) / 1000, pulsar_rate_limit_timeout_ms),
+				 errhint("Receive less often, raise pulsar_pg.rate_limit_timeout, or raise the rate with pulsar.set_dispatch_rate().")));
+	if (wait_us == 0)
+		return false;
+	unlock_subscription(topic->topic_id, receiver->subscription->name,
+						AccessShareLock);
+	RateLimitSleep(wait_us);
+	return true;
+}
+
 /*
  * receive(topic, subscription, max_messages, timeout, consumer)
  *		RETURNS SETOF pulsar.message
@@ -1897,6 +2018,10 @@ pulsar_receive(PG_FUNCTION_ARGS)
 		text_to_cstring(PG_GETARG_TEXT_PP(4));
 	memset(&receiver, 0, sizeof(receiver));
 	open_receiver(&receiver, topic, name, consumer_name);
+	policy_limits(topic->topic_id, &receiver.limits);
+	/* nothing was written yet: the lock may go while it waits */
+	if (wait_for_dispatch_rate(&receiver, topic))
+		locked = false;
 
 	InitMaterializedSRF(fcinfo, 0);
 	receiver.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
@@ -1949,15 +2074,7 @@ pulsar_receive(PG_FUNCTION_ARGS)
 			for (int i = 0; seen != NULL && i < topic->num_ledgers; i++)
 				seen[i] = GetMaxReadPosition(topic->ledgers[i].ledger_id,
 											 load_next_entry);
-			for (int i = 0;
-				 i < topic->num_ledgers && receiver_wants_more(&receiver);
-				 i++)
-			{
-				LedgerInfo *ledger = &topic->ledgers[(first + i) % topic->num_ledgers];
-
-				receiver.remaining -= receive_from_ledger(&receiver, ledger,
-														  receiver.remaining);
-			}
+			look_once(&receiver, topic, first);
 			MemoryContextSwitchTo(caller);
 			if (timeout_us > 0)
 				MemoryContextReset(look_context);

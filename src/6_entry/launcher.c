@@ -49,6 +49,7 @@
 #include "utils/timestamp.h"
 
 #include "5_dispatch/dispatch.h"
+#include "2_shmem/rate_limit.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/subscription.h"
 #include "6_entry/worker.h"
@@ -326,6 +327,7 @@ pulsar_process_utility(PlannedStmt *pstmt, const char *queryString,
 		ForgetDatabasePartitions(database_id);
 		ForgetDatabaseDispatch(database_id);
 		ForgetDatabaseConsumers(database_id);
+		ForgetDatabaseRateLimits(database_id);
 	}
 }
 

@@ -22,8 +22,10 @@
 #include "utils/jsonb.h"
 
 #include "3_catalog/catalog.h"
+#include "3_catalog/policy.h"
 #include "4_storage/cursor.h"
 #include "5_dispatch/dispatch.h"
+#include "2_shmem/rate_limit.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/reader.h"
 #include "4_storage/subscription.h"
@@ -177,6 +179,50 @@ pending_count(Subscription *subscription, PendingKind kind)
 }
 
 /*
+ * Whether a subscription holds max_unacked_messages_per_subscription
+ * unacknowledged messages in one of the ledgers: then receive hands it
+ * nothing new there.
+ */
+static bool
+subscription_blocked(Subscription *subscription, TopicInfo *topic,
+					 int first_ledger, int num_ledgers, int64 limit)
+{
+	bool		ordered = subscription->type == SUBSCRIPTION_EXCLUSIVE ||
+		subscription->type == SUBSCRIPTION_FAILOVER;
+	bool		blocked = false;
+
+	if (limit <= 0)
+		return false;
+	for (int i = first_ledger; i < first_ledger + num_ledgers && !blocked; i++)
+	{
+		int64		ledger_id = topic->ledgers[i].ledger_id;
+		int64		unacked;
+
+		if (ordered)
+			unacked = ordered_holding(subscription, ledger_id);
+		else
+		{
+			CatalogAccess access;
+			Oid			argtypes[2] = {INT8OID, INT8OID};
+			Datum		values[2] = {Int64GetDatum(subscription->subscription_id),
+			Int64GetDatum(ledger_id)};
+			bool		isnull;
+
+			begin_catalog_access(&access);
+			run_catalog_sql("SELECT coalesce(sum(last_entry - first_entry + 1), 0)::bigint"
+							"  FROM pulsar.pending WHERE subscription_id = $1"
+							"   AND ledger_id = $2 AND consumer_id IS NOT NULL",
+							2, argtypes, values, NULL, true);
+			unacked = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1, &isnull));
+			end_catalog_access(&access);
+		}
+		blocked = unacked >= limit;
+	}
+	return blocked;
+}
+
+/*
  * The topic a stats function is asked about, and which of its ledgers: all
  * of them, or the one partition named.
  */
@@ -216,6 +262,8 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 
 	int			first_ledger;
 	int			num_ledgers;
+	TopicLimits limits;
+	RateLimitCounters throttled;
 
 	check_can_read("pulsar.topic_stats()");
 	topic = stats_topic(fcinfo, &first_ledger, &num_ledgers);
@@ -226,6 +274,8 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 		entries += last[i] + 1;
 	}
 	subscriptions = topic_subscriptions(topic, &num_subscriptions);
+	policy_limits(topic->topic_id, &limits);
+	RateLimitCounted(topic->topic_id, RATE_LIMIT_PUBLISH, &throttled);
 
 	initStringInfo(&json);
 	appendStringInfo(&json, "{\"topic\": ");
@@ -234,7 +284,9 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 										 topic->ledgers[first_ledger].partition_index :
 										 NOT_A_PARTITION));
 	appendStringInfo(&json, ", \"partitions\": %d, \"msgInCounter\": " INT64_FORMAT
-					 ", \"subscriptions\": {", topic->partitions, entries);
+					 ", \"publishRateLimitedTimes\": " INT64_FORMAT
+					 ", \"subscriptions\": {", topic->partitions, entries,
+					 throttled.message_throttled + throttled.byte_throttled);
 	for (int s = 0; s < num_subscriptions; s++)
 	{
 		Subscription *subscription = subscriptions[s].subscription;
@@ -273,7 +325,16 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 						 ordered ? 0 : pending_count(subscription, PENDING_DELAYED),
 						 rate, out_counter);
 		append_consumers(&json, subscription, ordered_unacked, &blocked);
-		appendStringInfo(&json, ", \"blockedSubscriptionOnUnackedMsgs\": false}");
+		RateLimitCounted(topic->topic_id, subscription->subscription_id,
+						 &throttled);
+		appendStringInfo(&json, ", \"dispatchThrottledMsgEventsBySubscriptionLimit\": " INT64_FORMAT
+						 ", \"dispatchThrottledBytesEventsBySubscriptionLimit\": " INT64_FORMAT
+						 ", \"blockedSubscriptionOnUnackedMsgs\": %s}",
+						 throttled.message_throttled, throttled.byte_throttled,
+						 subscription_blocked(subscription, topic, first_ledger,
+											  num_ledgers,
+											  limits.max_unacked_per_subscription) ?
+						 "true" : "false");
 	}
 	appendStringInfoString(&json, "}}");
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data)));
@@ -426,7 +487,7 @@ pulsar_shared_memory_usage(PG_FUNCTION_ARGS)
 		const char *area;
 		int64		entries;
 		int64		max_entries;
-	}			areas[4];
+	}			areas[5];
 
 	RequireReadPositionState();
 	ReadPositionUsage(&partitions, &reservations);
@@ -442,6 +503,9 @@ pulsar_shared_memory_usage(PG_FUNCTION_ARGS)
 	areas[3].area = "consumers";
 	areas[3].entries = ConsumerUsage();
 	areas[3].max_entries = pulsar_max_cursors;
+	areas[4].area = "rate_limits";
+	areas[4].entries = RateLimitUsage();
+	areas[4].max_entries = pulsar_max_rate_limiters;
 
 	InitMaterializedSRF(fcinfo, 0);
 	for (int i = 0; i < lengthof(areas); i++)

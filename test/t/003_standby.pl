@@ -224,6 +224,48 @@ my %calls = (
 	  => [ 25006, "SELECT * FROM pulsar.send_batch('repl', ARRAY['a', 'b'])" ],
 	'pulsar.set_deduplication(text,boolean)' =>
 	  [ 25006, "SELECT pulsar.set_deduplication('public/default', true)" ],
+	'pulsar.set_retention(text,interval,bigint)' =>
+	  [ 25006, "SELECT pulsar.set_retention('public/default', '1 day', NULL)" ],
+	'pulsar.set_message_ttl(text,interval)' =>
+	  [ 25006, "SELECT pulsar.set_message_ttl('repl', '1 hour')" ],
+	'pulsar.set_backlog_quota(text,bigint,interval,text)' =>
+	  [ 25006, "SELECT pulsar.set_backlog_quota('repl', 1024, NULL)" ],
+	'pulsar.set_subscription_expiration_time(text,interval)' => [
+		25006,
+		"SELECT pulsar.set_subscription_expiration_time('public/default', '1 day')"
+	],
+	'pulsar.set_inactive_topic_policies(text,boolean,interval,text)' => [
+		25006,
+		"SELECT pulsar.set_inactive_topic_policies('repl', true, '1 min', 'delete_when_no_subscriptions')"
+	],
+	'pulsar.set_compaction_threshold(text,bigint)' =>
+	  [ 25006, "SELECT pulsar.set_compaction_threshold('repl', 1024)" ],
+	'pulsar.remove_policy(text,text)' =>
+	  [ 25006, "SELECT pulsar.remove_policy('repl', 'retention')" ],
+	'pulsar.get_policies(text)' =>
+	  [ 25006, "SELECT pulsar.get_policies('repl')" ],
+	'pulsar.policy_default(text)' =>
+	  [ 'same', "SELECT pulsar.policy_default('publish_rate')" ],
+	'pulsar.effective_policy(bigint,text)' => [
+		'same',
+		"SELECT pulsar.effective_policy(topic_id, 'dispatch_rate') FROM pulsar.topic WHERE name = 'repl'"
+	],
+	'pulsar.set_max_topics_per_namespace(text,integer)' =>
+	  [ 25006, "SELECT pulsar.set_max_topics_per_namespace('public/default', 10)" ],
+	'pulsar.set_max_subscriptions_per_topic(text,integer)' =>
+	  [ 25006, "SELECT pulsar.set_max_subscriptions_per_topic('repl', 10)" ],
+	'pulsar.set_max_consumers_per_topic(text,integer)' =>
+	  [ 25006, "SELECT pulsar.set_max_consumers_per_topic('repl', 10)" ],
+	'pulsar.set_max_consumers_per_subscription(text,integer)' =>
+	  [ 25006, "SELECT pulsar.set_max_consumers_per_subscription('repl', 10)" ],
+	'pulsar.set_max_unacked_messages_per_subscription(text,integer)' => [
+		25006,
+		"SELECT pulsar.set_max_unacked_messages_per_subscription('repl', 10)"
+	],
+	'pulsar.set_publish_rate(text,bigint,bigint)' =>
+	  [ 25006, "SELECT pulsar.set_publish_rate('repl', 10, NULL)" ],
+	'pulsar.set_dispatch_rate(text,bigint,bigint)' =>
+	  [ 25006, "SELECT pulsar.set_dispatch_rate('repl', 10, NULL)" ],
 	'pulsar.subscribe(text,text,text,text,text,integer,interval,interval,integer,text,integer)'
 	  => [ 25006, "SELECT pulsar.subscribe('repl', 'stby2')" ],
 	'pulsar.topic_internal_stats(text)' =>
