@@ -198,8 +198,8 @@ wait_for_cost(RateBucket *bucket, const RateLimit *limit, double now,
  * Returns how many microseconds a call costing 'messages' and 'bytes' must
  * wait before it goes (0: at once), and books it when 'book' is true,
  * unless that wait is longer than 'max_wait_us': then it books nothing and
- * sets *within to false.  A call that must wait, or is refused, is counted
- * against the dimension(s) that held it back.
+ * sets *within to false.  A call that must wait, or would wait too long,
+ * is counted as held back, and against the dimension(s) that held it back.
  */
 int64
 RateLimitBook(int64 topic_id, int64 subscription_id, const RateLimit *limit,
@@ -215,14 +215,14 @@ RateLimitBook(int64 topic_id, int64 subscription_id, const RateLimit *limit,
 	SpinLockAcquire(&bucket->mutex);
 	wait = wait_for_cost(bucket, limit, now, messages, bytes, &message_wait,
 						 &byte_wait);
+	if (wait > 0)
+		bucket->counters.throttled++;
 	if (message_wait > 0)
 		bucket->counters.message_throttled++;
 	if (byte_wait > 0)
 		bucket->counters.byte_throttled++;
 	*within = wait <= (double) max_wait_us;
-	if (!*within)
-		bucket->counters.refused++;
-	else if (book)
+	if (*within && book)
 	{
 		if (limit->messages_per_second > 0)
 			bucket->message_tat = Max(bucket->message_tat, now) +
@@ -254,6 +254,7 @@ RateLimitTakeMessages(int64 topic_id, int64 subscription_id,
 		bucket->byte_tat - now > BURST_USECS)
 	{
 		taken = 0;
+		bucket->counters.throttled++;
 		bucket->counters.byte_throttled++;
 	}
 	if (taken > 0 && limit->messages_per_second > 0)
@@ -265,7 +266,10 @@ RateLimitTakeMessages(int64 topic_id, int64 subscription_id,
 
 		taken = (int64) Min((double) wanted, fit);
 		if (taken < wanted)
+		{
+			bucket->counters.throttled++;
 			bucket->counters.message_throttled++;
+		}
 		bucket->message_tat = Max(bucket->message_tat, now) + taken * cost;
 	}
 	SpinLockRelease(&bucket->mutex);

@@ -23,9 +23,9 @@ typedef struct RateLimit
 /* what a topic's or a subscription's bucket has counted */
 typedef struct RateLimitCounters
 {
+	int64		throttled;		/* calls held back, by either rate */
 	int64		message_throttled;	/* calls held back by the message rate */
 	int64		byte_throttled; /* calls held back by the byte rate */
-	int64		refused;		/* calls that would have waited too long */
 } RateLimitCounters;
 
 #define RATE_LIMIT_PUBLISH	0	/* the subscription id of a topic's bucket */

@@ -560,17 +560,21 @@ policy_limits(int64 topic_id, TopicLimits *limits)
 	entry = last_limits;
 	if (entry == NULL || entry->topic_id != topic_id)
 	{
-		bool		found;
-
-		entry = hash_search(LimitCache, &topic_id, HASH_ENTER, &found);
-		if (!found)
+		entry = hash_search(LimitCache, &topic_id, HASH_FIND, NULL);
+		if (entry == NULL)
 		{
+			CachedLimits loaded;
+
+			/* loaded first: a failed load leaves no entry behind */
+			loaded.topic_id = topic_id;
 			if (OidIsValid(policy_table_oid))
-				load_limits(entry);
+				load_limits(&loaded);
 			else
 				for (int f = 0; f < NUM_LIMIT_FIELDS; f++)
-					entry->topic_value[f] = entry->namespace_value[f] =
+					loaded.topic_value[f] = loaded.namespace_value[f] =
 						LIMIT_NOT_SET;
+			entry = hash_search(LimitCache, &topic_id, HASH_ENTER, NULL);
+			*entry = loaded;
 		}
 		last_limits = entry;
 	}

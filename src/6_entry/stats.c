@@ -286,7 +286,7 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 	appendStringInfo(&json, ", \"partitions\": %d, \"msgInCounter\": " INT64_FORMAT
 					 ", \"publishRateLimitedTimes\": " INT64_FORMAT
 					 ", \"subscriptions\": {", topic->partitions, entries,
-					 throttled.message_throttled + throttled.byte_throttled);
+					 throttled.throttled);
 	for (int s = 0; s < num_subscriptions; s++)
 	{
 		Subscription *subscription = subscriptions[s].subscription;

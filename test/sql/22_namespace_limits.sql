@@ -61,6 +61,13 @@ SELECT pg_temp.error_of($$SELECT pulsar.set_publish_rate('lim/none', 1, 1)$$);
 SELECT pg_temp.error_of($$SELECT pulsar.set_dispatch_rate('lim/ns', -1, 0)$$);
 SELECT pg_temp.error_of($$SELECT pulsar.set_dispatch_rate('lim/ns', 0, -1)$$);
 SELECT pg_temp.error_of($$SELECT pulsar.set_dispatch_rate('lim/ns/missing', 1, 1)$$);
+SELECT pg_temp.error_of($$SELECT pulsar.set_max_consumers_per_topic(NULL, 5)$$);
+SELECT pg_temp.error_of($$SELECT pulsar.set_max_consumers_per_subscription(NULL, 5)$$);
+SELECT pg_temp.error_of($$SELECT pulsar.set_max_consumers_per_subscription('lim/none', 5)$$);
+SELECT pg_temp.error_of($$SELECT pulsar.set_max_unacked_messages_per_subscription(NULL, 5)$$);
+SELECT pg_temp.error_of($$SELECT pulsar.set_publish_rate(NULL, 5, 5)$$);
+SELECT pg_temp.error_of($$SELECT pulsar.set_dispatch_rate(NULL, 5, 5)$$);
+SELECT pg_temp.error_of($$SELECT pulsar.set_dispatch_rate('lim/ns/orders-partition-0', 5, 5)$$);
 SELECT pg_temp.error_of($$SELECT pulsar.remove_policy('lim/ns', 'max_topics')$$);
 SELECT count(*) = :policies_before AS nothing_changed FROM pulsar.policy;
 
