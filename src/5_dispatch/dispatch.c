@@ -1920,23 +1920,23 @@ look_once(Receiver *receiver, TopicInfo *topic, uint32 first)
 /*
  * Waits, before a receive's first look, until the subscription's dispatch
  * rate has room for a message (and its bytes are not booked more than a
- * second ahead); fails if that
- * would take longer than pulsar_pg.rate_limit_timeout.  Sleeps without the
- * subscription's lock; returns whether it slept (and so gave the lock up).
+ * second ahead); fails if that would take longer than
+ * pulsar_pg.rate_limit_timeout.  Sleeps without the subscription's lock;
+ * returns whether it slept (and so gave the lock up).
  */
 static bool
 wait_for_dispatch_rate(Receiver *receiver, TopicInfo *topic)
 {
 	int64		wait_us;
-	bool		booked;
+	bool		within;
 
 	if (!dispatch_rate_limited(receiver))
 		return false;
 	wait_us = RateLimitBook(topic->topic_id,
 							receiver->subscription->subscription_id,
 							&receiver->limits.dispatch, 1, 0, false,
-							(int64) pulsar_rate_limit_timeout_ms * 1000, &booked);
-	if (!booked)
+							(int64) pulsar_rate_limit_timeout_ms * 1000, &within);
+	if (!within)
 		ereport(ERROR,
 				(errcode(ERRCODE_RATE_LIMIT_EXCEEDED),
 				 errmsg("subscription \"%s\" of topic \"%s\" is over its dispatch rate",
