@@ -6,13 +6,14 @@
 #
 #	  - Entries go with their objects: partition positions, dispatch state,
 #		consumer liveness and rate buckets with delete_topic(force),
-#		unsubscribe and DROP DATABASE.  Many create/subscribe/receive/delete cycles leave
-#		the tables as they found them (pulsar.shared_memory_usage()).
+#		unsubscribe and DROP DATABASE.  Many create/subscribe/receive/delete
+#		cycles leave the tables as they found them
+#		(pulsar.shared_memory_usage()).
 #	  - Beyond pulsar_pg.max_partitions, pulsar_pg.max_cursors and
-#		pulsar_pg.max_rate_limiters, calls
-#		fail with configuration_limit_exceeded and a hint naming the
-#		setting, and PostgreSQL's own shared memory is untouched: CREATE
-#		TABLE and advisory locks still work.
+#		pulsar_pg.max_rate_limiters, calls fail with
+#		configuration_limit_exceeded and a hint naming the setting, and
+#		PostgreSQL's own shared memory is untouched: CREATE TABLE and
+#		advisory locks still work.
 #	  - No user action PANICs the server: a transaction that sent, dropped
 #		and re-created the extension, then rolled back.
 #
