@@ -86,6 +86,7 @@ SELECT pg_temp.error_of($$SELECT pulsar.set_max_unacked_messages_per_subscriptio
 SELECT pg_temp.error_of($$SELECT pulsar.set_publish_rate('lim/ns', 100, 100)$$);
 SELECT pg_temp.error_of($$SELECT pulsar.set_dispatch_rate('lim/ns', 100, 100)$$);
 RESET ROLE;
+SELECT count(*) = :policies_before AS nothing_changed FROM pulsar.policy;
 DROP ROLE limit_stranger;
 
 -- max_topics_per_namespace (4): each partition counts, as in Pulsar
