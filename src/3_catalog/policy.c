@@ -757,7 +757,8 @@ store_policy(const PolicyTarget *target, const char *policy, const char *json)
 
 /*
  * Stores {"field": value}, or {"field": null} for zero, which is Pulsar's
- * "none" for a TTL, an expiration time and a compaction threshold.
+ * "none" for a TTL, an expiration time, a compaction threshold and a count
+ * limit.
  */
 static void
 store_single_limit(const PolicyTarget *target, const char *policy,

@@ -161,6 +161,19 @@ SELECT pulsar.ack_cumulative('lim/ns/unacked', 'ex', (SELECT pulsar.max(message_
 SELECT count(*) AS e_got FROM pulsar.receive('lim/ns/unacked', 'ex', 10, consumer => 'e');
 SELECT pulsar.topic_stats('lim/ns/unacked') #> '{subscriptions,ex,blockedSubscriptionOnUnackedMsgs}' AS blocked;
 
+-- a departed consumer (a named one whose lease expired) takes no slot
+SELECT pulsar.create_topic('lim/ns/lease');
+SELECT pulsar.set_max_consumers_per_subscription('lim/ns/lease', 1);
+SELECT pulsar.subscribe('lim/ns/lease', 's', 'shared', consumer => 'old') IS NOT NULL AS subscribed;
+SELECT pg_temp.error_of($$SELECT pulsar.subscribe('lim/ns/lease', 's', 'shared', consumer => 'new')$$);
+SET pulsar_pg.consumer_lease = '100ms';
+SELECT pg_sleep(0.3);
+SELECT pulsar.subscribe('lim/ns/lease', 's', 'shared', consumer => 'new') IS NOT NULL AS subscribed;
+RESET pulsar_pg.consumer_lease;
+SELECT c.name FROM pulsar.consumer c JOIN pulsar.subscription s USING (subscription_id)
+  JOIN pulsar.topic t USING (topic_id) WHERE t.tenant = 'lim' AND t.name = 'lease';
+SELECT pulsar.delete_topic('lim/ns/lease', force => true);
+
 -- clean up: a topic's limits go with it
 SELECT pulsar.delete_topic('lim/ns/unacked', force => true);
 SELECT pulsar.delete_topic('lim/ns/orders', force => true);
