@@ -22,6 +22,7 @@ OBJS = \
 	src/2_shmem/dispatch_state.o \
 	src/2_shmem/worker_signal.o \
 	src/2_shmem/consumer_liveness.o \
+	src/2_shmem/rate_limit.o \
 	src/3_catalog/catalog.o \
 	src/3_catalog/policy.o \
 	src/3_catalog/authz.o \

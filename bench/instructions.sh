@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 #
-# bench/instructions.sh -- CPU instructions of one consuming statement,
+# bench/instructions.sh -- CPU instructions of one consuming statement (and
+# of one send),
 # counted by valgrind's callgrind: unlike rows/s, the count does not depend
 # on what else the machine is doing, so it shows what a change to the
 # consuming code gains or loses (it leaves out waiting: the WAL flush, the
@@ -10,6 +11,9 @@
 #
 #   BACKLOG     messages in the backlog (default 200000, a multiple of 1000)
 #   BENCH_KEEP=1  keep the temp directory (callgrind outputs in runs/)
+#   LIMITS=1    give the topics limits that never bind (rates of 10^9 a
+#               second, 10^9 unacknowledged messages), to count what
+#               checking them costs
 #
 # A throw-away cluster (bench/lib.sh) gets one topic with an exclusive and
 # a shared subscription and BACKLOG messages of 100 bytes; the server is
@@ -21,6 +25,8 @@
 # which pgbench -M prepared does not do):
 #   exclusive   receive 100 + ack_cumulative (bench/consume_exclusive.sql)
 #   shared      receive 100 + ack of the array (bench/consume_shared.sql)
+#   send        one pulsar.send of 100 bytes to a topic of its own
+#               (bench/pulsar_single.sql)
 # Prints a markdown table: instructions per statement and per message,
 # and the share of the statement spent in pulsar_pg's entry points.
 #
@@ -30,6 +36,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 backlog=${BACKLOG:-200000}
 port=${BENCH_PORT:-5479}
 keep=${BENCH_KEEP:-0}
+limits=${LIMITS:-0}
 sync_commit=on
 
 me=instructions
@@ -54,6 +61,10 @@ CREATE EXTENSION pulsar_pg;
 SELECT pulsar.create_topic('backlog');
 SELECT pulsar.subscribe('backlog', 'ex', 'exclusive', 'earliest', consumer => 'e');
 SELECT pulsar.subscribe('backlog', 'sh', 'shared', 'earliest', consumer => 's');
+-- a topic for the send case, past its first entry (whose send asks a
+-- background worker, which single-user mode has not, for the next segment)
+SELECT pulsar.create_topic('sends');
+SELECT pulsar.send('sends', '$payload'::bytea);
 DO \$\$
 BEGIN
 	FOR i IN 1..$(( backlog / 1000 )) LOOP
@@ -63,14 +74,24 @@ BEGIN
 END \$\$;
 VACUUM ANALYZE;
 SQL
+if [ "$limits" = 1 ]; then
+	psql_db bench <<SQL >/dev/null
+SELECT pulsar.set_publish_rate('sends', 1000000000, 1000000000000);
+SELECT pulsar.set_dispatch_rate('backlog', 1000000000, 1000000000000);
+SELECT pulsar.set_max_unacked_messages_per_subscription('backlog', 1000000000);
+SQL
+fi
 as_postgres "$bindir/pg_ctl" -D "$pgdata" -m fast -w stop >/dev/null
 server_started=no
 
 declare -A statement=(
 	[exclusive]="SELECT n, pulsar.ack_cumulative('backlog', 'ex', m) FROM (SELECT count(*) AS n, pulsar.max(message_id) AS m FROM pulsar.receive('backlog', 'ex', 100, consumer => 'e')) r WHERE m IS NOT NULL"
 	[shared]="SELECT n, pulsar.ack('backlog', 'sh', ids) FROM (SELECT count(*) AS n, array_agg(message_id) AS ids FROM pulsar.receive('backlog', 'sh', 100, consumer => 's')) r WHERE n > 0"
+	[send]="SELECT count(*) AS n FROM (SELECT pulsar.send('sends', '$payload'::bytea)) s"
 	[seek]="SELECT pulsar.seek('backlog', 'ex', 'earliest'), pulsar.seek('backlog', 'sh', 'earliest')"
 )
+# messages each statement handles
+declare -A messages=([exclusive]=100 [shared]=100 [send]=1)
 
 single() { as_postgres "$bindir/postgres" --single -D "$pgdata" bench "$@"; }
 
@@ -84,8 +105,8 @@ total_ir() {
 	as_postgres valgrind --tool=callgrind --callgrind-out-file="$out.callgrind" \
 		"$bindir/postgres" --single -D "$pgdata" bench <"$out.sql" >"$out.log" 2>&1 ||
 		{ tail -n 20 "$out.log" >&2; die "$c: the single-user session failed"; }
-	[ "$(grep -c '^	 1: n = "100"' "$out.log")" -eq "$n" ] ||
-		die "$c: not $n statements of 100 messages (see $out.log)"
+	[ "$(grep -c "^	 1: n = \"${messages[$c]}\"" "$out.log")" -eq "$n" ] ||
+		die "$c: not $n statements of ${messages[$c]} messages (see $out.log)"
 	callgrind_annotate "$out.callgrind" 2>/dev/null |
 		awk '/PROGRAM TOTALS/ && !done { gsub(",", "", $1); print $1; done = 1 }'
 }
@@ -100,19 +121,21 @@ entry_ir() {
 
 echo "# pulsar_pg instructions per consuming statement"
 echo
-echo "- command: \`BACKLOG=$backlog bash bench/instructions.sh\`"
+echo "- command: \`BACKLOG=$backlog LIMITS=$limits bash bench/instructions.sh\`"
 echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); $(valgrind --version), PostgreSQL $("$bindir/postgres" --version | awk '{ print $3 }'), pulsar_pg $(awk -F"'" '/default_version/ { print $2 }' "$("$bindir/pg_config" --sharedir)/extension/pulsar_pg.control")"
 echo "- single-user mode, one statement per transaction; (300 runs - 100 runs) / 200"
 echo
-echo "| case | instructions per statement | per message | in receive | in the ack |"
+echo "| case | instructions per statement | per message | in receive (send: in send) | in the ack |"
 echo "|---|---:|---:|---:|---:|"
-for c in exclusive shared; do
+for c in exclusive shared send; do
 	say "$c: 100 and 300 statements under callgrind"
 	a=$(total_ir "$c" 100)
 	b=$(total_ir "$c" 300)
 	per=$(( (b - a) / 200 ))
+	entry_fn=pulsar_receive
 	ack_fn=pulsar_ack_cumulative
 	[ "$c" = shared ] && ack_fn=pulsar_ack_array
+	[ "$c" = send ] && entry_fn=pulsar_send && ack_fn=none
 	share() {
 		local x y
 		x=$(entry_ir "$c" 100 "$1")
@@ -120,6 +143,6 @@ for c in exclusive shared; do
 		[ -n "$x" ] && [ -n "$y" ] || { echo "n/a"; return; }
 		awk -v x="$x" -v y="$y" -v t="$per" 'BEGIN { printf "%.0f %%", (y - x) / 200 / t * 100 }'
 	}
-	printf '| %s | %s | %s | %s | %s |\n' "$c" "$per" "$(( per / 100 ))" \
-		"$(share pulsar_receive)" "$(share "$ack_fn")"
+	printf '| %s | %s | %s | %s | %s |\n' "$c" "$per" "$(( per / ${messages[$c]} ))" \
+		"$(share "$entry_fn")" "$(share "$ack_fn")"
 done

@@ -2,12 +2,14 @@
  *
  * pulsar-pg.c
  *	  The pulsar-pg command-line client: the command line, and the commands
- *	  produce, consume, read, topics and stats.  The benchmarks (perf) live
- *	  in perf.c, connections and waiting in conn.c.
+ *	  produce, consume, read, topics, namespace policies and stats.  The
+ *	  benchmarks (perf) live in perf.c, connections and waiting in conn.c,
+ *	  the permission commands in admin.c.
  *
  * Every command talks to the extension only through its SQL functions
  * (pulsar.send, subscribe, receive, ack, read, list_topics, create_topic,
- * delete_topic, topic_stats).
+ * delete_topic, topic_stats, get_policies and the set_* functions of
+ * namespace limits).
  *
  * consume is driven by LISTEN/NOTIFY: it subscribes, LISTENs on the
  * channel pulsar.subscribe returns, receives what is already there, and
@@ -52,6 +54,8 @@ static const char *main_usage =
 "                           who may produce to or consume a topic\n"
 "  namespaces grant-permission|revoke-permission|permissions|...\n"
 "                           who may produce to or consume a namespace\n"
+"  namespaces set-max-topics-per-namespace|...|set-publish-rate|policies\n"
+"                           set a namespace's limits, show its policies\n"
 "  tenants create|update|list\n"
 "                           tenants and their admin roles\n"
 "  stats TOPIC              statistics of a topic and its subscriptions\n"
@@ -152,6 +156,31 @@ static const char *topics_usage =
 "  -p, --partitions=N       create a partitioned topic of N partitions\n"
 "      --force              delete a topic that has subscriptions\n"
 "  -w, --wait-complete      compaction-status: wait while a compaction runs\n"
+"  -d, --dbname=CONNINFO    database to connect to\n"
+"  -?, --help               show this help and exit\n";
+
+static const char *namespace_policies_usage =
+"Usage:\n"
+"  pulsar-pg namespaces policies TENANT/NAMESPACE\n"
+"  pulsar-pg namespaces set-max-topics-per-namespace TENANT/NAMESPACE -t N\n"
+"  pulsar-pg namespaces set-max-subscriptions-per-topic TENANT/NAMESPACE -m N\n"
+"  pulsar-pg namespaces set-max-consumers-per-topic TENANT/NAMESPACE -c N\n"
+"  pulsar-pg namespaces set-max-consumers-per-subscription TENANT/NAMESPACE -c N\n"
+"  pulsar-pg namespaces set-max-unacked-messages-per-subscription TENANT/NAMESPACE -m N\n"
+"  pulsar-pg namespaces set-publish-rate TENANT/NAMESPACE [-m N] [-b N]\n"
+"  pulsar-pg namespaces set-dispatch-rate TENANT/NAMESPACE [-m N] [-b N]\n"
+"\n"
+"The set-* actions call the pulsar.set_* functions of the same names: 0 is\n"
+"no limit; a rate left out is no limit.  The namespace's limits apply to\n"
+"its topics unless a topic sets its own.  policies prints\n"
+"pulsar.get_policies.\n"
+"\n"
+"Options:\n"
+"  -t, --max-topics-per-namespace=N\n"
+"  -m, --max-subscriptions-per-topic=N, --max-unacked-messages-per-subscription=N\n"
+"  -c, --max-consumers-per-topic=N, --max-consumers-per-subscription=N\n"
+"  -m, --msg-publish-rate=N, --msg-dispatch-rate=N   messages per second\n"
+"  -b, --byte-publish-rate=N, --byte-dispatch-rate=N bytes per second\n"
 "  -d, --dbname=CONNINFO    database to connect to\n"
 "  -?, --help               show this help and exit\n";
 
@@ -906,6 +935,157 @@ cmd_read(int argc, char **argv)
 }
 
 /*
+ * The set-* actions of namespaces: the function each calls, the options
+ * that give its values (the long options of pulsar-admin and a short one),
+ * and whether it takes a count (one value, required) or a rate (two,
+ * optional).
+ */
+typedef struct NamespaceAction
+{
+	const char *action;
+	const char *function;
+	char		short_option;	/* of the first value */
+	const char *long_options[2];	/* a rate's messages, then bytes */
+	bool		rate;
+} NamespaceAction;
+
+static const NamespaceAction namespace_actions[] = {
+	{"set-max-topics-per-namespace", "set_max_topics_per_namespace", 't',
+	{"max-topics-per-namespace", NULL}, false},
+	{"set-max-subscriptions-per-topic", "set_max_subscriptions_per_topic", 'm',
+	{"max-subscriptions-per-topic", NULL}, false},
+	{"set-max-consumers-per-topic", "set_max_consumers_per_topic", 'c',
+	{"max-consumers-per-topic", NULL}, false},
+	{"set-max-consumers-per-subscription", "set_max_consumers_per_subscription", 'c',
+	{"max-consumers-per-subscription", NULL}, false},
+	{"set-max-unacked-messages-per-subscription",
+		"set_max_unacked_messages_per_subscription", 'm',
+	{"max-unacked-messages-per-subscription", NULL}, false},
+	{"set-publish-rate", "set_publish_rate", 'm',
+	{"msg-publish-rate", "byte-publish-rate"}, true},
+	{"set-dispatch-rate", "set_dispatch_rate", 'm',
+	{"msg-dispatch-rate", "byte-dispatch-rate"}, true},
+};
+
+/* Whether "namespaces ACTION" is one of the policy actions of this file. */
+static bool
+is_namespace_policy_action(const char *action)
+{
+	for (int i = 0; i < lengthof(namespace_actions); i++)
+		if (strcmp(action, namespace_actions[i].action) == 0)
+			return true;
+	return strcmp(action, "policies") == 0;
+}
+
+/*
+ * namespaces policies TENANT/NAMESPACE | set-... TENANT/NAMESPACE OPTIONS
+ */
+static int
+cmd_namespace_policies(int argc, char **argv)
+{
+	const NamespaceAction *chosen = NULL;
+	struct option long_options[6];
+	const char *values[3] = {NULL, NULL, NULL};
+	const char *action;
+	const char *namespace;
+	int			c;
+	PGconn	   *conn;
+	PGresult   *res;
+
+	/* the action comes first, so that its options can be known */
+	if (argc < 2)
+		cli_usage_error(namespace_policies_usage, "the action is missing: policies or set-...");
+	action = argv[1];
+	if (strcmp(action, "-?") == 0 || strcmp(action, "--help") == 0)
+		cli_print_help(namespace_policies_usage);
+	for (int i = 0; i < lengthof(namespace_actions); i++)
+		if (strcmp(action, namespace_actions[i].action) == 0)
+			chosen = &namespace_actions[i];
+	if (chosen == NULL && strcmp(action, "policies") != 0)
+		cli_usage_error(namespace_policies_usage, "unknown action \"%s\"", action);
+
+	memset(long_options, 0, sizeof(long_options));
+	long_options[0] = (struct option)
+	{
+		"dbname", required_argument, NULL, 'd'
+	};
+	long_options[1] = (struct option)
+	{
+		"help", no_argument, NULL, OPT_HELP
+	};
+	if (chosen != NULL)
+	{
+		long_options[2] = (struct option)
+		{
+			chosen->long_options[0], required_argument, NULL, chosen->short_option
+		};
+		if (chosen->rate)
+			long_options[3] = (struct option)
+			{
+				chosen->long_options[1], required_argument, NULL, 'b'
+			};
+	}
+
+	cli_reset_getopt();
+	argc--;
+	argv++;
+	argv[0] = argv[-1];
+	while ((c = getopt_long(argc, argv, "t:m:c:b:d:?", long_options, NULL)) != -1)
+	{
+		if (c == 'd')
+			cli_conninfo = optarg;
+		else if (c == OPT_HELP)
+			cli_print_help(namespace_policies_usage);
+		else if (c == '?')
+			cli_help_or_bad_option(argv, namespace_policies_usage);
+		else if (chosen != NULL && c == chosen->short_option)
+			values[1] = psprintf("%ld", cli_parse_long(namespace_policies_usage,
+													   chosen->long_options[0],
+													   optarg, 0, chosen->rate ? LONG_MAX : INT_MAX));
+		else if (chosen != NULL && chosen->rate && c == 'b')
+			values[2] = psprintf("%ld", cli_parse_long(namespace_policies_usage,
+													   chosen->long_options[1],
+													   optarg, 0, LONG_MAX));
+		else
+			cli_usage_error(namespace_policies_usage, "namespaces %s takes no -%c", action, c);
+	}
+	if (optind >= argc)
+		cli_usage_error(namespace_policies_usage, "the namespace is missing");
+	namespace = argv[optind++];
+	if (optind < argc)
+		cli_usage_error(namespace_policies_usage, "too many arguments, starting with \"%s\"", argv[optind]);
+	values[0] = namespace;
+
+	if (chosen == NULL)
+	{
+		conn = cli_connect();
+		res = cli_query(conn, "SELECT jsonb_pretty(pulsar.get_policies($1))", 1, values);
+		if (res == NULL)
+			cli_die_result(conn, NULL);
+		printf("%s\n", PQgetvalue(res, 0, 0));
+	}
+	else
+	{
+		if (!chosen->rate && values[1] == NULL)
+			cli_usage_error(namespace_policies_usage, "namespaces %s needs --%s",
+							action, chosen->long_options[0]);
+		conn = cli_connect();
+		res = cli_query(conn,
+						psprintf(chosen->rate ?
+								 "SELECT pulsar.%s($1, $2::bigint, $3::bigint)" :
+								 "SELECT pulsar.%s($1, $2::int)",
+								 chosen->function),
+						chosen->rate ? 3 : 2, values);
+		if (res == NULL)
+			cli_die_result(conn, NULL);
+		printf("%s of %s set\n", chosen->action + strlen("set-"), namespace);
+	}
+	PQclear(res);
+	PQfinish(conn);
+	return 0;
+}
+
+/*
  * topics list [TENANT/NAMESPACE] | create TOPIC [-p N] | delete TOPIC [--force]
  *		  | compact TOPIC | compaction-status TOPIC [-w]
  */
@@ -1237,6 +1417,9 @@ main(int argc, char **argv)
 		return cmd_topic_permissions(argc, argv);
 	if (strcmp(command, "topics") == 0)
 		return cmd_topics(argc, argv);
+	if (strcmp(command, "namespaces") == 0 && argc > 1 &&
+		is_namespace_policy_action(argv[1]))
+		return cmd_namespace_policies(argc, argv);
 	if (strcmp(command, "namespaces") == 0)
 		return cmd_namespaces(argc, argv);
 	if (strcmp(command, "tenants") == 0)

@@ -376,3 +376,71 @@ GRANT EXECUTE ON FUNCTION
 	pulsar.compact(text),
 	pulsar.compaction_status(text)
 TO PUBLIC;
+
+--------------------------------------------------------------------------
+-- limits: Pulsar's limits of namespaces and topics
+--
+-- Pulsar's namespace and topic limits, stored as policies in
+-- pulsar.policy: counts ({"max": n}) and rates ({"messages_per_second": n,
+-- "bytes_per_second": n}), JSON null for no limit.  NULL or 0 passed to a
+-- set_* function is no limit, as in Pulsar.  Over a count limit a call
+-- fails (SQLSTATE 54000); over a rate it waits, up to
+-- pulsar_pg.rate_limit_timeout, then fails (SQLSTATE 54R01).
+-- max_topics_per_namespace is set on namespaces only.  Whoever
+-- administers the target may set them: the functions check it, as the
+-- storage policy setters do.
+--------------------------------------------------------------------------
+
+CREATE FUNCTION pulsar.set_max_topics_per_namespace(namespace text, max int)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'pulsar_set_max_topics_per_namespace' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pulsar.set_max_topics_per_namespace(text, int) IS
+	'Bounds the topics of a namespace, each partition counted (NULL or 0: no limit)';
+
+CREATE FUNCTION pulsar.set_max_subscriptions_per_topic(target text, max int)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'pulsar_set_max_subscriptions_per_topic' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pulsar.set_max_subscriptions_per_topic(text, int) IS
+	'Bounds the subscriptions of each topic of a namespace, or of a topic (NULL or 0: no limit)';
+
+CREATE FUNCTION pulsar.set_max_consumers_per_topic(target text, max int)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'pulsar_set_max_consumers_per_topic' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pulsar.set_max_consumers_per_topic(text, int) IS
+	'Bounds the consumers attached to all subscriptions of a topic (NULL or 0: no limit)';
+
+CREATE FUNCTION pulsar.set_max_consumers_per_subscription(target text, max int)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'pulsar_set_max_consumers_per_subscription' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pulsar.set_max_consumers_per_subscription(text, int) IS
+	'Bounds the consumers attached to each subscription (NULL or 0: no limit)';
+
+CREATE FUNCTION pulsar.set_max_unacked_messages_per_subscription(target text, max int)
+	RETURNS void
+	AS 'MODULE_PATHNAME', 'pulsar_set_max_unacked_messages_per_subscription' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pulsar.set_max_unacked_messages_per_subscription(text, int) IS
+	'Stops dispatching to a subscription holding this many unacknowledged messages in a partition (NULL or 0: no limit)';
+
+CREATE FUNCTION pulsar.set_publish_rate(target text, messages_per_second bigint,
+										bytes_per_second bigint) RETURNS void
+	AS 'MODULE_PATHNAME', 'pulsar_set_publish_rate' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pulsar.set_publish_rate(text, bigint, bigint) IS
+	'Bounds the messages and bytes per second sent to each topic (NULL or 0: no limit)';
+
+CREATE FUNCTION pulsar.set_dispatch_rate(target text, messages_per_second bigint,
+										 bytes_per_second bigint) RETURNS void
+	AS 'MODULE_PATHNAME', 'pulsar_set_dispatch_rate' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pulsar.set_dispatch_rate(text, bigint, bigint) IS
+	'Bounds the messages and bytes per second each subscription receives (NULL or 0: no limit)';
+
+GRANT EXECUTE ON FUNCTION
+	pulsar.set_max_topics_per_namespace(text, int),
+	pulsar.set_max_subscriptions_per_topic(text, int),
+	pulsar.set_max_consumers_per_topic(text, int),
+	pulsar.set_max_consumers_per_subscription(text, int),
+	pulsar.set_max_unacked_messages_per_subscription(text, int),
+	pulsar.set_publish_rate(text, bigint, bigint),
+	pulsar.set_dispatch_rate(text, bigint, bigint)
+TO PUBLIC;
+
+-- end of limits

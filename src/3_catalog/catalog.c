@@ -68,8 +68,8 @@
 
 #include "3_catalog/catalog.h"
 #include "3_catalog/policy.h"
+#include "2_shmem/rate_limit.h"
 #include "2_shmem/read_position.h"
-#include "2_shmem/worker_signal.h"
 #include "2_shmem/worker_signal.h"
 
 #define CATALOG_SCHEMA	"pulsar"
@@ -86,6 +86,8 @@
 #define LOCK_ENTRY_MARK		5	/* on pulsar.topic, objid = ledger id */
 #define LOCK_TRIM			6	/* on pulsar.topic, objid = ledger id */
 #define LOCK_COMPACTION		7	/* on pulsar.topic, objid = ledger id */
+#define LOCK_LIMIT_COUNT	8	/* on pulsar.topic, objid = hash of what a
+								 * count limit counts (limit_slot_lock()) */
 
 /*
  * The column of pulsar.ledger holding the ledger's high-water mark (since
@@ -640,6 +642,60 @@ create_segment_in_worker(int64 ledger_id, int64 segment_no)
 }
 
 /*
+ * Serialises, for the rest of the transaction, the transactions that take
+ * one of the slots a count limit bounds ('what' names the count, 'id' its
+ * owner): each counts the slots taken only once it holds this lock, when
+ * the transactions that held it before have committed or aborted, so two
+ * of them cannot both take the last slot.  Taken only where a limit is
+ * set.
+ */
+void
+limit_slot_lock(const char *what, int64 id)
+{
+	uint32		hash = hash_bytes((const unsigned char *) what, strlen(what));
+
+	hash = hash_combine(hash, hash_bytes_uint32((uint32) id));
+	hash = hash_combine(hash, hash_bytes_uint32((uint32) (id >> 32)));
+	ensure_cache_valid();
+	LockDatabaseObject(topic_catalog_oid, (Oid) hash, LOCK_LIMIT_COUNT,
+					   ExclusiveLock);
+}
+
+/*
+ * Fails if the namespace's max_topics_per_namespace leaves no room for a
+ * topic of 'partitions' partitions (each counts as a topic, as in Pulsar).
+ * Caller is inside begin_catalog_access().
+ */
+static void
+check_topic_count(const TopicName *name, int32 partitions)
+{
+	int64		max_topics = policy_max_topics_per_namespace(name->tenant,
+															 name->namespace);
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(name->tenant),
+	CStringGetTextDatum(name->namespace)};
+	int64		topics;
+	int			adding = Max(partitions, 1);
+	bool		isnull;
+
+	if (max_topics <= 0)
+		return;
+	limit_slot_lock(psprintf("topics of %s/%s", name->tenant, name->namespace), 0);
+	run_catalog_sql("SELECT coalesce(sum(greatest(partitions, 1)), 0)::bigint"
+					"  FROM pulsar.topic WHERE tenant = $1 AND namespace = $2",
+					2, argtypes, values, NULL, true);
+	topics = result_int64(0, 1, &isnull);
+	if (topics + adding > max_topics)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("namespace \"%s/%s\" has reached its limit of " INT64_FORMAT " topics",
+						name->tenant, name->namespace, max_topics),
+				 errdetail("It holds " INT64_FORMAT " topics, counting each partition; topic \"%s\" would add %d.",
+						   topics, topic_name_string(name, NOT_A_PARTITION), adding),
+				 errhint("Delete topics that are no longer used, or raise the limit with pulsar.set_max_topics_per_namespace().")));
+}
+
+/*
  * Inserts the catalog rows and first segment of a topic whose namespace
  * exists and whose name is free.  Caller is inside begin_catalog_access()
  * and holds the name lock.
@@ -655,6 +711,7 @@ insert_topic(const TopicName *name, int32 partitions)
 	bool		isnull;
 	int64		topic_id;
 
+	check_topic_count(name, partitions);
 	run_catalog_sql("INSERT INTO pulsar.topic (tenant, namespace, name, partitions)"
 					" VALUES ($1, $2, $3, $4) RETURNING topic_id",
 					4, argtypes, values, NULL, false);
@@ -970,6 +1027,7 @@ delete_topic_storage(const TopicName *name, bool force)
 	run_catalog_sql_int8("DELETE FROM pulsar.ledger WHERE topic_id = $1",
 						 1, &topic->topic_id, false);
 	policy_forget_topic(topic->topic_id);
+	ForgetRateLimitsAtCommit(topic->topic_id, RATE_LIMIT_PUBLISH);
 	run_catalog_sql_int8("DELETE FROM pulsar.producer_sequence WHERE topic_id = $1",
 						 1, &topic->topic_id, false);
 	end_catalog_access(&access);

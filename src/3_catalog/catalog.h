@@ -109,6 +109,7 @@ extern void lock_subscription(int64 topic_id, const char *name,
 							  LOCKMODE lockmode);
 extern void unlock_subscription(int64 topic_id, const char *name,
 								LOCKMODE lockmode);
+extern void limit_slot_lock(const char *what, int64 id);
 extern void lock_dispatch(int64 subscription_id, int64 ledger_id);
 extern void unlock_dispatch(int64 subscription_id, int64 ledger_id);
 extern char *create_topic(const TopicName *name, int32 partitions);

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * policy.c
- *	  Storage policies of namespaces and topics, and the server defaults.
+ *	  Policies of namespaces and topics (storage policies and limits), and
+ *	  the server defaults.
  *
  * Owns table pulsar.policy and the GUCs pulsar_pg.default_*.  A policy is
  * one row per target and policy name whose value is a jsonb object; the
@@ -12,14 +13,26 @@
  *
  * Every set_* function resolves its target, checks that the caller
  * administers it (a superuser, the extension's owner or an admin of its
- * tenant), validates, and replaces the row; nothing here applies a policy: the maintenance pass and the
- * publishing path read them through policy_effective() or the SQL function
- * pulsar.effective_policy().
+ * tenant), validates, and replaces the row; nothing here applies a
+ * policy: the maintenance pass and the publishing path read them through
+ * policy_effective() or the SQL function pulsar.effective_policy(), and
+ * the limits through policy_limits().
+ *
+ * Limits (the max_* policies and the publish and dispatch rates) are read
+ * on the hot paths: every send, receive and subscribe.  They are never
+ * queried there: each backend caches what a topic and its namespace set
+ * (policy_limits()), and every change of pulsar.policy sends a relcache
+ * invalidation of that table, which empties the cache of every backend
+ * when it commits (and of the changing backend at once).  The server
+ * defaults are applied when a limit is read, so a reload needs no
+ * invalidation.  max_topics_per_namespace is read only when a topic is
+ * created, straight from the table.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -28,7 +41,11 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
@@ -45,6 +62,13 @@ PG_FUNCTION_INFO_V1(pulsar_set_backlog_quota);
 PG_FUNCTION_INFO_V1(pulsar_set_subscription_expiration_time);
 PG_FUNCTION_INFO_V1(pulsar_set_inactive_topic_policies);
 PG_FUNCTION_INFO_V1(pulsar_set_compaction_threshold);
+PG_FUNCTION_INFO_V1(pulsar_set_max_topics_per_namespace);
+PG_FUNCTION_INFO_V1(pulsar_set_max_subscriptions_per_topic);
+PG_FUNCTION_INFO_V1(pulsar_set_max_consumers_per_topic);
+PG_FUNCTION_INFO_V1(pulsar_set_max_consumers_per_subscription);
+PG_FUNCTION_INFO_V1(pulsar_set_max_unacked_messages_per_subscription);
+PG_FUNCTION_INFO_V1(pulsar_set_publish_rate);
+PG_FUNCTION_INFO_V1(pulsar_set_dispatch_rate);
 PG_FUNCTION_INFO_V1(pulsar_remove_policy);
 PG_FUNCTION_INFO_V1(pulsar_get_policies);
 PG_FUNCTION_INFO_V1(pulsar_policy_default);
@@ -60,6 +84,15 @@ bool		policy_default_inactive_topic_enabled = false;
 int			policy_default_inactive_topic_max_s = 60;
 int			policy_default_inactive_topic_mode = 0;
 int			policy_default_compaction_threshold_mb = 0;
+int			policy_default_max_topics_per_namespace = 0;
+int			policy_default_max_subscriptions_per_topic = 0;
+int			policy_default_max_consumers_per_topic = 0;
+int			policy_default_max_consumers_per_subscription = 0;
+int			policy_default_max_unacked_per_subscription = 0;
+int			policy_default_publish_rate_messages = 0;
+int			policy_default_publish_rate_bytes = 0;
+int			policy_default_dispatch_rate_messages = 0;
+int			policy_default_dispatch_rate_bytes = 0;
 
 /* Pulsar's names, in the order of the options below */
 static const struct config_enum_entry backlog_quota_policies[] = {
@@ -83,10 +116,71 @@ static const char *const policy_names[] = {
 	"subscription_expiration_time",
 	"inactive_topic_policies",
 	"compaction_threshold",
+	"max_topics_per_namespace",
+	"max_subscriptions_per_topic",
+	"max_consumers_per_topic",
+	"max_consumers_per_subscription",
+	"max_unacked_messages_per_subscription",
+	"publish_rate",
+	"dispatch_rate",
 };
 
 #define POLICY_NAME_LIST "retention, message_ttl, backlog_quota, " \
-	"subscription_expiration_time, inactive_topic_policies, compaction_threshold"
+	"subscription_expiration_time, inactive_topic_policies, compaction_threshold, " \
+	"max_topics_per_namespace, max_subscriptions_per_topic, max_consumers_per_topic, " \
+	"max_consumers_per_subscription, max_unacked_messages_per_subscription, " \
+	"publish_rate, dispatch_rate"
+
+/*
+ * The limits a topic's hot paths read, in the order of the cache's arrays;
+ * the rates take two fields each (messages, then bytes per second).
+ */
+typedef enum LimitField
+{
+	LIMIT_MAX_SUBSCRIPTIONS,
+	LIMIT_MAX_CONSUMERS_PER_TOPIC,
+	LIMIT_MAX_CONSUMERS_PER_SUBSCRIPTION,
+	LIMIT_MAX_UNACKED_PER_SUBSCRIPTION,
+	LIMIT_PUBLISH_MESSAGES,
+	LIMIT_PUBLISH_BYTES,
+	LIMIT_DISPATCH_MESSAGES,
+	LIMIT_DISPATCH_BYTES,
+	NUM_LIMIT_FIELDS
+} LimitField;
+
+/* where each field is stored: policy name and JSON field */
+static const struct
+{
+	const char *policy;
+	const char *field;
+}			limit_fields[NUM_LIMIT_FIELDS] =
+{
+	[LIMIT_MAX_SUBSCRIPTIONS] = {"max_subscriptions_per_topic", "max"},
+	[LIMIT_MAX_CONSUMERS_PER_TOPIC] = {"max_consumers_per_topic", "max"},
+	[LIMIT_MAX_CONSUMERS_PER_SUBSCRIPTION] = {"max_consumers_per_subscription", "max"},
+	[LIMIT_MAX_UNACKED_PER_SUBSCRIPTION] = {"max_unacked_messages_per_subscription", "max"},
+	[LIMIT_PUBLISH_MESSAGES] = {"publish_rate", "messages_per_second"},
+	[LIMIT_PUBLISH_BYTES] = {"publish_rate", "bytes_per_second"},
+	[LIMIT_DISPATCH_MESSAGES] = {"dispatch_rate", "messages_per_second"},
+	[LIMIT_DISPATCH_BYTES] = {"dispatch_rate", "bytes_per_second"},
+};
+
+/* a limit the topic or its namespace does not set */
+#define LIMIT_NOT_SET	(-1)
+
+/* what a topic and its namespace set, as one backend last read it */
+typedef struct CachedLimits
+{
+	int64		topic_id;		/* hash key */
+	int64		topic_value[NUM_LIMIT_FIELDS];	/* LIMIT_NOT_SET, 0: none */
+	int64		namespace_value[NUM_LIMIT_FIELDS];
+} CachedLimits;
+
+static HTAB *LimitCache = NULL;
+static MemoryContext LimitCacheContext = NULL;
+static bool limit_cache_valid = false;
+static Oid	policy_table_oid = InvalidOid;
+static CachedLimits *last_limits = NULL;
 
 /* The target of a set_* call: a namespace (topic_id 0) or a topic. */
 typedef struct PolicyTarget
@@ -165,6 +259,89 @@ policy_define_settings(void)
 							&policy_default_compaction_threshold_mb,
 							0, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("pulsar_pg.default_max_topics_per_namespace",
+							"Topics a namespace may hold, partitions counted one by one, unless it sets its own limit.",
+							"0 sets no limit.",
+							&policy_default_max_topics_per_namespace,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pulsar_pg.default_max_subscriptions_per_topic",
+							"Subscriptions a topic may have, unless its namespace or the topic sets a limit.",
+							"0 sets no limit.",
+							&policy_default_max_subscriptions_per_topic,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pulsar_pg.default_max_consumers_per_topic",
+							"Consumers attached to all subscriptions of a topic, unless its namespace or the topic sets a limit.",
+							"0 sets no limit.",
+							&policy_default_max_consumers_per_topic,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pulsar_pg.default_max_consumers_per_subscription",
+							"Consumers attached to one subscription, unless its namespace or topic sets a limit.",
+							"0 sets no limit.",
+							&policy_default_max_consumers_per_subscription,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pulsar_pg.default_max_unacked_messages_per_subscription",
+							"Unacknowledged messages per subscription and partition at which dispatch stops, unless its namespace or topic sets a limit.",
+							"0 sets no limit.",
+							&policy_default_max_unacked_per_subscription,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pulsar_pg.default_publish_rate_messages",
+							"Messages per second a topic accepts, unless its namespace or the topic sets a publish rate.",
+							"0 sets no limit.",
+							&policy_default_publish_rate_messages,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pulsar_pg.default_publish_rate_bytes",
+							"Bytes per second a topic accepts, unless its namespace or the topic sets a publish rate.",
+							"0 sets no limit.",
+							&policy_default_publish_rate_bytes,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("pulsar_pg.default_dispatch_rate_messages",
+							"Messages per second each subscription receives, unless its namespace or topic sets a dispatch rate.",
+							"0 sets no limit.",
+							&policy_default_dispatch_rate_messages,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pulsar_pg.default_dispatch_rate_bytes",
+							"Bytes per second each subscription receives, unless its namespace or topic sets a dispatch rate.",
+							"0 sets no limit.",
+							&policy_default_dispatch_rate_bytes,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_BYTE, NULL, NULL, NULL);
+}
+
+/* the server default of one limit field; 0 is none */
+static int64
+limit_default(LimitField field)
+{
+	switch (field)
+	{
+		case LIMIT_MAX_SUBSCRIPTIONS:
+			return policy_default_max_subscriptions_per_topic;
+		case LIMIT_MAX_CONSUMERS_PER_TOPIC:
+			return policy_default_max_consumers_per_topic;
+		case LIMIT_MAX_CONSUMERS_PER_SUBSCRIPTION:
+			return policy_default_max_consumers_per_subscription;
+		case LIMIT_MAX_UNACKED_PER_SUBSCRIPTION:
+			return policy_default_max_unacked_per_subscription;
+		case LIMIT_PUBLISH_MESSAGES:
+			return policy_default_publish_rate_messages;
+		case LIMIT_PUBLISH_BYTES:
+			return policy_default_publish_rate_bytes;
+		case LIMIT_DISPATCH_MESSAGES:
+			return policy_default_dispatch_rate_messages;
+		case LIMIT_DISPATCH_BYTES:
+			return policy_default_dispatch_rate_bytes;
+		case NUM_LIMIT_FIELDS:
+			break;
+	}
+	elog(ERROR, "unknown limit field %d", (int) field);
+	return 0;
 }
 
 static Jsonb *
@@ -241,8 +418,210 @@ policy_default(const char *policy)
 	else if (strcmp(policy, "compaction_threshold") == 0)
 		append_megabytes(&buf, "threshold", policy_default_compaction_threshold_mb > 0 ?
 						 policy_default_compaction_threshold_mb : -1);
+	else if (strcmp(policy, "max_topics_per_namespace") == 0)
+		append_limit(&buf, "max", policy_default_max_topics_per_namespace > 0 ?
+					 policy_default_max_topics_per_namespace : -1);
+	else
+	{
+		bool		first = true;
+
+		/* the limits the topic cache reads: one or two fields */
+		for (int f = 0; f < NUM_LIMIT_FIELDS; f++)
+		{
+			int64		value = limit_default((LimitField) f);
+
+			if (strcmp(limit_fields[f].policy, policy) != 0)
+				continue;
+			if (!first)
+				appendStringInfoString(&buf, ", ");
+			append_limit(&buf, limit_fields[f].field, value > 0 ? value : -1);
+			first = false;
+		}
+	}
 	appendStringInfoChar(&buf, '}');
 	return jsonb_from_string(buf.data);
+}
+
+/* pulsar.policy's oid, or InvalidOid in an installation without it */
+static Oid
+policy_table(void)
+{
+	Oid			schema = get_namespace_oid("pulsar", true);
+
+	return OidIsValid(schema) ? get_relname_relid("policy", schema) : InvalidOid;
+}
+
+/*
+ * Tells every backend, this one included, that policies changed: their
+ * caches of limits are emptied when the open transaction commits.
+ */
+static void
+invalidate_limits(void)
+{
+	Oid			relid = policy_table();
+
+	if (OidIsValid(relid))
+		CacheInvalidateRelcacheByRelid(relid);
+}
+
+static void
+policy_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == policy_table_oid)
+		limit_cache_valid = false;
+}
+
+void
+PolicyInit(void)
+{
+	CacheRegisterRelcacheCallback(policy_relcache_callback, (Datum) 0);
+}
+
+/*
+ * Reads what a topic and its namespace set of the limits in the cache.
+ */
+static void
+load_limits(CachedLimits *entry)
+{
+	CatalogAccess access;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(entry->topic_id)};
+
+	for (int f = 0; f < NUM_LIMIT_FIELDS; f++)
+		entry->topic_value[f] = entry->namespace_value[f] = LIMIT_NOT_SET;
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT p.topic_id <> 0, p.name, (p.value->>'max')::bigint,"
+					"       (p.value->>'messages_per_second')::bigint,"
+					"       (p.value->>'bytes_per_second')::bigint"
+					"  FROM pulsar.topic t"
+					"  JOIN pulsar.policy p ON p.tenant = t.tenant"
+					"   AND p.namespace = t.namespace"
+					"   AND p.topic_id IN (0, t.topic_id)"
+					" WHERE t.topic_id = $1"
+					"   AND p.name IN ('max_subscriptions_per_topic',"
+					"       'max_consumers_per_topic', 'max_consumers_per_subscription',"
+					"       'max_unacked_messages_per_subscription',"
+					"       'publish_rate', 'dispatch_rate')",
+					1, argtypes, values, NULL, true);
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[row];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		bool		is_topic = DatumGetBool(SPI_getbinval(tuple, desc, 1, &isnull));
+		char	   *name = SPI_getvalue(tuple, desc, 2);
+
+		for (int f = 0; f < NUM_LIMIT_FIELDS; f++)
+		{
+			int			column;
+			Datum		value;
+
+			if (strcmp(limit_fields[f].policy, name) != 0)
+				continue;
+			column = strcmp(limit_fields[f].field, "max") == 0 ? 3 :
+				strcmp(limit_fields[f].field, "messages_per_second") == 0 ? 4 : 5;
+			value = SPI_getbinval(tuple, desc, column, &isnull);
+			/* JSON null: set, and unlimited */
+			(is_topic ? entry->topic_value : entry->namespace_value)[f] =
+				isnull ? 0 : DatumGetInt64(value);
+		}
+	}
+	end_catalog_access(&access);
+}
+
+/*
+ * The limits in effect for a topic: its own, else its namespace's, else the
+ * server default, field by field; 0 is none.  Reads pulsar.policy only the
+ * first time a backend asks about a topic after a change of policies.
+ */
+void
+policy_limits(int64 topic_id, TopicLimits *limits)
+{
+	CachedLimits *entry;
+	int64		value[NUM_LIMIT_FIELDS];
+
+	if (!limit_cache_valid)
+	{
+		HASHCTL		info;
+
+		if (LimitCacheContext == NULL)
+			LimitCacheContext = AllocSetContextCreate(CacheMemoryContext,
+													  "pulsar_pg limits",
+													  ALLOCSET_SMALL_SIZES);
+		else
+			MemoryContextReset(LimitCacheContext);
+		LimitCache = NULL;
+		last_limits = NULL;
+		policy_table_oid = policy_table();
+		info.keysize = sizeof(int64);
+		info.entrysize = sizeof(CachedLimits);
+		info.hcxt = LimitCacheContext;
+		LimitCache = hash_create("pulsar_pg limits", 64, &info,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		/* invalidations from here on are seen: loads read the latest state */
+		limit_cache_valid = OidIsValid(policy_table_oid);
+	}
+
+	entry = last_limits;
+	if (entry == NULL || entry->topic_id != topic_id)
+	{
+		entry = hash_search(LimitCache, &topic_id, HASH_FIND, NULL);
+		if (entry == NULL)
+		{
+			CachedLimits loaded;
+
+			/* loaded first: a failed load leaves no entry behind */
+			loaded.topic_id = topic_id;
+			if (OidIsValid(policy_table_oid))
+				load_limits(&loaded);
+			else
+				for (int f = 0; f < NUM_LIMIT_FIELDS; f++)
+					loaded.topic_value[f] = loaded.namespace_value[f] =
+						LIMIT_NOT_SET;
+			entry = hash_search(LimitCache, &topic_id, HASH_ENTER, NULL);
+			*entry = loaded;
+		}
+		last_limits = entry;
+	}
+
+	for (int f = 0; f < NUM_LIMIT_FIELDS; f++)
+		value[f] = entry->topic_value[f] != LIMIT_NOT_SET ? entry->topic_value[f] :
+			entry->namespace_value[f] != LIMIT_NOT_SET ? entry->namespace_value[f] :
+			limit_default((LimitField) f);
+	limits->max_subscriptions = value[LIMIT_MAX_SUBSCRIPTIONS];
+	limits->max_consumers_per_topic = value[LIMIT_MAX_CONSUMERS_PER_TOPIC];
+	limits->max_consumers_per_subscription = value[LIMIT_MAX_CONSUMERS_PER_SUBSCRIPTION];
+	limits->max_unacked_per_subscription = value[LIMIT_MAX_UNACKED_PER_SUBSCRIPTION];
+	limits->publish.messages_per_second = value[LIMIT_PUBLISH_MESSAGES];
+	limits->publish.bytes_per_second = value[LIMIT_PUBLISH_BYTES];
+	limits->dispatch.messages_per_second = value[LIMIT_DISPATCH_MESSAGES];
+	limits->dispatch.bytes_per_second = value[LIMIT_DISPATCH_BYTES];
+}
+
+/*
+ * The topics a namespace may hold (0: no limit).  Read when a topic is
+ * created, not cached.  Runs inside catalog access.
+ */
+int64
+policy_max_topics_per_namespace(const char *tenant, const char *namespace)
+{
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(tenant),
+	CStringGetTextDatum(namespace)};
+	bool		isnull;
+	Datum		value;
+
+	if (!OidIsValid(policy_table()))
+		return policy_default_max_topics_per_namespace;
+	run_catalog_sql("SELECT (value->>'max')::bigint FROM pulsar.policy"
+					" WHERE tenant = $1 AND namespace = $2 AND topic_id = 0"
+					"   AND name = 'max_topics_per_namespace'",
+					2, argtypes, values, NULL, true);
+	if (SPI_processed == 0)
+		return policy_default_max_topics_per_namespace;
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						  &isnull);
+	return isnull ? 0 : DatumGetInt64(value);
 }
 
 /*
@@ -298,6 +677,8 @@ policy_forget_topic(int64 topic_id)
 {
 	run_catalog_sql_int8("DELETE FROM pulsar.policy WHERE topic_id = $1",
 						 1, &topic_id, false);
+	if (SPI_processed > 0)
+		invalidate_limits();
 }
 
 /*
@@ -371,11 +752,13 @@ store_policy(const PolicyTarget *target, const char *policy, const char *json)
 					" DO UPDATE SET value = excluded.value",
 					5, argtypes, values, NULL, false);
 	end_catalog_access(&access);
+	invalidate_limits();
 }
 
 /*
  * Stores {"field": value}, or {"field": null} for zero, which is Pulsar's
- * "none" for a TTL, an expiration time and a compaction threshold.
+ * "none" for a TTL, an expiration time, a compaction threshold and a count
+ * limit.
  */
 static void
 store_single_limit(const PolicyTarget *target, const char *policy,
@@ -586,6 +969,123 @@ pulsar_set_compaction_threshold(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * A count or a rate argument: NULL and 0 are no limit (-1), as in Pulsar.
+ */
+static int64
+limit_argument(FunctionCallInfo fcinfo, int argno, const char *what,
+			   bool is_int4)
+{
+	int64		value;
+
+	if (PG_ARGISNULL(argno))
+		return -1;
+	value = is_int4 ? PG_GETARG_INT32(argno) : PG_GETARG_INT64(argno);
+	if (value < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative", what),
+				 errhint("Pass NULL or 0 for no limit.")));
+	return value > 0 ? value : -1;
+}
+
+/* set_max_*(target, max): one count limit */
+static void
+set_count_limit(FunctionCallInfo fcinfo, const char *policy,
+				const char *function)
+{
+	PolicyTarget target;
+
+	resolve_policy_target(fcinfo, &target, function, true);
+	store_single_limit(&target, policy, "max",
+					   limit_argument(fcinfo, 1, "max", true));
+}
+
+/* set_*_rate(target, messages_per_second, bytes_per_second) */
+static void
+set_rate_limit(FunctionCallInfo fcinfo, const char *policy,
+			   const char *function)
+{
+	PolicyTarget target;
+	StringInfoData json;
+	int64		messages;
+	int64		bytes;
+
+	resolve_policy_target(fcinfo, &target, function, true);
+	messages = limit_argument(fcinfo, 1, "messages_per_second", false);
+	bytes = limit_argument(fcinfo, 2, "bytes_per_second", false);
+	initStringInfo(&json);
+	appendStringInfoChar(&json, '{');
+	append_limit(&json, "messages_per_second", messages);
+	appendStringInfoString(&json, ", ");
+	append_limit(&json, "bytes_per_second", bytes);
+	appendStringInfoChar(&json, '}');
+	store_policy(&target, policy, json.data);
+}
+
+Datum
+pulsar_set_max_topics_per_namespace(PG_FUNCTION_ARGS)
+{
+	PolicyTarget target;
+
+	resolve_policy_target(fcinfo, &target,
+						  "pulsar.set_max_topics_per_namespace()", true);
+	if (target.topic_id != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_topics_per_namespace is set on a namespace, not on a topic"),
+				 errhint("Name the namespace as tenant/namespace.")));
+	store_single_limit(&target, "max_topics_per_namespace", "max",
+					   limit_argument(fcinfo, 1, "max", true));
+	PG_RETURN_VOID();
+}
+
+Datum
+pulsar_set_max_subscriptions_per_topic(PG_FUNCTION_ARGS)
+{
+	set_count_limit(fcinfo, "max_subscriptions_per_topic",
+					"pulsar.set_max_subscriptions_per_topic()");
+	PG_RETURN_VOID();
+}
+
+Datum
+pulsar_set_max_consumers_per_topic(PG_FUNCTION_ARGS)
+{
+	set_count_limit(fcinfo, "max_consumers_per_topic",
+					"pulsar.set_max_consumers_per_topic()");
+	PG_RETURN_VOID();
+}
+
+Datum
+pulsar_set_max_consumers_per_subscription(PG_FUNCTION_ARGS)
+{
+	set_count_limit(fcinfo, "max_consumers_per_subscription",
+					"pulsar.set_max_consumers_per_subscription()");
+	PG_RETURN_VOID();
+}
+
+Datum
+pulsar_set_max_unacked_messages_per_subscription(PG_FUNCTION_ARGS)
+{
+	set_count_limit(fcinfo, "max_unacked_messages_per_subscription",
+					"pulsar.set_max_unacked_messages_per_subscription()");
+	PG_RETURN_VOID();
+}
+
+Datum
+pulsar_set_publish_rate(PG_FUNCTION_ARGS)
+{
+	set_rate_limit(fcinfo, "publish_rate", "pulsar.set_publish_rate()");
+	PG_RETURN_VOID();
+}
+
+Datum
+pulsar_set_dispatch_rate(PG_FUNCTION_ARGS)
+{
+	set_rate_limit(fcinfo, "dispatch_rate", "pulsar.set_dispatch_rate()");
+	PG_RETURN_VOID();
+}
+
 Datum
 pulsar_remove_policy(PG_FUNCTION_ARGS)
 {
@@ -612,6 +1112,7 @@ pulsar_remove_policy(PG_FUNCTION_ARGS)
 					" AND namespace = $2 AND topic_id = $3 AND name = $4",
 					4, argtypes, values, NULL, false);
 	end_catalog_access(&access);
+	invalidate_limits();
 	PG_RETURN_VOID();
 }
 

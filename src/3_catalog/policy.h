@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * policy.h
- *	  Storage policies of namespaces and topics, and the server defaults.
+ *	  Policies of namespaces and topics (storage policies and limits), and
+ *	  the server defaults.
  *
  *-------------------------------------------------------------------------
  */
@@ -9,6 +10,8 @@
 #define PULSAR_POLICY_H
 
 #include "utils/jsonb.h"
+
+#include "2_shmem/rate_limit.h"
 
 /* server defaults (GUCs pulsar_pg.default_*); -1 means unlimited or none */
 extern int	policy_default_retention_time_s;
@@ -22,8 +25,32 @@ extern bool policy_default_inactive_topic_enabled;
 extern int	policy_default_inactive_topic_max_s;
 extern int	policy_default_inactive_topic_mode;
 extern int	policy_default_compaction_threshold_mb;
+extern int	policy_default_max_topics_per_namespace;
+extern int	policy_default_max_subscriptions_per_topic;
+extern int	policy_default_max_consumers_per_topic;
+extern int	policy_default_max_consumers_per_subscription;
+extern int	policy_default_max_unacked_per_subscription;
+extern int	policy_default_publish_rate_messages;
+extern int	policy_default_publish_rate_bytes;
+extern int	policy_default_dispatch_rate_messages;
+extern int	policy_default_dispatch_rate_bytes;
+
+/* the limits in effect for a topic; 0 in a field is no limit */
+typedef struct TopicLimits
+{
+	int64		max_subscriptions;
+	int64		max_consumers_per_topic;
+	int64		max_consumers_per_subscription;
+	int64		max_unacked_per_subscription;	/* per partition */
+	RateLimit	publish;		/* of the topic */
+	RateLimit	dispatch;		/* of each subscription */
+} TopicLimits;
 
 extern void policy_define_settings(void);
+extern void PolicyInit(void);
+extern void policy_limits(int64 topic_id, TopicLimits *limits);
+extern int64 policy_max_topics_per_namespace(const char *tenant,
+											 const char *namespace);
 extern Jsonb *policy_default(const char *policy);
 extern Jsonb *policy_effective(int64 topic_id, const char *policy);
 extern bool policy_limit(Jsonb *policy, const char *field, int64 *value);

@@ -306,6 +306,33 @@ pending_count_held_by(int64 subscription_id, int64 ledger_id,
 }
 
 /*
+ * How many entries of one partition the consumers of a shared or
+ * key_shared subscription hold together, counting at most 'limit' rows.
+ */
+int64
+pending_count_held(int64 subscription_id, int64 ledger_id, int32 limit)
+{
+	CatalogAccess access;
+	Oid			argtypes[3] = {INT8OID, INT8OID, INT4OID};
+	Datum		values[3];
+	int64		holding;
+
+	values[0] = Int64GetDatum(subscription_id);
+	values[1] = Int64GetDatum(ledger_id);
+	values[2] = Int32GetDatum(limit);
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT coalesce(sum(n), 0)::bigint FROM"
+					" (SELECT last_entry - first_entry + 1 AS n FROM pulsar.pending"
+					"   WHERE subscription_id = $1 AND ledger_id = $2"
+					"     AND consumer_id IS NOT NULL"
+					"   LIMIT $3) held",
+					3, argtypes, values, NULL, false);
+	holding = first_int64();
+	end_catalog_access(&access);
+	return holding;
+}
+
+/*
  * Pending rows due for redelivery: nacked, released by a consumer that left
  * (or whose late transaction committed after it left), or past the ack
  * timeout; a delayed message was never delivered, so its first time is no

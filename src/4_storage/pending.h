@@ -58,6 +58,8 @@ extern void pending_hold_for_consumer(Subscription *subscription,
 									  const int32 *key_hashes, int count);
 extern int64 pending_count_held_by(int64 subscription_id, int64 ledger_id,
 								   int64 consumer_id, int32 limit);
+extern int64 pending_count_held(int64 subscription_id, int64 ledger_id,
+								int32 limit);
 
 /* receive: redeliveries (caller is inside begin_catalog_access()) */
 extern void pending_find_due(int64 subscription_id, int64 ledger_id,

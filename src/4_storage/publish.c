@@ -40,9 +40,11 @@
 
 #include "1_value/message_id.h"
 #include "1_value/murmur3.h"
+#include "2_shmem/rate_limit.h"
 #include "2_shmem/read_position.h"
 #include "3_catalog/authz.h"
 #include "3_catalog/catalog.h"
+#include "3_catalog/policy.h"
 #include "4_storage/publish.h"
 #include "4_storage/reader.h"
 
@@ -301,13 +303,63 @@ store_messages(OutgoingBatch *pub)
 }
 
 /*
+ * Waits until the topic's publish rate lets the batch go: booked before
+ * the sleep, so senders queue in order, and before any entry id is
+ * reserved, so a waiting sender holds back no reader.  Fails at once if
+ * the wait would be longer than pulsar_pg.rate_limit_timeout.
+ */
+static void
+wait_for_publish_rate(OutgoingBatch *pub)
+{
+	TopicLimits limits;
+	int64		bytes = 0;
+	int64		wait_us;
+	bool		booked;
+
+	policy_limits(pub->topic->topic_id, &limits);
+	if (limits.publish.messages_per_second <= 0 &&
+		limits.publish.bytes_per_second <= 0)
+		return;
+	for (int i = 0; i < pub->count; i++)
+	{
+		OutgoingMessage *message = &pub->messages[i];
+
+		if (message->payload != NULL)
+			bytes += VARSIZE_ANY_EXHDR(message->payload);
+		if (message->key != NULL)
+			bytes += VARSIZE_ANY_EXHDR(message->key);
+		if (message->properties != NULL)
+			bytes += VARSIZE_ANY_EXHDR(message->properties);
+	}
+	wait_us = RateLimitBook(pub->topic->topic_id, RATE_LIMIT_PUBLISH,
+							&limits.publish, pub->count, bytes, true,
+							(int64) pulsar_rate_limit_timeout_ms * 1000,
+							&booked);
+	if (!booked)
+		ereport(ERROR,
+				(errcode(ERRCODE_RATE_LIMIT_EXCEEDED),
+				 errmsg("topic \"%s\" is over its publish rate",
+						topic_name_string(&pub->name, NOT_A_PARTITION)),
+				 errdetail("The topic accepts %s per second; this send would wait " INT64_FORMAT " ms, longer than pulsar_pg.rate_limit_timeout (%d ms).",
+						   rate_limit_description(&limits.publish),
+						   (wait_us + 999) / 1000, pulsar_rate_limit_timeout_ms),
+				 errhint("Send more slowly, raise pulsar_pg.rate_limit_timeout, or raise the rate with pulsar.set_publish_rate().")));
+	if (wait_us > 0)
+		RateLimitSleep(wait_us);
+}
+
+/*
  * Publishes a batch to its topic, in the caller's transaction: routes,
- * drops duplicates, reserves entry ids, stores the rows.
+ * drops duplicates, reserves entry ids, stores the rows.  'rate_limited' is
+ * false for dead letters, which a receive moves rather than a producer
+ * sends.
  */
 void
-publish(OutgoingBatch *pub)
+publish(OutgoingBatch *pub, bool rate_limited)
 {
 	pub->topic = resolve_topic(&pub->name, true, AccessShareLock);
+	if (rate_limited)
+		wait_for_publish_rate(pub);
 	pub->publish_time = GetCurrentTimestamp();
 	route_messages(pub);
 	mark_duplicates(pub);
@@ -352,5 +404,5 @@ publish_stored_message(const char *topic, const StoredMessage *stored,
 	pub.deliver_at = 0;
 	pub.count = 1;
 	pub.messages = &message;
-	publish(&pub);
+	publish(&pub, false);
 }

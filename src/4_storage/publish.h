@@ -45,7 +45,7 @@ typedef struct OutgoingBatch
 } OutgoingBatch;
 
 extern char *text_to_utf8(text *value, int *len);
-extern void publish(OutgoingBatch *pub);
+extern void publish(OutgoingBatch *pub, bool rate_limited);
 extern MessageId *published_id(OutgoingBatch *pub, OutgoingMessage *message);
 
 struct StoredMessage;

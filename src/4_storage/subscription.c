@@ -55,7 +55,9 @@
 #include "4_storage/cursor.h"
 #include "4_storage/pending.h"
 #include "2_shmem/dispatch_state.h"
+#include "2_shmem/rate_limit.h"
 #include "2_shmem/read_position.h"
+#include "3_catalog/policy.h"
 #include "4_storage/subscription.h"
 #include "1_value/topic_name.h"
 #include "2_shmem/worker_signal.h"
@@ -600,6 +602,127 @@ resolve_subscribed_topic(FunctionCallInfo fcinfo, bool create_if_missing)
 	return resolve_topic(&name, create_if_missing, AccessShareLock);
 }
 
+/* the first column of the last catalog query's only row */
+static int64
+counted(void)
+{
+	bool		isnull;
+
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * How many of the consumers among the rows of the last catalog query (a
+ * CONSUMER_LIVENESS_COLUMNS query) are live: departed ones take no slot of
+ * a limit, and are removed on the way.  Caller is inside
+ * begin_catalog_access().
+ */
+static int64
+count_live(void)
+{
+	uint64		rows = SPI_processed;
+	ArrayType  *departed = remove_departed();
+
+	return (int64) rows - ArrayGetNItems(ARR_NDIM(departed), ARR_DIMS(departed));
+}
+
+/*
+ * Fails if the topic has as many subscriptions as its
+ * max_subscriptions_per_topic allows.  For a subscription not created yet;
+ * caller holds its lock.
+ */
+static void
+check_subscription_count(TopicInfo *topic, const TopicLimits *limits)
+{
+	CatalogAccess access;
+	int64		subscriptions;
+
+	if (limits->max_subscriptions <= 0)
+		return;
+	limit_slot_lock("subscriptions of topic", topic->topic_id);
+	begin_catalog_access(&access);
+	run_catalog_sql_int8("SELECT count(*) FROM pulsar.subscription WHERE topic_id = $1",
+						 1, &topic->topic_id, true);
+	subscriptions = counted();
+	end_catalog_access(&access);
+	if (subscriptions >= limits->max_subscriptions)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("topic \"%s\" has reached its limit of " INT64_FORMAT " subscriptions",
+						topic_name_string(&topic->name, NOT_A_PARTITION),
+						limits->max_subscriptions),
+				 errhint("Unsubscribe subscriptions that are no longer used, or raise the limit with pulsar.set_max_subscriptions_per_topic().")));
+}
+
+/*
+ * Fails if attaching consumer 'name' would go beyond the topic's
+ * max_consumers_per_subscription or max_consumers_per_topic.  A consumer
+ * already attached takes no new slot; a departed one (its session ended,
+ * or its lease expired) takes none either.  Caller holds the
+ * subscription's lock in ExclusiveLock, which serialises attaching to one
+ * subscription; attaching to any subscription of the topic is serialised
+ * here, when that limit is set.
+ */
+static void
+check_consumer_count(Subscription *subscription, const char *name,
+					 const TopicLimits *limits)
+{
+	CatalogAccess access;
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(subscription->subscription_id),
+	CStringGetTextDatum(name)};
+	char	   *topic_name = topic_name_string(&subscription->topic->name,
+											   NOT_A_PARTITION);
+	int64		consumers;
+
+	if (limits->max_consumers_per_subscription <= 0 &&
+		limits->max_consumers_per_topic <= 0)
+		return;
+	if (limits->max_consumers_per_topic > 0)
+		limit_slot_lock("consumers of topic", subscription->topic->topic_id);
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT count(*) FROM pulsar.consumer"
+					" WHERE subscription_id = $1 AND name = $2",
+					2, argtypes, values, NULL, true);
+	if (counted() > 0)
+	{
+		end_catalog_access(&access);
+		return;
+	}
+	if (limits->max_consumers_per_subscription > 0)
+	{
+		run_catalog_sql_int8(CONSUMER_LIVENESS_COLUMNS
+							 " WHERE c.subscription_id = $1",
+							 1, &subscription->subscription_id, true);
+		consumers = count_live();
+		if (consumers >= limits->max_consumers_per_subscription)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("subscription \"%s\" of topic \"%s\" has reached its limit of " INT64_FORMAT " consumers",
+							subscription->name, topic_name,
+							limits->max_consumers_per_subscription),
+					 errhint("Close consumers that are no longer used, or raise the limit with pulsar.set_max_consumers_per_subscription().")));
+	}
+	if (limits->max_consumers_per_topic > 0)
+	{
+		run_catalog_sql_int8(CONSUMER_LIVENESS_COLUMNS
+							 "  JOIN pulsar.subscription s"
+							 "    ON s.subscription_id = c.subscription_id"
+							 " WHERE s.topic_id = $1",
+							 1, &subscription->topic->topic_id, true);
+		consumers = count_live();
+		if (consumers >= limits->max_consumers_per_topic)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("topic \"%s\" has reached its limit of " INT64_FORMAT " consumers",
+							topic_name, limits->max_consumers_per_topic),
+					 errdetail("The limit counts the consumers of all its subscriptions."),
+					 errhint("Close consumers that are no longer used, or raise the limit with pulsar.set_max_consumers_per_topic().")));
+	}
+	end_catalog_access(&access);
+}
+
 /*
  * Creates subscription 'name' of a topic, or changes the settings of the
  * one there (its type only while no consumer other than 'consumer_name' is
@@ -617,9 +740,11 @@ subscription_store(TopicInfo *topic, const char *name,
 	Datum		values[9];
 	char		nulls[9];
 	int			consumers;
+	TopicLimits limits;
 
 	lock_subscription(topic->topic_id, name, ExclusiveLock);
 	subscription = load_subscription(topic, name);
+	policy_limits(topic->topic_id, &limits);
 
 	argtypes[0] = INT8OID;
 	values[0] = Int64GetDatum(topic->topic_id);
@@ -647,6 +772,7 @@ subscription_store(TopicInfo *topic, const char *name,
 
 	if (subscription == NULL)
 	{
+		check_subscription_count(topic, &limits);
 		/* before the row exists: the cache must not keep it */
 		worker_signal_subscriptions_changed();
 		begin_catalog_access(&access);
@@ -740,7 +866,10 @@ consumer_attach(Subscription *subscription, const char *consumer_name,
 	char		nulls[5];
 	bool		isnull;
 	HeapTuple	row;
+	TopicLimits limits;
 
+	policy_limits(subscription->topic->topic_id, &limits);
+	check_consumer_count(subscription, consumer_name, &limits);
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = CStringGetTextDatum(consumer_name);
 	values[2] = Int32GetDatum(priority);
@@ -824,5 +953,7 @@ subscription_delete(Subscription *subscription)
 						 1, &subscription->subscription_id, false);
 	end_catalog_access(&access);
 	reset_dispatch_at_commit(subscription->subscription_id);
+	ForgetRateLimitsAtCommit(subscription->topic->topic_id,
+							 subscription->subscription_id);
 	worker_signal_subscriptions_changed();
 }

@@ -65,8 +65,10 @@
 #include "5_dispatch/dispatch.h"
 #include "1_value/murmur3.h"
 #include "4_storage/publish.h"
+#include "2_shmem/rate_limit.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/compaction.h"
+#include "3_catalog/policy.h"
 #include "4_storage/reader.h"
 #include "4_storage/subscription.h"
 #include "2_shmem/worker_signal.h"
@@ -130,6 +132,7 @@ typedef struct Receiver
 	ReturnSetInfo *rsinfo;
 	int			remaining;
 	int64		bytes;			/* of payloads, keys and properties returned */
+	TopicLimits limits;			/* of the topic, read once per call */
 } Receiver;
 
 /*
@@ -852,7 +855,10 @@ resume_position(Receiver *receiver, const LedgerInfo *ledger,
 
 /*
  * How many of 'want' messages a consumer at its limit of unacknowledged
- * messages may get: none once it holds the limit.
+ * messages may get: none once it holds the limit.  A subscription holding
+ * max_unacked_messages_per_subscription unacknowledged messages in the
+ * partition gets nothing new either, whichever consumer asks: Pulsar
+ * blocks the subscription until acks come.
  */
 static int
 limit_to_unacked(Receiver *receiver, const LedgerInfo *ledger, int want,
@@ -860,23 +866,40 @@ limit_to_unacked(Receiver *receiver, const LedgerInfo *ledger, int want,
 				 bool track)
 {
 	Subscription *subscription = receiver->subscription;
+	int64		limit = receiver->limits.max_unacked_per_subscription;
 	int64		holding;
 
-	if (subscription->max_unacked_messages <= 0)
-		return want;
-	if (track && !ordered)
-		holding = pending_count_held_by(subscription->subscription_id,
-										ledger->ledger_id,
-										receiver->consumer->consumer_id,
-										subscription->max_unacked_messages);
-	else if (read_position - 1 - mark_delete <=
-			 subscription->max_unacked_messages - want)
-		holding = 0;			/* it cannot hold enough to matter */
-	else
-		holding = count_unacked(subscription, ledger->ledger_id,
-								mark_delete + 1, read_position - 1,
-								UNACKED_COUNT_RANGES);
-	return Min(want, subscription->max_unacked_messages - holding);
+	if (subscription->max_unacked_messages > 0)
+	{
+		if (track && !ordered)
+			holding = pending_count_held_by(subscription->subscription_id,
+											ledger->ledger_id,
+											receiver->consumer->consumer_id,
+											subscription->max_unacked_messages);
+		else if (read_position - 1 - mark_delete <=
+				 subscription->max_unacked_messages - want)
+			holding = 0;		/* it cannot hold enough to matter */
+		else
+			holding = count_unacked(subscription, ledger->ledger_id,
+									mark_delete + 1, read_position - 1,
+									UNACKED_COUNT_RANGES);
+		want = Min(want, subscription->max_unacked_messages - holding);
+	}
+	if (want > 0 && limit > 0)
+	{
+		if (track && !ordered)
+			holding = pending_count_held(subscription->subscription_id,
+										 ledger->ledger_id,
+										 (int32) Min(limit, PG_INT32_MAX));
+		else if (read_position - 1 - mark_delete <= limit - want)
+			holding = 0;		/* it cannot hold enough to matter */
+		else
+			holding = count_unacked(subscription, ledger->ledger_id,
+									mark_delete + 1, read_position - 1,
+									UNACKED_COUNT_RANGES);
+		want = (int) Min((int64) want, limit - holding);
+	}
+	return want;
 }
 
 /*
@@ -1224,29 +1247,95 @@ receive_limits(FunctionCallInfo fcinfo, int32 *max_messages,
 				 errmsg("timeout must not be negative")));
 }
 
+/* whether the subscriptions of the topic have a dispatch rate */
+static inline bool
+dispatch_rate_limited(const Receiver *receiver)
+{
+	return receiver->limits.dispatch.messages_per_second > 0 ||
+		receiver->limits.dispatch.bytes_per_second > 0;
+}
+
 /*
  * One look at the topic's partitions, starting from a different one each
- * time, until the receiver has what it wants; notes in 'seen' (if not
- * NULL) each partition's max read position.
+ * time, until the receiver has what it wants or the subscription's
+ * dispatch rate lets no more go now; notes in 'seen' (if not NULL) each
+ * partition's max read position.  What the rate let go and was not handed
+ * out is given back, and the bytes handed out are charged.
  */
 static void
 look_at_partitions(Receiver *receiver, TopicInfo *topic, int64 *seen)
 {
 	static uint32 next_partition = 0;
 	uint32		first = next_partition++;
+	bool		rate_limited = dispatch_rate_limited(receiver);
+	int64		allowed = receiver->remaining;
+	int64		delivered = 0;
+	int64		bytes_before = receiver->bytes;
 
 	for (int i = 0; seen != NULL && i < topic->num_ledgers; i++)
 		seen[i] = GetMaxReadPosition(topic->ledgers[i].ledger_id,
 									 load_next_entry);
+	if (rate_limited)
+		allowed = RateLimitTakeMessages(topic->topic_id,
+										receiver->subscription->subscription_id,
+										&receiver->limits.dispatch,
+										receiver->remaining);
 	for (int i = 0;
-		 i < topic->num_ledgers && receiver_wants_more(receiver);
+		 i < topic->num_ledgers && receiver_wants_more(receiver) &&
+		 delivered < allowed;
 		 i++)
 	{
 		LedgerInfo *ledger = &topic->ledgers[(first + i) % topic->num_ledgers];
+		int			got = receive_from_ledger(receiver, ledger,
+											  (int) Min((int64) receiver->remaining,
+														allowed - delivered));
 
-		receiver->remaining -= receive_from_ledger(receiver, ledger,
-												   receiver->remaining);
+		receiver->remaining -= got;
+		delivered += got;
 	}
+	if (rate_limited)
+		RateLimitSettle(topic->topic_id, receiver->subscription->subscription_id,
+						&receiver->limits.dispatch, allowed, delivered,
+						receiver->bytes - bytes_before);
+}
+
+/*
+ * Waits, before a receive's first look, until the subscription's dispatch
+ * rate has room for a message (and its bytes are not booked more than a
+ * second ahead); fails if that would take longer than
+ * pulsar_pg.rate_limit_timeout.  Sleeps without the subscription's lock
+ * when 'may_unlock' (nothing was written yet); returns whether it gave the
+ * lock up.
+ */
+static bool
+wait_for_dispatch_rate(Receiver *receiver, TopicInfo *topic, bool may_unlock)
+{
+	int64		wait_us;
+	bool		within;
+
+	if (!dispatch_rate_limited(receiver))
+		return false;
+	wait_us = RateLimitBook(topic->topic_id,
+							receiver->subscription->subscription_id,
+							&receiver->limits.dispatch, 1, 0, false,
+							(int64) pulsar_rate_limit_timeout_ms * 1000, &within);
+	if (!within)
+		ereport(ERROR,
+				(errcode(ERRCODE_RATE_LIMIT_EXCEEDED),
+				 errmsg("subscription \"%s\" of topic \"%s\" is over its dispatch rate",
+						receiver->subscription->name,
+						topic_name_string(&topic->name, NOT_A_PARTITION)),
+				 errdetail("The subscription receives %s per second; this receive would wait " INT64_FORMAT " ms, longer than pulsar_pg.rate_limit_timeout (%d ms).",
+						   rate_limit_description(&receiver->limits.dispatch),
+						   (wait_us + 999) / 1000, pulsar_rate_limit_timeout_ms),
+				 errhint("Receive less often, raise pulsar_pg.rate_limit_timeout, or raise the rate with pulsar.set_dispatch_rate().")));
+	if (wait_us == 0)
+		return false;
+	if (may_unlock)
+		unlock_subscription(topic->topic_id, receiver->subscription->name,
+							AccessShareLock);
+	RateLimitSleep(wait_us);
+	return may_unlock;
 }
 
 /*
@@ -1291,6 +1380,11 @@ pulsar_receive(PG_FUNCTION_ARGS)
 		text_to_cstring(PG_GETARG_TEXT_PP(4));
 	memset(&receiver, 0, sizeof(receiver));
 	open_receiver(&receiver, topic, name, consumer_name);
+	policy_limits(topic->topic_id, &receiver.limits);
+	/* unlocked while it waits, unless opening it removed departed consumers */
+	if (wait_for_dispatch_rate(&receiver, topic,
+							   GetCurrentCommandId(false) == command_at_start))
+		locked = false;
 
 	InitMaterializedSRF(fcinfo, 0);
 	receiver.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;

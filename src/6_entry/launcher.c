@@ -50,6 +50,7 @@
 
 #include "2_shmem/dispatch_state.h"
 #include "5_dispatch/dispatch.h"
+#include "2_shmem/rate_limit.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/subscription.h"
 #include "2_shmem/worker_signal.h"
@@ -307,6 +308,7 @@ pulsar_process_utility(PlannedStmt *pstmt, const char *queryString,
 		ForgetDatabasePartitions(database_id);
 		ForgetDatabaseDispatch(database_id);
 		ForgetDatabaseConsumers(database_id);
+		ForgetDatabaseRateLimits(database_id);
 	}
 }
 

@@ -21,6 +21,7 @@
 #include "2_shmem/dispatch_state.h"
 #include "5_dispatch/dispatch.h"
 #include "4_storage/publish.h"
+#include "2_shmem/rate_limit.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/subscription.h"
 #include "2_shmem/worker_signal.h"
@@ -39,6 +40,8 @@ int			pulsar_max_cursors = 65536;
 int			pulsar_consumer_lease_ms = 60000;
 int			pulsar_max_receive_bytes = 64 * 1024 * 1024;
 int			pulsar_segment_max_age_s = 4 * 60 * 60;
+int			pulsar_max_rate_limiters = 4096;
+int			pulsar_rate_limit_timeout_ms = 30000;
 
 /* CREATE EXTENSION ran in the open transaction */
 static bool forget_database_at_commit = false;
@@ -56,6 +59,7 @@ pulsar_shmem_request(void)
 	ReadPositionShmemRequest();
 	DispatchShmemRequest();
 	ConsumerShmemRequest();
+	RateLimitShmemRequest();
 	worker_signal_shmem_request();
 }
 
@@ -67,6 +71,7 @@ pulsar_shmem_startup(void)
 	ReadPositionShmemInit();
 	DispatchShmemInit();
 	ConsumerShmemInit();
+	RateLimitShmemInit();
 	worker_signal_shmem_init();
 }
 
@@ -114,6 +119,12 @@ define_settings(void)
 							&pulsar_maintenance_interval_ms,
 							60000, 10, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pulsar_pg.rate_limit_timeout",
+							"Longest time a send or receive waits for a publish or dispatch rate.",
+							"A call that would wait longer fails at once. 0 fails every call over the rate.",
+							&pulsar_rate_limit_timeout_ms,
+							30000, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	policy_define_settings();
 	/* sizes of shared memory: only while it is being laid out */
 	if (process_shared_preload_libraries_in_progress)
@@ -135,6 +146,12 @@ define_settings(void)
 								NULL,
 								&pulsar_max_cursors,
 								65536, 16, INT_MAX / 2,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		DefineCustomIntVariable("pulsar_pg.max_rate_limiters",
+								"Number of topics and subscriptions with a publish or dispatch rate whose rate state shared memory can track.",
+								NULL,
+								&pulsar_max_rate_limiters,
+								4096, 16, INT_MAX / 2,
 								PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	}
 	MarkGUCPrefixReserved("pulsar_pg");
@@ -159,6 +176,7 @@ pulsar_xact_callback(XactEvent event, void *arg)
 				ForgetDatabasePartitions(MyDatabaseId);
 				ForgetDatabaseDispatch(MyDatabaseId);
 				ForgetDatabaseConsumers(MyDatabaseId);
+				ForgetDatabaseRateLimits(MyDatabaseId);
 			}
 			forget_database_at_commit = false;
 			break;
@@ -181,6 +199,8 @@ _PG_init(void)
 	define_settings();
 	RegisterXactCallback(pulsar_xact_callback, NULL);
 	CatalogInit();
+	PolicyInit();
+	RateLimitInit();
 	ReadPositionInit();
 	DispatchInit();
 	ConsumerLivenessInit();

@@ -193,7 +193,7 @@ send_one(FunctionCallInfo fcinfo, PayloadKind kind)
 
 	pub.count = 1;
 	pub.messages = &message;
-	publish(&pub);
+	publish(&pub, true);
 
 	id = published_id(&pub, &message);
 	if (id == NULL)
@@ -328,7 +328,7 @@ send_many(FunctionCallInfo fcinfo, PayloadKind kind)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
 	if (count == 0)
 		return (Datum) 0;
-	publish(&pub);
+	publish(&pub, true);
 
 	for (int i = 0; i < count; i++)
 	{

@@ -24,10 +24,12 @@
 #include "1_value/argument.h"
 #include "3_catalog/authz.h"
 #include "3_catalog/catalog.h"
+#include "3_catalog/policy.h"
 #include "4_storage/cursor.h"
 #include "4_storage/pending.h"
 #include "2_shmem/dispatch_state.h"
 #include "5_dispatch/dispatch.h"
+#include "2_shmem/rate_limit.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/compaction.h"
 #include "4_storage/reader.h"
@@ -143,6 +145,37 @@ append_consumers(StringInfo json, Subscription *subscription,
 }
 
 /*
+ * Whether a subscription holds max_unacked_messages_per_subscription
+ * unacknowledged messages in one of the ledgers: then receive hands it
+ * nothing new there.
+ */
+static bool
+subscription_blocked(Subscription *subscription, TopicInfo *topic,
+					 int first_ledger, int num_ledgers, int64 limit)
+{
+	bool		ordered = subscription->type == SUBSCRIPTION_EXCLUSIVE ||
+		subscription->type == SUBSCRIPTION_FAILOVER;
+	bool		blocked = false;
+
+	if (limit <= 0)
+		return false;
+	for (int i = first_ledger; i < first_ledger + num_ledgers && !blocked; i++)
+	{
+		int64		ledger_id = topic->ledgers[i].ledger_id;
+		int64		unacked;
+
+		if (ordered)
+			unacked = ordered_holding(subscription, ledger_id);
+		else
+			unacked = pending_count_held(subscription->subscription_id,
+										 ledger_id,
+										 (int32) Min(limit, PG_INT32_MAX));
+		blocked = unacked >= limit;
+	}
+	return blocked;
+}
+
+/*
  * The topic a stats function is asked about, and which of its ledgers: all
  * of them, or the one partition named.
  */
@@ -185,6 +218,8 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 
 	int			first_ledger;
 	int			num_ledgers;
+	TopicLimits limits;
+	RateLimitCounters throttled;
 
 	check_can_read("pulsar.topic_stats()");
 	topic = stats_topic(fcinfo, &first_ledger, &num_ledgers);
@@ -205,6 +240,8 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 		storage_size += ledger_storage;
 		backlog_size += ledger_backlog_size;
 	}
+	policy_limits(topic->topic_id, &limits);
+	RateLimitCounted(topic->topic_id, RATE_LIMIT_PUBLISH, &throttled);
 
 	initStringInfo(&json);
 	appendStringInfo(&json, "{\"topic\": ");
@@ -215,8 +252,9 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 	appendStringInfo(&json, ", \"partitions\": %d, \"msgInCounter\": " INT64_FORMAT
 					 ", \"storageSize\": " INT64_FORMAT
 					 ", \"backlogSize\": " INT64_FORMAT
+					 ", \"publishRateLimitedTimes\": " INT64_FORMAT
 					 ", \"subscriptions\": {", topic->partitions, entries,
-					 storage_size, backlog_size);
+					 storage_size, backlog_size, throttled.throttled);
 	for (int s = 0; s < num_subscriptions; s++)
 	{
 		Subscription *subscription = subscriptions[s].subscription;
@@ -255,7 +293,16 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 						 ordered ? 0 : pending_count(subscription->subscription_id, PENDING_DELAYED),
 						 rate, out_counter);
 		append_consumers(&json, subscription, ordered_unacked, &blocked);
-		appendStringInfo(&json, ", \"blockedSubscriptionOnUnackedMsgs\": false}");
+		RateLimitCounted(topic->topic_id, subscription->subscription_id,
+						 &throttled);
+		appendStringInfo(&json, ", \"dispatchThrottledMsgEventsBySubscriptionLimit\": " INT64_FORMAT
+						 ", \"dispatchThrottledBytesEventsBySubscriptionLimit\": " INT64_FORMAT
+						 ", \"blockedSubscriptionOnUnackedMsgs\": %s}",
+						 throttled.message_throttled, throttled.byte_throttled,
+						 subscription_blocked(subscription, topic, first_ledger,
+											  num_ledgers,
+											  limits.max_unacked_per_subscription) ?
+						 "true" : "false");
 	}
 	appendStringInfoString(&json, "}}");
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data)));
@@ -423,7 +470,7 @@ pulsar_shared_memory_usage(PG_FUNCTION_ARGS)
 		const char *area;
 		int64		entries;
 		int64		max_entries;
-	}			areas[4];
+	}			areas[5];
 
 	RequireReadPositionState();
 	ReadPositionUsage(&partitions, &reservations);
@@ -439,6 +486,9 @@ pulsar_shared_memory_usage(PG_FUNCTION_ARGS)
 	areas[3].area = "consumers";
 	areas[3].entries = ConsumerUsage();
 	areas[3].max_entries = pulsar_max_cursors;
+	areas[4].area = "rate_limits";
+	areas[4].entries = RateLimitUsage();
+	areas[4].max_entries = pulsar_max_rate_limiters;
 
 	InitMaterializedSRF(fcinfo, 0);
 	for (int i = 0; i < lengthof(areas); i++)

@@ -250,6 +250,22 @@ my %calls = (
 	],
 	'pulsar.set_deduplication(text,boolean)' =>
 	  [ 25006, "SELECT pulsar.set_deduplication('public/default', true)" ],
+	'pulsar.set_max_topics_per_namespace(text,integer)' =>
+	  [ 25006, "SELECT pulsar.set_max_topics_per_namespace('public/default', 10)" ],
+	'pulsar.set_max_subscriptions_per_topic(text,integer)' =>
+	  [ 25006, "SELECT pulsar.set_max_subscriptions_per_topic('repl', 10)" ],
+	'pulsar.set_max_consumers_per_topic(text,integer)' =>
+	  [ 25006, "SELECT pulsar.set_max_consumers_per_topic('repl', 10)" ],
+	'pulsar.set_max_consumers_per_subscription(text,integer)' =>
+	  [ 25006, "SELECT pulsar.set_max_consumers_per_subscription('repl', 10)" ],
+	'pulsar.set_max_unacked_messages_per_subscription(text,integer)' => [
+		25006,
+		"SELECT pulsar.set_max_unacked_messages_per_subscription('repl', 10)"
+	],
+	'pulsar.set_publish_rate(text,bigint,bigint)' =>
+	  [ 25006, "SELECT pulsar.set_publish_rate('repl', 10, NULL)" ],
+	'pulsar.set_dispatch_rate(text,bigint,bigint)' =>
+	  [ 25006, "SELECT pulsar.set_dispatch_rate('repl', 10, NULL)" ],
 	'pulsar.subscribe(text,text,text,text,text,integer,interval,interval,integer,text,integer,boolean)'
 	  => [ 25006, "SELECT pulsar.subscribe('repl', 'stby2')" ],
 	'pulsar.compact(text)' => [ 25006, "SELECT pulsar.compact('repl')" ],

@@ -4,14 +4,16 @@
 #	  The extension's shared tables hold only what exists, and their sizes
 #	  are hard limits.
 #
-#	  - Entries go with their objects: partition positions, dispatch state
-#		and consumer liveness with delete_topic(force), unsubscribe and
-#		DROP DATABASE.  Many create/subscribe/receive/delete cycles leave
-#		the tables as they found them (pulsar.shared_memory_usage()).
-#	  - Beyond pulsar_pg.max_partitions and pulsar_pg.max_cursors, calls
-#		fail with configuration_limit_exceeded and a hint naming the
-#		setting, and PostgreSQL's own shared memory is untouched: CREATE
-#		TABLE and advisory locks still work.
+#	  - Entries go with their objects: partition positions, dispatch state,
+#		consumer liveness and rate buckets with delete_topic(force),
+#		unsubscribe and DROP DATABASE.  Many create/subscribe/receive/delete
+#		cycles leave the tables as they found them
+#		(pulsar.shared_memory_usage()).
+#	  - Beyond pulsar_pg.max_partitions, pulsar_pg.max_cursors and
+#		pulsar_pg.max_rate_limiters, calls fail with
+#		configuration_limit_exceeded and a hint naming the setting, and
+#		PostgreSQL's own shared memory is untouched: CREATE TABLE and
+#		advisory locks still work.
 #	  - No user action PANICs the server: a transaction that sent, dropped
 #		and re-created the extension, then rolled back.
 #
@@ -30,6 +32,7 @@ shared_preload_libraries = 'pulsar_pg'
 pulsar_pg.max_partitions = 16
 pulsar_pg.max_cursors = 16
 pulsar_pg.max_open_reservations = 16
+pulsar_pg.max_rate_limiters = 16
 ));
 $node->start;
 my $postmaster = $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
@@ -53,7 +56,7 @@ sub failure
 	return $ret == 0 ? 'no error' : ($code // '?') . " $message | " . ($hint // '');
 }
 
-my $empty = 'consumers=0 cursors=0 partitions=0 reservations=0';
+my $empty = 'consumers=0 cursors=0 partitions=0 rate_limits=0 reservations=0';
 is(usage(), $empty, 'the shared tables start empty');
 
 ##########################################################################
@@ -66,6 +69,7 @@ for my $cycle (1 .. 12)
 	$node->safe_psql(
 		'postgres', q(
 SELECT pulsar.create_topic('cycle', 4);
+SELECT pulsar.set_dispatch_rate('cycle', 1000000000, NULL);
 SELECT pulsar.subscribe('cycle', 'shared', 'shared', 'earliest', consumer => 'cs');
 SELECT pulsar.subscribe('cycle', 'exclusive', 'exclusive', 'earliest', consumer => 'ce');
 SELECT count(*) FROM pulsar.send_batch('cycle', ARRAY['a', 'b', 'c', 'd'],
@@ -79,8 +83,8 @@ SELECT count(*) FROM pulsar.receive('cycle', 'exclusive', 10, consumer => 'ce');
 	push @after_cycle, usage();
 }
 is( $after_cycle[0],
-	'consumers=2 cursors=8 partitions=4 reservations=0',
-	'a cycle fills the tables: 4 partitions, 2 subscriptions of 4 partitions, 2 consumers'
+	'consumers=2 cursors=8 partitions=4 rate_limits=2 reservations=0',
+	'a cycle fills the tables: 4 partitions, 2 subscriptions of 4 partitions, 2 consumers, 2 dispatch rates'
 );
 is(join(',', grep { $_ ne $empty } @after_cycle[1 .. $#after_cycle]),
 	'', 'delete_topic(force) empties them again, twelve times over');
@@ -89,22 +93,24 @@ is(join(',', grep { $_ ne $empty } @after_cycle[1 .. $#after_cycle]),
 $node->safe_psql(
 	'postgres', q(
 SELECT pulsar.create_topic('kept', 2);
+SELECT pulsar.set_publish_rate('kept', 1000000000, NULL);
+SELECT pulsar.set_dispatch_rate('kept', 1000000000, NULL);
 SELECT pulsar.send('kept', 'k');
 SELECT pulsar.subscribe('kept', 'sub', 'shared', 'earliest', consumer => 'c1');
 SELECT pulsar.subscribe('kept', 'sub', 'shared', 'earliest', consumer => 'c2');
 SELECT count(*) FROM pulsar.receive('kept', 'sub', 10, consumer => 'c1');
 SELECT count(*) FROM pulsar.receive('kept', 'sub', 10, consumer => 'c2');
 ));
-is(usage(), 'consumers=2 cursors=2 partitions=2 reservations=0',
-	'a subscription of two consumers on a topic of two partitions');
+is(usage(), 'consumers=2 cursors=2 partitions=2 rate_limits=2 reservations=0',
+	'a subscription of two consumers on a topic of two partitions, with two rates');
 $node->safe_psql(
 	'postgres', q(
 SELECT pulsar.close_consumer('kept', 'sub', 'c1');
 SELECT pulsar.close_consumer('kept', 'sub', 'c2');
 SELECT pulsar.unsubscribe('kept', 'sub');
 ));
-is(usage(), 'consumers=0 cursors=0 partitions=2 reservations=0',
-	'unsubscribe leaves only the partitions of the topic');
+is(usage(), 'consumers=0 cursors=0 partitions=2 rate_limits=1 reservations=0',
+	'unsubscribe leaves only the partitions and the publish rate of the topic');
 
 ##########################################################################
 # Hard limits
@@ -116,7 +122,7 @@ is( failure(
 			FROM generate_series(0, 19) g)),
 	'53400 too many topic partitions in use | Increase pulsar_pg.max_partitions and restart the server.',
 	'a send beyond max_partitions fails clearly');
-is(usage(), 'consumers=0 cursors=0 partitions=16 reservations=0',
+is(usage(), 'consumers=0 cursors=0 partitions=16 rate_limits=1 reservations=0',
 	'the partitions table is full, and no reservation is left behind');
 
 $node->safe_psql('postgres',
@@ -167,15 +173,35 @@ SELECT pulsar.delete_topic('kept');
 CREATE DATABASE doomed;
 ));
 is(usage(), $empty, 'the tables are empty again');
+
+# the rate buckets of topics: beyond max_rate_limiters a send fails, before
+# it holds anything
+$node->safe_psql(
+	'postgres', q(
+SELECT pulsar.create_tenant('rl');
+SELECT pulsar.create_namespace('rl/ns');
+SELECT pulsar.set_publish_rate('rl/ns', 1000000000, NULL);
+SELECT pulsar.create_topic('rl/ns/t' || g) FROM generate_series(1, 17) g;
+SELECT count(pulsar.send('rl/ns/t' || g, 'r')) FROM generate_series(1, 16) g;
+));
+is( failure(q(SELECT pulsar.send('rl/ns/t17', 'r'))),
+	'53400 too many rate-limited topics and subscriptions | Remove rates that are no longer needed, or increase pulsar_pg.max_rate_limiters and restart the server.',
+	'a send beyond max_rate_limiters fails clearly');
+is(usage(), 'consumers=0 cursors=0 partitions=16 rate_limits=16 reservations=0',
+	'the rate table is full, and the refused send took no partition');
+$node->safe_psql('postgres',
+	q(SELECT pulsar.delete_topic('rl/ns/t' || g) FROM generate_series(1, 17) g));
+is(usage(), $empty, 'the buckets go with their topics');
 $node->safe_psql(
 	'doomed', q(
 CREATE EXTENSION pulsar_pg;
 SELECT pulsar.create_topic('d', 3);
 SELECT pulsar.subscribe('d', 'sub', 'exclusive', 'earliest', consumer => 'c');
+SELECT pulsar.set_publish_rate('d', 1000000000, NULL);
 SELECT count(*) FROM pulsar.send_batch('d', ARRAY['x', 'y', 'z'], keys => ARRAY['1', '2', '3']);
 SELECT count(*) FROM pulsar.receive('d', 'sub', 10, consumer => 'c');
 ));
-is(usage(), 'consumers=1 cursors=3 partitions=3 reservations=0',
+is(usage(), 'consumers=1 cursors=3 partitions=3 rate_limits=1 reservations=0',
 	'another database fills the tables');
 $node->safe_psql('postgres', 'DROP DATABASE doomed');
 is(usage(), $empty, 'DROP DATABASE empties them');
@@ -201,7 +227,7 @@ is( $node->safe_psql('postgres',
 is($node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()'),
 	$postmaster, 'the server kept running');
 ok(!$node->log_contains('PANIC'), 'nothing PANICked');
-is(usage(), 'consumers=0 cursors=0 partitions=1 reservations=0',
+is(usage(), 'consumers=0 cursors=0 partitions=1 rate_limits=0 reservations=0',
 	'the partition of the topic is tracked, and no reservation is left');
 
 $node->stop;

@@ -158,6 +158,19 @@ for my $case (
 	[ [ 'read', 'cli_t', '-n', '-1' ], qr/invalid value "-1" for -n/, 'read -n -1' ],
 	[ [ 'topics' ], qr/the action is missing/, 'topics without an action' ],
 	[ [ 'topics', 'rename', 'x' ], qr/unknown action "rename"/, 'topics rename' ],
+	[ [ 'namespaces' ], qr/the action is missing/, 'namespaces without an action' ],
+	[ [ 'namespaces', 'set-quota', 'public/default' ], qr/unknown action "set-quota"/, 'namespaces set-quota' ],
+	[ [ 'namespaces', 'set-max-topics-per-namespace', 'public/default' ],
+	  qr/needs --max-topics-per-namespace/, 'a count limit without its value' ],
+	[ [ 'namespaces', 'set-max-consumers-per-topic', 'public/default', '-c', '-1' ],
+	  qr/invalid value "-1" for max-consumers-per-topic/, 'a negative limit' ],
+	[ [ 'namespaces', 'set-publish-rate', 'public/default', '-m', 'fast' ],
+	  qr/invalid value "fast" for msg-publish-rate/, 'a rate that is not a number' ],
+	[ [ 'namespaces', 'set-max-topics-per-namespace', 'public/default', '-b', '3' ],
+	  qr/takes no -b/, 'an option of another action' ],
+	[ [ 'namespaces', 'set-dispatch-rate', 'public/default', '--msg-publish-rate', '3' ],
+	  qr/unrecognized option/, 'a long option of another action' ],
+	[ [ 'namespaces', 'set-publish-rate' ], qr/the namespace is missing/, 'namespaces without a namespace' ],
 	[ [ 'stats' ], qr/the topic is missing/, 'stats without a topic' ],
 	[ [ 'perf' ], qr/perf needs produce, consume or e2e/, 'perf without a mode' ],
 	[ [ 'perf', 'e2e', 'cli_t', '-s', '4' ], qr/e2e needs messages of at least \d+ bytes/, 'perf e2e with tiny messages' ],
@@ -171,7 +184,7 @@ for my $case (
 	is($out, '', "$name: nothing on stdout");
 }
 
-for my $command ([], ['produce'], ['consume'], ['read'], ['topics'], ['stats'], ['perf'], ['perf', 'e2e'])
+for my $command ([], ['produce'], ['consume'], ['read'], ['topics'], ['namespaces'], ['stats'], ['perf'], ['perf', 'e2e'])
 {
 	($rc, $out, $err) = cli(@$command, '--help');
 	is($rc, 0, "@$command --help: exit status 0");
@@ -230,6 +243,65 @@ is($out, "persistent://public/default/cli_conn\t0\npersistent://public/default/c
 is($rc, 0, 'topics delete');
 ($rc, $out, $err) = cli('-d', $connstr, 'topics', 'list', 'public/default');
 is($out, "persistent://public/default/cli_conn\t0\n", 'the deleted topic is gone');
+
+##########################################################################
+# namespaces: limits in pulsar-admin's form
+##########################################################################
+
+$node->safe_psql('postgres', q(
+	SELECT pulsar.create_tenant('clit');
+	SELECT pulsar.create_namespace('clit/ns');
+));
+# the effective value of a policy of clit/ns
+sub limit_of
+{
+	my ($policy) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT pulsar.get_policies('clit/ns') #> '{$policy,namespace}'");
+}
+
+for my $case (
+	[ [ 'set-max-topics-per-namespace', '-t', '2' ], 'max_topics_per_namespace', '{"max": 2}' ],
+	[ [ 'set-max-subscriptions-per-topic', '--max-subscriptions-per-topic', '3' ],
+	  'max_subscriptions_per_topic', '{"max": 3}' ],
+	[ [ 'set-max-consumers-per-topic', '-c', '4' ], 'max_consumers_per_topic', '{"max": 4}' ],
+	[ [ 'set-max-consumers-per-subscription', '--max-consumers-per-subscription=5' ],
+	  'max_consumers_per_subscription', '{"max": 5}' ],
+	[ [ 'set-max-unacked-messages-per-subscription', '-m', '0' ],
+	  'max_unacked_messages_per_subscription', '{"max": null}' ],
+	[ [ 'set-publish-rate', '-m', '100', '--byte-publish-rate', '1048576' ],
+	  'publish_rate', '{"bytes_per_second": 1048576, "messages_per_second": 100}' ],
+	[ [ 'set-dispatch-rate', '--msg-dispatch-rate', '7' ],
+	  'dispatch_rate', '{"bytes_per_second": null, "messages_per_second": 7}' ])
+{
+	my ($args, $policy, $stored) = @$case;
+	my ($action, @options) = @$args;
+	($rc, $out, $err) = cli('namespaces', $action, 'clit/ns', @options, '-d', $connstr);
+	is($rc, 0, "namespaces $action exits 0") or diag $err;
+	is(limit_of($policy), $stored, "namespaces $action sets $policy");
+}
+
+($rc, $out, $err) = cli('namespaces', 'policies', 'clit/ns', '-d', $connstr);
+is($rc, 0, 'namespaces policies exits 0') or diag $err;
+like($out, qr/"dispatch_rate": \{.*"messages_per_second": 7/s,
+	'namespaces policies prints the policies');
+
+# the limits hold for calls through the client too
+($rc, $out, $err) = cli('-d', $connstr, 'topics', 'create', 'clit/ns/t', '-p', '2');
+is($rc, 0, 'a partitioned topic takes the namespace\'s two topic slots') or diag $err;
+($rc, $out, $err) = cli('-d', $connstr, 'topics', 'create', 'clit/ns/u');
+is($rc, 1, 'a topic over max_topics_per_namespace: exit status 1');
+like($err, qr/namespace "clit\/ns" has reached its limit of 2 topics \(SQLSTATE 54000\)/,
+	'and the limit\'s error');
+
+($rc, $out, $err) = cli('-d', $connstr, 'namespaces', 'set-publish-rate', 'clit/none', '-m', '1');
+is($rc, 1, 'a namespace that does not exist: exit status 1');
+like($err, qr/namespace "clit\/none" does not exist \(SQLSTATE 42704\)/, 'and says so');
+is($node->safe_psql('postgres', q(SELECT count(*) FROM pulsar.policy WHERE namespace = 'none')),
+	'0', 'and sets nothing');
+
+($rc, $out, $err) = cli('-d', $connstr, 'topics', 'delete', 'clit/ns/t');
+is($rc, 0, 'topics delete in a limited namespace');
 
 ##########################################################################
 # produce, then consume
