@@ -11,10 +11,11 @@
  * as Pulsar's topic and namespace policies do.  Times are stored in
  * seconds and sizes in bytes; JSON null means unlimited (or none).
  *
- * Every set_* function resolves its target, checks that the caller
+ * The SQL functions that set, remove and show policies are in
+ * 6_entry/policies.c: each resolves its target, checks that the caller
  * administers it (a superuser, the extension's owner or an admin of its
- * tenant), validates, and replaces the row; nothing here applies a
- * policy: the maintenance pass and the publishing path read them through
+ * tenant), validates, and replaces the row through policy_store().
+ * Nothing here applies a policy: the maintenance pass and the publishing path read them through
  * policy_effective() or the SQL function pulsar.effective_policy(), and
  * the limits through policy_limits().
  *
@@ -36,7 +37,6 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
-#include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -49,29 +49,11 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
-#include "1_value/argument.h"
 #include "1_value/topic_name.h"
 #include "2_shmem/read_position.h"
-#include "3_catalog/authz.h"
 #include "3_catalog/catalog.h"
 #include "3_catalog/policy.h"
 
-PG_FUNCTION_INFO_V1(pulsar_set_retention);
-PG_FUNCTION_INFO_V1(pulsar_set_message_ttl);
-PG_FUNCTION_INFO_V1(pulsar_set_backlog_quota);
-PG_FUNCTION_INFO_V1(pulsar_set_subscription_expiration_time);
-PG_FUNCTION_INFO_V1(pulsar_set_inactive_topic_policies);
-PG_FUNCTION_INFO_V1(pulsar_set_compaction_threshold);
-PG_FUNCTION_INFO_V1(pulsar_set_max_topics_per_namespace);
-PG_FUNCTION_INFO_V1(pulsar_set_max_subscriptions_per_topic);
-PG_FUNCTION_INFO_V1(pulsar_set_max_consumers_per_topic);
-PG_FUNCTION_INFO_V1(pulsar_set_max_consumers_per_subscription);
-PG_FUNCTION_INFO_V1(pulsar_set_max_unacked_messages_per_subscription);
-PG_FUNCTION_INFO_V1(pulsar_set_publish_rate);
-PG_FUNCTION_INFO_V1(pulsar_set_dispatch_rate);
-PG_FUNCTION_INFO_V1(pulsar_remove_policy);
-PG_FUNCTION_INFO_V1(pulsar_get_policies);
-PG_FUNCTION_INFO_V1(pulsar_policy_default);
 
 int			policy_default_retention_time_s = 0;
 int			policy_default_retention_size_mb = 0;
@@ -95,14 +77,14 @@ int			policy_default_dispatch_rate_messages = 0;
 int			policy_default_dispatch_rate_bytes = 0;
 
 /* Pulsar's names, in the order of the options below */
-static const struct config_enum_entry backlog_quota_policies[] = {
+const struct config_enum_entry backlog_quota_policies[] = {
 	{"producer_request_hold", 0, false},
 	{"producer_exception", 1, false},
 	{"consumer_backlog_eviction", 2, false},
 	{NULL, 0, false}
 };
 
-static const struct config_enum_entry inactive_topic_modes[] = {
+const struct config_enum_entry inactive_topic_modes[] = {
 	{"delete_when_no_subscriptions", 0, false},
 	{"delete_when_subscriptions_caught_up", 1, false},
 	{NULL, 0, false}
@@ -125,11 +107,6 @@ static const char *const policy_names[] = {
 	"dispatch_rate",
 };
 
-#define POLICY_NAME_LIST "retention, message_ttl, backlog_quota, " \
-	"subscription_expiration_time, inactive_topic_policies, compaction_threshold, " \
-	"max_topics_per_namespace, max_subscriptions_per_topic, max_consumers_per_topic, " \
-	"max_consumers_per_subscription, max_unacked_messages_per_subscription, " \
-	"publish_rate, dispatch_rate"
 
 /*
  * The limits a topic's hot paths read, in the order of the cache's arrays;
@@ -183,12 +160,6 @@ static Oid	policy_table_oid = InvalidOid;
 static CachedLimits *last_limits = NULL;
 
 /* The target of a set_* call: a namespace (topic_id 0) or a topic. */
-typedef struct PolicyTarget
-{
-	char		tenant[MAX_TENANT_NAME_LEN + 1];
-	char		namespace[MAX_NAMESPACE_NAME_LEN + 1];
-	int64		topic_id;
-} PolicyTarget;
 
 void
 policy_define_settings(void)
@@ -351,8 +322,8 @@ jsonb_from_string(const char *json)
 }
 
 /* a JSON number, or null for a negative ("unlimited") value */
-static void
-append_limit(StringInfo buf, const char *field, int64 value)
+void
+policy_append_limit(StringInfo buf, const char *field, int64 value)
 {
 	if (value < 0)
 		appendStringInfo(buf, "\"%s\": null", field);
@@ -364,11 +335,11 @@ append_limit(StringInfo buf, const char *field, int64 value)
 static void
 append_megabytes(StringInfo buf, const char *field, int megabytes)
 {
-	append_limit(buf, field, megabytes < 0 ? -1 : (int64) megabytes * 1024 * 1024);
+	policy_append_limit(buf, field, megabytes < 0 ? -1 : (int64) megabytes * 1024 * 1024);
 }
 
-static void
-check_policy_name(const char *policy)
+void
+policy_check_name(const char *policy)
 {
 	for (int i = 0; i < lengthof(policy_names); i++)
 		if (strcmp(policy, policy_names[i]) == 0)
@@ -387,28 +358,28 @@ policy_default(const char *policy)
 {
 	StringInfoData buf;
 
-	check_policy_name(policy);
+	policy_check_name(policy);
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
 	if (strcmp(policy, "retention") == 0)
 	{
-		append_limit(&buf, "retention_time", policy_default_retention_time_s);
+		policy_append_limit(&buf, "retention_time", policy_default_retention_time_s);
 		appendStringInfoString(&buf, ", ");
 		append_megabytes(&buf, "retention_size", policy_default_retention_size_mb);
 	}
 	else if (strcmp(policy, "message_ttl") == 0)
-		append_limit(&buf, "ttl", policy_default_message_ttl_s > 0 ?
+		policy_append_limit(&buf, "ttl", policy_default_message_ttl_s > 0 ?
 					 policy_default_message_ttl_s : -1);
 	else if (strcmp(policy, "backlog_quota") == 0)
 	{
 		append_megabytes(&buf, "limit_size", policy_default_backlog_quota_size_mb);
 		appendStringInfoString(&buf, ", ");
-		append_limit(&buf, "limit_time", policy_default_backlog_quota_time_s);
+		policy_append_limit(&buf, "limit_time", policy_default_backlog_quota_time_s);
 		appendStringInfo(&buf, ", \"policy\": \"%s\"",
 						 backlog_quota_policies[policy_default_backlog_quota_policy].name);
 	}
 	else if (strcmp(policy, "subscription_expiration_time") == 0)
-		append_limit(&buf, "expiration", policy_default_subscription_expiration_s > 0 ?
+		policy_append_limit(&buf, "expiration", policy_default_subscription_expiration_s > 0 ?
 					 policy_default_subscription_expiration_s : -1);
 	else if (strcmp(policy, "inactive_topic_policies") == 0)
 		appendStringInfo(&buf, "\"enabled\": %s, \"max_inactive\": %d, \"mode\": \"%s\"",
@@ -419,7 +390,7 @@ policy_default(const char *policy)
 		append_megabytes(&buf, "threshold", policy_default_compaction_threshold_mb > 0 ?
 						 policy_default_compaction_threshold_mb : -1);
 	else if (strcmp(policy, "max_topics_per_namespace") == 0)
-		append_limit(&buf, "max", policy_default_max_topics_per_namespace > 0 ?
+		policy_append_limit(&buf, "max", policy_default_max_topics_per_namespace > 0 ?
 					 policy_default_max_topics_per_namespace : -1);
 	else
 	{
@@ -434,7 +405,7 @@ policy_default(const char *policy)
 				continue;
 			if (!first)
 				appendStringInfoString(&buf, ", ");
-			append_limit(&buf, limit_fields[f].field, value > 0 ? value : -1);
+			policy_append_limit(&buf, limit_fields[f].field, value > 0 ? value : -1);
 			first = false;
 		}
 	}
@@ -636,7 +607,7 @@ policy_effective(int64 topic_id, const char *policy)
 	bool		isnull;
 	Datum		value;
 
-	check_policy_name(policy);
+	policy_check_name(policy);
 	run_catalog_sql("SELECT p.value FROM pulsar.topic t"
 					" JOIN pulsar.policy p ON p.tenant = t.tenant"
 					"  AND p.namespace = t.namespace"
@@ -681,61 +652,9 @@ policy_forget_topic(int64 topic_id)
 		invalidate_limits();
 }
 
-/*
- * Resolves "tenant/namespace" or a topic name; either must exist.  A
- * policy applies to a topic as a whole, so a partition is refused.
- */
-static void
-resolve_policy_target(FunctionCallInfo fcinfo, PolicyTarget *target,
-					  const char *function, bool for_change)
-{
-	char	   *input;
-
-	if (for_change)
-		catalog_require_writable(function);
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("target must not be null"),
-				 errhint("Name a namespace as tenant/namespace, or a topic.")));
-	input = text_to_cstring(PG_GETARG_TEXT_PP(0));
-
-	if (strstr(input, "://") == NULL && strchr(input, '/') != NULL &&
-		strchr(strchr(input, '/') + 1, '/') == NULL)
-	{
-		CatalogAccess access;
-
-		parse_namespace_name(input, target->tenant, target->namespace);
-		target->topic_id = 0;
-		/* the same error for a namespace that is missing or not the caller's */
-		authz_check_namespace(target->tenant, target->namespace,
-							  AUTHZ_ADMINISTER);
-		begin_catalog_access(&access);
-		check_namespace_exists(target->tenant, target->namespace);
-		end_catalog_access(&access);
-	}
-	else
-	{
-		TopicName	name;
-		TopicInfo  *topic;
-
-		parse_topic_name(input, &name);
-		if (name.partition_index != NOT_A_PARTITION)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("cannot set a policy on one partition of topic \"%s\"",
-							topic_name_string(&name, NOT_A_PARTITION)),
-					 errhint("Set it on the partitioned topic as a whole.")));
-		authz_check(&name, AUTHZ_ADMINISTER);
-		topic = resolve_topic(&name, false, AccessShareLock);
-		strlcpy(target->tenant, name.tenant, sizeof(target->tenant));
-		strlcpy(target->namespace, name.namespace, sizeof(target->namespace));
-		target->topic_id = topic->topic_id;
-	}
-}
-
-static void
-store_policy(const PolicyTarget *target, const char *policy, const char *json)
+/* Sets a policy of a target to the JSON object given. */
+void
+policy_store(const PolicyTarget *target, const char *policy, const char *json)
 {
 	CatalogAccess access;
 	Oid			argtypes[5] = {TEXTOID, TEXTOID, INT8OID, TEXTOID, JSONBOID};
@@ -760,376 +679,50 @@ store_policy(const PolicyTarget *target, const char *policy, const char *json)
  * "none" for a TTL, an expiration time, a compaction threshold and a count
  * limit.
  */
-static void
-store_single_limit(const PolicyTarget *target, const char *policy,
-				   const char *field, int64 value)
+void
+policy_store_single_limit(const PolicyTarget *target, const char *policy,
+						  const char *field, int64 value)
 {
 	StringInfoData json;
 
 	initStringInfo(&json);
 	appendStringInfoChar(&json, '{');
-	append_limit(&json, field, value > 0 ? value : -1);
+	policy_append_limit(&json, field, value > 0 ? value : -1);
 	appendStringInfoChar(&json, '}');
-	store_policy(target, policy, json.data);
+	policy_store(target, policy, json.data);
 }
 
-/*
- * Whole seconds of an interval argument; NULL gives -1 when null_allowed.
- */
-static int64
-seconds_argument(FunctionCallInfo fcinfo, int argno, const char *what,
-				 bool null_allowed)
+/* Removes a policy of a target: it inherits again. */
+void
+policy_remove(const PolicyTarget *target, const char *policy)
 {
-	Interval   *interval;
-	int64		usecs;
-
-	if (PG_ARGISNULL(argno))
-	{
-		if (!null_allowed)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s must not be null", what)));
-		return -1;
-	}
-	interval = PG_GETARG_INTERVAL_P(argno);
-	if (!interval_to_usecs(interval, &usecs))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("%s is out of range", what)));
-	if (usecs < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be negative", what),
-				 null_allowed ? errhint("Pass NULL for no limit.") : 0));
-	return usecs / USECS_PER_SEC;
-}
-
-/*
- * A size in bytes; NULL gives -1 when null_allowed.
- */
-static int64
-bytes_argument(FunctionCallInfo fcinfo, int argno, const char *what,
-			   bool null_allowed)
-{
-	int64		bytes;
-
-	if (PG_ARGISNULL(argno))
-	{
-		if (!null_allowed)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s must not be null", what)));
-		return -1;
-	}
-	bytes = PG_GETARG_INT64(argno);
-	if (bytes < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be negative", what),
-				 null_allowed ? errhint("Pass NULL for no limit.") : 0));
-	return bytes;
-}
-
-/* the option's index in an enum's entries, or an error listing them */
-static int
-option_argument(FunctionCallInfo fcinfo, int argno, const char *what,
-				const struct config_enum_entry *options)
-{
-	char	   *value;
-	StringInfoData names;
-
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-	value = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	initStringInfo(&names);
-	for (int i = 0; options[i].name != NULL; i++)
-	{
-		if (strcmp(value, options[i].name) == 0)
-			return i;
-		appendStringInfo(&names, "%s%s", i > 0 ? ", " : "", options[i].name);
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unknown %s \"%s\"", what, value),
-			 errhint("Use one of %s.", names.data)));
-	return -1;					/* keep compiler quiet */
-}
-
-Datum
-pulsar_set_retention(PG_FUNCTION_ARGS)
-{
-	PolicyTarget target;
-	StringInfoData json;
-	int64		seconds;
-	int64		bytes;
-
-	resolve_policy_target(fcinfo, &target, "pulsar.set_retention()", true);
-	seconds = seconds_argument(fcinfo, 1, "retention_time", true);
-	bytes = bytes_argument(fcinfo, 2, "retention_size", true);
-	initStringInfo(&json);
-	appendStringInfoChar(&json, '{');
-	append_limit(&json, "retention_time", seconds);
-	appendStringInfoString(&json, ", ");
-	append_limit(&json, "retention_size", bytes);
-	appendStringInfoChar(&json, '}');
-	store_policy(&target, "retention", json.data);
-	PG_RETURN_VOID();
-}
-
-Datum
-pulsar_set_message_ttl(PG_FUNCTION_ARGS)
-{
-	PolicyTarget target;
-	int64		seconds;
-
-	resolve_policy_target(fcinfo, &target, "pulsar.set_message_ttl()", true);
-	seconds = seconds_argument(fcinfo, 1, "ttl", true);
-	store_single_limit(&target, "message_ttl", "ttl", seconds);
-	PG_RETURN_VOID();
-}
-
-Datum
-pulsar_set_backlog_quota(PG_FUNCTION_ARGS)
-{
-	PolicyTarget target;
-	StringInfoData json;
-	int64		bytes;
-	int64		seconds;
-	int			policy;
-
-	resolve_policy_target(fcinfo, &target, "pulsar.set_backlog_quota()", true);
-	bytes = bytes_argument(fcinfo, 1, "limit_size", true);
-	seconds = seconds_argument(fcinfo, 2, "limit_time", true);
-	policy = option_argument(fcinfo, 3, "backlog quota policy",
-							 backlog_quota_policies);
-	initStringInfo(&json);
-	appendStringInfoChar(&json, '{');
-	append_limit(&json, "limit_size", bytes);
-	appendStringInfoString(&json, ", ");
-	append_limit(&json, "limit_time", seconds);
-	appendStringInfo(&json, ", \"policy\": \"%s\"}",
-					 backlog_quota_policies[policy].name);
-	store_policy(&target, "backlog_quota", json.data);
-	PG_RETURN_VOID();
-}
-
-Datum
-pulsar_set_subscription_expiration_time(PG_FUNCTION_ARGS)
-{
-	PolicyTarget target;
-	int64		seconds;
-
-	resolve_policy_target(fcinfo, &target,
-						  "pulsar.set_subscription_expiration_time()", true);
-	seconds = seconds_argument(fcinfo, 1, "expiration", true);
-	store_single_limit(&target, "subscription_expiration_time", "expiration",
-					   seconds);
-	PG_RETURN_VOID();
-}
-
-Datum
-pulsar_set_inactive_topic_policies(PG_FUNCTION_ARGS)
-{
-	PolicyTarget target;
-	int64		seconds;
-	int			mode;
-
-	resolve_policy_target(fcinfo, &target,
-						  "pulsar.set_inactive_topic_policies()", true);
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("enabled must not be null")));
-	seconds = seconds_argument(fcinfo, 2, "max_inactive", false);
-	if (seconds < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_inactive must be at least one second")));
-	mode = option_argument(fcinfo, 3, "inactive topic mode",
-						   inactive_topic_modes);
-	store_policy(&target, "inactive_topic_policies",
-				 psprintf("{\"enabled\": %s, \"max_inactive\": " INT64_FORMAT
-						  ", \"mode\": \"%s\"}",
-						  PG_GETARG_BOOL(1) ? "true" : "false", seconds,
-						  inactive_topic_modes[mode].name));
-	PG_RETURN_VOID();
-}
-
-Datum
-pulsar_set_compaction_threshold(PG_FUNCTION_ARGS)
-{
-	PolicyTarget target;
-	int64		bytes;
-
-	resolve_policy_target(fcinfo, &target, "pulsar.set_compaction_threshold()", true);
-	bytes = bytes_argument(fcinfo, 1, "threshold", false);
-	store_single_limit(&target, "compaction_threshold", "threshold", bytes);
-	PG_RETURN_VOID();
-}
-
-/*
- * A count or a rate argument: NULL and 0 are no limit (-1), as in Pulsar.
- */
-static int64
-limit_argument(FunctionCallInfo fcinfo, int argno, const char *what,
-			   bool is_int4)
-{
-	int64		value;
-
-	if (PG_ARGISNULL(argno))
-		return -1;
-	value = is_int4 ? PG_GETARG_INT32(argno) : PG_GETARG_INT64(argno);
-	if (value < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be negative", what),
-				 errhint("Pass NULL or 0 for no limit.")));
-	return value > 0 ? value : -1;
-}
-
-/* set_max_*(target, max): one count limit */
-static void
-set_count_limit(FunctionCallInfo fcinfo, const char *policy,
-				const char *function)
-{
-	PolicyTarget target;
-
-	resolve_policy_target(fcinfo, &target, function, true);
-	store_single_limit(&target, policy, "max",
-					   limit_argument(fcinfo, 1, "max", true));
-}
-
-/* set_*_rate(target, messages_per_second, bytes_per_second) */
-static void
-set_rate_limit(FunctionCallInfo fcinfo, const char *policy,
-			   const char *function)
-{
-	PolicyTarget target;
-	StringInfoData json;
-	int64		messages;
-	int64		bytes;
-
-	resolve_policy_target(fcinfo, &target, function, true);
-	messages = limit_argument(fcinfo, 1, "messages_per_second", false);
-	bytes = limit_argument(fcinfo, 2, "bytes_per_second", false);
-	initStringInfo(&json);
-	appendStringInfoChar(&json, '{');
-	append_limit(&json, "messages_per_second", messages);
-	appendStringInfoString(&json, ", ");
-	append_limit(&json, "bytes_per_second", bytes);
-	appendStringInfoChar(&json, '}');
-	store_policy(&target, policy, json.data);
-}
-
-Datum
-pulsar_set_max_topics_per_namespace(PG_FUNCTION_ARGS)
-{
-	PolicyTarget target;
-
-	resolve_policy_target(fcinfo, &target,
-						  "pulsar.set_max_topics_per_namespace()", true);
-	if (target.topic_id != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_topics_per_namespace is set on a namespace, not on a topic"),
-				 errhint("Name the namespace as tenant/namespace.")));
-	store_single_limit(&target, "max_topics_per_namespace", "max",
-					   limit_argument(fcinfo, 1, "max", true));
-	PG_RETURN_VOID();
-}
-
-Datum
-pulsar_set_max_subscriptions_per_topic(PG_FUNCTION_ARGS)
-{
-	set_count_limit(fcinfo, "max_subscriptions_per_topic",
-					"pulsar.set_max_subscriptions_per_topic()");
-	PG_RETURN_VOID();
-}
-
-Datum
-pulsar_set_max_consumers_per_topic(PG_FUNCTION_ARGS)
-{
-	set_count_limit(fcinfo, "max_consumers_per_topic",
-					"pulsar.set_max_consumers_per_topic()");
-	PG_RETURN_VOID();
-}
-
-Datum
-pulsar_set_max_consumers_per_subscription(PG_FUNCTION_ARGS)
-{
-	set_count_limit(fcinfo, "max_consumers_per_subscription",
-					"pulsar.set_max_consumers_per_subscription()");
-	PG_RETURN_VOID();
-}
-
-Datum
-pulsar_set_max_unacked_messages_per_subscription(PG_FUNCTION_ARGS)
-{
-	set_count_limit(fcinfo, "max_unacked_messages_per_subscription",
-					"pulsar.set_max_unacked_messages_per_subscription()");
-	PG_RETURN_VOID();
-}
-
-Datum
-pulsar_set_publish_rate(PG_FUNCTION_ARGS)
-{
-	set_rate_limit(fcinfo, "publish_rate", "pulsar.set_publish_rate()");
-	PG_RETURN_VOID();
-}
-
-Datum
-pulsar_set_dispatch_rate(PG_FUNCTION_ARGS)
-{
-	set_rate_limit(fcinfo, "dispatch_rate", "pulsar.set_dispatch_rate()");
-	PG_RETURN_VOID();
-}
-
-Datum
-pulsar_remove_policy(PG_FUNCTION_ARGS)
-{
-	PolicyTarget target;
 	CatalogAccess access;
-	char	   *policy;
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, INT8OID, TEXTOID};
-	Datum		values[4];
+	Datum		values[4] = {CStringGetTextDatum(target->tenant),
+		CStringGetTextDatum(target->namespace),
+		Int64GetDatum(target->topic_id),
+	CStringGetTextDatum(policy)};
 
-	resolve_policy_target(fcinfo, &target, "pulsar.remove_policy()", true);
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("policy must not be null"),
-				 errhint("The policies are %s.", POLICY_NAME_LIST)));
-	policy = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	check_policy_name(policy);
-	values[0] = CStringGetTextDatum(target.tenant);
-	values[1] = CStringGetTextDatum(target.namespace);
-	values[2] = Int64GetDatum(target.topic_id);
-	values[3] = CStringGetTextDatum(policy);
 	begin_catalog_access(&access);
 	run_catalog_sql("DELETE FROM pulsar.policy WHERE tenant = $1"
 					" AND namespace = $2 AND topic_id = $3 AND name = $4",
 					4, argtypes, values, NULL, false);
 	end_catalog_access(&access);
 	invalidate_limits();
-	PG_RETURN_VOID();
 }
 
 /*
  * {policy: {"topic": ..., "namespace": ..., "default": ..., "effective": ...}}
- * for every policy; "topic" only when the target is a topic, null where
- * nothing is set.
+ * for every policy, as JSON text; "topic" only when the target is a topic,
+ * null where nothing is set.
  */
-Datum
-pulsar_get_policies(PG_FUNCTION_ARGS)
+char *
+policy_describe(const PolicyTarget *target)
 {
-	PolicyTarget target;
 	CatalogAccess access;
 	StringInfoData json;
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, INT8OID, TEXTOID};
 
-	resolve_policy_target(fcinfo, &target, "pulsar.get_policies()", false);
 	initStringInfo(&json);
 	appendStringInfoChar(&json, '{');
 	begin_catalog_access(&access);
@@ -1139,9 +732,9 @@ pulsar_get_policies(PG_FUNCTION_ARGS)
 		char	   *fallback = JsonbToCString(NULL,
 											  &policy_default(policy_names[i])->root,
 											  0);
-		Datum		values[4] = {CStringGetTextDatum(target.tenant),
-			CStringGetTextDatum(target.namespace),
-			Int64GetDatum(target.topic_id),
+		Datum		values[4] = {CStringGetTextDatum(target->tenant),
+			CStringGetTextDatum(target->namespace),
+			Int64GetDatum(target->topic_id),
 		CStringGetTextDatum(policy_names[i])};
 
 		run_catalog_sql("SELECT topic_id <> 0, value::text FROM pulsar.policy"
@@ -1158,7 +751,7 @@ pulsar_get_policies(PG_FUNCTION_ARGS)
 												 SPI_tuptable->tupdesc, 2);
 		}
 		appendStringInfo(&json, "%s\"%s\": {", i > 0 ? ", " : "", policy_names[i]);
-		if (target.topic_id != 0)
+		if (target->topic_id != 0)
 			appendStringInfo(&json, "\"topic\": %s, ", own[1] ? own[1] : "null");
 		appendStringInfo(&json, "\"namespace\": %s, \"default\": %s, \"effective\": %s}",
 						 own[0] ? own[0] : "null", fallback,
@@ -1166,11 +759,5 @@ pulsar_get_policies(PG_FUNCTION_ARGS)
 	}
 	end_catalog_access(&access);
 	appendStringInfoChar(&json, '}');
-	PG_RETURN_JSONB_P(jsonb_from_string(json.data));
-}
-
-Datum
-pulsar_policy_default(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_JSONB_P(policy_default(text_to_cstring(PG_GETARG_TEXT_PP(0))));
+	return json.data;
 }

@@ -9,7 +9,11 @@
 #ifndef PULSAR_POLICY_H
 #define PULSAR_POLICY_H
 
+#include "lib/stringinfo.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
+
+#include "1_value/topic_name.h"
 
 #include "2_shmem/rate_limit.h"
 
@@ -55,5 +59,34 @@ extern Jsonb *policy_default(const char *policy);
 extern Jsonb *policy_effective(int64 topic_id, const char *policy);
 extern bool policy_limit(Jsonb *policy, const char *field, int64 *value);
 extern void policy_forget_topic(int64 topic_id);
+
+/* a namespace (topic_id 0) or a topic that policies are set on */
+typedef struct PolicyTarget
+{
+	char		tenant[MAX_TENANT_NAME_LEN + 1];
+	char		namespace[MAX_NAMESPACE_NAME_LEN + 1];
+	int64		topic_id;
+} PolicyTarget;
+
+/* the policy names, as errors list them */
+#define POLICY_NAME_LIST "retention, message_ttl, backlog_quota, " \
+	"subscription_expiration_time, inactive_topic_policies, compaction_threshold, " \
+	"max_topics_per_namespace, max_subscriptions_per_topic, max_consumers_per_topic, " \
+	"max_consumers_per_subscription, max_unacked_messages_per_subscription, " \
+	"publish_rate, dispatch_rate"
+
+/* the options of the backlog quota policy and of the inactive topic mode */
+extern const struct config_enum_entry backlog_quota_policies[];
+extern const struct config_enum_entry inactive_topic_modes[];
+
+extern void policy_check_name(const char *policy);
+extern void policy_append_limit(StringInfo buf, const char *field, int64 value);
+extern void policy_store(const PolicyTarget *target, const char *policy,
+						 const char *json);
+extern void policy_store_single_limit(const PolicyTarget *target,
+									  const char *policy, const char *field,
+									  int64 value);
+extern void policy_remove(const PolicyTarget *target, const char *policy);
+extern char *policy_describe(const PolicyTarget *target);
 
 #endif							/* PULSAR_POLICY_H */
