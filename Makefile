@@ -41,6 +41,7 @@ OBJS = \
 	src/6_entry/compact.o \
 	src/6_entry/policies.o \
 	src/6_entry/read.o \
+	src/6_entry/receive.o \
 	src/6_entry/send.o \
 	src/6_entry/stats.o \
 	src/6_entry/segment_worker.o \

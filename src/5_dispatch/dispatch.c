@@ -58,7 +58,6 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "1_value/argument.h"
 #include "4_storage/cursor.h"
 #include "4_storage/pending.h"
 #include "2_shmem/dispatch_state.h"
@@ -73,7 +72,6 @@
 #include "4_storage/subscription.h"
 #include "2_shmem/worker_signal.h"
 
-PG_FUNCTION_INFO_V1(pulsar_receive);
 
 /*
  * Acknowledged ranges (and pending rows, beyond what it hands out) a receive
@@ -1218,35 +1216,6 @@ topic_moved(TopicInfo *topic, const int64 *seen)
 	return false;
 }
 
-/* Reads and checks receive()'s max_messages and timeout. */
-static void
-receive_limits(FunctionCallInfo fcinfo, int32 *max_messages,
-			   int64 *timeout_us)
-{
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("max_messages must not be null")));
-	*max_messages = PG_GETARG_INT32(2);
-	check_max_messages(*max_messages);
-	if (PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("timeout must not be null"),
-				 errhint("Pass '0' to return at once.")));
-	if (!interval_to_usecs(PG_GETARG_INTERVAL_P(3), timeout_us) ||
-		*timeout_us > MAX_INTERVAL_DAYS * USECS_PER_DAY)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("timeout is out of range"),
-				 errdetail("The longest timeout is %d days.",
-						   (int) MAX_INTERVAL_DAYS)));
-	if (*timeout_us < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("timeout must not be negative")));
-}
-
 /* whether the subscriptions of the topic have a dispatch rate */
 static inline bool
 dispatch_rate_limited(const Receiver *receiver)
@@ -1339,8 +1308,8 @@ wait_for_dispatch_rate(Receiver *receiver, TopicInfo *topic, bool may_unlock)
 }
 
 /*
- * receive(topic, subscription, max_messages, timeout, consumer)
- *		RETURNS SETOF pulsar.message
+ * Receives up to max_messages of a topic's subscription for a consumer into
+ * rsinfo's tuplestore, waiting up to timeout_us for the first: pulsar.receive().
  *
  * A receive with a timeout sleeps between its looks without the
  * subscription's lock, when it has changed nothing yet: a seek or an
@@ -1353,15 +1322,12 @@ wait_for_dispatch_rate(Receiver *receiver, TopicInfo *topic, bool may_unlock)
  * messages, released departed consumers) keeps the lock: a seek must not
  * commit under its uncommitted rows.
  */
-Datum
-pulsar_receive(PG_FUNCTION_ARGS)
+void
+dispatch_receive(ReturnSetInfo *rsinfo, TopicInfo *topic, const char *name,
+				 const char *consumer_name, int32 max_messages,
+				 int64 timeout_us)
 {
-	TopicInfo  *topic;
 	Receiver	receiver;
-	char	   *name;
-	char	   *consumer_name;
-	int32		max_messages;
-	int64		timeout_us;
 	TimestampTz now;
 	TimestampTz deadline;
 	CommandId	command_at_start = GetCurrentCommandId(false);
@@ -1370,14 +1336,6 @@ pulsar_receive(PG_FUNCTION_ARGS)
 	MemoryContext look_context;
 	int64	   *seen;			/* max read position of each partition */
 
-	check_can_read("pulsar.receive()");
-	PreventCommandIfReadOnly("pulsar.receive()");
-	receive_limits(fcinfo, &max_messages, &timeout_us);
-
-	topic = resolve_subscribed_topic(fcinfo, false);
-	name = required_text_argument(fcinfo, 1, "subscription");
-	consumer_name = PG_ARGISNULL(4) ? session_consumer_name() :
-		text_to_cstring(PG_GETARG_TEXT_PP(4));
 	memset(&receiver, 0, sizeof(receiver));
 	open_receiver(&receiver, topic, name, consumer_name);
 	policy_limits(topic->topic_id, &receiver.limits);
@@ -1386,8 +1344,7 @@ pulsar_receive(PG_FUNCTION_ARGS)
 							   GetCurrentCommandId(false) == command_at_start))
 		locked = false;
 
-	InitMaterializedSRF(fcinfo, 0);
-	receiver.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	receiver.rsinfo = rsinfo;
 	receiver.remaining = max_messages;
 
 	/*
@@ -1462,5 +1419,4 @@ pulsar_receive(PG_FUNCTION_ARGS)
 	}
 	if (timeout_us > 0)
 		PublicationWaitDone();
-	return (Datum) 0;
 }
