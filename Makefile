@@ -23,6 +23,9 @@ OBJS = \
 	src/4_storage/reader.o \
 	src/4_storage/cursor.o \
 	src/4_storage/subscription.o \
+	src/4_storage/expiry.o \
+	src/4_storage/backlog_quota.o \
+	src/4_storage/inactive_topic.o \
 	src/5_dispatch/dispatch.o \
 	src/6_entry/admin.o \
 	src/6_entry/stats.o \

@@ -674,6 +674,71 @@ resolve_topic(const TopicName *name, bool create_if_missing, LOCKMODE lockmode)
 }
 
 /*
+ * A conditional LockDatabaseObject(): false at once if another transaction
+ * holds a conflicting lock.  Like it, processes invalidations once the lock
+ * is ours.
+ */
+static bool
+try_lock_database_object(Oid objid, uint16 objsubid, LOCKMODE lockmode)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, topic_catalog_oid, objid, objsubid);
+	if (LockAcquire(&tag, lockmode, false, true) == LOCKACQUIRE_NOT_AVAIL)
+		return false;
+	AcceptInvalidationMessages();
+	return true;
+}
+
+/*
+ * resolve_topic() for those who must not wait (the database worker's
+ * maintenance): NULL when the topic does not exist, or when another
+ * transaction holds a lock on it that conflicts with 'lockmode'.
+ */
+TopicInfo *
+try_resolve_topic(const TopicName *name, LOCKMODE lockmode)
+{
+	char		key[sizeof(((TopicInfo *) NULL)->key)];
+
+	topic_key(name, key);
+	for (;;)
+	{
+		TopicInfo  *topic;
+
+		ensure_cache_valid();
+		topic = hash_search(TopicCache, key, HASH_FIND, NULL);
+		if (topic == NULL)
+		{
+			CatalogAccess access;
+
+			begin_catalog_access(&access);
+			topic = load_topic(name);
+			end_catalog_access(&access);
+			if (topic == NULL)
+				return NULL;
+		}
+		if (!try_lock_database_object((Oid) topic->topic_id, LOCK_TOPIC,
+									  lockmode))
+			return NULL;
+		if (cache_valid)
+			return topic;
+	}
+}
+
+/*
+ * lock_subscription() without waiting: false if another transaction holds
+ * a conflicting lock.
+ */
+bool
+try_lock_subscription(int64 topic_id, const char *name, LOCKMODE lockmode)
+{
+	uint32		hash = hash_bytes((const unsigned char *) name, strlen(name));
+
+	hash = hash_combine(hash, hash_bytes_uint32((uint32) topic_id));
+	return try_lock_database_object((Oid) hash, LOCK_SUBSCRIPTION, lockmode);
+}
+
+/*
  * Locks a subscription of a topic (existing or not) for the rest of the
  * transaction: consumers share it, attaching a consumer takes it in
  * ExclusiveLock, and unsubscribe and seek in AccessExclusiveLock.
@@ -886,6 +951,8 @@ delete_topic(const TopicName *name, bool force, List **subscription_ids,
 					"  WHERE c.subscription_id = g.subscription_id),"
 					" ranges AS (DELETE FROM pulsar.acked_range r USING gone g"
 					"  WHERE r.subscription_id = g.subscription_id),"
+					" expiry AS (DELETE FROM pulsar.cursor_expiry e USING gone g"
+					"  WHERE e.subscription_id = g.subscription_id),"
 					" pending AS (DELETE FROM pulsar.pending p USING gone g"
 					"  WHERE p.subscription_id = g.subscription_id),"
 					" consumers AS (DELETE FROM pulsar.consumer c USING gone g"

@@ -116,6 +116,9 @@ cursor_mark_delete(Subscription *subscription, int64 ledger_id)
 	return mark_delete;
 }
 
+/* acknowledged ranges an expiry reads to count what it passed */
+#define EXPIRY_COUNT_RANGES		10000
+
 /* columns of pulsar.cursor and pulsar.acked_range, fixed since 0.2.0 */
 #define CURSOR_MARK_DELETE_ATTNUM	3
 #define ACKED_FIRST_ENTRY_ATTNUM	3
@@ -789,6 +792,157 @@ fold_acked_ranges_everywhere(void)
 	for (uint64 i = 0; i < count; i++)
 		fold_ranges(subscriptions[i], ledgers[i], NULL, NULL, 0, NULL);
 	end_catalog_access(&access);
+}
+
+/*
+ * Moves a cursor's mark-delete position forward to 'through' as if every
+ * entry up to it had been acknowledged: message expiry (TTL, and
+ * pulsar.expire_messages()) and backlog eviction.  As Pulsar's expiry
+ * monitor marks the cursor deleted up to the newest expired entry, this
+ * passes messages that consumers hold too, and forgets their pending rows:
+ * a later ack of one of them finds it acknowledged by this transaction and
+ * fails with serialization_failure (check_ack_conflicts()), so a consumer
+ * that processed an expired message in an open transaction rolls back
+ * rather than commit a message the subscription no longer has.
+ *
+ * It never waits for a consumer's transaction unless 'wait' says so (an
+ * admin's call; the worker never waits, DESIGN invariant 6a): a cursor row
+ * another transaction holds makes it return -1, and a pending row another
+ * transaction has locked (an ack or nack in progress) stops the move just
+ * below it, to be passed on a later call.  Returns the number of
+ * unacknowledged entries passed (Pulsar's msgExpired counts the backlog it
+ * removed), or -1 when the cursor was busy.
+ */
+/* counting what an expiry passes: stored messages outside acked ranges */
+typedef struct UnackedCount
+{
+	AckedRanges ranges;
+	int			next_range;
+	int64		count;
+} UnackedCount;
+
+static bool
+count_unacked_message(const StoredMessage *message, void *arg)
+{
+	UnackedCount *counting = arg;
+	AckedRanges *ranges = &counting->ranges;
+
+	while (counting->next_range < ranges->count &&
+		   ranges->last[counting->next_range] < message->entry_id)
+		counting->next_range++;
+	for (int i = counting->next_range;
+		 i < ranges->count && ranges->first[i] <= message->entry_id; i++)
+		if (ranges->last[i] >= message->entry_id)
+			return true;
+	counting->count++;
+	return true;
+}
+
+/*
+ * Messages stored in (after, through] that the subscription has not
+ * acknowledged, as Pulsar counts expired messages: the backlog an expiry
+ * removed.  Entries of aborted sends are not messages and do not count;
+ * past the first EXPIRY_COUNT_RANGES acknowledged ranges, every message
+ * counts.
+ */
+static int64
+count_unacked_messages(Subscription *subscription, const LedgerInfo *ledger,
+					   int64 after, int64 through)
+{
+	UnackedCount counting;
+	Snapshot	snapshot;
+
+	memset(&counting, 0, sizeof(counting));
+	load_acked_ranges(subscription, ledger->ledger_id, after + 1,
+					  EXPIRY_COUNT_RANGES, &counting.ranges);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	scan_ledger(ledger, after, through, snapshot, count_unacked_message,
+				&counting);
+	UnregisterSnapshot(snapshot);
+	return counting.count;
+}
+
+int64
+expire_cursor_through(Subscription *subscription, const LedgerInfo *ledger,
+					  int64 through, bool wait)
+{
+	CatalogAccess access;
+	LockedCursor cursor;
+	int64		subscription_id = subscription->subscription_id;
+	int64		ledger_id = ledger->ledger_id;
+	int64		passed;
+
+	begin_catalog_access(&access);
+	if (!lock_cursor(subscription_id, ledger_id, wait, &cursor))
+	{
+		end_catalog_access(&access);
+		return -1;
+	}
+	if (cursor.mark_delete >= through)
+	{
+		end_catalog_access(&access);
+		return 0;
+	}
+	if (cursor.any_pending)
+	{
+		Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
+		Datum		values[3] = {Int64GetDatum(subscription_id),
+			Int64GetDatum(ledger_id), Int64GetDatum(through)};
+		bool		isnull;
+		Datum		blocked;
+
+		/*
+		 * Lock what is free, then find the first run that is not: rows this
+		 * transaction locked are its own now, so only another's remain.
+		 */
+		run_catalog_sql("WITH mine AS ("
+						"  SELECT ctid FROM pulsar.pending"
+						"   WHERE subscription_id = $1 AND ledger_id = $2"
+						"     AND first_entry <= $3"
+						"   FOR UPDATE SKIP LOCKED)"
+						" SELECT min(p.first_entry) FROM pulsar.pending p"
+						"  WHERE p.subscription_id = $1 AND p.ledger_id = $2"
+						"    AND p.first_entry <= $3"
+						"    AND p.ctid NOT IN (SELECT ctid FROM mine)",
+						3, argtypes, values, NULL, false);
+		blocked = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								1, &isnull);
+		if (!isnull)
+			through = Min(through, DatumGetInt64(blocked) - 1);
+		if (cursor.mark_delete >= through)
+		{
+			end_catalog_access(&access);
+			return 0;
+		}
+
+		/* runs passed go; one reaching past 'through' keeps its rest */
+		values[2] = Int64GetDatum(through);
+		run_catalog_sql("WITH gone AS ("
+						"  DELETE FROM pulsar.pending"
+						"   WHERE subscription_id = $1 AND ledger_id = $2"
+						"     AND first_entry <= $3"
+						"  RETURNING *)"
+						" INSERT INTO pulsar.pending"
+						" (subscription_id, ledger_id, first_entry, last_entry,"
+						"  consumer_id, key_hash, delivered_at, redeliver_at,"
+						"  redelivery_count)"
+						" SELECT subscription_id, ledger_id, $3 + 1, last_entry,"
+						"        consumer_id, key_hash, delivered_at, redeliver_at,"
+						"        redelivery_count"
+						"   FROM gone WHERE last_entry > $3",
+						3, argtypes, values, NULL, false);
+	}
+	passed = count_unacked_messages(subscription, ledger, cursor.mark_delete,
+									through);
+
+	/*
+	 * The position moves as a cumulative ack would; ranges it reaches or
+	 * covers fold into it.
+	 */
+	update_mark_delete(subscription_id, ledger_id, &cursor, through);
+	fold_ranges(subscription_id, ledger_id, NULL, NULL, 0, &cursor);
+	end_catalog_access(&access);
+	return passed;
 }
 
 /*

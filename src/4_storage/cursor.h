@@ -52,6 +52,9 @@ typedef enum GapAckState
 extern GapAckState gap_ack_state(Subscription *subscription, int64 ledger_id,
 								 int64 first, int64 last);
 extern void fold_acked_ranges_everywhere(void);
+extern int64 expire_cursor_through(Subscription *subscription,
+								   const LedgerInfo *ledger, int64 through,
+								   bool wait);
 extern int64 count_unacked(Subscription *subscription, int64 ledger_id,
 						   int64 from, int64 to, int max_ranges);
 extern LedgerInfo *ledger_of_message(TopicInfo *topic, const MessageId *id);

@@ -44,6 +44,7 @@
 #include "3_catalog/catalog.h"
 #include "1_value/message_id.h"
 #include "1_value/murmur3.h"
+#include "4_storage/backlog_quota.h"
 #include "4_storage/publish.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/reader.h"
@@ -297,6 +298,26 @@ mark_duplicates(OutgoingBatch *pub)
 }
 
 /*
+ * Holds or refuses the send where a partition it goes to is over a backlog
+ * quota; before any entry id is reserved, so that a held send holds back no
+ * reader (unless an earlier send of its transaction does).
+ */
+static void
+check_backlog_quotas(OutgoingBatch *pub)
+{
+	TopicInfo  *topic = pub->topic;
+
+	for (int l = 0; l < topic->num_ledgers; l++)
+		for (int i = 0; i < pub->count; i++)
+			if (pub->messages[i].ledger_index == l &&
+				!pub->messages[i].duplicate)
+			{
+				check_backlog_quota(topic, &topic->ledgers[l]);
+				break;
+			}
+}
+
+/*
  * Reserves entry ids, partition by partition, in the order of the messages.
  */
 static void
@@ -447,6 +468,7 @@ publish(OutgoingBatch *pub)
 	pub->publish_time = GetCurrentTimestamp();
 	route_messages(pub);
 	mark_duplicates(pub);
+	check_backlog_quotas(pub);
 	assign_entries(pub);
 	store_messages(pub);
 }

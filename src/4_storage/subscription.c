@@ -1151,34 +1151,16 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 }
 
 /*
- * unsubscribe(topic, subscription)
+ * Removes a subscription and everything it holds: its consumers, cursors,
+ * ranges and pending rows, and its dispatch state at commit.  Caller holds
+ * the subscription in AccessExclusiveLock.
  */
-Datum
-pulsar_unsubscribe(PG_FUNCTION_ARGS)
+static void
+drop_subscription(Subscription *subscription)
 {
-	TopicInfo  *topic;
-	Subscription *subscription;
 	CatalogAccess access;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];
-	Consumer   *live;
-	int			consumers;
-	char	   *own = session_consumer_name();
-
-	check_can_change("pulsar.unsubscribe()");
-	topic = resolve_subscribed_topic(fcinfo, false);
-	subscription = open_subscription(topic,
-									 required_name_argument(fcinfo, 1, "subscription"),
-									 AccessExclusiveLock);
-	live = live_consumers(subscription, &consumers);
-	for (int i = 0; i < consumers; i++)
-		if (strcmp(live[i].name, own) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_IN_USE),
-					 errmsg("subscription \"%s\" has connected consumers",
-							subscription->name),
-					 errdetail("Consumer \"%s\" is connected.", live[i].name),
-					 errhint("Close them with pulsar.close_consumer() first.")));
 
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	begin_catalog_access(&access);
@@ -1199,11 +1181,101 @@ pulsar_unsubscribe(PG_FUNCTION_ARGS)
 					1, argtypes, values, NULL, false);
 	run_catalog_sql("DELETE FROM pulsar.cursor WHERE subscription_id = $1",
 					1, argtypes, values, NULL, false);
+	/* after the cursor rows, whose holders alone write these (expiry.c) */
+	run_catalog_sql("DELETE FROM pulsar.cursor_expiry WHERE subscription_id = $1",
+					1, argtypes, values, NULL, false);
 	run_catalog_sql("DELETE FROM pulsar.subscription WHERE subscription_id = $1",
 					1, argtypes, values, NULL, false);
 	end_catalog_access(&access);
 	reset_dispatch_at_commit(subscription->subscription_id);
 	WorkerNoteSubscriptionsChanged();
+}
+
+/*
+ * The shared state of subscriptions and consumers that a deleted topic
+ * took with it goes when the deletion commits.
+ */
+void
+forget_deleted_subscriptions(List *subscription_ids, List *consumer_ids)
+{
+	ListCell   *lc;
+
+	foreach(lc, subscription_ids)
+		reset_dispatch_at_commit(*(int64 *) lfirst(lc));
+	foreach(lc, consumer_ids)
+		forget_consumer_at_commit(*(int64 *) lfirst(lc));
+}
+
+/*
+ * For the database worker, which must not wait: opens a subscription when
+ * its lock is free; NULL when it is busy or gone.
+ */
+Subscription *
+try_open_subscription(TopicInfo *topic, const char *name, LOCKMODE lockmode)
+{
+	if (!try_lock_subscription(topic->topic_id, name, lockmode))
+		return NULL;
+	return load_subscription(topic, name);
+}
+
+/*
+ * Removes a subscription that has had no consumer for its expiration time,
+ * unless a consumer attached meanwhile or someone holds it (then false):
+ * the lock of an attaching consumer conflicts with the exclusive lock taken
+ * here without waiting, so no consumer attaches to what goes.
+ */
+bool
+remove_abandoned_subscription(TopicInfo *topic, const char *name)
+{
+	Subscription *subscription;
+	CatalogAccess access;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+	bool		has_consumers;
+
+	subscription = try_open_subscription(topic, name, AccessExclusiveLock);
+	if (subscription == NULL)
+		return false;
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT 1 FROM pulsar.consumer WHERE subscription_id = $1",
+					1, argtypes, values, NULL, true);
+	has_consumers = SPI_processed > 0;
+	end_catalog_access(&access);
+	if (has_consumers)
+		return false;
+	drop_subscription(subscription);
+	return true;
+}
+
+/*
+ * unsubscribe(topic, subscription)
+ */
+Datum
+pulsar_unsubscribe(PG_FUNCTION_ARGS)
+{
+	TopicInfo  *topic;
+	Subscription *subscription;
+	Consumer   *live;
+	int			consumers;
+	char	   *own = session_consumer_name();
+
+	check_can_change("pulsar.unsubscribe()");
+	topic = resolve_subscribed_topic(fcinfo, false);
+	subscription = open_subscription(topic,
+									 required_name_argument(fcinfo, 1, "subscription"),
+									 AccessExclusiveLock);
+	live = live_consumers(subscription, &consumers);
+	for (int i = 0; i < consumers; i++)
+		if (strcmp(live[i].name, own) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("subscription \"%s\" has connected consumers",
+							subscription->name),
+					 errdetail("Consumer \"%s\" is connected.", live[i].name),
+					 errhint("Close them with pulsar.close_consumer() first.")));
+
+	drop_subscription(subscription);
 	PG_RETURN_VOID();
 }
 

@@ -58,6 +58,11 @@ extern void ConsumerShmemInit(void);
 extern const char *subscription_type_name(SubscriptionType type);
 extern Subscription *open_subscription(TopicInfo *topic, const char *name,
 									   LOCKMODE lockmode);
+extern Subscription *try_open_subscription(TopicInfo *topic, const char *name,
+											LOCKMODE lockmode);
+extern void forget_deleted_subscriptions(List *subscription_ids,
+										List *consumer_ids);
+extern bool remove_abandoned_subscription(TopicInfo *topic, const char *name);
 extern char *session_consumer_name(void);
 extern Consumer *touch_consumer(Subscription *subscription,
 								const char *consumer_name);

@@ -116,7 +116,6 @@ pulsar_delete_topic(PG_FUNCTION_ARGS)
 	TopicName	name;
 	List	   *subscription_ids = NIL;
 	List	   *consumer_ids = NIL;
-	ListCell   *lc;
 
 	check_can_administer("pulsar.delete_topic()");
 	if (PG_ARGISNULL(1))
@@ -125,10 +124,6 @@ pulsar_delete_topic(PG_FUNCTION_ARGS)
 				 errmsg("force must not be null")));
 	parse_topic_name(input, &name);
 	delete_topic(&name, PG_GETARG_BOOL(1), &subscription_ids, &consumer_ids);
-	/* their shared state goes when the deletion commits */
-	foreach(lc, subscription_ids)
-		reset_dispatch_at_commit(*(int64 *) lfirst(lc));
-	foreach(lc, consumer_ids)
-		forget_consumer_at_commit(*(int64 *) lfirst(lc));
+	forget_deleted_subscriptions(subscription_ids, consumer_ids);
 	PG_RETURN_VOID();
 }

@@ -18,6 +18,7 @@
 
 #include "3_catalog/catalog.h"
 #include "3_catalog/policy.h"
+#include "4_storage/backlog_quota.h"
 #include "5_dispatch/dispatch.h"
 #include "4_storage/publish.h"
 #include "2_shmem/read_position.h"
@@ -98,6 +99,7 @@ define_settings(void)
 							60000, 100, INT_MAX,
 							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	policy_define_settings();
+	backlog_quota_define_settings();
 	/* sizes of shared memory: only while it is being laid out */
 	if (process_shared_preload_libraries_in_progress)
 	{

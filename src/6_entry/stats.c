@@ -17,6 +17,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -153,6 +154,43 @@ typedef enum PendingKind
 	PENDING_DELAYED				/* delayed, not yet due */
 } PendingKind;
 
+/*
+ * Messages a subscription's cursors passed by expiry or backlog eviction
+ * in the given partitions (Pulsar's msgExpired), and when they last did,
+ * in milliseconds since the Unix epoch (0: never).
+ */
+static int64
+expired_count(Subscription *subscription, TopicInfo *topic, int first_ledger,
+			  int num_ledgers, int64 *last_expired_ms)
+{
+	CatalogAccess access;
+	Oid			argtypes[2] = {INT8OID, INT8ARRAYOID};
+	Datum		values[2];
+	Datum	   *ledgers = palloc(sizeof(Datum) * Max(num_ledgers, 1));
+	bool		isnull;
+	Datum		value;
+	int64		expired;
+
+	for (int i = 0; i < num_ledgers; i++)
+		ledgers[i] = Int64GetDatum(topic->ledgers[first_ledger + i].ledger_id);
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	values[1] = PointerGetDatum(construct_array(ledgers, num_ledgers, INT8OID,
+												8, true, TYPALIGN_DOUBLE));
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT coalesce(sum(expired), 0)::bigint,"
+					"       coalesce((extract(epoch FROM max(last_expired_at)) * 1000)::bigint, 0)"
+					"  FROM pulsar.cursor_expiry"
+					" WHERE subscription_id = $1 AND ledger_id = ANY ($2)",
+					2, argtypes, values, NULL, true);
+	expired = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 1, &isnull));
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
+						  &isnull);
+	*last_expired_ms = DatumGetInt64(value);
+	end_catalog_access(&access);
+	return expired;
+}
+
 static int64
 pending_count(Subscription *subscription, PendingKind kind)
 {
@@ -245,6 +283,8 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 		int64		ordered_unacked = 0;
 		double		rate = 0;
 		int64		unacked;
+		int64		expired;
+		int64		last_expired_ms;
 		bool		blocked = false;
 
 		for (int i = first_ledger; i < first_ledger + num_ledgers; i++)
@@ -261,6 +301,8 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 												   topic->ledgers[i].ledger_id);
 		}
 		unacked = ordered ? ordered_unacked : pending_count(subscription, PENDING_HELD);
+		expired = expired_count(subscription, topic, first_ledger, num_ledgers,
+								&last_expired_ms);
 
 		if (s > 0)
 			appendStringInfoString(&json, ", ");
@@ -268,10 +310,12 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 		appendStringInfo(&json, ": {\"type\": \"%s\", \"msgBacklog\": " INT64_FORMAT
 						 ", \"unackedMessages\": " INT64_FORMAT
 						 ", \"msgDelayed\": " INT64_FORMAT
-						 ", \"msgRateOut\": %.3f, \"msgOutCounter\": " INT64_FORMAT ", ",
+						 ", \"msgRateOut\": %.3f, \"msgOutCounter\": " INT64_FORMAT
+						 ", \"msgExpired\": " INT64_FORMAT
+						 ", \"lastExpireTimestamp\": " INT64_FORMAT ", ",
 						 pulsar_type_names[subscription->type], backlog, unacked,
 						 ordered ? 0 : pending_count(subscription, PENDING_DELAYED),
-						 rate, out_counter);
+						 rate, out_counter, expired, last_expired_ms);
 		append_consumers(&json, subscription, ordered_unacked, &blocked);
 		appendStringInfo(&json, ", \"blockedSubscriptionOnUnackedMsgs\": false}");
 	}

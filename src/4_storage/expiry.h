@@ -1,0 +1,56 @@
+/*-------------------------------------------------------------------------
+ *
+ * expiry.h
+ *	  Message expiry, subscription expiration, and the pass that applies
+ *	  every expiry policy.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PULSAR_EXPIRY_H
+#define PULSAR_EXPIRY_H
+
+#include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
+#include "utils/snapshot.h"
+
+#include "3_catalog/catalog.h"
+#include "4_storage/subscription.h"
+
+/* what one application of the policies did */
+typedef struct ExpiryCounts
+{
+	int64		messages_expired;	/* by message TTL */
+	int64		quotas_exceeded;	/* partitions over a backlog quota */
+	int64		messages_evicted;	/* by consumer_backlog_eviction */
+	int64		subscriptions_expired;
+	int64		topics_deleted;
+} ExpiryCounts;
+
+typedef void (*GuardedStep) (void *arg);
+
+extern void run_guarded(GuardedStep step, void *arg, const char *what);
+extern void catalog_topic_name(const char *tenant, const char *namespace,
+							   const char *local_name, TopicName *name);
+extern List *topic_subscription_names(int64 topic_id);
+extern int64 newest_published_before(const LedgerInfo *ledger, int64 after,
+									 int64 last, TimestampTz cutoff,
+									 Snapshot snapshot);
+extern bool first_publish_time(const LedgerInfo *ledger, int64 after,
+							   int64 last, Snapshot snapshot,
+							   TimestampTz *publish_time);
+extern int64 evict_cursor_through(Subscription *subscription,
+								  const LedgerInfo *ledger, int64 through,
+								  bool wait);
+extern int64 expire_published_before(Subscription *subscription,
+									 const LedgerInfo *ledger,
+									 TimestampTz cutoff, bool wait);
+extern int64 apply_message_ttl(TimestampTz now);
+extern void note_subscriptions_active(const int64 *subscription_ids,
+									  int count, bool all, TimestampTz now);
+extern int64 expire_subscriptions(TimestampTz now,
+								  TimestampTz consumers_known_since);
+extern void apply_expiry_policies(TimestampTz now,
+								  TimestampTz consumers_known_since,
+								  ExpiryCounts *counts);
+
+#endif							/* PULSAR_EXPIRY_H */
