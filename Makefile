@@ -23,6 +23,7 @@ OBJS = \
 	src/4_storage/reader.o \
 	src/4_storage/cursor.o \
 	src/4_storage/subscription.o \
+	src/4_storage/trim.o \
 	src/4_storage/expiry.o \
 	src/4_storage/backlog_quota.o \
 	src/4_storage/inactive_topic.o \
@@ -31,6 +32,7 @@ OBJS = \
 	src/6_entry/stats.o \
 	src/6_entry/segment_worker.o \
 	src/6_entry/launcher.o \
+	src/6_entry/maintenance.o \
 	src/6_entry/worker.o \
 	src/6_entry/pulsar_pg.o
 

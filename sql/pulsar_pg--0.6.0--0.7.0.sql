@@ -109,6 +109,31 @@ REVOKE EXECUTE ON FUNCTION
 FROM PUBLIC;
 
 --------------------------------------------------------------------------
+-- Segment lifecycle: closing and trimming
+--
+-- The maintenance pass of the database worker records when a segment
+-- closed (no transaction can add to it any more), with its entries and
+-- size counted then, and drops whole closed segments that no subscription
+-- and no retention policy needs.  A segment closed early by age
+-- (pulsar_pg.segment_max_age) records its last entry: the ids after it
+-- were never handed out.
+--------------------------------------------------------------------------
+
+ALTER TABLE pulsar.segment
+	ADD COLUMN last_entry bigint,
+	ADD COLUMN closed_at timestamptz,
+	ADD COLUMN entries bigint,
+	ADD COLUMN size bigint;
+COMMENT ON COLUMN pulsar.segment.last_entry IS
+	'Last entry id of a segment closed early by age; NULL: the end of its range';
+COMMENT ON COLUMN pulsar.segment.closed_at IS
+	'When the maintenance pass saw the segment closed; NULL while open';
+COMMENT ON COLUMN pulsar.segment.entries IS
+	'Messages stored in the segment, counted when it closed';
+COMMENT ON COLUMN pulsar.segment.size IS
+	'Bytes of the segment table with its indexes and TOAST, when it closed';
+
+--------------------------------------------------------------------------
 -- Message expiry, backlog quotas, subscription expiration and inactive
 -- topics: what applies the message_ttl, backlog_quota,
 -- subscription_expiration_time and inactive_topic_policies policies.

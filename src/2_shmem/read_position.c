@@ -485,6 +485,58 @@ GetMaxReadPosition(int64 ledger_id, NextEntryLoader loader)
 }
 
 /*
+ * The next entry id a partition will hand out.
+ */
+int64
+PeekNextEntry(int64 ledger_id, NextEntryLoader loader)
+{
+	PartitionPosition *partition = lookup_partition(ledger_id, loader);
+	int64		next_entry;
+
+	SpinLockAcquire(&partition->mutex);
+	next_entry = partition->next_entry;
+	SpinLockRelease(&partition->mutex);
+	LWLockRelease(PositionState->lock);
+	return next_entry;
+}
+
+/*
+ * Closes a partition's segment early: if its next entry id lies in
+ * (start, boundary), the ids up to 'boundary' are never handed out and the
+ * next send takes 'boundary'.  Returns the next entry id before the move,
+ * or -1 if it did not move (it was elsewhere, or the installation keeps no
+ * marks).
+ *
+ * The skipped ids must stay unused after a crash too, when the partition
+ * is rebuilt from its rows and its mark: so the mark is logged past
+ * 'boundary' first, with no lock of this file held, before the move.
+ */
+int64
+SkipEntriesTo(int64 ledger_id, int64 start, int64 boundary,
+			  NextEntryLoader loader, EntryMarkWriter log_mark)
+{
+	PartitionPosition *partition;
+	int64		logged;
+	int64		before = -1;
+
+	logged = log_mark(ledger_id, boundary + ENTRY_MARK_CHUNK);
+	if (logged < boundary)
+		return -1;
+	partition = lookup_partition(ledger_id, loader);
+	SpinLockAcquire(&partition->mutex);
+	if (logged > partition->logged_mark)
+		partition->logged_mark = logged;
+	if (partition->next_entry > start && partition->next_entry < boundary)
+	{
+		before = partition->next_entry;
+		partition->next_entry = boundary;
+	}
+	SpinLockRelease(&partition->mutex);
+	LWLockRelease(PositionState->lock);
+	return before;
+}
+
+/*
  * Unlinks every reservation of this backend.  Runs at transaction end and
  * at backend exit, so it must not fail.  Each reservation points to the
  * list it is in, which stays in shared memory while it is not empty: an
@@ -722,36 +774,6 @@ SetBacklogQuotaState(int64 ledger_id, BacklogQuotaState state,
 	}
 	partition = lookup_partition(ledger_id, loader);
 	set_backlog_quota(partition, state);
-	LWLockRelease(PositionState->lock);
-}
-
-/*
- * Clears the backlog quota state of every partition of this database that
- * is not among 'keep': the maintenance pass found them under their quotas,
- * or without one.
- */
-void
-ClearBacklogQuotaStates(const int64 *keep, int num_keep)
-{
-	HASH_SEQ_STATUS status;
-	PartitionPosition *partition;
-
-	if (pg_atomic_read_u32(&PositionState->quota_flagged) == 0)
-		return;
-	LWLockAcquire(PositionState->lock, LW_SHARED);
-	hash_seq_init(&status, PartitionPositions);
-	while ((partition = hash_seq_search(&status)) != NULL)
-	{
-		bool		kept = false;
-
-		if (partition->key.database_id != MyDatabaseId ||
-			partition->backlog_quota == BACKLOG_QUOTA_NONE)
-			continue;
-		for (int i = 0; i < num_keep && !kept; i++)
-			kept = keep[i] == partition->key.ledger_id;
-		if (!kept)
-			set_backlog_quota(partition, BACKLOG_QUOTA_NONE);
-	}
 	LWLockRelease(PositionState->lock);
 }
 

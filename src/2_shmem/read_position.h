@@ -45,6 +45,9 @@ extern void RequireReadPositionState(void);
 extern int64 ReserveEntries(int64 ledger_id, int64 count,
 							NextEntryLoader loader, EntryMarkWriter log_mark);
 extern int64 GetMaxReadPosition(int64 ledger_id, NextEntryLoader loader);
+extern int64 PeekNextEntry(int64 ledger_id, NextEntryLoader loader);
+extern int64 SkipEntriesTo(int64 ledger_id, int64 start, int64 boundary,
+						   NextEntryLoader loader, EntryMarkWriter log_mark);
 extern void ForgetLedgerAtCommit(int64 ledger_id);
 extern void ForgetLedgerAtAbort(int64 ledger_id);
 extern bool LedgerCreatedInTransaction(int64 ledger_id);
@@ -53,7 +56,6 @@ extern void ReadPositionUsage(int64 *partitions, int64 *reservations);
 extern BacklogQuotaState GetBacklogQuotaState(int64 ledger_id);
 extern void SetBacklogQuotaState(int64 ledger_id, BacklogQuotaState state,
 								 NextEntryLoader loader);
-extern void ClearBacklogQuotaStates(const int64 *keep, int num_keep);
 extern bool TakeMovedReadPosition(int64 ledger_id, int64 *max_read_position);
 extern List *MovedPartitions(void);
 extern void PublicationWaitPrepare(void);

@@ -83,6 +83,7 @@
 #define LOCK_DISPATCH		4	/* on pulsar.topic, objid = hash of
 								 * subscription id and ledger id */
 #define LOCK_ENTRY_MARK		5	/* on pulsar.topic, objid = ledger id */
+#define LOCK_TRIM			6	/* on pulsar.topic, objid = ledger id */
 
 /*
  * The column of pulsar.ledger holding the ledger's high-water mark (since
@@ -218,6 +219,8 @@ catalog_relation_oid(CatalogRelation relation)
 		[CATALOG_CONSUMER_BY_NAME] = "consumer_subscription_id_name_key",
 		[CATALOG_LEDGER] = "ledger",
 		[CATALOG_LEDGER_PKEY] = "ledger_pkey",
+		[CATALOG_SEGMENT] = "segment",
+		[CATALOG_SEGMENT_PKEY] = "segment_pkey",
 	};
 
 	ensure_cache_valid();
@@ -520,6 +523,26 @@ ledger_exists(int64 ledger_id)
 }
 
 /*
+ * Whether every entry id of a segment was handed out and is settled: a later
+ * segment is closed.  Such a segment is never created again, whoever asked
+ * for it long ago: missing, it was trimmed (or held only aborted sends).
+ */
+static bool
+segment_passed(int64 ledger_id, int64 segment_no)
+{
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(ledger_id), Int64GetDatum(segment_no)};
+
+	if (!maintenance_tables_current())
+		return false;
+	run_catalog_sql("SELECT 1 FROM pulsar.segment"
+					" WHERE ledger_id = $1 AND segment_no >= $2"
+					"   AND closed_at IS NOT NULL LIMIT 1",
+					2, argtypes, values, NULL, true);
+	return SPI_processed > 0;
+}
+
+/*
  * For the segment worker: creates a segment in the current transaction
  * unless it exists or its ledger is gone.  Creators of one ledger's segments
  * take turns on a lock that only workers and delete_topic take, and that no
@@ -557,7 +580,8 @@ create_segment_in_worker(int64 ledger_id, int64 segment_no)
 		if (ledger_exists(ledger_id) &&
 			!OidIsValid(get_relname_relid(segment_table_name(ledger_id,
 															 segment_no),
-										  data_namespace_oid)))
+										  data_namespace_oid)) &&
+			!segment_passed(ledger_id, segment_no))
 			create_segment_locked(ledger_id, segment_no);
 	}
 	end_catalog_access(&access);
@@ -1371,4 +1395,387 @@ load_next_entry(int64 ledger_id)
 	if (next_entry < 0)
 		next_entry = lowest_segment * segment_entries;
 	return Max(next_entry, high_water);
+}
+
+/*
+ * Segment lifecycle (DESIGN invariant 4): segments close, by entries or by
+ * age, and whole closed segments are dropped.  The maintenance pass of the
+ * database worker drives it (4_storage/trim.c); nothing here waits for a
+ * lock that a user transaction may hold.
+ */
+
+/*
+ * Whether the installed extension's tables are those the maintenance pass
+ * needs: segments that record their closing, and policies (0.7.0).  Caller
+ * is in a transaction.
+ */
+bool
+maintenance_tables_current(void)
+{
+	Oid			schema = get_namespace_oid(CATALOG_SCHEMA, true);
+	Oid			segment;
+
+	if (!OidIsValid(schema))
+		return false;
+	segment = get_relname_relid("segment", schema);
+	return OidIsValid(segment) &&
+		get_attnum(segment, "closed_at") != InvalidAttrNumber &&
+		OidIsValid(get_relname_relid("policy", schema));
+}
+
+/*
+ * Takes a share lock on the extension itself if nothing holds or awaits a
+ * conflicting one: DROP EXTENSION and ALTER EXTENSION hold it while they
+ * wait for the tables the maintenance pass would touch.
+ */
+bool
+lock_extension_now(void)
+{
+	Oid			extension_oid = get_extension_oid("pulsar_pg", true);
+	LOCKTAG		tag;
+
+	if (!OidIsValid(extension_oid))
+		return false;
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, ExtensionRelationId, extension_oid, 0);
+	if (LockAcquire(&tag, AccessShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+		return false;
+	AcceptInvalidationMessages();
+	return OidIsValid(get_extension_oid("pulsar_pg", true));
+}
+
+/*
+ * Locks the extension's tables 'names' and their indexes in 'mode' if no
+ * other transaction holds or awaits a conflicting lock; false if one does.
+ * DESIGN invariant 6a: the worker never waits for a user transaction, and
+ * DDL, LOCK TABLE, TRUNCATE or VACUUM FULL on these tables in a
+ * transaction left open must not stall it.  The statements that follow
+ * take these locks (or weaker ones) again, which then costs no wait:
+ * PostgreSQL grants a lock that conflicts only with a waiter's request to
+ * a transaction that already holds a conflicting one.
+ */
+bool
+lock_catalog_tables_now(const char *const *names, int count, LOCKMODE mode)
+{
+	Oid			schema = get_namespace_oid(CATALOG_SCHEMA, false);
+
+	for (int i = 0; i < count; i++)
+	{
+		Oid			relid = get_relname_relid(names[i], schema);
+		Relation	relation;
+		List	   *indexes;
+		ListCell   *lc;
+
+		if (!OidIsValid(relid))
+			elog(ERROR, "pulsar_pg catalog relation pulsar.%s is missing",
+				 names[i]);
+		if (!ConditionalLockRelationOid(relid, mode))
+			return false;
+		relation = relation_open(relid, NoLock);
+		indexes = RelationGetIndexList(relation);
+		relation_close(relation, NoLock);
+		foreach(lc, indexes)
+			if (!ConditionalLockRelationOid(lfirst_oid(lc), mode))
+				return false;
+	}
+	return true;
+}
+
+/*
+ * Locks a topic as an entry point does (resolve_topic()), but only if no
+ * other transaction holds or awaits a conflicting lock: delete_topic() holds
+ * it exclusively.  False if the topic is locked or was deleted.
+ */
+bool
+lock_topic_now(int64 topic_id, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(topic_id)};
+	CatalogAccess access;
+	bool		exists;
+
+	ensure_cache_valid();
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, topic_catalog_oid, (Oid) topic_id,
+					   LOCK_TOPIC);
+	if (LockAcquire(&tag, mode, false, true) == LOCKACQUIRE_NOT_AVAIL)
+		return false;
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT 1 FROM pulsar.topic WHERE topic_id = $1",
+					1, argtypes, values, NULL, true);
+	exists = SPI_processed > 0;
+	end_catalog_access(&access);
+	return exists;
+}
+
+/*
+ * The ledgers (partitions) of a topic, in partition order, allocated in the
+ * caller's memory context.  Caller is inside begin_catalog_access().
+ */
+LedgerInfo *
+topic_ledgers(int64 topic_id, int *count)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(topic_id)};
+	MemoryContext caller = CurrentMemoryContext;
+	LedgerInfo *ledgers;
+
+	run_catalog_sql("SELECT ledger_id, partition_index, segment_entries"
+					"  FROM pulsar.ledger WHERE topic_id = $1"
+					" ORDER BY partition_index",
+					1, argtypes, values, NULL, true);
+	*count = (int) SPI_processed;
+	ledgers = MemoryContextAlloc(caller, sizeof(LedgerInfo) * Max(*count, 1));
+	for (int i = 0; i < *count; i++)
+	{
+		bool		isnull;
+
+		ledgers[i].ledger_id = result_int64(i, 1, &isnull);
+		ledgers[i].partition_index =
+			DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 2, &isnull));
+		ledgers[i].segment_entries = result_int64(i, 3, &isnull);
+	}
+	return ledgers;
+}
+
+/*
+ * The segments of a ledger that exist, oldest first, allocated in the
+ * caller's memory context.  Caller is inside begin_catalog_access().
+ */
+SegmentInfo *
+ledger_segments(const LedgerInfo *ledger, int *count)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(ledger->ledger_id)};
+	MemoryContext caller = CurrentMemoryContext;
+	SegmentInfo *segments;
+
+	run_catalog_sql("SELECT segment_no, last_entry, closed_at, entries, size"
+					"  FROM pulsar.segment WHERE ledger_id = $1"
+					" ORDER BY segment_no",
+					1, argtypes, values, NULL, true);
+	*count = (int) SPI_processed;
+	segments = MemoryContextAlloc(caller, sizeof(SegmentInfo) * Max(*count, 1));
+	for (int i = 0; i < *count; i++)
+	{
+		SegmentInfo *segment = &segments[i];
+		bool		isnull;
+		Datum		value;
+
+		segment->segment_no = result_int64(i, 1, &isnull);
+		segment->last_entry = result_int64(i, 2, &isnull);
+		if (isnull)
+			segment->last_entry = (segment->segment_no + 1) *
+				ledger->segment_entries - 1;
+		segment->cut = !isnull;
+		value = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3,
+							  &isnull);
+		segment->closed_at = isnull ? 0 : DatumGetTimestampTz(value);
+		segment->closed = !isnull;
+		segment->entries = result_int64(i, 4, &isnull);
+		if (isnull)
+			segment->entries = -1;
+		segment->size = result_int64(i, 5, &isnull);
+		if (isnull)
+			segment->size = -1;
+	}
+	return segments;
+}
+
+/*
+ * Records that no entry above 'last_entry' will ever be stored in a
+ * segment: its ledger's next entry id moved past its end.  Caller is inside
+ * begin_catalog_access().
+ */
+void
+cut_segment(int64 ledger_id, int64 segment_no, int64 last_entry)
+{
+	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		values[3] = {Int64GetDatum(ledger_id),
+		Int64GetDatum(segment_no),
+	Int64GetDatum(last_entry)};
+
+	run_catalog_sql("UPDATE pulsar.segment SET last_entry = $3"
+					" WHERE ledger_id = $1 AND segment_no = $2",
+					3, argtypes, values, NULL, false);
+}
+
+/*
+ * Records a segment as closed now: no transaction can add to it any more.
+ * Its entries and size are counted once, here.  Caller is inside
+ * begin_catalog_access() and has checked that the max read position is at
+ * or past the segment's last entry.
+ */
+void
+close_segment(int64 ledger_id, int64 segment_no)
+{
+	char	   *relname = segment_table_name(ledger_id, segment_no);
+	Oid			relid = get_relname_relid(relname, data_namespace_oid);
+	int64		entries = 0;
+	int64		size = 0;
+	Oid			argtypes[4] = {INT8OID, INT8OID, INT8OID, INT8OID};
+	Datum		values[4];
+
+	if (OidIsValid(relid) && ConditionalLockRelationOid(relid, AccessShareLock))
+	{
+		bool		isnull;
+
+		run_catalog_ddl(psprintf("SELECT count(*),"
+								 " pg_catalog.pg_total_relation_size(%u)"
+								 " FROM %s.%s",
+								 relid, DATA_SCHEMA, quote_identifier(relname)));
+		entries = result_int64(0, 1, &isnull);
+		size = result_int64(0, 2, &isnull);
+	}
+	else if (OidIsValid(relid))
+		return;					/* in use: closed next time */
+	values[0] = Int64GetDatum(ledger_id);
+	values[1] = Int64GetDatum(segment_no);
+	values[2] = Int64GetDatum(entries);
+	values[3] = Int64GetDatum(size);
+	run_catalog_sql("UPDATE pulsar.segment"
+					"   SET closed_at = pg_catalog.now(), entries = $3, size = $4"
+					" WHERE ledger_id = $1 AND segment_no = $2",
+					4, argtypes, values, NULL, false);
+}
+
+/*
+ * The publish time of the oldest stored message of a segment; false if it
+ * holds none yet, or is locked.  Caller is inside begin_catalog_access().
+ */
+bool
+segment_first_publish_time(int64 ledger_id, int64 segment_no,
+						   TimestampTz *publish_time)
+{
+	char	   *relname = segment_table_name(ledger_id, segment_no);
+	Oid			relid = get_relname_relid(relname, data_namespace_oid);
+	bool		isnull;
+	Datum		value;
+
+	if (!OidIsValid(relid) || !ConditionalLockRelationOid(relid, AccessShareLock))
+		return false;
+	run_catalog_ddl(psprintf("SELECT publish_time FROM %s.%s"
+							 " ORDER BY entry_id LIMIT 1",
+							 DATA_SCHEMA, quote_identifier(relname)));
+	if (SPI_processed == 0)
+		return false;
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						  &isnull);
+	*publish_time = DatumGetTimestampTz(value);
+	return true;
+}
+
+/*
+ * Drops a closed segment's table and catalog row, unless a transaction
+ * uses it (a reader or a receive holds its lock): then false, and the
+ * segment is tried again next time.  DROP TABLE is WAL-logged, so a
+ * standby loses the same segment.  Caller is inside begin_catalog_access().
+ */
+bool
+drop_segment_now(int64 ledger_id, int64 segment_no)
+{
+	char	   *relname = segment_table_name(ledger_id, segment_no);
+	Oid			relid = get_relname_relid(relname, data_namespace_oid);
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(ledger_id), Int64GetDatum(segment_no)};
+
+	if (OidIsValid(relid))
+	{
+		if (!ConditionalLockRelationOid(relid, AccessExclusiveLock))
+			return false;
+		/* the lock processed invalidations: gone meanwhile? */
+		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+			run_catalog_ddl(psprintf("DROP TABLE %s.%s", DATA_SCHEMA,
+									 quote_identifier(relname)));
+	}
+	run_catalog_sql("DELETE FROM pulsar.segment"
+					" WHERE ledger_id = $1 AND segment_no = $2",
+					2, argtypes, values, NULL, false);
+	return true;
+}
+
+/*
+ * The lowest number of a stored segment of a ledger above 'after', as
+ * 'snapshot' sees the catalog; -1 if there is none.  Readers use it to pass
+ * over segments that were trimmed, or never created, at the cost of one
+ * index probe.
+ */
+int64
+next_stored_segment(int64 ledger_id, int64 after, Snapshot snapshot)
+{
+	Relation	segments = table_open(catalog_relation_oid(CATALOG_SEGMENT),
+									  AccessShareLock);
+	Relation	index = index_open(catalog_relation_oid(CATALOG_SEGMENT_PKEY),
+								   AccessShareLock);
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	int64		found = -1;
+
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(ledger_id));
+	ScanKeyInit(&keys[1], 2, BTGreaterStrategyNumber, F_INT8GT,
+				Int64GetDatum(after));
+	scan = systable_beginscan_ordered(segments, index, snapshot, 2, keys);
+	tuple = systable_getnext_ordered(scan, ForwardScanDirection);
+	if (tuple != NULL)
+	{
+		bool		isnull;
+
+		found = DatumGetInt64(heap_getattr(tuple, 2, RelationGetDescr(segments),
+										   &isnull));
+	}
+	systable_endscan_ordered(scan);
+	index_close(index, AccessShareLock);
+	table_close(segments, AccessShareLock);
+	return found;
+}
+
+/*
+ * The number of a ledger's lowest stored segment; -1 if it has none.
+ * Caller is inside begin_catalog_access().
+ */
+int64
+lowest_stored_segment(int64 ledger_id)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(ledger_id)};
+	bool		isnull;
+	int64		segment_no;
+
+	run_catalog_sql("SELECT min(segment_no) FROM pulsar.segment"
+					" WHERE ledger_id = $1",
+					1, argtypes, values, NULL, true);
+	segment_no = result_int64(0, 1, &isnull);
+	return isnull ? -1 : segment_no;
+}
+
+/*
+ * Keeps the maintenance pass from trimming a ledger until the end of the
+ * transaction: taken by what sets a cursor from the ledger's stored
+ * segments (a subscription created at 'earliest', a seek), which the trim
+ * would otherwise pass unseen.  Waits only for a trim in progress, which
+ * holds it briefly.
+ */
+void
+lock_ledger_against_trim(int64 ledger_id)
+{
+	ensure_cache_valid();
+	LockDatabaseObject(topic_catalog_oid, (Oid) ledger_id, LOCK_TRIM,
+					   ShareLock);
+}
+
+/*
+ * For the trim: locks a ledger against the above, if nothing holds or
+ * awaits it; false otherwise.
+ */
+bool
+try_lock_ledger_trim(int64 ledger_id)
+{
+	LOCKTAG		tag;
+
+	ensure_cache_valid();
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, topic_catalog_oid, (Oid) ledger_id,
+					   LOCK_TRIM);
+	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
 }

@@ -13,6 +13,7 @@
 #include "storage/lockdefs.h"
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
+#include "utils/timestamp.h"
 
 #include "1_value/topic_name.h"
 
@@ -81,6 +82,8 @@ typedef enum CatalogRelation
 	CATALOG_CONSUMER_BY_NAME,	/* unique index on (subscription_id, name) */
 	CATALOG_LEDGER,
 	CATALOG_LEDGER_PKEY,
+	CATALOG_SEGMENT,
+	CATALOG_SEGMENT_PKEY,
 	NUM_CATALOG_RELATIONS
 } CatalogRelation;
 
@@ -119,5 +122,40 @@ extern Relation open_segment_for_read(const LedgerInfo *ledger,
 extern int64 load_next_entry(int64 ledger_id);
 extern int64 log_entry_high_water(int64 ledger_id, int64 mark);
 extern void create_segment_in_worker(int64 ledger_id, int64 segment_no);
+
+/*
+ * A segment as pulsar.segment records it.  It is *cut* when its ledger's
+ * next entry id moved past its end early (by age): no id above last_entry
+ * was or will be handed out.  It is *closed* once no transaction can add to
+ * it any more; entries and size are counted then.
+ */
+typedef struct SegmentInfo
+{
+	int64		segment_no;
+	int64		last_entry;		/* highest id it may hold */
+	bool		cut;
+	bool		closed;
+	TimestampTz closed_at;		/* 0 while open */
+	int64		entries;		/* -1 while open */
+	int64		size;			/* bytes; -1 while open */
+} SegmentInfo;
+
+extern bool maintenance_tables_current(void);
+extern bool lock_extension_now(void);
+extern bool lock_catalog_tables_now(const char *const *names, int count,
+									LOCKMODE mode);
+extern bool lock_topic_now(int64 topic_id, LOCKMODE mode);
+extern LedgerInfo *topic_ledgers(int64 topic_id, int *count);
+extern SegmentInfo *ledger_segments(const LedgerInfo *ledger, int *count);
+extern void cut_segment(int64 ledger_id, int64 segment_no, int64 last_entry);
+extern void close_segment(int64 ledger_id, int64 segment_no);
+extern bool segment_first_publish_time(int64 ledger_id, int64 segment_no,
+									   TimestampTz *publish_time);
+extern bool drop_segment_now(int64 ledger_id, int64 segment_no);
+extern int64 next_stored_segment(int64 ledger_id, int64 after,
+								 Snapshot snapshot);
+extern int64 lowest_stored_segment(int64 ledger_id);
+extern void lock_ledger_against_trim(int64 ledger_id);
+extern bool try_lock_ledger_trim(int64 ledger_id);
 
 #endif							/* PULSAR_CATALOG_H */

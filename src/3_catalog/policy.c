@@ -29,6 +29,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 #include "1_value/topic_name.h"
@@ -267,6 +268,24 @@ policy_effective(int64 topic_id, const char *policy)
 	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 						  &isnull);
 	return DatumGetJsonbPCopy(value);
+}
+
+/*
+ * A limit of a policy (a time in seconds or a size in bytes): false if it
+ * is null (unlimited, or none) or absent.
+ */
+bool
+policy_limit(Jsonb *policy, const char *field, int64 *value)
+{
+	JsonbValue *found;
+
+	found = getKeyJsonValueFromContainer(&policy->root, field, strlen(field),
+										 NULL);
+	if (found == NULL || found->type != jbvNumeric)
+		return false;
+	*value = DatumGetInt64(DirectFunctionCall1(numeric_int8,
+											   NumericGetDatum(found->val.numeric)));
+	return true;
 }
 
 /*

@@ -26,6 +26,7 @@ extern int	policy_default_compaction_threshold_mb;
 extern void policy_define_settings(void);
 extern Jsonb *policy_default(const char *policy);
 extern Jsonb *policy_effective(int64 topic_id, const char *policy);
+extern bool policy_limit(Jsonb *policy, const char *field, int64 *value);
 extern void policy_forget_topic(int64 topic_id);
 
 #endif							/* PULSAR_POLICY_H */

@@ -413,118 +413,56 @@ check_backlog_quota(TopicInfo *topic, const LedgerInfo *ledger)
 	}
 }
 
-typedef struct QuotaStep
+/*
+ * The backlog quota of one topic: measures its partitions, records what
+ * their senders must do (clearing what an earlier look recorded when the
+ * backlog fits, or the quota is gone), and evicts where the policy says
+ * so.  Adds how many partitions were over the quota and how many messages
+ * eviction passed.
+ */
+void
+apply_backlog_quota(int64 topic_id, TimestampTz now, int64 *exceeded,
+					int64 *evicted)
 {
-	TopicName	name;
+	CatalogAccess access;
 	BacklogQuota quota;
-	TimestampTz now;
-	int64	   *flagged;		/* ledgers whose sends are held or refused */
-	int			num_flagged;
-	int			max_flagged;
-	int64		exceeded;
-	int64		evicted;
-} QuotaStep;
+	TopicInfo  *topic;
+	bool		limited;
 
-static void
-apply_quota_to_topic(void *arg)
-{
-	QuotaStep  *step = arg;
-	TopicInfo  *topic = try_resolve_topic(&step->name, AccessShareLock);
-
+	topic = open_topic_now(topic_id, AccessShareLock);
 	if (topic == NULL)
 		return;
+	begin_catalog_access(&access);
+	limited = read_backlog_quota(topic->topic_id, &quota);
+	end_catalog_access(&access);
 	for (int i = 0; i < topic->num_ledgers; i++)
 	{
 		const LedgerInfo *ledger = &topic->ledgers[i];
 		LedgerBacklog backlog;
-		int			over;
+		int			over = 0;
 		BacklogQuotaState state;
 
-		measure_backlog(topic, ledger, &backlog);
-		over = over_quota(&step->quota, &backlog, step->now);
-		if (over == 0)
-			continue;
-		step->exceeded++;
-		state = sender_state(&step->quota, over);
-		if (state == BACKLOG_QUOTA_NONE)
+		if (limited)
 		{
-			step->evicted += evict_backlog(topic, ledger, &step->quota,
-										   &backlog, over, step->now);
-			continue;
+			measure_backlog(topic, ledger, &backlog);
+			over = over_quota(&quota, &backlog, now);
 		}
-		if (step->num_flagged == step->max_flagged)
-		{
-			step->max_flagged *= 2;
-			step->flagged = repalloc(step->flagged,
-									 sizeof(int64) * step->max_flagged);
-		}
-		step->flagged[step->num_flagged++] = ledger->ledger_id;
+		if (over != 0)
+			(*exceeded)++;
+		state = sender_state(&quota, over);
 		SetBacklogQuotaState(ledger->ledger_id, state, load_next_entry);
+		if (over != 0 && state == BACKLOG_QUOTA_NONE)
+			*evicted += evict_backlog(topic, ledger, &quota, &backlog, over,
+									  now);
 	}
 }
 
-/*
- * The backlog quota step of the maintenance pass: measures the partitions
- * of every topic with a quota, records what their senders must do, and
- * evicts where the policy says so.  Sets how many partitions were over
- * their quotas and how many messages eviction passed.
- */
+/* the maintenance step: see apply_backlog_quota() */
 void
-apply_backlog_quotas(TimestampTz now, int64 *exceeded, int64 *evicted)
+backlog_quota_step(int64 topic_id)
 {
-	MemoryContext caller = CurrentMemoryContext;
-	CatalogAccess access;
-	QuotaStep	step;
-	List	   *topics = NIL;
-	ListCell   *lc;
+	int64		exceeded = 0;
+	int64		evicted = 0;
 
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT t.tenant, t.namespace, t.name,"
-					"       (v->>'limit_size')::bigint, (v->>'limit_time')::bigint,"
-					"       v->>'policy'"
-					"  FROM pulsar.topic t"
-					"  CROSS JOIN LATERAL pulsar.effective_policy(t.topic_id, 'backlog_quota') v"
-					" WHERE coalesce(v->>'limit_size', v->>'limit_time') IS NOT NULL"
-					" ORDER BY t.topic_id",
-					0, NULL, NULL, NULL, true);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	row = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		MemoryContext old = MemoryContextSwitchTo(caller);
-		QuotaStep  *topic = palloc0(sizeof(QuotaStep));
-		bool		isnull;
-		Datum		value;
-
-		MemoryContextSwitchTo(old);
-		catalog_topic_name(SPI_getvalue(row, desc, 1), SPI_getvalue(row, desc, 2),
-						   SPI_getvalue(row, desc, 3), &topic->name);
-		value = SPI_getbinval(row, desc, 4, &isnull);
-		topic->quota.limit_size = isnull ? -1 : DatumGetInt64(value);
-		value = SPI_getbinval(row, desc, 5, &isnull);
-		topic->quota.limit_time = isnull ? -1 : DatumGetInt64(value);
-		strlcpy(topic->quota.policy, SPI_getvalue(row, desc, 6),
-				sizeof(topic->quota.policy));
-		old = MemoryContextSwitchTo(caller);
-		topics = lappend(topics, topic);
-		MemoryContextSwitchTo(old);
-	}
-	end_catalog_access(&access);
-
-	memset(&step, 0, sizeof(step));
-	step.now = now;
-	step.max_flagged = 16;
-	step.flagged = palloc(sizeof(int64) * step.max_flagged);
-	foreach(lc, topics)
-	{
-		QuotaStep  *topic = lfirst(lc);
-
-		step.name = topic->name;
-		step.quota = topic->quota;
-		run_guarded(apply_quota_to_topic, &step, "the backlog quota");
-	}
-	/* the rest are under their quotas, or have none any more */
-	ClearBacklogQuotaStates(step.flagged, step.num_flagged);
-	*exceeded = step.exceeded;
-	*evicted = step.evicted;
+	apply_backlog_quota(topic_id, GetCurrentTimestamp(), &exceeded, &evicted);
 }

@@ -51,6 +51,7 @@
 #include "1_value/topic_name.h"
 #include "2_shmem/read_position.h"
 #include "3_catalog/catalog.h"
+#include "3_catalog/policy.h"
 #include "4_storage/backlog_quota.h"
 #include "4_storage/cursor.h"
 #include "4_storage/expiry.h"
@@ -61,13 +62,8 @@
 PG_FUNCTION_INFO_V1(pulsar_expire_messages);
 PG_FUNCTION_INFO_V1(pulsar_apply_expiry_policies);
 
-/* a topic as the pass lists it, with the policy value it applies */
-typedef struct PolicyTopic
-{
-	TopicName	name;
-	int64		seconds;		/* TTL, or expiration */
-	char	   *subscription;	/* for subscription expiration */
-} PolicyTopic;
+/* the worker sets it to its start: see the header */
+TimestampTz expiry_consumers_known_since = DT_NOBEGIN;
 
 /*
  * Runs one step on one topic in a subtransaction: an error (a topic
@@ -328,26 +324,73 @@ pulsar_expire_messages(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(expired);
 }
 
-typedef struct TtlStep
+/*
+ * Opens a topic by id for a maintenance step if no transaction holds a
+ * conflicting lock on it; NULL if it is busy or gone.
+ */
+TopicInfo *
+open_topic_now(int64 topic_id, LOCKMODE lockmode)
 {
-	PolicyTopic *topic;
-	TimestampTz now;
-	int64		expired;
-} TtlStep;
+	MemoryContext caller = CurrentMemoryContext;
+	CatalogAccess access;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(topic_id)};
+	TopicName  *name = NULL;
 
-static void
-apply_ttl_to_topic(void *arg)
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT tenant, namespace, name FROM pulsar.topic"
+					" WHERE topic_id = $1",
+					1, argtypes, values, NULL, true);
+	if (SPI_processed > 0)
+	{
+		HeapTuple	row = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		name = MemoryContextAlloc(caller, sizeof(TopicName));
+		catalog_topic_name(SPI_getvalue(row, desc, 1), SPI_getvalue(row, desc, 2),
+						   SPI_getvalue(row, desc, 3), name);
+	}
+	end_catalog_access(&access);
+	if (name == NULL)
+		return NULL;
+	return try_resolve_topic(name, lockmode);
+}
+
+/*
+ * A limit of a topic's policy in effect: false if there is none.
+ */
+bool
+effective_limit(int64 topic_id, const char *policy, const char *field,
+				int64 *value)
 {
-	TtlStep    *step = arg;
-	TopicInfo  *topic = try_resolve_topic(&step->topic->name, AccessShareLock);
-	TimestampTz cutoff = step->now - step->topic->seconds * USECS_PER_SEC;
-	List	   *names;
+	CatalogAccess access;
+	bool		limited;
+
+	begin_catalog_access(&access);
+	limited = policy_limit(policy_effective(topic_id, policy), field, value);
+	end_catalog_access(&access);
+	return limited;
+}
+
+/*
+ * Message TTL of one topic: each of its subscriptions moves past what was
+ * published more than the TTL before 'now'.  Returns how many messages
+ * expired.
+ */
+int64
+apply_message_ttl(int64 topic_id, TimestampTz now)
+{
+	TopicInfo  *topic;
+	int64		ttl;
+	int64		expired = 0;
 	ListCell   *lc;
 
+	if (!effective_limit(topic_id, "message_ttl", "ttl", &ttl))
+		return 0;
+	topic = open_topic_now(topic_id, AccessShareLock);
 	if (topic == NULL)
-		return;
-	names = topic_subscription_names(topic->topic_id);
-	foreach(lc, names)
+		return 0;
+	foreach(lc, topic_subscription_names(topic->topic_id))
 	{
 		Subscription *subscription = try_open_subscription(topic, lfirst(lc),
 														   AccessShareLock);
@@ -355,86 +398,26 @@ apply_ttl_to_topic(void *arg)
 		if (subscription == NULL)
 			continue;
 		for (int i = 0; i < topic->num_ledgers; i++)
-			step->expired += expire_published_before(subscription,
-													 &topic->ledgers[i],
-													 cutoff, false);
+			expired += expire_published_before(subscription, &topic->ledgers[i],
+											   now - ttl * USECS_PER_SEC,
+											   false);
 	}
+	return expired;
 }
 
-/*
- * The topics the last catalog query listed (tenant, namespace, name,
- * value, and a subscription's name), allocated in 'context', which
- * outlives the catalog access.
- */
-static List *
-listed_topics(bool with_subscription, MemoryContext context)
+/* the maintenance step: see apply_message_ttl() */
+void
+message_ttl_step(int64 topic_id)
 {
-	List	   *topics = NIL;
-
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	row = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *tenant = SPI_getvalue(row, desc, 1);
-		char	   *namespace = SPI_getvalue(row, desc, 2);
-		char	   *name = SPI_getvalue(row, desc, 3);
-		char	   *subscription = with_subscription ?
-			SPI_getvalue(row, desc, 5) : NULL;
-		bool		isnull;
-		int64		seconds = DatumGetInt64(SPI_getbinval(row, desc, 4, &isnull));
-		MemoryContext old = MemoryContextSwitchTo(context);
-		PolicyTopic *topic = palloc0(sizeof(PolicyTopic));
-
-		catalog_topic_name(tenant, namespace, name, &topic->name);
-		topic->seconds = seconds;
-		if (subscription != NULL)
-			topic->subscription = pstrdup(subscription);
-		topics = lappend(topics, topic);
-		MemoryContextSwitchTo(old);
-	}
-	return topics;
-}
-
-/*
- * Message TTL: every subscription of every topic with a TTL moves past
- * what was published more than the TTL before 'now'.  Returns how many
- * messages expired.
- */
-int64
-apply_message_ttl(TimestampTz now)
-{
-	MemoryContext caller = CurrentMemoryContext;
-	CatalogAccess access;
-	List	   *topics;
-	ListCell   *lc;
-	TtlStep		step;
-
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT t.tenant, t.namespace, t.name, (p.value->>'ttl')::bigint"
-					"  FROM pulsar.topic t"
-					"  CROSS JOIN LATERAL pulsar.effective_policy(t.topic_id, 'message_ttl') p(value)"
-					" WHERE p.value->>'ttl' IS NOT NULL"
-					"   AND EXISTS (SELECT 1 FROM pulsar.subscription s"
-					"                WHERE s.topic_id = t.topic_id)"
-					" ORDER BY t.topic_id",
-					0, NULL, NULL, NULL, true);
-	topics = listed_topics(false, caller);
-	end_catalog_access(&access);
-
-	memset(&step, 0, sizeof(step));
-	step.now = now;
-	foreach(lc, topics)
-	{
-		step.topic = lfirst(lc);
-		run_guarded(apply_ttl_to_topic, &step, "the message TTL");
-	}
-	return step.expired;
+	(void) apply_message_ttl(topic_id, GetCurrentTimestamp());
 }
 
 /*
  * For the worker: subscriptions that lost consumers in transactions that
  * committed since its last cycle ('all': too many to name, so every one)
- * had a consumer until 'now'.
+ * had a consumer until 'now'.  Rows of subscriptions gone since go
+ * (subscription ids are never reused): only the worker writes this table,
+ * so nobody waits for anybody.
  */
 void
 note_subscriptions_active(const int64 *subscription_ids, int count, bool all,
@@ -454,6 +437,10 @@ note_subscriptions_active(const int64 *subscription_ids, int count, bool all,
 	values[1] = PointerGetDatum(construct_array(ids, count, INT8OID, 8, true,
 												TYPALIGN_DOUBLE));
 	begin_catalog_access(&access);
+	run_catalog_sql("DELETE FROM pulsar.subscription_activity a"
+					" WHERE NOT EXISTS (SELECT 1 FROM pulsar.subscription s"
+					"                    WHERE s.subscription_id = a.subscription_id)",
+					0, NULL, NULL, NULL, false);
 	if (all)
 		run_catalog_sql("INSERT INTO pulsar.subscription_activity"
 						" SELECT subscription_id, $1 FROM pulsar.subscription"
@@ -472,98 +459,173 @@ note_subscriptions_active(const int64 *subscription_ids, int count, bool all,
 	end_catalog_access(&access);
 }
 
-typedef struct ExpirationStep
-{
-	PolicyTopic *topic;
-	int64		removed;
-} ExpirationStep;
-
-static void
-remove_expired_subscription(void *arg)
-{
-	ExpirationStep *step = arg;
-	TopicInfo  *topic = try_resolve_topic(&step->topic->name, AccessShareLock);
-
-	if (topic != NULL &&
-		remove_abandoned_subscription(topic, step->topic->subscription))
-	{
-		ereport(LOG,
-				(errmsg("pulsar_pg removed subscription \"%s\" of topic \"%s\": no consumer for its expiration time",
-						step->topic->subscription,
-						topic_name_string(&step->topic->name, NOT_A_PARTITION))));
-		step->removed++;
-	}
-}
-
 /*
- * Subscription expiration: removes subscriptions without consumers since
- * their expiration time before 'now', counting from their creation, the
- * last time they had a consumer, or 'consumers_known_since', whichever is
- * latest.  Returns how many it removed.
+ * Subscription expiration of one topic: removes its subscriptions that
+ * have had no consumer for their expiration time before 'now', counting
+ * from their creation, the last time they had a consumer, or
+ * 'consumers_known_since', whichever is latest.  Returns how many it
+ * removed.
  */
 int64
-expire_subscriptions(TimestampTz now, TimestampTz consumers_known_since)
+expire_subscriptions(int64 topic_id, TimestampTz now,
+					 TimestampTz consumers_known_since)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	CatalogAccess access;
-	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[2] = {TimestampTzGetDatum(now),
-	TimestampTzGetDatum(consumers_known_since)};
-	List	   *topics;
+	Oid			argtypes[4] = {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID};
+	Datum		values[4];
+	TopicInfo  *topic;
+	List	   *names = NIL;
 	ListCell   *lc;
-	ExpirationStep step;
+	int64		expiration;
+	int64		removed = 0;
 
+	if (!effective_limit(topic_id, "subscription_expiration_time",
+						 "expiration", &expiration))
+		return 0;
+	values[0] = Int64GetDatum(topic_id);
+	values[1] = TimestampTzGetDatum(now);
+	values[2] = TimestampTzGetDatum(consumers_known_since);
+	values[3] = Int64GetDatum(expiration);
 	begin_catalog_access(&access);
-	/* rows of subscriptions gone since (ids are never reused) */
-	run_catalog_sql("DELETE FROM pulsar.subscription_activity a"
-					" WHERE NOT EXISTS (SELECT 1 FROM pulsar.subscription s"
-					"                    WHERE s.subscription_id = a.subscription_id)",
-					0, NULL, NULL, NULL, false);
-	run_catalog_sql("SELECT t.tenant, t.namespace, t.name,"
-					"       (p.value->>'expiration')::bigint, s.name"
-					"  FROM pulsar.subscription s"
-					"  JOIN pulsar.topic t ON t.topic_id = s.topic_id"
-					"  CROSS JOIN LATERAL pulsar.effective_policy(t.topic_id,"
-					"                     'subscription_expiration_time') p(value)"
+	run_catalog_sql("SELECT s.name FROM pulsar.subscription s"
 					"  LEFT JOIN pulsar.subscription_activity a"
 					"    ON a.subscription_id = s.subscription_id"
-					" WHERE p.value->>'expiration' IS NOT NULL"
+					" WHERE s.topic_id = $1"
 					"   AND NOT EXISTS (SELECT 1 FROM pulsar.consumer c"
 					"                    WHERE c.subscription_id = s.subscription_id)"
-					"   AND greatest(s.created_at, a.last_consumer_at, $2)"
-					"       + (p.value->>'expiration')::bigint * interval '1 second' <= $1"
-					" ORDER BY s.subscription_id",
-					2, argtypes, values, NULL, true);
-	topics = listed_topics(true, caller);
-	end_catalog_access(&access);
-
-	memset(&step, 0, sizeof(step));
-	foreach(lc, topics)
+					"   AND greatest(s.created_at, a.last_consumer_at, $3)"
+					"       + $4 * interval '1 second' <= $2"
+					" ORDER BY s.name",
+					4, argtypes, values, NULL, true);
+	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		step.topic = lfirst(lc);
-		run_guarded(remove_expired_subscription, &step,
-					"the subscription expiration time");
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 1);
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		names = lappend(names, pstrdup(name));
+		MemoryContextSwitchTo(old);
 	}
-	return step.removed;
+	end_catalog_access(&access);
+	if (names == NIL)
+		return 0;
+
+	topic = open_topic_now(topic_id, AccessShareLock);
+	if (topic == NULL)
+		return 0;
+	foreach(lc, names)
+	{
+		if (!remove_abandoned_subscription(topic, lfirst(lc)))
+			continue;
+		ereport(LOG,
+				(errmsg("pulsar_pg removed subscription \"%s\" of topic \"%s\", which had no consumer for its expiration time",
+						(char *) lfirst(lc),
+						topic_name_string(&topic->name, NOT_A_PARTITION))));
+		removed++;
+	}
+	return removed;
+}
+
+/* the maintenance step: see expire_subscriptions() */
+void
+subscription_expiration_step(int64 topic_id)
+{
+	(void) expire_subscriptions(topic_id, GetCurrentTimestamp(),
+								expiry_consumers_known_since);
+}
+
+/* one topic's turn in apply_expiry_policies() */
+typedef struct ExpiryTurn
+{
+	int64		topic_id;
+	TimestampTz now;
+	TimestampTz consumers_known_since;
+	ExpiryCounts *counts;
+} ExpiryTurn;
+
+static void
+apply_ttl_turn(void *arg)
+{
+	ExpiryTurn *turn = arg;
+
+	turn->counts->messages_expired += apply_message_ttl(turn->topic_id,
+														turn->now);
+}
+
+static void
+expire_subscriptions_turn(void *arg)
+{
+	ExpiryTurn *turn = arg;
+
+	turn->counts->subscriptions_expired +=
+		expire_subscriptions(turn->topic_id, turn->now,
+							 turn->consumers_known_since);
+}
+
+static void
+apply_backlog_quota_turn(void *arg)
+{
+	ExpiryTurn *turn = arg;
+
+	apply_backlog_quota(turn->topic_id, turn->now,
+						&turn->counts->quotas_exceeded,
+						&turn->counts->messages_evicted);
+}
+
+static void
+delete_inactive_turn(void *arg)
+{
+	ExpiryTurn *turn = arg;
+
+	if (delete_topic_if_inactive(turn->topic_id, turn->now,
+								 turn->consumers_known_since))
+		turn->counts->topics_deleted++;
 }
 
 /*
- * Applies every expiry policy once: message TTL, backlog quotas (setting
- * what senders must do, and evicting), subscription expiration and
- * inactive topics.  Called by the database worker's maintenance pass, and
- * by pulsar.apply_expiry_policies().
+ * Applies every expiry policy to every topic once, each step of each topic
+ * in a subtransaction: message TTL, subscription expiration, backlog
+ * quotas, inactive topics, in the order the maintenance pass runs them.
  */
 void
 apply_expiry_policies(TimestampTz now, TimestampTz consumers_known_since,
 					  ExpiryCounts *counts)
 {
+	MemoryContext caller = CurrentMemoryContext;
+	CatalogAccess access;
+	int64	   *topic_ids;
+	uint64		count;
+	ExpiryTurn	turn;
+
 	memset(counts, 0, sizeof(ExpiryCounts));
-	counts->messages_expired = apply_message_ttl(now);
-	apply_backlog_quotas(now, &counts->quotas_exceeded,
-						 &counts->messages_evicted);
-	counts->subscriptions_expired = expire_subscriptions(now,
-														 consumers_known_since);
-	counts->topics_deleted = delete_inactive_topics(now, consumers_known_since);
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT topic_id FROM pulsar.topic ORDER BY topic_id",
+					0, NULL, NULL, NULL, true);
+	count = SPI_processed;
+	topic_ids = MemoryContextAlloc(caller, sizeof(int64) * Max(count, 1));
+	for (uint64 i = 0; i < count; i++)
+	{
+		bool		isnull;
+
+		topic_ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+												   SPI_tuptable->tupdesc, 1,
+												   &isnull));
+	}
+	end_catalog_access(&access);
+
+	turn.now = now;
+	turn.consumers_known_since = consumers_known_since;
+	turn.counts = counts;
+	for (uint64 i = 0; i < count; i++)
+	{
+		turn.topic_id = topic_ids[i];
+		run_guarded(apply_ttl_turn, &turn, "the message TTL");
+		run_guarded(expire_subscriptions_turn, &turn,
+					"the subscription expiration time");
+		run_guarded(apply_backlog_quota_turn, &turn, "the backlog quota");
+		run_guarded(delete_inactive_turn, &turn, "the inactive topic policy");
+	}
 }
 
 /*

@@ -28,6 +28,9 @@ typedef struct ExpiryCounts
 
 typedef void (*GuardedStep) (void *arg);
 
+/* when the worker started: consumers before it are not known */
+extern TimestampTz expiry_consumers_known_since;
+
 extern void run_guarded(GuardedStep step, void *arg, const char *what);
 extern void catalog_topic_name(const char *tenant, const char *namespace,
 							   const char *local_name, TopicName *name);
@@ -44,11 +47,16 @@ extern int64 evict_cursor_through(Subscription *subscription,
 extern int64 expire_published_before(Subscription *subscription,
 									 const LedgerInfo *ledger,
 									 TimestampTz cutoff, bool wait);
-extern int64 apply_message_ttl(TimestampTz now);
+extern TopicInfo *open_topic_now(int64 topic_id, LOCKMODE lockmode);
+extern bool effective_limit(int64 topic_id, const char *policy,
+							const char *field, int64 *value);
+extern int64 apply_message_ttl(int64 topic_id, TimestampTz now);
+extern void message_ttl_step(int64 topic_id);
 extern void note_subscriptions_active(const int64 *subscription_ids,
 									  int count, bool all, TimestampTz now);
-extern int64 expire_subscriptions(TimestampTz now,
+extern int64 expire_subscriptions(int64 topic_id, TimestampTz now,
 								  TimestampTz consumers_known_since);
+extern void subscription_expiration_step(int64 topic_id);
 extern void apply_expiry_policies(TimestampTz now,
 								  TimestampTz consumers_known_since,
 								  ExpiryCounts *counts);

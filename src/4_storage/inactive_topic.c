@@ -25,12 +25,14 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "1_value/topic_name.h"
 #include "2_shmem/read_position.h"
 #include "3_catalog/catalog.h"
+#include "3_catalog/policy.h"
 #include "4_storage/expiry.h"
 #include "4_storage/inactive_topic.h"
 #include "4_storage/reader.h"
@@ -38,16 +40,6 @@
 
 /* how many of a partition's last entries are looked at for a publish time */
 #define LAST_PUBLISH_PROBE	64
-
-typedef struct InactiveTopic
-{
-	TopicName	name;
-	bool		caught_up_mode;
-	int64		max_inactive;	/* seconds */
-	TimestampTz active_at;		/* without its publications */
-	TimestampTz now;
-	int64		deleted;
-} InactiveTopic;
 
 typedef struct LastPublish
 {
@@ -98,19 +90,81 @@ has_backlog(TopicInfo *topic, const int64 *last)
 	return behind;
 }
 
-static void
-delete_if_inactive(void *arg)
+/*
+ * Deletes a topic if it has been inactive for its policy's max_inactive
+ * before 'now' and its mode lets it go.  Consumer activity counts at the
+ * earliest from 'consumers_known_since'.  Returns whether it deleted it.
+ */
+bool
+delete_topic_if_inactive(int64 topic_id, TimestampTz now,
+						 TimestampTz consumers_known_since)
 {
-	InactiveTopic *inactive = arg;
-	TopicInfo  *topic = try_resolve_topic(&inactive->name, AccessExclusiveLock);
-	TimestampTz active_at = inactive->active_at;
+	CatalogAccess access;
+	Jsonb	   *policy;
+	JsonbValue *value;
+	Oid			argtypes[2] = {INT8OID, TIMESTAMPTZOID};
+	Datum		values[2] = {Int64GetDatum(topic_id),
+	TimestampTzGetDatum(consumers_known_since)};
+	int64		max_inactive;
+	bool		caught_up_mode;
+	bool		candidate;
+	TimestampTz active_at = 0;
+	TopicInfo  *topic;
 	int64	   *last;
 	List	   *subscription_ids = NIL;
 	List	   *consumer_ids = NIL;
 
+	begin_catalog_access(&access);
+	policy = policy_effective(topic_id, "inactive_topic_policies");
+	value = getKeyJsonValueFromContainer(&policy->root, "enabled", 7, NULL);
+	if (value == NULL || value->type != jbvBool || !value->val.boolean ||
+		!policy_limit(policy, "max_inactive", &max_inactive))
+	{
+		end_catalog_access(&access);
+		return false;
+	}
+	value = getKeyJsonValueFromContainer(&policy->root, "mode", 4, NULL);
+	caught_up_mode = value != NULL && value->type == jbvString &&
+		value->val.string.len == strlen("delete_when_subscriptions_caught_up") &&
+		strncmp(value->val.string.val, "delete_when_subscriptions_caught_up",
+				value->val.string.len) == 0;
+
+	/* no consumer attached, no subscription unless caught up is enough */
+	run_catalog_sql("SELECT greatest(t.created_at, $2,"
+					"                (SELECT max(a.last_consumer_at)"
+					"                   FROM pulsar.subscription s"
+					"                   JOIN pulsar.subscription_activity a"
+					"                     ON a.subscription_id = s.subscription_id"
+					"                  WHERE s.topic_id = t.topic_id)),"
+					"       EXISTS (SELECT 1 FROM pulsar.subscription s"
+					"                WHERE s.topic_id = t.topic_id),"
+					"       EXISTS (SELECT 1 FROM pulsar.subscription s"
+					"                 JOIN pulsar.consumer c"
+					"                   ON c.subscription_id = s.subscription_id"
+					"                WHERE s.topic_id = t.topic_id)"
+					"  FROM pulsar.topic t WHERE t.topic_id = $1",
+					2, argtypes, values, NULL, true);
+	candidate = SPI_processed > 0;
+	if (candidate)
+	{
+		HeapTuple	row = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		bool		subscribed = DatumGetBool(SPI_getbinval(row, desc, 2, &isnull));
+		bool		consumed = DatumGetBool(SPI_getbinval(row, desc, 3, &isnull));
+
+		active_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 1, &isnull));
+		candidate = !consumed && (caught_up_mode || !subscribed) &&
+			active_at + max_inactive * USECS_PER_SEC <= now;
+	}
+	end_catalog_access(&access);
+	if (!candidate)
+		return false;
+
 	/* busy (or gone): next pass */
+	topic = open_topic_now(topic_id, AccessExclusiveLock);
 	if (topic == NULL)
-		return;
+		return false;
 	last = palloc(sizeof(int64) * topic->num_ledgers);
 	for (int i = 0; i < topic->num_ledgers; i++)
 	{
@@ -126,92 +180,23 @@ delete_if_inactive(void *arg)
 		UnregisterSnapshot(snapshot);
 		active_at = Max(active_at, published.publish_time);
 	}
-	if (active_at + inactive->max_inactive * USECS_PER_SEC > inactive->now)
-		return;
-	if (inactive->caught_up_mode && has_backlog(topic, last))
-		return;
+	if (active_at + max_inactive * USECS_PER_SEC > now)
+		return false;
+	if (caught_up_mode && has_backlog(topic, last))
+		return false;
 
-	delete_topic(&inactive->name, true, &subscription_ids, &consumer_ids);
+	delete_topic(&topic->name, true, &subscription_ids, &consumer_ids);
 	forget_deleted_subscriptions(subscription_ids, consumer_ids);
 	ereport(LOG,
-			(errmsg("pulsar_pg deleted inactive topic \"%s\"",
-					topic_name_string(&inactive->name, NOT_A_PARTITION))));
-	inactive->deleted++;
+			(errmsg("pulsar_pg deleted topic \"%s\", inactive for its max_inactive time",
+					topic_name_string(&topic->name, NOT_A_PARTITION))));
+	return true;
 }
 
-/*
- * Deletes the topics that have been inactive for their max_inactive
- * before 'now' and that their mode allows to go.  Consumer activity counts
- * at the earliest from 'consumers_known_since'.  Returns how many it
- * deleted.
- */
-int64
-delete_inactive_topics(TimestampTz now, TimestampTz consumers_known_since)
+/* the maintenance step: see delete_topic_if_inactive() */
+void
+inactive_topic_step(int64 topic_id)
 {
-	MemoryContext caller = CurrentMemoryContext;
-	CatalogAccess access;
-	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[2] = {TimestampTzGetDatum(now),
-	TimestampTzGetDatum(consumers_known_since)};
-	List	   *topics = NIL;
-	ListCell   *lc;
-	int64		deleted = 0;
-
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT t.tenant, t.namespace, t.name,"
-					"       p.value->>'mode' = 'delete_when_subscriptions_caught_up',"
-					"       (p.value->>'max_inactive')::bigint,"
-					"       greatest(t.created_at, $2,"
-					"                (SELECT max(a.last_consumer_at)"
-					"                   FROM pulsar.subscription s"
-					"                   JOIN pulsar.subscription_activity a"
-					"                     ON a.subscription_id = s.subscription_id"
-					"                  WHERE s.topic_id = t.topic_id))"
-					"  FROM pulsar.topic t"
-					"  CROSS JOIN LATERAL pulsar.effective_policy(t.topic_id,"
-					"                     'inactive_topic_policies') p(value)"
-					" WHERE (p.value->>'enabled')::boolean"
-					"   AND NOT EXISTS (SELECT 1 FROM pulsar.subscription s"
-					"                     JOIN pulsar.consumer c"
-					"                       ON c.subscription_id = s.subscription_id"
-					"                    WHERE s.topic_id = t.topic_id)"
-					"   AND (p.value->>'mode' = 'delete_when_subscriptions_caught_up'"
-					"        OR NOT EXISTS (SELECT 1 FROM pulsar.subscription s"
-					"                        WHERE s.topic_id = t.topic_id))"
-					" ORDER BY t.topic_id",
-					2, argtypes, values, NULL, true);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	row = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		MemoryContext old = MemoryContextSwitchTo(caller);
-		InactiveTopic *topic = palloc0(sizeof(InactiveTopic));
-		bool		isnull;
-
-		MemoryContextSwitchTo(old);
-
-		catalog_topic_name(SPI_getvalue(row, desc, 1), SPI_getvalue(row, desc, 2),
-						   SPI_getvalue(row, desc, 3), &topic->name);
-		topic->caught_up_mode = DatumGetBool(SPI_getbinval(row, desc, 4, &isnull));
-		topic->max_inactive = DatumGetInt64(SPI_getbinval(row, desc, 5, &isnull));
-		topic->active_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 6, &isnull));
-		topic->now = now;
-		/* no need to read a partition to know it is too early */
-		if (topic->active_at + topic->max_inactive * USECS_PER_SEC <= now)
-		{
-			old = MemoryContextSwitchTo(caller);
-			topics = lappend(topics, topic);
-			MemoryContextSwitchTo(old);
-		}
-	}
-	end_catalog_access(&access);
-
-	foreach(lc, topics)
-	{
-		InactiveTopic *topic = lfirst(lc);
-
-		run_guarded(delete_if_inactive, topic, "the inactive topic policy");
-		deleted += topic->deleted;
-	}
-	return deleted;
+	(void) delete_topic_if_inactive(topic_id, GetCurrentTimestamp(),
+									expiry_consumers_known_since);
 }

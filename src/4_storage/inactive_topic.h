@@ -10,7 +10,8 @@
 
 #include "datatype/timestamp.h"
 
-extern int64 delete_inactive_topics(TimestampTz now,
-									TimestampTz consumers_known_since);
+extern bool delete_topic_if_inactive(int64 topic_id, TimestampTz now,
+									 TimestampTz consumers_known_since);
+extern void inactive_topic_step(int64 topic_id);
 
 #endif							/* PULSAR_INACTIVE_TOPIC_H */

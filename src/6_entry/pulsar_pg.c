@@ -23,6 +23,8 @@
 #include "4_storage/publish.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/subscription.h"
+#include "4_storage/trim.h"
+#include "6_entry/maintenance.h"
 #include "6_entry/worker.h"
 
 PG_MODULE_MAGIC;
@@ -35,6 +37,7 @@ int			pulsar_max_open_reservations = 8192;
 int			pulsar_max_cursors = 65536;
 int			pulsar_consumer_lease_ms = 60000;
 int			pulsar_max_receive_bytes = 64 * 1024 * 1024;
+int			pulsar_segment_max_age_s = 4 * 60 * 60;
 
 /* CREATE EXTENSION ran in the open transaction */
 static bool forget_database_at_commit = false;
@@ -98,6 +101,18 @@ define_settings(void)
 							&pulsar_consumer_lease_ms,
 							60000, 100, INT_MAX,
 							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pulsar_pg.segment_max_age",
+							"Age of a segment's oldest message after which the segment is closed.",
+							"A slow topic's messages are then reclaimed without waiting for the segment to fill. 0 closes segments only when they are full.",
+							&pulsar_segment_max_age_s,
+							4 * 60 * 60, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("pulsar_pg.maintenance_interval",
+							"Time between two maintenance passes of the database worker.",
+							"A pass closes and trims segments and applies the storage policies of every topic.",
+							&pulsar_maintenance_interval_ms,
+							60000, 10, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	policy_define_settings();
 	backlog_quota_define_settings();
 	/* sizes of shared memory: only while it is being laid out */

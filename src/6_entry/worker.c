@@ -36,7 +36,7 @@
  * DESIGN invariant 6a: the worker never waits for a user transaction.
  * Its statements read, or lock rows with SKIP LOCKED and find what they
  * skipped again next time; before each part of a cycle it takes the table
- * locks that part needs without waiting (lock_tables_now()), and a part
+ * locks that part needs without waiting (lock_catalog_tables_now()), and a part
  * that finds a table locked is tried again shortly.
  *
  * Notifications are not durable: the worker commits them with
@@ -77,8 +77,10 @@
 #include "4_storage/cursor.h"
 #include "1_value/message_id.h"
 #include "2_shmem/read_position.h"
+#include "4_storage/expiry.h"
 #include "4_storage/subscription.h"
 #include "1_value/topic_name.h"
+#include "6_entry/maintenance.h"
 #include "6_entry/worker.h"
 
 PGDLLEXPORT void pulsar_worker_main(Datum main_arg);
@@ -167,8 +169,14 @@ typedef struct MovedLedger
 
 /*
  * The extension's tables each part of a cycle uses, and the mode in which
- * they are locked beforehand (see lock_tables_now()).
+ * they are locked beforehand (see lock_catalog_tables_now()).
  */
+static const char *const activity_read_tables[] = {
+	"subscription"
+};
+static const char *const activity_write_tables[] = {
+	"subscription_activity"
+};
 static const char *const published_tables[] = {
 	"ledger", "topic", "subscription"
 };
@@ -523,44 +531,6 @@ keep_unnotified(List *moved)
 }
 
 /*
- * Locks the extension's tables 'names' and their indexes in 'mode' if no
- * other transaction holds or awaits a conflicting lock; false if one does.
- * DESIGN invariant 6a: the worker never waits for a user transaction, and
- * DDL, LOCK TABLE, TRUNCATE or VACUUM FULL on these tables in a
- * transaction left open must not stall it.  The statements that follow
- * take these locks (or weaker ones) again, which then costs no wait:
- * PostgreSQL grants a lock that conflicts only with a waiter's request to
- * a transaction that already holds a conflicting one.  Work that finds a
- * table locked is tried again in the next cycle.
- */
-static bool
-lock_tables_now(const char *const *names, int count, LOCKMODE mode)
-{
-	Oid			schema = get_namespace_oid("pulsar", false);
-
-	for (int i = 0; i < count; i++)
-	{
-		Oid			relid = get_relname_relid(names[i], schema);
-		Relation	relation;
-		List	   *indexes;
-		ListCell   *lc;
-
-		if (!OidIsValid(relid))
-			elog(ERROR, "pulsar_pg catalog relation pulsar.%s is missing",
-				 names[i]);
-		if (!ConditionalLockRelationOid(relid, mode))
-			return false;
-		relation = relation_open(relid, NoLock);
-		indexes = RelationGetIndexList(relation);
-		relation_close(relation, NoLock);
-		foreach(lc, indexes)
-			if (!ConditionalLockRelationOid(lfirst_oid(lc), mode))
-				return false;
-	}
-	return true;
-}
-
-/*
  * Whether notifying these moves needs a transaction: some have subscribers,
  * or the subscribers of some must be loaded.
  */
@@ -824,6 +794,8 @@ pulsar_worker_main(Datum main_arg)
 	bool		paused;
 	TimestampTz timers_checked_through = DT_NOBEGIN;
 	TimestampTz next_consumer_check = 0;
+	TimestampTz last_maintenance = 0;
+	TimestampTz next_maintenance = 0;
 	bool		worked = false;
 	HASHCTL		info;
 
@@ -863,6 +835,8 @@ pulsar_worker_main(Datum main_arg)
 			(errmsg("pulsar_pg worker started for database \"%s\"",
 					get_database_name(database_id))));
 	CommitTransactionCommand();
+	/* consumers that left before now (a crash, say) went unrecorded */
+	expiry_consumers_known_since = GetCurrentTimestamp();
 
 	cycle_context = AllocSetContextCreate(TopMemoryContext,
 										  "pulsar_pg worker cycle",
@@ -896,6 +870,7 @@ pulsar_worker_main(Datum main_arg)
 		TimestampTz next_timer = DT_NOEND;
 		bool		check_timers;
 		bool		retry_soon = false;
+		bool		retry_now = false;
 		HTAB	   *notifies;
 		long		sleep_ms;
 
@@ -904,6 +879,11 @@ pulsar_worker_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			/* a shorter interval counts from the last pass */
+			if (last_maintenance != 0)
+				next_maintenance = Min(next_maintenance,
+									   TimestampTzPlusMilliseconds(last_maintenance,
+																   pulsar_maintenance_interval_ms));
 		}
 		MemoryContextReset(cycle_context);
 		MemoryContextSwitchTo(cycle_context);
@@ -987,7 +967,7 @@ pulsar_worker_main(Datum main_arg)
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 			if (moved != NIL)
 			{
-				if (lock_tables_now(published_tables,
+				if (lock_catalog_tables_now(published_tables,
 									lengthof(published_tables),
 									AccessShareLock))
 				{
@@ -1005,7 +985,7 @@ pulsar_worker_main(Datum main_arg)
 				TimestampTz from = Min(timers_checked_through,
 									   earliest_new_timer);
 
-				if (lock_tables_now(timer_tables, lengthof(timer_tables),
+				if (lock_catalog_tables_now(timer_tables, lengthof(timer_tables),
 									AccessShareLock))
 				{
 					next_timer = collect_due(notifies, from, now);
@@ -1022,13 +1002,31 @@ pulsar_worker_main(Datum main_arg)
 				}
 			}
 			if (num_left > 0 || left_overflow)
+			{
 				collect_left(notifies, left, num_left, left_overflow);
+
+				/*
+				 * They had consumers until now, for subscription expiration;
+				 * should the table be locked, expiration counts from now for
+				 * every subscription instead.
+				 */
+				if (maintenance_tables_current() &&
+					lock_catalog_tables_now(activity_read_tables,
+											lengthof(activity_read_tables),
+											AccessShareLock) &&
+					lock_catalog_tables_now(activity_write_tables,
+											lengthof(activity_write_tables),
+											RowExclusiveLock))
+					note_subscriptions_active(left, num_left, left_overflow, now);
+				else
+					expiry_consumers_known_since = now;
+			}
 			if (now >= next_consumer_check)
 			{
-				if (lock_tables_now(liveness_read_tables,
+				if (lock_catalog_tables_now(liveness_read_tables,
 									lengthof(liveness_read_tables),
 									AccessShareLock) &&
-					lock_tables_now(liveness_write_tables,
+					lock_catalog_tables_now(liveness_write_tables,
 									lengthof(liveness_write_tables),
 									RowExclusiveLock))
 				{
@@ -1060,6 +1058,21 @@ pulsar_worker_main(Datum main_arg)
 		}
 
 		MemoryContextSwitchTo(TopMemoryContext);
+
+		/* storage policies, in slices between the cycles above */
+		if (now >= next_maintenance)
+		{
+			if (maintenance_run_pass())
+			{
+				last_maintenance = GetCurrentTimestamp();
+				next_maintenance =
+					TimestampTzPlusMilliseconds(last_maintenance,
+												pulsar_maintenance_interval_ms);
+			}
+			else
+				retry_now = true;
+		}
+
 		if (worked)
 		{
 			/* 'now' is when this cycle started */
@@ -1076,6 +1089,10 @@ pulsar_worker_main(Datum main_arg)
 		sleep_ms = TimestampDifferenceMilliseconds(now, next_consumer_check);
 		if (retry_soon)
 			sleep_ms = Min(sleep_ms, LOCKED_RETRY_MS);
+		sleep_ms = Min(sleep_ms,
+					   TimestampDifferenceMilliseconds(now, next_maintenance));
+		if (retry_now)
+			sleep_ms = 0;
 		if (next_timer != DT_NOEND)
 		{
 			/* wake up on the due time, not one tick before it */

@@ -1,0 +1,289 @@
+/*-------------------------------------------------------------------------
+ *
+ * trim.c
+ *	  Storage reclamation (DESIGN invariants 4 and 8): segments close, and
+ *	  whole closed segments that no subscription and no retention policy
+ *	  needs are dropped.  One maintenance step, run per topic by the
+ *	  database worker (6_entry/maintenance.c).
+ *
+ * A segment is *closed* once every entry id it can hold was handed out and
+ * settled: the partition's max read position reached its last entry, so no
+ * open transaction can add to it.  The first pass that sees it closed
+ * records the time, its entries and its size.  A segment of a slow topic
+ * would fill only after a long time, so once its oldest message is older
+ * than pulsar_pg.segment_max_age it is *cut*: the partition's next entry id
+ * jumps to the next segment (read_position.c logs the ledger's high-water
+ * mark past it first, so the skipped ids are never handed out, after a
+ * crash either), and the segment records its last entry.  Ids therefore
+ * stay unique and ordered; the skipped ones are gaps that backlogs do not
+ * count (backlog_entries()) and that receives pass as aborted sends.
+ *
+ * A closed segment is dropped when every subscription's mark-delete
+ * position is at or past its last entry (readers never pin data) and the
+ * retention policy lets it go: a segment goes when either limit is passed
+ * (time counted from its close; size summed over the acknowledged segments
+ * from the newest down to it); both unlimited keep everything.  Topics
+ * without subscriptions are decided by retention alone.
+ *
+ * Nothing here waits for a user transaction (DESIGN invariant 6a): the
+ * catalog tables, the topic and each segment are locked conditionally; a
+ * segment a reader or a receive holds, a topic being deleted, or a ledger
+ * whose subscription is being created at 'earliest' or sought is left for
+ * the next pass.  DROP TABLE is WAL-logged, so standbys follow.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "2_shmem/read_position.h"
+#include "3_catalog/catalog.h"
+#include "3_catalog/policy.h"
+#include "4_storage/cursor.h"
+#include "4_storage/trim.h"
+
+/* the extension's tables a trim reads, and those it writes */
+static const char *const trim_read_tables[] = {
+	"topic", "policy", "subscription", "cursor"
+};
+static const char *const trim_write_tables[] = {
+	"ledger", "segment", "acked_range", "pending"
+};
+
+/* retention of a topic; a negative limit is unlimited */
+typedef struct Retention
+{
+	int64		time_us;
+	int64		size;
+} Retention;
+
+static void
+load_retention(int64 topic_id, Retention *retention)
+{
+	Jsonb	   *policy = policy_effective(topic_id, "retention");
+	int64		seconds;
+
+	retention->time_us = policy_limit(policy, "retention_time", &seconds) ?
+		seconds * USECS_PER_SEC : -1;
+	if (!policy_limit(policy, "retention_size", &retention->size))
+		retention->size = -1;
+}
+
+/*
+ * Cuts the segment being written if its oldest message is older than
+ * pulsar_pg.segment_max_age.  Caller is inside begin_catalog_access().
+ */
+static void
+cut_by_age(const LedgerInfo *ledger, const SegmentInfo *segments, int count)
+{
+	int64		next_entry = PeekNextEntry(ledger->ledger_id, load_next_entry);
+	int64		segment_no = next_entry / ledger->segment_entries;
+	int64		start = segment_no * ledger->segment_entries;
+	TimestampTz oldest;
+	int64		before;
+	bool		known = false;
+
+	if (pulsar_segment_max_age_s <= 0 || next_entry == start)
+		return;					/* closing by entries only, or nothing in it */
+	for (int i = 0; i < count; i++)
+		if (segments[i].segment_no == segment_no && !segments[i].cut)
+			known = true;
+	if (!known)
+		return;
+	if (!segment_first_publish_time(ledger->ledger_id, segment_no, &oldest) ||
+		!TimestampDifferenceExceeds(oldest, GetCurrentTimestamp(),
+									pulsar_segment_max_age_s * 1000))
+		return;
+	before = SkipEntriesTo(ledger->ledger_id, start,
+						   start + ledger->segment_entries,
+						   load_next_entry, log_entry_high_water);
+	/*
+	 * Should the transaction fail from here on, the segment only looks
+	 * longer than it is: its skipped ids wait for cursors like aborted sends.
+	 */
+	if (before > start)
+		cut_segment(ledger->ledger_id, segment_no, before - 1);
+}
+
+/*
+ * The lowest mark-delete position of the ledger's subscriptions, as
+ * committed; false if it has none.  Caller is inside begin_catalog_access().
+ */
+static bool
+slowest_cursor(int64 ledger_id, int64 *mark_delete)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(ledger_id)};
+	bool		isnull;
+	Datum		value;
+
+	run_catalog_sql("SELECT min(mark_delete) FROM pulsar.cursor"
+					" WHERE ledger_id = $1",
+					1, argtypes, values, NULL, true);
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						  &isnull);
+	if (isnull)
+		return false;
+	*mark_delete = DatumGetInt64(value);
+	return true;
+}
+
+/*
+ * Deletes acknowledged ranges and pending rows of entries below 'below',
+ * which are no longer stored, so that their tables stay bounded.  Rows
+ * another transaction holds are left to a later pass.  Caller is inside
+ * begin_catalog_access().
+ */
+static void
+forget_trimmed(int64 ledger_id, int64 below)
+{
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(ledger_id), Int64GetDatum(below)};
+
+	run_catalog_sql("DELETE FROM pulsar.acked_range r USING"
+					" (SELECT subscription_id, ledger_id, first_entry"
+					"    FROM pulsar.acked_range"
+					"   WHERE ledger_id = $1 AND last_entry < $2"
+					"     FOR UPDATE SKIP LOCKED) g"
+					" WHERE r.subscription_id = g.subscription_id"
+					"   AND r.ledger_id = g.ledger_id"
+					"   AND r.first_entry = g.first_entry",
+					2, argtypes, values, NULL, false);
+	run_catalog_sql("DELETE FROM pulsar.pending p USING"
+					" (SELECT ctid FROM pulsar.pending"
+					"   WHERE ledger_id = $1 AND last_entry < $2"
+					"     FOR UPDATE SKIP LOCKED) g"
+					" WHERE p.ctid = g.ctid",
+					2, argtypes, values, NULL, false);
+}
+
+static void
+trim_ledger(const LedgerInfo *ledger, const Retention *retention)
+{
+	CatalogAccess access;
+	SegmentInfo *segments;
+	int			count;
+	int64		max_read_position;
+	int64		slowest;
+	int64		acked_size = 0;
+	int64		lowest_kept = -1;
+	int64		dropped_through = -1;
+	TimestampTz now = GetCurrentTimestamp();
+
+	/* a subscription created at 'earliest', or a seek, is under way */
+	if (!try_lock_ledger_trim(ledger->ledger_id))
+		return;
+
+	begin_catalog_access(&access);
+	segments = ledger_segments(ledger, &count);
+	cut_by_age(ledger, segments, count);
+
+	/* after any cut: closing needs the position that covers it */
+	max_read_position = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
+	segments = ledger_segments(ledger, &count);
+	for (int i = 0; i < count; i++)
+		if (!segments[i].closed && segments[i].last_entry <= max_read_position)
+			close_segment(ledger->ledger_id, segments[i].segment_no);
+	segments = ledger_segments(ledger, &count);
+
+	if (!slowest_cursor(ledger->ledger_id, &slowest))
+		slowest = PG_INT64_MAX;
+
+	/* newest first, so that the size kept is that of the newest segments */
+	for (int i = count - 1; i >= 0; i--)
+	{
+		SegmentInfo *segment = &segments[i];
+		bool		goes;
+
+		if (!segment->closed || segment->last_entry > slowest)
+		{
+			lowest_kept = segment->segment_no;
+			continue;
+		}
+		acked_size += Max(segment->size, 0);
+		goes = (retention->time_us >= 0 &&
+				now - segment->closed_at >= retention->time_us) ||
+			(retention->size >= 0 && acked_size > retention->size);
+		if (goes && drop_segment_now(ledger->ledger_id, segment->segment_no))
+			dropped_through = Max(dropped_through, segment->last_entry);
+		else
+			lowest_kept = segment->segment_no;
+	}
+
+	if (dropped_through >= 0)
+		forget_trimmed(ledger->ledger_id,
+					   lowest_kept >= 0 ?
+					   lowest_kept * ledger->segment_entries :
+					   dropped_through + 1);
+	end_catalog_access(&access);
+}
+
+/*
+ * The maintenance step: closes and trims every partition of a topic.  Runs
+ * in a transaction of its own; returns without doing anything if the
+ * tables or the topic are locked.
+ */
+void
+trim_topic(int64 topic_id)
+{
+	CatalogAccess access;
+	Retention	retention;
+	LedgerInfo *ledgers;
+	int			num_ledgers;
+
+	if (!lock_catalog_tables_now(trim_read_tables, lengthof(trim_read_tables),
+								 AccessShareLock) ||
+		!lock_catalog_tables_now(trim_write_tables, lengthof(trim_write_tables),
+								 RowExclusiveLock) ||
+		!lock_topic_now(topic_id, AccessShareLock))
+		return;
+
+	begin_catalog_access(&access);
+	load_retention(topic_id, &retention);
+	ledgers = topic_ledgers(topic_id, &num_ledgers);
+	end_catalog_access(&access);
+
+	/* both unlimited keep everything: only close segments, for stats */
+	for (int i = 0; i < num_ledgers; i++)
+		trim_ledger(&ledgers[i], &retention);
+}
+
+/*
+ * The backlog of a subscription in a ledger up to 'last', in entries:
+ * those not acknowledged from its mark-delete position on, without the
+ * entries that are no longer stored (trimmed before a seek moved the
+ * cursor back to them) or were never handed out (skipped by a cut).
+ */
+int64
+backlog_entries(Subscription *subscription, const LedgerInfo *ledger,
+				int64 last)
+{
+	int64		from = cursor_mark_delete(subscription, ledger->ledger_id) + 1;
+	int64		backlog;
+	CatalogAccess access;
+	SegmentInfo *segments;
+	int			count;
+
+	begin_catalog_access(&access);
+	segments = ledger_segments(ledger, &count);
+	end_catalog_access(&access);
+	if (count > 0)
+		from = Max(from, segments[0].segment_no * ledger->segment_entries);
+	backlog = count_unacked(subscription, ledger->ledger_id, from, last,
+							INT_MAX);
+	for (int i = 0; i < count; i++)
+	{
+		int64		skipped_from = Max(segments[i].last_entry + 1, from);
+		int64		skipped_to = Min((segments[i].segment_no + 1) *
+									 ledger->segment_entries - 1, last);
+
+		if (segments[i].cut && skipped_from <= skipped_to)
+			backlog -= count_unacked(subscription, ledger->ledger_id,
+									 skipped_from, skipped_to, INT_MAX);
+	}
+	return backlog;
+}

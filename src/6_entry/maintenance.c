@@ -1,0 +1,257 @@
+/*-------------------------------------------------------------------------
+ *
+ * maintenance.c
+ *	  The maintenance pass of the database worker: every
+ *	  pulsar_pg.maintenance_interval it applies the storage policies to each
+ *	  topic (DESIGN invariant 9).
+ *
+ * A pass walks the topics in id order, a batch of ids at a time, and runs
+ * each step for each topic in a transaction of its own with an error
+ * boundary: a topic whose step fails is logged and left for the next pass,
+ * and the pass goes on with the next one.  The steps live in lower layers
+ * (4_storage) and never wait for a lock a user transaction may hold: they
+ * take locks conditionally, and what they cannot lock now they leave for
+ * the next pass (DESIGN invariant 6a).
+ *
+ * A pass gives the worker back control after MAINTENANCE_SLICE_MS, so that
+ * notifications and timers are not held up by a pass over many topics; the
+ * worker calls maintenance_run_pass() again in its next cycle, which goes on
+ * after the last topic done.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "3_catalog/catalog.h"
+#include "4_storage/backlog_quota.h"
+#include "4_storage/expiry.h"
+#include "4_storage/inactive_topic.h"
+#include "4_storage/trim.h"
+#include "6_entry/maintenance.h"
+
+/* time a pass runs before the worker gets control back */
+#define MAINTENANCE_SLICE_MS	100
+/* topic ids read at a time */
+#define MAINTENANCE_BATCH		1000
+
+typedef void (*MaintenanceStepFunction) (int64 topic_id);
+
+typedef struct MaintenanceStep
+{
+	const char *name;
+	MaintenanceStepFunction apply;
+} MaintenanceStep;
+
+/*
+ * The steps, in the order they run for each topic.  Steps that move or
+ * remove cursors come before the trim, which then reclaims what they
+ * released in the same pass: message TTL (cursors move past expired
+ * messages), subscription expiration (abandoned subscriptions go), the
+ * backlog quota (what senders must do, and eviction of the slowest
+ * cursors).  After it: inactive topics (deleted once inactive for their
+ * policy's time).
+ */
+static const MaintenanceStep maintenance_steps[] = {
+	{"message TTL", message_ttl_step},
+	{"subscription expiration", subscription_expiration_step},
+	{"backlog quota", backlog_quota_step},
+	{"trim", trim_topic},
+	{"inactive topic", inactive_topic_step},
+};
+
+int			pulsar_maintenance_interval_ms = 60000;
+
+/* where the pass in progress is: the topics of the batch not yet done */
+static MemoryContext pass_context = NULL;
+static int64 *batch = NULL;
+static int	batch_size = 0;
+static int	batch_next = 0;
+static int64 last_topic_id = -1;	/* -1: no pass in progress */
+
+/* for the error context of a step */
+typedef struct StepContext
+{
+	const MaintenanceStep *step;
+	int64		topic_id;
+} StepContext;
+
+static void
+step_error_context(void *arg)
+{
+	StepContext *context = arg;
+
+	errcontext("maintenance step \"%s\" of topic " INT64_FORMAT,
+			   context->step->name, context->topic_id);
+}
+
+/*
+ * Runs 'body' in a transaction of its own; an error is logged and rolled
+ * back, and false returned.
+ */
+static bool
+run_in_transaction(void (*body) (void *), void *arg)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		ok = true;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		body(arg);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(caller);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(caller);
+	CurrentResourceOwner = owner;
+	return ok;
+}
+
+static void
+run_step_body(void *arg)
+{
+	StepContext *context = arg;
+	ErrorContextCallback callback;
+
+	callback.callback = step_error_context;
+	callback.arg = context;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
+	/* DROP EXTENSION or ALTER EXTENSION under way: not now */
+	if (lock_extension_now() && maintenance_tables_current())
+		context->step->apply(context->topic_id);
+	error_context_stack = callback.previous;
+}
+
+/* reads the next batch of topic ids after last_topic_id */
+static void
+load_batch_body(void *arg)
+{
+	static const char *const tables[] = {"topic"};
+	CatalogAccess access;
+	Oid			argtypes[2] = {INT8OID, INT4OID};
+	Datum		values[2] = {Int64GetDatum(last_topic_id),
+	Int32GetDatum(MAINTENANCE_BATCH)};
+
+	batch_size = 0;
+	batch_next = 0;
+	if (!lock_extension_now() || !maintenance_tables_current() ||
+		!lock_catalog_tables_now(tables, lengthof(tables), AccessShareLock))
+	{
+		batch_size = -1;		/* try again next time */
+		return;
+	}
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT topic_id FROM pulsar.topic WHERE topic_id > $1"
+					" ORDER BY topic_id LIMIT $2",
+					2, argtypes, values, NULL, true);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		batch[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+											   SPI_tuptable->tupdesc, 1,
+											   &isnull));
+	}
+	batch_size = (int) SPI_processed;
+	end_catalog_access(&access);
+}
+
+/*
+ * Forgets a pass in progress: the next call starts a new one.
+ */
+void
+maintenance_reset(void)
+{
+	last_topic_id = -1;
+	batch_size = 0;
+	batch_next = 0;
+}
+
+/*
+ * Runs the maintenance pass, or goes on with the one in progress, for about
+ * MAINTENANCE_SLICE_MS.  Returns true when the pass is over (complete, or
+ * given up because the topics could not be read: the next one starts
+ * over), false if it stopped early and wants to be called again soon.
+ * Called by the worker outside any transaction.
+ */
+bool
+maintenance_run_pass(void)
+{
+	TimestampTz started = GetCurrentTimestamp();
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (pass_context == NULL)
+	{
+		pass_context = AllocSetContextCreate(TopMemoryContext,
+											 "pulsar_pg maintenance",
+											 ALLOCSET_DEFAULT_SIZES);
+		batch = MemoryContextAlloc(TopMemoryContext,
+								   sizeof(int64) * MAINTENANCE_BATCH);
+	}
+	if (last_topic_id < 0)
+	{
+		last_topic_id = 0;
+		batch_size = 0;
+		batch_next = 0;
+	}
+
+	pgstat_report_activity(STATE_RUNNING, "pulsar_pg maintenance pass");
+	for (;;)
+	{
+		StepContext context;
+
+		CHECK_FOR_INTERRUPTS();
+		if (batch_next >= batch_size)
+		{
+			MemoryContextReset(pass_context);
+			MemoryContextSwitchTo(pass_context);
+			/* topics locked or failing: the next pass starts over */
+			if (!run_in_transaction(load_batch_body, NULL) || batch_size <= 0)
+				break;
+		}
+		context.topic_id = batch[batch_next++];
+		for (int i = 0; i < lengthof(maintenance_steps); i++)
+		{
+			context.step = &maintenance_steps[i];
+			MemoryContextReset(pass_context);
+			MemoryContextSwitchTo(pass_context);
+			(void) run_in_transaction(run_step_body, &context);
+		}
+		last_topic_id = context.topic_id;
+		if (TimestampDifferenceExceeds(started, GetCurrentTimestamp(),
+									   MAINTENANCE_SLICE_MS))
+		{
+			MemoryContextSwitchTo(caller);
+			pgstat_report_stat(false);
+			pgstat_report_activity(STATE_IDLE, NULL);
+			return false;
+		}
+	}
+	MemoryContextReset(pass_context);
+	MemoryContextSwitchTo(caller);
+	maintenance_reset();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return true;
+}
