@@ -3,7 +3,8 @@
  * pulsar-pg.c
  *	  The pulsar-pg command-line client: the command line, and the commands
  *	  produce, consume, read, topics and stats.  The benchmarks (perf) live
- *	  in perf.c, connections and waiting in conn.c.
+ *	  in perf.c, the namespace policies (namespaces) in namespaces.c,
+ *	  connections and waiting in conn.c.
  *
  * Every command talks to the extension only through its SQL functions
  * (pulsar.send, subscribe, receive, ack, read, list_topics, create_topic,
@@ -51,6 +52,12 @@ static const char *main_usage =
 "  topics list|create|delete\n"
 "                           list, create or delete topics\n"
 "  stats TOPIC              statistics of a topic and its subscriptions\n"
+"  namespaces COMMAND TENANT/NAMESPACE\n"
+"                           a namespace's storage policies: policies,\n"
+"                           set-retention, get-retention, remove-retention,\n"
+"                           set-message-ttl, set-backlog-quota,\n"
+"                           set-subscription-expiration-time,\n"
+"                           set-inactive-topic-policies, set-compaction-threshold\n"
 "  perf produce|consume|e2e benchmarks in the manner of pulsar-perf\n"
 "\n"
 "Options:\n"
@@ -62,7 +69,8 @@ static const char *main_usage =
 "  -?, --help               show this help and exit\n"
 "\n"
 "\"pulsar-pg COMMAND --help\" shows a command's options.  --dbname is also\n"
-"accepted after the command (-d too, except in perf, where -d is the duration).\n";
+"accepted after the command (-d too, except in perf, where -d is the duration,\n"
+"and in namespaces set-inactive-topic-policies, where it disables).\n";
 
 static const char *produce_usage =
 "Usage:\n"
@@ -1163,6 +1171,8 @@ main(int argc, char **argv)
 		return cmd_stats(argc, argv);
 	if (strcmp(command, "perf") == 0)
 		return perf_main(argc, argv);
+	if (strcmp(command, "namespaces") == 0)
+		return namespaces_main(argc, argv);
 	if (strcmp(command, "help") == 0)
 		cli_print_help(main_usage);
 	cli_usage_error(main_usage, "unknown command \"%s\"", command);

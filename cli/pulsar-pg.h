@@ -5,7 +5,8 @@
  *
  * conn.c owns connections (connect, reconnect with backoff, error
  * reporting, waiting on a socket), signals and clocks; pulsar-pg.c owns
- * the command line and the simple commands; perf.c owns the benchmarks;
+ * the command line and the simple commands; namespaces.c the namespace
+ * policies; perf.c owns the benchmarks;
  * histogram.c the latency histograms they report.
  *
  *-------------------------------------------------------------------------
@@ -64,6 +65,9 @@ extern long cli_parse_long(const char *usage, const char *option,
 						   const char *value, long min, long max);
 extern double cli_parse_double(const char *usage, const char *option,
 							   const char *value, double min, double max);
+
+/* namespaces.c */
+extern int	namespaces_main(int argc, char **argv);
 
 /* perf.c */
 extern int	perf_main(int argc, char **argv);

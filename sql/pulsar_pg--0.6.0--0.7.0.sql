@@ -172,13 +172,14 @@ CREATE FUNCTION pulsar.expire_messages(topic text, subscription text,
 COMMENT ON FUNCTION pulsar.expire_messages(text, text, interval) IS
 	'Moves a subscription past its messages published more than expire_time ago, as if acknowledged; returns how many';
 
-CREATE FUNCTION pulsar.apply_expiry_policies(as_of timestamptz DEFAULT now())
+CREATE FUNCTION pulsar.apply_expiry_policies(namespace text DEFAULT NULL,
+											 as_of timestamptz DEFAULT now())
 	RETURNS jsonb
 	AS 'MODULE_PATHNAME', 'pulsar_apply_expiry_policies' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION pulsar.apply_expiry_policies(timestamptz) IS
-	'Applies message TTL, backlog quotas, subscription expiration and inactive topic policies now, as the worker does';
+COMMENT ON FUNCTION pulsar.apply_expiry_policies(text, timestamptz) IS
+	'Applies message TTL, subscription expiration, backlog quotas and inactive topic policies to the topics of a namespace (NULL: all) now, as the maintenance pass does, as if at as_of';
 
 REVOKE EXECUTE ON FUNCTION
 	pulsar.expire_messages(text, text, interval),
-	pulsar.apply_expiry_policies(timestamptz)
+	pulsar.apply_expiry_policies(text, timestamptz)
 FROM PUBLIC;

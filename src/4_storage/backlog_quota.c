@@ -309,11 +309,11 @@ evict_backlog(TopicInfo *topic, const LedgerInfo *ledger,
 	return evicted;
 }
 
-/* the error of a send over a quota; 'held_ms' < 0 if it was not held */
+/* the error of a send over a quota, held or refused at once */
 static void
 report_over_quota(TopicInfo *topic, const LedgerInfo *ledger,
 				  const BacklogQuota *quota, const LedgerBacklog *backlog,
-				  int over, TimestampTz now, int held_ms)
+				  int over, TimestampTz now, bool held)
 {
 	char	   *name = topic_name_string(&topic->name, ledger->partition_index);
 	const char *which = (over & OVER_SIZE) ? "size" : "time";
@@ -328,11 +328,11 @@ report_over_quota(TopicInfo *topic, const LedgerInfo *ledger,
 						  " seconds ago; the quota allows " INT64_FORMAT " seconds.",
 						  (int64) ((now - backlog->oldest) / USECS_PER_SEC),
 						  quota->limit_time);
-	if (held_ms >= 0)
+	if (held)
 		ereport(ERROR,
 				(errcode(ERRCODE_BACKLOG_QUOTA_HOLD_TIMEOUT),
-				 errmsg("backlog %s quota of topic \"%s\" still exceeded after holding the send for %d ms",
-						which, name, held_ms),
+				 errmsg("backlog %s quota of topic \"%s\" still exceeded after holding the send for pulsar_pg.backlog_quota_hold_timeout (%d ms)",
+						which, name, backlog_quota_hold_timeout_ms),
 				 errdetail("%s", detail),
 				 errhint("Consume and acknowledge the backlog, raise the quota with pulsar.set_backlog_quota(), or wait longer with pulsar_pg.backlog_quota_hold_timeout.")));
 	ereport(ERROR,
@@ -396,12 +396,13 @@ check_backlog_quota(TopicInfo *topic, const LedgerInfo *ledger)
 			case BACKLOG_QUOTA_NONE:
 				return;
 			case BACKLOG_QUOTA_EXCEPTION:
-				report_over_quota(topic, ledger, &quota, &backlog, over, now, -1);
+				report_over_quota(topic, ledger, &quota, &backlog, over, now,
+								  false);
 				break;
 			case BACKLOG_QUOTA_HOLD:
 				if (held_ms >= backlog_quota_hold_timeout_ms)
 					report_over_quota(topic, ledger, &quota, &backlog, over, now,
-									  (int) held_ms);
+									  true);
 				break;
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

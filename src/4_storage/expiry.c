@@ -584,24 +584,38 @@ delete_inactive_turn(void *arg)
 }
 
 /*
- * Applies every expiry policy to every topic once, each step of each topic
+ * Applies every expiry policy to every topic (of a namespace, unless
+ * 'tenant' is NULL) once, each step of each topic
  * in a subtransaction: message TTL, subscription expiration, backlog
  * quotas, inactive topics, in the order the maintenance pass runs them.
  */
 void
-apply_expiry_policies(TimestampTz now, TimestampTz consumers_known_since,
+apply_expiry_policies(const char *tenant, const char *namespace,
+					  TimestampTz now, TimestampTz consumers_known_since,
 					  ExpiryCounts *counts)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	CatalogAccess access;
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
 	int64	   *topic_ids;
 	uint64		count;
 	ExpiryTurn	turn;
 
 	memset(counts, 0, sizeof(ExpiryCounts));
+	if (tenant == NULL)
+		nulls[0] = nulls[1] = 'n';
+	else
+	{
+		values[0] = CStringGetTextDatum(tenant);
+		values[1] = CStringGetTextDatum(namespace);
+	}
 	begin_catalog_access(&access);
-	run_catalog_sql("SELECT topic_id FROM pulsar.topic ORDER BY topic_id",
-					0, NULL, NULL, NULL, true);
+	run_catalog_sql("SELECT topic_id FROM pulsar.topic"
+					" WHERE $1 IS NULL OR (tenant = $1 AND namespace = $2)"
+					" ORDER BY topic_id",
+					2, argtypes, values, nulls, true);
 	count = SPI_processed;
 	topic_ids = MemoryContextAlloc(caller, sizeof(int64) * Max(count, 1));
 	for (uint64 i = 0; i < count; i++)
@@ -629,26 +643,41 @@ apply_expiry_policies(TimestampTz now, TimestampTz consumers_known_since,
 }
 
 /*
- * apply_expiry_policies(as_of): applies the policies now, as if at 'as_of'
- * (tests move time forward with it), and says what it did.  Consumers
- * count as known since ever: only the worker knows its start.
+ * apply_expiry_policies(namespace, as_of): applies the policies to the
+ * topics of a namespace (NULL: every topic) now, as if at 'as_of' (tests
+ * move time forward with it), and says what it did.  Consumers count as
+ * known since ever: only the worker knows its start.
  */
 Datum
 pulsar_apply_expiry_policies(PG_FUNCTION_ARGS)
 {
 	ExpiryCounts counts;
 	TimestampTz now;
+	char		tenant[MAX_TENANT_NAME_LEN + 1];
+	char		namespace[MAX_NAMESPACE_NAME_LEN + 1];
+	bool		all = PG_ARGISNULL(0);
 
 	PreventCommandIfReadOnly("pulsar.apply_expiry_policies()");
 	PreventCommandDuringRecovery("pulsar.apply_expiry_policies()");
 	RequireReadPositionState();
 	require_consumption_tables();
-	if (PG_ARGISNULL(0))
+	if (!all)
+	{
+		CatalogAccess access;
+
+		parse_namespace_name(text_to_cstring(PG_GETARG_TEXT_PP(0)), tenant,
+							 namespace);
+		begin_catalog_access(&access);
+		check_namespace_exists(tenant, namespace);
+		end_catalog_access(&access);
+	}
+	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("as_of must not be null")));
-	now = PG_GETARG_TIMESTAMPTZ(0);
-	apply_expiry_policies(now, DT_NOBEGIN, &counts);
+	now = PG_GETARG_TIMESTAMPTZ(1);
+	apply_expiry_policies(all ? NULL : tenant, all ? NULL : namespace, now,
+						  DT_NOBEGIN, &counts);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in,
 										CStringGetDatum(psprintf("{\"messages_expired\": " INT64_FORMAT
 																 ", \"backlog_quotas_exceeded\": " INT64_FORMAT

@@ -57,7 +57,8 @@ extern void note_subscriptions_active(const int64 *subscription_ids,
 extern int64 expire_subscriptions(int64 topic_id, TimestampTz now,
 								  TimestampTz consumers_known_since);
 extern void subscription_expiration_step(int64 topic_id);
-extern void apply_expiry_policies(TimestampTz now,
+extern void apply_expiry_policies(const char *tenant, const char *namespace,
+								  TimestampTz now,
 								  TimestampTz consumers_known_since,
 								  ExpiryCounts *counts);
 
