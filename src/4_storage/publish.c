@@ -23,6 +23,7 @@
  */
 #include "postgres.h"
 
+#include "access/heaptoast.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -355,11 +356,24 @@ insert_run(Relation segment, CatalogIndexState indexes, HeapTuple *run,
 		   int count)
 {
 	TupleTableSlot **slots;
+	bool		toasted = false;
 
-	if (count == 1)
+	/*
+	 * heap_multi_insert() inserts a tuple that needs TOAST as a copy and
+	 * sets the row's location in the slot only, while the index entries are
+	 * made from the tuple: such a run goes in row by row, where
+	 * heap_insert() hands the location back.
+	 */
+	for (int i = 0; i < count && !toasted; i++)
+		toasted = HeapTupleHasExternal(run[i]) ||
+			run[i]->t_len > TOAST_TUPLE_THRESHOLD;
+	if (count == 1 || toasted)
 	{
-		CatalogTupleInsertWithInfo(segment, run[0], indexes);
-		heap_freetuple(run[0]);
+		for (int i = 0; i < count; i++)
+		{
+			CatalogTupleInsertWithInfo(segment, run[i], indexes);
+			heap_freetuple(run[i]);
+		}
 		return;
 	}
 	slots = palloc(sizeof(TupleTableSlot *) * count);
