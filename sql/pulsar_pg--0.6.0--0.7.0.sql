@@ -133,6 +133,12 @@ COMMENT ON COLUMN pulsar.segment.entries IS
 COMMENT ON COLUMN pulsar.segment.size IS
 	'Bytes of the segment table with its indexes and TOAST, when it closed';
 
+CREATE FUNCTION pulsar.trim_topic(topic text) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'pulsar_trim_topic' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pulsar.trim_topic(text) IS
+	'Closes and drops now the segments of a topic that no subscription and no retention needs; returns how many were dropped';
+REVOKE EXECUTE ON FUNCTION pulsar.trim_topic(text) FROM PUBLIC;
+
 --------------------------------------------------------------------------
 -- Message expiry, backlog quotas, subscription expiration and inactive
 -- topics: what applies the message_ttl, backlog_quota,

@@ -1172,7 +1172,8 @@ open_segment_for_insert(const LedgerInfo *ledger, int64 entry_id)
 
 /*
  * Opens a segment table for a reader whose snapshot is 'snapshot'; NULL if
- * that snapshot sees no such segment (all its entries are gaps).
+ * that snapshot sees no such segment (all its entries are gaps), or it was
+ * trimmed meanwhile.
  */
 Relation
 open_segment_for_read(const LedgerInfo *ledger, int64 segment_no,
@@ -1185,7 +1186,8 @@ open_segment_for_read(const LedgerInfo *ledger, int64 segment_no,
 		relid = segment_relid_in_snapshot(relname, snapshot);
 	if (!OidIsValid(relid))
 		return NULL;
-	return table_open(relid, AccessShareLock);
+	/* NULL if a trim dropped it while we waited for its lock */
+	return try_table_open(relid, AccessShareLock);
 }
 
 /*
@@ -1778,4 +1780,35 @@ try_lock_ledger_trim(int64 ledger_id)
 	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, topic_catalog_oid, (Oid) ledger_id,
 					   LOCK_TRIM);
 	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/*
+ * What a stored segment holds now: its messages (counted only if
+ * 'count_entries') and its bytes with indexes and TOAST.  False if it is
+ * gone.  Waits for a trim that is dropping it, like a reader.  Caller is
+ * inside begin_catalog_access().
+ */
+bool
+segment_usage(int64 ledger_id, int64 segment_no, bool count_entries,
+			  int64 *entries, int64 *size)
+{
+	char	   *relname = segment_table_name(ledger_id, segment_no);
+	Oid			relid = get_relname_relid(relname, data_namespace_oid);
+	bool		isnull;
+
+	if (!OidIsValid(relid))
+		return false;
+	LockRelationOid(relid, AccessShareLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		return false;
+	if (count_entries)
+		run_catalog_ddl(psprintf("SELECT count(*), pg_catalog.pg_total_relation_size(%u)"
+								 " FROM %s.%s",
+								 relid, DATA_SCHEMA, quote_identifier(relname)));
+	else
+		run_catalog_ddl(psprintf("SELECT 0::bigint, pg_catalog.pg_total_relation_size(%u)",
+								 relid));
+	*entries = result_int64(0, 1, &isnull);
+	*size = result_int64(0, 2, &isnull);
+	return true;
 }

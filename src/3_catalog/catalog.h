@@ -155,6 +155,8 @@ extern bool drop_segment_now(int64 ledger_id, int64 segment_no);
 extern int64 next_stored_segment(int64 ledger_id, int64 after,
 								 Snapshot snapshot);
 extern int64 lowest_stored_segment(int64 ledger_id);
+extern bool segment_usage(int64 ledger_id, int64 segment_no,
+						  bool count_entries, int64 *entries, int64 *size);
 extern void lock_ledger_against_trim(int64 ledger_id);
 extern bool try_lock_ledger_trim(int64 ledger_id);
 

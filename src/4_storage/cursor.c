@@ -67,10 +67,21 @@ create_cursors(Subscription *subscription, bool earliest)
 	CatalogAccess access;
 
 	for (int i = 0; i < topic->num_ledgers; i++)
-		positions[i] = earliest ? -1 :
-			GetMaxReadPosition(topic->ledgers[i].ledger_id, load_next_entry);
+		if (!earliest)
+			positions[i] = GetMaxReadPosition(topic->ledgers[i].ledger_id,
+											  load_next_entry);
 
 	begin_catalog_access(&access);
+	for (int i = 0; i < topic->num_ledgers && earliest; i++)
+	{
+		LedgerInfo *ledger = &topic->ledgers[i];
+		int64		lowest;
+
+		/* no trim passes the position unseen until this commits */
+		lock_ledger_against_trim(ledger->ledger_id);
+		lowest = lowest_stored_segment(ledger->ledger_id);
+		positions[i] = lowest < 0 ? -1 : lowest * ledger->segment_entries - 1;
+	}
 	for (int i = 0; i < topic->num_ledgers; i++)
 	{
 		Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
@@ -1695,14 +1706,23 @@ pulsar_nack(PG_FUNCTION_ARGS)
  * AccessExclusiveLock.
  */
 static void
-reset_cursor(Subscription *subscription, int64 ledger_id, int64 next_entry)
+reset_cursor(Subscription *subscription, const LedgerInfo *ledger,
+			 int64 next_entry)
 {
 	CatalogAccess access;
 	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
-	Datum		values[3] = {Int64GetDatum(subscription->subscription_id),
-	Int64GetDatum(ledger_id), Int64GetDatum(next_entry - 1)};
+	Datum		values[3];
+	int64		lowest;
 
 	begin_catalog_access(&access);
+	/* a trimmed position is the first stored one, as for readers */
+	lock_ledger_against_trim(ledger->ledger_id);
+	lowest = lowest_stored_segment(ledger->ledger_id);
+	if (lowest >= 0)
+		next_entry = Max(next_entry, lowest * ledger->segment_entries);
+	values[0] = Int64GetDatum(subscription->subscription_id);
+	values[1] = Int64GetDatum(ledger->ledger_id);
+	values[2] = Int64GetDatum(next_entry - 1);
 	run_catalog_sql("UPDATE pulsar.cursor SET mark_delete = $3"
 					" WHERE subscription_id = $1 AND ledger_id = $2",
 					3, argtypes, values, NULL, false);
@@ -1737,13 +1757,13 @@ seek_to_message(Subscription *subscription, MessageId *id)
 	if (message_id_is_earliest(id) || message_id_is_latest(id))
 	{
 		for (int i = 0; i < topic->num_ledgers; i++)
-			reset_cursor(subscription, topic->ledgers[i].ledger_id,
+			reset_cursor(subscription, &topic->ledgers[i],
 						 message_id_is_earliest(id) ? 0 :
 						 GetMaxReadPosition(topic->ledgers[i].ledger_id,
 											load_next_entry) + 1);
 	}
 	else
-		reset_cursor(subscription, ledger_of_message(topic, id)->ledger_id,
+		reset_cursor(subscription, ledger_of_message(topic, id),
 					 id->entry_id);
 	reset_dispatch_at_commit(subscription->subscription_id);
 }
@@ -1797,7 +1817,7 @@ seek_to_time(Subscription *subscription, TimestampTz publish_time)
 		seek.found = last + 1;
 		scan_ledger(ledger, -1, last, snapshot, find_publish_time, &seek);
 		UnregisterSnapshot(snapshot);
-		reset_cursor(subscription, ledger->ledger_id, seek.found);
+		reset_cursor(subscription, ledger, seek.found);
 	}
 	reset_dispatch_at_commit(subscription->subscription_id);
 }

@@ -37,6 +37,7 @@
 #include "4_storage/inactive_topic.h"
 #include "4_storage/reader.h"
 #include "4_storage/subscription.h"
+#include "4_storage/trim.h"
 
 /* how many of a partition's last entries are looked at for a publish time */
 #define LAST_PUBLISH_PROBE	64
@@ -56,38 +57,28 @@ note_publish_time(const StoredMessage *message, void *arg)
 	return true;
 }
 
-/* whether a subscription has not acknowledged something it could read */
+/*
+ * Whether a subscription has not acknowledged something it could read (ids
+ * a segment cut skipped and trimmed entries do not count: trim.c).  A
+ * subscription that another transaction holds counts as behind.
+ */
 static bool
 has_backlog(TopicInfo *topic, const int64 *last)
 {
-	CatalogAccess access;
-	Oid			argtypes[3] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID};
-	Datum		values[3];
-	Datum	   *ledgers = palloc(sizeof(Datum) * topic->num_ledgers);
-	Datum	   *lasts = palloc(sizeof(Datum) * topic->num_ledgers);
-	bool		behind;
+	ListCell   *lc;
 
-	for (int i = 0; i < topic->num_ledgers; i++)
+	foreach(lc, topic_subscription_names(topic->topic_id))
 	{
-		ledgers[i] = Int64GetDatum(topic->ledgers[i].ledger_id);
-		lasts[i] = Int64GetDatum(last[i]);
+		Subscription *subscription = try_open_subscription(topic, lfirst(lc),
+														   AccessShareLock);
+
+		if (subscription == NULL)
+			return true;
+		for (int i = 0; i < topic->num_ledgers; i++)
+			if (backlog_entries(subscription, &topic->ledgers[i], last[i]) > 0)
+				return true;
 	}
-	values[0] = Int64GetDatum(topic->topic_id);
-	values[1] = PointerGetDatum(construct_array(ledgers, topic->num_ledgers,
-												INT8OID, 8, true, TYPALIGN_DOUBLE));
-	values[2] = PointerGetDatum(construct_array(lasts, topic->num_ledgers,
-												INT8OID, 8, true, TYPALIGN_DOUBLE));
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT 1 FROM pulsar.subscription s"
-					"  JOIN pulsar.cursor c ON c.subscription_id = s.subscription_id"
-					"  JOIN unnest($2, $3) AS l(ledger_id, last_entry)"
-					"    ON l.ledger_id = c.ledger_id"
-					" WHERE s.topic_id = $1 AND c.mark_delete < l.last_entry"
-					" LIMIT 1",
-					3, argtypes, values, NULL, true);
-	behind = SPI_processed > 0;
-	end_catalog_access(&access);
-	return behind;
+	return false;
 }
 
 /*

@@ -72,7 +72,9 @@ check_max_messages(int32 max_messages)
 /*
  * Calls 'visit' for each stored message of a ledger with an entry id in
  * (after, last], in entry order, as seen by 'snapshot', until it returns
- * false.  Segments that were never created hold only gaps.
+ * false.  Segments that were never created hold only gaps, as do those
+ * trimmed: a scan from a trimmed position goes on at the first stored
+ * segment (readers never pin data).
  */
 void
 scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
@@ -95,7 +97,16 @@ scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
 		bool		more = true;
 
 		if (segment == NULL)
+		{
+			/* trimmed or never created: go on at the next stored one */
+			int64		next = next_stored_segment(ledger->ledger_id, segment_no,
+												   snapshot);
+
+			if (next < 0)
+				break;
+			segment_no = next - 1;
 			continue;
+		}
 		index = index_open(RelationGetPrimaryKeyIndex(segment),
 						   AccessShareLock);
 		ScanKeyInit(&keys[0], 1, BTGreaterStrategyNumber, F_INT8GT,

@@ -161,7 +161,8 @@ forget_trimmed(int64 ledger_id, int64 below)
 					2, argtypes, values, NULL, false);
 }
 
-static void
+/* returns the number of segments dropped */
+static int64
 trim_ledger(const LedgerInfo *ledger, const Retention *retention)
 {
 	CatalogAccess access;
@@ -172,11 +173,12 @@ trim_ledger(const LedgerInfo *ledger, const Retention *retention)
 	int64		acked_size = 0;
 	int64		lowest_kept = -1;
 	int64		dropped_through = -1;
+	int64		dropped = 0;
 	TimestampTz now = GetCurrentTimestamp();
 
 	/* a subscription created at 'earliest', or a seek, is under way */
 	if (!try_lock_ledger_trim(ledger->ledger_id))
-		return;
+		return 0;
 
 	begin_catalog_access(&access);
 	segments = ledger_segments(ledger, &count);
@@ -209,7 +211,10 @@ trim_ledger(const LedgerInfo *ledger, const Retention *retention)
 				now - segment->closed_at >= retention->time_us) ||
 			(retention->size >= 0 && acked_size > retention->size);
 		if (goes && drop_segment_now(ledger->ledger_id, segment->segment_no))
+		{
 			dropped_through = Max(dropped_through, segment->last_entry);
+			dropped++;
+		}
 		else
 			lowest_kept = segment->segment_no;
 	}
@@ -220,36 +225,38 @@ trim_ledger(const LedgerInfo *ledger, const Retention *retention)
 					   lowest_kept * ledger->segment_entries :
 					   dropped_through + 1);
 	end_catalog_access(&access);
+	return dropped;
 }
 
 /*
- * The maintenance step: closes and trims every partition of a topic.  Runs
- * in a transaction of its own; returns without doing anything if the
- * tables or the topic are locked.
+ * The maintenance step: closes and trims every partition of a topic, and
+ * returns the number of segments dropped.  Does nothing if the tables or
+ * the topic are locked.  The worker runs it in a transaction of its own.
  */
-void
+int64
 trim_topic(int64 topic_id)
 {
 	CatalogAccess access;
 	Retention	retention;
 	LedgerInfo *ledgers;
 	int			num_ledgers;
+	int64		dropped = 0;
 
 	if (!lock_catalog_tables_now(trim_read_tables, lengthof(trim_read_tables),
 								 AccessShareLock) ||
 		!lock_catalog_tables_now(trim_write_tables, lengthof(trim_write_tables),
 								 RowExclusiveLock) ||
 		!lock_topic_now(topic_id, AccessShareLock))
-		return;
+		return 0;
 
 	begin_catalog_access(&access);
 	load_retention(topic_id, &retention);
 	ledgers = topic_ledgers(topic_id, &num_ledgers);
 	end_catalog_access(&access);
 
-	/* both unlimited keep everything: only close segments, for stats */
 	for (int i = 0; i < num_ledgers; i++)
-		trim_ledger(&ledgers[i], &retention);
+		dropped += trim_ledger(&ledgers[i], &retention);
+	return dropped;
 }
 
 /*
@@ -286,4 +293,47 @@ backlog_entries(Subscription *subscription, const LedgerInfo *ledger,
 									 skipped_from, skipped_to, INT_MAX);
 	}
 	return backlog;
+}
+
+/*
+ * Pulsar's storageSize and backlogSize of a ledger: the bytes of its stored
+ * segments, and of those from the slowest cursor on (the segment holding
+ * that cursor counted in proportion of its entries above it, as Pulsar
+ * estimates it).  A ledger without subscriptions has no backlog.
+ */
+void
+ledger_storage_size(const LedgerInfo *ledger, int64 *storage_size,
+					int64 *backlog_size)
+{
+	CatalogAccess access;
+	SegmentInfo *segments;
+	int			count;
+	int64		slowest;
+	bool		subscribed;
+
+	*storage_size = 0;
+	*backlog_size = 0;
+	begin_catalog_access(&access);
+	segments = ledger_segments(ledger, &count);
+	subscribed = slowest_cursor(ledger->ledger_id, &slowest);
+	for (int i = 0; i < count; i++)
+	{
+		int64		first = segments[i].segment_no * ledger->segment_entries;
+		int64		entries;
+		int64		size;
+
+		if (!segment_usage(ledger->ledger_id, segments[i].segment_no, false,
+						   &entries, &size))
+			continue;
+		*storage_size += size;
+		if (!subscribed || segments[i].last_entry <= slowest)
+			continue;
+		if (slowest < first)
+			*backlog_size += size;
+		else
+			*backlog_size += (int64) ((double) size *
+									  (segments[i].last_entry - slowest) /
+									  (segments[i].last_entry - first + 1));
+	}
+	end_catalog_access(&access);
 }

@@ -15,7 +15,9 @@
 /* setting, defined in pulsar_pg.c: seconds; 0 closes by entries only */
 extern int	pulsar_segment_max_age_s;
 
-extern void trim_topic(int64 topic_id);
+extern int64 trim_topic(int64 topic_id);
+extern void ledger_storage_size(const LedgerInfo *ledger,
+								int64 *storage_size, int64 *backlog_size);
 extern int64 backlog_entries(Subscription *subscription,
 							 const LedgerInfo *ledger, int64 last);
 

@@ -15,6 +15,7 @@
 #include "5_dispatch/dispatch.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/subscription.h"
+#include "4_storage/trim.h"
 #include "1_value/topic_name.h"
 
 PG_FUNCTION_INFO_V1(pulsar_create_tenant);
@@ -22,6 +23,7 @@ PG_FUNCTION_INFO_V1(pulsar_create_namespace);
 PG_FUNCTION_INFO_V1(pulsar_set_deduplication);
 PG_FUNCTION_INFO_V1(pulsar_create_topic);
 PG_FUNCTION_INFO_V1(pulsar_delete_topic);
+PG_FUNCTION_INFO_V1(pulsar_trim_topic);
 
 /* the most partitions one topic may have */
 #define MAX_TOPIC_PARTITIONS	1024
@@ -126,4 +128,35 @@ pulsar_delete_topic(PG_FUNCTION_ARGS)
 	delete_topic(&name, PG_GETARG_BOOL(1), &subscription_ids, &consumer_ids);
 	forget_deleted_subscriptions(subscription_ids, consumer_ids);
 	PG_RETURN_VOID();
+}
+
+/*
+ * trim_topic(topic) RETURNS bigint: what the maintenance pass does to a
+ * topic, now, in the caller's transaction (Pulsar's trim-topic): closes its
+ * segments and drops those no subscription and no retention policy needs.
+ * Segments in use are left, as the pass leaves them.  Returns the number of
+ * segments dropped.
+ */
+Datum
+pulsar_trim_topic(PG_FUNCTION_ARGS)
+{
+	char	   *input = name_argument(fcinfo, 0, "topic");
+	TopicName	name;
+	TopicInfo  *topic;
+
+	check_can_administer("pulsar.trim_topic()");
+	if (!maintenance_tables_current())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"pulsar_pg\" must be updated before topics can be trimmed"),
+				 errhint("Run ALTER EXTENSION pulsar_pg UPDATE.")));
+	parse_topic_name(input, &name);
+	topic = resolve_topic(&name, false, AccessShareLock);
+	if (name.partition_index != NOT_A_PARTITION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot trim one partition of topic \"%s\"",
+						topic_name_string(&name, NOT_A_PARTITION)),
+				 errhint("Trim the partitioned topic as a whole.")));
+	PG_RETURN_INT64(trim_topic(topic->topic_id));
 }

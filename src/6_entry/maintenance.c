@@ -22,6 +22,8 @@
  */
 #include "postgres.h"
 
+#include <sys/resource.h>
+
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -60,13 +62,21 @@ typedef struct MaintenanceStep
  * cursors).  After it: inactive topics (deleted once inactive for their
  * policy's time).
  */
+static void trim_step(int64 topic_id);
+
 static const MaintenanceStep maintenance_steps[] = {
 	{"message TTL", message_ttl_step},
 	{"subscription expiration", subscription_expiration_step},
 	{"backlog quota", backlog_quota_step},
-	{"trim", trim_topic},
+	{"trim", trim_step},
 	{"inactive topic", inactive_topic_step},
 };
+
+static void
+trim_step(int64 topic_id)
+{
+	(void) trim_topic(topic_id);
+}
 
 int			pulsar_maintenance_interval_ms = 60000;
 
@@ -76,6 +86,10 @@ static int64 *batch = NULL;
 static int	batch_size = 0;
 static int	batch_next = 0;
 static int64 last_topic_id = -1;	/* -1: no pass in progress */
+static TimestampTz pass_started = 0;
+static int64 pass_topics = 0;
+static struct rusage pass_usage;	/* at its start */
+static Size pass_peak_memory = 0;
 
 /* for the error context of a step */
 typedef struct StepContext
@@ -177,6 +191,14 @@ load_batch_body(void *arg)
 	end_catalog_access(&access);
 }
 
+/* user and system CPU time of a usage, in milliseconds */
+static long
+cpu_ms(const struct rusage *usage)
+{
+	return (usage->ru_utime.tv_sec + usage->ru_stime.tv_sec) * 1000L +
+		(usage->ru_utime.tv_usec + usage->ru_stime.tv_usec) / 1000L;
+}
+
 /*
  * Forgets a pass in progress: the next call starts a new one.
  */
@@ -214,6 +236,10 @@ maintenance_run_pass(void)
 		last_topic_id = 0;
 		batch_size = 0;
 		batch_next = 0;
+		pass_started = started;
+		pass_topics = 0;
+		pass_peak_memory = 0;
+		getrusage(RUSAGE_SELF, &pass_usage);
 	}
 
 	pgstat_report_activity(STATE_RUNNING, "pulsar_pg maintenance pass");
@@ -239,6 +265,9 @@ maintenance_run_pass(void)
 			(void) run_in_transaction(run_step_body, &context);
 		}
 		last_topic_id = context.topic_id;
+		pass_topics++;
+		pass_peak_memory = Max(pass_peak_memory,
+							   MemoryContextMemAllocated(TopMemoryContext, true));
 		if (TimestampDifferenceExceeds(started, GetCurrentTimestamp(),
 									   MAINTENANCE_SLICE_MS))
 		{
@@ -250,6 +279,20 @@ maintenance_run_pass(void)
 	}
 	MemoryContextReset(pass_context);
 	MemoryContextSwitchTo(caller);
+	/* for operators and bench/maintenance.sh */
+	if (message_level_is_interesting(DEBUG1))
+	{
+		struct rusage usage;
+
+		getrusage(RUSAGE_SELF, &usage);
+		ereport(DEBUG1,
+				(errmsg_internal("pulsar_pg maintenance pass: " INT64_FORMAT " topics in %ld ms, CPU %ld ms, peak memory %zu bytes",
+								 pass_topics,
+								 TimestampDifferenceMilliseconds(pass_started,
+																 GetCurrentTimestamp()),
+								 cpu_ms(&usage) - cpu_ms(&pass_usage),
+								 pass_peak_memory)));
+	}
 	maintenance_reset();
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);

@@ -28,6 +28,7 @@
 #include "2_shmem/read_position.h"
 #include "4_storage/reader.h"
 #include "4_storage/subscription.h"
+#include "4_storage/trim.h"
 #include "1_value/topic_name.h"
 
 PG_FUNCTION_INFO_V1(pulsar_topic_stats);
@@ -78,11 +79,10 @@ topic_subscriptions(TopicInfo *topic, int *count)
  * Unacknowledged entries of a subscription in a ledger up to 'last'.
  */
 static int64
-ledger_backlog(Subscription *subscription, int64 ledger_id, int64 last)
+ledger_backlog(Subscription *subscription, const LedgerInfo *ledger,
+			   int64 last)
 {
-	return count_unacked(subscription, ledger_id,
-						 cursor_mark_delete(subscription, ledger_id) + 1, last,
-						 INT_MAX);
+	return backlog_entries(subscription, ledger, last);
 }
 
 /*
@@ -248,6 +248,8 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 	TopicInfo  *topic;
 	StringInfoData json;
 	int64		entries = 0;
+	int64		storage_size = 0;
+	int64		backlog_size = 0;
 	int64	   *last;
 	SubscriptionRow *subscriptions;
 	int			num_subscriptions;
@@ -264,6 +266,16 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 		entries += last[i] + 1;
 	}
 	subscriptions = topic_subscriptions(topic, &num_subscriptions);
+	for (int i = first_ledger; i < first_ledger + num_ledgers; i++)
+	{
+		int64		ledger_storage;
+		int64		ledger_backlog_size;
+
+		ledger_storage_size(&topic->ledgers[i], &ledger_storage,
+							&ledger_backlog_size);
+		storage_size += ledger_storage;
+		backlog_size += ledger_backlog_size;
+	}
 
 	initStringInfo(&json);
 	appendStringInfo(&json, "{\"topic\": ");
@@ -272,7 +284,10 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 										 topic->ledgers[first_ledger].partition_index :
 										 NOT_A_PARTITION));
 	appendStringInfo(&json, ", \"partitions\": %d, \"msgInCounter\": " INT64_FORMAT
-					 ", \"subscriptions\": {", topic->partitions, entries);
+					 ", \"storageSize\": " INT64_FORMAT
+					 ", \"backlogSize\": " INT64_FORMAT
+					 ", \"subscriptions\": {", topic->partitions, entries,
+					 storage_size, backlog_size);
 	for (int s = 0; s < num_subscriptions; s++)
 	{
 		Subscription *subscription = subscriptions[s].subscription;
@@ -291,7 +306,7 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 		{
 			int64		delivered;
 
-			backlog += ledger_backlog(subscription, topic->ledgers[i].ledger_id,
+			backlog += ledger_backlog(subscription, &topic->ledgers[i],
 									  last[i]);
 			rate += dispatch_rate_out(subscription->subscription_id,
 									  topic->ledgers[i].ledger_id, &delivered);
@@ -368,31 +383,44 @@ append_ledger_internals(StringInfo json, TopicInfo *topic, LedgerInfo *ledger,
 {
 	int64		last = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
 	CatalogAccess access;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(ledger->ledger_id)};
+	SegmentInfo *segments;
+	int			num_segments;
+	int			printed = 0;
 
 	appendStringInfo(json, "{\"entriesAddedCounter\": " INT64_FORMAT
 					 ", \"lastConfirmedEntry\": \"" INT64_FORMAT ":" INT64_FORMAT "\""
 					 ", \"segmentEntries\": " INT64_FORMAT ", \"ledgers\": [",
 					 last + 1, ledger->ledger_id, last, ledger->segment_entries);
 	begin_catalog_access(&access);
-	run_catalog_sql("SELECT s.segment_no,"
-					"       coalesce(pg_catalog.pg_total_relation_size(c.oid), 0)"
-					"  FROM pulsar.segment s"
-					"  LEFT JOIN pg_catalog.pg_class c"
-					"    ON c.relname = 'ledger_' || s.ledger_id || '_' || s.segment_no"
-					"   AND c.relnamespace = 'pulsar_data'::regnamespace"
-					" WHERE s.ledger_id = $1 ORDER BY s.segment_no",
-					1, argtypes, values, NULL, true);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		appendStringInfo(json, "%s{\"ledgerId\": " INT64_FORMAT ", \"segment\": %s"
-						 ", \"firstEntry\": " INT64_FORMAT ", \"size\": %s}",
-						 i > 0 ? ", " : "", ledger->ledger_id,
-						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
-						 pg_strtoint64(SPI_getvalue(SPI_tuptable->vals[i],
-													SPI_tuptable->tupdesc, 1)) *
-						 ledger->segment_entries,
-						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+	segments = ledger_segments(ledger, &num_segments);
+	for (int i = 0; i < num_segments; i++)
+	{
+		SegmentInfo *segment = &segments[i];
+		int64		entries;
+		int64		size;
+
+		if (!segment_usage(ledger->ledger_id, segment->segment_no,
+						   !segment->closed, &entries, &size))
+			continue;
+		if (segment->closed)
+			entries = segment->entries;
+		appendStringInfo(json, "%s{\"ledgerId\": " INT64_FORMAT
+						 ", \"segment\": " INT64_FORMAT
+						 ", \"firstEntry\": " INT64_FORMAT
+						 ", \"lastEntry\": " INT64_FORMAT
+						 ", \"entries\": " INT64_FORMAT
+						 ", \"size\": " INT64_FORMAT
+						 ", \"closedAt\": ",
+						 printed++ > 0 ? ", " : "", ledger->ledger_id,
+						 segment->segment_no,
+						 segment->segment_no * ledger->segment_entries,
+						 segment->last_entry, entries, size);
+		if (segment->closed)
+			escape_json(json, timestamptz_to_str(segment->closed_at));
+		else
+			appendStringInfoString(json, "null");
+		appendStringInfoChar(json, '}');
+	}
 	end_catalog_access(&access);
 	appendStringInfoString(json, "], \"cursors\": {");
 	for (int s = 0; s < num_subscriptions; s++)
@@ -408,7 +436,7 @@ append_ledger_internals(StringInfo json, TopicInfo *topic, LedgerInfo *ledger,
 						 ledger->ledger_id, mark_delete);
 		append_acked_ranges(json, subscription, ledger->ledger_id, mark_delete);
 		appendStringInfo(json, ", \"msgBacklog\": " INT64_FORMAT "}",
-						 ledger_backlog(subscription, ledger->ledger_id, last));
+						 ledger_backlog(subscription, ledger, last));
 	}
 	appendStringInfoString(json, "}}");
 }

@@ -846,6 +846,11 @@ pulsar_worker_main(Datum main_arg)
 	ledger_subscribers = hash_create("pulsar_pg ledger subscribers", 1024,
 									 &info, HASH_ELEM | HASH_BLOBS);
 
+	/* the first pass one interval after start, as every later one */
+	last_maintenance = GetCurrentTimestamp();
+	next_maintenance = TimestampTzPlusMilliseconds(last_maintenance,
+												   pulsar_maintenance_interval_ms);
+
 	SpinLockAcquire(&slot->mutex);
 	slot->next_timer = DT_NOEND;	/* wake me for any timer */
 	slot->earliest_new_timer = DT_NOBEGIN;	/* and look for due ones now */
@@ -879,11 +884,10 @@ pulsar_worker_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
-			/* a shorter interval counts from the last pass */
-			if (last_maintenance != 0)
-				next_maintenance = Min(next_maintenance,
-									   TimestampTzPlusMilliseconds(last_maintenance,
-																   pulsar_maintenance_interval_ms));
+			/* a new interval counts from the last pass */
+			next_maintenance =
+				TimestampTzPlusMilliseconds(last_maintenance,
+											pulsar_maintenance_interval_ms);
 		}
 		MemoryContextReset(cycle_context);
 		MemoryContextSwitchTo(cycle_context);

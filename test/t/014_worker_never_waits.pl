@@ -9,7 +9,8 @@
 #	  topic, firing timers and removing departed consumers; another
 #	  consumer's receive must not wait either; and once the open
 #	  transaction ends, the messages the departed consumer held go back to
-#	  the subscription and its channel is notified.
+#	  the subscription and its channel is notified.  The maintenance pass
+#	  skips a segment that a transaction uses, and trims it later.
 #
 use strict;
 use warnings;
@@ -22,7 +23,8 @@ use Time::HiRes qw(time usleep);
 my $node = PostgreSQL::Test::Cluster->new('node');
 $node->init;
 $node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'pulsar_pg'\npulsar_pg.consumer_lease = '1s'");
+	"shared_preload_libraries = 'pulsar_pg'\npulsar_pg.consumer_lease = '1s'\n"
+	  . "pulsar_pg.maintenance_interval = '100ms'");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pulsar_pg');
 $node->poll_query_until('postgres',
@@ -211,8 +213,49 @@ ok( $node->poll_query_until(
 		q{SELECT count(*) = 0 FROM pulsar.consumer WHERE name = 'idle2'}),
 	'and the consumer whose lease expired meanwhile is removed');
 
+# The maintenance pass does not wait either: a segment that a transaction
+# uses is left for a later pass, the others go, and the worker goes on
+# notifying meanwhile.  "trimmed" has no subscription, so only retention
+# (0 by default) keeps its closed segments 0 and 1.
+$node->safe_psql(
+	'postgres', q{
+SET pulsar_pg.segment_entries = 16;
+SELECT pulsar.create_topic('trimmed');
+});
+my $stored = q{
+SELECT string_agg(s.segment_no::text, ',' ORDER BY s.segment_no)
+  FROM pulsar.segment s JOIN pulsar.ledger l USING (ledger_id)
+  JOIN pulsar.topic t USING (topic_id)
+ WHERE t.name = 'trimmed' AND s.segment_no < 2};
+# a transaction holds segment 0 (as a reader does while it reads it)
+my $reader = $node->background_psql('postgres');
+$reader->query_safe(
+	q{BEGIN; DO $$ BEGIN EXECUTE (SELECT format('LOCK TABLE pulsar_data.%I IN ACCESS SHARE MODE',
+	     'ledger_' || l.ledger_id || '_0') FROM pulsar.ledger l JOIN pulsar.topic t
+	     USING (topic_id) WHERE t.name = 'trimmed'); END $$});
+$node->safe_psql('postgres',
+	q{SELECT count(*) FROM pulsar.send_batch('trimmed',
+	    ARRAY(SELECT 'm' || g FROM generate_series(1, 40) g))});
+ok($node->poll_query_until('postgres', $stored, '0'),
+	'the maintenance pass drops the segment nobody uses and skips the one in use');
+$notified = 0;
+for my $i (1 .. 3)
+{
+	my $id = $node->safe_psql('postgres',
+		"SELECT pulsar.send('other', 't$i')");
+	my @got = notifications($listener, $other_channel, 3);
+	$notified++
+	  if grep { $_ eq "persistent://public/default/other $id" } @got;
+}
+is($notified, 3, 'sends are notified promptly meanwhile');
+$reader->query_safe('COMMIT');
+ok( $node->poll_query_until(
+		'postgres', "SELECT coalesce(($stored), '') = ''"),
+	'a later pass drops it once it is free');
+
 $holder->quit;
 $listener->quit;
 $locker->quit;
+$reader->quit;
 $node->stop;
 done_testing();
