@@ -752,6 +752,15 @@ GetBacklogQuotaState(int64 ledger_id)
 }
 
 /*
+ * Whether any partition of the server is over its backlog quota.
+ */
+bool
+AnyBacklogQuotaState(void)
+{
+	return pg_atomic_read_u32(&PositionState->quota_flagged) > 0;
+}
+
+/*
  * Records what sends to a partition must do about its backlog quota.
  */
 void

@@ -54,6 +54,7 @@ extern bool LedgerCreatedInTransaction(int64 ledger_id);
 extern void ForgetDatabasePartitions(Oid database_id);
 extern void ReadPositionUsage(int64 *partitions, int64 *reservations);
 extern BacklogQuotaState GetBacklogQuotaState(int64 ledger_id);
+extern bool AnyBacklogQuotaState(void);
 extern void SetBacklogQuotaState(int64 ledger_id, BacklogQuotaState state,
 								 NextEntryLoader loader);
 extern bool TakeMovedReadPosition(int64 ledger_id, int64 *max_read_position);

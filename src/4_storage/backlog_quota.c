@@ -430,12 +430,15 @@ apply_backlog_quota(int64 topic_id, TimestampTz now, int64 *exceeded,
 	TopicInfo  *topic;
 	bool		limited;
 
+	begin_catalog_access(&access);
+	limited = read_backlog_quota(topic_id, &quota);
+	end_catalog_access(&access);
+	/* without a quota, only a state recorded before could need clearing */
+	if (!limited && !AnyBacklogQuotaState())
+		return;
 	topic = open_topic_now(topic_id, AccessShareLock);
 	if (topic == NULL)
 		return;
-	begin_catalog_access(&access);
-	limited = read_backlog_quota(topic->topic_id, &quota);
-	end_catalog_access(&access);
 	for (int i = 0; i < topic->num_ledgers; i++)
 	{
 		const LedgerInfo *ledger = &topic->ledgers[i];

@@ -65,6 +65,10 @@ PG_FUNCTION_INFO_V1(pulsar_apply_expiry_policies);
 /* the worker sets it to its start: see the header */
 TimestampTz expiry_consumers_known_since = DT_NOBEGIN;
 
+/* how often the worker drops rows of subscriptions gone */
+#define ACTIVITY_CLEANUP_INTERVAL_MS	(10 * 60 * 1000)
+static TimestampTz activity_cleaned_at = 0;
+
 /*
  * Runs one step on one topic in a subtransaction: an error (a topic
  * deleted under the pass, say) is logged and costs only this step.
@@ -415,9 +419,9 @@ message_ttl_step(int64 topic_id)
 /*
  * For the worker: subscriptions that lost consumers in transactions that
  * committed since its last cycle ('all': too many to name, so every one)
- * had a consumer until 'now'.  Rows of subscriptions gone since go
- * (subscription ids are never reused): only the worker writes this table,
- * so nobody waits for anybody.
+ * had a consumer until 'now'.  Rows of subscriptions gone since go, every
+ * ACTIVITY_CLEANUP_INTERVAL_MS (subscription ids are never reused): only
+ * the worker writes this table, so nobody waits for anybody.
  */
 void
 note_subscriptions_active(const int64 *subscription_ids, int count, bool all,
@@ -437,10 +441,16 @@ note_subscriptions_active(const int64 *subscription_ids, int count, bool all,
 	values[1] = PointerGetDatum(construct_array(ids, count, INT8OID, 8, true,
 												TYPALIGN_DOUBLE));
 	begin_catalog_access(&access);
-	run_catalog_sql("DELETE FROM pulsar.subscription_activity a"
-					" WHERE NOT EXISTS (SELECT 1 FROM pulsar.subscription s"
-					"                    WHERE s.subscription_id = a.subscription_id)",
-					0, NULL, NULL, NULL, false);
+	/* a scan of the table: not at every consumer's departure */
+	if (TimestampDifferenceExceeds(activity_cleaned_at, now,
+								   ACTIVITY_CLEANUP_INTERVAL_MS))
+	{
+		run_catalog_sql("DELETE FROM pulsar.subscription_activity a"
+						" WHERE NOT EXISTS (SELECT 1 FROM pulsar.subscription s"
+						"                    WHERE s.subscription_id = a.subscription_id)",
+						0, NULL, NULL, NULL, false);
+		activity_cleaned_at = now;
+	}
 	if (all)
 		run_catalog_sql("INSERT INTO pulsar.subscription_activity"
 						" SELECT subscription_id, $1 FROM pulsar.subscription"
