@@ -77,8 +77,11 @@ SQL
 
 say "making $topics topics"
 for (( b = 0; b < topics / 100; b++ )); do
+	# one transaction: a topic's own transaction makes its segments itself,
+	# without starting segment workers
 	psql_db maint -q <<SQL >/dev/null
-SET pulsar_pg.segment_entries = 16;
+BEGIN;
+SET LOCAL pulsar_pg.segment_entries = 16;
 SELECT pulsar.create_topic('bench/ns/t' || g) FROM generate_series($(( b * 100 )), $(( b * 100 + 99 ))) g;
 SELECT pulsar.subscribe('bench/ns/t' || g, 'sub', 'exclusive', 'earliest', consumer => 'c')
   FROM generate_series($(( b * 100 )), $(( b * 100 + 99 ))) g;
@@ -87,6 +90,7 @@ SELECT pulsar.set_retention('bench/ns/t' || g, CASE WHEN g % 2 = 0 THEN interval
   FROM generate_series($(( b * 100 )), $(( b * 100 + 99 ))) g;
 SELECT count(*) FROM generate_series($(( b * 100 )), $(( b * 100 + 99 ))) g,
 	LATERAL pulsar.send_batch('bench/ns/t' || g, ARRAY(SELECT 'm' || i FROM generate_series(1, 40) i));
+COMMIT;
 SQL
 	psql_db maint -q <<SQL >/dev/null
 SELECT pulsar.ack_cumulative('bench/ns/t' || g, 'sub', m)

@@ -57,7 +57,7 @@ psql_db reclaim -c 'CREATE EXTENSION pulsar_pg'
 
 # ms of a statement run by psql's \timing, and the WAL it wrote
 timed() {
-	psql_db reclaim -At <<SQL | awk '/^Time:/ { t = $2 } /^wal / { w = $2 } END { printf "%s %s\n", t, w }'
+	psql_db reclaim -At <<SQL | awk '/^Time:/ { t += $2 } /^wal / { w = $2 } END { printf "%s %s\n", t, w }'
 CHECKPOINT;
 SELECT pg_current_wal_insert_lsn() AS before \gset
 \timing on
@@ -102,8 +102,8 @@ echo "Reclaim: one segment of $messages messages of $payload bytes, $rounds roun
 echo
 echo "| round | drop segment (ms) | WAL (bytes) | DELETE + VACUUM (ms) | WAL (bytes) | time ratio | WAL ratio |"
 echo "|---|---|---|---|---|---|---|"
-awk '{ printf "| %d | %.1f | %d | %.1f | %d | %.0fx | %.0fx |\n", NR, $1, $2, $3, $4, $3 / $1, $4 / $2 }' "$results"
-median() { sort -g | awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] }'; }
+awk '{ printf "| %d | %.1f | %d | %.1f | %d | %.1fx | %.0fx |\n", NR, $1, $2, $3, $4, $3 / $1, $4 / $2 }' "$results"
+median() { sort -g | awk '{ v[NR] = $1 } END { printf "%.1f", v[int((NR + 1) / 2)] }'; }
 echo
 echo "median: DELETE + VACUUM takes $(awk '{ print $3 / $1 }' "$results" | median)x the time" \
 	"and $(awk '{ print $4 / $2 }' "$results" | median)x the WAL of dropping the segment"

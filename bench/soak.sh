@@ -197,22 +197,24 @@ run_side() {
 run_side pulsar
 run_side queue
 
-# verdicts of one side: the storage bound and the throughput
+# verdicts of one side: the storage bound and the throughput (the consume
+# rates of the samples in a window, weighted by the samples' lengths)
 verdict() {
 	awk -v m="$minutes" '
 		{ t[NR] = $1; s[NR] = $2 + $3; r[NR] = $5 }
 		END {
 			w = (m >= 10) ? 5 : m / 2
 			for (i = 1; i <= NR; i++) {
+				d = t[i] - ((i > 1) ? t[i - 1] : 0)
 				if (t[i] <= m / 2) { if (s[i] > first) first = s[i] } else if (s[i] > second) second = s[i]
-				if (t[i] <= w + 0.01) { fr += r[i]; fn++ }
-				if (t[i] > m - w + 0.01) { lr += r[i]; ln++ }
+				if (t[i] - d < w - 0.01) { fr += r[i] * d; fd += d }
+				if (t[i] > m - w + 0.01) { lr += r[i] * d; ld += d }
 			}
 			g = (first > 0) ? second / first : 0
-			q = (fn > 0 && ln > 0 && fr > 0) ? (lr / ln) / (fr / fn) : 0
-			printf "%.1f MB | %.1f MB | %.2f (%s) | %.0f/s | %.0f/s | %.2f (%s)",
+			q = (fd > 0 && ld > 0 && fr > 0) ? (lr / ld) / (fr / fd) : 0
+			printf "%.2f MB | %.2f MB | %.2f (%s) | %.0f/s | %.0f/s | %.2f (%s)",
 				first / 1048576, second / 1048576, g, (g <= 1.25) ? "bounded" : "grows",
-				fr / fn, lr / ln, q, (q >= 0.95) ? "holds" : "drops"
+				fr / fd, lr / ld, q, (q >= 0.95) ? "holds" : "drops"
 		}' "$work/$1.samples"
 }
 

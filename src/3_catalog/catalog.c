@@ -1552,7 +1552,8 @@ ledger_segments(const LedgerInfo *ledger, int *count)
 	MemoryContext caller = CurrentMemoryContext;
 	SegmentInfo *segments;
 
-	run_catalog_sql("SELECT segment_no, last_entry, closed_at, entries, size"
+	run_catalog_sql("SELECT segment_no, last_entry, closed_at, entries, size,"
+					"       created_at"
 					"  FROM pulsar.segment WHERE ledger_id = $1"
 					" ORDER BY segment_no",
 					1, argtypes, values, NULL, true);
@@ -1580,6 +1581,10 @@ ledger_segments(const LedgerInfo *ledger, int *count)
 		segment->size = result_int64(i, 5, &isnull);
 		if (isnull)
 			segment->size = -1;
+		segment->created_at =
+			DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i],
+											  SPI_tuptable->tupdesc, 6,
+											  &isnull));
 	}
 	return segments;
 }

@@ -138,6 +138,7 @@ typedef struct SegmentInfo
 	TimestampTz closed_at;		/* 0 while open */
 	int64		entries;		/* -1 while open */
 	int64		size;			/* bytes; -1 while open */
+	TimestampTz created_at;
 } SegmentInfo;
 
 extern bool maintenance_tables_current(void);

@@ -75,9 +75,10 @@ load_retention(int64 topic_id, Retention *retention)
 
 /*
  * Cuts the segment being written if its oldest message is older than
- * pulsar_pg.segment_max_age.  Caller is inside begin_catalog_access().
+ * pulsar_pg.segment_max_age; true if it did.  Caller is inside
+ * begin_catalog_access().
  */
-static void
+static bool
 cut_by_age(const LedgerInfo *ledger, const SegmentInfo *segments, int count)
 {
 	int64		next_entry = PeekNextEntry(ledger->ledger_id, load_next_entry);
@@ -88,16 +89,20 @@ cut_by_age(const LedgerInfo *ledger, const SegmentInfo *segments, int count)
 	bool		known = false;
 
 	if (pulsar_segment_max_age_s <= 0 || next_entry == start)
-		return;					/* closing by entries only, or nothing in it */
+		return false;			/* closing by entries only, or nothing in it */
+	/* its messages came after it was made: a young segment needs no look */
 	for (int i = 0; i < count; i++)
-		if (segments[i].segment_no == segment_no && !segments[i].cut)
+		if (segments[i].segment_no == segment_no && !segments[i].cut &&
+			TimestampDifferenceExceeds(segments[i].created_at,
+									   GetCurrentTimestamp(),
+									   pulsar_segment_max_age_s * 1000))
 			known = true;
 	if (!known)
-		return;
+		return false;
 	if (!segment_first_publish_time(ledger->ledger_id, segment_no, &oldest) ||
 		!TimestampDifferenceExceeds(oldest, GetCurrentTimestamp(),
 									pulsar_segment_max_age_s * 1000))
-		return;
+		return false;
 	before = SkipEntriesTo(ledger->ledger_id, start,
 						   start + ledger->segment_entries,
 						   load_next_entry, log_entry_high_water);
@@ -105,8 +110,10 @@ cut_by_age(const LedgerInfo *ledger, const SegmentInfo *segments, int count)
 	 * Should the transaction fail from here on, the segment only looks
 	 * longer than it is: its skipped ids wait for cursors like aborted sends.
 	 */
-	if (before > start)
-		cut_segment(ledger->ledger_id, segment_no, before - 1);
+	if (before <= start)
+		return false;
+	cut_segment(ledger->ledger_id, segment_no, before - 1);
+	return true;
 }
 
 /*
@@ -174,6 +181,7 @@ trim_ledger(const LedgerInfo *ledger, const Retention *retention)
 	int64		lowest_kept = -1;
 	int64		dropped_through = -1;
 	int64		dropped = 0;
+	bool		closed = false;
 	TimestampTz now = GetCurrentTimestamp();
 
 	/* a subscription created at 'earliest', or a seek, is under way */
@@ -182,15 +190,19 @@ trim_ledger(const LedgerInfo *ledger, const Retention *retention)
 
 	begin_catalog_access(&access);
 	segments = ledger_segments(ledger, &count);
-	cut_by_age(ledger, segments, count);
+	if (cut_by_age(ledger, segments, count))
+		segments = ledger_segments(ledger, &count);
 
 	/* after any cut: closing needs the position that covers it */
 	max_read_position = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
-	segments = ledger_segments(ledger, &count);
 	for (int i = 0; i < count; i++)
 		if (!segments[i].closed && segments[i].last_entry <= max_read_position)
+		{
 			close_segment(ledger->ledger_id, segments[i].segment_no);
-	segments = ledger_segments(ledger, &count);
+			closed = true;
+		}
+	if (closed)
+		segments = ledger_segments(ledger, &count);
 
 	if (!slowest_cursor(ledger->ledger_id, &slowest))
 		slowest = PG_INT64_MAX;
