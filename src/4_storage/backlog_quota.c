@@ -158,6 +158,7 @@ measure_backlog(TopicInfo *topic, const LedgerInfo *ledger,
 	Datum		value;
 	Snapshot	snapshot;
 	int64	   *segment_nos;
+	int64	   *segment_lasts;
 	uint64		count;
 
 	memset(backlog, 0, sizeof(LedgerBacklog));
@@ -179,16 +180,25 @@ measure_backlog(TopicInfo *topic, const LedgerInfo *ledger,
 	}
 	values[0] = Int64GetDatum(ledger->ledger_id);
 	values[1] = Int64GetDatum((backlog->slowest + 1) / ledger->segment_entries);
-	run_catalog_sql("SELECT segment_no FROM pulsar.segment"
+	/* a segment closed early by age ends at its last entry (trim.c) */
+	run_catalog_sql("SELECT segment_no, last_entry FROM pulsar.segment"
 					" WHERE ledger_id = $1 AND segment_no >= $2"
 					" ORDER BY segment_no",
 					2, argtypes, values, NULL, true);
 	count = SPI_processed;
 	segment_nos = MemoryContextAlloc(caller, sizeof(int64) * Max(count, 1));
+	segment_lasts = MemoryContextAlloc(caller, sizeof(int64) * Max(count, 1));
 	for (uint64 i = 0; i < count; i++)
+	{
 		segment_nos[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
 													 SPI_tuptable->tupdesc, 1,
 													 &isnull));
+		value = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2,
+							  &isnull);
+		segment_lasts[i] = isnull ?
+			(segment_nos[i] + 1) * ledger->segment_entries - 1 :
+			DatumGetInt64(value);
+	}
 	end_catalog_access(&access);
 
 	/* after the max read position, as readers do */
@@ -203,8 +213,7 @@ measure_backlog(TopicInfo *topic, const LedgerInfo *ledger,
 		if (segment == NULL)
 			continue;
 		share->first = segment_nos[i] * ledger->segment_entries;
-		share->last = Min(share->first + ledger->segment_entries - 1,
-						  backlog->last);
+		share->last = Min(segment_lasts[i], backlog->last);
 		share->bytes = DatumGetInt64(DirectFunctionCall1(pg_table_size,
 														 ObjectIdGetDatum(RelationGetRelid(segment))));
 		table_close(segment, AccessShareLock);

@@ -28,8 +28,10 @@
  *
  * The database worker never waits for a user transaction (DESIGN
  * invariant 6a): topics, subscriptions and cursor rows are locked only if
- * free, and what is busy is left for the next pass.  Each topic is worked
- * on in a subtransaction of its own, so one failure costs only that topic
+ * free, and what is busy is left for the next pass.  Each step of each
+ * topic runs in a transaction of its own in the maintenance pass
+ * (6_entry/maintenance.c) and in a subtransaction of its own in
+ * pulsar.apply_expiry_policies(), so one failure costs only that topic
  * its turn.
  *
  *-------------------------------------------------------------------------
@@ -71,7 +73,7 @@ static TimestampTz activity_cleaned_at = 0;
 
 /*
  * Runs one step on one topic in a subtransaction: an error (a topic
- * deleted under the pass, say) is logged and costs only this step.
+ * deleted under the call, say) is logged and costs only this step.
  */
 void
 run_guarded(GuardedStep step, void *arg, const char *what)
@@ -98,6 +100,10 @@ run_guarded(GuardedStep step, void *arg, const char *what)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(caller);
 		CurrentResourceOwner = owner;
+		/* a cancel or shutdown stops the whole call */
+		if (error->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			error->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			ReThrowError(error);
 		ereport(WARNING,
 				(errcode(error->sqlerrcode),
 				 errmsg("pulsar_pg could not apply %s: %s", what, error->message)));
