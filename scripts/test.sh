@@ -14,7 +14,8 @@
 # results next to the tests), starts a temporary PostgreSQL 15 listening only
 # on a Unix socket in that directory, and runs `make installcheck` there once
 # per suite, so a failing suite does not hide the others. Extra server
-# settings for the tests can go in test/postgresql.conf (appended if present).
+# settings for the tests can go in test/postgresql.conf (appended if present;
+# the TAP suite's clusters get it too, through TEMP_CONFIG).
 #
 # The python suite runs the Python client's pytest tests (python/tests) with
 # Debian's /usr/bin/python3 against the same server; the client is the copy
@@ -270,8 +271,14 @@ for suite in "${suites[@]}"; do
 	echo "test: running the $suite suite"
 	before=$failed
 	rc=0
+	# TAP clusters get test/postgresql.conf too (PostgreSQL::Test::Cluster
+	# appends TEMP_CONFIG; a test's own settings come after it)
+	tap_config=()
+	if [ "$suite" = tap ] && [ -f "$src/test/postgresql.conf" ]; then
+		tap_config=(TEMP_CONFIG="$src/test/postgresql.conf")
+	fi
 	as_postgres env -u PGUSER -u PGDATABASE -u PGSERVICE -u PGOPTIONS -u PGHOSTADDR \
-		PGHOST="$work" PGPORT="$port" PG_CONFIG="$PG_CONFIG" \
+		PGHOST="$work" PGPORT="$port" PG_CONFIG="$PG_CONFIG" "${tap_config[@]}" \
 		make -s -C "$src" --no-print-directory installcheck \
 		PG_CONFIG="$PG_CONFIG" "${skip[@]}" 2>&1 | tee "$logs/$suite.log" || rc=$?
 

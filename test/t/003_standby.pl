@@ -21,8 +21,10 @@ use Test::More;
 
 my $primary = PostgreSQL::Test::Cluster->new('primary');
 $primary->init(allows_streaming => 1);
+# the maintenance pass would trim what this test reads after promotion
+# (topics without subscriptions, retention 0 by default)
 $primary->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'pulsar_pg'");
+	"shared_preload_libraries = 'pulsar_pg'\npulsar_pg.maintenance_interval = '1h'");
 $primary->start;
 
 $primary->safe_psql(
@@ -233,7 +235,35 @@ my %calls = (
 	'pulsar.topic_stats(text)' =>
 	  [ 'stats', "SELECT pulsar.topic_stats('repl_parts') - 'msgRateIn' - 'msgRateOut'" ],
 	'pulsar.unsubscribe(text,text)' =>
-	  [ 25006, "SELECT pulsar.unsubscribe('repl', 'stby')" ]);
+	  [ 25006, "SELECT pulsar.unsubscribe('repl', 'stby')" ],
+	'pulsar.set_retention(text,interval,bigint)' =>
+	  [ 25006, "SELECT pulsar.set_retention('public/default', '1 day', NULL)" ],
+	'pulsar.set_message_ttl(text,interval)' =>
+	  [ 25006, "SELECT pulsar.set_message_ttl('repl', '1 hour')" ],
+	'pulsar.set_backlog_quota(text,bigint,interval,text)' =>
+	  [ 25006, "SELECT pulsar.set_backlog_quota('repl', 1048576, NULL)" ],
+	'pulsar.set_subscription_expiration_time(text,interval)' => [
+		25006,
+		"SELECT pulsar.set_subscription_expiration_time('public/default', '1 day')"
+	],
+	'pulsar.set_inactive_topic_policies(text,boolean,interval,text)' => [
+		25006,
+		"SELECT pulsar.set_inactive_topic_policies('repl', false, '1 hour', 'delete_when_no_subscriptions')"
+	],
+	'pulsar.set_compaction_threshold(text,bigint)' =>
+	  [ 25006, "SELECT pulsar.set_compaction_threshold('repl', 1048576)" ],
+	'pulsar.remove_policy(text,text)' =>
+	  [ 25006, "SELECT pulsar.remove_policy('repl', 'retention')" ],
+	'pulsar.get_policies(text)' =>
+	  [ 25006, "SELECT pulsar.get_policies('repl')" ],
+	'pulsar.policy_default(text)' =>
+	  [ 'same', "SELECT pulsar.policy_default('retention')" ],
+	'pulsar.effective_policy(bigint,text)' => [
+		'same',
+		"SELECT pulsar.effective_policy(topic_id, 'retention') FROM pulsar.topic WHERE name = 'repl'"
+	],
+	'pulsar.trim_topic(text)' =>
+	  [ 25006, "SELECT pulsar.trim_topic('repl')" ]);
 
 my @functions = split /\n/,
   $standby->safe_psql('postgres',
