@@ -263,7 +263,11 @@ my %calls = (
 		"SELECT pulsar.effective_policy(topic_id, 'retention') FROM pulsar.topic WHERE name = 'repl'"
 	],
 	'pulsar.trim_topic(text)' =>
-	  [ 25006, "SELECT pulsar.trim_topic('repl')" ]);
+	  [ 25006, "SELECT pulsar.trim_topic('repl')" ],
+	'pulsar.expire_messages(text,text,interval)' =>
+	  [ 25006, "SELECT pulsar.expire_messages('repl', 'sub', '0')" ],
+	'pulsar.apply_expiry_policies(text,timestamp with time zone)' =>
+	  [ 25006, "SELECT pulsar.apply_expiry_policies()" ]);
 
 my @functions = split /\n/,
   $standby->safe_psql('postgres',
