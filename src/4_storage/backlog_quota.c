@@ -39,6 +39,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -390,19 +391,30 @@ check_backlog_quota(TopicInfo *topic, const LedgerInfo *ledger)
 	LedgerBacklog backlog;
 	TimestampTz start;
 	int			over;
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext look_context;
 
 	if (GetBacklogQuotaState(ledger->ledger_id) == BACKLOG_QUOTA_NONE)
 		return;
 
+	/* a send held for long looks many times: each look's memory goes */
+	look_context = AllocSetContextCreate(caller, "pulsar_pg backlog quota hold",
+										 ALLOCSET_SMALL_SIZES);
 	start = GetCurrentTimestamp();
 	for (;;)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 		long		held_ms = TimestampDifferenceMilliseconds(start, now);
+		BacklogQuotaState state;
 
-		switch (evaluate_for_sender(topic, ledger, &quota, &backlog, &over, now))
+		MemoryContextReset(look_context);
+		MemoryContextSwitchTo(look_context);
+		state = evaluate_for_sender(topic, ledger, &quota, &backlog, &over, now);
+		MemoryContextSwitchTo(caller);
+		switch (state)
 		{
 			case BACKLOG_QUOTA_NONE:
+				MemoryContextDelete(look_context);
 				return;
 			case BACKLOG_QUOTA_EXCEPTION:
 				report_over_quota(topic, ledger, &quota, &backlog, over, now,
