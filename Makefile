@@ -32,6 +32,9 @@ OBJS = \
 	src/4_storage/subscription.o \
 	src/4_storage/pending.o \
 	src/4_storage/trim.o \
+	src/4_storage/expiry.o \
+	src/4_storage/backlog_quota.o \
+	src/4_storage/inactive_topic.o \
 	src/5_dispatch/dispatch.o \
 	src/6_entry/admin.o \
 	src/6_entry/ack.o \

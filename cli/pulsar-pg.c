@@ -3,7 +3,8 @@
  * pulsar-pg.c
  *	  The pulsar-pg command-line client: the command line, and the commands
  *	  produce, consume, read, topics and stats.  The benchmarks (perf) live
- *	  in perf.c, connections and waiting in conn.c.
+ *	  in perf.c, the namespace policies (namespaces) in namespaces.c,
+ *	  connections and waiting in conn.c.
  *
  * Every command talks to the extension only through its SQL functions
  * (pulsar.send, subscribe, receive, ack, read, list_topics, create_topic,
@@ -52,6 +53,10 @@ static const char *main_usage =
 "                           who may produce to or consume a topic\n"
 "  namespaces grant-permission|revoke-permission|permissions|...\n"
 "                           who may produce to or consume a namespace\n"
+"  namespaces policies|set-retention|set-message-ttl|...\n"
+"                           a namespace's storage policies: retention, message\n"
+"                           TTL, backlog quota, subscription expiration,\n"
+"                           inactive topics, compaction threshold\n"
 "  tenants create|update|list\n"
 "                           tenants and their admin roles\n"
 "  stats TOPIC              statistics of a topic and its subscriptions\n"
@@ -66,7 +71,8 @@ static const char *main_usage =
 "  -?, --help               show this help and exit\n"
 "\n"
 "\"pulsar-pg COMMAND --help\" shows a command's options.  --dbname is also\n"
-"accepted after the command (-d too, except in perf, where -d is the duration).\n";
+"accepted after the command (-d too, except in perf, where -d is the duration,\n"
+"and in namespaces set-inactive-topic-policies, where it disables).\n";
 
 static const char *produce_usage =
 "Usage:\n"
@@ -1237,8 +1243,11 @@ main(int argc, char **argv)
 		return cmd_topic_permissions(argc, argv);
 	if (strcmp(command, "topics") == 0)
 		return cmd_topics(argc, argv);
+	if (strcmp(command, "namespaces") == 0 && argc > 1 &&
+		is_namespace_permission_action(argv[1]))
+		return cmd_namespace_permissions(argc, argv);
 	if (strcmp(command, "namespaces") == 0)
-		return cmd_namespaces(argc, argv);
+		return namespaces_main(argc, argv);
 	if (strcmp(command, "tenants") == 0)
 		return cmd_tenants(argc, argv);
 	if (strcmp(command, "stats") == 0)

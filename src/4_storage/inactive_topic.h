@@ -1,0 +1,17 @@
+/*-------------------------------------------------------------------------
+ *
+ * inactive_topic.h
+ *	  Deleting inactive topics.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PULSAR_INACTIVE_TOPIC_H
+#define PULSAR_INACTIVE_TOPIC_H
+
+#include "datatype/timestamp.h"
+
+extern bool delete_topic_if_inactive(int64 topic_id, TimestampTz now,
+									 TimestampTz consumers_known_since);
+extern void inactive_topic_step(int64 topic_id);
+
+#endif							/* PULSAR_INACTIVE_TOPIC_H */
