@@ -284,7 +284,10 @@ int64
 evict_cursor_through(Subscription *subscription, const LedgerInfo *ledger,
 					 int64 through, bool wait)
 {
-	return Max(expire_cursor_through(subscription, ledger, through, wait), 0);
+	int64		expired = expire_cursor_through(subscription, ledger, through,
+												wait);
+
+	return Max(expired, 0);
 }
 
 /*
