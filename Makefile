@@ -40,6 +40,9 @@ OBJS = \
 	src/6_entry/ack.o \
 	src/6_entry/subscribe.o \
 	src/6_entry/access.o \
+	src/6_entry/compact.o \
+	src/6_entry/read.o \
+	src/6_entry/send.o \
 	src/6_entry/stats.o \
 	src/6_entry/segment_worker.o \
 	src/6_entry/launcher.o \

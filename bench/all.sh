@@ -79,8 +79,7 @@ sync_commit=${BENCH_SYNCHRONOUS_COMMIT:-on}
 command_line="PUBLISH_SECONDS=$publish_seconds PUBLISH_ROUNDS=$publish_rounds CONSUME_SECONDS=$consume_seconds CONSUME_ROUNDS=$consume_rounds BACKLOG=$backlog BIG_BACKLOG=$big SMALL_BACKLOG=$small DEPTH_ROUNDS=$depth_rounds DEPTH_SECONDS=$depth_seconds STORAGE_MESSAGES=$store_n LATENCY_SECONDS=$latency_seconds BENCH_WARMUP=$warmup BENCH_RATE=$rate BENCH_PRODUCERS=$producers CPU_TOPICS=$cpu_topics CPU_ACTIVE=$cpu_active CPU_RATE=$cpu_rate CPU_SECONDS=$cpu_seconds HOLD_SECONDS=$hold_seconds RANGES=$cost_ranges RANGES_SECONDS=$ranges_seconds RANGES_ROUNDS=$ranges_rounds WAIT_SECONDS=$wait_seconds bash bench/all.sh"
 [ "$sync_commit" = on ] || command_line="BENCH_SYNCHRONOUS_COMMIT=$sync_commit $command_line"
 
-say() { echo "all: $(date '+%H:%M:%S') $*" >&2; }
-die() { echo "all: error: $*" >&2; exit 1; }
+me=all
 
 . "$bench_dir/lib.sh"
 whole PUBLISH_SECONDS "$publish_seconds"

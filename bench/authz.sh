@@ -41,8 +41,9 @@
 #
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+me=authz
+# shellcheck source=scripts/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
 base_ref=${BASE_REF:-a470988}
 seconds=${BENCH_SECONDS:-10}
 rounds=${BENCH_ROUNDS:-5}
@@ -51,9 +52,6 @@ keep=${BENCH_KEEP:-0}
 backlog=300000
 sync_commit=${BENCH_SYNCHRONOUS_COMMIT:-off}
 
-say() { echo "authz: $*" >&2; }
-die() { say "error: $*"; exit 1; }
-as_postgres() { runuser -u postgres -- "$@"; }
 
 [ "$(id -u)" -eq 0 ] || die "run me as root (the servers run as postgres through runuser)"
 new_bindir=$("$PG_CONFIG" --bindir)
@@ -141,8 +139,10 @@ SELECT pulsar.subscribe('bench/ns/backlog', 'ex', 'exclusive', 'earliest', consu
 "
 psql_on base "$base_bindir" "$port" -c "$setup_sql" >/dev/null
 psql_on new "$new_bindir" $((port + 1)) -c "$setup_sql" >/dev/null
+# the runs replay the backlog from 'earliest': the trim must keep it
 psql_on new "$new_bindir" $((port + 1)) -c \
-	"SELECT pulsar.grant_permission('bench/ns', 'bench_user', '{produce,consume}')" >/dev/null
+	"SELECT pulsar.grant_permission('bench/ns', 'bench_user', '{produce,consume}');
+	 SELECT pulsar.set_retention('bench/ns', NULL, NULL)" >/dev/null
 say "synchronous_commit = $sync_commit; base $(psql_on base "$base_bindir" "$port" -At -c "SELECT extversion FROM pg_extension WHERE extname = 'pulsar_pg'"), new $(psql_on new "$new_bindir" $((port + 1)) -At -c "SELECT extversion FROM pg_extension WHERE extname = 'pulsar_pg'")"
 
 as_postgres tee "$work/send.sql" >/dev/null <<'EOF'

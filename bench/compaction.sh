@@ -53,8 +53,7 @@ command_line="MESSAGES=$messages KEYS=$keys INCREMENT=$increment ROUNDS=$rounds 
 [ "$sync_commit" = on ] || command_line="BENCH_SYNCHRONOUS_COMMIT=$sync_commit $command_line"
 
 summary_name=compaction
-say() { echo "compaction: $(date '+%H:%M:%S') $*" >&2; }
-die() { echo "compaction: error: $*" >&2; exit 1; }
+me=compaction
 
 . "$bench_dir/lib.sh"
 whole MESSAGES "$messages"

@@ -32,8 +32,7 @@ port=${BENCH_PORT:-5479}
 keep=${BENCH_KEEP:-0}
 sync_commit=on
 
-say() { echo "instructions: $(date '+%H:%M:%S') $*" >&2; }
-die() { echo "instructions: error: $*" >&2; exit 1; }
+me=instructions
 
 . "$root/bench/lib.sh"
 whole BACKLOG "$backlog"

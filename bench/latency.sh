@@ -83,8 +83,7 @@ command_line="BENCH_SECONDS=$duration BENCH_WARMUP=$warmup BENCH_RATE=$rate BENC
 [ "$sync_commit" = on ] || command_line="BENCH_SYNCHRONOUS_COMMIT=$sync_commit $command_line"
 
 summary_name=latency
-say() { echo "latency: $(date '+%H:%M:%S') $*" >&2; }
-die() { echo "latency: error: $*" >&2; exit 1; }
+me=latency
 
 . "$bench_dir/lib.sh"
 whole BENCH_SECONDS "$duration"

@@ -4,7 +4,7 @@
 # Checks that the machine can run a benchmark, and runs a throw-away
 # PostgreSQL 15 cluster as postgres (initdb refuses root) in a temp
 # directory, Unix socket only, stopped and removed on exit.  The sourcing
-# script defines say and die, and sets port, keep and sync_commit.
+# script sets me (its name in messages), port, keep and sync_commit.
 # The cluster's shared_buffers is a quarter of the machine's memory, the
 # starting value PostgreSQL's documentation gives for a dedicated server;
 # BENCH_SHARED_BUFFERS sets another (1GB, say): a diagnostic, to see what a
@@ -20,11 +20,10 @@
 # scratch files.  With BENCH_SUMMARY set to a file, summary_row appends the
 # benchmark's headline ratios to it, for bench/all.sh's summary table.
 
-# PG_CONFIG names another PostgreSQL 15 tree (its pg_config) to run
-bindir=/usr/lib/postgresql/15/bin
-[ -z "${PG_CONFIG:-}" ] || bindir=$("$PG_CONFIG" --bindir)
-
-as_postgres() { runuser -u postgres -- "$@"; }
+# root, PG_CONFIG (another PostgreSQL 15 tree to run), bindir, say, die
+# and as_postgres
+# shellcheck source=scripts/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
 
 # whole NAME VALUE: dies unless VALUE, the setting NAME, is a whole number
 whole() { case $2 in ''|*[!0-9]*) die "$1 must be a whole number" ;; esac; }

@@ -37,8 +37,7 @@ port=${BENCH_PORT:-5493}
 keep=${BENCH_KEEP:-0}
 sync_commit=on
 
-say() { echo "maintenance: $(date '+%H:%M:%S') $*" >&2; }
-die() { echo "maintenance: error: $*" >&2; exit 1; }
+me=maintenance
 
 . "$bench_dir/lib.sh"
 whole MAINT_TOPICS "$topics"

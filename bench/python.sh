@@ -20,15 +20,12 @@
 # hold there, absolute rates do not travel).
 set -euo pipefail
 
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+me=python
+# shellcheck source=scripts/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
 port=${BENCH_PORT:-5482}
 seconds=${BENCH_SECONDS:-10}
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bindir=$("$PG_CONFIG" --bindir)
-
-die() { echo "bench/python: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "run me as root (the server runs as postgres through runuser)"
-as_postgres() { runuser -u postgres -- "$@"; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/pulsar_pg_pybench.XXXXXX")
 chown postgres: "$work"

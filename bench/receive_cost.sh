@@ -71,8 +71,7 @@ command_line="HOLD_SECONDS=$hold_seconds RANGES=$ranges RANGES_SECONDS=$ranges_s
 [ "$sync_commit" = on ] || command_line="BENCH_SYNCHRONOUS_COMMIT=$sync_commit $command_line"
 
 summary_name=receive_cost
-say() { echo "receive_cost: $(date '+%H:%M:%S') $*" >&2; }
-die() { echo "receive_cost: error: $*" >&2; exit 1; }
+me=receive_cost
 
 . "$bench_dir/lib.sh"
 whole HOLD_SECONDS "$hold_seconds"

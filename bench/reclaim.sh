@@ -35,8 +35,7 @@ port=${BENCH_PORT:-5492}
 keep=${BENCH_KEEP:-0}
 sync_commit=on
 
-say() { echo "reclaim: $(date '+%H:%M:%S') $*" >&2; }
-die() { echo "reclaim: error: $*" >&2; exit 1; }
+me=reclaim
 
 . "$bench_dir/lib.sh"
 whole RECLAIM_MESSAGES "$messages"

@@ -51,8 +51,7 @@ command_line="BENCH_SECONDS=$duration BENCH_ROUNDS=$rounds bash bench/run.sh"
 [ "$sync_commit" = on ] || command_line="BENCH_SYNCHRONOUS_COMMIT=$sync_commit $command_line"
 
 summary_name=publish
-say() { echo "bench: $*" >&2; }
-die() { echo "bench: error: $*" >&2; exit 1; }
+me=bench
 
 case $duration in ''|*[!0-9]*) die "BENCH_SECONDS must be a whole number of seconds" ;; esac
 case $rounds in ''|*[!0-9]*) die "BENCH_ROUNDS must be a whole number" ;; esac

@@ -63,8 +63,7 @@ port=${BENCH_PORT:-5491}
 keep=${BENCH_KEEP:-0}
 sync_commit=on
 
-say() { echo "soak: $(date '+%H:%M:%S') $*" >&2; }
-die() { echo "soak: error: $*" >&2; exit 1; }
+me=soak
 
 . "$bench_dir/lib.sh"
 whole --minutes "$minutes"

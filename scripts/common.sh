@@ -5,6 +5,7 @@
 #   root         the checkout
 #   PG_CONFIG    the PostgreSQL 15 pg_config (override: PG_CONFIG=...), exported
 #   bindir       its server binaries (initdb, pg_ctl, psql)
+#   say MSG      prints "$me: HH:MM:SS MSG" on standard error
 #   die MSG      prints "$me: error: MSG" and exits 1
 #   as_postgres  runs a command as the postgres user (initdb refuses root)
 #   as_root      runs a command as root (directly, or through sudo)
@@ -20,6 +21,7 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 export PG_CONFIG
 bindir=$("$PG_CONFIG" --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
 
+say() { echo "${me:-pulsar_pg}: $(date '+%H:%M:%S') $*" >&2; }
 die() { echo "${me:-pulsar_pg}: error: $*" >&2; exit 1; }
 
 if [ "$(id -u)" -eq 0 ]; then

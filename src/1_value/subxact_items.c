@@ -24,17 +24,20 @@
 #include "1_value/subxact_items.h"
 
 /*
- * A zeroed item of 'size' bytes for the current (sub)transaction; lappend
- * it to the owner's list from TopTransactionContext too.
+ * Appends to *items a zeroed item of 'size' bytes for the current
+ * (sub)transaction and returns it for the caller to fill in.
  */
 void *
-subxact_item_new(Size size)
+subxact_item_append(List **items, Size size)
 {
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 	SubxactItem *item;
 
 	Assert(size >= sizeof(SubxactItem));
-	item = MemoryContextAllocZero(TopTransactionContext, size);
+	item = palloc0(size);
 	item->nest_level = GetCurrentTransactionNestLevel();
+	*items = lappend(*items, item);
+	MemoryContextSwitchTo(old);
 	return item;
 }
 

@@ -20,7 +20,7 @@ typedef struct SubxactItem
 	int			nest_level;
 } SubxactItem;
 
-extern void *subxact_item_new(Size size);
+extern void *subxact_item_append(List **items, Size size);
 extern void subxact_items_to_parent(List *items);
 extern List *subxact_items_take_aborted(List **items);
 

@@ -129,12 +129,9 @@ static List *forget_seen_at_abort = NIL;
 static void
 forget_seen_when(List **list, int64 consumer_id)
 {
-	ForgetSeen *forget = subxact_item_new(sizeof(ForgetSeen));
-	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	ForgetSeen *forget = subxact_item_append(list, sizeof(ForgetSeen));
 
 	forget->consumer_id = consumer_id;
-	*list = lappend(*list, forget);
-	MemoryContextSwitchTo(old);
 }
 
 /* The open transaction removes a consumer's row. */

@@ -288,12 +288,9 @@ count_delivered(DispatchState *state, int count)
 static void
 remember_reset(List **resets, int64 subscription_id)
 {
-	Reset	   *reset = subxact_item_new(sizeof(Reset));
-	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	Reset	   *reset = subxact_item_append(resets, sizeof(Reset));
 
 	reset->subscription_id = subscription_id;
-	*resets = lappend(*resets, reset);
-	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -316,13 +313,10 @@ reset_dispatch_at_abort(int64 subscription_id)
 void
 remember_rewind(int64 subscription_id, int64 ledger_id, int64 first_entry)
 {
-	Rewind	   *rewind = subxact_item_new(sizeof(Rewind));
-	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	Rewind	   *rewind = subxact_item_append(&rewinds, sizeof(Rewind));
 
 	make_dispatch_key(&rewind->key, subscription_id, ledger_id);
 	rewind->first_entry = first_entry;
-	rewinds = lappend(rewinds, rewind);
-	MemoryContextSwitchTo(old);
 }
 
 /* notes that the open transaction was handed entries first..last */
@@ -330,7 +324,6 @@ void
 note_received(int64 subscription_id, int64 ledger_id, int64 first, int64 last)
 {
 	int			level = GetCurrentTransactionNestLevel();
-	MemoryContext old;
 	ReceivedRun *run;
 
 	/*
@@ -350,14 +343,11 @@ note_received(int64 subscription_id, int64 ledger_id, int64 first, int64 last)
 		}
 		break;
 	}
-	run = subxact_item_new(sizeof(ReceivedRun));
-	old = MemoryContextSwitchTo(TopTransactionContext);
+	run = subxact_item_append(&received_runs, sizeof(ReceivedRun));
 	run->subscription_id = subscription_id;
 	run->ledger_id = ledger_id;
 	run->first = first;
 	run->last = last;
-	received_runs = lappend(received_runs, run);
-	MemoryContextSwitchTo(old);
 }
 
 /*

@@ -525,37 +525,50 @@ oid_array(const Oid *oids, int count)
 }
 
 /*
+ * Runs one statement that changes the authorization tables; what it changed
+ * is seen by every backend's next check.  Returns the rows it touched.
+ */
+static uint64
+change_authz_tables(const char *sql, int nargs, Oid *argtypes, Datum *values)
+{
+	CatalogAccess access;
+	uint64		changed;
+
+	ensure_authz_cache();
+	require_authz_tables();
+	begin_catalog_access(&access);
+	run_catalog_sql(sql, nargs, argtypes, values, NULL, false);
+	changed = SPI_processed;
+	if (changed > 0)
+		invalidate_authz();
+	end_catalog_access(&access);
+	return changed;
+}
+
+/*
  * Replaces the admins of an existing tenant; the caller checked who may.
  */
 void
 authz_set_tenant_admins(const char *tenant, const Oid *roles, int nroles)
 {
-	CatalogAccess access;
 	Oid			argtypes[2] = {TEXTOID, OIDARRAYOID};
 	Datum		values[2] = {CStringGetTextDatum(tenant), oid_array(roles, nroles)};
 
-	ensure_authz_cache();
-	require_authz_tables();
-	begin_catalog_access(&access);
-	run_catalog_sql("UPDATE pulsar.tenant"
-					"   SET admin_roles = ARRAY(SELECT DISTINCT r::pg_catalog.regrole"
-					"                             FROM pg_catalog.unnest($2) r"
-					"                            ORDER BY 1)"
-					" WHERE name = $1",
-					2, argtypes, values, NULL, false);
-	if (SPI_processed == 0)
+	if (change_authz_tables("UPDATE pulsar.tenant"
+							"   SET admin_roles = ARRAY(SELECT DISTINCT r::pg_catalog.regrole"
+							"                             FROM pg_catalog.unnest($2) r"
+							"                            ORDER BY 1)"
+							" WHERE name = $1",
+							2, argtypes, values) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("tenant \"%s\" does not exist", tenant),
 				 errhint("Create it with pulsar.create_tenant().")));
-	invalidate_authz();
-	end_catalog_access(&access);
 }
 
 void
 authz_grant(const TopicName *target, Oid role, int actions)
 {
-	CatalogAccess access;
 	Oid			argtypes[5] = {TEXTOID, TEXTOID, TEXTOID, OIDOID, TEXTARRAYOID};
 	Datum		names[2];
 	int			count = 0;
@@ -572,42 +585,27 @@ authz_grant(const TopicName *target, Oid role, int actions)
 	values[4] = PointerGetDatum(construct_array(names, count, TEXTOID, -1,
 												false, TYPALIGN_INT));
 
-	ensure_authz_cache();
-	require_authz_tables();
-	begin_catalog_access(&access);
-	run_catalog_sql("INSERT INTO pulsar.permission"
-					" (tenant, namespace, topic, grantee, actions)"
-					" VALUES ($1, $2, $3, $4::pg_catalog.regrole, $5)"
-					" ON CONFLICT (tenant, namespace, topic, grantee)"
-					" DO UPDATE SET actions = EXCLUDED.actions",
-					5, argtypes, values, NULL, false);
-	invalidate_authz();
-	end_catalog_access(&access);
+	change_authz_tables("INSERT INTO pulsar.permission"
+						" (tenant, namespace, topic, grantee, actions)"
+						" VALUES ($1, $2, $3, $4::pg_catalog.regrole, $5)"
+						" ON CONFLICT (tenant, namespace, topic, grantee)"
+						" DO UPDATE SET actions = EXCLUDED.actions",
+						5, argtypes, values);
 }
 
 bool
 authz_revoke(const TopicName *target, Oid role)
 {
-	CatalogAccess access;
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, OIDOID};
 	Datum		values[4] = {CStringGetTextDatum(target->tenant),
 		CStringGetTextDatum(target->namespace),
 		CStringGetTextDatum(target->local_name),
 	ObjectIdGetDatum(role)};
-	bool		found;
 
-	ensure_authz_cache();
-	require_authz_tables();
-	begin_catalog_access(&access);
-	run_catalog_sql("DELETE FROM pulsar.permission"
-					" WHERE tenant = $1 AND namespace = $2 AND topic = $3"
-					"   AND grantee = $4::pg_catalog.regrole",
-					4, argtypes, values, NULL, false);
-	found = SPI_processed > 0;
-	if (found)
-		invalidate_authz();
-	end_catalog_access(&access);
-	return found;
+	return change_authz_tables("DELETE FROM pulsar.permission"
+							   " WHERE tenant = $1 AND namespace = $2 AND topic = $3"
+							   "   AND grantee = $4::pg_catalog.regrole",
+							   4, argtypes, values) > 0;
 }
 
 /*
@@ -655,51 +653,35 @@ authz_grant_subscription(const char *tenant, const char *namespace,
 						 const char *subscription, const Oid *roles,
 						 int nroles)
 {
-	CatalogAccess access;
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, OIDARRAYOID};
 	Datum		values[4] = {CStringGetTextDatum(tenant),
 		CStringGetTextDatum(namespace),
 		CStringGetTextDatum(subscription),
 	oid_array(roles, nroles)};
 
-	ensure_authz_cache();
-	require_authz_tables();
-	begin_catalog_access(&access);
-	run_catalog_sql("INSERT INTO pulsar.subscription_permission"
-					" (tenant, namespace, subscription, grantee)"
-					" SELECT DISTINCT $1, $2, $3, r::pg_catalog.regrole"
-					"   FROM pg_catalog.unnest($4) r"
-					" ON CONFLICT DO NOTHING",
-					4, argtypes, values, NULL, false);
-	invalidate_authz();
-	end_catalog_access(&access);
+	change_authz_tables("INSERT INTO pulsar.subscription_permission"
+						" (tenant, namespace, subscription, grantee)"
+						" SELECT DISTINCT $1, $2, $3, r::pg_catalog.regrole"
+						"   FROM pg_catalog.unnest($4) r"
+						" ON CONFLICT DO NOTHING",
+						4, argtypes, values);
 }
 
 bool
 authz_revoke_subscription(const char *tenant, const char *namespace,
 						  const char *subscription, Oid role)
 {
-	CatalogAccess access;
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, OIDOID};
 	Datum		values[4] = {CStringGetTextDatum(tenant),
 		CStringGetTextDatum(namespace),
 		CStringGetTextDatum(subscription),
 	ObjectIdGetDatum(role)};
-	bool		found;
 
-	ensure_authz_cache();
-	require_authz_tables();
-	begin_catalog_access(&access);
-	run_catalog_sql("DELETE FROM pulsar.subscription_permission"
-					" WHERE tenant = $1 AND namespace = $2"
-					"   AND subscription = $3"
-					"   AND grantee = $4::pg_catalog.regrole",
-					4, argtypes, values, NULL, false);
-	found = SPI_processed > 0;
-	if (found)
-		invalidate_authz();
-	end_catalog_access(&access);
-	return found;
+	return change_authz_tables("DELETE FROM pulsar.subscription_permission"
+							   " WHERE tenant = $1 AND namespace = $2"
+							   "   AND subscription = $3"
+							   "   AND grantee = $4::pg_catalog.regrole",
+							   4, argtypes, values) > 0;
 }
 
 /*
@@ -709,7 +691,6 @@ authz_revoke_subscription(const char *tenant, const char *namespace,
 void
 authz_forget_topic(const TopicName *topic)
 {
-	CatalogAccess access;
 	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[3] = {CStringGetTextDatum(topic->tenant),
 		CStringGetTextDatum(topic->namespace),
@@ -718,13 +699,9 @@ authz_forget_topic(const TopicName *topic)
 	ensure_authz_cache();
 	if (!tables_present)
 		return;
-	begin_catalog_access(&access);
-	run_catalog_sql("DELETE FROM pulsar.permission"
-					" WHERE tenant = $1 AND namespace = $2 AND topic = $3",
-					3, argtypes, values, NULL, false);
-	if (SPI_processed > 0)
-		invalidate_authz();
-	end_catalog_access(&access);
+	change_authz_tables("DELETE FROM pulsar.permission"
+						" WHERE tenant = $1 AND namespace = $2 AND topic = $3",
+						3, argtypes, values);
 }
 
 /*

@@ -1,10 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * compaction.c
- *	  Topic compaction, as in Pulsar: pulsar.compact(), the automatic step
- *	  driven by the compaction_threshold policy, pulsar.compaction_status(),
- *	  and reading a partition through its compacted view.  Owns the table
- *	  pulsar.compaction.
+ *	  Topic compaction, as in Pulsar: compacting a partition, the automatic
+ *	  step driven by the compaction_threshold policy, the status of the
+ *	  last compaction, and reading a partition through its compacted view.
+ *	  Owns the table pulsar.compaction; its SQL entry points are in
+ *	  6_entry/compact.c.
  *
  * The compacted view of a partition holds, for each key, the latest message
  * at or below the *horizon*: the partition's max read position when the
@@ -45,7 +46,6 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
-#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -54,15 +54,9 @@
 #include "1_value/message_id.h"
 #include "1_value/topic_name.h"
 #include "2_shmem/read_position.h"
-#include "1_value/argument.h"
-#include "3_catalog/authz.h"
 #include "3_catalog/catalog.h"
 #include "4_storage/compaction.h"
 #include "4_storage/reader.h"
-
-PG_FUNCTION_INFO_V1(pulsar_compact);
-PG_FUNCTION_INFO_V1(pulsar_compaction_status);
-PG_FUNCTION_INFO_V1(pulsar_compaction_step);
 
 /* a partition's row of pulsar.compaction */
 typedef struct CompactionRow
@@ -73,12 +67,6 @@ typedef struct CompactionRow
 	char	   *last_error;		/* of the last failed automatic compaction */
 	bool		failed_last;	/* it failed after the last success */
 } CompactionRow;
-
-typedef enum CompactionOutcome
-{
-	COMPACTION_DONE,
-	COMPACTION_BUSY				/* another compaction of it is running */
-} CompactionOutcome;
 
 /*
  * Reads a partition's row with the latest snapshot.  Caller is inside
@@ -198,12 +186,124 @@ scan_ledger_compacted(const LedgerInfo *ledger, const CompactedView *view,
 }
 
 /*
+ * The query text of what a new generation is made of: the current view's
+ * table (whole) and the segments between the previous horizon and the new
+ * one ($1 < entry_id <= $2), each locked.  Returns how many there are.
+ */
+static int
+generation_sources(const LedgerInfo *ledger, const CompactionRow *row,
+				   int64 previous, int64 horizon, bool wait,
+				   StringInfo sources)
+{
+	int64		ledger_id = ledger->ledger_id;
+	int			num_sources = 0;
+
+	if (row->compacted && row->generation > 0)
+	{
+		char	   *table = lock_data_table(ledger_id, row->generation, true,
+											wait);
+
+		if (table == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("compacted view of ledger " INT64_FORMAT " is missing its table",
+							ledger_id),
+					 errhint("A superuser can delete the partition's row of pulsar.compaction; the next compaction then rebuilds the view from the stored messages.")));
+		appendStringInfo(sources, "SELECT * FROM %s", table);
+		num_sources++;
+	}
+
+	/*
+	 * Segments trimmed before a compaction reached them are simply gone, for
+	 * this view as for every reader.
+	 */
+	for (int64 segment_no = (previous + 1) / ledger->segment_entries;
+		 segment_no * ledger->segment_entries <= horizon; segment_no++)
+	{
+		char	   *table = lock_data_table(ledger_id, segment_no, false, wait);
+
+		if (table == NULL)
+			continue;
+		appendStringInfo(sources,
+						 "%sSELECT * FROM %s WHERE entry_id > $1 AND entry_id <= $2",
+						 num_sources > 0 ? " UNION ALL " : "", table);
+		num_sources++;
+	}
+	return num_sources;
+}
+
+/*
+ * Creates the table of a new generation and fills it from 'sources' as
+ * 'snapshot' sees them.  Returns the number of messages it keeps.
+ */
+static int64
+write_generation(int64 ledger_id, int64 generation, const char *sources,
+				 int64 previous, int64 horizon, Snapshot snapshot)
+{
+	char	   *target = create_compacted_table(ledger_id, generation);
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		values[2] = {Int64GetDatum(previous), Int64GetDatum(horizon)};
+	char	   *sql;
+	SPIPlanPtr	plan;
+	int			rc;
+	int64		kept;
+
+	/*
+	 * The latest message of each key, unless it is a tombstone.  Keys compare
+	 * byte by byte, as Pulsar compares them.
+	 */
+	sql = psprintf("INSERT INTO %s"
+				   " SELECT * FROM"
+				   "  (SELECT DISTINCT ON (key COLLATE \"C\") *"
+				   "     FROM (%s) source WHERE key IS NOT NULL"
+				   "    ORDER BY key COLLATE \"C\", entry_id DESC) latest"
+				   " WHERE payload IS NOT NULL",
+				   target, sources);
+	plan = SPI_prepare(sql, 2, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+			 SPI_result_code_string(SPI_result));
+	rc = SPI_execute_snapshot(plan, values, NULL, snapshot,
+							  InvalidSnapshot, false, false, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI failed for \"%s\": %s", sql,
+			 SPI_result_code_string(rc));
+	kept = (int64) SPI_processed;
+	SPI_freeplan(plan);
+	return kept;
+}
+
+/*
+ * Points a partition's row of pulsar.compaction at a generation; 'kept'
+ * below zero keeps the count of messages it had.
+ */
+static void
+record_generation(int64 ledger_id, int64 horizon, int64 generation, int64 kept)
+{
+	Oid			argtypes[4] = {INT8OID, INT8OID, INT8OID, INT8OID};
+	Datum		values[4] = {Int64GetDatum(ledger_id), Int64GetDatum(horizon),
+	Int64GetDatum(generation), Int64GetDatum(kept)};
+
+	run_catalog_sql("INSERT INTO pulsar.compaction"
+					" (ledger_id, horizon, generation, entries, compacted_at)"
+					" VALUES ($1, $2, $3, greatest($4, 0), clock_timestamp())"
+					" ON CONFLICT (ledger_id) DO UPDATE"
+					"   SET horizon = EXCLUDED.horizon,"
+					"       generation = EXCLUDED.generation,"
+					"       entries = CASE WHEN $4 < 0 THEN compaction.entries"
+					"                 ELSE EXCLUDED.entries END,"
+					"       compacted_at = EXCLUDED.compacted_at,"
+					"       last_error = NULL, failed_at = NULL",
+					4, argtypes, values, NULL, false);
+}
+
+/*
  * Compacts one partition up to its max read position.  'wait' says
  * whether to wait for locks others hold on the tables it reads (the
  * automatic step does not: lock_not_available).  Caller holds the topic's
  * lock.
  */
-static CompactionOutcome
+CompactionOutcome
 compact_ledger(const LedgerInfo *ledger, bool wait)
 {
 	int64		ledger_id = ledger->ledger_id;
@@ -214,10 +314,6 @@ compact_ledger(const LedgerInfo *ledger, bool wait)
 	Snapshot	snapshot;
 	CompactionRow row;
 	CatalogAccess access;
-	StringInfoData sources;
-	int			num_sources = 0;
-	Oid			argtypes[4] = {INT8OID, INT8OID, INT8OID, INT8OID};
-	Datum		values[4];
 
 	if (!try_lock_compaction(ledger_id))
 		return COMPACTION_BUSY;
@@ -238,73 +334,13 @@ compact_ledger(const LedgerInfo *ledger, bool wait)
 	drop_compacted_tables(ledger_id, generation, true);
 	if (horizon > previous)
 	{
+		StringInfoData sources;
+
 		initStringInfo(&sources);
-		if (row.compacted && row.generation > 0)
-		{
-			char	   *table = lock_data_table(ledger_id, row.generation, true,
-												wait);
-
-			if (table == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("compacted view of ledger " INT64_FORMAT " is missing its table",
-								ledger_id),
-						 errhint("A superuser can delete the partition's row of pulsar.compaction; the next compaction then rebuilds the view from the stored messages.")));
-			appendStringInfo(&sources, "SELECT * FROM %s", table);
-			num_sources++;
-		}
-
-		/*
-		 * Segments trimmed before a compaction reached them are simply gone,
-		 * for this view as for every reader.
-		 */
-		for (int64 segment_no = (previous + 1) / ledger->segment_entries;
-			 segment_no * ledger->segment_entries <= horizon; segment_no++)
-		{
-			char	   *table = lock_data_table(ledger_id, segment_no, false,
-												wait);
-
-			if (table == NULL)
-				continue;
-			appendStringInfo(&sources,
-							 "%sSELECT * FROM %s WHERE entry_id > $1 AND entry_id <= $2",
-							 num_sources > 0 ? " UNION ALL " : "", table);
-			num_sources++;
-		}
-
-		generation++;
-		if (num_sources > 0)
-		{
-			char	   *target = create_compacted_table(ledger_id, generation);
-			char	   *sql;
-			SPIPlanPtr	plan;
-			int			rc;
-
-			/*
-			 * The latest message of each key, unless it is a tombstone.  Keys
-			 * compare byte by byte, as Pulsar compares them.
-			 */
-			sql = psprintf("INSERT INTO %s"
-						   " SELECT * FROM"
-						   "  (SELECT DISTINCT ON (key COLLATE \"C\") *"
-						   "     FROM (%s) source WHERE key IS NOT NULL"
-						   "    ORDER BY key COLLATE \"C\", entry_id DESC) latest"
-						   " WHERE payload IS NOT NULL",
-						   target, sources.data);
-			plan = SPI_prepare(sql, 2, argtypes);
-			if (plan == NULL)
-				elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
-					 SPI_result_code_string(SPI_result));
-			values[0] = Int64GetDatum(previous);
-			values[1] = Int64GetDatum(horizon);
-			rc = SPI_execute_snapshot(plan, values, NULL, snapshot,
-									  InvalidSnapshot, false, false, 0);
-			if (rc < 0)
-				elog(ERROR, "SPI failed for \"%s\": %s", sql,
-					 SPI_result_code_string(rc));
-			kept = (int64) SPI_processed;
-			SPI_freeplan(plan);
-		}
+		if (generation_sources(ledger, &row, previous, horizon, wait,
+							   &sources) > 0)
+			kept = write_generation(ledger_id, ++generation, sources.data,
+									previous, horizon, snapshot);
 		else
 			generation = 0;		/* nothing stored up to the horizon */
 	}
@@ -314,106 +350,30 @@ compact_ledger(const LedgerInfo *ledger, bool wait)
 		horizon = row.horizon;
 		kept = -1;
 	}
-
-	values[0] = Int64GetDatum(ledger_id);
-	values[1] = Int64GetDatum(horizon);
-	values[2] = Int64GetDatum(generation);
-	values[3] = Int64GetDatum(kept);
-	run_catalog_sql("INSERT INTO pulsar.compaction"
-					" (ledger_id, horizon, generation, entries, compacted_at)"
-					" VALUES ($1, $2, $3, greatest($4, 0), clock_timestamp())"
-					" ON CONFLICT (ledger_id) DO UPDATE"
-					"   SET horizon = EXCLUDED.horizon,"
-					"       generation = EXCLUDED.generation,"
-					"       entries = CASE WHEN $4 < 0 THEN compaction.entries"
-					"                 ELSE EXCLUDED.entries END,"
-					"       compacted_at = EXCLUDED.compacted_at,"
-					"       last_error = NULL, failed_at = NULL",
-					4, argtypes, values, NULL, false);
+	record_generation(ledger_id, horizon, generation, kept);
 	end_catalog_access(&access);
 	UnregisterSnapshot(snapshot);
 	return COMPACTION_DONE;
 }
 
 /*
- * The partitions a compaction or status call addresses: one partition, or
- * every partition of a topic.
+ * Pulsar's status of the last compaction of partitions first_ledger ..
+ * first_ledger + num_ledgers - 1 of a topic, as JSON text: NOT_RUN,
+ * RUNNING, SUCCESS or ERROR (with lastError), plus the horizon; for
+ * several partitions the worst of them, and each one's own.
  */
-static TopicInfo *
-compaction_target(FunctionCallInfo fcinfo, TopicName *name,
-				  int *first_ledger, int *num_ledgers)
-{
-	TopicInfo  *topic;
-
-	parse_topic_name(required_text_argument(fcinfo, 0, "topic"), name);
-	/* compaction is its tenant's business, as in Pulsar */
-	authz_check(name, AUTHZ_ADMINISTER);
-	topic = resolve_topic(name, false, AccessShareLock);
-	if (name->partition_index != NOT_A_PARTITION || topic->partitions == 0)
-	{
-		*first_ledger = resolve_ledger(topic, name) - topic->ledgers;
-		*num_ledgers = 1;
-	}
-	else
-	{
-		*first_ledger = 0;
-		*num_ledgers = topic->num_ledgers;
-	}
-	return topic;
-}
-
-/*
- * compact(topic): compacts a topic (every partition of a partitioned one)
- * up to its max read position, in the caller's transaction.
- */
-Datum
-pulsar_compact(PG_FUNCTION_ARGS)
-{
-	TopicName	name;
-	TopicInfo  *topic;
-	int			first_ledger;
-	int			num_ledgers;
-
-	PreventCommandIfReadOnly("pulsar.compact()");
-	check_can_read("pulsar.compact()");
-	topic = compaction_target(fcinfo, &name, &first_ledger, &num_ledgers);
-	for (int i = first_ledger; i < first_ledger + num_ledgers; i++)
-	{
-		LedgerInfo *ledger = &topic->ledgers[i];
-
-		if (compact_ledger(ledger, true) == COMPACTION_BUSY)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_IN_USE),
-					 errmsg("compaction of topic \"%s\" is already in progress",
-							topic_name_string(&topic->name,
-											  ledger->partition_index)),
-					 errhint("Wait for it to end; pulsar.compaction_status() tells when.")));
-	}
-	PG_RETURN_VOID();
-}
-
-/*
- * compaction_status(topic) RETURNS jsonb: Pulsar's status of the last
- * compaction, NOT_RUN, RUNNING, SUCCESS or ERROR (with lastError), plus
- * the horizon; for a partitioned topic the worst of its partitions, and
- * each partition's own.
- */
-Datum
-pulsar_compaction_status(PG_FUNCTION_ARGS)
+char *
+compaction_status_json(const TopicInfo *topic, int first_ledger,
+					   int num_ledgers)
 {
 	static const char *const names[] = {"NOT_RUN", "SUCCESS", "RUNNING", "ERROR"};
-	TopicName	name;
-	TopicInfo  *topic;
-	int			first_ledger;
-	int			num_ledgers;
 	int			worst = 0;
 	char	   *worst_error = NULL;
 	StringInfoData parts;
+	StringInfoData json;
 	CatalogAccess access;
 	MemoryContext caller = CurrentMemoryContext;
 
-	RequireReadPositionState();
-	topic = compaction_target(fcinfo, &name, &first_ledger, &num_ledgers);
 	initStringInfo(&parts);
 	begin_catalog_access(&access);
 	for (int i = first_ledger; i < first_ledger + num_ledgers; i++)
@@ -452,25 +412,20 @@ pulsar_compaction_status(PG_FUNCTION_ARGS)
 	}
 	end_catalog_access(&access);
 
-	{
-		StringInfoData json;
-
-		initStringInfo(&json);
-		appendStringInfo(&json, "{\"status\": \"%s\", \"lastError\": ",
-						 names[worst]);
-		if (worst_error != NULL)
-			escape_json(&json, worst_error);
-		else
-			appendStringInfoString(&json, "null");
-		if (num_ledgers > 1)
-			appendStringInfo(&json, ", \"partitions\": {%s}", parts.data);
-		else
-			appendStringInfo(&json, ", \"compactionHorizon\": %s",
-							 parts.len > 0 ? parts.data : "null");
-		appendStringInfoChar(&json, '}');
-		PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in,
-											CStringGetDatum(json.data)));
-	}
+	initStringInfo(&json);
+	appendStringInfo(&json, "{\"status\": \"%s\", \"lastError\": ",
+					 names[worst]);
+	if (worst_error != NULL)
+		escape_json(&json, worst_error);
+	else
+		appendStringInfoString(&json, "null");
+	if (num_ledgers > 1)
+		appendStringInfo(&json, ", \"partitions\": {%s}", parts.data);
+	else
+		appendStringInfo(&json, ", \"compactionHorizon\": %s",
+						 parts.len > 0 ? parts.data : "null");
+	appendStringInfoChar(&json, '}');
+	return json.data;
 }
 
 /* a partition the automatic step looks at */
@@ -701,17 +656,6 @@ compaction_step(int64 topic_id)
 	}
 	end_catalog_access(&access);
 	return compacted;
-}
-
-/*
- * compaction_step() RETURNS int: one pass of automatic compaction.
- */
-Datum
-pulsar_compaction_step(PG_FUNCTION_ARGS)
-{
-	PreventCommandIfReadOnly("pulsar.compaction_step()");
-	check_can_read("pulsar.compaction_step()");
-	PG_RETURN_INT32(compaction_step(0));
 }
 
 /*

@@ -25,6 +25,15 @@ typedef struct CompactedView
 	Snapshot	snapshot;		/* sees the whole table */
 } CompactedView;
 
+typedef enum CompactionOutcome
+{
+	COMPACTION_DONE,
+	COMPACTION_BUSY				/* another compaction of it is running */
+} CompactionOutcome;
+
+extern CompactionOutcome compact_ledger(const LedgerInfo *ledger, bool wait);
+extern char *compaction_status_json(const TopicInfo *topic, int first_ledger,
+									int num_ledgers);
 extern void open_compacted_view(const LedgerInfo *ledger, CompactedView *view);
 extern void close_compacted_view(CompactedView *view);
 extern void scan_ledger_compacted(const LedgerInfo *ledger,

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * publish.h
- *	  Publishing messages: pulsar.send() and pulsar.send_batch().
+ *	  Publishing a batch of messages to a topic.
  *
  *-------------------------------------------------------------------------
  */
@@ -9,11 +9,44 @@
 #define PULSAR_PUBLISH_H
 
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "1_value/message_id.h"
+#include "1_value/topic_name.h"
+#include "3_catalog/catalog.h"
 
 /* settings, defined in pulsar_pg.c */
 extern int	pulsar_max_message_size;
 
+typedef struct OutgoingMessage
+{
+	bytea	   *payload;		/* NULL for a tombstone */
+	text	   *key;
+	Jsonb	   *properties;
+	Datum		event_time;
+	bool		has_event_time;
+	int64		sequence_id;
+	bool		has_sequence_id;
+	int			ledger_index;	/* into TopicInfo.ledgers */
+	bool		duplicate;
+	int64		entry_id;
+} OutgoingMessage;
+
+typedef struct OutgoingBatch
+{
+	TopicName	name;
+	TopicInfo  *topic;
+	text	   *producer;
+	Datum		deliver_at;
+	bool		has_deliver_at;
+	TimestampTz publish_time;
+	int			count;
+	OutgoingMessage *messages;
+} OutgoingBatch;
+
 extern char *text_to_utf8(text *value, int *len);
+extern void publish(OutgoingBatch *pub);
+extern MessageId *published_id(OutgoingBatch *pub, OutgoingMessage *message);
 
 struct StoredMessage;
 extern void publish_stored_message(const char *topic,

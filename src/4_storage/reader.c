@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * reader.c
- *	  pulsar.read(): Pulsar's Reader, which reads one partition in position
- *	  order from a given message id, with no subscription, optionally
- *	  through the partition's compacted view (compaction.c).
+ *	  Pulsar's Reader, which reads one partition in position order from a
+ *	  given message id, with no subscription, optionally through the
+ *	  partition's compacted view (compaction.c); its SQL entry point,
+ *	  pulsar.read(), is in 6_entry/read.c.
  *
  * It returns only messages at or below the partition's max read position,
  * and takes its snapshot after reading that position, so that every entry
@@ -28,15 +29,11 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "3_catalog/authz.h"
-#include "3_catalog/catalog.h"
 #include "1_value/message_id.h"
 #include "2_shmem/read_position.h"
+#include "3_catalog/catalog.h"
 #include "4_storage/compaction.h"
 #include "4_storage/reader.h"
-
-PG_FUNCTION_INFO_V1(pulsar_read);
-
 
 /*
  * Checks what every reading entry point needs; 'function' names it.
@@ -202,66 +199,18 @@ reader_visit(const StoredMessage *message, void *arg)
 }
 
 /*
- * read(topic, start_after, max_messages, compacted) RETURNS SETOF pulsar.message
+ * Puts into rsinfo's tuplestore the messages of one partition after entry
+ * 'after', at most max_messages of them, as pulsar.read() returns them;
+ * 'compacted' reads through the partition's compacted view.
  */
-Datum
-pulsar_read(PG_FUNCTION_ARGS)
+void
+reader_read_partition(ReturnSetInfo *rsinfo, const TopicName *name,
+					  const LedgerInfo *ledger, int64 after,
+					  int32 max_messages, bool compacted)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TopicName	name;
-	TopicInfo  *topic;
-	LedgerInfo *ledger;
-	MessageId  *start_after;
-	int32		max_messages;
 	int64		max_read_position;
-	int64		after;
 	Snapshot	snapshot;
-	bool		compacted;
 	CompactedView view;
-
-	check_can_read("pulsar.read()");
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("topic must not be null")));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("start_after must not be null"),
-				 errhint("Pass 'earliest' to read from the first message.")));
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("max_messages must not be null")));
-	/* compacted is there since 0.7.0 */
-	if (PG_NARGS() > 3 && PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("compacted must not be null")));
-	compacted = PG_NARGS() > 3 && PG_GETARG_BOOL(3);
-	start_after = PG_GETARG_MESSAGE_ID_P(1);
-	max_messages = PG_GETARG_INT32(2);
-	check_max_messages(max_messages);
-
-	parse_topic_name(text_to_cstring(PG_GETARG_TEXT_PP(0)), &name);
-	authz_check(&name, AUTHZ_CONSUME);
-	topic = resolve_topic(&name, false, AccessShareLock);
-	ledger = resolve_ledger(topic, &name);
-
-	if (message_id_is_earliest(start_after))
-		after = -1;
-	else if (message_id_is_latest(start_after))
-		after = PG_INT64_MAX;
-	else if (start_after->ledger_id != ledger->ledger_id)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("message ID %s does not belong to topic \"%s\"",
-						message_id_to_string(start_after),
-						topic_name_string(&name, name.partition_index))));
-	else
-		after = start_after->entry_id;
-
-	InitMaterializedSRF(fcinfo, 0);
 
 	/* the order of these two is what keeps readers from skipping */
 	max_read_position = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
@@ -273,7 +222,7 @@ pulsar_read(PG_FUNCTION_ARGS)
 
 		state.rsinfo = rsinfo;
 		state.ledger = ledger;
-		state.topic = CStringGetTextDatum(topic_name_string(&name,
+		state.topic = CStringGetTextDatum(topic_name_string(name,
 															ledger->partition_index));
 		state.remaining = max_messages;
 		if (compacted)
@@ -288,5 +237,4 @@ pulsar_read(PG_FUNCTION_ARGS)
 						reader_visit, &state);
 	}
 	UnregisterSnapshot(snapshot);
-	return (Datum) 0;
 }

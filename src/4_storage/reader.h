@@ -52,6 +52,9 @@ extern bool scan_relation(Relation table, int64 after, int64 last,
 						  Snapshot snapshot, MessageVisitor visit, void *arg);
 extern void scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
 						Snapshot snapshot, MessageVisitor visit, void *arg);
+extern void reader_read_partition(ReturnSetInfo *rsinfo, const TopicName *name,
+								  const LedgerInfo *ledger, int64 after,
+								  int32 max_messages, bool compacted);
 extern void put_message(Tuplestorestate *result, TupleDesc result_desc,
 						const LedgerInfo *ledger, Datum topic,
 						const StoredMessage *message, int32 redelivery_count);

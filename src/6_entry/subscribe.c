@@ -45,51 +45,25 @@ interval_argument_usecs(Interval *interval, const char *what)
 }
 
 /*
- * subscribe(topic, subscription, type, initial_position, consumer, priority,
- *			 negative_ack_delay, ack_timeout, max_redeliver_count,
- *			 dead_letter_topic, max_unacked_messages, read_compacted) RETURNS text
+ * The redelivery arguments of subscribe(): negative_ack_delay, ack_timeout,
+ * max_redeliver_count, dead_letter_topic.
  */
-Datum
-pulsar_subscribe(PG_FUNCTION_ARGS)
+static void
+redelivery_arguments(FunctionCallInfo fcinfo, SubscriptionSettings *settings)
 {
-	TopicInfo  *topic;
-	char	   *name;
-	char	   *initial_position;
-	char	   *consumer_name;
-	Subscription *subscription;
-	SubscriptionSettings settings = {0};
-
-	catalog_require_writable("pulsar.subscribe()");
-	name = required_text_argument(fcinfo, 1, "subscription");
-	check_simple_name(name, MAX_SUBSCRIPTION_NAME_LEN, "subscription");
-	settings.type = parse_subscription_type(required_text_argument(fcinfo, 2, "type"));
-	initial_position = required_text_argument(fcinfo, 3, "initial_position");
-	if (strcmp(initial_position, "latest") != 0 &&
-		strcmp(initial_position, "earliest") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid initial position \"%s\"", initial_position),
-				 errhint("Use latest or earliest.")));
-	consumer_name = PG_ARGISNULL(4) ? session_consumer_name() :
-		text_to_cstring(PG_GETARG_TEXT_PP(4));
-	check_simple_name(consumer_name, MAX_SUBSCRIPTION_NAME_LEN, "consumer");
-	if (PG_ARGISNULL(5))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("priority must not be null")));
 	if (PG_ARGISNULL(6))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("negative_ack_delay must not be null")));
-	settings.negative_ack_delay = PG_GETARG_INTERVAL_P(6);
-	if (interval_argument_usecs(settings.negative_ack_delay, "negative_ack_delay") < 0)
+	settings->negative_ack_delay = PG_GETARG_INTERVAL_P(6);
+	if (interval_argument_usecs(settings->negative_ack_delay, "negative_ack_delay") < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("negative_ack_delay must not be negative")));
 	if (!PG_ARGISNULL(7))
 	{
-		settings.ack_timeout = PG_GETARG_INTERVAL_P(7);
-		if (interval_argument_usecs(settings.ack_timeout, "ack_timeout") <= 0)
+		settings->ack_timeout = PG_GETARG_INTERVAL_P(7);
+		if (interval_argument_usecs(settings->ack_timeout, "ack_timeout") <= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("ack_timeout must be positive"),
@@ -97,8 +71,8 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 	}
 	if (!PG_ARGISNULL(8))
 	{
-		settings.max_redeliver_count = PG_GETARG_INT32(8);
-		if (settings.max_redeliver_count < 1)
+		settings->max_redeliver_count = PG_GETARG_INT32(8);
+		if (settings->max_redeliver_count < 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("max_redeliver_count must be at least 1"),
@@ -109,13 +83,35 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 		TopicName	dlq;
 
 		parse_topic_name(text_to_cstring(PG_GETARG_TEXT_PP(9)), &dlq);
-		settings.dead_letter_topic = topic_name_string(&dlq, dlq.partition_index);
-		if (settings.max_redeliver_count == 0)
+		settings->dead_letter_topic = topic_name_string(&dlq, dlq.partition_index);
+		if (settings->max_redeliver_count == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("dead_letter_topic needs max_redeliver_count"),
 					 errhint("Set max_redeliver_count to the number of redeliveries before a message goes to the dead-letter topic.")));
 	}
+}
+
+/*
+ * The settings of a subscription that subscribe() takes: type,
+ * initial_position, the redelivery arguments, max_unacked_messages,
+ * read_compacted.
+ */
+static void
+settings_arguments(FunctionCallInfo fcinfo, SubscriptionSettings *settings)
+{
+	char	   *initial_position;
+
+	settings->type = parse_subscription_type(required_text_argument(fcinfo, 2, "type"));
+	initial_position = required_text_argument(fcinfo, 3, "initial_position");
+	if (strcmp(initial_position, "latest") != 0 &&
+		strcmp(initial_position, "earliest") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid initial position \"%s\"", initial_position),
+				 errhint("Use latest or earliest.")));
+	settings->earliest = strcmp(initial_position, "earliest") == 0;
+	redelivery_arguments(fcinfo, settings);
 	if (PG_ARGISNULL(10))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -126,28 +122,54 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_unacked_messages must be zero or more"),
 				 errhint("0 means no limit.")));
-	settings.max_unacked_messages = PG_GETARG_INT32(10);
+	settings->max_unacked_messages = PG_GETARG_INT32(10);
 	/* read_compacted is there since 0.7.0 */
-	settings.has_read_compacted = PG_NARGS() > 11;
-	settings.read_compacted = false;
-	if (settings.has_read_compacted)
+	settings->has_read_compacted = PG_NARGS() > 11;
+	settings->read_compacted = false;
+	if (settings->has_read_compacted)
 	{
 		if (PG_ARGISNULL(11))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("read_compacted must not be null")));
-		settings.read_compacted = PG_GETARG_BOOL(11);
+		settings->read_compacted = PG_GETARG_BOOL(11);
 	}
-	if (settings.read_compacted &&
-		settings.type != SUBSCRIPTION_EXCLUSIVE &&
-		settings.type != SUBSCRIPTION_FAILOVER)
+	if (settings->read_compacted &&
+		settings->type != SUBSCRIPTION_EXCLUSIVE &&
+		settings->type != SUBSCRIPTION_FAILOVER)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("read_compacted is not supported on %s subscriptions",
-						subscription_type_name(settings.type)),
+						subscription_type_name(settings->type)),
 				 errdetail("Only exclusive and failover subscriptions read in order, which the compacted view needs."),
 				 errhint("Subscribe with type exclusive or failover.")));
-	settings.earliest = strcmp(initial_position, "earliest") == 0;
+}
+
+/*
+ * subscribe(topic, subscription, type, initial_position, consumer, priority,
+ *			 negative_ack_delay, ack_timeout, max_redeliver_count,
+ *			 dead_letter_topic, max_unacked_messages, read_compacted) RETURNS text
+ */
+Datum
+pulsar_subscribe(PG_FUNCTION_ARGS)
+{
+	TopicInfo  *topic;
+	char	   *name;
+	char	   *consumer_name;
+	Subscription *subscription;
+	SubscriptionSettings settings = {0};
+
+	catalog_require_writable("pulsar.subscribe()");
+	name = required_text_argument(fcinfo, 1, "subscription");
+	check_simple_name(name, MAX_SUBSCRIPTION_NAME_LEN, "subscription");
+	settings_arguments(fcinfo, &settings);
+	consumer_name = PG_ARGISNULL(4) ? session_consumer_name() :
+		text_to_cstring(PG_GETARG_TEXT_PP(4));
+	check_simple_name(consumer_name, MAX_SUBSCRIPTION_NAME_LEN, "consumer");
+	if (PG_ARGISNULL(5))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("priority must not be null")));
 
 	topic = resolve_subscribed_topic(fcinfo, true);
 	subscription = subscription_store(topic, name, &settings, consumer_name);
