@@ -41,6 +41,7 @@ OBJS = \
 	src/6_entry/subscribe.o \
 	src/6_entry/access.o \
 	src/6_entry/compact.o \
+	src/6_entry/expire.o \
 	src/6_entry/read.o \
 	src/6_entry/send.o \
 	src/6_entry/stats.o \
