@@ -86,6 +86,8 @@ INSERT INTO calls (name, command) VALUES
 ('create_topic', $$SELECT pulsar.create_topic(%1$L || '-new')$$),
 ('delete_topic', $$SELECT pulsar.delete_topic(%1$L, force => true)$$),
 ('set_deduplication', $$SELECT pulsar.set_deduplication(%2$L, true)$$),
+('expire_messages', $$SELECT pulsar.expire_messages(%1$L, 'sub', '0')$$),
+('apply_expiry_policies', $$SELECT pulsar.apply_expiry_policies(%2$L)$$),
 ('create_namespace', $$SELECT pulsar.create_namespace('acme/new')$$),
 ('grant_permission', $$SELECT pulsar.grant_permission(%1$L, 'regress_stranger', '{consume}')$$),
 ('revoke_permission', $$SELECT pulsar.revoke_permission(%3$L, 'regress_granted')$$),
