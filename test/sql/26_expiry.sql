@@ -178,13 +178,22 @@ SELECT name FROM pulsar.topic WHERE tenant = 'exp' AND namespace = 'idle' ORDER 
 SELECT pulsar.apply_expiry_policies('exp/idle', now() + interval '2 hours')->'topics_deleted';
 SELECT name FROM pulsar.topic WHERE tenant = 'exp' AND namespace = 'idle' ORDER BY name;
 
--- a plain role may not expire messages nor apply policies
+-- a plain role may not expire messages nor apply policies; an admin of
+-- the tenant may expire messages, and only apply_expiry_policies is
+-- refused to it (test 23_authorization has every role)
 CREATE ROLE expiry_stranger;
+CREATE ROLE expiry_admin;
+SELECT pulsar.update_tenant('exp', ARRAY['expiry_admin']);
 SET ROLE expiry_stranger;
 SELECT pg_temp.error_of($$SELECT pulsar.expire_messages('exp/ttl/a', 'shared', '0')$$);
 SELECT pg_temp.error_of($$SELECT pulsar.apply_expiry_policies()$$);
+SET ROLE expiry_admin;
+SELECT pulsar.send('exp/ttl/a', 'for the admin') IS NOT NULL AS sent;
+SELECT pulsar.expire_messages('exp/ttl/a', 'shared', '0');
+SELECT pg_temp.error_of($$SELECT pulsar.apply_expiry_policies('exp/ttl')$$);
 RESET ROLE;
-DROP ROLE expiry_stranger;
+SELECT pulsar.update_tenant('exp', '{}');
+DROP ROLE expiry_stranger, expiry_admin;
 
 -- the rows of subscriptions and topics go with them
 SELECT pulsar.delete_topic('exp/' || t, force => true)
