@@ -7,7 +7,9 @@
 #	  spellings, -1 for unlimited), policies and get-retention print them,
 #	  remove-retention inherits again; wrong arguments exit 2 with the usage,
 #	  a server error exits 1 with its SQLSTATE, and nothing is changed by
-#	  either.
+#	  either.  A tenant admin sets its namespaces' policies, a role that
+#	  administers nothing is refused; the permission actions of namespaces
+#	  still reach their own commands.
 #
 use strict;
 use warnings;
@@ -34,7 +36,9 @@ $node->start;
 $node->safe_psql(
 	'postgres', q{
 	CREATE EXTENSION pulsar_pg;
-	SELECT pulsar.create_tenant('acme');
+	CREATE ROLE acme_admin LOGIN;
+	CREATE ROLE stranger LOGIN;
+	SELECT pulsar.create_tenant('acme', ARRAY['acme_admin']);
 	SELECT pulsar.create_namespace('acme/orders');
 });
 my $connstr = $node->connstr('postgres');
@@ -44,6 +48,16 @@ sub run_cli
 {
 	my ($stdout, $stderr) = ('', '');
 	IPC::Run::run([ $cli, '-d', $connstr, @_ ], '>', \$stdout, '2>', \$stderr);
+	return ($? >> 8, $stdout, $stderr);
+}
+
+# the same as another role
+sub run_cli_as
+{
+	my ($user, @args) = @_;
+	my ($stdout, $stderr) = ('', '');
+	IPC::Run::run([ $cli, '-d', "$connstr user=$user", @args ],
+		'>', \$stdout, '2>', \$stderr);
 	return ($? >> 8, $stdout, $stderr);
 }
 
@@ -149,6 +163,37 @@ is($rc, 1, 'an unknown namespace: exit 1');
 like($err, qr/namespace "acme\/none" does not exist.*SQLSTATE 42704/s, 'named in the error');
 is( $node->safe_psql('postgres', q{SELECT pulsar.get_policies('acme/orders')::text}),
 	$before, 'nothing changed');
+
+# a tenant admin sets and reads its namespaces' policies; a role that
+# administers nothing is refused, and changes nothing
+($rc, $out, $err) =
+  run_cli_as('acme_admin', qw(namespaces set-message-ttl acme/orders -ttl 30m));
+is($rc, 0, 'a tenant admin sets a policy') or diag($err);
+is(own('message_ttl'), '{"ttl": 1800}', 'which is stored');
+($rc, $out, $err) = run_cli_as('acme_admin', qw(namespaces policies acme/orders));
+is($rc, 0, 'a tenant admin reads the policies') or diag($err);
+like($out, qr/"ttl": 1800/, 'and sees them');
+$before = $node->safe_psql('postgres',
+	q{SELECT pulsar.get_policies('acme/orders')::text});
+($rc, $out, $err) =
+  run_cli_as('stranger', qw(namespaces set-message-ttl acme/orders -ttl 1h));
+is($rc, 1, 'a stranger is refused: exit 1');
+like($err, qr/SQLSTATE 42501/, 'with insufficient_privilege');
+($rc, $out, $err) = run_cli_as('stranger', qw(namespaces policies acme/orders));
+is($rc, 1, 'and may not read them either');
+is( $node->safe_psql('postgres', q{SELECT pulsar.get_policies('acme/orders')::text}),
+	$before, 'nothing changed');
+
+# the permission actions of namespaces are still the permission commands
+($rc, $out, $err) = run_cli_as('acme_admin',
+	qw(namespaces grant-permission acme/orders --role stranger --actions consume));
+is($rc, 0, 'namespaces grant-permission grants') or diag($err);
+($rc, $out) = run_cli_as('acme_admin', qw(namespaces permissions acme/orders));
+like($out, qr/stranger.*consume/, 'namespaces permissions lists the grant');
+($rc, $out) = run_cli(qw(namespaces grant-permission --help));
+like($out, qr/--actions/, 'namespaces grant-permission --help is its own usage');
+($rc, $out) = run_cli(qw(namespaces --help));
+like($out, qr/grant-permission/, 'namespaces --help points to the permission commands');
 
 $node->stop;
 done_testing();
