@@ -27,8 +27,7 @@ port=${BENCH_PORT:-5478}
 keep=${BENCH_KEEP:-0}
 sync_commit=on
 
-say() { echo "send_instructions: $(date '+%H:%M:%S') $*" >&2; }
-die() { echo "send_instructions: error: $*" >&2; exit 1; }
+me=send_instructions
 
 . "$root/bench/lib.sh"
 check_machine
