@@ -147,11 +147,11 @@ echo
 echo "Maintenance pass over $topics topics with policies (segments of 16 entries, 40 messages, 20 acknowledged)"
 echo "load: $load_rate messages/s published to and consumed from $load_topics topics"
 echo
-echo "| pass | topics | elapsed (ms) | worker CPU (ms) | CPU per topic (us) | peak worker memory (kB) |"
-echo "|---|---|---|---|---|---|"
+echo "| pass | topics | steps run | elapsed (ms) | worker CPU (ms) | CPU per topic (us) | peak worker memory (kB) |"
+echo "|---|---|---|---|---|---|---|"
 grep -o 'pulsar_pg maintenance pass: .*' "$work/server.log" |
 	awk -v idle=3 '{
 		label = (NR == 1) ? "first (closes, trims)" : (NR <= idle) ? "idle" : "under load"
 		if (NR == idle + 1) next	# started before the load did
-		printf "| %s | %d | %d | %d | %.0f | %d |\n", label, $4, $7, $10, $10 * 1000 / $4, $14 / 1024
+		printf "| %s | %d | %d | %d | %d | %.0f | %d |\n", label, $4, $16, $7, $10, $10 * 1000 / $4, $14 / 1024
 	}'

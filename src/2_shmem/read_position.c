@@ -343,6 +343,102 @@ free_reservation_slot(int slot)
 }
 
 /*
+ * A reservation slot for a partition the transaction holds none of yet,
+ * remembered in 'held'.  Room is made first: nothing may fail once the
+ * slot is linked.
+ */
+static int
+hold_new_reservation(int64 ledger_id)
+{
+	int			slot;
+
+	if (held_count == held_capacity)
+	{
+		int			capacity = Max(16, held_capacity * 2);
+
+		held = held ? repalloc(held, capacity * sizeof(HeldReservation))
+			: MemoryContextAlloc(TopMemoryContext,
+								 capacity * sizeof(HeldReservation));
+		emptied_orphans = emptied_orphans ?
+			repalloc(emptied_orphans, capacity * sizeof(PartitionKey)) :
+			MemoryContextAlloc(TopMemoryContext,
+							   capacity * sizeof(PartitionKey));
+		held_capacity = capacity;
+	}
+	slot = allocate_reservation_slot();
+	if (slot == NO_RESERVATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many open transactions with unpublished messages"),
+				 errdetail("At most %d partitions, counted over all open transactions, can hold uncommitted sends.",
+						   pulsar_max_open_reservations),
+				 errhint("Commit publishing transactions sooner, or increase pulsar_pg.max_open_reservations and restart the server.")));
+	held[held_count].ledger_id = ledger_id;
+	held[held_count].slot = slot;
+	held[held_count].tell_worker = false;
+	held_count++;
+	return slot;
+}
+
+/*
+ * Returns the partition with PositionState->lock and its spinlock held,
+ * once 'count' more ids stay below its logged mark; logs a higher mark
+ * first when they would not, with neither lock held.
+ */
+static PartitionPosition *
+lock_partition_under_mark(int64 ledger_id, int64 count,
+						  NextEntryLoader loader, EntryMarkWriter log_mark)
+{
+	PartitionPosition *partition;
+	bool		unlogged = false;
+
+	for (;;)
+	{
+		int64		mark;
+		int64		logged;
+
+		partition = lookup_partition(ledger_id, loader);
+		SpinLockAcquire(&partition->mutex);
+		if (partition->next_entry + count <= partition->logged_mark ||
+			unlogged)
+			return partition;	/* with both locks held */
+		mark = partition->next_entry + count + ENTRY_MARK_CHUNK;
+		SpinLockRelease(&partition->mutex);
+		LWLockRelease(PositionState->lock);
+
+		/* the record goes to WAL before any id below 'mark' is ours */
+		logged = log_mark(ledger_id, mark);
+
+		partition = lookup_partition(ledger_id, loader);
+		SpinLockAcquire(&partition->mutex);
+		if (logged < 0)
+			unlogged = true;	/* an installation without marks */
+		else if (logged > partition->logged_mark)
+			partition->logged_mark = logged;
+		SpinLockRelease(&partition->mutex);
+		LWLockRelease(PositionState->lock);
+	}
+}
+
+/* Links a new reservation as the partition's newest; caller holds its spinlock. */
+static void
+link_reservation(PartitionPosition *partition, int slot, int64 first)
+{
+	Reservation *reservations = PositionState->reservations;
+	Reservation *reservation = &reservations[slot];
+
+	reservation->partition = partition;
+	reservation->first_entry = first;
+	reservation->next = NO_RESERVATION;
+	reservation->prev = partition->newest;
+	if (partition->newest != NO_RESERVATION)
+		reservations[partition->newest].next = slot;
+	else
+		partition->oldest = slot;
+	partition->newest = slot;
+}
+
+/*
  * Hands out 'count' consecutive entry ids of a partition to the current
  * transaction and returns the first.  Until the transaction ends, readers
  * stop below the first entry it took from this partition.  When the ids
@@ -354,10 +450,8 @@ ReserveEntries(int64 ledger_id, int64 count, NextEntryLoader loader,
 			   EntryMarkWriter log_mark)
 {
 	PartitionPosition *partition;
-	Reservation *reservations = PositionState->reservations;
-	int			held_index = find_held(ledger_id);
 	int			slot = NO_RESERVATION;
-	int64		first = 0;
+	int64		first;
 
 	Assert(count > 0);
 
@@ -367,66 +461,13 @@ ReserveEntries(int64 ledger_id, int64 count, NextEntryLoader loader,
 		exit_callback_registered = true;
 	}
 
-	if (held_index < 0)
-	{
-		/* make room first: nothing may fail once the slot is linked */
-		if (held_count == held_capacity)
-		{
-			int			capacity = Max(16, held_capacity * 2);
-
-			held = held ? repalloc(held, capacity * sizeof(HeldReservation))
-				: MemoryContextAlloc(TopMemoryContext,
-									 capacity * sizeof(HeldReservation));
-			emptied_orphans = emptied_orphans ?
-				repalloc(emptied_orphans, capacity * sizeof(PartitionKey)) :
-				MemoryContextAlloc(TopMemoryContext,
-								   capacity * sizeof(PartitionKey));
-			held_capacity = capacity;
-		}
-		slot = allocate_reservation_slot();
-		if (slot == NO_RESERVATION)
-			ereport(ERROR,
-					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-					 errmsg("too many open transactions with unpublished messages"),
-					 errdetail("At most %d partitions, counted over all open transactions, can hold uncommitted sends.",
-							   pulsar_max_open_reservations),
-					 errhint("Commit publishing transactions sooner, or increase pulsar_pg.max_open_reservations and restart the server.")));
-		held[held_count].ledger_id = ledger_id;
-		held[held_count].slot = slot;
-		held[held_count].tell_worker = false;
-		held_count++;
-	}
+	if (find_held(ledger_id) < 0)
+		slot = hold_new_reservation(ledger_id);
 
 	PG_TRY();
 	{
-		bool		unlogged = false;
-
-		for (;;)
-		{
-			int64		mark;
-			int64		logged;
-
-			partition = lookup_partition(ledger_id, loader);
-			SpinLockAcquire(&partition->mutex);
-			if (partition->next_entry + count <= partition->logged_mark ||
-				unlogged)
-				break;			/* with both locks held */
-			mark = partition->next_entry + count + ENTRY_MARK_CHUNK;
-			SpinLockRelease(&partition->mutex);
-			LWLockRelease(PositionState->lock);
-
-			/* the record goes to WAL before any id below 'mark' is ours */
-			logged = log_mark(ledger_id, mark);
-
-			partition = lookup_partition(ledger_id, loader);
-			SpinLockAcquire(&partition->mutex);
-			if (logged < 0)
-				unlogged = true;	/* an installation without marks */
-			else if (logged > partition->logged_mark)
-				partition->logged_mark = logged;
-			SpinLockRelease(&partition->mutex);
-			LWLockRelease(PositionState->lock);
-		}
+		partition = lock_partition_under_mark(ledger_id, count, loader,
+											  log_mark);
 	}
 	PG_CATCH();
 	{
@@ -443,19 +484,7 @@ ReserveEntries(int64 ledger_id, int64 count, NextEntryLoader loader,
 	first = partition->next_entry;
 	partition->next_entry += count;
 	if (slot != NO_RESERVATION)
-	{
-		Reservation *reservation = &reservations[slot];
-
-		reservation->partition = partition;
-		reservation->first_entry = first;
-		reservation->next = NO_RESERVATION;
-		reservation->prev = partition->newest;
-		if (partition->newest != NO_RESERVATION)
-			reservations[partition->newest].next = slot;
-		else
-			partition->oldest = slot;
-		partition->newest = slot;
-	}
+		link_reservation(partition, slot, first);
 	SpinLockRelease(&partition->mutex);
 	LWLockRelease(PositionState->lock);
 

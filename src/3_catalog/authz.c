@@ -705,6 +705,56 @@ authz_forget_topic(const TopicName *topic)
 }
 
 /*
+ * Roles are shared by every database and a dropped role's grants stay in
+ * this database's tables: they cover no one, but a role created later
+ * could get the same OID.  The maintenance pass removes them, and dropped
+ * roles from the tenants' admins.  Like every step of the pass it waits
+ * for no lock: rows or tables in use are left for the next pass.  Returns
+ * the number of rows changed.
+ */
+uint64
+authz_forget_dropped_roles(void)
+{
+	static const char *const tables[] = {
+		"tenant", "permission", "subscription_permission"
+	};
+	uint64		changed = 0;
+
+	ensure_authz_cache();
+	if (!tables_present ||
+		!lock_catalog_tables_now(tables, lengthof(tables), RowExclusiveLock))
+		return 0;
+	changed += change_authz_tables("DELETE FROM pulsar.permission"
+								   " WHERE ctid = ANY (ARRAY("
+								   "  SELECT p.ctid FROM pulsar.permission p"
+								   "   WHERE p.grantee OPERATOR(pg_catalog.<>) 0"
+								   "     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles a"
+								   "                      WHERE a.oid OPERATOR(pg_catalog.=) p.grantee)"
+								   "     FOR UPDATE SKIP LOCKED))",
+								   0, NULL, NULL);
+	changed += change_authz_tables("DELETE FROM pulsar.subscription_permission"
+								   " WHERE ctid = ANY (ARRAY("
+								   "  SELECT p.ctid FROM pulsar.subscription_permission p"
+								   "   WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles a"
+								   "                      WHERE a.oid OPERATOR(pg_catalog.=) p.grantee)"
+								   "     FOR UPDATE SKIP LOCKED))",
+								   0, NULL, NULL);
+	changed += change_authz_tables("UPDATE pulsar.tenant t"
+								   "   SET admin_roles = ARRAY(SELECT r FROM pg_catalog.unnest(t.admin_roles) r"
+								   "                            WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles a"
+								   "                                           WHERE a.oid OPERATOR(pg_catalog.=) r)"
+								   "                            ORDER BY 1)"
+								   " WHERE ctid = ANY (ARRAY("
+								   "  SELECT d.ctid FROM pulsar.tenant d"
+								   "   WHERE EXISTS (SELECT 1 FROM pg_catalog.unnest(d.admin_roles) r"
+								   "                  WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles a"
+								   "                                     WHERE a.oid OPERATOR(pg_catalog.=) r))"
+								   "     FOR UPDATE SKIP LOCKED))",
+								   0, NULL, NULL);
+	return changed;
+}
+
+/*
  * The key of the channel names, read once per backend (again if the
  * extension was created anew); false before the update that creates it.
  */

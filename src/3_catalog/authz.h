@@ -59,6 +59,7 @@ extern void authz_grant_subscription(const char *tenant, const char *namespace,
 extern bool authz_revoke_subscription(const char *tenant,
 									  const char *namespace,
 									  const char *subscription, Oid role);
+extern uint64 authz_forget_dropped_roles(void);
 extern void authz_forget_topic(const TopicName *topic);
 extern bool authz_namespace_exists(const char *tenant, const char *namespace);
 extern void authz_require_target(const TopicName *target);

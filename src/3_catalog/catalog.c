@@ -1543,16 +1543,65 @@ lock_topic_now(int64 topic_id, LOCKMODE mode)
 	return exists;
 }
 
+static int
+compare_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
 /*
- * The ledgers (partitions) of a topic, in partition order, allocated in the
- * caller's memory context.  Caller is inside begin_catalog_access().
+ * Sets needed[i] for each of topic_ids[i] (ascending) that 'sql' returns:
+ * a query of topic ids whose $1 is the array of topic_ids, and $2 on the
+ * 'nextra' values given.  For the maintenance pass, whose steps pick the
+ * topics of a batch that have something to do.
+ */
+void
+select_topics(const char *sql, int nextra, Oid *extra_types,
+			  Datum *extra_values, const int64 *topic_ids, int count,
+			  bool *needed)
+{
+	CatalogAccess access;
+	Oid		   *argtypes = palloc(sizeof(Oid) * (nextra + 1));
+	Datum	   *values = palloc(sizeof(Datum) * (nextra + 1));
+	Datum	   *ids = palloc(sizeof(Datum) * Max(count, 1));
+
+	for (int i = 0; i < count; i++)
+		ids[i] = Int64GetDatum(topic_ids[i]);
+	argtypes[0] = INT8ARRAYOID;
+	values[0] = PointerGetDatum(int8_array(ids, count));
+	for (int i = 0; i < nextra; i++)
+	{
+		argtypes[i + 1] = extra_types[i];
+		values[i + 1] = extra_values[i];
+	}
+	begin_catalog_access(&access);
+	run_catalog_sql(sql, nextra + 1, argtypes, values, NULL, true);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int64		topic_id = result_int64(r, 1, &isnull);
+		int64	   *found = bsearch(&topic_id, topic_ids, count, sizeof(int64),
+									compare_int64);
+
+		if (!isnull && found != NULL)
+			needed[found - topic_ids] = true;
+	}
+	end_catalog_access(&access);
+}
+
+/*
+ * The ledgers (partitions) of a topic, in partition order.  Caller is inside
+ * begin_catalog_access(); the array is allocated in the memory context that
+ * was current before it, so it outlives end_catalog_access().
  */
 LedgerInfo *
 topic_ledgers(int64 topic_id, int *count)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(topic_id)};
-	MemoryContext caller = CurrentMemoryContext;
 	LedgerInfo *ledgers;
 
 	run_catalog_sql("SELECT ledger_id, partition_index, segment_entries"
@@ -1560,7 +1609,7 @@ topic_ledgers(int64 topic_id, int *count)
 					" ORDER BY partition_index",
 					1, argtypes, values, NULL, true);
 	*count = (int) SPI_processed;
-	ledgers = MemoryContextAlloc(caller, sizeof(LedgerInfo) * Max(*count, 1));
+	ledgers = SPI_palloc(sizeof(LedgerInfo) * Max(*count, 1));
 	for (int i = 0; i < *count; i++)
 	{
 		bool		isnull;
@@ -1575,15 +1624,15 @@ topic_ledgers(int64 topic_id, int *count)
 }
 
 /*
- * The segments of a ledger that exist, oldest first, allocated in the
- * caller's memory context.  Caller is inside begin_catalog_access().
+ * The segments of a ledger that exist, oldest first.  Caller is inside
+ * begin_catalog_access(); the array is allocated in the memory context that
+ * was current before it, so it outlives end_catalog_access().
  */
 SegmentInfo *
 ledger_segments(const LedgerInfo *ledger, int *count)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(ledger->ledger_id)};
-	MemoryContext caller = CurrentMemoryContext;
 	SegmentInfo *segments;
 
 	run_catalog_sql("SELECT segment_no, last_entry, closed_at, entries, size,"
@@ -1592,7 +1641,7 @@ ledger_segments(const LedgerInfo *ledger, int *count)
 					" ORDER BY segment_no",
 					1, argtypes, values, NULL, true);
 	*count = (int) SPI_processed;
-	segments = MemoryContextAlloc(caller, sizeof(SegmentInfo) * Max(*count, 1));
+	segments = SPI_palloc(sizeof(SegmentInfo) * Max(*count, 1));
 	for (int i = 0; i < *count; i++)
 	{
 		SegmentInfo *segment = &segments[i];

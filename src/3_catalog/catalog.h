@@ -164,6 +164,9 @@ extern bool lock_extension_now(void);
 extern bool lock_catalog_tables_now(const char *const *names, int count,
 									LOCKMODE mode);
 extern bool lock_topic_now(int64 topic_id, LOCKMODE mode);
+extern void select_topics(const char *sql, int nextra, Oid *extra_types,
+						  Datum *extra_values, const int64 *topic_ids,
+						  int count, bool *needed);
 extern LedgerInfo *topic_ledgers(int64 topic_id, int *count);
 extern SegmentInfo *ledger_segments(const LedgerInfo *ledger, int *count);
 extern void cut_segment(int64 ledger_id, int64 segment_no, int64 last_entry);

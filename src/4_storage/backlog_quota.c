@@ -486,6 +486,27 @@ apply_backlog_quota(int64 topic_id, TimestampTz now, int64 *exceeded,
 }
 
 /*
+ * Which of 'count' topics (ascending) the maintenance pass must look at for
+ * backlog quotas: those with a quota in effect, or every one while a
+ * partition of the server is flagged over a quota (a flag whose quota went
+ * must be cleared).  Sets needed[i] for topic_ids[i].
+ */
+void
+backlog_quota_select_topics(const int64 *topic_ids, int count, bool *needed)
+{
+	if (AnyBacklogQuotaState())
+	{
+		memset(needed, true, sizeof(bool) * count);
+		return;
+	}
+	select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id),"
+				  "       pulsar.effective_policy(t.topic_id, 'backlog_quota') v"
+				  " WHERE v ->> 'limit_size' IS NOT NULL"
+				  "    OR v ->> 'limit_time' IS NOT NULL",
+				  0, NULL, NULL, topic_ids, count, needed);
+}
+
+/*
  * The maintenance step: see apply_backlog_quota().  Tables locked by others
  * leave the topic for the next pass.
  */

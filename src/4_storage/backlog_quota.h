@@ -20,5 +20,7 @@ extern void check_backlog_quota(TopicInfo *topic, const LedgerInfo *ledger);
 extern void apply_backlog_quota(int64 topic_id, TimestampTz now,
 								int64 *exceeded, int64 *evicted);
 extern void backlog_quota_step(int64 topic_id);
+extern void backlog_quota_select_topics(const int64 *topic_ids, int count,
+										bool *needed);
 
 #endif							/* PULSAR_BACKLOG_QUOTA_H */

@@ -659,6 +659,24 @@ compaction_step(int64 topic_id)
 }
 
 /*
+ * Which of 'count' topics (ascending) the maintenance pass must look at for
+ * compaction: those with a compaction_threshold, and those compacted before,
+ * whose replaced views may wait to be dropped.  Sets needed[i] for
+ * topic_ids[i].
+ */
+void
+compaction_select_topics(const int64 *topic_ids, int count, bool *needed)
+{
+	select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id)"
+				  " WHERE (pulsar.effective_policy(t.topic_id, 'compaction_threshold')"
+				  "        ->> 'threshold')::bigint > 0"
+				  "    OR EXISTS (SELECT 1 FROM pulsar.ledger l"
+				  "                 JOIN pulsar.compaction c USING (ledger_id)"
+				  "                WHERE l.topic_id = t.topic_id)",
+				  0, NULL, NULL, topic_ids, count, needed);
+}
+
+/*
  * The step of the maintenance pass of the database worker.
  */
 void

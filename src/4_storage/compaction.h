@@ -42,6 +42,8 @@ extern void scan_ledger_compacted(const LedgerInfo *ledger,
 								  MessageVisitor visit, void *arg);
 extern int	compaction_step(int64 topic_id);
 extern void compaction_maintenance_step(int64 topic_id);
+extern void compaction_select_topics(const int64 *topic_ids, int count,
+									 bool *needed);
 extern void append_compaction_internals(StringInfo json,
 										const LedgerInfo *ledger);
 

@@ -451,6 +451,22 @@ message_ttl_step(int64 topic_id)
 }
 
 /*
+ * Which of 'count' topics (ascending) the maintenance pass must look at for
+ * message TTL: those with a TTL in effect and a subscription.  Sets
+ * needed[i] for topic_ids[i].
+ */
+void
+message_ttl_select_topics(const int64 *topic_ids, int count, bool *needed)
+{
+	select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id)"
+				  " WHERE (pulsar.effective_policy(t.topic_id, 'message_ttl')"
+				  "        ->> 'ttl')::bigint > 0"
+				  "   AND EXISTS (SELECT 1 FROM pulsar.subscription s"
+				  "                WHERE s.topic_id = t.topic_id)",
+				  0, NULL, NULL, topic_ids, count, needed);
+}
+
+/*
  * For the worker: subscriptions that lost consumers in transactions that
  * committed since its last cycle ('all': too many to name, so every one)
  * had a consumer until 'now'.  Rows of subscriptions gone since go, every
@@ -592,6 +608,23 @@ subscription_expiration_step(int64 topic_id)
 		return;
 	(void) expire_subscriptions(topic_id, GetCurrentTimestamp(),
 								expiry_consumers_known_since);
+}
+
+/*
+ * Which of 'count' topics (ascending) the maintenance pass must look at for
+ * subscription expiration: those with an expiration time in effect and a
+ * subscription.  Sets needed[i] for topic_ids[i].
+ */
+void
+subscription_expiration_select_topics(const int64 *topic_ids, int count,
+									  bool *needed)
+{
+	select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id)"
+				  " WHERE (pulsar.effective_policy(t.topic_id, 'subscription_expiration_time')"
+				  "        ->> 'expiration')::bigint > 0"
+				  "   AND EXISTS (SELECT 1 FROM pulsar.subscription s"
+				  "                WHERE s.topic_id = t.topic_id)",
+				  0, NULL, NULL, topic_ids, count, needed);
 }
 
 /* one topic's turn in apply_expiry_policies() */

@@ -57,11 +57,15 @@ extern bool effective_limit(int64 topic_id, const char *policy,
 							const char *field, int64 *value);
 extern int64 apply_message_ttl(int64 topic_id, TimestampTz now);
 extern void message_ttl_step(int64 topic_id);
+extern void message_ttl_select_topics(const int64 *topic_ids, int count,
+									  bool *needed);
 extern void note_subscriptions_active(const int64 *subscription_ids,
 									  int count, bool all, TimestampTz now);
 extern int64 expire_subscriptions(int64 topic_id, TimestampTz now,
 								  TimestampTz consumers_known_since);
 extern void subscription_expiration_step(int64 topic_id);
+extern void subscription_expiration_select_topics(const int64 *topic_ids,
+												  int count, bool *needed);
 extern void apply_expiry_policies(const char *tenant, const char *namespace,
 								  TimestampTz now,
 								  TimestampTz consumers_known_since,

@@ -213,6 +213,20 @@ delete_topic_if_inactive(int64 topic_id, TimestampTz now,
 }
 
 /*
+ * Which of 'count' topics (ascending) the maintenance pass must look at for
+ * deletion while inactive: those whose inactive topic policy is enabled.
+ * Sets needed[i] for topic_ids[i].
+ */
+void
+inactive_topic_select_topics(const int64 *topic_ids, int count, bool *needed)
+{
+	select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id)"
+				  " WHERE (pulsar.effective_policy(t.topic_id, 'inactive_topic_policies')"
+				  "        ->> 'enabled')::boolean",
+				  0, NULL, NULL, topic_ids, count, needed);
+}
+
+/*
  * The maintenance step: see delete_topic_if_inactive().  Tables locked by
  * others leave the topic for the next pass.
  */

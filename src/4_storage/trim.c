@@ -38,12 +38,9 @@
  */
 #include "postgres.h"
 
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
-#include "storage/lmgr.h"
 #include "utils/jsonb.h"
-#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "2_shmem/read_position.h"
@@ -246,6 +243,102 @@ trim_topic(int64 topic_id)
 	return dropped;
 }
 
+/* what trim_select_topics() reads of a partition */
+typedef struct TrimCandidate
+{
+	int64		topic_index;	/* into the batch */
+	int64		ledger_id;
+	int64		open_first;		/* first entry of its lowest open segment */
+	int64		open_end;		/* first entry after it */
+	bool		any_closed;
+	TimestampTz open_created_at;
+} TrimCandidate;
+
+/*
+ * Which of 'count' topics (ascending) the maintenance pass must trim: those
+ * with a partition that has a closed segment (to drop, once no cursor and
+ * no retention needs it), whose lowest open segment is full (to close), or,
+ * when segments close by age, whose lowest open segment holds messages and
+ * was made longer than pulsar_pg.segment_max_age ago.  Other partitions
+ * have nothing to close or drop, so idle topics cost the pass one query
+ * per batch.  Sets needed[i] for topic_ids[i].
+ */
+void
+trim_select_topics(const int64 *topic_ids, int count, bool *needed)
+{
+	CatalogAccess access;
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	Datum		values[1];
+	Datum	   *ids = palloc(sizeof(Datum) * Max(count, 1));
+	TrimCandidate *candidates;
+	int			num_candidates;
+	int			topic_index = 0;
+
+	for (int i = 0; i < count; i++)
+		ids[i] = Int64GetDatum(topic_ids[i]);
+	values[0] = PointerGetDatum(int8_array(ids, count));
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT l.topic_id, l.ledger_id, l.segment_entries,"
+					"       min(s.segment_no) FILTER (WHERE s.closed_at IS NULL),"
+					"       bool_or(s.closed_at IS NOT NULL),"
+					"       min(s.created_at) FILTER (WHERE s.closed_at IS NULL)"
+					"  FROM pulsar.ledger l JOIN pulsar.segment s USING (ledger_id)"
+					" WHERE l.topic_id = ANY ($1)"
+					" GROUP BY l.topic_id, l.ledger_id"
+					" ORDER BY l.topic_id, l.ledger_id",
+					1, argtypes, values, NULL, true);
+	num_candidates = (int) SPI_processed;
+	candidates = SPI_palloc(sizeof(TrimCandidate) * Max(num_candidates, 1));
+	for (int r = 0; r < num_candidates; r++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		TrimCandidate *candidate = &candidates[r];
+		bool		isnull;
+		int64		topic_id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+		int64		segment_entries = DatumGetInt64(SPI_getbinval(tuple, desc, 3, &isnull));
+		Datum		value;
+
+		/* rows come in the batch's order */
+		while (topic_ids[topic_index] != topic_id)
+			topic_index++;
+		candidate->topic_index = topic_index;
+		candidate->ledger_id = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+		value = SPI_getbinval(tuple, desc, 4, &isnull);
+		candidate->open_first = isnull ? -1 : DatumGetInt64(value) * segment_entries;
+		candidate->open_end = candidate->open_first + segment_entries;
+		candidate->any_closed = DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull));
+		value = SPI_getbinval(tuple, desc, 6, &isnull);
+		candidate->open_created_at = isnull ? 0 : DatumGetTimestampTz(value);
+	}
+	end_catalog_access(&access);
+
+	for (int r = 0; r < num_candidates; r++)
+	{
+		TrimCandidate *candidate = &candidates[r];
+		int64		next_entry;
+
+		if (needed[candidate->topic_index])
+			continue;
+		if (candidate->any_closed)
+		{
+			needed[candidate->topic_index] = true;
+			continue;
+		}
+		if (candidate->open_first < 0)
+			continue;
+		PeekPositionsUntracked(candidate->ledger_id, load_next_entry,
+							   &next_entry, NULL);
+		if (next_entry >= candidate->open_end ||
+			(pulsar_segment_max_age_s > 0 &&
+			 next_entry > candidate->open_first &&
+			 TimestampDifferenceExceeds(candidate->open_created_at,
+										GetCurrentTimestamp(),
+										pulsar_segment_max_age_s * 1000)))
+			needed[candidate->topic_index] = true;
+	}
+}
+
 /*
  * The backlog of a subscription in a ledger up to 'last', in entries:
  * those not acknowledged from its mark-delete position on, without the
@@ -323,24 +416,4 @@ ledger_storage_size(int64 topic_id, const LedgerInfo *ledger,
 									  (segments[i].last_entry - first + 1));
 	}
 	end_catalog_access(&access);
-}
-
-/*
- * trim_topic() for an administrator's call: it waits for the tables a
- * trim needs rather than leaving the topic for the next pass, so that a
- * segment worker creating the next segment at that moment does not make
- * the call do nothing.  Only the worker must never wait.
- */
-int64
-trim_topic_waiting(int64 topic_id)
-{
-	Oid			schema = get_namespace_oid("pulsar", false);
-
-	for (int i = 0; i < lengthof(trim_read_tables); i++)
-		LockRelationOid(get_relname_relid(trim_read_tables[i], schema),
-						AccessShareLock);
-	for (int i = 0; i < lengthof(trim_write_tables); i++)
-		LockRelationOid(get_relname_relid(trim_write_tables[i], schema),
-						RowExclusiveLock);
-	return trim_topic(topic_id);
 }

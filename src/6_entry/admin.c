@@ -146,5 +146,5 @@ pulsar_trim_topic(PG_FUNCTION_ARGS)
 				 errmsg("cannot trim one partition of topic \"%s\"",
 						topic_name_string(&name, NOT_A_PARTITION)),
 				 errhint("Trim the partitioned topic as a whole.")));
-	PG_RETURN_INT64(trim_topic_waiting(topic->topic_id));
+	PG_RETURN_INT64(trim_topic(topic->topic_id));
 }

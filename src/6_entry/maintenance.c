@@ -5,13 +5,19 @@
  *	  pulsar_pg.maintenance_interval it applies the storage policies to each
  *	  topic (DESIGN invariant 9).
  *
- * A pass walks the topics in id order, a batch of ids at a time, and runs
- * each step for each topic in a transaction of its own with an error
+ * A pass walks the topics in id order, a batch of ids at a time.  For each
+ * batch, a step first picks in one query the topics it has something to do
+ * for (a trim, those with more than their open segment), so that idle
+ * topics cost a query per batch rather than a transaction per topic.  Then
+ * it runs for each topic picked in a transaction of its own with an error
  * boundary: a topic whose step fails is logged and left for the next pass,
  * and the pass goes on with the next one.  The steps live in lower layers
  * (4_storage) and never wait for a lock a user transaction may hold: they
  * take locks conditionally, and what they cannot lock now they leave for
  * the next pass (DESIGN invariant 6a).
+ *
+ * A pass begins by removing the grants of roles dropped since the last
+ * one (roles belong to the whole cluster, grants to this database).
  *
  * A pass gives the worker back control after MAINTENANCE_SLICE_MS, so that
  * notifications and timers are not held up by a pass over many topics; the
@@ -34,6 +40,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "3_catalog/authz.h"
 #include "3_catalog/catalog.h"
 #include "4_storage/backlog_quota.h"
 #include "4_storage/compaction.h"
@@ -49,10 +56,19 @@
 
 typedef void (*MaintenanceStepFunction) (int64 topic_id);
 
+/*
+ * Picks the topics of a batch that a step has something to do for: sets
+ * needed[i] for topic_ids[i] (ascending).  A step without one runs for
+ * every topic.
+ */
+typedef void (*MaintenanceStepSelect) (const int64 *topic_ids, int count,
+									   bool *needed);
+
 typedef struct MaintenanceStep
 {
 	const char *name;
 	MaintenanceStepFunction apply;
+	MaintenanceStepSelect select;
 } MaintenanceStep;
 
 /*
@@ -69,13 +85,16 @@ typedef struct MaintenanceStep
 static void trim_step(int64 topic_id);
 
 static const MaintenanceStep maintenance_steps[] = {
-	{"message TTL", message_ttl_step},
-	{"subscription expiration", subscription_expiration_step},
-	{"backlog quota", backlog_quota_step},
-	{"trim", trim_step},
-	{"compaction", compaction_maintenance_step},
-	{"inactive topic", inactive_topic_step},
+	{"message TTL", message_ttl_step, message_ttl_select_topics},
+	{"subscription expiration", subscription_expiration_step,
+	subscription_expiration_select_topics},
+	{"backlog quota", backlog_quota_step, backlog_quota_select_topics},
+	{"trim", trim_step, trim_select_topics},
+	{"compaction", compaction_maintenance_step, compaction_select_topics},
+	{"inactive topic", inactive_topic_step, inactive_topic_select_topics},
 };
+
+#define NUM_MAINTENANCE_STEPS lengthof(maintenance_steps)
 
 static void
 trim_step(int64 topic_id)
@@ -88,11 +107,13 @@ int			pulsar_maintenance_interval_ms = 60000;
 /* where the pass in progress is: the topics of the batch not yet done */
 static MemoryContext pass_context = NULL;
 static int64 *batch = NULL;
+static bool *batch_needs[NUM_MAINTENANCE_STEPS];	/* [step][topic] */
 static int	batch_size = 0;
 static int	batch_next = 0;
 static int64 last_topic_id = -1;	/* -1: no pass in progress */
 static TimestampTz pass_started = 0;
 static int64 pass_topics = 0;
+static int64 pass_steps = 0;	/* steps run for a topic */
 static struct rusage pass_usage;	/* at its start */
 static Size pass_peak_memory = 0;
 
@@ -204,6 +225,49 @@ load_batch_body(void *arg)
 	end_catalog_access(&access);
 }
 
+typedef struct SelectContext
+{
+	const MaintenanceStep *step;
+	bool	   *needed;
+} SelectContext;
+
+static void
+select_body(void *arg)
+{
+	SelectContext *context = arg;
+
+	if (lock_extension_now() && maintenance_tables_current())
+		context->step->select(batch, batch_size, context->needed);
+}
+
+/*
+ * Which topics of the batch each step runs for.  A step whose choice fails
+ * (logged) runs for every topic of the batch, as a step without one does.
+ */
+static void
+select_batch_steps(void)
+{
+	for (int s = 0; s < NUM_MAINTENANCE_STEPS; s++)
+	{
+		SelectContext context;
+
+		context.step = &maintenance_steps[s];
+		context.needed = batch_needs[s];
+		memset(context.needed, 0, sizeof(bool) * batch_size);
+		if (context.step->select == NULL ||
+			!run_in_transaction(select_body, &context))
+			memset(context.needed, true, sizeof(bool) * batch_size);
+	}
+}
+
+/* the grants of roles dropped since the last pass */
+static void
+forget_dropped_roles_body(void *arg)
+{
+	if (lock_extension_now() && maintenance_tables_current())
+		(void) authz_forget_dropped_roles();
+}
+
 /* user and system CPU time of a usage, in milliseconds */
 static long
 cpu_ms(const struct rusage *usage)
@@ -243,6 +307,9 @@ maintenance_run_pass(void)
 											 ALLOCSET_DEFAULT_SIZES);
 		batch = MemoryContextAlloc(TopMemoryContext,
 								   sizeof(int64) * MAINTENANCE_BATCH);
+		for (int s = 0; s < NUM_MAINTENANCE_STEPS; s++)
+			batch_needs[s] = MemoryContextAlloc(TopMemoryContext,
+												sizeof(bool) * MAINTENANCE_BATCH);
 	}
 	if (last_topic_id < 0)
 	{
@@ -251,8 +318,12 @@ maintenance_run_pass(void)
 		batch_next = 0;
 		pass_started = started;
 		pass_topics = 0;
+		pass_steps = 0;
 		pass_peak_memory = 0;
 		getrusage(RUSAGE_SELF, &pass_usage);
+		MemoryContextReset(pass_context);
+		MemoryContextSwitchTo(pass_context);
+		(void) run_in_transaction(forget_dropped_roles_body, NULL);
 	}
 
 	pgstat_report_activity(STATE_RUNNING, "pulsar_pg maintenance pass");
@@ -268,15 +339,21 @@ maintenance_run_pass(void)
 			/* topics locked or failing: the next pass starts over */
 			if (!run_in_transaction(load_batch_body, NULL) || batch_size <= 0)
 				break;
+			MemoryContextReset(pass_context);
+			select_batch_steps();
 		}
-		context.topic_id = batch[batch_next++];
-		for (int i = 0; i < lengthof(maintenance_steps); i++)
+		context.topic_id = batch[batch_next];
+		for (int i = 0; i < NUM_MAINTENANCE_STEPS; i++)
 		{
+			if (!batch_needs[i][batch_next])
+				continue;
 			context.step = &maintenance_steps[i];
 			MemoryContextReset(pass_context);
 			MemoryContextSwitchTo(pass_context);
 			(void) run_in_transaction(run_step_body, &context);
+			pass_steps++;
 		}
+		batch_next++;
 		last_topic_id = context.topic_id;
 		pass_topics++;
 		pass_peak_memory = Max(pass_peak_memory,
@@ -299,12 +376,12 @@ maintenance_run_pass(void)
 
 		getrusage(RUSAGE_SELF, &usage);
 		ereport(DEBUG1,
-				(errmsg_internal("pulsar_pg maintenance pass: " INT64_FORMAT " topics in %ld ms, CPU %ld ms, peak memory %zu bytes",
+				(errmsg_internal("pulsar_pg maintenance pass: " INT64_FORMAT " topics in %ld ms, CPU %ld ms, peak memory %zu bytes, " INT64_FORMAT " steps run",
 								 pass_topics,
 								 TimestampDifferenceMilliseconds(pass_started,
 																 GetCurrentTimestamp()),
 								 cpu_ms(&usage) - cpu_ms(&pass_usage),
-								 pass_peak_memory)));
+								 pass_peak_memory, pass_steps)));
 	}
 	maintenance_reset();
 	pgstat_report_stat(false);
