@@ -227,6 +227,42 @@ load_extension_owner(void)
 	return owner;
 }
 
+/* Reads the authorization tables into the cache. */
+static void
+load_authz_tables(void)
+{
+	CatalogAccess access;
+
+	begin_catalog_access(&access);
+	run_catalog_sql("SELECT name, pg_catalog.unnest(admin_roles)::pg_catalog.oid"
+					"  FROM pulsar.tenant",
+					0, NULL, NULL, NULL, true);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		cache_add(cache_entry(KIND_ADMINS, result_text(i, 1), "", "", true),
+				  result_oid(i, 2), 0);
+	run_catalog_sql("SELECT tenant, namespace, topic, grantee::pg_catalog.oid,"
+					"       'produce' OPERATOR(pg_catalog.=) ANY (actions),"
+					"       'consume' OPERATOR(pg_catalog.=) ANY (actions)"
+					"  FROM pulsar.permission",
+					0, NULL, NULL, NULL, true);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		cache_add(cache_entry(KIND_GRANTS, result_text(i, 1),
+							  result_text(i, 2), result_text(i, 3), true),
+				  result_oid(i, 4),
+				  (result_bool(i, 5) ? AUTHZ_PRODUCE : 0) |
+				  (result_bool(i, 6) ? AUTHZ_CONSUME : 0));
+	run_catalog_sql("SELECT tenant, namespace, subscription,"
+					"       grantee::pg_catalog.oid"
+					"  FROM pulsar.subscription_permission",
+					0, NULL, NULL, NULL, true);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		cache_add(cache_entry(KIND_SUBSCRIPTION, result_text(i, 1),
+							  result_text(i, 2), result_text(i, 3), true),
+				  result_oid(i, 4), 0);
+	any_subscription_rules = SPI_processed > 0;
+	end_catalog_access(&access);
+}
+
 /*
  * Rebuilds the copy of the authorization tables if an invalidation marked
  * it stale.  Pending invalidations are taken in first.
@@ -234,7 +270,6 @@ load_extension_owner(void)
 static void
 ensure_authz_cache(void)
 {
-	CatalogAccess access;
 	HASHCTL		info;
 	Oid			schema;
 
@@ -265,46 +300,28 @@ ensure_authz_cache(void)
 	cache_valid = true;
 	authz_generation++;
 	any_subscription_rules = false;
-	extension_owner = load_extension_owner();
-	schema = get_namespace_oid("pulsar", true);
-	permission_relid = OidIsValid(schema) ?
-		get_relname_relid("permission", schema) : InvalidOid;
-	tables_present = OidIsValid(permission_relid);
-	if (!tables_present)
+	/* a load cut short (a cancel, a lock timeout) must not count as whole */
+	PG_TRY();
 	{
-		/* look again next time: the update creates them without telling */
-		cache_valid = false;
-		return;
+		extension_owner = load_extension_owner();
+		schema = get_namespace_oid("pulsar", true);
+		permission_relid = OidIsValid(schema) ?
+			get_relname_relid("permission", schema) : InvalidOid;
+		tables_present = OidIsValid(permission_relid);
+		if (tables_present)
+			load_authz_tables();
+		else
+		{
+			/* look again next time: the update creates them without telling */
+			cache_valid = false;
+		}
 	}
-
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT name, pg_catalog.unnest(admin_roles)::pg_catalog.oid"
-					"  FROM pulsar.tenant",
-					0, NULL, NULL, NULL, true);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		cache_add(cache_entry(KIND_ADMINS, result_text(i, 1), "", "", true),
-				  result_oid(i, 2), 0);
-	run_catalog_sql("SELECT tenant, namespace, topic, grantee::pg_catalog.oid,"
-					"       'produce' OPERATOR(pg_catalog.=) ANY (actions),"
-					"       'consume' OPERATOR(pg_catalog.=) ANY (actions)"
-					"  FROM pulsar.permission",
-					0, NULL, NULL, NULL, true);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		cache_add(cache_entry(KIND_GRANTS, result_text(i, 1),
-							  result_text(i, 2), result_text(i, 3), true),
-				  result_oid(i, 4),
-				  (result_bool(i, 5) ? AUTHZ_PRODUCE : 0) |
-				  (result_bool(i, 6) ? AUTHZ_CONSUME : 0));
-	run_catalog_sql("SELECT tenant, namespace, subscription,"
-					"       grantee::pg_catalog.oid"
-					"  FROM pulsar.subscription_permission",
-					0, NULL, NULL, NULL, true);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		cache_add(cache_entry(KIND_SUBSCRIPTION, result_text(i, 1),
-							  result_text(i, 2), result_text(i, 3), true),
-				  result_oid(i, 4), 0);
-	any_subscription_rules = SPI_processed > 0;
-	end_catalog_access(&access);
+	PG_CATCH();
+	{
+		cache_valid = false;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 }
 
 /*

@@ -295,7 +295,6 @@ static SPIPlanPtr
 catalog_plan(const char *sql, int nargs, Oid *argtypes)
 {
 	CatalogPlan *entry;
-	bool		found;
 
 	if (CatalogPlans == NULL)
 	{
@@ -306,18 +305,17 @@ catalog_plan(const char *sql, int nargs, Oid *argtypes)
 		CatalogPlans = hash_create("pulsar_pg catalog plans", 64, &info,
 								   HASH_ELEM | HASH_BLOBS);
 	}
-	entry = hash_search(CatalogPlans, &sql, HASH_ENTER, &found);
-	if (!found)
+	entry = hash_search(CatalogPlans, &sql, HASH_FIND, NULL);
+	if (entry == NULL)
 	{
+		/* entered once prepared: SPI_prepare() may fail (a cancel, a lock) */
 		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
 
 		if (plan == NULL)
-		{
-			hash_search(CatalogPlans, &sql, HASH_REMOVE, NULL);
 			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
 				 SPI_result_code_string(SPI_result));
-		}
 		SPI_keepplan(plan);
+		entry = hash_search(CatalogPlans, &sql, HASH_ENTER, NULL);
 		entry->plan = plan;
 	}
 	return entry->plan;

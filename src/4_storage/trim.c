@@ -250,6 +250,7 @@ typedef struct TrimCandidate
 	int64		ledger_id;
 	int64		open_first;		/* first entry of its lowest open segment */
 	int64		open_end;		/* first entry after it */
+	bool		later_segments; /* it has a successor: it may be full */
 	bool		any_closed;
 	TimestampTz open_created_at;
 } TrimCandidate;
@@ -257,7 +258,8 @@ typedef struct TrimCandidate
 /*
  * Which of 'count' topics (ascending) the maintenance pass must trim: those
  * with a partition that has a closed segment (to drop, once no cursor and
- * no retention needs it), whose lowest open segment is full (to close), or,
+ * no retention needs it), whose lowest open segment is full (to close:
+ * then a later segment exists, made before that one filled), or,
  * when segments close by age, whose lowest open segment holds messages and
  * was made longer than pulsar_pg.segment_max_age ago.  Other partitions
  * have nothing to close or drop, so idle topics cost the pass one query
@@ -281,7 +283,8 @@ trim_select_topics(const int64 *topic_ids, int count, bool *needed)
 	run_catalog_sql("SELECT l.topic_id, l.ledger_id, l.segment_entries,"
 					"       min(s.segment_no) FILTER (WHERE s.closed_at IS NULL),"
 					"       bool_or(s.closed_at IS NOT NULL),"
-					"       min(s.created_at) FILTER (WHERE s.closed_at IS NULL)"
+					"       min(s.created_at) FILTER (WHERE s.closed_at IS NULL),"
+					"       count(*) FILTER (WHERE s.closed_at IS NULL) > 1"
 					"  FROM pulsar.ledger l JOIN pulsar.segment s USING (ledger_id)"
 					" WHERE l.topic_id = ANY ($1)"
 					" GROUP BY l.topic_id, l.ledger_id"
@@ -310,6 +313,7 @@ trim_select_topics(const int64 *topic_ids, int count, bool *needed)
 		candidate->any_closed = DatumGetBool(SPI_getbinval(tuple, desc, 5, &isnull));
 		value = SPI_getbinval(tuple, desc, 6, &isnull);
 		candidate->open_created_at = isnull ? 0 : DatumGetTimestampTz(value);
+		candidate->later_segments = DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull));
 	}
 	end_catalog_access(&access);
 
@@ -317,6 +321,7 @@ trim_select_topics(const int64 *topic_ids, int count, bool *needed)
 	{
 		TrimCandidate *candidate = &candidates[r];
 		int64		next_entry;
+		bool		aged;
 
 		if (needed[candidate->topic_index])
 			continue;
@@ -325,16 +330,18 @@ trim_select_topics(const int64 *topic_ids, int count, bool *needed)
 			needed[candidate->topic_index] = true;
 			continue;
 		}
-		if (candidate->open_first < 0)
+		aged = pulsar_segment_max_age_s > 0 &&
+			TimestampDifferenceExceeds(candidate->open_created_at,
+									   GetCurrentTimestamp(),
+									   pulsar_segment_max_age_s * 1000);
+		/* the position is read only where it can tell */
+		if (candidate->open_first < 0 ||
+			(!candidate->later_segments && !aged))
 			continue;
 		PeekPositionsUntracked(candidate->ledger_id, load_next_entry,
 							   &next_entry, NULL);
-		if (next_entry >= candidate->open_end ||
-			(pulsar_segment_max_age_s > 0 &&
-			 next_entry > candidate->open_first &&
-			 TimestampDifferenceExceeds(candidate->open_created_at,
-										GetCurrentTimestamp(),
-										pulsar_segment_max_age_s * 1000)))
+		if ((candidate->later_segments && next_entry >= candidate->open_end) ||
+			(aged && next_entry > candidate->open_first))
 			needed[candidate->topic_index] = true;
 	}
 }
