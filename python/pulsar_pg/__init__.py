@@ -24,7 +24,7 @@ from .consumer import Consumer, Transaction
 from .producer import Producer
 from .reader import Reader
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 
 __all__ = ["Client", "Producer", "Consumer", "Reader", "Transaction", "Message",
            "MessageId", "ConsumerType", "InitialPosition", "ConsumerDeadLetterPolicy",

@@ -81,3 +81,12 @@ def test_server_errors_carry_their_sqlstate(client):
     with pytest.raises(pulsar.InvalidTopicName) as info:
         client.create_producer("bad topic!").send(b"x")
     assert info.value.sqlstate == "42602"
+
+
+def test_version_is_the_extensions(dsn):
+    import psycopg
+    with psycopg.connect(dsn) as conn:
+        installed = conn.execute(
+            "SELECT extversion FROM pg_extension WHERE extname = 'pulsar_pg'"
+        ).fetchone()[0]
+    assert pulsar.__version__ == installed
