@@ -33,6 +33,9 @@ OBJS = \
 	src/4_storage/subscription.o \
 	src/4_storage/pending.o \
 	src/4_storage/trim.o \
+	src/4_storage/expiry.o \
+	src/4_storage/backlog_quota.o \
+	src/4_storage/inactive_topic.o \
 	src/5_dispatch/dispatch.o \
 	src/6_entry/admin.o \
 	src/6_entry/ack.o \
@@ -40,6 +43,7 @@ OBJS = \
 	src/6_entry/access.o \
 	src/6_entry/compact.o \
 	src/6_entry/policies.o \
+	src/6_entry/expire.o \
 	src/6_entry/read.o \
 	src/6_entry/receive.o \
 	src/6_entry/send.o \

@@ -242,7 +242,7 @@ permission_action(const char *usage, const char *action, const char *target,
  *			  grant-subscription-permission|revoke-subscription-permission
  */
 int
-cmd_namespaces(int argc, char **argv)
+cmd_namespace_permissions(int argc, char **argv)
 {
 	AdminOptions opts;
 	const char *namespace;
@@ -277,6 +277,18 @@ cmd_namespaces(int argc, char **argv)
 	else
 		cli_usage_error(namespaces_usage, "unknown action \"%s\"", action);
 	return 0;
+}
+
+/*
+ * Whether "namespaces ACTION" is one of the permission actions of this file
+ * (the other namespaces actions, the policies, are namespaces.c's).
+ */
+bool
+is_namespace_permission_action(const char *action)
+{
+	return is_topic_permission_action(action) ||
+		strcmp(action, "grant-subscription-permission") == 0 ||
+		strcmp(action, "revoke-subscription-permission") == 0;
 }
 
 /*

@@ -2,9 +2,10 @@
  *
  * pulsar-pg.c
  *	  The pulsar-pg command-line client: the command line, and the commands
- *	  produce, consume, read, topics, namespace policies and stats.  The
- *	  benchmarks (perf) live in perf.c, connections and waiting in conn.c,
- *	  the permission commands in admin.c.
+ *	  produce, consume, read, topics, namespace limits and stats.  The
+ *	  benchmarks (perf) live in perf.c, the namespace storage policies
+ *	  (namespaces) in namespaces.c, connections and waiting in conn.c, the
+ *	  permission commands in admin.c.
  *
  * Every command talks to the extension only through its SQL functions
  * (pulsar.send, subscribe, receive, ack, read, list_topics, create_topic,
@@ -54,8 +55,12 @@ static const char *main_usage =
 "                           who may produce to or consume a topic\n"
 "  namespaces grant-permission|revoke-permission|permissions|...\n"
 "                           who may produce to or consume a namespace\n"
-"  namespaces set-max-topics-per-namespace|...|set-publish-rate|policies\n"
-"                           set a namespace's limits, show its policies\n"
+"  namespaces policies|set-retention|set-message-ttl|...\n"
+"                           a namespace's storage policies: retention, message\n"
+"                           TTL, backlog quota, subscription expiration,\n"
+"                           inactive topics, compaction threshold\n"
+"  namespaces set-max-topics-per-namespace|...|set-publish-rate\n"
+"                           set a namespace's limits\n"
 "  tenants create|update|list\n"
 "                           tenants and their admin roles\n"
 "  stats TOPIC              statistics of a topic and its subscriptions\n"
@@ -70,7 +75,8 @@ static const char *main_usage =
 "  -?, --help               show this help and exit\n"
 "\n"
 "\"pulsar-pg COMMAND --help\" shows a command's options.  --dbname is also\n"
-"accepted after the command (-d too, except in perf, where -d is the duration).\n";
+"accepted after the command (-d too, except in perf, where -d is the duration,\n"
+"and in namespaces set-inactive-topic-policies, where it disables).\n";
 
 static const char *produce_usage =
 "Usage:\n"
@@ -159,9 +165,8 @@ static const char *topics_usage =
 "  -d, --dbname=CONNINFO    database to connect to\n"
 "  -?, --help               show this help and exit\n";
 
-static const char *namespace_policies_usage =
+static const char *namespace_limits_usage =
 "Usage:\n"
-"  pulsar-pg namespaces policies TENANT/NAMESPACE\n"
 "  pulsar-pg namespaces set-max-topics-per-namespace TENANT/NAMESPACE -t N\n"
 "  pulsar-pg namespaces set-max-subscriptions-per-topic TENANT/NAMESPACE -m N\n"
 "  pulsar-pg namespaces set-max-consumers-per-topic TENANT/NAMESPACE -c N\n"
@@ -172,8 +177,8 @@ static const char *namespace_policies_usage =
 "\n"
 "The set-* actions call the pulsar.set_* functions of the same names: 0 is\n"
 "no limit; a rate left out is no limit.  The namespace's limits apply to\n"
-"its topics unless a topic sets its own.  policies prints\n"
-"pulsar.get_policies.\n"
+"its topics unless a topic sets its own; \"pulsar-pg namespaces policies\"\n"
+"shows them.\n"
 "\n"
 "Options:\n"
 "  -t, --max-topics-per-namespace=N\n"
@@ -967,21 +972,22 @@ static const NamespaceAction namespace_actions[] = {
 	{"msg-dispatch-rate", "byte-dispatch-rate"}, true},
 };
 
-/* Whether "namespaces ACTION" is one of the policy actions of this file. */
+/* Whether "namespaces ACTION" is one of the limit actions of this file. */
 static bool
-is_namespace_policy_action(const char *action)
+is_namespace_limit_action(const char *action)
 {
 	for (int i = 0; i < lengthof(namespace_actions); i++)
 		if (strcmp(action, namespace_actions[i].action) == 0)
 			return true;
-	return strcmp(action, "policies") == 0;
+	return false;
 }
 
 /*
- * namespaces policies TENANT/NAMESPACE | set-... TENANT/NAMESPACE OPTIONS
+ * namespaces set-max-...|set-publish-rate|set-dispatch-rate TENANT/NAMESPACE
+ * OPTIONS; "namespaces policies", in namespaces.c, shows them
  */
 static int
-cmd_namespace_policies(int argc, char **argv)
+cmd_namespace_limits(int argc, char **argv)
 {
 	const NamespaceAction *chosen = NULL;
 	struct option long_options[6];
@@ -994,15 +1000,15 @@ cmd_namespace_policies(int argc, char **argv)
 
 	/* the action comes first, so that its options can be known */
 	if (argc < 2)
-		cli_usage_error(namespace_policies_usage, "the action is missing: policies or set-...");
+		cli_usage_error(namespace_limits_usage, "the action is missing: set-...");
 	action = argv[1];
 	if (strcmp(action, "-?") == 0 || strcmp(action, "--help") == 0)
-		cli_print_help(namespace_policies_usage);
+		cli_print_help(namespace_limits_usage);
 	for (int i = 0; i < lengthof(namespace_actions); i++)
 		if (strcmp(action, namespace_actions[i].action) == 0)
 			chosen = &namespace_actions[i];
-	if (chosen == NULL && strcmp(action, "policies") != 0)
-		cli_usage_error(namespace_policies_usage, "unknown action \"%s\"", action);
+	if (chosen == NULL)
+		cli_usage_error(namespace_limits_usage, "unknown action \"%s\"", action);
 
 	memset(long_options, 0, sizeof(long_options));
 	long_options[0] = (struct option)
@@ -1013,18 +1019,15 @@ cmd_namespace_policies(int argc, char **argv)
 	{
 		"help", no_argument, NULL, OPT_HELP
 	};
-	if (chosen != NULL)
+	long_options[2] = (struct option)
 	{
-		long_options[2] = (struct option)
+		chosen->long_options[0], required_argument, NULL, chosen->short_option
+	};
+	if (chosen->rate)
+		long_options[3] = (struct option)
 		{
-			chosen->long_options[0], required_argument, NULL, chosen->short_option
+			chosen->long_options[1], required_argument, NULL, 'b'
 		};
-		if (chosen->rate)
-			long_options[3] = (struct option)
-			{
-				chosen->long_options[1], required_argument, NULL, 'b'
-			};
-	}
 
 	cli_reset_getopt();
 	argc--;
@@ -1035,51 +1038,40 @@ cmd_namespace_policies(int argc, char **argv)
 		if (c == 'd')
 			cli_conninfo = optarg;
 		else if (c == OPT_HELP)
-			cli_print_help(namespace_policies_usage);
+			cli_print_help(namespace_limits_usage);
 		else if (c == '?')
-			cli_help_or_bad_option(argv, namespace_policies_usage);
-		else if (chosen != NULL && c == chosen->short_option)
-			values[1] = psprintf("%ld", cli_parse_long(namespace_policies_usage,
+			cli_help_or_bad_option(argv, namespace_limits_usage);
+		else if (c == chosen->short_option)
+			values[1] = psprintf("%ld", cli_parse_long(namespace_limits_usage,
 													   chosen->long_options[0],
 													   optarg, 0, chosen->rate ? LONG_MAX : INT_MAX));
-		else if (chosen != NULL && chosen->rate && c == 'b')
-			values[2] = psprintf("%ld", cli_parse_long(namespace_policies_usage,
+		else if (chosen->rate && c == 'b')
+			values[2] = psprintf("%ld", cli_parse_long(namespace_limits_usage,
 													   chosen->long_options[1],
 													   optarg, 0, LONG_MAX));
 		else
-			cli_usage_error(namespace_policies_usage, "namespaces %s takes no -%c", action, c);
+			cli_usage_error(namespace_limits_usage, "namespaces %s takes no -%c", action, c);
 	}
 	if (optind >= argc)
-		cli_usage_error(namespace_policies_usage, "the namespace is missing");
+		cli_usage_error(namespace_limits_usage, "the namespace is missing");
 	namespace = argv[optind++];
 	if (optind < argc)
-		cli_usage_error(namespace_policies_usage, "too many arguments, starting with \"%s\"", argv[optind]);
+		cli_usage_error(namespace_limits_usage, "too many arguments, starting with \"%s\"", argv[optind]);
 	values[0] = namespace;
 
-	if (chosen == NULL)
-	{
-		conn = cli_connect();
-		res = cli_query(conn, "SELECT jsonb_pretty(pulsar.get_policies($1))", 1, values);
-		if (res == NULL)
-			cli_die_result(conn, NULL);
-		printf("%s\n", PQgetvalue(res, 0, 0));
-	}
-	else
-	{
-		if (!chosen->rate && values[1] == NULL)
-			cli_usage_error(namespace_policies_usage, "namespaces %s needs --%s",
-							action, chosen->long_options[0]);
-		conn = cli_connect();
-		res = cli_query(conn,
-						psprintf(chosen->rate ?
-								 "SELECT pulsar.%s($1, $2::bigint, $3::bigint)" :
-								 "SELECT pulsar.%s($1, $2::int)",
-								 chosen->function),
-						chosen->rate ? 3 : 2, values);
-		if (res == NULL)
-			cli_die_result(conn, NULL);
-		printf("%s of %s set\n", chosen->action + strlen("set-"), namespace);
-	}
+	if (!chosen->rate && values[1] == NULL)
+		cli_usage_error(namespace_limits_usage, "namespaces %s needs --%s",
+						action, chosen->long_options[0]);
+	conn = cli_connect();
+	res = cli_query(conn,
+					psprintf(chosen->rate ?
+							 "SELECT pulsar.%s($1, $2::bigint, $3::bigint)" :
+							 "SELECT pulsar.%s($1, $2::int)",
+							 chosen->function),
+					chosen->rate ? 3 : 2, values);
+	if (res == NULL)
+		cli_die_result(conn, NULL);
+	printf("%s of %s set\n", chosen->action + strlen("set-"), namespace);
 	PQclear(res);
 	PQfinish(conn);
 	return 0;
@@ -1418,10 +1410,13 @@ main(int argc, char **argv)
 	if (strcmp(command, "topics") == 0)
 		return cmd_topics(argc, argv);
 	if (strcmp(command, "namespaces") == 0 && argc > 1 &&
-		is_namespace_policy_action(argv[1]))
-		return cmd_namespace_policies(argc, argv);
+		is_namespace_permission_action(argv[1]))
+		return cmd_namespace_permissions(argc, argv);
+	if (strcmp(command, "namespaces") == 0 && argc > 1 &&
+		is_namespace_limit_action(argv[1]))
+		return cmd_namespace_limits(argc, argv);
 	if (strcmp(command, "namespaces") == 0)
-		return cmd_namespaces(argc, argv);
+		return namespaces_main(argc, argv);
 	if (strcmp(command, "tenants") == 0)
 		return cmd_tenants(argc, argv);
 	if (strcmp(command, "stats") == 0)

@@ -7,7 +7,8 @@
  * reporting, waiting on a socket), signals and clocks; pulsar-pg.c owns
  * the command line and the simple commands; perf.c owns the benchmarks;
  * histogram.c the latency histograms they report; admin.c the tenants,
- * namespaces and topic permission commands.
+ * namespaces and topic permission commands; namespaces.c the namespace
+ * policies.
  *
  *-------------------------------------------------------------------------
  */
@@ -54,7 +55,8 @@ extern char *cli_quote_ident(PGconn *conn, const char *name);
 
 /* admin.c */
 extern int	cmd_tenants(int argc, char **argv);
-extern int	cmd_namespaces(int argc, char **argv);
+extern int	cmd_namespace_permissions(int argc, char **argv);
+extern bool is_namespace_permission_action(const char *action);
 extern int	cmd_topic_permissions(int argc, char **argv);
 extern bool is_topic_permission_action(const char *action);
 
@@ -71,6 +73,9 @@ extern long cli_parse_long(const char *usage, const char *option,
 						   const char *value, long min, long max);
 extern double cli_parse_double(const char *usage, const char *option,
 							   const char *value, double min, double max);
+
+/* namespaces.c */
+extern int	namespaces_main(int argc, char **argv);
 
 /* perf.c */
 extern int	perf_main(int argc, char **argv);

@@ -444,3 +444,59 @@ GRANT EXECUTE ON FUNCTION
 TO PUBLIC;
 
 -- end of limits
+
+--------------------------------------------------------------------------
+-- Message expiry, backlog quotas, subscription expiration and inactive
+-- topics: what applies the message_ttl, backlog_quota,
+-- subscription_expiration_time and inactive_topic_policies policies.
+--
+-- Expiry and eviction move cursors as acknowledgements would and count
+-- what they passed in pulsar.cursor_expiry, written only by a transaction
+-- that holds the cursor's row.  pulsar.subscription_activity records when
+-- a subscription last lost a consumer; only the database worker writes
+-- it.  A send over a backlog quota fails with SQLSTATE PB001
+-- (producer_exception) or, after waiting up to
+-- pulsar_pg.backlog_quota_hold_timeout, PB002 (producer_request_hold).
+--------------------------------------------------------------------------
+
+CREATE TABLE pulsar.cursor_expiry (
+	subscription_id bigint NOT NULL,
+	ledger_id bigint NOT NULL,
+	expired bigint NOT NULL,
+	last_expired_at timestamptz NOT NULL,
+	PRIMARY KEY (subscription_id, ledger_id)
+);
+COMMENT ON TABLE pulsar.cursor_expiry IS
+	'Messages each cursor passed by expiry or backlog eviction (msgExpired)';
+SELECT pg_catalog.pg_extension_config_dump('pulsar.cursor_expiry', '');
+
+CREATE TABLE pulsar.subscription_activity (
+	subscription_id bigint PRIMARY KEY,
+	last_consumer_at timestamptz NOT NULL
+);
+COMMENT ON TABLE pulsar.subscription_activity IS
+	'When each subscription last had a consumer, for subscription expiration';
+SELECT pg_catalog.pg_extension_config_dump('pulsar.subscription_activity', '');
+
+CREATE FUNCTION pulsar.expire_messages(topic text, subscription text,
+									   expire_time interval) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'pulsar_expire_messages' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pulsar.expire_messages(text, text, interval) IS
+	'Moves a subscription past its messages published more than expire_time ago, as if acknowledged; returns how many';
+
+CREATE FUNCTION pulsar.apply_expiry_policies(namespace text DEFAULT NULL,
+											 as_of timestamptz DEFAULT now())
+	RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'pulsar_apply_expiry_policies' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION pulsar.apply_expiry_policies(text, timestamptz) IS
+	'Applies message TTL, subscription expiration, backlog quotas and inactive topic policies to the topics of a namespace (NULL: all) now, as the maintenance pass does, as if at as_of';
+
+-- expire_messages() is for whoever administers the topic: the function
+-- checks it, as compact() does.  apply_expiry_policies(), like
+-- trim_topic(), is for superusers and whom they grant it to.
+REVOKE EXECUTE ON FUNCTION
+	pulsar.apply_expiry_policies(text, timestamptz)
+FROM PUBLIC;
+
+-- end of message expiry, backlog quotas, subscription expiration and
+-- inactive topics

@@ -63,6 +63,12 @@
  * partition's spinlock; the freelist spinlock is never held together with
  * another spinlock.  No lock of this file is held while a mark is written.
  *
+ * Backlog quotas: each partition also carries what a send to it must do
+ * about its backlog quota (backlog_quota.c decides, in the maintenance pass
+ * and while a sender is held), under the partition's spinlock.  A count of
+ * flagged partitions, an atomic, lets senders skip the lookup while no
+ * partition of the server is over its quota.
+ *
  * The hash table is of fixed size: pulsar_pg.max_partitions is a hard
  * limit, checked before each insertion, so that the table never takes
  * PostgreSQL's spare shared memory.
@@ -74,6 +80,7 @@
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "port/atomics.h"
 #include "storage/condition_variable.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
@@ -109,6 +116,7 @@ typedef struct PartitionPosition
 	bool		worker_told;	/* the worker has yet to look at a move of
 								 * the max read position */
 	bool		orphaned;		/* its storage is gone; dropped when empty */
+	uint8		backlog_quota;	/* BacklogQuotaState the maintenance set */
 } PartitionPosition;
 
 /* one per (open transaction, partition) */
@@ -128,6 +136,7 @@ typedef struct PositionSharedState
 	int			free_head;
 	int			reservations_in_use;	/* under freelist_mutex */
 	int64		orphans;		/* orphans made, for their keys; under lock */
+	pg_atomic_uint32 quota_flagged; /* partitions whose backlog_quota is set */
 	Reservation reservations[FLEXIBLE_ARRAY_MEMBER];
 } PositionSharedState;
 
@@ -199,6 +208,7 @@ ReadPositionShmemInit(void)
 		PositionState->free_head = 0;
 		PositionState->reservations_in_use = 0;
 		PositionState->orphans = 0;
+		pg_atomic_init_u32(&PositionState->quota_flagged, 0);
 	}
 
 	info.keysize = sizeof(PartitionKey);
@@ -286,6 +296,7 @@ lookup_partition(int64 ledger_id, NextEntryLoader loader)
 		partition->newest = NO_RESERVATION;
 		partition->worker_told = false;
 		partition->orphaned = false;
+		partition->backlog_quota = BACKLOG_QUOTA_NONE;
 	}
 	LWLockRelease(PositionState->lock);
 
@@ -763,6 +774,91 @@ PublicationWaitDone(void)
 }
 
 /*
+ * Sets a partition's backlog quota state, keeping the count of flagged
+ * partitions that lets senders skip the lookup while none is.  Caller holds
+ * PositionState->lock (shared is enough: the table's shape does not change).
+ */
+static void
+set_backlog_quota(PartitionPosition *partition, BacklogQuotaState state)
+{
+	BacklogQuotaState old;
+
+	SpinLockAcquire(&partition->mutex);
+	old = partition->backlog_quota;
+	partition->backlog_quota = state;
+	SpinLockRelease(&partition->mutex);
+	if (old == BACKLOG_QUOTA_NONE && state != BACKLOG_QUOTA_NONE)
+		pg_atomic_fetch_add_u32(&PositionState->quota_flagged, 1);
+	else if (old != BACKLOG_QUOTA_NONE && state == BACKLOG_QUOTA_NONE)
+		pg_atomic_fetch_sub_u32(&PositionState->quota_flagged, 1);
+}
+
+/*
+ * What a send to this partition must do about its backlog quota, as the
+ * maintenance pass (or a held sender) last found it.  While no partition of
+ * the server is over its quota this is one atomic read: the send path pays
+ * nothing for quotas it does not hit.  A partition not in shared memory
+ * (first use since start-up) is taken as under its quota until the next
+ * pass.
+ */
+BacklogQuotaState
+GetBacklogQuotaState(int64 ledger_id)
+{
+	PartitionKey key;
+	PartitionPosition *partition;
+	BacklogQuotaState state = BACKLOG_QUOTA_NONE;
+
+	if (pg_atomic_read_u32(&PositionState->quota_flagged) == 0)
+		return BACKLOG_QUOTA_NONE;
+	make_key(&key, ledger_id);
+	LWLockAcquire(PositionState->lock, LW_SHARED);
+	partition = hash_search(PartitionPositions, &key, HASH_FIND, NULL);
+	if (partition != NULL)
+	{
+		SpinLockAcquire(&partition->mutex);
+		state = partition->backlog_quota;
+		SpinLockRelease(&partition->mutex);
+	}
+	LWLockRelease(PositionState->lock);
+	return state;
+}
+
+/*
+ * Whether any partition of the server is over its backlog quota.
+ */
+bool
+AnyBacklogQuotaState(void)
+{
+	return pg_atomic_read_u32(&PositionState->quota_flagged) > 0;
+}
+
+/*
+ * Records what sends to a partition must do about its backlog quota.
+ */
+void
+SetBacklogQuotaState(int64 ledger_id, BacklogQuotaState state,
+					 NextEntryLoader loader)
+{
+	PartitionPosition *partition;
+
+	if (state == BACKLOG_QUOTA_NONE)
+	{
+		PartitionKey key;
+
+		make_key(&key, ledger_id);
+		LWLockAcquire(PositionState->lock, LW_SHARED);
+		partition = hash_search(PartitionPositions, &key, HASH_FIND, NULL);
+		if (partition != NULL)
+			set_backlog_quota(partition, state);
+		LWLockRelease(PositionState->lock);
+		return;
+	}
+	partition = lookup_partition(ledger_id, loader);
+	set_backlog_quota(partition, state);
+	LWLockRelease(PositionState->lock);
+}
+
+/*
  * Drops a partition's entry, whose storage is gone, or orphans it if
  * reservations (of transactions that can no longer commit into it) are
  * still linked.  Caller holds PositionState->lock exclusively and is not in
@@ -773,6 +869,7 @@ forget_partition(PartitionPosition *partition)
 {
 	bool		empty;
 
+	set_backlog_quota(partition, BACKLOG_QUOTA_NONE);
 	SpinLockAcquire(&partition->mutex);
 	empty = partition->oldest == NO_RESERVATION;
 	SpinLockRelease(&partition->mutex);
@@ -843,8 +940,11 @@ ForgetDatabasePartitions(Oid database_id)
 	{
 		if (partition->key.database_id == database_id &&
 			partition->oldest == NO_RESERVATION)
+		{
+			set_backlog_quota(partition, BACKLOG_QUOTA_NONE);
 			hash_search(PartitionPositions, &partition->key, HASH_REMOVE,
 						NULL);
+		}
 	}
 
 	/*

@@ -29,6 +29,14 @@ typedef int64 (*NextEntryLoader) (int64 ledger_id);
  */
 typedef int64 (*EntryMarkWriter) (int64 ledger_id, int64 mark);
 
+/* what a send must do about its partition's backlog quota */
+typedef enum BacklogQuotaState
+{
+	BACKLOG_QUOTA_NONE = 0,		/* under its quota, or none */
+	BACKLOG_QUOTA_HOLD,			/* over: producer_request_hold */
+	BACKLOG_QUOTA_EXCEPTION		/* over: producer_exception */
+} BacklogQuotaState;
+
 extern void ReadPositionShmemRequest(void);
 extern void ReadPositionShmemInit(void);
 extern void ReadPositionInit(void);
@@ -48,6 +56,10 @@ extern void ForgetLedgerAtAbort(int64 ledger_id);
 extern bool LedgerCreatedInTransaction(int64 ledger_id);
 extern void ForgetDatabasePartitions(Oid database_id);
 extern void ReadPositionUsage(int64 *partitions, int64 *reservations);
+extern BacklogQuotaState GetBacklogQuotaState(int64 ledger_id);
+extern bool AnyBacklogQuotaState(void);
+extern void SetBacklogQuotaState(int64 ledger_id, BacklogQuotaState state,
+								 NextEntryLoader loader);
 extern bool TakeMovedReadPosition(int64 ledger_id, int64 *max_read_position);
 extern List *MovedPartitions(void);
 extern void PublicationWaitPrepare(void);

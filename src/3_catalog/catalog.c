@@ -807,6 +807,42 @@ resolve_topic(const TopicName *name, bool create_if_missing, LOCKMODE lockmode)
 }
 
 /*
+ * resolve_topic() for those who must not wait (the database worker's
+ * maintenance): NULL when the topic does not exist, or when another
+ * transaction holds or awaits a lock on it that conflicts with 'lockmode'.
+ */
+TopicInfo *
+try_resolve_topic(const TopicName *name, LOCKMODE lockmode)
+{
+	char		key[sizeof(((TopicInfo *) NULL)->key)];
+
+	topic_key(name, key);
+	for (;;)
+	{
+		TopicInfo  *topic;
+
+		ensure_cache_valid();
+		topic = hash_search(TopicCache, key, HASH_FIND, NULL);
+		if (topic == NULL)
+		{
+			CatalogAccess access;
+
+			begin_catalog_access(&access);
+			topic = load_topic(name);
+			end_catalog_access(&access);
+			if (topic == NULL)
+				return NULL;
+		}
+		if (!ConditionalLockDatabaseObject(topic_catalog_oid,
+										   (Oid) topic->topic_id, LOCK_TOPIC,
+										   lockmode))
+			return NULL;
+		if (cache_valid)
+			return topic;
+	}
+}
+
+/*
  * Locks a subscription of a topic (existing or not) for the rest of the
  * transaction: consumers share it, attaching a consumer takes it in
  * ExclusiveLock, and unsubscribe and seek in AccessExclusiveLock.
@@ -819,6 +855,20 @@ lock_subscription(int64 topic_id, const char *name, LOCKMODE lockmode)
 	hash = hash_combine(hash, hash_bytes_uint32((uint32) topic_id));
 	LockDatabaseObject(topic_catalog_oid, (Oid) hash, LOCK_SUBSCRIPTION,
 					   lockmode);
+}
+
+/*
+ * lock_subscription() without waiting: false if another transaction holds
+ * or awaits a conflicting lock.
+ */
+bool
+try_lock_subscription(int64 topic_id, const char *name, LOCKMODE lockmode)
+{
+	uint32		hash = hash_bytes((const unsigned char *) name, strlen(name));
+
+	hash = hash_combine(hash, hash_bytes_uint32((uint32) topic_id));
+	return ConditionalLockDatabaseObject(topic_catalog_oid, (Oid) hash,
+										 LOCK_SUBSCRIPTION, lockmode);
 }
 
 /*

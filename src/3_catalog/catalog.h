@@ -104,6 +104,9 @@ extern void catalog_require_writable(const char *function);
 extern void check_namespace_exists(const char *tenant, const char *namespace);
 extern TopicInfo *resolve_topic(const TopicName *name, bool create_if_missing,
 								LOCKMODE lockmode);
+extern TopicInfo *try_resolve_topic(const TopicName *name, LOCKMODE lockmode);
+extern bool try_lock_subscription(int64 topic_id, const char *name,
+								  LOCKMODE lockmode);
 extern LedgerInfo *resolve_ledger(TopicInfo *topic, const TopicName *name);
 extern void lock_subscription(int64 topic_id, const char *name,
 							  LOCKMODE lockmode);

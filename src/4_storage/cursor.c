@@ -2,7 +2,7 @@
  *
  * cursor.c
  *	  A subscription's durable progress: the cursor, acknowledged ranges,
- *	  and what ack, ack_cumulative, nack and seek do to them.
+ *	  and what ack, ack_cumulative, nack, seek and expiry do to them.
  *
  * A subscription's progress in a partition is durable (DESIGN invariants 2
  * and 5): pulsar.cursor holds the mark-delete position, below which every
@@ -14,6 +14,11 @@
  * finds the cursor row free (SKIP LOCKED) also folds the ranges that reach
  * the mark-delete position into it.  Everything happens in the caller's
  * transaction: an ack rolled back was never made.
+ *
+ * Expiry and backlog eviction (expiry.c, backlog_quota.c) move a cursor as
+ * a cumulative ack would, and count what they passed in
+ * pulsar.cursor_expiry, which this file owns too: a row there is written
+ * only by the transaction that holds its cursor's row.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,6 +32,7 @@
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "executor/spi.h"
@@ -121,6 +127,9 @@ cursor_mark_delete(Subscription *subscription, int64 ledger_id)
 	end_catalog_access(&access);
 	return mark_delete;
 }
+
+/* acknowledged ranges an expiry reads to count what it passed */
+#define EXPIRY_COUNT_RANGES		10000
 
 /* columns of pulsar.cursor and pulsar.acked_range, fixed since 0.2.0 */
 #define CURSOR_MARK_DELETE_ATTNUM	3
@@ -578,8 +587,8 @@ update_mark_delete(int64 subscription_id, int64 ledger_id,
 }
 
 /*
- * Deletes the acknowledged ranges and the cursors of a subscription that
- * goes.  Caller is inside begin_catalog_access().
+ * Deletes the acknowledged ranges, the cursors and the expiry counts of a
+ * subscription that goes.  Caller is inside begin_catalog_access().
  */
 void
 cursor_forget_subscription(int64 subscription_id)
@@ -588,6 +597,10 @@ cursor_forget_subscription(int64 subscription_id)
 						 1, &subscription_id, false);
 	run_catalog_sql_int8("DELETE FROM pulsar.cursor WHERE subscription_id = $1",
 						 1, &subscription_id, false);
+	/* after the cursor rows, whose holders alone write these */
+	if (cursor_expiry_table_exists())
+		run_catalog_sql_int8("DELETE FROM pulsar.cursor_expiry WHERE subscription_id = $1",
+							 1, &subscription_id, false);
 }
 
 /*
@@ -828,6 +841,156 @@ fold_acked_ranges_everywhere(void)
 	for (uint64 i = 0; i < count; i++)
 		fold_ranges(subscriptions[i], ledgers[i], NULL, NULL, 0, NULL);
 	end_catalog_access(&access);
+}
+
+/* counting what an expiry passes: stored messages outside acked ranges */
+typedef struct UnackedCount
+{
+	AckedRanges ranges;
+	int			next_range;
+	int64		count;
+} UnackedCount;
+
+static bool
+count_unacked_message(const StoredMessage *message, void *arg)
+{
+	UnackedCount *counting = arg;
+	AckedRanges *ranges = &counting->ranges;
+
+	while (counting->next_range < ranges->count &&
+		   ranges->last[counting->next_range] < message->entry_id)
+		counting->next_range++;
+	for (int i = counting->next_range;
+		 i < ranges->count && ranges->first[i] <= message->entry_id; i++)
+		if (ranges->last[i] >= message->entry_id)
+			return true;
+	counting->count++;
+	return true;
+}
+
+/*
+ * Messages stored in (after, through] that the subscription has not
+ * acknowledged, as Pulsar counts expired messages: the backlog an expiry
+ * removed.  Entries of aborted sends are not messages and do not count;
+ * past the first EXPIRY_COUNT_RANGES acknowledged ranges, every message
+ * counts.
+ */
+static int64
+count_unacked_messages(Subscription *subscription, const LedgerInfo *ledger,
+					   int64 after, int64 through)
+{
+	UnackedCount counting;
+	Snapshot	snapshot;
+
+	memset(&counting, 0, sizeof(counting));
+	load_acked_ranges(subscription, ledger->ledger_id, after + 1,
+					  EXPIRY_COUNT_RANGES, &counting.ranges);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	scan_ledger(ledger, after, through, snapshot, count_unacked_message,
+				&counting);
+	UnregisterSnapshot(snapshot);
+	return counting.count;
+}
+
+/*
+ * Whether the installed extension has pulsar.cursor_expiry (0.7.0): the
+ * library may run with older tables until ALTER EXTENSION ... UPDATE.
+ */
+bool
+cursor_expiry_table_exists(void)
+{
+	Oid			schema = get_namespace_oid("pulsar", true);
+
+	return OidIsValid(schema) &&
+		OidIsValid(get_relname_relid("cursor_expiry", schema));
+}
+
+/*
+ * Counts what an expiry passed, in pulsar.cursor_expiry (msgExpired).  Only
+ * a transaction that holds the cursor's row writes its rows, so nobody
+ * waits for them who does not also wait for the cursor.  Caller holds the
+ * cursor row and is inside begin_catalog_access().
+ */
+static void
+record_expired(int64 subscription_id, int64 ledger_id, int64 expired)
+{
+	int64		args[3] = {subscription_id, ledger_id, expired};
+
+	run_catalog_sql_int8("INSERT INTO pulsar.cursor_expiry"
+						 " (subscription_id, ledger_id, expired, last_expired_at)"
+						 " VALUES ($1, $2, $3, clock_timestamp())"
+						 " ON CONFLICT (subscription_id, ledger_id) DO UPDATE"
+						 "   SET expired = cursor_expiry.expired + EXCLUDED.expired,"
+						 "       last_expired_at = EXCLUDED.last_expired_at",
+						 3, args, false);
+}
+
+/*
+ * Moves a cursor's mark-delete position forward to 'through' as if every
+ * entry up to it had been acknowledged: message expiry (TTL, and
+ * pulsar.expire_messages()) and backlog eviction.  As Pulsar's expiry
+ * monitor marks the cursor deleted up to the newest expired entry, this
+ * passes messages that consumers hold too, and forgets their pending rows:
+ * a later ack of one of them finds it acknowledged by this transaction and
+ * fails with serialization_failure (check_ack_conflicts()), so a consumer
+ * that processed an expired message in an open transaction rolls back
+ * rather than commit a message the subscription no longer has.
+ *
+ * It never waits for a consumer's transaction unless 'wait' says so (an
+ * admin's call; the worker never waits, DESIGN invariant 6a): a cursor row
+ * another transaction holds makes it return -1, and a pending row another
+ * transaction has locked (an ack or nack in progress) stops the move just
+ * below it, to be passed on a later call.  Returns the number of
+ * unacknowledged entries passed (Pulsar's msgExpired counts the backlog it
+ * removed), which it also adds to pulsar.cursor_expiry, or -1 when the
+ * cursor was busy.
+ */
+int64
+expire_cursor_through(Subscription *subscription, const LedgerInfo *ledger,
+					  int64 through, bool wait)
+{
+	CatalogAccess access;
+	LockedCursor cursor;
+	int64		subscription_id = subscription->subscription_id;
+	int64		ledger_id = ledger->ledger_id;
+	int64		passed;
+
+	begin_catalog_access(&access);
+	if (!lock_cursor(subscription_id, ledger_id, wait, &cursor))
+	{
+		end_catalog_access(&access);
+		return -1;
+	}
+	if (cursor.mark_delete < through && cursor.any_pending)
+	{
+		int64		blocked = pending_lock_free_through(subscription_id,
+														ledger_id, through);
+
+		if (blocked <= through)
+			through = blocked - 1;
+	}
+	if (cursor.mark_delete >= through)
+	{
+		end_catalog_access(&access);
+		return 0;
+	}
+	/* runs passed go, one reaching past 'through' keeps its rest */
+	while (cursor.any_pending)
+		cursor.any_pending = !pending_take_through(subscription_id, ledger_id,
+												   through);
+	passed = count_unacked_messages(subscription, ledger, cursor.mark_delete,
+									through);
+
+	/*
+	 * The position moves as a cumulative ack would; ranges it reaches or
+	 * covers fold into it.
+	 */
+	update_mark_delete(subscription_id, ledger_id, &cursor, through);
+	fold_ranges(subscription_id, ledger_id, NULL, NULL, 0, &cursor);
+	if (passed > 0)
+		record_expired(subscription_id, ledger_id, passed);
+	end_catalog_access(&access);
+	return passed;
 }
 
 /*

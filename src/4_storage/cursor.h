@@ -79,6 +79,10 @@ extern void nack_entries(Subscription *subscription, int64 ledger_id,
 extern void seek_to_message(Subscription *subscription, MessageId *id);
 extern void seek_to_time(Subscription *subscription, TimestampTz publish_time);
 extern void fold_acked_ranges_everywhere(void);
+extern bool cursor_expiry_table_exists(void);
+extern int64 expire_cursor_through(Subscription *subscription,
+								   const LedgerInfo *ledger, int64 through,
+								   bool wait);
 extern int64 count_unacked(Subscription *subscription, int64 ledger_id,
 						   int64 from, int64 to, int max_ranges);
 extern LedgerInfo *ledger_of_message(TopicInfo *topic, const MessageId *id);

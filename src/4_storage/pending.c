@@ -721,6 +721,35 @@ pending_take_through(int64 subscription_id, int64 ledger_id, int64 entry)
 }
 
 /*
+ * For an expiry that must not wait for consumers (cursor.c): locks the
+ * subscription's rows in the partition up to 'entry' that no other
+ * transaction holds, and returns the first entry of the lowest row another
+ * one holds (an ack or nack in progress), or PG_INT64_MAX if none does.
+ * Rows this transaction locked are its own then, so only another's remain.
+ */
+int64
+pending_lock_free_through(int64 subscription_id, int64 ledger_id, int64 entry)
+{
+	int64		args[3] = {subscription_id, ledger_id, entry};
+	bool		isnull;
+	Datum		blocked;
+
+	run_catalog_sql_int8("WITH mine AS ("
+					"  SELECT ctid FROM pulsar.pending"
+					"   WHERE subscription_id = $1 AND ledger_id = $2"
+					"     AND first_entry <= $3"
+					"   FOR UPDATE SKIP LOCKED)"
+					" SELECT min(p.first_entry) FROM pulsar.pending p"
+					"  WHERE p.subscription_id = $1 AND p.ledger_id = $2"
+					"    AND p.first_entry <= $3"
+					"    AND p.ctid NOT IN (SELECT ctid FROM mine)",
+					3, args, false);
+	blocked = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+							&isnull);
+	return isnull ? PG_INT64_MAX : DatumGetInt64(blocked);
+}
+
+/*
  * Puts nacked entries (sorted, distinct) back as rows of one entry each,
  * due after the subscription's negative ack delay, keeping what their rows
  * said when they were taken ('taken', from pending_take_entries()).
@@ -896,10 +925,10 @@ pending_forget_subscription(int64 subscription_id)
 
 /*
  * Deletes the subscriptions of a topic that goes, with their cursors,
- * acknowledged ranges, pending rows and consumers, in one statement; their
- * ids and those of their consumers are appended to the lists (allocated in
- * the caller's memory context) so that their shared state can go with
- * them.
+ * acknowledged ranges, expiry counts, pending rows and consumers, in one
+ * statement; their ids and those of their consumers are appended to the
+ * lists (allocated in the caller's memory context) so that their shared
+ * state can go with them.
  */
 void
 pending_delete_subscriptions_of_topic(int64 topic_id, List **subscription_ids,
@@ -907,23 +936,29 @@ pending_delete_subscriptions_of_topic(int64 topic_id, List **subscription_ids,
 {
 	CatalogAccess access;
 	MemoryContext caller = CurrentMemoryContext;
+	/* the expiry counts are there since 0.7.0 */
+	const char *expiry = cursor_expiry_table_exists() ?
+		" expiry AS (DELETE FROM pulsar.cursor_expiry e USING gone g"
+		"  WHERE e.subscription_id = g.subscription_id)," : "";
 
 	begin_catalog_access(&access);
-	run_catalog_sql_int8("WITH gone AS ("
-					"  DELETE FROM pulsar.subscription WHERE topic_id = $1"
-					"  RETURNING subscription_id),"
-					" cursors AS (DELETE FROM pulsar.cursor c USING gone g"
-					"  WHERE c.subscription_id = g.subscription_id),"
-					" ranges AS (DELETE FROM pulsar.acked_range r USING gone g"
-					"  WHERE r.subscription_id = g.subscription_id),"
-					" pending AS (DELETE FROM pulsar.pending p USING gone g"
-					"  WHERE p.subscription_id = g.subscription_id),"
-					" consumers AS (DELETE FROM pulsar.consumer c USING gone g"
-					"  WHERE c.subscription_id = g.subscription_id"
-					"  RETURNING c.consumer_id)"
-					" SELECT true, subscription_id FROM gone"
-					" UNION ALL SELECT false, consumer_id FROM consumers",
-					1, &topic_id, false);
+	run_catalog_sql_int8(psprintf("WITH gone AS ("
+								  "  DELETE FROM pulsar.subscription WHERE topic_id = $1"
+								  "  RETURNING subscription_id),"
+								  " cursors AS (DELETE FROM pulsar.cursor c USING gone g"
+								  "  WHERE c.subscription_id = g.subscription_id),"
+								  " ranges AS (DELETE FROM pulsar.acked_range r USING gone g"
+								  "  WHERE r.subscription_id = g.subscription_id),"
+								  "%s"
+								  " pending AS (DELETE FROM pulsar.pending p USING gone g"
+								  "  WHERE p.subscription_id = g.subscription_id),"
+								  " consumers AS (DELETE FROM pulsar.consumer c USING gone g"
+								  "  WHERE c.subscription_id = g.subscription_id"
+								  "  RETURNING c.consumer_id)"
+								  " SELECT true, subscription_id FROM gone"
+								  " UNION ALL SELECT false, consumer_id FROM consumers",
+								  expiry),
+						 1, &topic_id, false);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;

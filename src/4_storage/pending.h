@@ -77,6 +77,8 @@ extern void pending_mark_redelivered(int64 subscription_id, int64 ledger_id,
 extern int	pending_take_entries(Subscription *subscription, int64 ledger_id,
 								 const int64 *entries, int count,
 								 TakenEntry *taken);
+extern int64 pending_lock_free_through(int64 subscription_id, int64 ledger_id,
+									   int64 entry);
 extern bool pending_take_through(int64 subscription_id, int64 ledger_id,
 								 int64 entry);
 extern void pending_put_back_nacked(Subscription *subscription,

@@ -24,6 +24,7 @@
  */
 #include "postgres.h"
 
+#include "access/heaptoast.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -45,6 +46,7 @@
 #include "3_catalog/authz.h"
 #include "3_catalog/catalog.h"
 #include "3_catalog/policy.h"
+#include "4_storage/backlog_quota.h"
 #include "4_storage/publish.h"
 #include "4_storage/reader.h"
 
@@ -167,6 +169,26 @@ mark_duplicates(OutgoingBatch *pub)
 }
 
 /*
+ * Holds or refuses the send where a partition it goes to is over a backlog
+ * quota; before any entry id is reserved, so that a held send holds back no
+ * reader (unless an earlier send of its transaction does).
+ */
+static void
+check_backlog_quotas(OutgoingBatch *pub)
+{
+	TopicInfo  *topic = pub->topic;
+
+	for (int l = 0; l < topic->num_ledgers; l++)
+		for (int i = 0; i < pub->count; i++)
+			if (pub->messages[i].ledger_index == l &&
+				!pub->messages[i].duplicate)
+			{
+				check_backlog_quota(topic, &topic->ledgers[l]);
+				break;
+			}
+}
+
+/*
  * Reserves entry ids, partition by partition, in the order of the messages.
  */
 static void
@@ -204,11 +226,24 @@ insert_run(Relation segment, CatalogIndexState indexes, HeapTuple *run,
 		   int count)
 {
 	TupleTableSlot **slots;
+	bool		toasted = false;
 
-	if (count == 1)
+	/*
+	 * heap_multi_insert() inserts a tuple that needs TOAST as a copy and
+	 * sets the row's location in the slot only, while the index entries are
+	 * made from the tuple: such a run goes in row by row, where
+	 * heap_insert() hands the location back.
+	 */
+	for (int i = 0; i < count && !toasted; i++)
+		toasted = HeapTupleHasExternal(run[i]) ||
+			run[i]->t_len > TOAST_TUPLE_THRESHOLD;
+	if (count == 1 || toasted)
 	{
-		CatalogTupleInsertWithInfo(segment, run[0], indexes);
-		heap_freetuple(run[0]);
+		for (int i = 0; i < count; i++)
+		{
+			CatalogTupleInsertWithInfo(segment, run[i], indexes);
+			heap_freetuple(run[i]);
+		}
 		return;
 	}
 	slots = palloc(sizeof(TupleTableSlot *) * count);
@@ -363,6 +398,7 @@ publish(OutgoingBatch *pub, bool rate_limited)
 	pub->publish_time = GetCurrentTimestamp();
 	route_messages(pub);
 	mark_duplicates(pub);
+	check_backlog_quotas(pub);
 	assign_entries(pub);
 	store_messages(pub);
 }

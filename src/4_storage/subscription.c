@@ -957,3 +957,69 @@ subscription_delete(Subscription *subscription)
 							 subscription->subscription_id);
 	worker_signal_subscriptions_changed();
 }
+
+/*
+ * Deletes a topic with its storage and its subscriptions, with all that
+ * hangs on them, in the order delete_topic_storage() (catalog.c) tells:
+ * pulsar.delete_topic() and the inactive topic step (inactive_topic.c)
+ * both come here.  The subscriptions' and consumers' shared state goes
+ * when the deletion commits.
+ */
+void
+subscription_delete_topic(const TopicName *name, bool force)
+{
+	TopicInfo  *topic;
+	List	   *subscription_ids = NIL;
+	List	   *consumer_ids = NIL;
+	ListCell   *lc;
+
+	topic = delete_topic_storage(name, force);
+	Assert(name != &topic->name);	/* the cache entry goes with the topic */
+	pending_delete_subscriptions_of_topic(topic->topic_id, &subscription_ids,
+										  &consumer_ids);
+	delete_topic_row(topic);
+	authz_forget_topic(name);
+	foreach(lc, subscription_ids)
+		reset_dispatch_at_commit(*(int64 *) lfirst(lc));
+	foreach(lc, consumer_ids)
+		forget_consumer_at_commit(*(int64 *) lfirst(lc));
+}
+
+/*
+ * For the database worker, which must not wait: opens a subscription when
+ * its lock is free; NULL when it is busy or gone.
+ */
+Subscription *
+try_open_subscription(TopicInfo *topic, const char *name, LOCKMODE lockmode)
+{
+	if (!try_lock_subscription(topic->topic_id, name, lockmode))
+		return NULL;
+	return load_subscription(topic, name);
+}
+
+/*
+ * Removes a subscription that has had no consumer for its expiration time,
+ * unless a consumer attached meanwhile or someone holds it (then false):
+ * the lock of an attaching consumer conflicts with the exclusive lock taken
+ * here without waiting, so no consumer attaches to what goes.
+ */
+bool
+remove_abandoned_subscription(TopicInfo *topic, const char *name)
+{
+	Subscription *subscription;
+	CatalogAccess access;
+	bool		has_consumers;
+
+	subscription = try_open_subscription(topic, name, AccessExclusiveLock);
+	if (subscription == NULL)
+		return false;
+	begin_catalog_access(&access);
+	run_catalog_sql_int8("SELECT 1 FROM pulsar.consumer WHERE subscription_id = $1",
+						 1, &subscription->subscription_id, true);
+	has_consumers = SPI_processed > 0;
+	end_catalog_access(&access);
+	if (has_consumers)
+		return false;
+	subscription_delete(subscription);
+	return true;
+}

@@ -91,6 +91,10 @@ extern void subscription_delete(Subscription *subscription);
 extern const char *subscription_type_name(SubscriptionType type);
 extern Subscription *open_subscription(TopicInfo *topic, const char *name,
 									   LOCKMODE lockmode);
+extern Subscription *try_open_subscription(TopicInfo *topic, const char *name,
+											LOCKMODE lockmode);
+extern bool remove_abandoned_subscription(TopicInfo *topic, const char *name);
+extern void subscription_delete_topic(const TopicName *name, bool force);
 extern char *session_consumer_name(void);
 extern Consumer *touch_consumer(Subscription *subscription,
 								const char *consumer_name);

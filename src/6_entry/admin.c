@@ -106,10 +106,6 @@ pulsar_delete_topic(PG_FUNCTION_ARGS)
 {
 	char	   *input = required_text_argument(fcinfo, 0, "topic");
 	TopicName	name;
-	TopicInfo  *topic;
-	List	   *subscription_ids = NIL;
-	List	   *consumer_ids = NIL;
-	ListCell   *lc;
 
 	catalog_require_writable("pulsar.delete_topic()");
 	if (PG_ARGISNULL(1))
@@ -118,16 +114,7 @@ pulsar_delete_topic(PG_FUNCTION_ARGS)
 				 errmsg("force must not be null")));
 	parse_topic_name(input, &name);
 	authz_check(&name, AUTHZ_ADMINISTER);
-	topic = delete_topic_storage(&name, PG_GETARG_BOOL(1));
-	pending_delete_subscriptions_of_topic(topic->topic_id, &subscription_ids,
-										  &consumer_ids);
-	delete_topic_row(topic);
-	authz_forget_topic(&name);
-	/* their shared state goes when the deletion commits */
-	foreach(lc, subscription_ids)
-		reset_dispatch_at_commit(*(int64 *) lfirst(lc));
-	foreach(lc, consumer_ids)
-		forget_consumer_at_commit(*(int64 *) lfirst(lc));
+	subscription_delete_topic(&name, PG_GETARG_BOOL(1));
 	PG_RETURN_VOID();
 }
 

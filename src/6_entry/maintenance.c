@@ -42,7 +42,10 @@
 
 #include "3_catalog/authz.h"
 #include "3_catalog/catalog.h"
+#include "4_storage/backlog_quota.h"
 #include "4_storage/compaction.h"
+#include "4_storage/expiry.h"
+#include "4_storage/inactive_topic.h"
 #include "4_storage/trim.h"
 #include "6_entry/maintenance.h"
 
@@ -71,23 +74,24 @@ typedef struct MaintenanceStep
 /*
  * The steps, in the order they run for each topic.  Steps that move or
  * remove cursors come before the trim, which then reclaims what they
- * released in the same pass:
- *
- *	- message TTL (cursors move past expired messages)
- *	- subscription expiration (abandoned subscriptions go)
- *	- backlog quota eviction (the slowest cursors move forward)
- *
- * go here, before "trim"; after it:
- *
- *	- compaction threshold (a topic whose backlog passed it is compacted;
- *	  the view holds copies, so the trim does not need to wait for it)
- *	- inactive topics (deleted once inactive for their policy's time)
+ * released in the same pass: message TTL (cursors move past expired
+ * messages), subscription expiration (abandoned subscriptions go), the
+ * backlog quota (what senders must do, and eviction of the slowest
+ * cursors).  After it: compaction (a topic whose backlog passed its
+ * threshold is compacted; the view holds copies, so the trim does not wait
+ * for it), then inactive topics (deleted once inactive for their policy's
+ * time).
  */
 static void trim_step(int64 topic_id);
 
 static const MaintenanceStep maintenance_steps[] = {
+	{"message TTL", message_ttl_step, message_ttl_select_topics},
+	{"subscription expiration", subscription_expiration_step,
+	subscription_expiration_select_topics},
+	{"backlog quota", backlog_quota_step, backlog_quota_select_topics},
 	{"trim", trim_step, trim_select_topics},
 	{"compaction", compaction_maintenance_step, compaction_select_topics},
+	{"inactive topic", inactive_topic_step, inactive_topic_select_topics},
 };
 
 #define NUM_MAINTENANCE_STEPS lengthof(maintenance_steps)

@@ -19,6 +19,7 @@
 #include "3_catalog/catalog.h"
 #include "3_catalog/policy.h"
 #include "2_shmem/dispatch_state.h"
+#include "4_storage/backlog_quota.h"
 #include "5_dispatch/dispatch.h"
 #include "4_storage/publish.h"
 #include "2_shmem/rate_limit.h"
@@ -126,6 +127,7 @@ define_settings(void)
 							30000, 0, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	policy_define_settings();
+	backlog_quota_define_settings();
 	/* sizes of shared memory: only while it is being laid out */
 	if (process_shared_preload_libraries_in_progress)
 	{

@@ -32,6 +32,7 @@
 #include "2_shmem/rate_limit.h"
 #include "2_shmem/read_position.h"
 #include "4_storage/compaction.h"
+#include "4_storage/expiry.h"
 #include "4_storage/reader.h"
 #include "4_storage/subscription.h"
 #include "4_storage/trim.h"
@@ -265,6 +266,8 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 		int64		ordered_unacked = 0;
 		double		rate = 0;
 		int64		unacked;
+		int64		expired;
+		int64		last_expired_ms;
 		bool		blocked = false;
 
 		for (int i = first_ledger; i < first_ledger + num_ledgers; i++)
@@ -281,6 +284,8 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 												   topic->ledgers[i].ledger_id);
 		}
 		unacked = ordered ? ordered_unacked : pending_count(subscription->subscription_id, PENDING_HELD);
+		expired = expiry_count(subscription, topic, first_ledger, num_ledgers,
+							   &last_expired_ms);
 
 		if (s > 0)
 			appendStringInfoString(&json, ", ");
@@ -288,10 +293,12 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 		appendStringInfo(&json, ": {\"type\": \"%s\", \"msgBacklog\": " INT64_FORMAT
 						 ", \"unackedMessages\": " INT64_FORMAT
 						 ", \"msgDelayed\": " INT64_FORMAT
-						 ", \"msgRateOut\": %.3f, \"msgOutCounter\": " INT64_FORMAT ", ",
+						 ", \"msgRateOut\": %.3f, \"msgOutCounter\": " INT64_FORMAT
+						 ", \"msgExpired\": " INT64_FORMAT
+						 ", \"lastExpireTimestamp\": " INT64_FORMAT ", ",
 						 pulsar_type_names[subscription->type], backlog, unacked,
 						 ordered ? 0 : pending_count(subscription->subscription_id, PENDING_DELAYED),
-						 rate, out_counter);
+						 rate, out_counter, expired, last_expired_ms);
 		append_consumers(&json, subscription, ordered_unacked, &blocked);
 		RateLimitCounted(topic->topic_id, subscription->subscription_id,
 						 &throttled);

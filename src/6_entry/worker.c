@@ -80,6 +80,7 @@
 #include "4_storage/pending.h"
 #include "1_value/message_id.h"
 #include "2_shmem/read_position.h"
+#include "4_storage/expiry.h"
 #include "4_storage/subscription.h"
 #include "1_value/topic_name.h"
 #include "6_entry/maintenance.h"
@@ -174,6 +175,12 @@ static const char *const liveness_write_tables[] = {
 };
 static const char *const left_tables[] = {
 	"subscription", "topic"
+};
+static const char *const activity_read_tables[] = {
+	"subscription"
+};
+static const char *const activity_write_tables[] = {
+	"subscription_activity"
 };
 
 /*
@@ -596,6 +603,8 @@ worker_start(Oid database_id, WorkerLoop *loop)
 			(errmsg("pulsar_pg worker started for database \"%s\"",
 					get_database_name(database_id))));
 	CommitTransactionCommand();
+	/* consumers that left before now (a crash, say) went unrecorded */
+	expiry_consumers_known_since = GetCurrentTimestamp();
 }
 
 /* The worker's own memory and tables, and a first look at everything. */
@@ -741,6 +750,27 @@ check_consumers_now(WorkerLoop *loop, bool extension_locked, TimestampTz now)
 }
 
 /*
+ * Subscriptions that lost consumers had one until now, for subscription
+ * expiration (expiry.c).  Should its table be locked, expiration counts
+ * from now for every subscription instead: never earlier than it should.
+ */
+static void
+note_subscriptions_left(const CycleRequests *requests, TimestampTz now)
+{
+	if (maintenance_tables_current() &&
+		lock_catalog_tables_now(activity_read_tables,
+								lengthof(activity_read_tables),
+								AccessShareLock) &&
+		lock_catalog_tables_now(activity_write_tables,
+								lengthof(activity_write_tables),
+								RowExclusiveLock))
+		note_subscriptions_active(requests->left, requests->num_left,
+								  requests->left_overflow, now);
+	else
+		expiry_consumers_known_since = now;
+}
+
+/*
  * One cycle's transaction: notifies what moved, fell due or lost
  * consumers, and checks consumers when it is time.
  */
@@ -803,8 +833,11 @@ run_cycle_transaction(WorkerLoop *loop, const CycleRequests *requests,
 		if (extension_locked &&
 			lock_catalog_tables_now(left_tables, lengthof(left_tables),
 									AccessShareLock))
+		{
 			collect_left(notifies, requests->left, requests->num_left,
 						 requests->left_overflow);
+			note_subscriptions_left(requests, now);
+		}
 		else
 		{
 			keep_left(slot, requests->left, requests->num_left,

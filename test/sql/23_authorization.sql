@@ -93,6 +93,8 @@ INSERT INTO calls (name, command) VALUES
 ('set_max_unacked_messages_per_subscription', $$SELECT pulsar.set_max_unacked_messages_per_subscription(%2$L, 100)$$),
 ('set_publish_rate', $$SELECT pulsar.set_publish_rate(%1$L, 100000, NULL)$$),
 ('set_dispatch_rate', $$SELECT pulsar.set_dispatch_rate(%2$L, NULL, 1048576)$$),
+('expire_messages', $$SELECT pulsar.expire_messages(%1$L, 'sub', '0')$$),
+('apply_expiry_policies', $$SELECT pulsar.apply_expiry_policies(%2$L)$$),
 ('create_namespace', $$SELECT pulsar.create_namespace('acme/new')$$),
 ('grant_permission', $$SELECT pulsar.grant_permission(%1$L, 'regress_stranger', '{consume}')$$),
 ('revoke_permission', $$SELECT pulsar.revoke_permission(%3$L, 'regress_granted')$$),

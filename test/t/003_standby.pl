@@ -273,6 +273,10 @@ my %calls = (
 	  [ 'same', "SELECT pulsar.compaction_status('repl')" ],
 	'pulsar.compaction_step()' => [ 25006, "SELECT pulsar.compaction_step()" ],
 	'pulsar.trim_topic(text)' => [ 25006, "SELECT pulsar.trim_topic('repl')" ],
+	'pulsar.expire_messages(text,text,interval)' =>
+	  [ 25006, "SELECT pulsar.expire_messages('repl', 'sub', '0')" ],
+	'pulsar.apply_expiry_policies(text,timestamp with time zone)' =>
+	  [ 25006, "SELECT pulsar.apply_expiry_policies()" ],
 	'pulsar.topic_internal_stats(text)' =>
 	  [ 'stats', "SELECT pulsar.topic_internal_stats('repl')" ],
 	'pulsar.shared_memory_usage()' =>
