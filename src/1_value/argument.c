@@ -17,7 +17,7 @@
 
 /* a text argument that must not be NULL, as a C string */
 char *
-required_text_argument(FunctionCallInfo fcinfo, int argno, const char *what)
+argument_required_text(FunctionCallInfo fcinfo, int argno, const char *what)
 {
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
@@ -31,7 +31,7 @@ required_text_argument(FunctionCallInfo fcinfo, int argno, const char *what)
  * interval arithmetic does; false if that does not fit in 64 bits.
  */
 bool
-interval_to_usecs(const Interval *interval, int64 *usecs)
+argument_interval_usecs(const Interval *interval, int64 *usecs)
 {
 	int64		days;
 	int64		day_usecs;

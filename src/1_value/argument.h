@@ -11,8 +11,8 @@
 #include "fmgr.h"
 #include "utils/timestamp.h"
 
-extern char *required_text_argument(FunctionCallInfo fcinfo, int argno,
+extern char *argument_required_text(FunctionCallInfo fcinfo, int argno,
 									const char *what);
-extern bool interval_to_usecs(const Interval *interval, int64 *usecs);
+extern bool argument_interval_usecs(const Interval *interval, int64 *usecs);
 
 #endif							/* PULSAR_ARGUMENT_H */

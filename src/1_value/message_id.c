@@ -38,7 +38,7 @@ PG_FUNCTION_INFO_V1(message_id_entry_id);
 PG_FUNCTION_INFO_V1(message_id_partition_index);
 
 MessageId *
-make_message_id(int64 ledger_id, int64 entry_id, int32 partition_index)
+message_id_make(int64 ledger_id, int64 entry_id, int32 partition_index)
 {
 	MessageId  *id = palloc0(sizeof(MessageId));	/* zero the padding */
 
@@ -104,9 +104,9 @@ message_id_in(PG_FUNCTION_ARGS)
 	while (*p == ' ')
 		p++;
 	if (pg_strcasecmp(p, "earliest") == 0)
-		PG_RETURN_MESSAGE_ID_P(make_message_id(EARLIEST_LEDGER_ID, -1, -1));
+		PG_RETURN_MESSAGE_ID_P(message_id_make(EARLIEST_LEDGER_ID, -1, -1));
 	if (pg_strcasecmp(p, "latest") == 0)
-		PG_RETURN_MESSAGE_ID_P(make_message_id(LATEST_LEDGER_ID, PG_INT64_MAX, -1));
+		PG_RETURN_MESSAGE_ID_P(message_id_make(LATEST_LEDGER_ID, PG_INT64_MAX, -1));
 
 	if ((p = parse_field(p, ':', -1, PG_INT64_MAX, &ledger_id)) == NULL ||
 		(p = parse_field(p, ':', -1, PG_INT64_MAX, &entry_id)) == NULL ||
@@ -117,7 +117,7 @@ message_id_in(PG_FUNCTION_ARGS)
 						"pulsar.message_id", str),
 				 errdetail("A message ID has the form ledgerId:entryId:partitionIndex, or is 'earliest' or 'latest'.")));
 
-	PG_RETURN_MESSAGE_ID_P(make_message_id(ledger_id, entry_id,
+	PG_RETURN_MESSAGE_ID_P(message_id_make(ledger_id, entry_id,
 										   (int32) partition_index));
 }
 
@@ -142,7 +142,7 @@ message_id_recv(PG_FUNCTION_ARGS)
 	int64		entry_id = pq_getmsgint64(buf);
 	int32		partition_index = pq_getmsgint(buf, 4);
 
-	PG_RETURN_MESSAGE_ID_P(make_message_id(ledger_id, entry_id,
+	PG_RETURN_MESSAGE_ID_P(message_id_make(ledger_id, entry_id,
 										   partition_index));
 }
 

@@ -32,7 +32,7 @@ typedef struct MessageId
 #define PG_RETURN_MESSAGE_ID_P(x) return MessageIdPGetDatum(x)
 
 extern Datum message_id_in(PG_FUNCTION_ARGS);
-extern MessageId *make_message_id(int64 ledger_id, int64 entry_id,
+extern MessageId *message_id_make(int64 ledger_id, int64 entry_id,
 								  int32 partition_index);
 extern char *message_id_to_string(const MessageId *id);
 extern bool message_id_is_earliest(const MessageId *id);

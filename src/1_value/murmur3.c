@@ -56,7 +56,7 @@ murmur3_32(const unsigned char *data, size_t len, uint32 seed)
 }
 
 int32
-partition_for_key(const char *key, size_t len, int32 partitions)
+murmur3_partition_for_key(const char *key, size_t len, int32 partitions)
 {
 	uint32		hash = murmur3_32((const unsigned char *) key, len, 0);
 

@@ -60,7 +60,7 @@ check_name_part(const char *part, int len, int max_len, const char *what,
  * Checks a name that stands alone, such as a subscription or consumer name.
  */
 void
-check_simple_name(const char *name, int max_len, const char *what)
+topic_name_check_simple(const char *name, int max_len, const char *what)
 {
 	char	   *copy = palloc(strlen(name) + 1);
 
@@ -69,7 +69,7 @@ check_simple_name(const char *name, int max_len, const char *what)
 }
 
 void
-check_tenant_name(const char *tenant)
+topic_name_check_tenant(const char *tenant)
 {
 	char		copy[MAX_TENANT_NAME_LEN + 1];
 
@@ -81,7 +81,7 @@ check_tenant_name(const char *tenant)
  * Splits "tenant/namespace" into its parts, checking each.
  */
 void
-parse_namespace_name(const char *input, char *tenant, char *namespace)
+topic_name_parse_namespace(const char *input, char *tenant, char *namespace)
 {
 	const char *slash = strchr(input, '/');
 
@@ -129,7 +129,7 @@ split_partition_suffix(char *name, const char *full)
 }
 
 void
-parse_topic_name(const char *input, TopicName *name)
+topic_name_parse(const char *input, TopicName *name)
 {
 	const char *rest = input;
 	const char *first_slash;

@@ -22,11 +22,11 @@ typedef struct TopicName
 	int32		partition_index;	/* from "-partition-N", else -1 */
 } TopicName;
 
-extern void parse_topic_name(const char *input, TopicName *name);
-extern void parse_namespace_name(const char *input, char *tenant,
+extern void topic_name_parse(const char *input, TopicName *name);
+extern void topic_name_parse_namespace(const char *input, char *tenant,
 								 char *namespace);
-extern void check_tenant_name(const char *tenant);
-extern void check_simple_name(const char *name, int max_len, const char *what);
+extern void topic_name_check_tenant(const char *tenant);
+extern void topic_name_check_simple(const char *name, int max_len, const char *what);
 extern char *topic_name_string(const TopicName *name, int32 partition_index);
 
 #endif							/* PULSAR_TOPIC_NAME_H */

@@ -42,7 +42,7 @@ static HTAB *ConsumersSeen = NULL;
 static LWLock *ConsumerSeenLock = NULL;
 
 void
-ConsumerShmemRequest(void)
+ConsumerLivenessShmemRequest(void)
 {
 	RequestAddinShmemSpace(hash_estimate_size(pulsar_max_cursors,
 											  sizeof(ConsumerSeen)));
@@ -50,7 +50,7 @@ ConsumerShmemRequest(void)
 }
 
 void
-ConsumerShmemInit(void)
+ConsumerLivenessShmemInit(void)
 {
 	HASHCTL		info;
 
@@ -74,7 +74,7 @@ make_seen_key(ConsumerSeenKey *key, int64 consumer_id)
 
 /* Records a call now; fails if shared memory holds too many consumers. */
 void
-consumer_seen_now(int64 consumer_id)
+consumer_liveness_seen_now(int64 consumer_id)
 {
 	ConsumerSeenKey key;
 	ConsumerSeen *seen;
@@ -100,7 +100,7 @@ consumer_seen_now(int64 consumer_id)
 }
 
 TimestampTz
-consumer_last_seen(int64 consumer_id, TimestampTz stored)
+consumer_liveness_last_seen(int64 consumer_id, TimestampTz stored)
 {
 	ConsumerSeenKey key;
 	ConsumerSeen *seen;
@@ -136,13 +136,13 @@ forget_seen_when(List **list, int64 consumer_id)
 
 /* The open transaction removes a consumer's row. */
 void
-forget_consumer_at_commit(int64 consumer_id)
+consumer_liveness_forget_at_commit(int64 consumer_id)
 {
 	forget_seen_when(&forget_seen_at_commit, consumer_id);
 }
 
 void
-forget_consumer_at_abort(int64 consumer_id)
+consumer_liveness_forget_at_abort(int64 consumer_id)
 {
 	forget_seen_when(&forget_seen_at_abort, consumer_id);
 }
@@ -226,7 +226,7 @@ ConsumerLivenessInit(void)
  * after DROP EXTENSION).  Must not fail.
  */
 void
-ForgetDatabaseConsumers(Oid database_id)
+consumer_liveness_forget_database(Oid database_id)
 {
 	HASH_SEQ_STATUS status;
 	ConsumerSeen *seen;
@@ -245,7 +245,7 @@ ForgetDatabaseConsumers(Oid database_id)
 
 /* For pulsar.shared_memory_usage(): entries of every database. */
 int64
-ConsumerUsage(void)
+consumer_liveness_usage(void)
 {
 	int64		entries;
 

@@ -10,14 +10,14 @@
 
 #include "datatype/timestamp.h"
 
-extern void ConsumerShmemRequest(void);
-extern void ConsumerShmemInit(void);
+extern void ConsumerLivenessShmemRequest(void);
+extern void ConsumerLivenessShmemInit(void);
 extern void ConsumerLivenessInit(void);
-extern void consumer_seen_now(int64 consumer_id);
-extern TimestampTz consumer_last_seen(int64 consumer_id, TimestampTz stored);
-extern void forget_consumer_at_commit(int64 consumer_id);
-extern void forget_consumer_at_abort(int64 consumer_id);
-extern void ForgetDatabaseConsumers(Oid database_id);
-extern int64 ConsumerUsage(void);
+extern void consumer_liveness_seen_now(int64 consumer_id);
+extern TimestampTz consumer_liveness_last_seen(int64 consumer_id, TimestampTz stored);
+extern void consumer_liveness_forget_at_commit(int64 consumer_id);
+extern void consumer_liveness_forget_at_abort(int64 consumer_id);
+extern void consumer_liveness_forget_database(Oid database_id);
+extern int64 consumer_liveness_usage(void);
 
 #endif							/* PULSAR_CONSUMER_LIVENESS_H */

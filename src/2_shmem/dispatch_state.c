@@ -88,7 +88,7 @@ static List *resets_at_abort = NIL;
 static List *received_runs = NIL;
 
 void
-DispatchShmemRequest(void)
+DispatchStateShmemRequest(void)
 {
 	RequestAddinShmemSpace(add_size(sizeof(DispatchShared),
 									hash_estimate_size(pulsar_max_cursors,
@@ -97,7 +97,7 @@ DispatchShmemRequest(void)
 }
 
 void
-DispatchShmemInit(void)
+DispatchStateShmemInit(void)
 {
 	HASHCTL		info;
 	bool		found;
@@ -121,7 +121,7 @@ DispatchShmemInit(void)
  * ledger ids start again from 1 after DROP EXTENSION).  Must not fail.
  */
 void
-ForgetDatabaseDispatch(Oid database_id)
+dispatch_state_forget_database(Oid database_id)
 {
 	HASH_SEQ_STATUS status;
 	DispatchState *state;
@@ -140,7 +140,7 @@ ForgetDatabaseDispatch(Oid database_id)
 
 /* For pulsar.shared_memory_usage(): entries of every database. */
 int64
-DispatchUsage(void)
+dispatch_state_usage(void)
 {
 	int64		entries;
 
@@ -214,7 +214,7 @@ dispatch_state(int64 subscription_id, int64 ledger_id)
  * Messages per second handed out lately, and in all, for statistics.
  */
 double
-dispatch_rate_out(int64 subscription_id, int64 ledger_id, int64 *delivered)
+dispatch_state_rate_out(int64 subscription_id, int64 ledger_id, int64 *delivered)
 {
 	DispatchKey key;
 	DispatchState *state;
@@ -246,7 +246,7 @@ dispatch_rate_out(int64 subscription_id, int64 ledger_id, int64 *delivered)
  * handed out since start-up.
  */
 int64
-dispatch_read_position(int64 subscription_id, int64 ledger_id)
+dispatch_state_read_position(int64 subscription_id, int64 ledger_id)
 {
 	DispatchKey key;
 	DispatchState *state;
@@ -268,7 +268,7 @@ dispatch_read_position(int64 subscription_id, int64 ledger_id)
 }
 
 void
-count_delivered(DispatchState *state, int count)
+dispatch_state_count_delivered(DispatchState *state, int count)
 {
 	TimestampTz now = GetCurrentTimestamp();
 
@@ -298,20 +298,20 @@ remember_reset(List **resets, int64 subscription_id)
  * the subscription's topic.
  */
 void
-reset_dispatch_at_commit(int64 subscription_id)
+dispatch_state_reset_at_commit(int64 subscription_id)
 {
 	remember_reset(&resets_at_commit, subscription_id);
 }
 
 /* The open transaction created the subscription. */
 void
-reset_dispatch_at_abort(int64 subscription_id)
+dispatch_state_reset_at_abort(int64 subscription_id)
 {
 	remember_reset(&resets_at_abort, subscription_id);
 }
 
 void
-remember_rewind(int64 subscription_id, int64 ledger_id, int64 first_entry)
+dispatch_state_remember_rewind(int64 subscription_id, int64 ledger_id, int64 first_entry)
 {
 	Rewind	   *rewind = subxact_item_append(&rewinds, sizeof(Rewind));
 
@@ -321,7 +321,7 @@ remember_rewind(int64 subscription_id, int64 ledger_id, int64 first_entry)
 
 /* notes that the open transaction was handed entries first..last */
 void
-note_received(int64 subscription_id, int64 ledger_id, int64 first, int64 last)
+dispatch_state_note_received(int64 subscription_id, int64 ledger_id, int64 first, int64 last)
 {
 	int			level = GetCurrentTransactionNestLevel();
 	ReceivedRun *run;
@@ -356,7 +356,7 @@ note_received(int64 subscription_id, int64 ledger_id, int64 first, int64 last)
  * lowest.
  */
 bool
-received_in_transaction(int64 subscription_id, int64 ledger_id, int64 first,
+dispatch_state_received_in_transaction(int64 subscription_id, int64 ledger_id, int64 first,
 						int64 last, int64 *entry)
 {
 	ListCell   *lc;
@@ -488,7 +488,7 @@ dispatch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 void
-DispatchInit(void)
+DispatchStateInit(void)
 {
 	RegisterXactCallback(dispatch_xact_callback, NULL);
 	RegisterSubXactCallback(dispatch_subxact_callback, NULL);

@@ -34,23 +34,23 @@ typedef struct DispatchState
 
 /* setting, defined in pulsar_pg.c */
 extern int	pulsar_max_cursors;
-extern void DispatchShmemRequest(void);
-extern void DispatchShmemInit(void);
-extern void DispatchInit(void);
-extern void reset_dispatch_at_commit(int64 subscription_id);
-extern void reset_dispatch_at_abort(int64 subscription_id);
-extern bool received_in_transaction(int64 subscription_id, int64 ledger_id,
+extern void DispatchStateShmemRequest(void);
+extern void DispatchStateShmemInit(void);
+extern void DispatchStateInit(void);
+extern void dispatch_state_reset_at_commit(int64 subscription_id);
+extern void dispatch_state_reset_at_abort(int64 subscription_id);
+extern bool dispatch_state_received_in_transaction(int64 subscription_id, int64 ledger_id,
 									int64 first, int64 last, int64 *entry);
-extern int64 dispatch_read_position(int64 subscription_id, int64 ledger_id);
-extern double dispatch_rate_out(int64 subscription_id, int64 ledger_id,
+extern int64 dispatch_state_read_position(int64 subscription_id, int64 ledger_id);
+extern double dispatch_state_rate_out(int64 subscription_id, int64 ledger_id,
 								int64 *delivered);
-extern void ForgetDatabaseDispatch(Oid database_id);
-extern int64 DispatchUsage(void);
+extern void dispatch_state_forget_database(Oid database_id);
+extern int64 dispatch_state_usage(void);
 extern DispatchState *dispatch_state(int64 subscription_id, int64 ledger_id);
-extern void count_delivered(DispatchState *state, int count);
-extern void remember_rewind(int64 subscription_id, int64 ledger_id,
+extern void dispatch_state_count_delivered(DispatchState *state, int count);
+extern void dispatch_state_remember_rewind(int64 subscription_id, int64 ledger_id,
 							int64 first_entry);
-extern void note_received(int64 subscription_id, int64 ledger_id, int64 first,
+extern void dispatch_state_note_received(int64 subscription_id, int64 ledger_id, int64 first,
 						  int64 last);
 
 #endif							/* PULSAR_DISPATCH_STATE_H */

@@ -334,7 +334,7 @@ RateLimitCounted(int64 topic_id, int64 subscription_id,
  * transaction commits.
  */
 void
-ForgetRateLimitsAtCommit(int64 topic_id, int64 subscription_id)
+rate_limit_forget_at_commit(int64 topic_id, int64 subscription_id)
 {
 	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 	RateKey    *key = palloc(sizeof(RateKey));
@@ -421,7 +421,7 @@ RateLimitInit(void)
  * commit of CREATE EXTENSION (ids start again from 1).  Must not fail.
  */
 void
-ForgetDatabaseRateLimits(Oid database_id)
+rate_limit_forget_database(Oid database_id)
 {
 	remove_buckets(matches_database, &database_id);
 }

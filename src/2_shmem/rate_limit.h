@@ -50,8 +50,8 @@ extern void RateLimitSettle(int64 topic_id, int64 subscription_id,
 extern void RateLimitCounted(int64 topic_id, int64 subscription_id,
 							 RateLimitCounters *counters);
 extern void RateLimitSleep(int64 wait_us);
-extern void ForgetRateLimitsAtCommit(int64 topic_id, int64 subscription_id);
-extern void ForgetDatabaseRateLimits(Oid database_id);
+extern void rate_limit_forget_at_commit(int64 topic_id, int64 subscription_id);
+extern void rate_limit_forget_database(Oid database_id);
 extern int64 RateLimitUsage(void);
 
 #endif							/* PULSAR_RATE_LIMIT_H */

@@ -11,7 +11,7 @@
  * when none is open.  Positions of aborted transactions become gaps.
  *
  * How it holds:
- *	- ReserveEntries() advances a partition's next_entry and, in the same
+ *	- read_position_reserve() advances a partition's next_entry and, in the same
  *	  spinlock-protected critical section, links a reservation carrying the
  *	  first entry it took into the partition's list.  A transaction keeps
  *	  only its first reservation per partition: later ones are above it.
@@ -226,7 +226,7 @@ ReadPositionShmemInit(void)
  * Fails clearly when the library was loaded too late to own shared memory.
  */
 void
-RequireReadPositionState(void)
+read_position_require_state(void)
 {
 	if (PositionState == NULL)
 		ereport(ERROR,
@@ -446,7 +446,7 @@ link_reservation(PartitionPosition *partition, int slot, int64 first)
  * first, with no lock of this file held.
  */
 int64
-ReserveEntries(int64 ledger_id, int64 count, NextEntryLoader loader,
+read_position_reserve(int64 ledger_id, int64 count, NextEntryLoader loader,
 			   EntryMarkWriter log_mark)
 {
 	PartitionPosition *partition;
@@ -496,7 +496,7 @@ ReserveEntries(int64 ledger_id, int64 count, NextEntryLoader loader,
  * take its snapshot after this returns.
  */
 int64
-GetMaxReadPosition(int64 ledger_id, NextEntryLoader loader)
+read_position_max(int64 ledger_id, NextEntryLoader loader)
 {
 	PartitionPosition *partition = lookup_partition(ledger_id, loader);
 	int64		max_read_position;
@@ -517,7 +517,7 @@ GetMaxReadPosition(int64 ledger_id, NextEntryLoader loader)
  * The next entry id a partition will hand out.
  */
 int64
-PeekNextEntry(int64 ledger_id, NextEntryLoader loader)
+read_position_peek_next(int64 ledger_id, NextEntryLoader loader)
 {
 	PartitionPosition *partition = lookup_partition(ledger_id, loader);
 	int64		next_entry;
@@ -540,7 +540,7 @@ PeekNextEntry(int64 ledger_id, NextEntryLoader loader)
  * out.  'max_read_position' may be NULL.
  */
 void
-PeekPositionsUntracked(int64 ledger_id, NextEntryLoader loader,
+read_position_untracked(int64 ledger_id, NextEntryLoader loader,
 					   int64 *next_entry, int64 *max_read_position)
 {
 	PartitionPosition *partition;
@@ -583,7 +583,7 @@ PeekPositionsUntracked(int64 ledger_id, NextEntryLoader loader,
  * 'boundary' first, with no lock of this file held, before the move.
  */
 int64
-SkipEntriesTo(int64 ledger_id, int64 start, int64 boundary,
+read_position_skip_to(int64 ledger_id, int64 start, int64 boundary,
 			  NextEntryLoader loader, EntryMarkWriter log_mark)
 {
 	PartitionPosition *partition;
@@ -692,7 +692,7 @@ release_held_reservations(void)
  * false if the partition is no longer tracked.
  */
 bool
-TakeMovedReadPosition(int64 ledger_id, int64 *max_read_position)
+read_position_take_moved(int64 ledger_id, int64 *max_read_position)
 {
 	PartitionPosition *partition;
 	PartitionKey key;
@@ -720,7 +720,7 @@ TakeMovedReadPosition(int64 ledger_id, int64 *max_read_position)
  * partitions of this database whose max read position moved.
  */
 List *
-MovedPartitions(void)
+read_position_moved_partitions(void)
 {
 	HASH_SEQ_STATUS status;
 	PartitionPosition *partition;
@@ -750,25 +750,25 @@ MovedPartitions(void)
 }
 
 /*
- * Waiting for messages to become readable: call PublicationWaitPrepare()
- * before looking, then PublicationWait() between looks, and
- * PublicationWaitDone() at the end, so that no commit is missed.
+ * Waiting for messages to become readable: call read_position_wait_prepare()
+ * before looking, then read_position_wait() between looks, and
+ * read_position_wait_done() at the end, so that no commit is missed.
  */
 void
-PublicationWaitPrepare(void)
+read_position_wait_prepare(void)
 {
 	ConditionVariablePrepareToSleep(&PositionState->published);
 }
 
 void
-PublicationWait(long timeout_ms)
+read_position_wait(long timeout_ms)
 {
 	(void) ConditionVariableTimedSleep(&PositionState->published, timeout_ms,
 									   PG_WAIT_EXTENSION);
 }
 
 void
-PublicationWaitDone(void)
+read_position_wait_done(void)
 {
 	ConditionVariableCancelSleep();
 }
@@ -802,7 +802,7 @@ set_backlog_quota(PartitionPosition *partition, BacklogQuotaState state)
  * pass.
  */
 BacklogQuotaState
-GetBacklogQuotaState(int64 ledger_id)
+read_position_backlog_quota(int64 ledger_id)
 {
 	PartitionKey key;
 	PartitionPosition *partition;
@@ -827,7 +827,7 @@ GetBacklogQuotaState(int64 ledger_id)
  * Whether any partition of the server is over its backlog quota.
  */
 bool
-AnyBacklogQuotaState(void)
+read_position_any_backlog_quota(void)
 {
 	return pg_atomic_read_u32(&PositionState->quota_flagged) > 0;
 }
@@ -836,7 +836,7 @@ AnyBacklogQuotaState(void)
  * Records what sends to a partition must do about its backlog quota.
  */
 void
-SetBacklogQuotaState(int64 ledger_id, BacklogQuotaState state,
+read_position_set_backlog_quota(int64 ledger_id, BacklogQuotaState state,
 					 NextEntryLoader loader)
 {
 	PartitionPosition *partition;
@@ -926,7 +926,7 @@ forget_ledgers(List *ledgers)
  * reservations, whose entries are orphaned.
  */
 void
-ForgetDatabasePartitions(Oid database_id)
+read_position_forget_database(Oid database_id)
 {
 	HASH_SEQ_STATUS status;
 	PartitionPosition *partition;
@@ -970,7 +970,7 @@ ForgetDatabasePartitions(Oid database_id)
  * orphans included) and reservation slots in use.
  */
 void
-ReadPositionUsage(int64 *partitions, int64 *reservations)
+read_position_usage(int64 *partitions, int64 *reservations)
 {
 	LWLockAcquire(PositionState->lock, LW_SHARED);
 	*partitions = hash_get_num_entries(PartitionPositions);
@@ -993,14 +993,14 @@ remember_ledger(List **list, int64 ledger_id)
 
 /* The current transaction deleted this ledger's storage. */
 void
-ForgetLedgerAtCommit(int64 ledger_id)
+read_position_forget_at_commit(int64 ledger_id)
 {
 	remember_ledger(&ledgers_to_forget_at_commit, ledger_id);
 }
 
 /* Whether the current transaction created this ledger. */
 bool
-LedgerCreatedInTransaction(int64 ledger_id)
+read_position_created_in_transaction(int64 ledger_id)
 {
 	ListCell   *lc;
 
@@ -1012,7 +1012,7 @@ LedgerCreatedInTransaction(int64 ledger_id)
 
 /* The current transaction created this ledger. */
 void
-ForgetLedgerAtAbort(int64 ledger_id)
+read_position_forget_at_abort(int64 ledger_id)
 {
 	remember_ledger(&ledgers_to_forget_at_abort, ledger_id);
 }

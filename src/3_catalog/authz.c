@@ -233,14 +233,14 @@ load_authz_tables(void)
 {
 	CatalogAccess access;
 
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT name, pg_catalog.unnest(admin_roles)::pg_catalog.oid"
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT name, pg_catalog.unnest(admin_roles)::pg_catalog.oid"
 					"  FROM pulsar.tenant",
 					0, NULL, NULL, NULL, true);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		cache_add(cache_entry(KIND_ADMINS, result_text(i, 1), "", "", true),
 				  result_oid(i, 2), 0);
-	run_catalog_sql("SELECT tenant, namespace, topic, grantee::pg_catalog.oid,"
+	catalog_run_sql("SELECT tenant, namespace, topic, grantee::pg_catalog.oid,"
 					"       'produce' OPERATOR(pg_catalog.=) ANY (actions),"
 					"       'consume' OPERATOR(pg_catalog.=) ANY (actions)"
 					"  FROM pulsar.permission",
@@ -251,7 +251,7 @@ load_authz_tables(void)
 				  result_oid(i, 4),
 				  (result_bool(i, 5) ? AUTHZ_PRODUCE : 0) |
 				  (result_bool(i, 6) ? AUTHZ_CONSUME : 0));
-	run_catalog_sql("SELECT tenant, namespace, subscription,"
+	catalog_run_sql("SELECT tenant, namespace, subscription,"
 					"       grantee::pg_catalog.oid"
 					"  FROM pulsar.subscription_permission",
 					0, NULL, NULL, NULL, true);
@@ -260,7 +260,7 @@ load_authz_tables(void)
 							  result_text(i, 2), result_text(i, 3), true),
 				  result_oid(i, 4), 0);
 	any_subscription_rules = SPI_processed > 0;
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 /*
@@ -553,12 +553,12 @@ change_authz_tables(const char *sql, int nargs, Oid *argtypes, Datum *values)
 
 	ensure_authz_cache();
 	require_authz_tables();
-	begin_catalog_access(&access);
-	run_catalog_sql(sql, nargs, argtypes, values, NULL, false);
+	catalog_access_begin(&access);
+	catalog_run_sql(sql, nargs, argtypes, values, NULL, false);
 	changed = SPI_processed;
 	if (changed > 0)
 		invalidate_authz();
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	return changed;
 }
 
@@ -642,8 +642,8 @@ authz_grants(const TopicName *target)
 
 	ensure_authz_cache();
 	require_authz_tables();
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT grantee::pg_catalog.oid,"
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT grantee::pg_catalog.oid,"
 					"       'produce' OPERATOR(pg_catalog.=) ANY (actions),"
 					"       'consume' OPERATOR(pg_catalog.=) ANY (actions)"
 					"  FROM pulsar.permission"
@@ -661,7 +661,7 @@ authz_grants(const TopicName *target)
 		grants = lappend(grants, grant);
 		MemoryContextSwitchTo(old);
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	return grants;
 }
 
@@ -739,7 +739,7 @@ authz_forget_dropped_roles(void)
 
 	ensure_authz_cache();
 	if (!tables_present ||
-		!lock_catalog_tables_now(tables, lengthof(tables), RowExclusiveLock))
+		!catalog_lock_tables_now(tables, lengthof(tables), RowExclusiveLock))
 		return 0;
 	changed += change_authz_tables("DELETE FROM pulsar.permission"
 								   " WHERE ctid = ANY (ARRAY("
@@ -789,8 +789,8 @@ load_channel_key(void)
 		return false;
 	if (relid == channel_key_relid)
 		return true;
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT key FROM pulsar.channel_key", 0, NULL, NULL, NULL,
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT key FROM pulsar.channel_key", 0, NULL, NULL, NULL,
 					true);
 	if (SPI_processed != 1)
 		elog(ERROR, "pulsar.channel_key must hold exactly one row");
@@ -799,7 +799,7 @@ load_channel_key(void)
 	if (isnull || VARSIZE_ANY_EXHDR(key) != CHANNEL_KEY_LEN)
 		elog(ERROR, "pulsar.channel_key holds a key of the wrong length");
 	memcpy(channel_key, VARDATA_ANY(key), CHANNEL_KEY_LEN);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	channel_key_relid = relid;
 	return true;
 }
@@ -838,13 +838,13 @@ authz_namespace_exists(const char *tenant, const char *namespace)
 	CStringGetTextDatum(namespace)};
 	bool		found;
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	/* namespaces are never deleted: nothing to lock against */
-	run_catalog_sql("SELECT 1 FROM pulsar.namespace"
+	catalog_run_sql("SELECT 1 FROM pulsar.namespace"
 					" WHERE tenant = $1 AND name = $2",
 					2, argtypes, values, NULL, true);
 	found = SPI_processed > 0;
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	return found;
 }
 
@@ -873,5 +873,5 @@ authz_require_target(const TopicName *target)
 						topic_name_string(target, target->partition_index)),
 				 errhint("Name the partitioned topic \"%s\".",
 						 topic_name_string(target, NOT_A_PARTITION))));
-	(void) resolve_topic(target, false, AccessShareLock);
+	(void) catalog_resolve_topic(target, false, AccessShareLock);
 }

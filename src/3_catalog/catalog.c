@@ -16,7 +16,7 @@
  * Every backend caches what it resolved.  Creating or deleting a topic, or
  * changing a namespace, sends a relcache invalidation for pulsar.topic;
  * the callback only marks the cache stale, and the cache is rebuilt at the
- * next resolve_topic(); the old one is freed with the transaction, so
+ * next catalog_resolve_topic(); the old one is freed with the transaction, so
  * pointers handed out stay valid until then.
  * Entry points lock the topic (a heavyweight lock on its catalog row)
  * before using it; taking that lock processes pending invalidations, so a
@@ -66,11 +66,11 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
-#include "3_catalog/catalog.h"
-#include "3_catalog/policy.h"
 #include "2_shmem/rate_limit.h"
 #include "2_shmem/read_position.h"
 #include "2_shmem/worker_signal.h"
+#include "3_catalog/catalog.h"
+#include "3_catalog/policy.h"
 
 #define CATALOG_SCHEMA	"pulsar"
 #define DATA_SCHEMA		"pulsar_data"
@@ -87,7 +87,7 @@
 #define LOCK_TRIM			6	/* on pulsar.topic, objid = ledger id */
 #define LOCK_COMPACTION		7	/* on pulsar.topic, objid = ledger id */
 #define LOCK_LIMIT_COUNT	8	/* on pulsar.topic, objid = hash of what a
-								 * count limit counts (limit_slot_lock()) */
+								 * count limit counts (catalog_lock_limit_slot()) */
 
 /*
  * The column of pulsar.ledger holding the ledger's high-water mark (since
@@ -179,11 +179,11 @@ invalidate_topic_cache(void)
 
 /*
  * Runs what follows as the extension's owner with a safe search_path, until
- * end_catalog_access().  The cache is rebuilt here only if it was never
+ * catalog_access_end().  The cache is rebuilt here only if it was never
  * built: callers may hold pointers into it.
  */
 void
-begin_catalog_access(CatalogAccess *access)
+catalog_access_begin(CatalogAccess *access)
 {
 	if (!OidIsValid(extension_owner))
 		ensure_cache_valid();
@@ -201,7 +201,7 @@ begin_catalog_access(CatalogAccess *access)
 }
 
 void
-end_catalog_access(CatalogAccess *access)
+catalog_access_end(CatalogAccess *access)
 {
 	SPI_finish();
 	AtEOXact_GUC(true, access->save_nestlevel);
@@ -245,7 +245,7 @@ catalog_relation_oid(CatalogRelation relation)
  * 0.4.0.  Caller is in a transaction.
  */
 bool
-consumption_tables_current(void)
+catalog_consumption_tables_current(void)
 {
 	Oid			schema = get_namespace_oid("pulsar", true);
 	Oid			pending;
@@ -263,7 +263,7 @@ consumption_tables_current(void)
  * generation moves (CREATE EXTENSION, of any version, moves it).
  */
 void
-require_consumption_tables(void)
+catalog_require_consumption_tables(void)
 {
 	static uint64 current_at_generation = 0;
 	uint64		generation = worker_signal_subscriptions_generation();
@@ -271,7 +271,7 @@ require_consumption_tables(void)
 	if (generation != 0 && generation == current_at_generation &&
 		!worker_signal_subscriptions_changed_here())
 		return;
-	if (!consumption_tables_current())
+	if (!catalog_consumption_tables_current())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"pulsar_pg\" must be updated before subscriptions can be used"),
@@ -329,7 +329,7 @@ catalog_plan(const char *sql, int nargs, Oid *argtypes)
  * state, whatever the caller's isolation level.
  */
 int
-run_catalog_sql(const char *sql, int nargs, Oid *argtypes, Datum *values,
+catalog_run_sql(const char *sql, int nargs, Oid *argtypes, Datum *values,
 				const char *nulls, bool latest_snapshot)
 {
 	SPIPlanPtr	plan = catalog_plan(sql, nargs, argtypes);
@@ -348,17 +348,17 @@ run_catalog_sql(const char *sql, int nargs, Oid *argtypes, Datum *values,
 
 /* A bigint[] parameter for catalog SQL, of 'count' int8 Datums. */
 ArrayType *
-int8_array(Datum *elements, int count)
+catalog_int8_array(Datum *elements, int count)
 {
 	return construct_array(elements, count, INT8OID, 8, true, TYPALIGN_DOUBLE);
 }
 
 /*
- * run_catalog_sql() for a statement whose parameters, at most
+ * catalog_run_sql() for a statement whose parameters, at most
  * MAX_INT8_CATALOG_ARGS, are all bigint.
  */
 int
-run_catalog_sql_int8(const char *sql, int nargs, const int64 *args,
+catalog_run_sql_int8(const char *sql, int nargs, const int64 *args,
 					 bool latest_snapshot)
 {
 	Oid			argtypes[MAX_INT8_CATALOG_ARGS];
@@ -371,7 +371,7 @@ run_catalog_sql_int8(const char *sql, int nargs, const int64 *args,
 		argtypes[i] = INT8OID;
 		values[i] = Int64GetDatum(args[i]);
 	}
-	return run_catalog_sql(sql, nargs, argtypes, values, NULL,
+	return catalog_run_sql(sql, nargs, argtypes, values, NULL,
 						   latest_snapshot);
 }
 
@@ -404,24 +404,24 @@ catalog_require_writable(const char *function)
 {
 	PreventCommandIfReadOnly(function);
 	PreventCommandDuringRecovery(function);
-	RequireReadPositionState();
+	read_position_require_state();
 }
 
 /*
  * Reports which of tenant or namespace is missing; returns if both exist.
  */
 void
-check_namespace_exists(const char *tenant, const char *namespace)
+catalog_check_namespace_exists(const char *tenant, const char *namespace)
 {
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	Datum		values[2] = {CStringGetTextDatum(tenant),
 	CStringGetTextDatum(namespace)};
 
-	run_catalog_sql("SELECT 1 FROM pulsar.namespace WHERE tenant = $1 AND name = $2",
+	catalog_run_sql("SELECT 1 FROM pulsar.namespace WHERE tenant = $1 AND name = $2",
 					2, argtypes, values, NULL, true);
 	if (SPI_processed > 0)
 		return;
-	run_catalog_sql("SELECT 1 FROM pulsar.tenant WHERE name = $1",
+	catalog_run_sql("SELECT 1 FROM pulsar.tenant WHERE name = $1",
 					1, argtypes, values, NULL, true);
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -443,7 +443,7 @@ topic_key(const TopicName *name, char *key)
 
 /*
  * Loads a topic into the cache from the catalog; NULL if it does not exist.
- * Caller is inside begin_catalog_access().
+ * Caller is inside catalog_access_begin().
  */
 static TopicInfo *
 load_topic(const TopicName *name)
@@ -460,7 +460,7 @@ load_topic(const TopicName *name)
 	int32		partitions;
 	bool		deduplication;
 
-	run_catalog_sql("SELECT t.topic_id, t.partitions, n.deduplication"
+	catalog_run_sql("SELECT t.topic_id, t.partitions, n.deduplication"
 					"  FROM pulsar.topic t"
 					"  JOIN pulsar.namespace n"
 					"    ON n.tenant = t.tenant AND n.name = t.namespace"
@@ -477,7 +477,7 @@ load_topic(const TopicName *name)
 
 	values[0] = Int64GetDatum(topic_id);
 	argtypes[0] = INT8OID;
-	run_catalog_sql("SELECT ledger_id, partition_index, segment_entries"
+	catalog_run_sql("SELECT ledger_id, partition_index, segment_entries"
 					"  FROM pulsar.ledger WHERE topic_id = $1"
 					" ORDER BY partition_index",
 					1, argtypes, values, NULL, true);
@@ -511,7 +511,7 @@ load_topic(const TopicName *name)
 
 /*
  * Creates a table of schema pulsar_data shaped like pulsar.segment_template
- * (a segment, or a compacted view).  Caller is inside begin_catalog_access().
+ * (a segment, or a compacted view).  Caller is inside catalog_access_begin().
  */
 static void
 create_data_table(const char *relname)
@@ -541,7 +541,7 @@ segment_table_name(int64 ledger_id, int64 segment_no)
 
 /*
  * Creates a segment table and its catalog row.  Caller is inside
- * begin_catalog_access(), has checked that the segment does not exist, and
+ * catalog_access_begin(), has checked that the segment does not exist, and
  * either holds the ledger's segment lock or created the ledger in this
  * transaction, where nobody else can see it.
  */
@@ -552,7 +552,7 @@ create_segment_locked(int64 ledger_id, int64 segment_no)
 	Datum		values[2] = {Int64GetDatum(ledger_id), Int64GetDatum(segment_no)};
 
 	create_data_table(segment_table_name(ledger_id, segment_no));
-	run_catalog_sql("INSERT INTO pulsar.segment (ledger_id, segment_no)"
+	catalog_run_sql("INSERT INTO pulsar.segment (ledger_id, segment_no)"
 					" VALUES ($1, $2)",
 					2, argtypes, values, NULL, false);
 	CommandCounterIncrement();
@@ -571,7 +571,7 @@ ledger_exists(int64 ledger_id)
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(ledger_id)};
 
-	run_catalog_sql("SELECT 1 FROM pulsar.ledger WHERE ledger_id = $1",
+	catalog_run_sql("SELECT 1 FROM pulsar.ledger WHERE ledger_id = $1",
 					1, argtypes, values, NULL, true);
 	return SPI_processed > 0;
 }
@@ -587,9 +587,9 @@ segment_passed(int64 ledger_id, int64 segment_no)
 	Oid			argtypes[2] = {INT8OID, INT8OID};
 	Datum		values[2] = {Int64GetDatum(ledger_id), Int64GetDatum(segment_no)};
 
-	if (!maintenance_tables_current())
+	if (!catalog_maintenance_tables_current())
 		return false;
-	run_catalog_sql("SELECT 1 FROM pulsar.segment"
+	catalog_run_sql("SELECT 1 FROM pulsar.segment"
 					" WHERE ledger_id = $1 AND segment_no >= $2"
 					"   AND closed_at IS NOT NULL LIMIT 1",
 					2, argtypes, values, NULL, true);
@@ -603,7 +603,7 @@ segment_passed(int64 ledger_id, int64 segment_no)
  * transaction holds while it waits for a worker.
  */
 void
-create_segment_in_worker(int64 ledger_id, int64 segment_no)
+catalog_create_segment_in_worker(int64 ledger_id, int64 segment_no)
 {
 	CatalogAccess access;
 	LOCKTAG		tag;
@@ -624,7 +624,7 @@ create_segment_in_worker(int64 ledger_id, int64 segment_no)
 		return;
 
 	ensure_cache_valid();
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	if (ledger_exists(ledger_id))
 	{
 		set_segment_locktag(&tag, ledger_id);
@@ -638,7 +638,7 @@ create_segment_in_worker(int64 ledger_id, int64 segment_no)
 			!segment_passed(ledger_id, segment_no))
 			create_segment_locked(ledger_id, segment_no);
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 /*
@@ -650,7 +650,7 @@ create_segment_in_worker(int64 ledger_id, int64 segment_no)
  * set.
  */
 void
-limit_slot_lock(const char *what, int64 id)
+catalog_lock_limit_slot(const char *what, int64 id)
 {
 	uint32		hash = hash_bytes((const unsigned char *) what, strlen(what));
 
@@ -664,7 +664,7 @@ limit_slot_lock(const char *what, int64 id)
 /*
  * Fails if the namespace's max_topics_per_namespace leaves no room for a
  * topic of 'partitions' partitions (each counts as a topic, as in Pulsar).
- * Caller is inside begin_catalog_access().
+ * Caller is inside catalog_access_begin().
  */
 static void
 check_topic_count(const TopicName *name, int32 partitions)
@@ -680,8 +680,8 @@ check_topic_count(const TopicName *name, int32 partitions)
 
 	if (max_topics <= 0)
 		return;
-	limit_slot_lock(psprintf("topics of %s/%s", name->tenant, name->namespace), 0);
-	run_catalog_sql("SELECT coalesce(sum(greatest(partitions, 1)), 0)::bigint"
+	catalog_lock_limit_slot(psprintf("topics of %s/%s", name->tenant, name->namespace), 0);
+	catalog_run_sql("SELECT coalesce(sum(greatest(partitions, 1)), 0)::bigint"
 					"  FROM pulsar.topic WHERE tenant = $1 AND namespace = $2",
 					2, argtypes, values, NULL, true);
 	topics = result_int64(0, 1, &isnull);
@@ -697,7 +697,7 @@ check_topic_count(const TopicName *name, int32 partitions)
 
 /*
  * Inserts the catalog rows and first segment of a topic whose namespace
- * exists and whose name is free.  Caller is inside begin_catalog_access()
+ * exists and whose name is free.  Caller is inside catalog_access_begin()
  * and holds the name lock.
  */
 static void
@@ -712,7 +712,7 @@ insert_topic(const TopicName *name, int32 partitions)
 	int64		topic_id;
 
 	check_topic_count(name, partitions);
-	run_catalog_sql("INSERT INTO pulsar.topic (tenant, namespace, name, partitions)"
+	catalog_run_sql("INSERT INTO pulsar.topic (tenant, namespace, name, partitions)"
 					" VALUES ($1, $2, $3, $4) RETURNING topic_id",
 					4, argtypes, values, NULL, false);
 	topic_id = result_int64(0, 1, &isnull);
@@ -726,12 +726,12 @@ insert_topic(const TopicName *name, int32 partitions)
 		Int64GetDatum(pulsar_segment_entries)};
 		int64		ledger_id;
 
-		run_catalog_sql("INSERT INTO pulsar.ledger"
+		catalog_run_sql("INSERT INTO pulsar.ledger"
 						" (topic_id, partition_index, segment_entries)"
 						" VALUES ($1, $2, $3) RETURNING ledger_id",
 						3, ledger_argtypes, ledger_values, NULL, false);
 		ledger_id = result_int64(0, 1, &isnull);
-		ForgetLedgerAtAbort(ledger_id);
+		read_position_forget_at_abort(ledger_id);
 		create_segment_locked(ledger_id, 0);
 		if (p == NOT_A_PARTITION)
 			break;
@@ -759,7 +759,7 @@ lock_topic_name(const TopicName *name)
  * the rest of the transaction.  The result stays valid until the next call.
  */
 TopicInfo *
-resolve_topic(const TopicName *name, bool create_if_missing, LOCKMODE lockmode)
+catalog_resolve_topic(const TopicName *name, bool create_if_missing, LOCKMODE lockmode)
 {
 	char		key[sizeof(((TopicInfo *) NULL)->key)];
 
@@ -774,11 +774,11 @@ resolve_topic(const TopicName *name, bool create_if_missing, LOCKMODE lockmode)
 		{
 			CatalogAccess access;
 
-			begin_catalog_access(&access);
+			catalog_access_begin(&access);
 			topic = load_topic(name);
 			if (topic == NULL)
 			{
-				check_namespace_exists(name->tenant, name->namespace);
+				catalog_check_namespace_exists(name->tenant, name->namespace);
 				if (!create_if_missing || !pulsar_allow_auto_topic_creation ||
 					name->partition_index != NOT_A_PARTITION)
 					ereport(ERROR,
@@ -795,7 +795,7 @@ resolve_topic(const TopicName *name, bool create_if_missing, LOCKMODE lockmode)
 					topic = load_topic(name);
 				}
 			}
-			end_catalog_access(&access);
+			catalog_access_end(&access);
 		}
 
 		LockDatabaseObject(topic_catalog_oid, (Oid) topic->topic_id,
@@ -807,12 +807,12 @@ resolve_topic(const TopicName *name, bool create_if_missing, LOCKMODE lockmode)
 }
 
 /*
- * resolve_topic() for those who must not wait (the database worker's
+ * catalog_resolve_topic() for those who must not wait (the database worker's
  * maintenance): NULL when the topic does not exist, or when another
  * transaction holds or awaits a lock on it that conflicts with 'lockmode'.
  */
 TopicInfo *
-try_resolve_topic(const TopicName *name, LOCKMODE lockmode)
+catalog_try_resolve_topic(const TopicName *name, LOCKMODE lockmode)
 {
 	char		key[sizeof(((TopicInfo *) NULL)->key)];
 
@@ -827,9 +827,9 @@ try_resolve_topic(const TopicName *name, LOCKMODE lockmode)
 		{
 			CatalogAccess access;
 
-			begin_catalog_access(&access);
+			catalog_access_begin(&access);
 			topic = load_topic(name);
-			end_catalog_access(&access);
+			catalog_access_end(&access);
 			if (topic == NULL)
 				return NULL;
 		}
@@ -848,7 +848,7 @@ try_resolve_topic(const TopicName *name, LOCKMODE lockmode)
  * ExclusiveLock, and unsubscribe and seek in AccessExclusiveLock.
  */
 void
-lock_subscription(int64 topic_id, const char *name, LOCKMODE lockmode)
+catalog_lock_subscription(int64 topic_id, const char *name, LOCKMODE lockmode)
 {
 	uint32		hash = hash_bytes((const unsigned char *) name, strlen(name));
 
@@ -858,11 +858,11 @@ lock_subscription(int64 topic_id, const char *name, LOCKMODE lockmode)
 }
 
 /*
- * lock_subscription() without waiting: false if another transaction holds
+ * catalog_lock_subscription() without waiting: false if another transaction holds
  * or awaits a conflicting lock.
  */
 bool
-try_lock_subscription(int64 topic_id, const char *name, LOCKMODE lockmode)
+catalog_try_lock_subscription(int64 topic_id, const char *name, LOCKMODE lockmode)
 {
 	uint32		hash = hash_bytes((const unsigned char *) name, strlen(name));
 
@@ -872,11 +872,11 @@ try_lock_subscription(int64 topic_id, const char *name, LOCKMODE lockmode)
 }
 
 /*
- * Gives back one hold of a subscription's lock taken by lock_subscription()
+ * Gives back one hold of a subscription's lock taken by catalog_lock_subscription()
  * in this transaction: it stays held if the transaction took it before.
  */
 void
-unlock_subscription(int64 topic_id, const char *name, LOCKMODE lockmode)
+catalog_unlock_subscription(int64 topic_id, const char *name, LOCKMODE lockmode)
 {
 	uint32		hash = hash_bytes((const unsigned char *) name, strlen(name));
 
@@ -900,7 +900,7 @@ set_dispatch_locktag(LOCKTAG *tag, int64 subscription_id, int64 ledger_id)
  * duration of a receive call, not of their transactions.
  */
 void
-lock_dispatch(int64 subscription_id, int64 ledger_id)
+catalog_lock_dispatch(int64 subscription_id, int64 ledger_id)
 {
 	LOCKTAG		tag;
 
@@ -909,7 +909,7 @@ lock_dispatch(int64 subscription_id, int64 ledger_id)
 }
 
 void
-unlock_dispatch(int64 subscription_id, int64 ledger_id)
+catalog_unlock_dispatch(int64 subscription_id, int64 ledger_id)
 {
 	LOCKTAG		tag;
 
@@ -922,7 +922,7 @@ unlock_dispatch(int64 subscription_id, int64 ledger_id)
  * ledger, or the partition named by "-partition-N".
  */
 LedgerInfo *
-resolve_ledger(TopicInfo *topic, const TopicName *name)
+catalog_resolve_ledger(TopicInfo *topic, const TopicName *name)
 {
 	if (name->partition_index == NOT_A_PARTITION)
 	{
@@ -952,7 +952,7 @@ resolve_ledger(TopicInfo *topic, const TopicName *name)
 }
 
 char *
-create_topic(const TopicName *name, int32 partitions)
+catalog_create_topic(const TopicName *name, int32 partitions)
 {
 	CatalogAccess access;
 	TopicInfo  *existing;
@@ -965,8 +965,8 @@ create_topic(const TopicName *name, int32 partitions)
 				 errdetail("Names ending in \"-partition-N\" are reserved for the partitions of partitioned topics.")));
 
 	ensure_cache_valid();
-	begin_catalog_access(&access);
-	check_namespace_exists(name->tenant, name->namespace);
+	catalog_access_begin(&access);
+	catalog_check_namespace_exists(name->tenant, name->namespace);
 	lock_topic_name(name);
 	existing = load_topic(name);
 	if (existing != NULL)
@@ -975,19 +975,19 @@ create_topic(const TopicName *name, int32 partitions)
 				 errmsg("topic \"%s\" already exists",
 						topic_name_string(name, NOT_A_PARTITION))));
 	insert_topic(name, partitions);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 
 	return topic_name_string(name, NOT_A_PARTITION);
 }
 
 /*
  * Fails unless the topic has no subscriptions.  Caller is inside
- * begin_catalog_access().
+ * catalog_access_begin().
  */
 static void
 refuse_topic_with_subscriptions(const TopicName *name, TopicInfo *topic)
 {
-	run_catalog_sql_int8("SELECT name FROM pulsar.subscription"
+	catalog_run_sql_int8("SELECT name FROM pulsar.subscription"
 						 " WHERE topic_id = $1 ORDER BY name",
 						 1, &topic->topic_id, true);
 	if (SPI_processed > 0)
@@ -1007,7 +1007,7 @@ refuse_topic_with_subscriptions(const TopicName *name, TopicInfo *topic)
 /*
  * Drops the segment tables of a ledger; its shared state goes when the
  * deletion commits.  Caller holds the topic in AccessExclusiveLock and is
- * inside begin_catalog_access().
+ * inside catalog_access_begin().
  */
 static void
 drop_ledger_segments(int64 ledger_id)
@@ -1020,7 +1020,7 @@ drop_ledger_segments(int64 ledger_id)
 	/* after the topic lock: segment workers never wait for this one */
 	set_segment_locktag(&tag, ledger_id);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-	run_catalog_sql_int8("SELECT segment_no FROM pulsar.segment"
+	catalog_run_sql_int8("SELECT segment_no FROM pulsar.segment"
 						 " WHERE ledger_id = $1",
 						 1, &ledger_id, true);
 	nsegments = SPI_processed;
@@ -1035,21 +1035,21 @@ drop_ledger_segments(int64 ledger_id)
 		run_catalog_ddl(psprintf("DROP TABLE IF EXISTS %s.%s", DATA_SCHEMA,
 								 quote_identifier(segment_table_name(ledger_id,
 																	 segments[s]))));
-	drop_compacted_tables(ledger_id, -1, false);
-	ForgetLedgerAtCommit(ledger_id);
+	catalog_drop_compacted_tables(ledger_id, -1, false);
+	read_position_forget_at_commit(ledger_id);
 }
 
 /*
  * A topic is deleted in three steps, in one transaction and in this order:
- * delete_topic_storage() locks it, refuses a topic with subscriptions
+ * catalog_delete_topic_storage() locks it, refuses a topic with subscriptions
  * unless 'force', and deletes its storage (segments, ledgers, policies,
  * producer sequences); the caller then deletes its subscriptions with all
  * that hangs on them (storage, pending_delete_subscriptions_of_topic());
- * delete_topic_row() removes the topic itself.  The catalog layer does not
+ * catalog_delete_topic_row() removes the topic itself.  The catalog layer does not
  * reach the subscriptions' tables, which storage owns.
  */
 TopicInfo *
-delete_topic_storage(const TopicName *name, bool force)
+catalog_delete_topic_storage(const TopicName *name, bool force)
 {
 	CatalogAccess access;
 	TopicInfo  *topic;
@@ -1061,64 +1061,64 @@ delete_topic_storage(const TopicName *name, bool force)
 						topic_name_string(name, NOT_A_PARTITION)),
 				 errhint("Delete the partitioned topic as a whole.")));
 
-	topic = resolve_topic(name, false, AccessExclusiveLock);
-	begin_catalog_access(&access);
+	topic = catalog_resolve_topic(name, false, AccessExclusiveLock);
+	catalog_access_begin(&access);
 	if (!force)
 		refuse_topic_with_subscriptions(name, topic);
 	for (int i = 0; i < topic->num_ledgers; i++)
 		drop_ledger_segments(topic->ledgers[i].ledger_id);
 	if (OidIsValid(get_relname_relid("compaction", catalog_namespace_oid)))
-		run_catalog_sql_int8("DELETE FROM pulsar.compaction WHERE ledger_id IN"
+		catalog_run_sql_int8("DELETE FROM pulsar.compaction WHERE ledger_id IN"
 							 " (SELECT ledger_id FROM pulsar.ledger WHERE topic_id = $1)",
 							 1, &topic->topic_id, false);
-	run_catalog_sql_int8("DELETE FROM pulsar.segment WHERE ledger_id IN"
+	catalog_run_sql_int8("DELETE FROM pulsar.segment WHERE ledger_id IN"
 						 " (SELECT ledger_id FROM pulsar.ledger WHERE topic_id = $1)",
 						 1, &topic->topic_id, false);
-	run_catalog_sql_int8("DELETE FROM pulsar.ledger WHERE topic_id = $1",
+	catalog_run_sql_int8("DELETE FROM pulsar.ledger WHERE topic_id = $1",
 						 1, &topic->topic_id, false);
 	policy_forget_topic(topic->topic_id);
-	ForgetRateLimitsAtCommit(topic->topic_id, RATE_LIMIT_PUBLISH);
-	run_catalog_sql_int8("DELETE FROM pulsar.producer_sequence WHERE topic_id = $1",
+	rate_limit_forget_at_commit(topic->topic_id, RATE_LIMIT_PUBLISH);
+	catalog_run_sql_int8("DELETE FROM pulsar.producer_sequence WHERE topic_id = $1",
 						 1, &topic->topic_id, false);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	return topic;
 }
 
-/* The last step of deleting a topic (see delete_topic_storage()). */
+/* The last step of deleting a topic (see catalog_delete_topic_storage()). */
 void
-delete_topic_row(TopicInfo *topic)
+catalog_delete_topic_row(TopicInfo *topic)
 {
 	CatalogAccess access;
 
-	begin_catalog_access(&access);
-	run_catalog_sql_int8("DELETE FROM pulsar.topic WHERE topic_id = $1",
+	catalog_access_begin(&access);
+	catalog_run_sql_int8("DELETE FROM pulsar.topic WHERE topic_id = $1",
 						 1, &topic->topic_id, false);
 	invalidate_topic_cache();
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 void
-create_tenant(const char *tenant)
+catalog_create_tenant(const char *tenant)
 {
 	CatalogAccess access;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(tenant)};
 
-	check_tenant_name(tenant);
+	topic_name_check_tenant(tenant);
 	ensure_cache_valid();
-	begin_catalog_access(&access);
-	run_catalog_sql("INSERT INTO pulsar.tenant (name) VALUES ($1)"
+	catalog_access_begin(&access);
+	catalog_run_sql("INSERT INTO pulsar.tenant (name) VALUES ($1)"
 					" ON CONFLICT DO NOTHING",
 					1, argtypes, values, NULL, false);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("tenant \"%s\" already exists", tenant)));
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 void
-create_namespace(const char *tenant, const char *namespace)
+catalog_create_namespace(const char *tenant, const char *namespace)
 {
 	CatalogAccess access;
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
@@ -1126,26 +1126,26 @@ create_namespace(const char *tenant, const char *namespace)
 	CStringGetTextDatum(namespace)};
 
 	ensure_cache_valid();
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT 1 FROM pulsar.tenant WHERE name = $1 FOR KEY SHARE",
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT 1 FROM pulsar.tenant WHERE name = $1 FOR KEY SHARE",
 					1, argtypes, values, NULL, false);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("tenant \"%s\" does not exist", tenant),
 				 errhint("Create it with pulsar.create_tenant().")));
-	run_catalog_sql("INSERT INTO pulsar.namespace (tenant, name) VALUES ($1, $2)"
+	catalog_run_sql("INSERT INTO pulsar.namespace (tenant, name) VALUES ($1, $2)"
 					" ON CONFLICT DO NOTHING",
 					2, argtypes, values, NULL, false);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("namespace \"%s/%s\" already exists", tenant, namespace)));
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 void
-set_namespace_deduplication(const char *tenant, const char *namespace,
+catalog_set_namespace_deduplication(const char *tenant, const char *namespace,
 							bool enabled)
 {
 	CatalogAccess access;
@@ -1155,14 +1155,14 @@ set_namespace_deduplication(const char *tenant, const char *namespace,
 	BoolGetDatum(enabled)};
 
 	ensure_cache_valid();
-	begin_catalog_access(&access);
-	run_catalog_sql("UPDATE pulsar.namespace SET deduplication = $3"
+	catalog_access_begin(&access);
+	catalog_run_sql("UPDATE pulsar.namespace SET deduplication = $3"
 					" WHERE tenant = $1 AND name = $2",
 					3, argtypes, values, NULL, false);
 	if (SPI_processed == 0)
-		check_namespace_exists(tenant, namespace);
+		catalog_check_namespace_exists(tenant, namespace);
 	invalidate_topic_cache();
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 /*
@@ -1208,12 +1208,12 @@ segment_relid_in_snapshot(const char *relname, Snapshot snapshot)
  * transaction, which nobody else can see, gets its segments here.
  */
 Relation
-open_segment_for_insert(const LedgerInfo *ledger, int64 entry_id)
+catalog_open_segment_for_insert(const LedgerInfo *ledger, int64 entry_id)
 {
 	int64		segment_no = entry_id / ledger->segment_entries;
 	char	   *relname = segment_table_name(ledger->ledger_id, segment_no);
 	Oid			relid = get_relname_relid(relname, data_namespace_oid);
-	bool		own_ledger = LedgerCreatedInTransaction(ledger->ledger_id);
+	bool		own_ledger = read_position_created_in_transaction(ledger->ledger_id);
 	bool		worker_ran = false;
 
 	if (entry_id % ledger->segment_entries == 0 && !own_ledger)
@@ -1226,9 +1226,9 @@ open_segment_for_insert(const LedgerInfo *ledger, int64 entry_id)
 		{
 			CatalogAccess access;
 
-			begin_catalog_access(&access);
+			catalog_access_begin(&access);
 			create_segment_locked(ledger->ledger_id, segment_no);
-			end_catalog_access(&access);
+			catalog_access_end(&access);
 		}
 		else if (worker_signal_start_segment_worker(ledger->ledger_id, segment_no,
 									  extension_owner, true))
@@ -1266,7 +1266,7 @@ open_segment_for_insert(const LedgerInfo *ledger, int64 entry_id)
  * trimmed meanwhile.
  */
 Relation
-open_segment_for_read(const LedgerInfo *ledger, int64 segment_no,
+catalog_open_segment_for_read(const LedgerInfo *ledger, int64 segment_no,
 					  Snapshot snapshot)
 {
 	char	   *relname = segment_table_name(ledger->ledger_id, segment_no);
@@ -1373,7 +1373,7 @@ overwrite_int8_attribute(HeapTuple tuple, TupleDesc desc, AttrNumber attnum,
  * mark only grows and nothing waits while holding it.
  */
 int64
-log_entry_high_water(int64 ledger_id, int64 mark)
+catalog_log_entry_high_water(int64 ledger_id, int64 mark)
 {
 	Relation	ledgers;
 	Relation	index;
@@ -1427,7 +1427,7 @@ log_entry_high_water(int64 ledger_id, int64 mark)
  * state after a restart, a crash or a promotion.
  */
 int64
-load_next_entry(int64 ledger_id)
+catalog_load_next_entry(int64 ledger_id)
 {
 	CatalogAccess access;
 	Oid			argtypes[1] = {INT8OID};
@@ -1440,16 +1440,16 @@ load_next_entry(int64 ledger_id)
 	uint64		nsegments;
 	int64	   *segments;
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	high_water = read_entry_high_water(ledger_id);
-	run_catalog_sql("SELECT s.segment_no, l.segment_entries"
+	catalog_run_sql("SELECT s.segment_no, l.segment_entries"
 					"  FROM pulsar.segment s JOIN pulsar.ledger l USING (ledger_id)"
 					" WHERE s.ledger_id = $1 ORDER BY s.segment_no DESC",
 					1, argtypes, values, NULL, true);
 	nsegments = SPI_processed;
 	if (nsegments == 0)
 	{
-		end_catalog_access(&access);
+		catalog_access_end(&access);
 		return high_water;
 	}
 	segment_entries = result_int64(0, 2, &isnull);
@@ -1482,7 +1482,7 @@ load_next_entry(int64 ledger_id)
 		index_close(index, AccessShareLock);
 		table_close(rel, AccessShareLock);
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 
 	if (next_entry < 0)
 		next_entry = lowest_segment * segment_entries;
@@ -1502,7 +1502,7 @@ load_next_entry(int64 ledger_id)
  * is in a transaction.
  */
 bool
-maintenance_tables_current(void)
+catalog_maintenance_tables_current(void)
 {
 	Oid			schema = get_namespace_oid(CATALOG_SCHEMA, true);
 	Oid			segment;
@@ -1521,7 +1521,7 @@ maintenance_tables_current(void)
  * wait for the tables the maintenance pass would touch.
  */
 bool
-lock_extension_now(void)
+catalog_lock_extension_now(void)
 {
 	Oid			extension_oid = get_extension_oid("pulsar_pg", true);
 	LOCKTAG		tag;
@@ -1546,7 +1546,7 @@ lock_extension_now(void)
  * a transaction that already holds a conflicting one.
  */
 bool
-lock_catalog_tables_now(const char *const *names, int count, LOCKMODE mode)
+catalog_lock_tables_now(const char *const *names, int count, LOCKMODE mode)
 {
 	Oid			schema = get_namespace_oid(CATALOG_SCHEMA, false);
 
@@ -1573,12 +1573,12 @@ lock_catalog_tables_now(const char *const *names, int count, LOCKMODE mode)
 }
 
 /*
- * Locks a topic as an entry point does (resolve_topic()), but only if no
+ * Locks a topic as an entry point does (catalog_resolve_topic()), but only if no
  * other transaction holds or awaits a conflicting lock: delete_topic() holds
  * it exclusively.  False if the topic is locked or was deleted.
  */
 bool
-lock_topic_now(int64 topic_id, LOCKMODE mode)
+catalog_lock_topic_now(int64 topic_id, LOCKMODE mode)
 {
 	LOCKTAG		tag;
 	Oid			argtypes[1] = {INT8OID};
@@ -1591,11 +1591,11 @@ lock_topic_now(int64 topic_id, LOCKMODE mode)
 					   LOCK_TOPIC);
 	if (LockAcquire(&tag, mode, false, true) == LOCKACQUIRE_NOT_AVAIL)
 		return false;
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT 1 FROM pulsar.topic WHERE topic_id = $1",
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT 1 FROM pulsar.topic WHERE topic_id = $1",
 					1, argtypes, values, NULL, true);
 	exists = SPI_processed > 0;
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	return exists;
 }
 
@@ -1615,7 +1615,7 @@ compare_int64(const void *a, const void *b)
  * topics of a batch that have something to do.
  */
 void
-select_topics(const char *sql, int nextra, Oid *extra_types,
+catalog_select_topics(const char *sql, int nextra, Oid *extra_types,
 			  Datum *extra_values, const int64 *topic_ids, int count,
 			  bool *needed)
 {
@@ -1627,14 +1627,14 @@ select_topics(const char *sql, int nextra, Oid *extra_types,
 	for (int i = 0; i < count; i++)
 		ids[i] = Int64GetDatum(topic_ids[i]);
 	argtypes[0] = INT8ARRAYOID;
-	values[0] = PointerGetDatum(int8_array(ids, count));
+	values[0] = PointerGetDatum(catalog_int8_array(ids, count));
 	for (int i = 0; i < nextra; i++)
 	{
 		argtypes[i + 1] = extra_types[i];
 		values[i + 1] = extra_values[i];
 	}
-	begin_catalog_access(&access);
-	run_catalog_sql(sql, nextra + 1, argtypes, values, NULL, true);
+	catalog_access_begin(&access);
+	catalog_run_sql(sql, nextra + 1, argtypes, values, NULL, true);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		bool		isnull;
@@ -1645,22 +1645,22 @@ select_topics(const char *sql, int nextra, Oid *extra_types,
 		if (!isnull && found != NULL)
 			needed[found - topic_ids] = true;
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 /*
  * The ledgers (partitions) of a topic, in partition order.  Caller is inside
- * begin_catalog_access(); the array is allocated in the memory context that
- * was current before it, so it outlives end_catalog_access().
+ * catalog_access_begin(); the array is allocated in the memory context that
+ * was current before it, so it outlives catalog_access_end().
  */
 LedgerInfo *
-topic_ledgers(int64 topic_id, int *count)
+catalog_topic_ledgers(int64 topic_id, int *count)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(topic_id)};
 	LedgerInfo *ledgers;
 
-	run_catalog_sql("SELECT ledger_id, partition_index, segment_entries"
+	catalog_run_sql("SELECT ledger_id, partition_index, segment_entries"
 					"  FROM pulsar.ledger WHERE topic_id = $1"
 					" ORDER BY partition_index",
 					1, argtypes, values, NULL, true);
@@ -1681,17 +1681,17 @@ topic_ledgers(int64 topic_id, int *count)
 
 /*
  * The segments of a ledger that exist, oldest first.  Caller is inside
- * begin_catalog_access(); the array is allocated in the memory context that
- * was current before it, so it outlives end_catalog_access().
+ * catalog_access_begin(); the array is allocated in the memory context that
+ * was current before it, so it outlives catalog_access_end().
  */
 SegmentInfo *
-ledger_segments(const LedgerInfo *ledger, int *count)
+catalog_ledger_segments(const LedgerInfo *ledger, int *count)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(ledger->ledger_id)};
 	SegmentInfo *segments;
 
-	run_catalog_sql("SELECT segment_no, last_entry, closed_at, entries, size,"
+	catalog_run_sql("SELECT segment_no, last_entry, closed_at, entries, size,"
 					"       created_at"
 					"  FROM pulsar.segment WHERE ledger_id = $1"
 					" ORDER BY segment_no",
@@ -1731,17 +1731,17 @@ ledger_segments(const LedgerInfo *ledger, int *count)
 /*
  * Records that no entry above 'last_entry' will ever be stored in a
  * segment: its ledger's next entry id moved past its end.  Caller is inside
- * begin_catalog_access().
+ * catalog_access_begin().
  */
 void
-cut_segment(int64 ledger_id, int64 segment_no, int64 last_entry)
+catalog_cut_segment(int64 ledger_id, int64 segment_no, int64 last_entry)
 {
 	Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
 	Datum		values[3] = {Int64GetDatum(ledger_id),
 		Int64GetDatum(segment_no),
 	Int64GetDatum(last_entry)};
 
-	run_catalog_sql("UPDATE pulsar.segment SET last_entry = $3"
+	catalog_run_sql("UPDATE pulsar.segment SET last_entry = $3"
 					" WHERE ledger_id = $1 AND segment_no = $2",
 					3, argtypes, values, NULL, false);
 }
@@ -1749,11 +1749,11 @@ cut_segment(int64 ledger_id, int64 segment_no, int64 last_entry)
 /*
  * Records a segment as closed now: no transaction can add to it any more.
  * Its entries and size are counted once, here.  Caller is inside
- * begin_catalog_access() and has checked that the max read position is at
+ * catalog_access_begin() and has checked that the max read position is at
  * or past the segment's last entry.
  */
 void
-close_segment(int64 ledger_id, int64 segment_no)
+catalog_close_segment(int64 ledger_id, int64 segment_no)
 {
 	char	   *relname = segment_table_name(ledger_id, segment_no);
 	Oid			relid = get_relname_relid(relname, data_namespace_oid);
@@ -1779,7 +1779,7 @@ close_segment(int64 ledger_id, int64 segment_no)
 	values[1] = Int64GetDatum(segment_no);
 	values[2] = Int64GetDatum(entries);
 	values[3] = Int64GetDatum(size);
-	run_catalog_sql("UPDATE pulsar.segment"
+	catalog_run_sql("UPDATE pulsar.segment"
 					"   SET closed_at = pg_catalog.now(), entries = $3, size = $4"
 					" WHERE ledger_id = $1 AND segment_no = $2",
 					4, argtypes, values, NULL, false);
@@ -1787,10 +1787,10 @@ close_segment(int64 ledger_id, int64 segment_no)
 
 /*
  * The publish time of the oldest stored message of a segment; false if it
- * holds none yet, or is locked.  Caller is inside begin_catalog_access().
+ * holds none yet, or is locked.  Caller is inside catalog_access_begin().
  */
 bool
-segment_first_publish_time(int64 ledger_id, int64 segment_no,
+catalog_segment_first_publish_time(int64 ledger_id, int64 segment_no,
 						   TimestampTz *publish_time)
 {
 	char	   *relname = segment_table_name(ledger_id, segment_no);
@@ -1815,10 +1815,10 @@ segment_first_publish_time(int64 ledger_id, int64 segment_no,
  * Drops a closed segment's table and catalog row, unless a transaction
  * uses it (a reader or a receive holds its lock): then false, and the
  * segment is tried again next time.  DROP TABLE is WAL-logged, so a
- * standby loses the same segment.  Caller is inside begin_catalog_access().
+ * standby loses the same segment.  Caller is inside catalog_access_begin().
  */
 bool
-drop_segment_now(int64 ledger_id, int64 segment_no)
+catalog_drop_segment_now(int64 ledger_id, int64 segment_no)
 {
 	char	   *relname = segment_table_name(ledger_id, segment_no);
 	Oid			relid = get_relname_relid(relname, data_namespace_oid);
@@ -1834,7 +1834,7 @@ drop_segment_now(int64 ledger_id, int64 segment_no)
 			run_catalog_ddl(psprintf("DROP TABLE %s.%s", DATA_SCHEMA,
 									 quote_identifier(relname)));
 	}
-	run_catalog_sql("DELETE FROM pulsar.segment"
+	catalog_run_sql("DELETE FROM pulsar.segment"
 					" WHERE ledger_id = $1 AND segment_no = $2",
 					2, argtypes, values, NULL, false);
 	return true;
@@ -1847,7 +1847,7 @@ drop_segment_now(int64 ledger_id, int64 segment_no)
  * index probe.
  */
 int64
-next_stored_segment(int64 ledger_id, int64 after, Snapshot snapshot)
+catalog_next_stored_segment(int64 ledger_id, int64 after, Snapshot snapshot)
 {
 	Relation	segments = table_open(catalog_relation_oid(CATALOG_SEGMENT),
 									  AccessShareLock);
@@ -1879,17 +1879,17 @@ next_stored_segment(int64 ledger_id, int64 after, Snapshot snapshot)
 
 /*
  * The number of a ledger's lowest stored segment; -1 if it has none.
- * Caller is inside begin_catalog_access().
+ * Caller is inside catalog_access_begin().
  */
 int64
-lowest_stored_segment(int64 ledger_id)
+catalog_lowest_stored_segment(int64 ledger_id)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(ledger_id)};
 	bool		isnull;
 	int64		segment_no;
 
-	run_catalog_sql("SELECT min(segment_no) FROM pulsar.segment"
+	catalog_run_sql("SELECT min(segment_no) FROM pulsar.segment"
 					" WHERE ledger_id = $1",
 					1, argtypes, values, NULL, true);
 	segment_no = result_int64(0, 1, &isnull);
@@ -1904,7 +1904,7 @@ lowest_stored_segment(int64 ledger_id)
  * holds it briefly.
  */
 void
-lock_ledger_against_trim(int64 ledger_id)
+catalog_lock_ledger_against_trim(int64 ledger_id)
 {
 	ensure_cache_valid();
 	LockDatabaseObject(topic_catalog_oid, (Oid) ledger_id, LOCK_TRIM,
@@ -1916,7 +1916,7 @@ lock_ledger_against_trim(int64 ledger_id)
  * awaits it; false otherwise.
  */
 bool
-try_lock_ledger_trim(int64 ledger_id)
+catalog_try_lock_ledger_trim(int64 ledger_id)
 {
 	LOCKTAG		tag;
 
@@ -1947,11 +1947,11 @@ compacted_table_name(int64 ledger_id, int64 generation)
 
 /*
  * Creates the (empty) compacted table of a ledger's generation and returns
- * its qualified, quoted name.  Caller is inside begin_catalog_access() and
+ * its qualified, quoted name.  Caller is inside catalog_access_begin() and
  * holds the ledger's compaction lock.
  */
 char *
-create_compacted_table(int64 ledger_id, int64 generation)
+catalog_create_compacted_table(int64 ledger_id, int64 generation)
 {
 	char	   *relname = compacted_table_name(ledger_id, generation);
 
@@ -1967,7 +1967,7 @@ create_compacted_table(int64 ledger_id, int64 generation)
  * which.
  */
 Relation
-open_compacted_table(int64 ledger_id, int64 generation, bool wait, bool *busy)
+catalog_open_compacted_table(int64 ledger_id, int64 generation, bool wait, bool *busy)
 {
 	Oid			relid;
 
@@ -1999,10 +1999,10 @@ open_compacted_table(int64 ledger_id, int64 generation, bool wait, bool *busy)
  * Drops the compacted tables of a ledger other than generation 'keep' (-1:
  * all of them).  With 'if_unused', a table some transaction holds a lock on
  * is left for later, so readers never wait; without, the caller holds the
- * topic exclusively.  Caller is inside begin_catalog_access().
+ * topic exclusively.  Caller is inside catalog_access_begin().
  */
 void
-drop_compacted_tables(int64 ledger_id, int64 keep, bool if_unused)
+catalog_drop_compacted_tables(int64 ledger_id, int64 keep, bool if_unused)
 {
 	Oid			argtypes[3] = {OIDOID, TEXTOID, TEXTOID};
 	Datum		values[3];
@@ -2015,7 +2015,7 @@ drop_compacted_tables(int64 ledger_id, int64 keep, bool if_unused)
 											 ledger_id));
 	values[2] = CStringGetTextDatum(keep >= 0 ?
 									compacted_table_name(ledger_id, keep) : "");
-	run_catalog_sql("SELECT oid, relname::text FROM pg_catalog.pg_class"
+	catalog_run_sql("SELECT oid, relname::text FROM pg_catalog.pg_class"
 					" WHERE relnamespace = $1 AND relkind = 'r'"
 					"   AND relname::text LIKE $2 AND relname::text <> $3",
 					3, argtypes, values, NULL, true);
@@ -2055,7 +2055,7 @@ set_compaction_locktag(LOCKTAG *tag, int64 ledger_id)
  * transaction ends, without waiting; false if another compaction holds it.
  */
 bool
-try_lock_compaction(int64 ledger_id)
+catalog_try_lock_compaction(int64 ledger_id)
 {
 	LOCKTAG		tag;
 
@@ -2067,7 +2067,7 @@ try_lock_compaction(int64 ledger_id)
  * Whether a compaction of a ledger is running in another transaction.
  */
 bool
-compaction_in_progress(int64 ledger_id)
+catalog_compaction_in_progress(int64 ledger_id)
 {
 	LOCKTAG		tag;
 	LockAcquireResult result;
@@ -2087,7 +2087,7 @@ compaction_in_progress(int64 ledger_id)
  * lock on fails with lock_not_available instead of waiting.
  */
 char *
-lock_data_table(int64 ledger_id, int64 number, bool compacted, bool wait)
+catalog_lock_data_table(int64 ledger_id, int64 number, bool compacted, bool wait)
 {
 	char	   *relname = compacted ? compacted_table_name(ledger_id, number) :
 		segment_table_name(ledger_id, number);
@@ -2110,7 +2110,7 @@ lock_data_table(int64 ledger_id, int64 number, bool compacted, bool wait)
  * database worker, which never waits for a user transaction.
  */
 bool
-try_lock_topic(int64 topic_id)
+catalog_try_lock_topic(int64 topic_id)
 {
 	ensure_cache_valid();
 	return ConditionalLockDatabaseObject(topic_catalog_oid, (Oid) topic_id,
@@ -2121,10 +2121,10 @@ try_lock_topic(int64 topic_id)
  * What a stored segment holds now: its messages (counted only if
  * 'count_entries') and its bytes with indexes and TOAST.  False if it is
  * gone.  Waits for a trim that is dropping it, like a reader.  Caller is
- * inside begin_catalog_access().
+ * inside catalog_access_begin().
  */
 bool
-segment_usage(int64 ledger_id, int64 segment_no, bool count_entries,
+catalog_segment_usage(int64 ledger_id, int64 segment_no, bool count_entries,
 			  int64 *entries, int64 *size)
 {
 	char	   *relname = segment_table_name(ledger_id, segment_no);

@@ -71,8 +71,8 @@ extern void CatalogInit(void);
 /* the extension version whose tables the consuming code needs */
 #define PULSAR_PG_CONSUMPTION_VERSION "0.4.0"
 
-extern bool consumption_tables_current(void);
-extern void require_consumption_tables(void);
+extern bool catalog_consumption_tables_current(void);
+extern void catalog_require_consumption_tables(void);
 /* tables and indexes the hot paths read without SPI */
 typedef enum CatalogRelation
 {
@@ -89,58 +89,58 @@ typedef enum CatalogRelation
 } CatalogRelation;
 
 extern Oid	catalog_relation_oid(CatalogRelation relation);
-extern void begin_catalog_access(CatalogAccess *access);
-extern void end_catalog_access(CatalogAccess *access);
-extern int	run_catalog_sql(const char *sql, int nargs, Oid *argtypes,
+extern void catalog_access_begin(CatalogAccess *access);
+extern void catalog_access_end(CatalogAccess *access);
+extern int	catalog_run_sql(const char *sql, int nargs, Oid *argtypes,
 							Datum *values, const char *nulls,
 							bool latest_snapshot);
 
-extern ArrayType *int8_array(Datum *elements, int count);
+extern ArrayType *catalog_int8_array(Datum *elements, int count);
 #define MAX_INT8_CATALOG_ARGS	5
-extern int	run_catalog_sql_int8(const char *sql, int nargs, const int64 *args,
+extern int	catalog_run_sql_int8(const char *sql, int nargs, const int64 *args,
 								 bool latest_snapshot);
 
 extern void catalog_require_writable(const char *function);
-extern void check_namespace_exists(const char *tenant, const char *namespace);
-extern TopicInfo *resolve_topic(const TopicName *name, bool create_if_missing,
+extern void catalog_check_namespace_exists(const char *tenant, const char *namespace);
+extern TopicInfo *catalog_resolve_topic(const TopicName *name, bool create_if_missing,
 								LOCKMODE lockmode);
-extern TopicInfo *try_resolve_topic(const TopicName *name, LOCKMODE lockmode);
-extern bool try_lock_subscription(int64 topic_id, const char *name,
+extern TopicInfo *catalog_try_resolve_topic(const TopicName *name, LOCKMODE lockmode);
+extern bool catalog_try_lock_subscription(int64 topic_id, const char *name,
 								  LOCKMODE lockmode);
-extern LedgerInfo *resolve_ledger(TopicInfo *topic, const TopicName *name);
-extern void lock_subscription(int64 topic_id, const char *name,
+extern LedgerInfo *catalog_resolve_ledger(TopicInfo *topic, const TopicName *name);
+extern void catalog_lock_subscription(int64 topic_id, const char *name,
 							  LOCKMODE lockmode);
-extern void unlock_subscription(int64 topic_id, const char *name,
+extern void catalog_unlock_subscription(int64 topic_id, const char *name,
 								LOCKMODE lockmode);
-extern void limit_slot_lock(const char *what, int64 id);
-extern void lock_dispatch(int64 subscription_id, int64 ledger_id);
-extern void unlock_dispatch(int64 subscription_id, int64 ledger_id);
-extern char *create_topic(const TopicName *name, int32 partitions);
-extern TopicInfo *delete_topic_storage(const TopicName *name, bool force);
-extern void delete_topic_row(TopicInfo *topic);
-extern void create_tenant(const char *tenant);
-extern void create_namespace(const char *tenant, const char *namespace);
-extern void set_namespace_deduplication(const char *tenant,
+extern void catalog_lock_limit_slot(const char *what, int64 id);
+extern void catalog_lock_dispatch(int64 subscription_id, int64 ledger_id);
+extern void catalog_unlock_dispatch(int64 subscription_id, int64 ledger_id);
+extern char *catalog_create_topic(const TopicName *name, int32 partitions);
+extern TopicInfo *catalog_delete_topic_storage(const TopicName *name, bool force);
+extern void catalog_delete_topic_row(TopicInfo *topic);
+extern void catalog_create_tenant(const char *tenant);
+extern void catalog_create_namespace(const char *tenant, const char *namespace);
+extern void catalog_set_namespace_deduplication(const char *tenant,
 										const char *namespace, bool enabled);
 
-extern Relation open_segment_for_insert(const LedgerInfo *ledger,
+extern Relation catalog_open_segment_for_insert(const LedgerInfo *ledger,
 										int64 entry_id);
-extern Relation open_segment_for_read(const LedgerInfo *ledger,
+extern Relation catalog_open_segment_for_read(const LedgerInfo *ledger,
 									  int64 segment_no, Snapshot snapshot);
-extern int64 load_next_entry(int64 ledger_id);
-extern int64 log_entry_high_water(int64 ledger_id, int64 mark);
-extern void create_segment_in_worker(int64 ledger_id, int64 segment_no);
+extern int64 catalog_load_next_entry(int64 ledger_id);
+extern int64 catalog_log_entry_high_water(int64 ledger_id, int64 mark);
+extern void catalog_create_segment_in_worker(int64 ledger_id, int64 segment_no);
 
 /* compacted views: tables pulsar_data.compacted_<ledger>_<generation> */
-extern char *create_compacted_table(int64 ledger_id, int64 generation);
-extern Relation open_compacted_table(int64 ledger_id, int64 generation,
+extern char *catalog_create_compacted_table(int64 ledger_id, int64 generation);
+extern Relation catalog_open_compacted_table(int64 ledger_id, int64 generation,
 									 bool wait, bool *busy);
-extern void drop_compacted_tables(int64 ledger_id, int64 keep, bool if_unused);
-extern bool try_lock_compaction(int64 ledger_id);
-extern bool compaction_in_progress(int64 ledger_id);
-extern char *lock_data_table(int64 ledger_id, int64 number, bool compacted,
+extern void catalog_drop_compacted_tables(int64 ledger_id, int64 keep, bool if_unused);
+extern bool catalog_try_lock_compaction(int64 ledger_id);
+extern bool catalog_compaction_in_progress(int64 ledger_id);
+extern char *catalog_lock_data_table(int64 ledger_id, int64 number, bool compacted,
 							 bool wait);
-extern bool try_lock_topic(int64 topic_id);
+extern bool catalog_try_lock_topic(int64 topic_id);
 
 /*
  * A segment as pulsar.segment records it.  It is *cut* when its ledger's
@@ -160,27 +160,27 @@ typedef struct SegmentInfo
 	TimestampTz created_at;
 } SegmentInfo;
 
-extern bool maintenance_tables_current(void);
-extern bool lock_extension_now(void);
-extern bool lock_catalog_tables_now(const char *const *names, int count,
+extern bool catalog_maintenance_tables_current(void);
+extern bool catalog_lock_extension_now(void);
+extern bool catalog_lock_tables_now(const char *const *names, int count,
 									LOCKMODE mode);
-extern bool lock_topic_now(int64 topic_id, LOCKMODE mode);
-extern void select_topics(const char *sql, int nextra, Oid *extra_types,
+extern bool catalog_lock_topic_now(int64 topic_id, LOCKMODE mode);
+extern void catalog_select_topics(const char *sql, int nextra, Oid *extra_types,
 						  Datum *extra_values, const int64 *topic_ids,
 						  int count, bool *needed);
-extern LedgerInfo *topic_ledgers(int64 topic_id, int *count);
-extern SegmentInfo *ledger_segments(const LedgerInfo *ledger, int *count);
-extern void cut_segment(int64 ledger_id, int64 segment_no, int64 last_entry);
-extern void close_segment(int64 ledger_id, int64 segment_no);
-extern bool segment_first_publish_time(int64 ledger_id, int64 segment_no,
+extern LedgerInfo *catalog_topic_ledgers(int64 topic_id, int *count);
+extern SegmentInfo *catalog_ledger_segments(const LedgerInfo *ledger, int *count);
+extern void catalog_cut_segment(int64 ledger_id, int64 segment_no, int64 last_entry);
+extern void catalog_close_segment(int64 ledger_id, int64 segment_no);
+extern bool catalog_segment_first_publish_time(int64 ledger_id, int64 segment_no,
 									   TimestampTz *publish_time);
-extern bool drop_segment_now(int64 ledger_id, int64 segment_no);
-extern int64 next_stored_segment(int64 ledger_id, int64 after,
+extern bool catalog_drop_segment_now(int64 ledger_id, int64 segment_no);
+extern int64 catalog_next_stored_segment(int64 ledger_id, int64 after,
 								 Snapshot snapshot);
-extern int64 lowest_stored_segment(int64 ledger_id);
-extern bool segment_usage(int64 ledger_id, int64 segment_no,
+extern int64 catalog_lowest_stored_segment(int64 ledger_id);
+extern bool catalog_segment_usage(int64 ledger_id, int64 segment_no,
 						  bool count_entries, int64 *entries, int64 *size);
-extern void lock_ledger_against_trim(int64 ledger_id);
-extern bool try_lock_ledger_trim(int64 ledger_id);
+extern void catalog_lock_ledger_against_trim(int64 ledger_id);
+extern bool catalog_try_lock_ledger_trim(int64 ledger_id);
 
 #endif							/* PULSAR_CATALOG_H */

@@ -460,8 +460,8 @@ load_limits(CachedLimits *entry)
 
 	for (int f = 0; f < NUM_LIMIT_FIELDS; f++)
 		entry->topic_value[f] = entry->namespace_value[f] = LIMIT_NOT_SET;
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT p.topic_id <> 0, p.name, (p.value->>'max')::bigint,"
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT p.topic_id <> 0, p.name, (p.value->>'max')::bigint,"
 					"       (p.value->>'messages_per_second')::bigint,"
 					"       (p.value->>'bytes_per_second')::bigint"
 					"  FROM pulsar.topic t"
@@ -497,7 +497,7 @@ load_limits(CachedLimits *entry)
 				isnull ? 0 : DatumGetInt64(value);
 		}
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 /*
@@ -584,7 +584,7 @@ policy_max_topics_per_namespace(const char *tenant, const char *namespace)
 
 	if (!OidIsValid(policy_table()))
 		return policy_default_max_topics_per_namespace;
-	run_catalog_sql("SELECT (value->>'max')::bigint FROM pulsar.policy"
+	catalog_run_sql("SELECT (value->>'max')::bigint FROM pulsar.policy"
 					" WHERE tenant = $1 AND namespace = $2 AND topic_id = 0"
 					"   AND name = 'max_topics_per_namespace'",
 					2, argtypes, values, NULL, true);
@@ -608,7 +608,7 @@ policy_effective(int64 topic_id, const char *policy)
 	Datum		value;
 
 	policy_check_name(policy);
-	run_catalog_sql("SELECT p.value FROM pulsar.topic t"
+	catalog_run_sql("SELECT p.value FROM pulsar.topic t"
 					" JOIN pulsar.policy p ON p.tenant = t.tenant"
 					"  AND p.namespace = t.namespace"
 					"  AND p.topic_id IN (0, t.topic_id) AND p.name = $2"
@@ -646,7 +646,7 @@ policy_limit(Jsonb *policy, const char *field, int64 *value)
 void
 policy_forget_topic(int64 topic_id)
 {
-	run_catalog_sql_int8("DELETE FROM pulsar.policy WHERE topic_id = $1",
+	catalog_run_sql_int8("DELETE FROM pulsar.policy WHERE topic_id = $1",
 						 1, &topic_id, false);
 	if (SPI_processed > 0)
 		invalidate_limits();
@@ -664,13 +664,13 @@ policy_store(const PolicyTarget *target, const char *policy, const char *json)
 		CStringGetTextDatum(policy),
 	JsonbPGetDatum(jsonb_from_string(json))};
 
-	begin_catalog_access(&access);
-	run_catalog_sql("INSERT INTO pulsar.policy (tenant, namespace, topic_id, name, value)"
+	catalog_access_begin(&access);
+	catalog_run_sql("INSERT INTO pulsar.policy (tenant, namespace, topic_id, name, value)"
 					" VALUES ($1, $2, $3, $4, $5)"
 					" ON CONFLICT (tenant, namespace, topic_id, name)"
 					" DO UPDATE SET value = excluded.value",
 					5, argtypes, values, NULL, false);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	invalidate_limits();
 }
 
@@ -703,11 +703,11 @@ policy_remove(const PolicyTarget *target, const char *policy)
 		Int64GetDatum(target->topic_id),
 	CStringGetTextDatum(policy)};
 
-	begin_catalog_access(&access);
-	run_catalog_sql("DELETE FROM pulsar.policy WHERE tenant = $1"
+	catalog_access_begin(&access);
+	catalog_run_sql("DELETE FROM pulsar.policy WHERE tenant = $1"
 					" AND namespace = $2 AND topic_id = $3 AND name = $4",
 					4, argtypes, values, NULL, false);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	invalidate_limits();
 }
 
@@ -725,7 +725,7 @@ policy_describe(const PolicyTarget *target)
 
 	initStringInfo(&json);
 	appendStringInfoChar(&json, '{');
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	for (int i = 0; i < lengthof(policy_names); i++)
 	{
 		const char *own[2] = {NULL, NULL};	/* namespace's, topic's */
@@ -737,7 +737,7 @@ policy_describe(const PolicyTarget *target)
 			Int64GetDatum(target->topic_id),
 		CStringGetTextDatum(policy_names[i])};
 
-		run_catalog_sql("SELECT topic_id <> 0, value::text FROM pulsar.policy"
+		catalog_run_sql("SELECT topic_id <> 0, value::text FROM pulsar.policy"
 						" WHERE tenant = $1 AND namespace = $2"
 						" AND topic_id IN (0, $3) AND name = $4",
 						4, argtypes, values, NULL, false);
@@ -757,7 +757,7 @@ policy_describe(const PolicyTarget *target)
 						 own[0] ? own[0] : "null", fallback,
 						 own[1] ? own[1] : own[0] ? own[0] : fallback);
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	appendStringInfoChar(&json, '}');
 	return json.data;
 }

@@ -105,7 +105,7 @@ backlog_quota_define_settings(void)
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 }
 
-/* Caller is inside begin_catalog_access(). */
+/* Caller is inside catalog_access_begin(). */
 static bool
 read_backlog_quota(int64 topic_id, BacklogQuota *quota)
 {
@@ -116,7 +116,7 @@ read_backlog_quota(int64 topic_id, BacklogQuota *quota)
 	bool		isnull;
 	Datum		value;
 
-	run_catalog_sql("SELECT (v->>'limit_size')::bigint, (v->>'limit_time')::bigint,"
+	catalog_run_sql("SELECT (v->>'limit_size')::bigint, (v->>'limit_time')::bigint,"
 					"       v->>'policy'"
 					"  FROM pulsar.effective_policy($1, 'backlog_quota') v",
 					1, argtypes, values, NULL, true);
@@ -165,10 +165,10 @@ measure_backlog(TopicInfo *topic, const LedgerInfo *ledger,
 
 	memset(backlog, 0, sizeof(LedgerBacklog));
 	/* an idle partition is not added to shared memory (read_position.c) */
-	PeekPositionsUntracked(ledger->ledger_id, load_next_entry, &next_entry,
+	read_position_untracked(ledger->ledger_id, catalog_load_next_entry, &next_entry,
 						   &backlog->last);
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT min(c.mark_delete) FROM pulsar.subscription s"
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT min(c.mark_delete) FROM pulsar.subscription s"
 					"  JOIN pulsar.cursor c ON c.subscription_id = s.subscription_id"
 					"   AND c.ledger_id = $2"
 					" WHERE s.topic_id = $1",
@@ -179,13 +179,13 @@ measure_backlog(TopicInfo *topic, const LedgerInfo *ledger,
 	backlog->slowest = isnull ? backlog->last : DatumGetInt64(value);
 	if (backlog->slowest >= backlog->last)
 	{
-		end_catalog_access(&access);
+		catalog_access_end(&access);
 		return;
 	}
 	values[0] = Int64GetDatum(ledger->ledger_id);
 	values[1] = Int64GetDatum((backlog->slowest + 1) / ledger->segment_entries);
 	/* a segment closed early by age ends at its last entry (trim.c) */
-	run_catalog_sql("SELECT segment_no, last_entry FROM pulsar.segment"
+	catalog_run_sql("SELECT segment_no, last_entry FROM pulsar.segment"
 					" WHERE ledger_id = $1 AND segment_no >= $2"
 					" ORDER BY segment_no",
 					2, argtypes, values, NULL, true);
@@ -203,14 +203,14 @@ measure_backlog(TopicInfo *topic, const LedgerInfo *ledger,
 			(segment_nos[i] + 1) * ledger->segment_entries - 1 :
 			DatumGetInt64(value);
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 
 	/* after the max read position, as readers do */
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	backlog->segments = palloc(sizeof(SegmentShare) * Max(count, 1));
 	for (uint64 i = 0; i < count; i++)
 	{
-		Relation	segment = open_segment_for_read(ledger, segment_nos[i],
+		Relation	segment = catalog_open_segment_for_read(ledger, segment_nos[i],
 													snapshot);
 		SegmentShare *share = &backlog->segments[backlog->num_segments];
 
@@ -226,7 +226,7 @@ measure_backlog(TopicInfo *topic, const LedgerInfo *ledger,
 		backlog->size += segment_bytes_from(share, backlog->slowest + 1);
 		backlog->num_segments++;
 	}
-	backlog->has_oldest = first_publish_time(ledger, backlog->slowest,
+	backlog->has_oldest = expiry_first_publish_time(ledger, backlog->slowest,
 											 backlog->last, snapshot,
 											 &backlog->oldest);
 	UnregisterSnapshot(snapshot);
@@ -304,18 +304,18 @@ evict_backlog(TopicInfo *topic, const LedgerInfo *ledger,
 
 	if (over & OVER_SIZE)
 		through = size_eviction_position(backlog, quota->limit_size);
-	names = topic_subscription_names(topic->topic_id);
+	names = expiry_subscription_names(topic->topic_id);
 	foreach(lc, names)
 	{
-		Subscription *subscription = try_open_subscription(topic, lfirst(lc),
+		Subscription *subscription = subscription_try_open(topic, lfirst(lc),
 														   AccessShareLock);
 
 		if (subscription == NULL)
 			continue;
 		if (through > backlog->slowest)
-			evicted += evict_cursor_through(subscription, ledger, through, false);
+			evicted += expiry_evict_cursor_through(subscription, ledger, through, false);
 		if (over & OVER_TIME)
-			evicted += expire_published_before(subscription, ledger,
+			evicted += expiry_expire_published_before(subscription, ledger,
 											   now - quota->limit_time * USECS_PER_SEC,
 											   false);
 	}
@@ -367,9 +367,9 @@ evaluate_for_sender(TopicInfo *topic, const LedgerInfo *ledger,
 	bool		limited;
 	BacklogQuotaState state;
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	limited = read_backlog_quota(topic->topic_id, quota);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	*over = 0;
 	if (limited)
 	{
@@ -377,7 +377,7 @@ evaluate_for_sender(TopicInfo *topic, const LedgerInfo *ledger,
 		*over = over_quota(quota, backlog, now);
 	}
 	state = sender_state(quota, *over);
-	SetBacklogQuotaState(ledger->ledger_id, state, load_next_entry);
+	read_position_set_backlog_quota(ledger->ledger_id, state, catalog_load_next_entry);
 	return state;
 }
 
@@ -388,7 +388,7 @@ evaluate_for_sender(TopicInfo *topic, const LedgerInfo *ledger,
  * backlog fits or pulsar_pg.backlog_quota_hold_timeout has passed.
  */
 void
-check_backlog_quota(TopicInfo *topic, const LedgerInfo *ledger)
+backlog_quota_check(TopicInfo *topic, const LedgerInfo *ledger)
 {
 	BacklogQuota quota;
 	LedgerBacklog backlog;
@@ -397,7 +397,7 @@ check_backlog_quota(TopicInfo *topic, const LedgerInfo *ledger)
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext look_context;
 
-	if (GetBacklogQuotaState(ledger->ledger_id) == BACKLOG_QUOTA_NONE)
+	if (read_position_backlog_quota(ledger->ledger_id) == BACKLOG_QUOTA_NONE)
 		return;
 
 	/* a send held for long looks many times: each look's memory goes */
@@ -446,7 +446,7 @@ check_backlog_quota(TopicInfo *topic, const LedgerInfo *ledger)
  * eviction passed.
  */
 void
-apply_backlog_quota(int64 topic_id, TimestampTz now, int64 *exceeded,
+backlog_quota_apply(int64 topic_id, TimestampTz now, int64 *exceeded,
 					int64 *evicted)
 {
 	CatalogAccess access;
@@ -454,13 +454,13 @@ apply_backlog_quota(int64 topic_id, TimestampTz now, int64 *exceeded,
 	TopicInfo  *topic;
 	bool		limited;
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	limited = read_backlog_quota(topic_id, &quota);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	/* without a quota, only a state recorded before could need clearing */
-	if (!limited && !AnyBacklogQuotaState())
+	if (!limited && !read_position_any_backlog_quota())
 		return;
-	topic = open_topic_now(topic_id, AccessShareLock);
+	topic = expiry_open_topic_now(topic_id, AccessShareLock);
 	if (topic == NULL)
 		return;
 	for (int i = 0; i < topic->num_ledgers; i++)
@@ -478,7 +478,7 @@ apply_backlog_quota(int64 topic_id, TimestampTz now, int64 *exceeded,
 		if (over != 0)
 			(*exceeded)++;
 		state = sender_state(&quota, over);
-		SetBacklogQuotaState(ledger->ledger_id, state, load_next_entry);
+		read_position_set_backlog_quota(ledger->ledger_id, state, catalog_load_next_entry);
 		if (over != 0 && state == BACKLOG_QUOTA_NONE)
 			*evicted += evict_backlog(topic, ledger, &quota, &backlog, over,
 									  now);
@@ -494,12 +494,12 @@ apply_backlog_quota(int64 topic_id, TimestampTz now, int64 *exceeded,
 void
 backlog_quota_select_topics(const int64 *topic_ids, int count, bool *needed)
 {
-	if (AnyBacklogQuotaState())
+	if (read_position_any_backlog_quota())
 	{
 		memset(needed, true, sizeof(bool) * count);
 		return;
 	}
-	select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id),"
+	catalog_select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id),"
 				  "       pulsar.effective_policy(t.topic_id, 'backlog_quota') v"
 				  " WHERE v ->> 'limit_size' IS NOT NULL"
 				  "    OR v ->> 'limit_time' IS NOT NULL",
@@ -507,7 +507,7 @@ backlog_quota_select_topics(const int64 *topic_ids, int count, bool *needed)
 }
 
 /*
- * The maintenance step: see apply_backlog_quota().  Tables locked by others
+ * The maintenance step: see backlog_quota_apply().  Tables locked by others
  * leave the topic for the next pass.
  */
 void
@@ -519,13 +519,13 @@ backlog_quota_step(int64 topic_id)
 	int64		exceeded = 0;
 	int64		evicted = 0;
 
-	if (!lock_policy_tables_now())
+	if (!expiry_lock_policy_tables_now())
 		return;
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	limited = read_backlog_quota(topic_id, &quota);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	/* without a quota, only a state recorded before could need clearing */
-	if ((!limited && !AnyBacklogQuotaState()) || !lock_cursor_tables_now())
+	if ((!limited && !read_position_any_backlog_quota()) || !expiry_lock_cursor_tables_now())
 		return;
-	apply_backlog_quota(topic_id, GetCurrentTimestamp(), &exceeded, &evicted);
+	backlog_quota_apply(topic_id, GetCurrentTimestamp(), &exceeded, &evicted);
 }

@@ -16,8 +16,8 @@
 extern int	backlog_quota_hold_timeout_ms;
 
 extern void backlog_quota_define_settings(void);
-extern void check_backlog_quota(TopicInfo *topic, const LedgerInfo *ledger);
-extern void apply_backlog_quota(int64 topic_id, TimestampTz now,
+extern void backlog_quota_check(TopicInfo *topic, const LedgerInfo *ledger);
+extern void backlog_quota_apply(int64 topic_id, TimestampTz now,
 								int64 *exceeded, int64 *evicted);
 extern void backlog_quota_step(int64 topic_id);
 extern void backlog_quota_select_topics(const int64 *topic_ids, int count,

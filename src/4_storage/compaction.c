@@ -70,7 +70,7 @@ typedef struct CompactionRow
 
 /*
  * Reads a partition's row with the latest snapshot.  Caller is inside
- * begin_catalog_access().
+ * catalog_access_begin().
  */
 static void
 read_compaction_row(int64 ledger_id, CompactionRow *row)
@@ -79,7 +79,7 @@ read_compaction_row(int64 ledger_id, CompactionRow *row)
 	Datum		values[1] = {Int64GetDatum(ledger_id)};
 
 	memset(row, 0, sizeof(*row));
-	run_catalog_sql("SELECT horizon, generation, last_error,"
+	catalog_run_sql("SELECT horizon, generation, last_error,"
 					"       failed_at IS NOT NULL AND"
 					"       (compacted_at IS NULL OR failed_at > compacted_at)"
 					"  FROM pulsar.compaction WHERE ledger_id = $1",
@@ -108,7 +108,7 @@ read_compaction_row(int64 ledger_id, CompactionRow *row)
  * it need not be read with the caller's snapshot.
  */
 void
-open_compacted_view(const LedgerInfo *ledger, CompactedView *view)
+compaction_open_view(const LedgerInfo *ledger, CompactedView *view)
 {
 	int64		missing = 0;
 	int64		tried = 0;
@@ -120,9 +120,9 @@ open_compacted_view(const LedgerInfo *ledger, CompactedView *view)
 		CatalogAccess access;
 		bool		busy;
 
-		begin_catalog_access(&access);
+		catalog_access_begin(&access);
 		read_compaction_row(ledger->ledger_id, &row);
-		end_catalog_access(&access);
+		catalog_access_end(&access);
 		if (!row.compacted || row.generation == 0)
 			return;
 
@@ -132,7 +132,7 @@ open_compacted_view(const LedgerInfo *ledger, CompactedView *view)
 		 * generation has committed; if the row still names it, whoever holds
 		 * it is no compaction, and we wait as for any table.
 		 */
-		view->table = open_compacted_table(ledger->ledger_id, row.generation,
+		view->table = catalog_open_compacted_table(ledger->ledger_id, row.generation,
 										   row.generation == tried, &busy);
 		if (view->table != NULL)
 		{
@@ -156,7 +156,7 @@ open_compacted_view(const LedgerInfo *ledger, CompactedView *view)
 }
 
 void
-close_compacted_view(CompactedView *view)
+compaction_close_view(CompactedView *view)
 {
 	if (!view->exists)
 		return;
@@ -166,23 +166,23 @@ close_compacted_view(CompactedView *view)
 }
 
 /*
- * As scan_ledger(), through the compacted view: at or below its horizon
+ * As reader_scan_ledger(), through the compacted view: at or below its horizon
  * only the messages of the view, above it those of the ledger.
  */
 void
-scan_ledger_compacted(const LedgerInfo *ledger, const CompactedView *view,
+compaction_scan_ledger(const LedgerInfo *ledger, const CompactedView *view,
 					  int64 after, int64 last, Snapshot snapshot,
 					  MessageVisitor visit, void *arg)
 {
 	if (view->exists && after < view->horizon)
 	{
-		if (!scan_relation(view->table, after, Min(last, view->horizon),
+		if (!reader_scan_relation(view->table, after, Min(last, view->horizon),
 						   view->snapshot, visit, arg))
 			return;
 		after = view->horizon;
 	}
 	if (after < last)
-		scan_ledger(ledger, after, last, snapshot, visit, arg);
+		reader_scan_ledger(ledger, after, last, snapshot, visit, arg);
 }
 
 /*
@@ -200,7 +200,7 @@ generation_sources(const LedgerInfo *ledger, const CompactionRow *row,
 
 	if (row->compacted && row->generation > 0)
 	{
-		char	   *table = lock_data_table(ledger_id, row->generation, true,
+		char	   *table = catalog_lock_data_table(ledger_id, row->generation, true,
 											wait);
 
 		if (table == NULL)
@@ -220,7 +220,7 @@ generation_sources(const LedgerInfo *ledger, const CompactionRow *row,
 	for (int64 segment_no = (previous + 1) / ledger->segment_entries;
 		 segment_no * ledger->segment_entries <= horizon; segment_no++)
 	{
-		char	   *table = lock_data_table(ledger_id, segment_no, false, wait);
+		char	   *table = catalog_lock_data_table(ledger_id, segment_no, false, wait);
 
 		if (table == NULL)
 			continue;
@@ -240,7 +240,7 @@ static int64
 write_generation(int64 ledger_id, int64 generation, const char *sources,
 				 int64 previous, int64 horizon, Snapshot snapshot)
 {
-	char	   *target = create_compacted_table(ledger_id, generation);
+	char	   *target = catalog_create_compacted_table(ledger_id, generation);
 	Oid			argtypes[2] = {INT8OID, INT8OID};
 	Datum		values[2] = {Int64GetDatum(previous), Int64GetDatum(horizon)};
 	char	   *sql;
@@ -284,7 +284,7 @@ record_generation(int64 ledger_id, int64 horizon, int64 generation, int64 kept)
 	Datum		values[4] = {Int64GetDatum(ledger_id), Int64GetDatum(horizon),
 	Int64GetDatum(generation), Int64GetDatum(kept)};
 
-	run_catalog_sql("INSERT INTO pulsar.compaction"
+	catalog_run_sql("INSERT INTO pulsar.compaction"
 					" (ledger_id, horizon, generation, entries, compacted_at)"
 					" VALUES ($1, $2, $3, greatest($4, 0), clock_timestamp())"
 					" ON CONFLICT (ledger_id) DO UPDATE"
@@ -304,7 +304,7 @@ record_generation(int64 ledger_id, int64 horizon, int64 generation, int64 kept)
  * lock.
  */
 CompactionOutcome
-compact_ledger(const LedgerInfo *ledger, bool wait)
+compaction_compact_ledger(const LedgerInfo *ledger, bool wait)
 {
 	int64		ledger_id = ledger->ledger_id;
 	int64		horizon;
@@ -315,14 +315,14 @@ compact_ledger(const LedgerInfo *ledger, bool wait)
 	CompactionRow row;
 	CatalogAccess access;
 
-	if (!try_lock_compaction(ledger_id))
+	if (!catalog_try_lock_compaction(ledger_id))
 		return COMPACTION_BUSY;
 
 	/* the order of these two is what keeps the view from skipping */
-	horizon = GetMaxReadPosition(ledger_id, load_next_entry);
+	horizon = read_position_max(ledger_id, catalog_load_next_entry);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	read_compaction_row(ledger_id, &row);
 	previous = row.compacted ? row.horizon : -1;
 	generation = row.generation;
@@ -331,7 +331,7 @@ compact_ledger(const LedgerInfo *ledger, bool wait)
 	 * Views older than the current one are no reader's any more; the
 	 * current one stays until this compaction's successor has committed.
 	 */
-	drop_compacted_tables(ledger_id, generation, true);
+	catalog_drop_compacted_tables(ledger_id, generation, true);
 	if (horizon > previous)
 	{
 		StringInfoData sources;
@@ -351,7 +351,7 @@ compact_ledger(const LedgerInfo *ledger, bool wait)
 		kept = -1;
 	}
 	record_generation(ledger_id, horizon, generation, kept);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	UnregisterSnapshot(snapshot);
 	return COMPACTION_DONE;
 }
@@ -375,7 +375,7 @@ compaction_status_json(const TopicInfo *topic, int first_ledger,
 	MemoryContext caller = CurrentMemoryContext;
 
 	initStringInfo(&parts);
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	for (int i = first_ledger; i < first_ledger + num_ledgers; i++)
 	{
 		LedgerInfo *ledger = &topic->ledgers[i];
@@ -384,7 +384,7 @@ compaction_status_json(const TopicInfo *topic, int first_ledger,
 
 		read_compaction_row(ledger->ledger_id, &row);
 		/* a standby sees the replicated rows, not the primary's locks */
-		if (!RecoveryInProgress() && compaction_in_progress(ledger->ledger_id))
+		if (!RecoveryInProgress() && catalog_compaction_in_progress(ledger->ledger_id))
 			status = 2;
 		else if (row.failed_last)
 			status = 3;
@@ -410,7 +410,7 @@ compaction_status_json(const TopicInfo *topic, int first_ledger,
 							 ledger->ledger_id, row.horizon,
 							 ledger->partition_index);
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 
 	initStringInfo(&json);
 	appendStringInfo(&json, "{\"status\": \"%s\", \"lastError\": ",
@@ -441,7 +441,7 @@ typedef struct StepCandidate
  * An estimate of the bytes a partition holds above its horizon: each
  * segment's size (with indexes and TOAST) in proportion to the share of its
  * entries above the horizon.  It reads no message.  Caller is inside
- * begin_catalog_access().
+ * catalog_access_begin().
  */
 static int64
 uncompacted_bytes(const StepCandidate *candidate, int64 max_read_position)
@@ -455,7 +455,7 @@ uncompacted_bytes(const StepCandidate *candidate, int64 max_read_position)
 	values[1] = Int64GetDatum(candidate->horizon);
 	values[2] = Int64GetDatum(max_read_position);
 	values[3] = Int64GetDatum(candidate->ledger.segment_entries);
-	run_catalog_sql("SELECT coalesce(sum(pg_catalog.pg_total_relation_size(c.oid)::float8"
+	catalog_run_sql("SELECT coalesce(sum(pg_catalog.pg_total_relation_size(c.oid)::float8"
 					"        * (least(s.last, $3) - greatest(s.first, $2 + 1) + 1)"
 					"        / (least(s.last, $3) - s.first + 1)), 0)::bigint"
 					"  FROM (SELECT segment_no, segment_no * $4 AS first,"
@@ -482,15 +482,15 @@ record_failure(int64 ledger_id, const char *message)
 	Datum		values[2] = {Int64GetDatum(ledger_id),
 	CStringGetTextDatum(message)};
 
-	begin_catalog_access(&access);
-	run_catalog_sql("INSERT INTO pulsar.compaction (ledger_id, last_error, failed_at)"
+	catalog_access_begin(&access);
+	catalog_run_sql("INSERT INTO pulsar.compaction (ledger_id, last_error, failed_at)"
 					" SELECT $1, $2, clock_timestamp()"
 					"  WHERE EXISTS (SELECT 1 FROM pulsar.ledger WHERE ledger_id = $1)"
 					" ON CONFLICT (ledger_id) DO UPDATE"
 					"   SET last_error = EXCLUDED.last_error,"
 					"       failed_at = EXCLUDED.failed_at",
 					2, argtypes, values, NULL, false);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 /*
@@ -514,16 +514,16 @@ step_compact(const StepCandidate *candidate)
 		Datum		values[1] = {Int64GetDatum(candidate->ledger.ledger_id)};
 		bool		exists;
 
-		if (try_lock_topic(candidate->topic_id))
+		if (catalog_try_lock_topic(candidate->topic_id))
 		{
 			/* the topic may have gone since the candidates were listed */
-			begin_catalog_access(&access);
-			run_catalog_sql("SELECT 1 FROM pulsar.ledger WHERE ledger_id = $1",
+			catalog_access_begin(&access);
+			catalog_run_sql("SELECT 1 FROM pulsar.ledger WHERE ledger_id = $1",
 							1, argtypes, values, NULL, true);
 			exists = SPI_processed > 0;
-			end_catalog_access(&access);
+			catalog_access_end(&access);
 			if (exists)
-				compacted = compact_ledger(&candidate->ledger, false) ==
+				compacted = compaction_compact_ledger(&candidate->ledger, false) ==
 					COMPACTION_DONE;
 		}
 		ReleaseCurrentSubTransaction();
@@ -573,8 +573,8 @@ compaction_step(int64 topic_id)
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(topic_id)};
 
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT l.topic_id, l.ledger_id, l.partition_index,"
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT l.topic_id, l.ledger_id, l.partition_index,"
 					"       l.segment_entries, coalesce(c.horizon, -1), p.threshold"
 					"  FROM pulsar.ledger l"
 					" CROSS JOIN LATERAL"
@@ -607,8 +607,8 @@ compaction_step(int64 topic_id)
 		bool		due;
 
 		CHECK_FOR_INTERRUPTS();
-		max_read_position = GetMaxReadPosition(candidates[i].ledger.ledger_id,
-											   load_next_entry);
+		max_read_position = read_position_max(candidates[i].ledger.ledger_id,
+											   catalog_load_next_entry);
 		if (max_read_position <= candidates[i].horizon)
 			continue;
 		due = uncompacted_bytes(&candidates[i], max_read_position) >
@@ -616,14 +616,14 @@ compaction_step(int64 topic_id)
 		if (!due)
 			continue;
 		/* a compaction must not run inside this SPI connection */
-		end_catalog_access(&access);
+		catalog_access_end(&access);
 		if (step_compact(&candidates[i]))
 			compacted++;
-		begin_catalog_access(&access);
+		catalog_access_begin(&access);
 	}
 
 	/* views superseded since the last pass, that no reader holds now */
-	run_catalog_sql("SELECT c.ledger_id, c.generation FROM pulsar.compaction c"
+	catalog_run_sql("SELECT c.ledger_id, c.generation FROM pulsar.compaction c"
 					" WHERE c.generation IS NOT NULL"
 					"   AND ($1 = 0 OR c.ledger_id IN"
 					"        (SELECT ledger_id FROM pulsar.ledger WHERE topic_id = $1))"
@@ -652,9 +652,9 @@ compaction_step(int64 topic_id)
 														 2, &isnull));
 		}
 		for (uint64 i = 0; i < count; i++)
-			drop_compacted_tables(ledgers[i], generations[i], true);
+			catalog_drop_compacted_tables(ledgers[i], generations[i], true);
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	return compacted;
 }
 
@@ -667,7 +667,7 @@ compaction_step(int64 topic_id)
 void
 compaction_select_topics(const int64 *topic_ids, int count, bool *needed)
 {
-	select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id)"
+	catalog_select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id)"
 				  " WHERE (pulsar.effective_policy(t.topic_id, 'compaction_threshold')"
 				  "        ->> 'threshold')::bigint > 0"
 				  "    OR EXISTS (SELECT 1 FROM pulsar.ledger l"
@@ -692,7 +692,7 @@ compaction_maintenance_step(int64 topic_id)
  * in bytes).  An installation not yet updated to 0.7.0 has neither.
  */
 void
-append_compaction_internals(StringInfo json, const LedgerInfo *ledger)
+compaction_append_internals(StringInfo json, const LedgerInfo *ledger)
 {
 	CatalogAccess access;
 	Oid			argtypes[1] = {INT8OID};
@@ -701,8 +701,8 @@ append_compaction_internals(StringInfo json, const LedgerInfo *ledger)
 	if (!OidIsValid(get_relname_relid("compaction",
 									  get_namespace_oid("pulsar", false))))
 		return;
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT c.horizon, c.entries,"
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT c.horizon, c.entries,"
 					"       CASE WHEN c.generation > 0 THEN"
 					"         'pulsar_data.compacted_' || c.ledger_id::text"
 					"         || '_' || c.generation::text END,"
@@ -737,5 +737,5 @@ append_compaction_internals(StringInfo json, const LedgerInfo *ledger)
 		escape_json(json, SPI_getvalue(tuple, desc, 5));
 		appendStringInfoChar(json, '}');
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }

@@ -31,12 +31,12 @@ typedef enum CompactionOutcome
 	COMPACTION_BUSY				/* another compaction of it is running */
 } CompactionOutcome;
 
-extern CompactionOutcome compact_ledger(const LedgerInfo *ledger, bool wait);
+extern CompactionOutcome compaction_compact_ledger(const LedgerInfo *ledger, bool wait);
 extern char *compaction_status_json(const TopicInfo *topic, int first_ledger,
 									int num_ledgers);
-extern void open_compacted_view(const LedgerInfo *ledger, CompactedView *view);
-extern void close_compacted_view(CompactedView *view);
-extern void scan_ledger_compacted(const LedgerInfo *ledger,
+extern void compaction_open_view(const LedgerInfo *ledger, CompactedView *view);
+extern void compaction_close_view(CompactedView *view);
+extern void compaction_scan_ledger(const LedgerInfo *ledger,
 								  const CompactedView *view, int64 after,
 								  int64 last, Snapshot snapshot,
 								  MessageVisitor visit, void *arg);
@@ -44,7 +44,7 @@ extern int	compaction_step(int64 topic_id);
 extern void compaction_maintenance_step(int64 topic_id);
 extern void compaction_select_topics(const int64 *topic_ids, int count,
 									 bool *needed);
-extern void append_compaction_internals(StringInfo json,
+extern void compaction_append_internals(StringInfo json,
 										const LedgerInfo *ledger);
 
 #endif							/* PULSAR_COMPACTION_H */

@@ -2,7 +2,7 @@
  *
  * cursor.c
  *	  A subscription's durable progress: the cursor, acknowledged ranges,
- *	  and what ack, ack_cumulative, nack, seek and expiry do to them.
+ *	  and what ack, cursor_ack_cumulative, nack, seek and expiry do to them.
  *
  * A subscription's progress in a partition is durable (DESIGN invariants 2
  * and 5): pulsar.cursor holds the mark-delete position, below which every
@@ -47,13 +47,13 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "1_value/message_id.h"
+#include "2_shmem/dispatch_state.h"
+#include "2_shmem/read_position.h"
+#include "2_shmem/worker_signal.h"
 #include "4_storage/cursor.h"
 #include "4_storage/pending.h"
-#include "2_shmem/dispatch_state.h"
-#include "1_value/message_id.h"
-#include "2_shmem/read_position.h"
 #include "4_storage/reader.h"
-#include "2_shmem/worker_signal.h"
 
 
 /*
@@ -61,7 +61,7 @@
  * message a reader could read now (latest).
  */
 void
-create_cursors(Subscription *subscription, bool earliest)
+cursor_create(Subscription *subscription, bool earliest)
 {
 	TopicInfo  *topic = subscription->topic;
 	int64	   *positions = palloc(sizeof(int64) * topic->num_ledgers);
@@ -69,18 +69,18 @@ create_cursors(Subscription *subscription, bool earliest)
 
 	for (int i = 0; i < topic->num_ledgers; i++)
 		if (!earliest)
-			positions[i] = GetMaxReadPosition(topic->ledgers[i].ledger_id,
-											  load_next_entry);
+			positions[i] = read_position_max(topic->ledgers[i].ledger_id,
+											  catalog_load_next_entry);
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	for (int i = 0; i < topic->num_ledgers && earliest; i++)
 	{
 		LedgerInfo *ledger = &topic->ledgers[i];
 		int64		lowest;
 
 		/* no trim passes the position unseen until this commits */
-		lock_ledger_against_trim(ledger->ledger_id);
-		lowest = lowest_stored_segment(ledger->ledger_id);
+		catalog_lock_ledger_against_trim(ledger->ledger_id);
+		lowest = catalog_lowest_stored_segment(ledger->ledger_id);
 		positions[i] = lowest < 0 ? -1 : lowest * ledger->segment_entries - 1;
 	}
 	for (int i = 0; i < topic->num_ledgers; i++)
@@ -90,14 +90,14 @@ create_cursors(Subscription *subscription, bool earliest)
 			Int64GetDatum(topic->ledgers[i].ledger_id),
 		Int64GetDatum(positions[i])};
 
-		run_catalog_sql("INSERT INTO pulsar.cursor (subscription_id, ledger_id, mark_delete)"
+		catalog_run_sql("INSERT INTO pulsar.cursor (subscription_id, ledger_id, mark_delete)"
 						" VALUES ($1, $2, $3)",
 						3, argtypes, values, NULL, false);
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
-/* Caller is inside begin_catalog_access(). */
+/* Caller is inside catalog_access_begin(). */
 static int64
 read_mark_delete(int64 subscription_id, int64 ledger_id)
 {
@@ -106,7 +106,7 @@ read_mark_delete(int64 subscription_id, int64 ledger_id)
 	Int64GetDatum(ledger_id)};
 	bool		isnull;
 
-	run_catalog_sql("SELECT mark_delete FROM pulsar.cursor"
+	catalog_run_sql("SELECT mark_delete FROM pulsar.cursor"
 					" WHERE subscription_id = $1 AND ledger_id = $2",
 					2, argtypes, values, NULL, true);
 	if (SPI_processed == 0)
@@ -122,9 +122,9 @@ cursor_mark_delete(Subscription *subscription, int64 ledger_id)
 	CatalogAccess access;
 	int64		mark_delete;
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	mark_delete = read_mark_delete(subscription->subscription_id, ledger_id);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	return mark_delete;
 }
 
@@ -143,7 +143,7 @@ cursor_mark_delete(Subscription *subscription, int64 ledger_id)
  * fraction of an SPI statement's executor start-up.
  */
 SysScanDesc
-begin_partition_scan(Relation table, Relation index, Snapshot snapshot,
+cursor_begin_partition_scan(Relation table, Relation index, Snapshot snapshot,
 					 int64 subscription_id, int64 ledger_id)
 {
 	ScanKeyData keys[2];
@@ -279,7 +279,7 @@ read_acked_ranges(int64 subscription_id, int64 ledger_id, int64 from_entry,
  * snapshot.
  */
 void
-read_cursor(Subscription *subscription, int64 ledger_id, int64 ranges_from,
+cursor_read(Subscription *subscription, int64 ledger_id, int64 ranges_from,
 			int limit, CursorView *view)
 {
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
@@ -287,7 +287,7 @@ read_cursor(Subscription *subscription, int64 ledger_id, int64 ranges_from,
 									 AccessShareLock);
 	Relation	index = index_open(RelationGetPrimaryKeyIndex(cursors),
 								   AccessShareLock);
-	SysScanDesc scan = begin_partition_scan(cursors, index, snapshot,
+	SysScanDesc scan = cursor_begin_partition_scan(cursors, index, snapshot,
 											subscription->subscription_id,
 											ledger_id);
 	HeapTuple	tuple = systable_getnext_ordered(scan, ForwardScanDirection);
@@ -317,7 +317,7 @@ read_cursor(Subscription *subscription, int64 ledger_id, int64 ranges_from,
  * as last committed.
  */
 void
-load_acked_ranges(Subscription *subscription, int64 ledger_id,
+cursor_load_acked_ranges(Subscription *subscription, int64 ledger_id,
 				  int64 from_entry, int limit, AckedRanges *ranges)
 {
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
@@ -445,7 +445,7 @@ check_received_folded_by_others(Subscription *subscription,
 
 		if (folded->subscription_id == subscription->subscription_id &&
 			folded->ledger_id == ledger->ledger_id && folded->first <= upto &&
-			received_in_transaction(subscription->subscription_id,
+			dispatch_state_received_in_transaction(subscription->subscription_id,
 									ledger->ledger_id, folded->first,
 									Min(folded->last, upto), &entry))
 			report_acked_by_other(psprintf(INT64_FORMAT ":" INT64_FORMAT ":%d",
@@ -491,7 +491,7 @@ lock_cursor(int64 subscription_id, int64 ledger_id, bool wait,
 	/* a statement of its own: it sees what this transaction did before */
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	scan = begin_partition_scan(cursors, index, snapshot, subscription_id,
+	scan = cursor_begin_partition_scan(cursors, index, snapshot, subscription_id,
 								ledger_id);
 	tuple = systable_getnext_ordered(scan, ForwardScanDirection);
 	found = tuple != NULL;
@@ -588,32 +588,32 @@ update_mark_delete(int64 subscription_id, int64 ledger_id,
 
 /*
  * Deletes the acknowledged ranges, the cursors and the expiry counts of a
- * subscription that goes.  Caller is inside begin_catalog_access().
+ * subscription that goes.  Caller is inside catalog_access_begin().
  */
 void
 cursor_forget_subscription(int64 subscription_id)
 {
-	run_catalog_sql_int8("DELETE FROM pulsar.acked_range WHERE subscription_id = $1",
+	catalog_run_sql_int8("DELETE FROM pulsar.acked_range WHERE subscription_id = $1",
 						 1, &subscription_id, false);
-	run_catalog_sql_int8("DELETE FROM pulsar.cursor WHERE subscription_id = $1",
+	catalog_run_sql_int8("DELETE FROM pulsar.cursor WHERE subscription_id = $1",
 						 1, &subscription_id, false);
 	/* after the cursor rows, whose holders alone write these */
 	if (cursor_expiry_table_exists())
-		run_catalog_sql_int8("DELETE FROM pulsar.cursor_expiry WHERE subscription_id = $1",
+		catalog_run_sql_int8("DELETE FROM pulsar.cursor_expiry WHERE subscription_id = $1",
 							 1, &subscription_id, false);
 }
 
 /*
  * Locks a cursor row FOR UPDATE, waiting for it, in the order acks take it:
  * a redelivery that may acknowledge dead letters takes it before pending
- * rows.  Caller is inside begin_catalog_access().
+ * rows.  Caller is inside catalog_access_begin().
  */
 void
 cursor_lock_row(int64 subscription_id, int64 ledger_id)
 {
 	int64		args[2] = {subscription_id, ledger_id};
 
-	run_catalog_sql_int8("SELECT 1 FROM pulsar.cursor"
+	catalog_run_sql_int8("SELECT 1 FROM pulsar.cursor"
 						 " WHERE subscription_id = $1 AND ledger_id = $2 FOR UPDATE",
 						 2, args, false);
 }
@@ -644,7 +644,7 @@ chain_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 	*folded_stored = 0;
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	scan = begin_partition_scan(acked, index, snapshot, subscription_id,
+	scan = cursor_begin_partition_scan(acked, index, snapshot, subscription_id,
 								ledger_id);
 	tuple = systable_getnext_ordered(scan, ForwardScanDirection);
 	folded_to = cursor->mark_delete;
@@ -727,7 +727,7 @@ fold_into_cursor(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 	values[1] = Int64GetDatum(ledger_id);
 	values[2] = Int64GetDatum(folded_to);
 	if (folded_stored > 0)
-		run_catalog_sql("DELETE FROM pulsar.acked_range"
+		catalog_run_sql("DELETE FROM pulsar.acked_range"
 						" WHERE ctid = ANY (ARRAY("
 						"   SELECT ctid FROM pulsar.acked_range"
 						"    WHERE subscription_id = $1 AND ledger_id = $2"
@@ -760,9 +760,9 @@ store_ranges_above(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 		return;
 	values[0] = Int64GetDatum(subscription_id);
 	values[1] = Int64GetDatum(ledger_id);
-	values[2] = PointerGetDatum(int8_array(first_datums, num_kept));
-	values[3] = PointerGetDatum(int8_array(last_datums, num_kept));
-	run_catalog_sql("INSERT INTO pulsar.acked_range"
+	values[2] = PointerGetDatum(catalog_int8_array(first_datums, num_kept));
+	values[3] = PointerGetDatum(catalog_int8_array(last_datums, num_kept));
+	catalog_run_sql("INSERT INTO pulsar.acked_range"
 					" (subscription_id, ledger_id, first_entry, last_entry)"
 					" SELECT $1, $2, f, l FROM unnest($3, $4) AS r(f, l)"
 					" ON CONFLICT (subscription_id, ledger_id, first_entry) DO UPDATE"
@@ -777,7 +777,7 @@ store_ranges_above(int64 subscription_id, int64 ledger_id, const int64 *firsts,
  * ('locked'); otherwise it is locked here unless another transaction holds
  * it, and then the ranges are only stored, for a later ack or the worker
  * to fold.  Ranges the fold covers are never written.  Caller is inside
- * begin_catalog_access().
+ * catalog_access_begin().
  */
 static void
 fold_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
@@ -812,15 +812,15 @@ fold_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
  * without seeing them (they committed after its snapshot).
  */
 void
-fold_acked_ranges_everywhere(void)
+cursor_fold_acked_ranges_everywhere(void)
 {
 	CatalogAccess access;
 	int64	   *subscriptions;
 	int64	   *ledgers;
 	uint64		count;
 
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT c.subscription_id, c.ledger_id FROM pulsar.cursor c"
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT c.subscription_id, c.ledger_id FROM pulsar.cursor c"
 					" WHERE EXISTS (SELECT 1 FROM pulsar.acked_range r"
 					"                WHERE r.subscription_id = c.subscription_id"
 					"                  AND r.ledger_id = c.ledger_id"
@@ -840,7 +840,7 @@ fold_acked_ranges_everywhere(void)
 	}
 	for (uint64 i = 0; i < count; i++)
 		fold_ranges(subscriptions[i], ledgers[i], NULL, NULL, 0, NULL);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 /* counting what an expiry passes: stored messages outside acked ranges */
@@ -883,10 +883,10 @@ count_unacked_messages(Subscription *subscription, const LedgerInfo *ledger,
 	Snapshot	snapshot;
 
 	memset(&counting, 0, sizeof(counting));
-	load_acked_ranges(subscription, ledger->ledger_id, after + 1,
+	cursor_load_acked_ranges(subscription, ledger->ledger_id, after + 1,
 					  EXPIRY_COUNT_RANGES, &counting.ranges);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	scan_ledger(ledger, after, through, snapshot, count_unacked_message,
+	reader_scan_ledger(ledger, after, through, snapshot, count_unacked_message,
 				&counting);
 	UnregisterSnapshot(snapshot);
 	return counting.count;
@@ -909,14 +909,14 @@ cursor_expiry_table_exists(void)
  * Counts what an expiry passed, in pulsar.cursor_expiry (msgExpired).  Only
  * a transaction that holds the cursor's row writes its rows, so nobody
  * waits for them who does not also wait for the cursor.  Caller holds the
- * cursor row and is inside begin_catalog_access().
+ * cursor row and is inside catalog_access_begin().
  */
 static void
 record_expired(int64 subscription_id, int64 ledger_id, int64 expired)
 {
 	int64		args[3] = {subscription_id, ledger_id, expired};
 
-	run_catalog_sql_int8("INSERT INTO pulsar.cursor_expiry"
+	catalog_run_sql_int8("INSERT INTO pulsar.cursor_expiry"
 						 " (subscription_id, ledger_id, expired, last_expired_at)"
 						 " VALUES ($1, $2, $3, clock_timestamp())"
 						 " ON CONFLICT (subscription_id, ledger_id) DO UPDATE"
@@ -946,7 +946,7 @@ record_expired(int64 subscription_id, int64 ledger_id, int64 expired)
  * cursor was busy.
  */
 int64
-expire_cursor_through(Subscription *subscription, const LedgerInfo *ledger,
+cursor_expire_through(Subscription *subscription, const LedgerInfo *ledger,
 					  int64 through, bool wait)
 {
 	CatalogAccess access;
@@ -955,10 +955,10 @@ expire_cursor_through(Subscription *subscription, const LedgerInfo *ledger,
 	int64		ledger_id = ledger->ledger_id;
 	int64		passed;
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	if (!lock_cursor(subscription_id, ledger_id, wait, &cursor))
 	{
-		end_catalog_access(&access);
+		catalog_access_end(&access);
 		return -1;
 	}
 	if (cursor.mark_delete < through && cursor.any_pending)
@@ -971,7 +971,7 @@ expire_cursor_through(Subscription *subscription, const LedgerInfo *ledger,
 	}
 	if (cursor.mark_delete >= through)
 	{
-		end_catalog_access(&access);
+		catalog_access_end(&access);
 		return 0;
 	}
 	/* runs passed go, one reaching past 'through' keeps its rest */
@@ -989,7 +989,7 @@ expire_cursor_through(Subscription *subscription, const LedgerInfo *ledger,
 	fold_ranges(subscription_id, ledger_id, NULL, NULL, 0, &cursor);
 	if (passed > 0)
 		record_expired(subscription_id, ledger_id, passed);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	return passed;
 }
 
@@ -998,15 +998,15 @@ expire_cursor_through(Subscription *subscription, const LedgerInfo *ledger,
  * advances the mark-delete position when it can.
  */
 void
-ack_ranges(Subscription *subscription, int64 ledger_id, int64 *firsts,
+cursor_ack_ranges(Subscription *subscription, int64 ledger_id, int64 *firsts,
 		   int64 *lasts, int count)
 {
 	CatalogAccess access;
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	fold_ranges(subscription->subscription_id, ledger_id, firsts, lasts, count,
 				NULL);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 /*
@@ -1021,7 +1021,7 @@ ack_ranges(Subscription *subscription, int64 ledger_id, int64 *firsts,
  * covered already is not written again.
  */
 GapAckState
-gap_ack_state(Subscription *subscription, int64 ledger_id, int64 first,
+cursor_gap_ack_state(Subscription *subscription, int64 ledger_id, int64 first,
 			  int64 last)
 {
 	Relation	acked = table_open(catalog_relation_oid(CATALOG_ACKED_RANGE),
@@ -1080,7 +1080,7 @@ ledger_partition_index(TopicInfo *topic, int64 ledger_id)
  * transaction did not find pending: the message was redelivered while this
  * transaction held it, and committing would process it twice.  Pulsar
  * refuses a transactional ack of an acknowledged message the same way.
- * Caller is inside begin_catalog_access().
+ * Caller is inside catalog_access_begin().
  */
 static void
 check_ack_conflicts(Subscription *subscription, int64 ledger_id,
@@ -1094,9 +1094,9 @@ check_ack_conflicts(Subscription *subscription, int64 ledger_id,
 		elements[i] = Int64GetDatum(entries[i]);
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = Int64GetDatum(ledger_id);
-	values[2] = PointerGetDatum(int8_array(elements, count));
+	values[2] = PointerGetDatum(catalog_int8_array(elements, count));
 	values[3] = found;
-	run_catalog_sql("SELECT e, c.xmin, r.acked_by"
+	catalog_run_sql("SELECT e, c.xmin, r.acked_by"
 					"  FROM unnest($3) AS e"
 					"  JOIN pulsar.cursor c"
 					"    ON c.subscription_id = $1 AND c.ledger_id = $2"
@@ -1135,7 +1135,7 @@ check_ack_conflicts(Subscription *subscription, int64 ledger_id,
  * pending rows of the same messages.
  */
 void
-ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
+cursor_ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 			int count)
 {
 	CatalogAccess access;
@@ -1149,7 +1149,7 @@ ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 		subscription->type == SUBSCRIPTION_FAILOVER;
 
 	count = sort_distinct(entries, count);
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	if (ordered)
 		lock_cursor(subscription->subscription_id, ledger_id, true, &cursor);
 	if (!ordered || cursor.any_pending)
@@ -1164,7 +1164,7 @@ ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 			if (taken[i].found)
 				found[nfound++] = Int64GetDatum(entries[i]);
 		check_ack_conflicts(subscription, ledger_id, entries, count,
-							PointerGetDatum(int8_array(found, nfound)));
+							PointerGetDatum(catalog_int8_array(found, nfound)));
 	}
 
 	for (int i = 0; i < count; i++)
@@ -1180,7 +1180,7 @@ ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 	}
 	fold_ranges(subscription->subscription_id, ledger_id, firsts, lasts, nranges,
 				ordered ? &cursor : NULL);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 /*
@@ -1191,7 +1191,7 @@ ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
  * of ranges and, when there are more, undercounts.
  */
 int64
-count_unacked(Subscription *subscription, int64 ledger_id, int64 from,
+cursor_count_unacked(Subscription *subscription, int64 ledger_id, int64 from,
 			  int64 to, int max_ranges)
 {
 	AckedRanges acked;
@@ -1200,7 +1200,7 @@ count_unacked(Subscription *subscription, int64 ledger_id, int64 from,
 
 	if (to < from)
 		return 0;
-	load_acked_ranges(subscription, ledger_id, from, max_ranges, &acked);
+	cursor_load_acked_ranges(subscription, ledger_id, from, max_ranges, &acked);
 	if (acked.count >= max_ranges)
 	{
 		int64		reached = from - 1;
@@ -1231,7 +1231,7 @@ count_unacked(Subscription *subscription, int64 ledger_id, int64 from,
  * before needs no new look at the shared state.
  */
 LedgerInfo *
-ledger_of_message_within(TopicInfo *topic, const MessageId *id,
+cursor_ledger_of_message_within(TopicInfo *topic, const MessageId *id,
 						 int64 *max_read)
 {
 	if (message_id_is_earliest(id) || message_id_is_latest(id))
@@ -1256,7 +1256,7 @@ ledger_of_message_within(TopicInfo *topic, const MessageId *id,
 							   topic_name_string(&topic->name, NOT_A_PARTITION))));
 		if (id->entry_id > known)
 		{
-			known = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
+			known = read_position_max(ledger->ledger_id, catalog_load_next_entry);
 			if (max_read != NULL)
 				max_read[i] = known;
 		}
@@ -1277,13 +1277,13 @@ ledger_of_message_within(TopicInfo *topic, const MessageId *id,
 }
 
 LedgerInfo *
-ledger_of_message(TopicInfo *topic, const MessageId *id)
+cursor_ledger_of_message(TopicInfo *topic, const MessageId *id)
 {
-	return ledger_of_message_within(topic, id, NULL);
+	return cursor_ledger_of_message_within(topic, id, NULL);
 }
 
 void
-nack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
+cursor_nack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 			 int count)
 {
 	CatalogAccess access;
@@ -1294,12 +1294,12 @@ nack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
 
 	/* not after the statement: the row's time must not precede the note */
 	worker_signal_timer(GetCurrentTimestamp() + subscription->negative_ack_delay_us);
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 
 	/* out of the runs consumers hold, keeping what each row said */
 	pending_take_entries(subscription, ledger_id, entries, count, taken);
 	pending_put_back_nacked(subscription, ledger_id, entries, count, taken);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 /*
@@ -1316,27 +1316,27 @@ reset_cursor(Subscription *subscription, const LedgerInfo *ledger,
 	Datum		values[3];
 	int64		lowest;
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	/* a trimmed position is the first stored one, as for readers */
-	lock_ledger_against_trim(ledger->ledger_id);
-	lowest = lowest_stored_segment(ledger->ledger_id);
+	catalog_lock_ledger_against_trim(ledger->ledger_id);
+	lowest = catalog_lowest_stored_segment(ledger->ledger_id);
 	if (lowest >= 0)
 		next_entry = Max(next_entry, lowest * ledger->segment_entries);
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = Int64GetDatum(ledger->ledger_id);
 	values[2] = Int64GetDatum(next_entry - 1);
-	run_catalog_sql("UPDATE pulsar.cursor SET mark_delete = $3"
+	catalog_run_sql("UPDATE pulsar.cursor SET mark_delete = $3"
 					" WHERE subscription_id = $1 AND ledger_id = $2",
 					3, argtypes, values, NULL, false);
-	run_catalog_sql("DELETE FROM pulsar.acked_range"
+	catalog_run_sql("DELETE FROM pulsar.acked_range"
 					" WHERE subscription_id = $1 AND ledger_id = $2",
 					2, argtypes, values, NULL, false);
 	pending_forget_partition(subscription->subscription_id, ledger->ledger_id);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 void
-seek_to_message(Subscription *subscription, MessageId *id)
+cursor_seek_to_message(Subscription *subscription, MessageId *id)
 {
 	TopicInfo  *topic = subscription->topic;
 
@@ -1345,13 +1345,13 @@ seek_to_message(Subscription *subscription, MessageId *id)
 		for (int i = 0; i < topic->num_ledgers; i++)
 			reset_cursor(subscription, &topic->ledgers[i],
 						 message_id_is_earliest(id) ? 0 :
-						 GetMaxReadPosition(topic->ledgers[i].ledger_id,
-											load_next_entry) + 1);
+						 read_position_max(topic->ledgers[i].ledger_id,
+											catalog_load_next_entry) + 1);
 	}
 	else
-		reset_cursor(subscription, ledger_of_message(topic, id),
+		reset_cursor(subscription, cursor_ledger_of_message(topic, id),
 					 id->entry_id);
-	reset_dispatch_at_commit(subscription->subscription_id);
+	dispatch_state_reset_at_commit(subscription->subscription_id);
 }
 
 typedef struct TimeSeek
@@ -1375,24 +1375,24 @@ find_publish_time(const StoredMessage *message, void *arg)
 }
 
 void
-seek_to_time(Subscription *subscription, TimestampTz publish_time)
+cursor_seek_to_time(Subscription *subscription, TimestampTz publish_time)
 {
 	TopicInfo  *topic = subscription->topic;
 
 	for (int i = 0; i < topic->num_ledgers; i++)
 	{
 		LedgerInfo *ledger = &topic->ledgers[i];
-		int64		last = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
+		int64		last = read_position_max(ledger->ledger_id, catalog_load_next_entry);
 		Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
 		TimeSeek	seek;
 
 		seek.publish_time = publish_time;
 		seek.found = last + 1;
-		scan_ledger(ledger, -1, last, snapshot, find_publish_time, &seek);
+		reader_scan_ledger(ledger, -1, last, snapshot, find_publish_time, &seek);
 		UnregisterSnapshot(snapshot);
 		reset_cursor(subscription, ledger, seek.found);
 	}
-	reset_dispatch_at_commit(subscription->subscription_id);
+	dispatch_state_reset_at_commit(subscription->subscription_id);
 }
 
 /*
@@ -1402,14 +1402,14 @@ seek_to_time(Subscription *subscription, TimestampTz publish_time)
  * transaction acknowledged after this one received them fails (40001).
  */
 void
-ack_cumulative(Subscription *subscription, LedgerInfo *ledger, MessageId *id)
+cursor_ack_cumulative(Subscription *subscription, LedgerInfo *ledger, MessageId *id)
 {
 	CatalogAccess access;
 	LockedCursor cursor;
 	int64		first;
 	int64		last;
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	lock_cursor(subscription->subscription_id, ledger->ledger_id, true, &cursor);
 
 	/* someone else's ack already covers this message */
@@ -1439,13 +1439,13 @@ ack_cumulative(Subscription *subscription, LedgerInfo *ledger, MessageId *id)
 	 * handed), and their stored ranges.
 	 */
 	check_received_folded_by_others(subscription, ledger, id->entry_id);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 /*
  * The lowest mark-delete position in a ledger of the topic's subscriptions,
  * as committed; false if it has none: below it, no subscription needs the
- * ledger's messages.  Caller is inside begin_catalog_access().
+ * ledger's messages.  Caller is inside catalog_access_begin().
  */
 bool
 cursor_slowest_mark_delete(int64 topic_id, int64 ledger_id, int64 *mark_delete)
@@ -1456,7 +1456,7 @@ cursor_slowest_mark_delete(int64 topic_id, int64 ledger_id, int64 *mark_delete)
 	Datum		value;
 
 	/* through the topic's subscriptions: cursors are keyed by subscription */
-	run_catalog_sql("SELECT min(c.mark_delete) FROM pulsar.subscription s"
+	catalog_run_sql("SELECT min(c.mark_delete) FROM pulsar.subscription s"
 					"  JOIN pulsar.cursor c ON c.subscription_id = s.subscription_id"
 					" WHERE s.topic_id = $1 AND c.ledger_id = $2",
 					2, argtypes, values, NULL, true);
@@ -1471,7 +1471,7 @@ cursor_slowest_mark_delete(int64 topic_id, int64 ledger_id, int64 *mark_delete)
 /*
  * Deletes the acknowledged ranges of the topic's subscriptions in a ledger
  * that end below 'below' (entries trimmed away); ranges another transaction
- * holds are left for later.  Caller is inside begin_catalog_access().
+ * holds are left for later.  Caller is inside catalog_access_begin().
  */
 void
 cursor_forget_ranges_below(int64 topic_id, int64 ledger_id, int64 below)
@@ -1481,7 +1481,7 @@ cursor_forget_ranges_below(int64 topic_id, int64 ledger_id, int64 below)
 	Int64GetDatum(topic_id)};
 
 	/* through the topic's subscriptions: rows are keyed by subscription */
-	run_catalog_sql("DELETE FROM pulsar.acked_range r USING"
+	catalog_run_sql("DELETE FROM pulsar.acked_range r USING"
 					" (SELECT subscription_id, ledger_id, first_entry"
 					"    FROM pulsar.acked_range"
 					"   WHERE subscription_id IN (SELECT subscription_id"

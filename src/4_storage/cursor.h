@@ -44,22 +44,22 @@ typedef struct CursorView
 	"   AND n.first_entry <= e" \
 	" ORDER BY n.first_entry DESC LIMIT 1"
 
-extern SysScanDesc begin_partition_scan(Relation table, Relation index,
+extern SysScanDesc cursor_begin_partition_scan(Relation table, Relation index,
 										Snapshot snapshot,
 										int64 subscription_id,
 										int64 ledger_id);
-extern void create_cursors(Subscription *subscription, bool earliest);
+extern void cursor_create(Subscription *subscription, bool earliest);
 extern void cursor_forget_subscription(int64 subscription_id);
 extern void cursor_lock_row(int64 subscription_id, int64 ledger_id);
 extern int64 cursor_mark_delete(Subscription *subscription, int64 ledger_id);
-extern void read_cursor(Subscription *subscription, int64 ledger_id,
+extern void cursor_read(Subscription *subscription, int64 ledger_id,
 						int64 ranges_from, int limit, CursorView *view);
-extern void load_acked_ranges(Subscription *subscription, int64 ledger_id,
+extern void cursor_load_acked_ranges(Subscription *subscription, int64 ledger_id,
 							  int64 from_entry, int limit,
 							  AckedRanges *ranges);
-extern void ack_entries(Subscription *subscription, int64 ledger_id,
+extern void cursor_ack_entries(Subscription *subscription, int64 ledger_id,
 						int64 *entries, int count);
-extern void ack_ranges(Subscription *subscription, int64 ledger_id,
+extern void cursor_ack_ranges(Subscription *subscription, int64 ledger_id,
 					   int64 *firsts, int64 *lasts, int count);
 
 /* how a gap of aborted entries stands among a subscription's ranges */
@@ -70,23 +70,23 @@ typedef enum GapAckState
 	GAP_BEING_ACKED				/* another transaction is writing its range */
 } GapAckState;
 
-extern GapAckState gap_ack_state(Subscription *subscription, int64 ledger_id,
+extern GapAckState cursor_gap_ack_state(Subscription *subscription, int64 ledger_id,
 								 int64 first, int64 last);
-extern void ack_cumulative(Subscription *subscription, LedgerInfo *ledger,
+extern void cursor_ack_cumulative(Subscription *subscription, LedgerInfo *ledger,
 						   MessageId *id);
-extern void nack_entries(Subscription *subscription, int64 ledger_id,
+extern void cursor_nack_entries(Subscription *subscription, int64 ledger_id,
 						 int64 *entries, int count);
-extern void seek_to_message(Subscription *subscription, MessageId *id);
-extern void seek_to_time(Subscription *subscription, TimestampTz publish_time);
-extern void fold_acked_ranges_everywhere(void);
+extern void cursor_seek_to_message(Subscription *subscription, MessageId *id);
+extern void cursor_seek_to_time(Subscription *subscription, TimestampTz publish_time);
+extern void cursor_fold_acked_ranges_everywhere(void);
 extern bool cursor_expiry_table_exists(void);
-extern int64 expire_cursor_through(Subscription *subscription,
+extern int64 cursor_expire_through(Subscription *subscription,
 								   const LedgerInfo *ledger, int64 through,
 								   bool wait);
-extern int64 count_unacked(Subscription *subscription, int64 ledger_id,
+extern int64 cursor_count_unacked(Subscription *subscription, int64 ledger_id,
 						   int64 from, int64 to, int max_ranges);
-extern LedgerInfo *ledger_of_message(TopicInfo *topic, const MessageId *id);
-extern LedgerInfo *ledger_of_message_within(TopicInfo *topic,
+extern LedgerInfo *cursor_ledger_of_message(TopicInfo *topic, const MessageId *id);
+extern LedgerInfo *cursor_ledger_of_message_within(TopicInfo *topic,
 										   const MessageId *id,
 										   int64 *max_read);
 extern bool cursor_slowest_mark_delete(int64 topic_id, int64 ledger_id,

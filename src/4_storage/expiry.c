@@ -10,7 +10,7 @@
  * partition published before the cut-off (a binary search over entry ids,
  * publish times growing with them) and moves the subscription's
  * mark-delete position there, as a cumulative acknowledgement would
- * (expire_cursor_through() in cursor.c).  Messages consumers hold expire
+ * (cursor_expire_through() in cursor.c).  Messages consumers hold expire
  * too; nothing is deleted: trimming reclaims what no cursor needs.  What a
  * move passed is counted, per cursor, in pulsar.cursor_expiry (msgExpired;
  * cursor.c writes it, expiry_count() reads it for topic_stats).
@@ -65,7 +65,7 @@ TimestampTz expiry_consumers_known_since = DT_NOBEGIN;
 
 /*
  * The extension's tables the steps' statements touch, locked beforehand
- * without waiting (lock_catalog_tables_now()): reading the policies, then,
+ * without waiting (catalog_lock_tables_now()): reading the policies, then,
  * where one applies, moving cursors or removing subscriptions.
  */
 static const char *const policy_tables[] = {
@@ -96,9 +96,9 @@ static TimestampTz activity_cleaned_at = 0;
  * lock; false if one does, and the step is left for the next pass.
  */
 bool
-lock_policy_tables_now(void)
+expiry_lock_policy_tables_now(void)
 {
-	return lock_catalog_tables_now(policy_tables, lengthof(policy_tables),
+	return catalog_lock_tables_now(policy_tables, lengthof(policy_tables),
 								   AccessShareLock);
 }
 
@@ -107,12 +107,12 @@ lock_policy_tables_now(void)
  * topic's cursors takes (expiry, eviction); false if one is busy.
  */
 bool
-lock_cursor_tables_now(void)
+expiry_lock_cursor_tables_now(void)
 {
-	return lock_catalog_tables_now(cursor_read_tables,
+	return catalog_lock_tables_now(cursor_read_tables,
 								   lengthof(cursor_read_tables),
 								   AccessShareLock) &&
-		lock_catalog_tables_now(cursor_write_tables,
+		catalog_lock_tables_now(cursor_write_tables,
 								lengthof(cursor_write_tables),
 								RowExclusiveLock);
 }
@@ -122,7 +122,7 @@ lock_cursor_tables_now(void)
  * deleted under the call, say) is logged and costs only this step.
  */
 void
-run_guarded(GuardedStep step, void *arg, const char *what)
+expiry_run_guarded(GuardedStep step, void *arg, const char *what)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -160,7 +160,7 @@ run_guarded(GuardedStep step, void *arg, const char *what)
 
 /* the topic named by the catalog columns tenant, namespace and name */
 void
-catalog_topic_name(const char *tenant, const char *namespace,
+expiry_topic_name(const char *tenant, const char *namespace,
 				   const char *local_name, TopicName *name)
 {
 	memset(name, 0, sizeof(TopicName));
@@ -172,7 +172,7 @@ catalog_topic_name(const char *tenant, const char *namespace,
 
 /* the names of a topic's subscriptions */
 List *
-topic_subscription_names(int64 topic_id)
+expiry_subscription_names(int64 topic_id)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	CatalogAccess access;
@@ -180,8 +180,8 @@ topic_subscription_names(int64 topic_id)
 	Datum		values[1] = {Int64GetDatum(topic_id)};
 	List	   *names = NIL;
 
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT name FROM pulsar.subscription WHERE topic_id = $1"
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT name FROM pulsar.subscription WHERE topic_id = $1"
 					" ORDER BY name",
 					1, argtypes, values, NULL, true);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -193,7 +193,7 @@ topic_subscription_names(int64 topic_id)
 		names = lappend(names, pstrdup(name));
 		MemoryContextSwitchTo(old);
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	return names;
 }
 
@@ -226,7 +226,7 @@ probe_first_message(const StoredMessage *message, void *arg)
  * for the next pass).
  */
 int64
-newest_published_before(const LedgerInfo *ledger, int64 after, int64 last,
+expiry_newest_published_before(const LedgerInfo *ledger, int64 after, int64 last,
 						 TimestampTz cutoff, Snapshot snapshot)
 {
 	int64		found = after;
@@ -240,7 +240,7 @@ newest_published_before(const LedgerInfo *ledger, int64 after, int64 last,
 
 		CHECK_FOR_INTERRUPTS();
 		memset(&probe, 0, sizeof(probe));
-		scan_ledger(ledger, middle - 1, high, snapshot, probe_first_message,
+		reader_scan_ledger(ledger, middle - 1, high, snapshot, probe_first_message,
 					&probe);
 		if (probe.found && probe.publish_time < cutoff)
 		{
@@ -258,14 +258,14 @@ newest_published_before(const LedgerInfo *ledger, int64 after, int64 last,
  * there is none.
  */
 bool
-first_publish_time(const LedgerInfo *ledger, int64 after, int64 last,
+expiry_first_publish_time(const LedgerInfo *ledger, int64 after, int64 last,
 				   Snapshot snapshot, TimestampTz *publish_time)
 {
 	PublishTimeProbe probe;
 
 	memset(&probe, 0, sizeof(probe));
 	if (after < last)
-		scan_ledger(ledger, after, last, snapshot, probe_first_message, &probe);
+		reader_scan_ledger(ledger, after, last, snapshot, probe_first_message, &probe);
 	*publish_time = probe.publish_time;
 	return probe.found;
 }
@@ -276,10 +276,10 @@ first_publish_time(const LedgerInfo *ledger, int64 after, int64 last,
  * cursor was busy (and 'wait' was false).
  */
 int64
-evict_cursor_through(Subscription *subscription, const LedgerInfo *ledger,
+expiry_evict_cursor_through(Subscription *subscription, const LedgerInfo *ledger,
 					 int64 through, bool wait)
 {
-	int64		expired = expire_cursor_through(subscription, ledger, through,
+	int64		expired = cursor_expire_through(subscription, ledger, through,
 												wait);
 
 	return Max(expired, 0);
@@ -308,9 +308,9 @@ expiry_count(Subscription *subscription, TopicInfo *topic, int first_ledger,
 	for (int i = 0; i < num_ledgers; i++)
 		ledgers[i] = Int64GetDatum(topic->ledgers[first_ledger + i].ledger_id);
 	values[0] = Int64GetDatum(subscription->subscription_id);
-	values[1] = PointerGetDatum(int8_array(ledgers, num_ledgers));
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT coalesce(sum(expired), 0)::bigint,"
+	values[1] = PointerGetDatum(catalog_int8_array(ledgers, num_ledgers));
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT coalesce(sum(expired), 0)::bigint,"
 					"       coalesce((extract(epoch FROM max(last_expired_at)) * 1000)::bigint, 0)"
 					"  FROM pulsar.cursor_expiry"
 					" WHERE subscription_id = $1 AND ledger_id = ANY ($2)",
@@ -320,7 +320,7 @@ expiry_count(Subscription *subscription, TopicInfo *topic, int first_ledger,
 	*last_expired_ms = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 												   SPI_tuptable->tupdesc, 2,
 												   &isnull));
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	return expired;
 }
 
@@ -329,7 +329,7 @@ expiry_count(Subscription *subscription, TopicInfo *topic, int first_ledger,
  * 'cutoff'.  Returns how many it passed.
  */
 int64
-expire_published_before(Subscription *subscription, const LedgerInfo *ledger,
+expiry_expire_published_before(Subscription *subscription, const LedgerInfo *ledger,
 						TimestampTz cutoff, bool wait)
 {
 	int64		mark_delete = cursor_mark_delete(subscription, ledger->ledger_id);
@@ -339,18 +339,18 @@ expire_published_before(Subscription *subscription, const LedgerInfo *ledger,
 	int64		through;
 
 	/* an idle partition is not added to shared memory (read_position.c) */
-	PeekPositionsUntracked(ledger->ledger_id, load_next_entry, &next_entry,
+	read_position_untracked(ledger->ledger_id, catalog_load_next_entry, &next_entry,
 						   &last);
 	if (last <= mark_delete)
 		return 0;
 	/* after the max read position: nothing at or below it is missed */
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	through = newest_published_before(ledger, mark_delete, last, cutoff,
+	through = expiry_newest_published_before(ledger, mark_delete, last, cutoff,
 									  snapshot);
 	UnregisterSnapshot(snapshot);
 	if (through <= mark_delete)
 		return 0;
-	return evict_cursor_through(subscription, ledger, through, wait);
+	return expiry_evict_cursor_through(subscription, ledger, through, wait);
 }
 
 /*
@@ -358,7 +358,7 @@ expire_published_before(Subscription *subscription, const LedgerInfo *ledger,
  * conflicting lock on it; NULL if it is busy or gone.
  */
 TopicInfo *
-open_topic_now(int64 topic_id, LOCKMODE lockmode)
+expiry_open_topic_now(int64 topic_id, LOCKMODE lockmode)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	CatalogAccess access;
@@ -366,8 +366,8 @@ open_topic_now(int64 topic_id, LOCKMODE lockmode)
 	Datum		values[1] = {Int64GetDatum(topic_id)};
 	TopicName  *name = NULL;
 
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT tenant, namespace, name FROM pulsar.topic"
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT tenant, namespace, name FROM pulsar.topic"
 					" WHERE topic_id = $1",
 					1, argtypes, values, NULL, true);
 	if (SPI_processed > 0)
@@ -376,28 +376,28 @@ open_topic_now(int64 topic_id, LOCKMODE lockmode)
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 
 		name = MemoryContextAlloc(caller, sizeof(TopicName));
-		catalog_topic_name(SPI_getvalue(row, desc, 1), SPI_getvalue(row, desc, 2),
+		expiry_topic_name(SPI_getvalue(row, desc, 1), SPI_getvalue(row, desc, 2),
 						   SPI_getvalue(row, desc, 3), name);
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	if (name == NULL)
 		return NULL;
-	return try_resolve_topic(name, lockmode);
+	return catalog_try_resolve_topic(name, lockmode);
 }
 
 /*
  * A limit of a topic's policy in effect: false if there is none.
  */
 bool
-effective_limit(int64 topic_id, const char *policy, const char *field,
+expiry_effective_limit(int64 topic_id, const char *policy, const char *field,
 				int64 *value)
 {
 	CatalogAccess access;
 	bool		limited;
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	limited = policy_limit(policy_effective(topic_id, policy), field, value);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	return limited;
 }
 
@@ -407,27 +407,27 @@ effective_limit(int64 topic_id, const char *policy, const char *field,
  * expired.
  */
 int64
-apply_message_ttl(int64 topic_id, TimestampTz now)
+expiry_apply_message_ttl(int64 topic_id, TimestampTz now)
 {
 	TopicInfo  *topic;
 	int64		ttl;
 	int64		expired = 0;
 	ListCell   *lc;
 
-	if (!effective_limit(topic_id, "message_ttl", "ttl", &ttl))
+	if (!expiry_effective_limit(topic_id, "message_ttl", "ttl", &ttl))
 		return 0;
-	topic = open_topic_now(topic_id, AccessShareLock);
+	topic = expiry_open_topic_now(topic_id, AccessShareLock);
 	if (topic == NULL)
 		return 0;
-	foreach(lc, topic_subscription_names(topic->topic_id))
+	foreach(lc, expiry_subscription_names(topic->topic_id))
 	{
-		Subscription *subscription = try_open_subscription(topic, lfirst(lc),
+		Subscription *subscription = subscription_try_open(topic, lfirst(lc),
 														   AccessShareLock);
 
 		if (subscription == NULL)
 			continue;
 		for (int i = 0; i < topic->num_ledgers; i++)
-			expired += expire_published_before(subscription, &topic->ledgers[i],
+			expired += expiry_expire_published_before(subscription, &topic->ledgers[i],
 											   now - ttl * USECS_PER_SEC,
 											   false);
 	}
@@ -435,19 +435,19 @@ apply_message_ttl(int64 topic_id, TimestampTz now)
 }
 
 /*
- * The maintenance step: see apply_message_ttl().  Tables locked by others
+ * The maintenance step: see expiry_apply_message_ttl().  Tables locked by others
  * leave the topic for the next pass.
  */
 void
-message_ttl_step(int64 topic_id)
+expiry_message_ttl_step(int64 topic_id)
 {
 	int64		ttl;
 
-	if (!lock_policy_tables_now() ||
-		!effective_limit(topic_id, "message_ttl", "ttl", &ttl) ||
-		!lock_cursor_tables_now())
+	if (!expiry_lock_policy_tables_now() ||
+		!expiry_effective_limit(topic_id, "message_ttl", "ttl", &ttl) ||
+		!expiry_lock_cursor_tables_now())
 		return;
-	(void) apply_message_ttl(topic_id, GetCurrentTimestamp());
+	(void) expiry_apply_message_ttl(topic_id, GetCurrentTimestamp());
 }
 
 /*
@@ -456,9 +456,9 @@ message_ttl_step(int64 topic_id)
  * needed[i] for topic_ids[i].
  */
 void
-message_ttl_select_topics(const int64 *topic_ids, int count, bool *needed)
+expiry_message_ttl_select_topics(const int64 *topic_ids, int count, bool *needed)
 {
-	select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id)"
+	catalog_select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id)"
 				  " WHERE (pulsar.effective_policy(t.topic_id, 'message_ttl')"
 				  "        ->> 'ttl')::bigint > 0"
 				  "   AND EXISTS (SELECT 1 FROM pulsar.subscription s"
@@ -474,7 +474,7 @@ message_ttl_select_topics(const int64 *topic_ids, int count, bool *needed)
  * the worker writes this table, so nobody waits for anybody.
  */
 void
-note_subscriptions_active(const int64 *subscription_ids, int count, bool all,
+expiry_note_subscriptions_active(const int64 *subscription_ids, int count, bool all,
 						  TimestampTz now)
 {
 	CatalogAccess access;
@@ -490,33 +490,33 @@ note_subscriptions_active(const int64 *subscription_ids, int count, bool all,
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = PointerGetDatum(construct_array(ids, count, INT8OID, 8, true,
 												TYPALIGN_DOUBLE));
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	/* a scan of the table: not at every consumer's departure */
 	if (TimestampDifferenceExceeds(activity_cleaned_at, now,
 								   ACTIVITY_CLEANUP_INTERVAL_MS))
 	{
-		run_catalog_sql("DELETE FROM pulsar.subscription_activity a"
+		catalog_run_sql("DELETE FROM pulsar.subscription_activity a"
 						" WHERE NOT EXISTS (SELECT 1 FROM pulsar.subscription s"
 						"                    WHERE s.subscription_id = a.subscription_id)",
 						0, NULL, NULL, NULL, false);
 		activity_cleaned_at = now;
 	}
 	if (all)
-		run_catalog_sql("INSERT INTO pulsar.subscription_activity"
+		catalog_run_sql("INSERT INTO pulsar.subscription_activity"
 						" SELECT subscription_id, $1 FROM pulsar.subscription"
 						" ON CONFLICT (subscription_id) DO UPDATE"
 						"   SET last_consumer_at = greatest(subscription_activity.last_consumer_at,"
 						"                                   EXCLUDED.last_consumer_at)",
 						1, argtypes, values, NULL, false);
 	else
-		run_catalog_sql("INSERT INTO pulsar.subscription_activity"
+		catalog_run_sql("INSERT INTO pulsar.subscription_activity"
 						" SELECT s.subscription_id, $1 FROM pulsar.subscription s"
 						"  WHERE s.subscription_id = ANY ($2)"
 						" ON CONFLICT (subscription_id) DO UPDATE"
 						"   SET last_consumer_at = greatest(subscription_activity.last_consumer_at,"
 						"                                   EXCLUDED.last_consumer_at)",
 						2, argtypes, values, NULL, false);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 /*
@@ -527,7 +527,7 @@ note_subscriptions_active(const int64 *subscription_ids, int count, bool all,
  * removed.
  */
 int64
-expire_subscriptions(int64 topic_id, TimestampTz now,
+expiry_expire_subscriptions(int64 topic_id, TimestampTz now,
 					 TimestampTz consumers_known_since)
 {
 	MemoryContext caller = CurrentMemoryContext;
@@ -540,15 +540,15 @@ expire_subscriptions(int64 topic_id, TimestampTz now,
 	int64		expiration;
 	int64		removed = 0;
 
-	if (!effective_limit(topic_id, "subscription_expiration_time",
+	if (!expiry_effective_limit(topic_id, "subscription_expiration_time",
 						 "expiration", &expiration))
 		return 0;
 	values[0] = Int64GetDatum(topic_id);
 	values[1] = TimestampTzGetDatum(now);
 	values[2] = TimestampTzGetDatum(consumers_known_since);
 	values[3] = Int64GetDatum(expiration);
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT s.name FROM pulsar.subscription s"
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT s.name FROM pulsar.subscription s"
 					"  LEFT JOIN pulsar.subscription_activity a"
 					"    ON a.subscription_id = s.subscription_id"
 					" WHERE s.topic_id = $1"
@@ -567,16 +567,16 @@ expire_subscriptions(int64 topic_id, TimestampTz now,
 		names = lappend(names, pstrdup(name));
 		MemoryContextSwitchTo(old);
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	if (names == NIL)
 		return 0;
 
-	topic = open_topic_now(topic_id, AccessShareLock);
+	topic = expiry_open_topic_now(topic_id, AccessShareLock);
 	if (topic == NULL)
 		return 0;
 	foreach(lc, names)
 	{
-		if (!remove_abandoned_subscription(topic, lfirst(lc)))
+		if (!subscription_remove_abandoned(topic, lfirst(lc)))
 			continue;
 		ereport(LOG,
 				(errmsg("pulsar_pg removed subscription \"%s\" of topic \"%s\", which had no consumer for its expiration time",
@@ -588,25 +588,25 @@ expire_subscriptions(int64 topic_id, TimestampTz now,
 }
 
 /*
- * The maintenance step: see expire_subscriptions().  Tables locked by
+ * The maintenance step: see expiry_expire_subscriptions().  Tables locked by
  * others leave the topic for the next pass.
  */
 void
-subscription_expiration_step(int64 topic_id)
+expiry_subscription_expiration_step(int64 topic_id)
 {
 	int64		expiration;
 
-	if (!lock_policy_tables_now() ||
-		!effective_limit(topic_id, "subscription_expiration_time",
+	if (!expiry_lock_policy_tables_now() ||
+		!expiry_effective_limit(topic_id, "subscription_expiration_time",
 						 "expiration", &expiration) ||
-		!lock_catalog_tables_now(expiration_read_tables,
+		!catalog_lock_tables_now(expiration_read_tables,
 								 lengthof(expiration_read_tables),
 								 AccessShareLock) ||
-		!lock_catalog_tables_now(expiration_write_tables,
+		!catalog_lock_tables_now(expiration_write_tables,
 								 lengthof(expiration_write_tables),
 								 RowExclusiveLock))
 		return;
-	(void) expire_subscriptions(topic_id, GetCurrentTimestamp(),
+	(void) expiry_expire_subscriptions(topic_id, GetCurrentTimestamp(),
 								expiry_consumers_known_since);
 }
 
@@ -616,10 +616,10 @@ subscription_expiration_step(int64 topic_id)
  * subscription.  Sets needed[i] for topic_ids[i].
  */
 void
-subscription_expiration_select_topics(const int64 *topic_ids, int count,
+expiry_subscription_expiration_select_topics(const int64 *topic_ids, int count,
 									  bool *needed)
 {
-	select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id)"
+	catalog_select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id)"
 				  " WHERE (pulsar.effective_policy(t.topic_id, 'subscription_expiration_time')"
 				  "        ->> 'expiration')::bigint > 0"
 				  "   AND EXISTS (SELECT 1 FROM pulsar.subscription s"
@@ -627,7 +627,7 @@ subscription_expiration_select_topics(const int64 *topic_ids, int count,
 				  0, NULL, NULL, topic_ids, count, needed);
 }
 
-/* one topic's turn in apply_expiry_policies() */
+/* one topic's turn in expiry_apply_policies() */
 typedef struct ExpiryTurn
 {
 	int64		topic_id;
@@ -641,7 +641,7 @@ apply_ttl_turn(void *arg)
 {
 	ExpiryTurn *turn = arg;
 
-	turn->counts->messages_expired += apply_message_ttl(turn->topic_id,
+	turn->counts->messages_expired += expiry_apply_message_ttl(turn->topic_id,
 														turn->now);
 }
 
@@ -651,7 +651,7 @@ expire_subscriptions_turn(void *arg)
 	ExpiryTurn *turn = arg;
 
 	turn->counts->subscriptions_expired +=
-		expire_subscriptions(turn->topic_id, turn->now,
+		expiry_expire_subscriptions(turn->topic_id, turn->now,
 							 turn->consumers_known_since);
 }
 
@@ -660,7 +660,7 @@ apply_backlog_quota_turn(void *arg)
 {
 	ExpiryTurn *turn = arg;
 
-	apply_backlog_quota(turn->topic_id, turn->now,
+	backlog_quota_apply(turn->topic_id, turn->now,
 						&turn->counts->quotas_exceeded,
 						&turn->counts->messages_evicted);
 }
@@ -670,7 +670,7 @@ delete_inactive_turn(void *arg)
 {
 	ExpiryTurn *turn = arg;
 
-	if (delete_topic_if_inactive(turn->topic_id, turn->now,
+	if (inactive_topic_delete_if_inactive(turn->topic_id, turn->now,
 								 turn->consumers_known_since))
 		turn->counts->topics_deleted++;
 }
@@ -682,7 +682,7 @@ delete_inactive_turn(void *arg)
  * quotas, inactive topics, in the order the maintenance pass runs them.
  */
 void
-apply_expiry_policies(const char *tenant, const char *namespace,
+expiry_apply_policies(const char *tenant, const char *namespace,
 					  TimestampTz now, TimestampTz consumers_known_since,
 					  ExpiryCounts *counts)
 {
@@ -703,8 +703,8 @@ apply_expiry_policies(const char *tenant, const char *namespace,
 		values[0] = CStringGetTextDatum(tenant);
 		values[1] = CStringGetTextDatum(namespace);
 	}
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT topic_id FROM pulsar.topic"
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT topic_id FROM pulsar.topic"
 					" WHERE $1 IS NULL OR (tenant = $1 AND namespace = $2)"
 					" ORDER BY topic_id",
 					2, argtypes, values, nulls, true);
@@ -718,7 +718,7 @@ apply_expiry_policies(const char *tenant, const char *namespace,
 												   SPI_tuptable->tupdesc, 1,
 												   &isnull));
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 
 	turn.now = now;
 	turn.consumers_known_since = consumers_known_since;
@@ -726,10 +726,10 @@ apply_expiry_policies(const char *tenant, const char *namespace,
 	for (uint64 i = 0; i < count; i++)
 	{
 		turn.topic_id = topic_ids[i];
-		run_guarded(apply_ttl_turn, &turn, "the message TTL");
-		run_guarded(expire_subscriptions_turn, &turn,
+		expiry_run_guarded(apply_ttl_turn, &turn, "the message TTL");
+		expiry_run_guarded(expire_subscriptions_turn, &turn,
 					"the subscription expiration time");
-		run_guarded(apply_backlog_quota_turn, &turn, "the backlog quota");
-		run_guarded(delete_inactive_turn, &turn, "the inactive topic policy");
+		expiry_run_guarded(apply_backlog_quota_turn, &turn, "the backlog quota");
+		expiry_run_guarded(delete_inactive_turn, &turn, "the inactive topic policy");
 	}
 }

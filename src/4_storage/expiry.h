@@ -31,42 +31,42 @@ typedef void (*GuardedStep) (void *arg);
 /* when the worker started: consumers before it are not known */
 extern TimestampTz expiry_consumers_known_since;
 
-extern bool lock_policy_tables_now(void);
-extern bool lock_cursor_tables_now(void);
-extern void run_guarded(GuardedStep step, void *arg, const char *what);
-extern void catalog_topic_name(const char *tenant, const char *namespace,
+extern bool expiry_lock_policy_tables_now(void);
+extern bool expiry_lock_cursor_tables_now(void);
+extern void expiry_run_guarded(GuardedStep step, void *arg, const char *what);
+extern void expiry_topic_name(const char *tenant, const char *namespace,
 							   const char *local_name, TopicName *name);
-extern List *topic_subscription_names(int64 topic_id);
-extern int64 newest_published_before(const LedgerInfo *ledger, int64 after,
+extern List *expiry_subscription_names(int64 topic_id);
+extern int64 expiry_newest_published_before(const LedgerInfo *ledger, int64 after,
 									 int64 last, TimestampTz cutoff,
 									 Snapshot snapshot);
-extern bool first_publish_time(const LedgerInfo *ledger, int64 after,
+extern bool expiry_first_publish_time(const LedgerInfo *ledger, int64 after,
 							   int64 last, Snapshot snapshot,
 							   TimestampTz *publish_time);
-extern int64 evict_cursor_through(Subscription *subscription,
+extern int64 expiry_evict_cursor_through(Subscription *subscription,
 								  const LedgerInfo *ledger, int64 through,
 								  bool wait);
 extern int64 expiry_count(Subscription *subscription, TopicInfo *topic,
 						  int first_ledger, int num_ledgers,
 						  int64 *last_expired_ms);
-extern int64 expire_published_before(Subscription *subscription,
+extern int64 expiry_expire_published_before(Subscription *subscription,
 									 const LedgerInfo *ledger,
 									 TimestampTz cutoff, bool wait);
-extern TopicInfo *open_topic_now(int64 topic_id, LOCKMODE lockmode);
-extern bool effective_limit(int64 topic_id, const char *policy,
+extern TopicInfo *expiry_open_topic_now(int64 topic_id, LOCKMODE lockmode);
+extern bool expiry_effective_limit(int64 topic_id, const char *policy,
 							const char *field, int64 *value);
-extern int64 apply_message_ttl(int64 topic_id, TimestampTz now);
-extern void message_ttl_step(int64 topic_id);
-extern void message_ttl_select_topics(const int64 *topic_ids, int count,
+extern int64 expiry_apply_message_ttl(int64 topic_id, TimestampTz now);
+extern void expiry_message_ttl_step(int64 topic_id);
+extern void expiry_message_ttl_select_topics(const int64 *topic_ids, int count,
 									  bool *needed);
-extern void note_subscriptions_active(const int64 *subscription_ids,
+extern void expiry_note_subscriptions_active(const int64 *subscription_ids,
 									  int count, bool all, TimestampTz now);
-extern int64 expire_subscriptions(int64 topic_id, TimestampTz now,
+extern int64 expiry_expire_subscriptions(int64 topic_id, TimestampTz now,
 								  TimestampTz consumers_known_since);
-extern void subscription_expiration_step(int64 topic_id);
-extern void subscription_expiration_select_topics(const int64 *topic_ids,
+extern void expiry_subscription_expiration_step(int64 topic_id);
+extern void expiry_subscription_expiration_select_topics(const int64 *topic_ids,
 												  int count, bool *needed);
-extern void apply_expiry_policies(const char *tenant, const char *namespace,
+extern void expiry_apply_policies(const char *tenant, const char *namespace,
 								  TimestampTz now,
 								  TimestampTz consumers_known_since,
 								  ExpiryCounts *counts);

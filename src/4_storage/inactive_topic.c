@@ -80,15 +80,15 @@ has_backlog(TopicInfo *topic, const int64 *last)
 {
 	ListCell   *lc;
 
-	foreach(lc, topic_subscription_names(topic->topic_id))
+	foreach(lc, expiry_subscription_names(topic->topic_id))
 	{
-		Subscription *subscription = try_open_subscription(topic, lfirst(lc),
+		Subscription *subscription = subscription_try_open(topic, lfirst(lc),
 														   AccessShareLock);
 
 		if (subscription == NULL)
 			return true;
 		for (int i = 0; i < topic->num_ledgers; i++)
-			if (backlog_entries(subscription, &topic->ledgers[i], last[i]) > 0)
+			if (trim_backlog_entries(subscription, &topic->ledgers[i], last[i]) > 0)
 				return true;
 	}
 	return false;
@@ -96,7 +96,7 @@ has_backlog(TopicInfo *topic, const int64 *last)
 
 /*
  * The inactive topic policy in effect for a topic: false if it is off.
- * Caller is inside begin_catalog_access().
+ * Caller is inside catalog_access_begin().
  */
 static bool
 inactive_topic_policy(int64 topic_id, int64 *max_inactive,
@@ -123,7 +123,7 @@ inactive_topic_policy(int64 topic_id, int64 *max_inactive,
  * earliest from 'consumers_known_since'.  Returns whether it deleted it.
  */
 bool
-delete_topic_if_inactive(int64 topic_id, TimestampTz now,
+inactive_topic_delete_if_inactive(int64 topic_id, TimestampTz now,
 						 TimestampTz consumers_known_since)
 {
 	CatalogAccess access;
@@ -138,15 +138,15 @@ delete_topic_if_inactive(int64 topic_id, TimestampTz now,
 	TopicName	name;
 	int64	   *last;
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	if (!inactive_topic_policy(topic_id, &max_inactive, &caught_up_mode))
 	{
-		end_catalog_access(&access);
+		catalog_access_end(&access);
 		return false;
 	}
 
 	/* no consumer attached, no subscription unless caught up is enough */
-	run_catalog_sql("SELECT greatest(t.created_at, $2,"
+	catalog_run_sql("SELECT greatest(t.created_at, $2,"
 					"                (SELECT max(a.last_consumer_at)"
 					"                   FROM pulsar.subscription s"
 					"                   JOIN pulsar.subscription_activity a"
@@ -173,12 +173,12 @@ delete_topic_if_inactive(int64 topic_id, TimestampTz now,
 		candidate = !consumed && (caught_up_mode || !subscribed) &&
 			active_at + max_inactive * USECS_PER_SEC <= now;
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	if (!candidate)
 		return false;
 
 	/* busy (or gone): next pass */
-	topic = open_topic_now(topic_id, AccessExclusiveLock);
+	topic = expiry_open_topic_now(topic_id, AccessExclusiveLock);
 	if (topic == NULL)
 		return false;
 	last = palloc(sizeof(int64) * topic->num_ledgers);
@@ -189,11 +189,11 @@ delete_topic_if_inactive(int64 topic_id, TimestampTz now,
 		Snapshot	snapshot;
 		int64		next_entry;
 
-		PeekPositionsUntracked(ledger->ledger_id, load_next_entry,
+		read_position_untracked(ledger->ledger_id, catalog_load_next_entry,
 							   &next_entry, &last[i]);
 		snapshot = RegisterSnapshot(GetLatestSnapshot());
 		published.publish_time = DT_NOBEGIN;
-		scan_ledger(ledger, last[i] - LAST_PUBLISH_PROBE, last[i], snapshot,
+		reader_scan_ledger(ledger, last[i] - LAST_PUBLISH_PROBE, last[i], snapshot,
 					note_publish_time, &published);
 		UnregisterSnapshot(snapshot);
 		active_at = Max(active_at, published.publish_time);
@@ -220,14 +220,14 @@ delete_topic_if_inactive(int64 topic_id, TimestampTz now,
 void
 inactive_topic_select_topics(const int64 *topic_ids, int count, bool *needed)
 {
-	select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id)"
+	catalog_select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id)"
 				  " WHERE (pulsar.effective_policy(t.topic_id, 'inactive_topic_policies')"
 				  "        ->> 'enabled')::boolean",
 				  0, NULL, NULL, topic_ids, count, needed);
 }
 
 /*
- * The maintenance step: see delete_topic_if_inactive().  Tables locked by
+ * The maintenance step: see inactive_topic_delete_if_inactive().  Tables locked by
  * others leave the topic for the next pass.
  */
 void
@@ -238,19 +238,19 @@ inactive_topic_step(int64 topic_id)
 	bool		caught_up_mode;
 	bool		enabled;
 
-	if (!lock_policy_tables_now())
+	if (!expiry_lock_policy_tables_now())
 		return;
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	enabled = inactive_topic_policy(topic_id, &max_inactive, &caught_up_mode);
-	end_catalog_access(&access);
-	if (!enabled || !lock_cursor_tables_now() ||
-		!lock_catalog_tables_now(inactive_read_tables,
+	catalog_access_end(&access);
+	if (!enabled || !expiry_lock_cursor_tables_now() ||
+		!catalog_lock_tables_now(inactive_read_tables,
 								 lengthof(inactive_read_tables),
 								 AccessShareLock) ||
-		!lock_catalog_tables_now(inactive_write_tables,
+		!catalog_lock_tables_now(inactive_write_tables,
 								 lengthof(inactive_write_tables),
 								 RowExclusiveLock))
 		return;
-	(void) delete_topic_if_inactive(topic_id, GetCurrentTimestamp(),
+	(void) inactive_topic_delete_if_inactive(topic_id, GetCurrentTimestamp(),
 									expiry_consumers_known_since);
 }

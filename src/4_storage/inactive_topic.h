@@ -10,7 +10,7 @@
 
 #include "datatype/timestamp.h"
 
-extern bool delete_topic_if_inactive(int64 topic_id, TimestampTz now,
+extern bool inactive_topic_delete_if_inactive(int64 topic_id, TimestampTz now,
 									 TimestampTz consumers_known_since);
 extern void inactive_topic_step(int64 topic_id);
 extern void inactive_topic_select_topics(const int64 *topic_ids, int count,

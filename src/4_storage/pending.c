@@ -35,7 +35,7 @@
  *	  it waited has new rows it cannot see.
  *
  * Functions that run SQL without saying otherwise expect the caller inside
- * begin_catalog_access(); those that leave rows in SPI_tuptable say so.
+ * catalog_access_begin(); those that leave rows in SPI_tuptable say so.
  *
  *-------------------------------------------------------------------------
  */
@@ -82,7 +82,7 @@ pending_any_above(int64 subscription_id, int64 ledger_id, int64 above,
 	Relation	pending = table_open(relid, AccessShareLock);
 	Relation	index = index_open(RelationGetPrimaryKeyIndex(pending),
 								   AccessShareLock);
-	SysScanDesc scan = begin_partition_scan(pending, index, snapshot,
+	SysScanDesc scan = cursor_begin_partition_scan(pending, index, snapshot,
 											subscription_id, ledger_id);
 	HeapTuple	tuple;
 	bool		found = false;
@@ -193,7 +193,7 @@ pending_hold_delayed(int64 subscription_id, int64 ledger_id, Datum *entries,
 
 	values[0] = Int64GetDatum(subscription_id);
 	values[1] = Int64GetDatum(ledger_id);
-	values[2] = PointerGetDatum(int8_array(entries, count));
+	values[2] = PointerGetDatum(catalog_int8_array(entries, count));
 	values[3] = PointerGetDatum(construct_array(key_hashes,
 												count, INT4OID,
 												4, true, TYPALIGN_INT));
@@ -201,13 +201,13 @@ pending_hold_delayed(int64 subscription_id, int64 ledger_id, Datum *entries,
 												count,
 												TIMESTAMPTZOID, 8, true,
 												TYPALIGN_DOUBLE));
-	begin_catalog_access(&access);
-	run_catalog_sql("INSERT INTO pulsar.pending"
+	catalog_access_begin(&access);
+	catalog_run_sql("INSERT INTO pulsar.pending"
 					" (subscription_id, ledger_id, first_entry, last_entry,"
 					"  key_hash, redeliver_at)"
 					" SELECT $1, $2, e, e, h, due FROM unnest($3, $4, $5) AS held(e, h, due)",
 					5, argtypes, values, NULL, false);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	pfree(DatumGetPointer(values[2]));
 	pfree(DatumGetPointer(values[3]));
 	pfree(DatumGetPointer(values[4]));
@@ -254,16 +254,16 @@ pending_hold_for_consumer(Subscription *subscription, int64 ledger_id,
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = Int64GetDatum(ledger_id);
 	values[2] = Int64GetDatum(consumer_id);
-	values[3] = PointerGetDatum(int8_array(firsts, num_runs));
-	values[4] = PointerGetDatum(int8_array(lasts, num_runs));
+	values[3] = PointerGetDatum(catalog_int8_array(firsts, num_runs));
+	values[4] = PointerGetDatum(catalog_int8_array(lasts, num_runs));
 	values[5] = PointerGetDatum(construct_md_array(hashes, hash_nulls, 1, dims,
 												   lbs, INT4OID, 4, true,
 												   TYPALIGN_INT));
 	values[6] = Int64GetDatum(subscription->ack_timeout_us);
 	if (subscription->ack_timeout_us > 0)
 		worker_signal_timer(GetCurrentTimestamp() + subscription->ack_timeout_us);
-	begin_catalog_access(&access);
-	run_catalog_sql("INSERT INTO pulsar.pending"
+	catalog_access_begin(&access);
+	catalog_run_sql("INSERT INTO pulsar.pending"
 					" (subscription_id, ledger_id, first_entry, last_entry,"
 					"  consumer_id, key_hash, delivered_at, redeliver_at)"
 					" SELECT $1, $2, f, l, $3, h, clock_timestamp(),"
@@ -272,7 +272,7 @@ pending_hold_for_consumer(Subscription *subscription, int64 ledger_id,
 					"          ELSE 'infinity' END"
 					"   FROM unnest($4, $5, $6) AS d(f, l, h)",
 					7, argtypes, values, NULL, false);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 /*
@@ -294,14 +294,14 @@ pending_count_held_by(int64 subscription_id, int64 ledger_id,
 	values[1] = Int64GetDatum(ledger_id);
 	values[2] = Int64GetDatum(consumer_id);
 	values[6] = Int32GetDatum(limit);
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT coalesce(sum(n), 0)::bigint FROM"
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT coalesce(sum(n), 0)::bigint FROM"
 					" (SELECT last_entry - first_entry + 1 AS n FROM pulsar.pending"
 					"   WHERE subscription_id = $1 AND consumer_id = $3"
 					"   LIMIT $7) held",
 					7, argtypes, values, nulls, false);
 	holding = first_int64();
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	return holding;
 }
 
@@ -320,15 +320,15 @@ pending_count_held(int64 subscription_id, int64 ledger_id, int32 limit)
 	values[0] = Int64GetDatum(subscription_id);
 	values[1] = Int64GetDatum(ledger_id);
 	values[2] = Int32GetDatum(limit);
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT coalesce(sum(n), 0)::bigint FROM"
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT coalesce(sum(n), 0)::bigint FROM"
 					" (SELECT last_entry - first_entry + 1 AS n FROM pulsar.pending"
 					"   WHERE subscription_id = $1 AND ledger_id = $2"
 					"     AND consumer_id IS NOT NULL"
 					"   LIMIT $3) held",
 					3, argtypes, values, NULL, false);
 	holding = first_int64();
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	return holding;
 }
 
@@ -370,10 +370,10 @@ pending_find_due(int64 subscription_id, int64 ledger_id, int64 mark_delete,
 	values[5] = Int64GetDatum(mark_delete);
 	values[6] = Int32GetDatum(limit);
 	if (claim)
-		run_catalog_sql(DUE_SQL " FOR UPDATE SKIP LOCKED",
+		catalog_run_sql(DUE_SQL " FOR UPDATE SKIP LOCKED",
 						7, argtypes, values, nulls, false);
 	else
-		run_catalog_sql(DUE_SQL, 7, argtypes, values, nulls, false);
+		catalog_run_sql(DUE_SQL, 7, argtypes, values, nulls, false);
 }
 
 /*
@@ -391,7 +391,7 @@ pending_claim_runs(int64 subscription_id, int64 ledger_id, Datum first_entries)
 	values[0] = Int64GetDatum(subscription_id);
 	values[1] = Int64GetDatum(ledger_id);
 	values[3] = first_entries;
-	run_catalog_sql("SELECT first_entry, last_entry,"
+	catalog_run_sql("SELECT first_entry, last_entry,"
 					"       redelivery_count + (delivered_at IS NOT NULL)::int"
 					"  FROM pulsar.pending"
 					" WHERE subscription_id = $1 AND ledger_id = $2"
@@ -411,7 +411,7 @@ pending_keep_rest_due(int64 subscription_id, int64 ledger_id,
 	/* $3 is not used */
 	int64		args[5] = {subscription_id, ledger_id, 0, first_entry, rest_first};
 
-	run_catalog_sql_int8("INSERT INTO pulsar.pending"
+	catalog_run_sql_int8("INSERT INTO pulsar.pending"
 					" (subscription_id, ledger_id, first_entry, last_entry,"
 					"  consumer_id, key_hash, delivered_at, redeliver_at,"
 					"  redelivery_count)"
@@ -452,11 +452,11 @@ pending_mark_redelivered(int64 subscription_id, int64 ledger_id,
 	values[0] = Int64GetDatum(subscription_id);
 	values[1] = Int64GetDatum(ledger_id);
 	values[2] = Int64GetDatum(consumer_id);
-	values[3] = PointerGetDatum(int8_array(first_datums, count));
-	values[4] = PointerGetDatum(int8_array(start_datums, count));
+	values[3] = PointerGetDatum(catalog_int8_array(first_datums, count));
+	values[4] = PointerGetDatum(catalog_int8_array(start_datums, count));
 	values[5] = Int64GetDatum(ack_timeout_us);
-	values[7] = PointerGetDatum(int8_array(cut_datums, count));
-	run_catalog_sql("UPDATE pulsar.pending p"
+	values[7] = PointerGetDatum(catalog_int8_array(cut_datums, count));
+	catalog_run_sql("UPDATE pulsar.pending p"
 					"   SET first_entry = c.start, last_entry = c.cut,"
 					"       consumer_id = $3, delivered_at = clock_timestamp(),"
 					"       redeliver_at = CASE WHEN $6 > 0"
@@ -499,7 +499,7 @@ delete_rows_covering(int64 subscription_id, int64 ledger_id, Datum entries,
 	values[2] = entries;
 	if (!count_candidates)
 	{
-		run_catalog_sql("DELETE FROM pulsar.pending p"
+		catalog_run_sql("DELETE FROM pulsar.pending p"
 						" WHERE " PENDING_COVERING_ENTRIES
 						" RETURNING NULL::bigint, first_entry, last_entry,"
 						"           consumer_id, key_hash, delivered_at,"
@@ -507,7 +507,7 @@ delete_rows_covering(int64 subscription_id, int64 ledger_id, Datum entries,
 						3, argtypes, values, NULL, false);
 		return;
 	}
-	run_catalog_sql("WITH candidates AS ("
+	catalog_run_sql("WITH candidates AS ("
 					"  SELECT count(*) AS n FROM pulsar.pending p"
 					"   WHERE " PENDING_COVERING_ENTRIES "),"
 					" taken AS ("
@@ -596,8 +596,8 @@ write_back_untaken(int64 subscription_id, int64 ledger_id, HeapTuple row,
 
 	piece_values[0] = Int64GetDatum(subscription_id);
 	piece_values[1] = Int64GetDatum(ledger_id);
-	piece_values[2] = PointerGetDatum(int8_array(piece_firsts, num_pieces));
-	piece_values[3] = PointerGetDatum(int8_array(piece_lasts, num_pieces));
+	piece_values[2] = PointerGetDatum(catalog_int8_array(piece_firsts, num_pieces));
+	piece_values[3] = PointerGetDatum(catalog_int8_array(piece_lasts, num_pieces));
 	for (int c = 0; c < 4; c++)
 	{
 		piece_values[4 + c] = SPI_getbinval(row, desc, 4 + c, &isnull);
@@ -605,7 +605,7 @@ write_back_untaken(int64 subscription_id, int64 ledger_id, HeapTuple row,
 			piece_nulls[4 + c] = 'n';
 	}
 	piece_values[8] = Int32GetDatum(redelivery_count);
-	run_catalog_sql("INSERT INTO pulsar.pending"
+	catalog_run_sql("INSERT INTO pulsar.pending"
 					" (subscription_id, ledger_id, first_entry, last_entry,"
 					"  consumer_id, key_hash, delivered_at, redeliver_at,"
 					"  redelivery_count)"
@@ -624,7 +624,7 @@ write_back_untaken(int64 subscription_id, int64 ledger_id, HeapTuple row,
  * been split: its new rows are invisible to the statement that waited.  So
  * each look also counts the rows its snapshot shows, and while it took
  * fewer, entries not found are looked for again with a new snapshot.
- * Caller is inside begin_catalog_access().
+ * Caller is inside catalog_access_begin().
  */
 int
 pending_take_entries(Subscription *subscription, int64 ledger_id,
@@ -654,7 +654,7 @@ pending_take_entries(Subscription *subscription, int64 ledger_id,
 		 * again, and counting would be a second scan for nothing.
 		 */
 		delete_rows_covering(subscription->subscription_id, ledger_id,
-							 PointerGetDatum(int8_array(missing, num_missing)),
+							 PointerGetDatum(catalog_int8_array(missing, num_missing)),
 							 !first_look);
 		rows = SPI_tuptable;
 		num_rows = (int) SPI_processed;
@@ -696,7 +696,7 @@ pending_take_through(int64 subscription_id, int64 ledger_id, int64 entry)
 	int64		args[3] = {subscription_id, ledger_id, entry};
 	bool		isnull;
 
-	run_catalog_sql_int8("WITH candidates AS ("
+	catalog_run_sql_int8("WITH candidates AS ("
 					"  SELECT count(*) AS n FROM pulsar.pending"
 					"   WHERE subscription_id = $1 AND ledger_id = $2"
 					"     AND first_entry <= $3),"
@@ -734,7 +734,7 @@ pending_lock_free_through(int64 subscription_id, int64 ledger_id, int64 entry)
 	bool		isnull;
 	Datum		blocked;
 
-	run_catalog_sql_int8("WITH mine AS ("
+	catalog_run_sql_int8("WITH mine AS ("
 					"  SELECT ctid FROM pulsar.pending"
 					"   WHERE subscription_id = $1 AND ledger_id = $2"
 					"     AND first_entry <= $3"
@@ -786,7 +786,7 @@ pending_put_back_nacked(Subscription *subscription, int64 ledger_id,
 	dims[0] = count;
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = Int64GetDatum(ledger_id);
-	values[2] = PointerGetDatum(int8_array(elements, count));
+	values[2] = PointerGetDatum(catalog_int8_array(elements, count));
 	values[3] = Int64GetDatum(subscription->negative_ack_delay_us);
 	values[4] = PointerGetDatum(construct_array(found, count, BOOLOID, 1,
 												true, TYPALIGN_CHAR));
@@ -798,7 +798,7 @@ pending_put_back_nacked(Subscription *subscription, int64 ledger_id,
 	values[7] = PointerGetDatum(construct_md_array(delivered_at, delivered_nulls,
 												   1, dims, lbs, TIMESTAMPTZOID,
 												   8, true, TYPALIGN_DOUBLE));
-	run_catalog_sql("INSERT INTO pulsar.pending"
+	catalog_run_sql("INSERT INTO pulsar.pending"
 					" (subscription_id, ledger_id, first_entry, last_entry, key_hash,"
 					"  delivered_at, redeliver_at, redelivery_count)"
 					" SELECT $1, $2, e, e, h,"
@@ -821,7 +821,7 @@ pending_forget_partition(int64 subscription_id, int64 ledger_id)
 {
 	int64		args[2] = {subscription_id, ledger_id};
 
-	run_catalog_sql_int8("DELETE FROM pulsar.pending"
+	catalog_run_sql_int8("DELETE FROM pulsar.pending"
 						 " WHERE subscription_id = $1 AND ledger_id = $2",
 						 2, args, false);
 }
@@ -866,7 +866,7 @@ run_on_consumers(const char *sql, Datum consumer_ids, bool latest_snapshot)
 	Oid			argtypes[1] = {INT8ARRAYOID};
 	Datum		values[1] = {consumer_ids};
 
-	run_catalog_sql(sql, 1, argtypes, values, NULL, latest_snapshot);
+	catalog_run_sql(sql, 1, argtypes, values, NULL, latest_snapshot);
 }
 
 /*
@@ -919,7 +919,7 @@ pending_detach_consumers_giving_back(Datum consumer_ids)
 void
 pending_forget_subscription(int64 subscription_id)
 {
-	run_catalog_sql_int8("DELETE FROM pulsar.pending WHERE subscription_id = $1",
+	catalog_run_sql_int8("DELETE FROM pulsar.pending WHERE subscription_id = $1",
 						 1, &subscription_id, false);
 }
 
@@ -941,8 +941,8 @@ pending_delete_subscriptions_of_topic(int64 topic_id, List **subscription_ids,
 		" expiry AS (DELETE FROM pulsar.cursor_expiry e USING gone g"
 		"  WHERE e.subscription_id = g.subscription_id)," : "";
 
-	begin_catalog_access(&access);
-	run_catalog_sql_int8(psprintf("WITH gone AS ("
+	catalog_access_begin(&access);
+	catalog_run_sql_int8(psprintf("WITH gone AS ("
 								  "  DELETE FROM pulsar.subscription WHERE topic_id = $1"
 								  "  RETURNING subscription_id),"
 								  " cursors AS (DELETE FROM pulsar.cursor c USING gone g"
@@ -976,7 +976,7 @@ pending_delete_subscriptions_of_topic(int64 topic_id, List **subscription_ids,
 			*consumer_ids = lappend(*consumer_ids, id);
 		MemoryContextSwitchTo(old);
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 /*
@@ -987,7 +987,7 @@ pending_delete_subscriptions_of_topic(int64 topic_id, List **subscription_ids,
 void
 pending_held_per_consumer(int64 subscription_id)
 {
-	run_catalog_sql_int8("SELECT c.name, c.priority,"
+	catalog_run_sql_int8("SELECT c.name, c.priority,"
 					"       (SELECT coalesce(sum(p.last_entry - p.first_entry + 1), 0)::bigint"
 					"          FROM pulsar.pending p"
 					"         WHERE p.subscription_id = c.subscription_id"
@@ -1007,15 +1007,15 @@ pending_count(int64 subscription_id, PendingKind kind)
 	Int32GetDatum(kind)};
 	int64		count;
 
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT coalesce(sum(last_entry - first_entry + 1), 0)::bigint"
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT coalesce(sum(last_entry - first_entry + 1), 0)::bigint"
 					"  FROM pulsar.pending WHERE subscription_id = $1"
 					"   AND CASE WHEN $2 = 0 THEN consumer_id IS NOT NULL"
 					"            ELSE delivered_at IS NULL"
 					"                 AND redeliver_at > clock_timestamp() END",
 					2, argtypes, values, NULL, true);
 	count = first_int64();
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	return count;
 }
 
@@ -1026,7 +1026,7 @@ run_between(const char *sql, TimestampTz from, TimestampTz until)
 	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		values[2] = {TimestampTzGetDatum(from), TimestampTzGetDatum(until)};
 
-	run_catalog_sql(sql, 2, argtypes, values, NULL, false);
+	catalog_run_sql(sql, 2, argtypes, values, NULL, false);
 }
 
 /*
@@ -1063,7 +1063,7 @@ pending_next_due_after(TimestampTz from, TimestampTz until)
 /*
  * Deletes the pending rows of the topic's subscriptions in a ledger that
  * end below 'below' (entries trimmed away); rows another transaction holds
- * are left for later.  Caller is inside begin_catalog_access().
+ * are left for later.  Caller is inside catalog_access_begin().
  */
 void
 pending_forget_below(int64 topic_id, int64 ledger_id, int64 below)
@@ -1073,7 +1073,7 @@ pending_forget_below(int64 topic_id, int64 ledger_id, int64 below)
 	Int64GetDatum(topic_id)};
 
 	/* through the topic's subscriptions: rows are keyed by subscription */
-	run_catalog_sql("DELETE FROM pulsar.pending p USING"
+	catalog_run_sql("DELETE FROM pulsar.pending p USING"
 					" (SELECT ctid FROM pulsar.pending"
 					"   WHERE subscription_id IN (SELECT subscription_id"
 					"          FROM pulsar.subscription WHERE topic_id = $3)"

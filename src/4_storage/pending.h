@@ -61,7 +61,7 @@ extern int64 pending_count_held_by(int64 subscription_id, int64 ledger_id,
 extern int64 pending_count_held(int64 subscription_id, int64 ledger_id,
 								int32 limit);
 
-/* receive: redeliveries (caller is inside begin_catalog_access()) */
+/* receive: redeliveries (caller is inside catalog_access_begin()) */
 extern void pending_find_due(int64 subscription_id, int64 ledger_id,
 							 int64 mark_delete, int32 limit, bool claim);
 extern void pending_claim_runs(int64 subscription_id, int64 ledger_id,
@@ -73,7 +73,7 @@ extern void pending_mark_redelivered(int64 subscription_id, int64 ledger_id,
 									 const int64 *starts, const int64 *cuts,
 									 int count, int64 ack_timeout_us);
 
-/* acks, nacks and seeks (caller is inside begin_catalog_access()) */
+/* acks, nacks and seeks (caller is inside catalog_access_begin()) */
 extern int	pending_take_entries(Subscription *subscription, int64 ledger_id,
 								 const int64 *entries, int count,
 								 TakenEntry *taken);
@@ -86,7 +86,7 @@ extern void pending_put_back_nacked(Subscription *subscription,
 									int count, const TakenEntry *taken);
 extern void pending_forget_partition(int64 subscription_id, int64 ledger_id);
 
-/* consumers and subscriptions (caller is inside begin_catalog_access()) */
+/* consumers and subscriptions (caller is inside catalog_access_begin()) */
 extern void pending_give_back_held(Datum consumer_ids);
 extern void pending_delete_consumers_holding_nothing(Datum consumer_ids);
 extern void pending_detach_consumers_giving_back(Datum consumer_ids);

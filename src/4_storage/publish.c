@@ -56,7 +56,7 @@
  * The UTF-8 bytes of a text value, as Pulsar keys and string payloads are.
  */
 char *
-text_to_utf8(text *value, int *len)
+publish_text_to_utf8(text *value, int *len)
 {
 	char	   *data = VARDATA_ANY(value);
 	int			size = VARSIZE_ANY_EXHDR(value);
@@ -79,7 +79,7 @@ route_messages(OutgoingBatch *pub)
 	if (pub->name.partition_index != NOT_A_PARTITION ||
 		topic->partitions == 0)
 	{
-		LedgerInfo *ledger = resolve_ledger(topic, &pub->name);
+		LedgerInfo *ledger = catalog_resolve_ledger(topic, &pub->name);
 		int			index = ledger - topic->ledgers;
 
 		for (int i = 0; i < pub->count; i++)
@@ -95,9 +95,9 @@ route_messages(OutgoingBatch *pub)
 		if (message->key != NULL)
 		{
 			int			len;
-			char	   *key = text_to_utf8(message->key, &len);
+			char	   *key = publish_text_to_utf8(message->key, &len);
 
-			message->ledger_index = partition_for_key(key, len,
+			message->ledger_index = murmur3_partition_for_key(key, len,
 													  topic->partitions);
 		}
 		else
@@ -128,16 +128,16 @@ mark_duplicates(OutgoingBatch *pub)
 	values[0] = Int64GetDatum(pub->topic->topic_id);
 	values[1] = PointerGetDatum(pub->producer);
 
-	begin_catalog_access(&access);
-	run_catalog_sql(select_last, 2, argtypes, values, NULL, true);
+	catalog_access_begin(&access);
+	catalog_run_sql(select_last, 2, argtypes, values, NULL, true);
 	if (SPI_processed == 0)
 	{
 		/* first message of this producer: make a row to lock */
-		run_catalog_sql("INSERT INTO pulsar.producer_sequence"
+		catalog_run_sql("INSERT INTO pulsar.producer_sequence"
 						" (topic_id, producer, last_sequence_id)"
 						" VALUES ($1, $2, -1) ON CONFLICT DO NOTHING",
 						2, argtypes, values, NULL, false);
-		run_catalog_sql(select_last, 2, argtypes, values, NULL, true);
+		catalog_run_sql(select_last, 2, argtypes, values, NULL, true);
 		if (SPI_processed == 0)
 			elog(ERROR, "could not lock the producer sequence row");
 	}
@@ -160,12 +160,12 @@ mark_duplicates(OutgoingBatch *pub)
 	if (last != stored)
 	{
 		values[2] = Int64GetDatum(last);
-		run_catalog_sql("UPDATE pulsar.producer_sequence"
+		catalog_run_sql("UPDATE pulsar.producer_sequence"
 						"   SET last_sequence_id = $3"
 						" WHERE topic_id = $1 AND producer = $2",
 						3, argtypes, values, NULL, false);
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 /*
@@ -183,7 +183,7 @@ check_backlog_quotas(OutgoingBatch *pub)
 			if (pub->messages[i].ledger_index == l &&
 				!pub->messages[i].duplicate)
 			{
-				check_backlog_quota(topic, &topic->ledgers[l]);
+				backlog_quota_check(topic, &topic->ledgers[l]);
 				break;
 			}
 }
@@ -208,8 +208,8 @@ assign_entries(OutgoingBatch *pub)
 		if (count == 0)
 			continue;
 
-		next = ReserveEntries(topic->ledgers[l].ledger_id, count,
-							  load_next_entry, log_entry_high_water);
+		next = read_position_reserve(topic->ledgers[l].ledger_id, count,
+							  catalog_load_next_entry, catalog_log_entry_high_water);
 		for (int i = 0; i < pub->count; i++)
 			if (pub->messages[i].ledger_index == l &&
 				!pub->messages[i].duplicate)
@@ -293,7 +293,7 @@ store_messages(OutgoingBatch *pub)
 				CatalogCloseIndexes(indexes);
 				table_close(segment, NoLock);
 			}
-			segment = open_segment_for_insert(ledger, message->entry_id);
+			segment = catalog_open_segment_for_insert(ledger, message->entry_id);
 			if (RelationGetDescr(segment)->natts != SEGMENT_NUM_COLUMNS)
 				elog(ERROR, "segment table \"%s\" has %d columns, expected %d",
 					 RelationGetRelationName(segment),
@@ -392,7 +392,7 @@ wait_for_publish_rate(OutgoingBatch *pub)
 void
 publish(OutgoingBatch *pub, bool rate_limited)
 {
-	pub->topic = resolve_topic(&pub->name, true, AccessShareLock);
+	pub->topic = catalog_resolve_topic(&pub->name, true, AccessShareLock);
 	if (rate_limited)
 		wait_for_publish_rate(pub);
 	pub->publish_time = GetCurrentTimestamp();
@@ -405,11 +405,11 @@ publish(OutgoingBatch *pub, bool rate_limited)
 
 /* the id a message of a published batch got; NULL for a duplicate */
 MessageId *
-published_id(OutgoingBatch *pub, OutgoingMessage *message)
+publish_message_id(OutgoingBatch *pub, OutgoingMessage *message)
 {
 	if (message->duplicate)
 		return NULL;
-	return make_message_id(pub->topic->ledgers[message->ledger_index].ledger_id,
+	return message_id_make(pub->topic->ledgers[message->ledger_index].ledger_id,
 						   message->entry_id,
 						   pub->topic->ledgers[message->ledger_index].partition_index);
 }
@@ -425,7 +425,7 @@ publish_stored_message(const char *topic, const StoredMessage *stored,
 	OutgoingBatch pub;
 	OutgoingMessage message;
 
-	parse_topic_name(topic, &pub.name);
+	topic_name_parse(topic, &pub.name);
 	authz_check(&pub.name, AUTHZ_PRODUCE);
 	memset(&message, 0, sizeof(message));
 	message.payload = stored->nulls[SEGMENT_PAYLOAD] ? NULL :

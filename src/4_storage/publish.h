@@ -44,9 +44,9 @@ typedef struct OutgoingBatch
 	OutgoingMessage *messages;
 } OutgoingBatch;
 
-extern char *text_to_utf8(text *value, int *len);
+extern char *publish_text_to_utf8(text *value, int *len);
 extern void publish(OutgoingBatch *pub, bool rate_limited);
-extern MessageId *published_id(OutgoingBatch *pub, OutgoingMessage *message);
+extern MessageId *publish_message_id(OutgoingBatch *pub, OutgoingMessage *message);
 
 struct StoredMessage;
 extern void publish_stored_message(const char *topic,

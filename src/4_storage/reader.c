@@ -39,9 +39,9 @@
  * Checks what every reading entry point needs; 'function' names it.
  */
 void
-check_can_read(const char *function)
+reader_check_can_read(const char *function)
 {
-	RequireReadPositionState();
+	read_position_require_state();
 	/* read-only, as PreventCommandDuringRecovery() reports it */
 	if (RecoveryInProgress())
 		ereport(ERROR,
@@ -59,7 +59,7 @@ check_can_read(const char *function)
 }
 
 void
-check_max_messages(int32 max_messages)
+reader_check_max_messages(int32 max_messages)
 {
 	if (max_messages < 1 || max_messages > MAX_MESSAGES_PER_CALL)
 		ereport(ERROR,
@@ -75,7 +75,7 @@ check_max_messages(int32 max_messages)
  * returns false; returns false if it did.
  */
 bool
-scan_relation(Relation table, int64 after, int64 last, Snapshot snapshot,
+reader_scan_relation(Relation table, int64 after, int64 last, Snapshot snapshot,
 			  MessageVisitor visit, void *arg)
 {
 	Relation	index = index_open(RelationGetPrimaryKeyIndex(table),
@@ -113,7 +113,7 @@ scan_relation(Relation table, int64 after, int64 last, Snapshot snapshot,
  * segment (readers never pin data).
  */
 void
-scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
+reader_scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
 			Snapshot snapshot, MessageVisitor visit, void *arg)
 {
 	int64		segment_no;
@@ -124,14 +124,14 @@ scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
 		 segment_no * ledger->segment_entries <= last;
 		 segment_no++)
 	{
-		Relation	segment = open_segment_for_read(ledger, segment_no,
+		Relation	segment = catalog_open_segment_for_read(ledger, segment_no,
 													snapshot);
 		bool		more;
 
 		if (segment == NULL)
 		{
 			/* trimmed or never created: go on at the next stored one */
-			int64		next = next_stored_segment(ledger->ledger_id, segment_no,
+			int64		next = catalog_next_stored_segment(ledger->ledger_id, segment_no,
 												   snapshot);
 
 			if (next < 0)
@@ -139,7 +139,7 @@ scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
 			segment_no = next - 1;
 			continue;
 		}
-		more = scan_relation(segment, after, last, snapshot, visit, arg);
+		more = reader_scan_relation(segment, after, last, snapshot, visit, arg);
 		table_close(segment, AccessShareLock);
 		if (!more)
 			break;
@@ -151,7 +151,7 @@ scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
  * is the text of its topic column, made once by the caller.
  */
 void
-put_message(Tuplestorestate *result, TupleDesc result_desc,
+reader_put_message(Tuplestorestate *result, TupleDesc result_desc,
 			const LedgerInfo *ledger, Datum topic,
 			const StoredMessage *message, int32 redelivery_count)
 {
@@ -160,7 +160,7 @@ put_message(Tuplestorestate *result, TupleDesc result_desc,
 
 	memset(nulls, false, sizeof(nulls));
 	values[MESSAGE_ID] =
-		MessageIdPGetDatum(make_message_id(ledger->ledger_id,
+		MessageIdPGetDatum(message_id_make(ledger->ledger_id,
 										   message->entry_id,
 										   ledger->partition_index));
 #define COPY_COLUMN(to, from) \
@@ -193,7 +193,7 @@ reader_visit(const StoredMessage *message, void *arg)
 {
 	ReaderState *state = arg;
 
-	put_message(state->rsinfo->setResult, state->rsinfo->setDesc,
+	reader_put_message(state->rsinfo->setResult, state->rsinfo->setDesc,
 				state->ledger, state->topic, message, 0);
 	return --state->remaining > 0;
 }
@@ -213,7 +213,7 @@ reader_read_partition(ReturnSetInfo *rsinfo, const TopicName *name,
 	CompactedView view;
 
 	/* the order of these two is what keeps readers from skipping */
-	max_read_position = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
+	max_read_position = read_position_max(ledger->ledger_id, catalog_load_next_entry);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 
 	if (after < max_read_position)
@@ -227,13 +227,13 @@ reader_read_partition(ReturnSetInfo *rsinfo, const TopicName *name,
 		state.remaining = max_messages;
 		if (compacted)
 		{
-			open_compacted_view(ledger, &view);
-			scan_ledger_compacted(ledger, &view, after, max_read_position,
+			compaction_open_view(ledger, &view);
+			compaction_scan_ledger(ledger, &view, after, max_read_position,
 								  snapshot, reader_visit, &state);
-			close_compacted_view(&view);
+			compaction_close_view(&view);
 		}
 		else
-			scan_ledger(ledger, after, max_read_position, snapshot,
+			reader_scan_ledger(ledger, after, max_read_position, snapshot,
 						reader_visit, &state);
 	}
 	UnregisterSnapshot(snapshot);

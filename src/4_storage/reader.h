@@ -18,8 +18,8 @@
 /* the most messages one call returns */
 #define MAX_MESSAGES_PER_CALL	100000
 
-extern void check_can_read(const char *function);
-extern void check_max_messages(int32 max_messages);
+extern void reader_check_can_read(const char *function);
+extern void reader_check_max_messages(int32 max_messages);
 /* the columns of pulsar.message */
 enum MessageColumn
 {
@@ -48,14 +48,14 @@ typedef struct StoredMessage
 /* returns false to stop the scan */
 typedef bool (*MessageVisitor) (const StoredMessage *message, void *arg);
 
-extern bool scan_relation(Relation table, int64 after, int64 last,
+extern bool reader_scan_relation(Relation table, int64 after, int64 last,
 						  Snapshot snapshot, MessageVisitor visit, void *arg);
-extern void scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
+extern void reader_scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
 						Snapshot snapshot, MessageVisitor visit, void *arg);
 extern void reader_read_partition(ReturnSetInfo *rsinfo, const TopicName *name,
 								  const LedgerInfo *ledger, int64 after,
 								  int32 max_messages, bool compacted);
-extern void put_message(Tuplestorestate *result, TupleDesc result_desc,
+extern void reader_put_message(Tuplestorestate *result, TupleDesc result_desc,
 						const LedgerInfo *ledger, Datum topic,
 						const StoredMessage *message, int32 redelivery_count);
 

@@ -51,16 +51,16 @@
 #include "utils/timestamp.h"
 
 #include "1_value/argument.h"
-#include "3_catalog/authz.h"
-#include "4_storage/cursor.h"
-#include "4_storage/pending.h"
+#include "1_value/topic_name.h"
 #include "2_shmem/dispatch_state.h"
 #include "2_shmem/rate_limit.h"
 #include "2_shmem/read_position.h"
-#include "3_catalog/policy.h"
-#include "4_storage/subscription.h"
-#include "1_value/topic_name.h"
 #include "2_shmem/worker_signal.h"
+#include "3_catalog/authz.h"
+#include "3_catalog/policy.h"
+#include "4_storage/cursor.h"
+#include "4_storage/pending.h"
+#include "4_storage/subscription.h"
 
 
 static const char *const type_names[] = {
@@ -77,7 +77,7 @@ subscription_type_name(SubscriptionType type)
 }
 
 SubscriptionType
-parse_subscription_type(const char *name)
+subscription_parse_type(const char *name)
 {
 	for (int i = 0; i < lengthof(type_names); i++)
 		if (strcmp(name, type_names[i]) == 0)
@@ -97,7 +97,7 @@ interval_usecs(Interval *interval)
 {
 	int64		usecs;
 
-	if (!interval_to_usecs(interval, &usecs))
+	if (!argument_interval_usecs(interval, &usecs))
 		elog(ERROR, "stored interval out of range");
 	return usecs;
 }
@@ -116,7 +116,7 @@ subscription_channel(int64 subscription_id)
  * The name of this session's own consumer.
  */
 char *
-session_consumer_name(void)
+subscription_session_consumer_name(void)
 {
 	return psprintf("session-%d-" INT64_FORMAT, MyProcPid,
 					(int64) MyStartTimestamp);
@@ -204,16 +204,16 @@ read_subscription(TopicInfo *topic, const char *name, CachedSubscription *entry,
 	CStringGetTextDatum(name)};
 	bool		exists;
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	/* read_compacted is there since 0.7.0 */
 	if (subscription_has_read_compacted())
-		run_catalog_sql("SELECT subscription_id, type, negative_ack_delay, ack_timeout,"
+		catalog_run_sql("SELECT subscription_id, type, negative_ack_delay, ack_timeout,"
 						"       max_redeliver_count, dead_letter_topic, max_unacked_messages,"
 						"       read_compacted"
 						"  FROM pulsar.subscription WHERE topic_id = $1 AND name = $2",
 						2, argtypes, values, NULL, true);
 	else
-		run_catalog_sql("SELECT subscription_id, type, negative_ack_delay, ack_timeout,"
+		catalog_run_sql("SELECT subscription_id, type, negative_ack_delay, ack_timeout,"
 						"       max_redeliver_count, dead_letter_topic, max_unacked_messages,"
 						"       false"
 						"  FROM pulsar.subscription WHERE topic_id = $1 AND name = $2",
@@ -228,7 +228,7 @@ read_subscription(TopicInfo *topic, const char *name, CachedSubscription *entry,
 
 		entry->subscription_id =
 			DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
-		entry->type = parse_subscription_type(SPI_getvalue(row, desc, 2));
+		entry->type = subscription_parse_type(SPI_getvalue(row, desc, 2));
 		entry->negative_ack_delay_us =
 			interval_usecs(DatumGetIntervalP(SPI_getbinval(row, desc, 3, &isnull)));
 		value = SPI_getbinval(row, desc, 4, &isnull);
@@ -244,7 +244,7 @@ read_subscription(TopicInfo *topic, const char *name, CachedSubscription *entry,
 		entry->read_compacted =
 			DatumGetBool(SPI_getbinval(row, desc, 8, &isnull));
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	return exists;
 }
 
@@ -310,13 +310,13 @@ load_subscription(TopicInfo *topic, const char *name)
  * Locks and loads an existing subscription, or fails clearly.
  */
 Subscription *
-open_subscription(TopicInfo *topic, const char *name, LOCKMODE lockmode)
+subscription_open(TopicInfo *topic, const char *name, LOCKMODE lockmode)
 {
 	Subscription *subscription;
 
-	check_simple_name(name, MAX_SUBSCRIPTION_NAME_LEN, "subscription");
-	require_consumption_tables();
-	lock_subscription(topic->topic_id, name, lockmode);
+	topic_name_check_simple(name, MAX_SUBSCRIPTION_NAME_LEN, "subscription");
+	catalog_require_consumption_tables();
+	catalog_lock_subscription(topic->topic_id, name, lockmode);
 	subscription = load_subscription(topic, name);
 	if (subscription == NULL)
 		ereport(ERROR,
@@ -350,7 +350,7 @@ note_consumers_left(void)
  * first unacknowledged message).  Every way a consumer goes comes here:
  * close_consumer, an expired lease and an ended session, found by a
  * receive, a subscribe or the worker.  Returns how many consumers it
- * removed.  Caller is inside begin_catalog_access().
+ * removed.  Caller is inside catalog_access_begin().
  *
  * With 'skip_locked' it never waits for a transaction (DESIGN invariant
  * 6a): the worker and receivers pass it, and a consumer's own transaction
@@ -358,7 +358,7 @@ note_consumers_left(void)
  * stays open.  Rows locked by another transaction are skipped, and a
  * consumer is deleted only once no row tracks a message it holds, so what
  * is skipped now is found again on the next call.  Until then it counts as
- * departed for dispatch (see live_consumers()); receive already treats rows
+ * departed for dispatch (see subscription_live_consumers()); receive already treats rows
  * of a consumer that is gone as due.  Both statements read the latest
  * committed state whatever the caller's isolation level.
  */
@@ -389,7 +389,7 @@ detach_consumers(Datum consumer_ids, bool skip_locked)
 	{
 		bool		isnull;
 
-		forget_consumer_at_commit(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+		consumer_liveness_forget_at_commit(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
 															   SPI_tuptable->tupdesc,
 															   2, &isnull)));
 	}
@@ -402,7 +402,7 @@ detach_consumers(Datum consumer_ids, bool skip_locked)
  * that departed: a session's own consumer when its session ended, a named
  * one when it made no call for pulsar_pg.consumer_lease.  Returns the ids
  * of every departed consumer, removed or not.  Caller is inside
- * begin_catalog_access().
+ * catalog_access_begin().
  */
 static ArrayType *
 remove_departed(void)
@@ -425,12 +425,12 @@ remove_departed(void)
 		/* a session's consumer lives with its session, as in Pulsar */
 		if (!session_alive ||
 			(named &&
-			 TimestampDifferenceExceeds(consumer_last_seen(consumer_id,
+			 TimestampDifferenceExceeds(consumer_liveness_last_seen(consumer_id,
 														   DatumGetTimestampTz(SPI_getbinval(row, desc, 2, &isnull))),
 										now, pulsar_consumer_lease_ms)))
 			departed[num_departed++] = Int64GetDatum(consumer_id);
 	}
-	departed_ids = int8_array(departed, num_departed);
+	departed_ids = catalog_int8_array(departed, num_departed);
 	if (num_departed > 0)
 		(void) detach_consumers(PointerGetDatum(departed_ids), true);
 	return departed_ids;
@@ -459,7 +459,7 @@ remove_departed_consumers(Subscription *subscription)
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(subscription->subscription_id)};
 
-	run_catalog_sql(CONSUMER_LIVENESS_COLUMNS " WHERE c.subscription_id = $1",
+	catalog_run_sql(CONSUMER_LIVENESS_COLUMNS " WHERE c.subscription_id = $1",
 					1, argtypes, values, NULL, true);
 	return remove_departed();
 }
@@ -469,14 +469,14 @@ remove_departed_consumers(Subscription *subscription)
  * database; their channels are notified after the commit.
  */
 void
-remove_departed_consumers_everywhere(void)
+subscription_remove_departed_consumers_everywhere(void)
 {
 	CatalogAccess access;
 
-	begin_catalog_access(&access);
-	run_catalog_sql(CONSUMER_LIVENESS_COLUMNS, 0, NULL, NULL, NULL, true);
+	catalog_access_begin(&access);
+	catalog_run_sql(CONSUMER_LIVENESS_COLUMNS, 0, NULL, NULL, NULL, true);
 	(void) remove_departed();
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 /*
@@ -485,7 +485,7 @@ remove_departed_consumers_everywhere(void)
  * transaction holds a row of what it held) is not among them.
  */
 Consumer *
-live_consumers(Subscription *subscription, int *count)
+subscription_live_consumers(Subscription *subscription, int *count)
 {
 	CatalogAccess access;
 	Oid			argtypes[2] = {INT8OID, INT8ARRAYOID};
@@ -493,10 +493,10 @@ live_consumers(Subscription *subscription, int *count)
 	Consumer   *consumers;
 	MemoryContext caller = CurrentMemoryContext;
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = PointerGetDatum(remove_departed_consumers(subscription));
-	run_catalog_sql("SELECT consumer_id, name, priority FROM pulsar.consumer"
+	catalog_run_sql("SELECT consumer_id, name, priority FROM pulsar.consumer"
 					" WHERE subscription_id = $1 AND consumer_id <> ALL ($2)"
 					" ORDER BY priority, name",
 					2, argtypes, values, NULL, false);
@@ -514,7 +514,7 @@ live_consumers(Subscription *subscription, int *count)
 		consumers[i].priority =
 			DatumGetInt32(SPI_getbinval(row, SPI_tuptable->tupdesc, 3, &isnull));
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	return consumers;
 }
 
@@ -531,7 +531,7 @@ live_consumers(Subscription *subscription, int *count)
  * as last committed.
  */
 Consumer *
-touch_consumer(Subscription *subscription, const char *consumer_name)
+subscription_touch_consumer(Subscription *subscription, const char *consumer_name)
 {
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	Relation	consumers = table_open(catalog_relation_oid(CATALOG_CONSUMER),
@@ -563,7 +563,7 @@ touch_consumer(Subscription *subscription, const char *consumer_name)
 			DatumGetInt32(heap_getattr(tuple, CONSUMER_PRIORITY_ATTNUM, desc,
 									   &isnull));
 		consumer->name = pstrdup(consumer_name);
-		consumer_seen_now(consumer->consumer_id);
+		consumer_liveness_seen_now(consumer->consumer_id);
 	}
 	systable_endscan_ordered(scan);
 	index_close(index, AccessShareLock);
@@ -586,12 +586,12 @@ touch_consumer(Subscription *subscription, const char *consumer_name)
  * one partition of it.
  */
 TopicInfo *
-resolve_subscribed_topic(FunctionCallInfo fcinfo, bool create_if_missing)
+subscription_resolve_topic(FunctionCallInfo fcinfo, bool create_if_missing)
 {
 	TopicName	name;
 
-	require_consumption_tables();
-	parse_topic_name(required_text_argument(fcinfo, 0, "topic"), &name);
+	catalog_require_consumption_tables();
+	topic_name_parse(argument_required_text(fcinfo, 0, "topic"), &name);
 	authz_check_subscription(&name, PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	if (name.partition_index != NOT_A_PARTITION)
 		ereport(ERROR,
@@ -599,7 +599,7 @@ resolve_subscribed_topic(FunctionCallInfo fcinfo, bool create_if_missing)
 				 errmsg("cannot subscribe to one partition of topic \"%s\"",
 						topic_name_string(&name, NOT_A_PARTITION)),
 				 errhint("Subscribe to the partitioned topic; its subscriptions cover every partition.")));
-	return resolve_topic(&name, create_if_missing, AccessShareLock);
+	return catalog_resolve_topic(&name, create_if_missing, AccessShareLock);
 }
 
 /* the first column of the last catalog query's only row */
@@ -616,7 +616,7 @@ counted(void)
  * How many of the consumers among the rows of the last catalog query (a
  * CONSUMER_LIVENESS_COLUMNS query) are live: departed ones take no slot of
  * a limit, and are removed on the way.  Caller is inside
- * begin_catalog_access().
+ * catalog_access_begin().
  */
 static int64
 count_live(void)
@@ -640,12 +640,12 @@ check_subscription_count(TopicInfo *topic, const TopicLimits *limits)
 
 	if (limits->max_subscriptions <= 0)
 		return;
-	limit_slot_lock("subscriptions of topic", topic->topic_id);
-	begin_catalog_access(&access);
-	run_catalog_sql_int8("SELECT count(*) FROM pulsar.subscription WHERE topic_id = $1",
+	catalog_lock_limit_slot("subscriptions of topic", topic->topic_id);
+	catalog_access_begin(&access);
+	catalog_run_sql_int8("SELECT count(*) FROM pulsar.subscription WHERE topic_id = $1",
 						 1, &topic->topic_id, true);
 	subscriptions = counted();
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	if (subscriptions >= limits->max_subscriptions)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -680,19 +680,19 @@ check_consumer_count(Subscription *subscription, const char *name,
 		limits->max_consumers_per_topic <= 0)
 		return;
 	if (limits->max_consumers_per_topic > 0)
-		limit_slot_lock("consumers of topic", subscription->topic->topic_id);
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT count(*) FROM pulsar.consumer"
+		catalog_lock_limit_slot("consumers of topic", subscription->topic->topic_id);
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT count(*) FROM pulsar.consumer"
 					" WHERE subscription_id = $1 AND name = $2",
 					2, argtypes, values, NULL, true);
 	if (counted() > 0)
 	{
-		end_catalog_access(&access);
+		catalog_access_end(&access);
 		return;
 	}
 	if (limits->max_consumers_per_subscription > 0)
 	{
-		run_catalog_sql_int8(CONSUMER_LIVENESS_COLUMNS
+		catalog_run_sql_int8(CONSUMER_LIVENESS_COLUMNS
 							 " WHERE c.subscription_id = $1",
 							 1, &subscription->subscription_id, true);
 		consumers = count_live();
@@ -706,7 +706,7 @@ check_consumer_count(Subscription *subscription, const char *name,
 	}
 	if (limits->max_consumers_per_topic > 0)
 	{
-		run_catalog_sql_int8(CONSUMER_LIVENESS_COLUMNS
+		catalog_run_sql_int8(CONSUMER_LIVENESS_COLUMNS
 							 "  JOIN pulsar.subscription s"
 							 "    ON s.subscription_id = c.subscription_id"
 							 " WHERE s.topic_id = $1",
@@ -720,7 +720,7 @@ check_consumer_count(Subscription *subscription, const char *name,
 					 errdetail("The limit counts the consumers of all its subscriptions."),
 					 errhint("Close consumers that are no longer used, or raise the limit with pulsar.set_max_consumers_per_topic().")));
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 /*
@@ -742,7 +742,7 @@ subscription_store(TopicInfo *topic, const char *name,
 	int			consumers;
 	TopicLimits limits;
 
-	lock_subscription(topic->topic_id, name, ExclusiveLock);
+	catalog_lock_subscription(topic->topic_id, name, ExclusiveLock);
 	subscription = load_subscription(topic, name);
 	policy_limits(topic->topic_id, &limits);
 
@@ -775,32 +775,32 @@ subscription_store(TopicInfo *topic, const char *name,
 		check_subscription_count(topic, &limits);
 		/* before the row exists: the cache must not keep it */
 		worker_signal_subscriptions_changed();
-		begin_catalog_access(&access);
+		catalog_access_begin(&access);
 		if (settings->has_read_compacted)
-			run_catalog_sql("INSERT INTO pulsar.subscription"
+			catalog_run_sql("INSERT INTO pulsar.subscription"
 							" (topic_id, name, type, negative_ack_delay, ack_timeout,"
 							"  max_redeliver_count, dead_letter_topic, max_unacked_messages,"
 							"  read_compacted)"
 							" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
 							9, argtypes, values, nulls, false);
 		else
-			run_catalog_sql("INSERT INTO pulsar.subscription"
+			catalog_run_sql("INSERT INTO pulsar.subscription"
 							" (topic_id, name, type, negative_ack_delay, ack_timeout,"
 							"  max_redeliver_count, dead_letter_topic, max_unacked_messages)"
 							" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 							8, argtypes, values, nulls, false);
-		end_catalog_access(&access);
+		catalog_access_end(&access);
 		subscription = load_subscription(topic, name);
 		if (subscription == NULL)
 			elog(ERROR, "subscription \"%s\" vanished after its insert", name);
-		create_cursors(subscription, settings->earliest);
+		cursor_create(subscription, settings->earliest);
 		/* receives of this transaction leave nothing behind if it aborts */
-		reset_dispatch_at_abort(subscription->subscription_id);
+		dispatch_state_reset_at_abort(subscription->subscription_id);
 		return subscription;
 	}
 
 	{
-		Consumer   *live = live_consumers(subscription, &consumers);
+		Consumer   *live = subscription_live_consumers(subscription, &consumers);
 
 		if (subscription->type != settings->type)
 		{
@@ -817,7 +817,7 @@ subscription_store(TopicInfo *topic, const char *name,
 						 errdetail("A subscription's type can change only while no other consumer is connected."),
 						 errhint("Subscribe with type %s, or close its consumers first.",
 								 subscription_type_name(subscription->type))));
-			reset_dispatch_at_commit(subscription->subscription_id);
+			dispatch_state_reset_at_commit(subscription->subscription_id);
 		}
 		if (settings->type == SUBSCRIPTION_EXCLUSIVE)
 			for (int i = 0; i < consumers; i++)
@@ -829,22 +829,22 @@ subscription_store(TopicInfo *topic, const char *name,
 							 errhint("Use a failover, shared or key_shared subscription for several consumers.")));
 	}
 	worker_signal_subscriptions_changed();
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	if (settings->has_read_compacted)
-		run_catalog_sql("UPDATE pulsar.subscription"
+		catalog_run_sql("UPDATE pulsar.subscription"
 						"   SET type = $3, negative_ack_delay = $4, ack_timeout = $5,"
 						"       max_redeliver_count = $6, dead_letter_topic = $7,"
 						"       max_unacked_messages = $8, read_compacted = $9"
 						" WHERE topic_id = $1 AND name = $2",
 						9, argtypes, values, nulls, false);
 	else
-		run_catalog_sql("UPDATE pulsar.subscription"
+		catalog_run_sql("UPDATE pulsar.subscription"
 						"   SET type = $3, negative_ack_delay = $4, ack_timeout = $5,"
 						"       max_redeliver_count = $6, dead_letter_topic = $7,"
 						"       max_unacked_messages = $8"
 						" WHERE topic_id = $1 AND name = $2",
 						8, argtypes, values, nulls, false);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	subscription = load_subscription(topic, name);
 	if (subscription == NULL)
 		elog(ERROR, "subscription \"%s\" vanished after its update", name);
@@ -857,7 +857,7 @@ subscription_store(TopicInfo *topic, const char *name,
  * outlives sessions and is kept alive by its calls.
  */
 void
-consumer_attach(Subscription *subscription, const char *consumer_name,
+subscription_attach_consumer(Subscription *subscription, const char *consumer_name,
 				int32 priority, bool session_consumer)
 {
 	CatalogAccess access;
@@ -878,8 +878,8 @@ consumer_attach(Subscription *subscription, const char *consumer_name,
 	memset(nulls, ' ', sizeof(nulls));
 	if (!session_consumer)
 		nulls[3] = nulls[4] = 'n';
-	begin_catalog_access(&access);
-	run_catalog_sql("INSERT INTO pulsar.consumer"
+	catalog_access_begin(&access);
+	catalog_run_sql("INSERT INTO pulsar.consumer"
 					" (subscription_id, name, priority, backend_pid, backend_start)"
 					" VALUES ($1, $2, $3, $4, $5)"
 					" ON CONFLICT (subscription_id, name) DO UPDATE"
@@ -892,9 +892,9 @@ consumer_attach(Subscription *subscription, const char *consumer_name,
 	row = SPI_tuptable->vals[0];
 	/* a consumer this transaction inserted goes if it aborts */
 	if (DatumGetBool(SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull)))
-		forget_consumer_at_abort(DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc,
+		consumer_liveness_forget_at_abort(DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc,
 													 1, &isnull)));
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	if (session_consumer)
 		worker_signal_consumer_session();
 }
@@ -904,7 +904,7 @@ consumer_attach(Subscription *subscription, const char *consumer_name,
  * back; false if it is not attached.
  */
 bool
-consumer_close(Subscription *subscription, const char *consumer_name)
+subscription_close_consumer(Subscription *subscription, const char *consumer_name)
 {
 	CatalogAccess access;
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
@@ -915,14 +915,14 @@ consumer_close(Subscription *subscription, const char *consumer_name)
 
 	values[0] = Int64GetDatum(subscription->subscription_id);
 	values[1] = CStringGetTextDatum(consumer_name);
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT array_agg(consumer_id) FROM pulsar.consumer"
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT array_agg(consumer_id) FROM pulsar.consumer"
 					" WHERE subscription_id = $1 AND name = $2",
 					2, argtypes, values, NULL, false);
 	consumer_ids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 								 1, &isnull);
 	closed = !isnull && detach_consumers(consumer_ids, false) > 0;
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	return closed;
 }
 
@@ -935,32 +935,32 @@ subscription_delete(Subscription *subscription)
 {
 	CatalogAccess access;
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	pending_forget_subscription(subscription->subscription_id);
-	run_catalog_sql_int8("DELETE FROM pulsar.consumer WHERE subscription_id = $1"
+	catalog_run_sql_int8("DELETE FROM pulsar.consumer WHERE subscription_id = $1"
 						 " RETURNING consumer_id",
 						 1, &subscription->subscription_id, false);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
 
-		forget_consumer_at_commit(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+		consumer_liveness_forget_at_commit(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
 															  SPI_tuptable->tupdesc,
 															  1, &isnull)));
 	}
 	cursor_forget_subscription(subscription->subscription_id);
-	run_catalog_sql_int8("DELETE FROM pulsar.subscription WHERE subscription_id = $1",
+	catalog_run_sql_int8("DELETE FROM pulsar.subscription WHERE subscription_id = $1",
 						 1, &subscription->subscription_id, false);
-	end_catalog_access(&access);
-	reset_dispatch_at_commit(subscription->subscription_id);
-	ForgetRateLimitsAtCommit(subscription->topic->topic_id,
+	catalog_access_end(&access);
+	dispatch_state_reset_at_commit(subscription->subscription_id);
+	rate_limit_forget_at_commit(subscription->topic->topic_id,
 							 subscription->subscription_id);
 	worker_signal_subscriptions_changed();
 }
 
 /*
  * Deletes a topic with its storage and its subscriptions, with all that
- * hangs on them, in the order delete_topic_storage() (catalog.c) tells:
+ * hangs on them, in the order catalog_delete_topic_storage() (catalog.c) tells:
  * pulsar.delete_topic() and the inactive topic step (inactive_topic.c)
  * both come here.  The subscriptions' and consumers' shared state goes
  * when the deletion commits.
@@ -973,16 +973,16 @@ subscription_delete_topic(const TopicName *name, bool force)
 	List	   *consumer_ids = NIL;
 	ListCell   *lc;
 
-	topic = delete_topic_storage(name, force);
+	topic = catalog_delete_topic_storage(name, force);
 	Assert(name != &topic->name);	/* the cache entry goes with the topic */
 	pending_delete_subscriptions_of_topic(topic->topic_id, &subscription_ids,
 										  &consumer_ids);
-	delete_topic_row(topic);
+	catalog_delete_topic_row(topic);
 	authz_forget_topic(name);
 	foreach(lc, subscription_ids)
-		reset_dispatch_at_commit(*(int64 *) lfirst(lc));
+		dispatch_state_reset_at_commit(*(int64 *) lfirst(lc));
 	foreach(lc, consumer_ids)
-		forget_consumer_at_commit(*(int64 *) lfirst(lc));
+		consumer_liveness_forget_at_commit(*(int64 *) lfirst(lc));
 }
 
 /*
@@ -990,9 +990,9 @@ subscription_delete_topic(const TopicName *name, bool force)
  * its lock is free; NULL when it is busy or gone.
  */
 Subscription *
-try_open_subscription(TopicInfo *topic, const char *name, LOCKMODE lockmode)
+subscription_try_open(TopicInfo *topic, const char *name, LOCKMODE lockmode)
 {
-	if (!try_lock_subscription(topic->topic_id, name, lockmode))
+	if (!catalog_try_lock_subscription(topic->topic_id, name, lockmode))
 		return NULL;
 	return load_subscription(topic, name);
 }
@@ -1004,20 +1004,20 @@ try_open_subscription(TopicInfo *topic, const char *name, LOCKMODE lockmode)
  * here without waiting, so no consumer attaches to what goes.
  */
 bool
-remove_abandoned_subscription(TopicInfo *topic, const char *name)
+subscription_remove_abandoned(TopicInfo *topic, const char *name)
 {
 	Subscription *subscription;
 	CatalogAccess access;
 	bool		has_consumers;
 
-	subscription = try_open_subscription(topic, name, AccessExclusiveLock);
+	subscription = subscription_try_open(topic, name, AccessExclusiveLock);
 	if (subscription == NULL)
 		return false;
-	begin_catalog_access(&access);
-	run_catalog_sql_int8("SELECT 1 FROM pulsar.consumer WHERE subscription_id = $1",
+	catalog_access_begin(&access);
+	catalog_run_sql_int8("SELECT 1 FROM pulsar.consumer WHERE subscription_id = $1",
 						 1, &subscription->subscription_id, true);
 	has_consumers = SPI_processed > 0;
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	if (has_consumers)
 		return false;
 	subscription_delete(subscription);

@@ -78,30 +78,30 @@ typedef struct SubscriptionSettings
 	"  FROM pulsar.subscription s" \
 	"  JOIN pulsar.topic t ON t.topic_id = s.topic_id"
 
-extern SubscriptionType parse_subscription_type(const char *name);
+extern SubscriptionType subscription_parse_type(const char *name);
 extern Subscription *subscription_store(TopicInfo *topic, const char *name,
 										const SubscriptionSettings *settings,
 										const char *consumer_name);
-extern void consumer_attach(Subscription *subscription,
+extern void subscription_attach_consumer(Subscription *subscription,
 							const char *consumer_name, int32 priority,
 							bool session_consumer);
-extern bool consumer_close(Subscription *subscription,
+extern bool subscription_close_consumer(Subscription *subscription,
 						   const char *consumer_name);
 extern void subscription_delete(Subscription *subscription);
 extern const char *subscription_type_name(SubscriptionType type);
-extern Subscription *open_subscription(TopicInfo *topic, const char *name,
+extern Subscription *subscription_open(TopicInfo *topic, const char *name,
 									   LOCKMODE lockmode);
-extern Subscription *try_open_subscription(TopicInfo *topic, const char *name,
+extern Subscription *subscription_try_open(TopicInfo *topic, const char *name,
 											LOCKMODE lockmode);
-extern bool remove_abandoned_subscription(TopicInfo *topic, const char *name);
+extern bool subscription_remove_abandoned(TopicInfo *topic, const char *name);
 extern void subscription_delete_topic(const TopicName *name, bool force);
-extern char *session_consumer_name(void);
-extern Consumer *touch_consumer(Subscription *subscription,
+extern char *subscription_session_consumer_name(void);
+extern Consumer *subscription_touch_consumer(Subscription *subscription,
 								const char *consumer_name);
-extern void remove_departed_consumers_everywhere(void);
-extern Consumer *live_consumers(Subscription *subscription, int *count);
+extern void subscription_remove_departed_consumers_everywhere(void);
+extern Consumer *subscription_live_consumers(Subscription *subscription, int *count);
 extern char *subscription_channel(int64 subscription_id);
-extern TopicInfo *resolve_subscribed_topic(FunctionCallInfo fcinfo,
+extern TopicInfo *subscription_resolve_topic(FunctionCallInfo fcinfo,
 										   bool create_if_missing);
 
 #endif							/* PULSAR_SUBSCRIPTION_H */

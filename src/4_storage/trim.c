@@ -16,7 +16,7 @@
  * mark past it first, so the skipped ids are never handed out, after a
  * crash either), and the segment records its last entry.  Ids therefore
  * stay unique and ordered; the skipped ones are gaps that backlogs do not
- * count (backlog_entries()) and that receives pass as aborted sends.
+ * count (trim_backlog_entries()) and that receives pass as aborted sends.
  *
  * A closed segment is dropped when every subscription's mark-delete
  * position is at or past its last entry (readers never pin data) and the
@@ -31,7 +31,7 @@
  * segment a reader or a receive holds, a topic being deleted, or a ledger
  * whose subscription is being created at 'earliest' or sought is left for
  * the next pass.  Positions are read without tracking idle partitions in
- * shared memory (PeekPositionsUntracked()).  DROP TABLE is WAL-logged, so
+ * shared memory (read_position_untracked()).  DROP TABLE is WAL-logged, so
  * standbys follow.
  *
  *-------------------------------------------------------------------------
@@ -80,7 +80,7 @@ load_retention(int64 topic_id, Retention *retention)
 /*
  * Cuts the segment being written if its oldest message is older than
  * pulsar_pg.segment_max_age; true if it did.  Caller is inside
- * begin_catalog_access().
+ * catalog_access_begin().
  */
 static bool
 cut_by_age(const LedgerInfo *ledger, const SegmentInfo *segments, int count)
@@ -92,7 +92,7 @@ cut_by_age(const LedgerInfo *ledger, const SegmentInfo *segments, int count)
 	int64		before;
 	bool		known = false;
 
-	PeekPositionsUntracked(ledger->ledger_id, load_next_entry, &next_entry,
+	read_position_untracked(ledger->ledger_id, catalog_load_next_entry, &next_entry,
 						   NULL);
 	segment_no = next_entry / ledger->segment_entries;
 	start = segment_no * ledger->segment_entries;
@@ -107,20 +107,20 @@ cut_by_age(const LedgerInfo *ledger, const SegmentInfo *segments, int count)
 			known = true;
 	if (!known)
 		return false;
-	if (!segment_first_publish_time(ledger->ledger_id, segment_no, &oldest) ||
+	if (!catalog_segment_first_publish_time(ledger->ledger_id, segment_no, &oldest) ||
 		!TimestampDifferenceExceeds(oldest, GetCurrentTimestamp(),
 									pulsar_segment_max_age_s * 1000))
 		return false;
-	before = SkipEntriesTo(ledger->ledger_id, start,
+	before = read_position_skip_to(ledger->ledger_id, start,
 						   start + ledger->segment_entries,
-						   load_next_entry, log_entry_high_water);
+						   catalog_load_next_entry, catalog_log_entry_high_water);
 	/*
 	 * Should the transaction fail from here on, the segment only looks
 	 * longer than it is: its skipped ids wait for cursors like aborted sends.
 	 */
 	if (before <= start)
 		return false;
-	cut_segment(ledger->ledger_id, segment_no, before - 1);
+	catalog_cut_segment(ledger->ledger_id, segment_no, before - 1);
 	return true;
 }
 
@@ -128,7 +128,7 @@ cut_by_age(const LedgerInfo *ledger, const SegmentInfo *segments, int count)
  * Deletes acknowledged ranges and pending rows of entries below 'below',
  * which are no longer stored, so that their tables stay bounded.  Rows
  * another transaction holds are left to a later pass.  Caller is inside
- * begin_catalog_access().
+ * catalog_access_begin().
  */
 static void
 forget_trimmed(int64 topic_id, int64 ledger_id, int64 below)
@@ -156,25 +156,25 @@ trim_ledger(int64 topic_id, const LedgerInfo *ledger,
 	int64		next_entry;
 
 	/* a subscription created at 'earliest', or a seek, is under way */
-	if (!try_lock_ledger_trim(ledger->ledger_id))
+	if (!catalog_try_lock_ledger_trim(ledger->ledger_id))
 		return 0;
 
-	begin_catalog_access(&access);
-	segments = ledger_segments(ledger, &count);
+	catalog_access_begin(&access);
+	segments = catalog_ledger_segments(ledger, &count);
 	if (cut_by_age(ledger, segments, count))
-		segments = ledger_segments(ledger, &count);
+		segments = catalog_ledger_segments(ledger, &count);
 
 	/* after any cut: closing needs the position that covers it */
-	PeekPositionsUntracked(ledger->ledger_id, load_next_entry, &next_entry,
+	read_position_untracked(ledger->ledger_id, catalog_load_next_entry, &next_entry,
 						   &max_read_position);
 	for (int i = 0; i < count; i++)
 		if (!segments[i].closed && segments[i].last_entry <= max_read_position)
 		{
-			close_segment(ledger->ledger_id, segments[i].segment_no);
+			catalog_close_segment(ledger->ledger_id, segments[i].segment_no);
 			closed = true;
 		}
 	if (closed)
-		segments = ledger_segments(ledger, &count);
+		segments = catalog_ledger_segments(ledger, &count);
 
 	if (!cursor_slowest_mark_delete(topic_id, ledger->ledger_id, &slowest))
 		slowest = PG_INT64_MAX;
@@ -194,7 +194,7 @@ trim_ledger(int64 topic_id, const LedgerInfo *ledger,
 		goes = (retention->time_us >= 0 &&
 				now - segment->closed_at >= retention->time_us) ||
 			(retention->size >= 0 && acked_size > retention->size);
-		if (goes && drop_segment_now(ledger->ledger_id, segment->segment_no))
+		if (goes && catalog_drop_segment_now(ledger->ledger_id, segment->segment_no))
 		{
 			dropped_through = Max(dropped_through, segment->last_entry);
 			dropped++;
@@ -208,7 +208,7 @@ trim_ledger(int64 topic_id, const LedgerInfo *ledger,
 					   lowest_kept >= 0 ?
 					   lowest_kept * ledger->segment_entries :
 					   dropped_through + 1);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	return dropped;
 }
 
@@ -226,17 +226,17 @@ trim_topic(int64 topic_id)
 	int			num_ledgers;
 	int64		dropped = 0;
 
-	if (!lock_catalog_tables_now(trim_read_tables, lengthof(trim_read_tables),
+	if (!catalog_lock_tables_now(trim_read_tables, lengthof(trim_read_tables),
 								 AccessShareLock) ||
-		!lock_catalog_tables_now(trim_write_tables, lengthof(trim_write_tables),
+		!catalog_lock_tables_now(trim_write_tables, lengthof(trim_write_tables),
 								 RowExclusiveLock) ||
-		!lock_topic_now(topic_id, AccessShareLock))
+		!catalog_lock_topic_now(topic_id, AccessShareLock))
 		return 0;
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	load_retention(topic_id, &retention);
-	ledgers = topic_ledgers(topic_id, &num_ledgers);
-	end_catalog_access(&access);
+	ledgers = catalog_topic_ledgers(topic_id, &num_ledgers);
+	catalog_access_end(&access);
 
 	for (int i = 0; i < num_ledgers; i++)
 		dropped += trim_ledger(topic_id, &ledgers[i], &retention);
@@ -278,9 +278,9 @@ trim_select_topics(const int64 *topic_ids, int count, bool *needed)
 
 	for (int i = 0; i < count; i++)
 		ids[i] = Int64GetDatum(topic_ids[i]);
-	values[0] = PointerGetDatum(int8_array(ids, count));
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT l.topic_id, l.ledger_id, l.segment_entries,"
+	values[0] = PointerGetDatum(catalog_int8_array(ids, count));
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT l.topic_id, l.ledger_id, l.segment_entries,"
 					"       min(s.segment_no) FILTER (WHERE s.closed_at IS NULL),"
 					"       bool_or(s.closed_at IS NOT NULL),"
 					"       min(s.created_at) FILTER (WHERE s.closed_at IS NULL),"
@@ -315,7 +315,7 @@ trim_select_topics(const int64 *topic_ids, int count, bool *needed)
 		candidate->open_created_at = isnull ? 0 : DatumGetTimestampTz(value);
 		candidate->later_segments = DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull));
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 
 	for (int r = 0; r < num_candidates; r++)
 	{
@@ -338,7 +338,7 @@ trim_select_topics(const int64 *topic_ids, int count, bool *needed)
 		if (candidate->open_first < 0 ||
 			(!candidate->later_segments && !aged))
 			continue;
-		PeekPositionsUntracked(candidate->ledger_id, load_next_entry,
+		read_position_untracked(candidate->ledger_id, catalog_load_next_entry,
 							   &next_entry, NULL);
 		if ((candidate->later_segments && next_entry >= candidate->open_end) ||
 			(aged && next_entry > candidate->open_first))
@@ -353,7 +353,7 @@ trim_select_topics(const int64 *topic_ids, int count, bool *needed)
  * cursor back to them) or were never handed out (skipped by a cut).
  */
 int64
-backlog_entries(Subscription *subscription, const LedgerInfo *ledger,
+trim_backlog_entries(Subscription *subscription, const LedgerInfo *ledger,
 				int64 last)
 {
 	int64		from = cursor_mark_delete(subscription, ledger->ledger_id) + 1;
@@ -362,12 +362,12 @@ backlog_entries(Subscription *subscription, const LedgerInfo *ledger,
 	SegmentInfo *segments;
 	int			count;
 
-	begin_catalog_access(&access);
-	segments = ledger_segments(ledger, &count);
-	end_catalog_access(&access);
+	catalog_access_begin(&access);
+	segments = catalog_ledger_segments(ledger, &count);
+	catalog_access_end(&access);
 	if (count > 0)
 		from = Max(from, segments[0].segment_no * ledger->segment_entries);
-	backlog = count_unacked(subscription, ledger->ledger_id, from, last,
+	backlog = cursor_count_unacked(subscription, ledger->ledger_id, from, last,
 							INT_MAX);
 	for (int i = 0; i < count; i++)
 	{
@@ -376,7 +376,7 @@ backlog_entries(Subscription *subscription, const LedgerInfo *ledger,
 									 ledger->segment_entries - 1, last);
 
 		if (segments[i].cut && skipped_from <= skipped_to)
-			backlog -= count_unacked(subscription, ledger->ledger_id,
+			backlog -= cursor_count_unacked(subscription, ledger->ledger_id,
 									 skipped_from, skipped_to, INT_MAX);
 	}
 	return backlog;
@@ -389,7 +389,7 @@ backlog_entries(Subscription *subscription, const LedgerInfo *ledger,
  * estimates it).  A ledger without subscriptions has no backlog.
  */
 void
-ledger_storage_size(int64 topic_id, const LedgerInfo *ledger,
+trim_ledger_storage_size(int64 topic_id, const LedgerInfo *ledger,
 					int64 *storage_size, int64 *backlog_size)
 {
 	CatalogAccess access;
@@ -400,8 +400,8 @@ ledger_storage_size(int64 topic_id, const LedgerInfo *ledger,
 
 	*storage_size = 0;
 	*backlog_size = 0;
-	begin_catalog_access(&access);
-	segments = ledger_segments(ledger, &count);
+	catalog_access_begin(&access);
+	segments = catalog_ledger_segments(ledger, &count);
 	subscribed = cursor_slowest_mark_delete(topic_id, ledger->ledger_id, &slowest);
 	for (int i = 0; i < count; i++)
 	{
@@ -409,7 +409,7 @@ ledger_storage_size(int64 topic_id, const LedgerInfo *ledger,
 		int64		entries;
 		int64		size;
 
-		if (!segment_usage(ledger->ledger_id, segments[i].segment_no, false,
+		if (!catalog_segment_usage(ledger->ledger_id, segments[i].segment_no, false,
 						   &entries, &size))
 			continue;
 		*storage_size += size;
@@ -422,5 +422,5 @@ ledger_storage_size(int64 topic_id, const LedgerInfo *ledger,
 									  (segments[i].last_entry - slowest) /
 									  (segments[i].last_entry - first + 1));
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }

@@ -58,19 +58,19 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "4_storage/cursor.h"
-#include "4_storage/pending.h"
-#include "2_shmem/dispatch_state.h"
-#include "5_dispatch/dispatch.h"
 #include "1_value/murmur3.h"
-#include "4_storage/publish.h"
+#include "2_shmem/dispatch_state.h"
 #include "2_shmem/rate_limit.h"
 #include "2_shmem/read_position.h"
-#include "4_storage/compaction.h"
+#include "2_shmem/worker_signal.h"
 #include "3_catalog/policy.h"
+#include "4_storage/compaction.h"
+#include "4_storage/cursor.h"
+#include "4_storage/pending.h"
+#include "4_storage/publish.h"
 #include "4_storage/reader.h"
 #include "4_storage/subscription.h"
-#include "2_shmem/worker_signal.h"
+#include "5_dispatch/dispatch.h"
 
 
 /*
@@ -81,7 +81,7 @@
 #define SCAN_WINDOW			10000
 /*
  * most acknowledged ranges a receive reads to count what the consumer of
- * an exclusive or failover subscription holds (count_unacked())
+ * an exclusive or failover subscription holds (cursor_count_unacked())
  */
 #define UNACKED_COUNT_RANGES	1000
 /* points per consumer on the key_shared hash ring */
@@ -107,7 +107,7 @@ message_key_hash(const StoredMessage *message)
 	 * every copy is freed at once, so that a scan holds no more than one key.
 	 */
 	key = DatumGetTextPP(message->values[SEGMENT_KEY]);
-	utf8 = text_to_utf8(key, &len);
+	utf8 = publish_text_to_utf8(key, &len);
 	hash = murmur3_32((const unsigned char *) utf8, len, 0) & PG_INT32_MAX;
 	if (utf8 != VARDATA_ANY(key))
 		pfree(utf8);
@@ -327,7 +327,7 @@ note_gap(Batch *batch, int64 first, int64 last)
 
 	if (last < first)
 		return;
-	state = gap_ack_state(batch->receiver->subscription,
+	state = cursor_gap_ack_state(batch->receiver->subscription,
 						  batch->ledger->ledger_id, first, last);
 	/* another transaction's range: read no further until it ends */
 	if (state == GAP_BEING_ACKED)
@@ -465,7 +465,7 @@ choose_new_message(const StoredMessage *message, void *arg)
 		return keep_scanning(batch);
 	}
 
-	put_message(receiver->rsinfo->setResult, receiver->rsinfo->setDesc,
+	reader_put_message(receiver->rsinfo->setResult, receiver->rsinfo->setDesc,
 				batch->ledger, batch->topic, message, 0);
 	count_returned_bytes(receiver, message);
 	batch->entries[batch->count] = entry;
@@ -504,7 +504,7 @@ dead_letter(Receiver *receiver, const LedgerInfo *ledger,
 										   JsonbPGetDatum(added)));
 	publish_stored_message(subscription->dead_letter_topic, message,
 						   properties);
-	ack_entries(subscription, ledger->ledger_id, &entry, 1);
+	cursor_ack_entries(subscription, ledger->ledger_id, &entry, 1);
 }
 
 /* what a redelivery hands out of one claimed pending row */
@@ -545,13 +545,13 @@ redeliver_message(const StoredMessage *message, void *arg)
 		MemoryContextReset(redelivery->scratch);
 		return true;
 	}
-	put_message(receiver->rsinfo->setResult, receiver->rsinfo->setDesc,
+	reader_put_message(receiver->rsinfo->setResult, receiver->rsinfo->setDesc,
 				redelivery->ledger, redelivery->topic, message,
 				redelivery->redelivery_count);
 	count_returned_bytes(receiver, message);
 	if (subscription->type == SUBSCRIPTION_EXCLUSIVE ||
 		subscription->type == SUBSCRIPTION_FAILOVER)
-		note_received(subscription->subscription_id,
+		dispatch_state_note_received(subscription->subscription_id,
 					  redelivery->ledger->ledger_id, message->entry_id,
 					  message->entry_id);
 	redelivery->delivered++;
@@ -581,7 +581,7 @@ init_redelivery(Redelivery *redelivery, Receiver *receiver,
  * later messages of those keys first.  A row without a key hash was written
  * for another type of subscription.  The claimed rows are left in
  * SPI_tuptable, and their number returned.  Caller is inside
- * begin_catalog_access().
+ * catalog_access_begin().
  */
 static uint64
 claim_due_of_my_keys(Receiver *receiver, const LedgerInfo *ledger,
@@ -609,14 +609,14 @@ claim_due_of_my_keys(Receiver *receiver, const LedgerInfo *ledger,
 											 SPI_tuptable->tupdesc, 1, &isnull);
 	}
 	pending_claim_runs(subscription->subscription_id, ledger->ledger_id,
-					   PointerGetDatum(int8_array(mine, num_mine)));
+					   PointerGetDatum(catalog_int8_array(mine, num_mine)));
 	return SPI_processed;
 }
 
 /*
  * Claims, for a subscription of another type than Key_Shared, as many due
  * rows as 'want' messages need; they are left in SPI_tuptable, and their
- * number returned.  Caller is inside begin_catalog_access().
+ * number returned.  Caller is inside catalog_access_begin().
  */
 static uint64
 claim_due(Subscription *subscription, const LedgerInfo *ledger,
@@ -725,7 +725,7 @@ send_redeliveries(Receiver *receiver, const LedgerInfo *ledger, Datum topic,
 		if (is_dead_letter(receiver->subscription, runs->counts[i]))
 			continue;
 		init_redelivery(&redelivery, receiver, ledger, topic, runs->counts[i]);
-		scan_ledger(ledger, runs->starts[i] - 1, runs->cuts[i], snapshot,
+		reader_scan_ledger(ledger, runs->starts[i] - 1, runs->cuts[i], snapshot,
 					redeliver_message, &redelivery);
 		delivered += redelivery.delivered;
 		if (redelivery.stopped)
@@ -740,7 +740,7 @@ send_redeliveries(Receiver *receiver, const LedgerInfo *ledger, Datum topic,
 
 /*
  * Writes the claim: the claimed runs are the consumer's now, as far as
- * they were handed out.  Caller is inside begin_catalog_access().
+ * they were handed out.  Caller is inside catalog_access_begin().
  */
 static void
 write_claim(Receiver *receiver, const LedgerInfo *ledger,
@@ -779,7 +779,7 @@ send_dead_letters(Receiver *receiver, const LedgerInfo *ledger, Datum topic,
 		redelivery.scratch = AllocSetContextCreate(CurrentMemoryContext,
 												   "pulsar_pg dead letter",
 												   ALLOCSET_DEFAULT_SIZES);
-		scan_ledger(ledger, runs->starts[i] - 1, runs->cuts[i], snapshot,
+		reader_scan_ledger(ledger, runs->starts[i] - 1, runs->cuts[i], snapshot,
 					redeliver_message, &redelivery);
 		MemoryContextDelete(redelivery.scratch);
 	}
@@ -804,7 +804,7 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 	int			delivered;
 	Datum		topic = CStringGetTextDatum(topic_name);
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	if (receiver->subscription->type == SUBSCRIPTION_KEY_SHARED)
 		claimed = claim_due_of_my_keys(receiver, ledger, mark_delete, want,
 									   all_pending);
@@ -819,7 +819,7 @@ redeliver_due(Receiver *receiver, const LedgerInfo *ledger,
 	 */
 	delivered = send_redeliveries(receiver, ledger, topic, snapshot, &runs);
 	write_claim(receiver, ledger, &runs);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 
 	/* messages past the dead-letter limit are acknowledged: after the claim */
 	send_dead_letters(receiver, ledger, topic, snapshot, &runs);
@@ -878,7 +878,7 @@ limit_to_unacked(Receiver *receiver, const LedgerInfo *ledger, int want,
 				 subscription->max_unacked_messages - want)
 			holding = 0;		/* it cannot hold enough to matter */
 		else
-			holding = count_unacked(subscription, ledger->ledger_id,
+			holding = cursor_count_unacked(subscription, ledger->ledger_id,
 									mark_delete + 1, read_position - 1,
 									UNACKED_COUNT_RANGES);
 		want = Min(want, subscription->max_unacked_messages - holding);
@@ -892,7 +892,7 @@ limit_to_unacked(Receiver *receiver, const LedgerInfo *ledger, int want,
 		else if (read_position - 1 - mark_delete <= limit - want)
 			holding = 0;		/* it cannot hold enough to matter */
 		else
-			holding = count_unacked(subscription, ledger->ledger_id,
+			holding = cursor_count_unacked(subscription, ledger->ledger_id,
 									mark_delete + 1, read_position - 1,
 									UNACKED_COUNT_RANGES);
 		want = (int) Min((int64) want, limit - holding);
@@ -926,7 +926,7 @@ scan_new_messages(Batch *batch, CursorView *cursor, PendingRows *held,
 	 */
 	memset(&view, 0, sizeof(view));
 	if (ordered && subscription->read_compacted)
-		open_compacted_view(ledger, &view);
+		compaction_open_view(ledger, &view);
 	for (;;)
 	{
 		batch->acked_index = 0;
@@ -943,7 +943,7 @@ scan_new_messages(Batch *batch, CursorView *cursor, PendingRows *held,
 							 cursor->ranges.last[cursor->ranges.count - 1]);
 		if (held->count >= held_limit)
 			scan_until = Min(scan_until, held->lasts[held->count - 1]);
-		scan_ledger_compacted(ledger, &view, scan_after, scan_until, snapshot,
+		compaction_scan_ledger(ledger, &view, scan_after, scan_until, snapshot,
 							  choose_new_message, batch);
 		if (batch->stopped)
 			break;
@@ -960,10 +960,10 @@ scan_new_messages(Batch *batch, CursorView *cursor, PendingRows *held,
 						  held_limit, held);
 		pfree(cursor->ranges.first);
 		pfree(cursor->ranges.last);
-		load_acked_ranges(subscription, ledger->ledger_id, scan_after + 1,
+		cursor_load_acked_ranges(subscription, ledger->ledger_id, scan_after + 1,
 						  SCAN_WINDOW, &cursor->ranges);
 	}
-	close_compacted_view(&view);
+	compaction_close_view(&view);
 }
 
 /*
@@ -978,7 +978,7 @@ record_scan(Batch *batch, bool ordered, bool track)
 	const LedgerInfo *ledger = batch->ledger;
 
 	if (batch->num_gaps > 0)
-		ack_ranges(subscription, ledger->ledger_id, batch->gap_firsts,
+		cursor_ack_ranges(subscription, ledger->ledger_id, batch->gap_firsts,
 				   batch->gap_lasts, batch->num_gaps);
 	hold_delayed_rows(batch);
 	if (ordered)
@@ -988,7 +988,7 @@ record_scan(Batch *batch, bool ordered, bool track)
 		for (int i = 1; i <= batch->count; i++)
 			if (i == batch->count || batch->entries[i] != batch->entries[i - 1] + 1)
 			{
-				note_received(subscription->subscription_id, ledger->ledger_id,
+				dispatch_state_note_received(subscription->subscription_id, ledger->ledger_id,
 							  batch->entries[run_start], batch->entries[i - 1]);
 				run_start = i;
 			}
@@ -1035,7 +1035,7 @@ store_read_position(Batch *batch, DispatchState *state, int64 read_position,
 	 * too.
 	 */
 	if (batch->next_read_position != read_position || batch->count > 0)
-		remember_rewind(subscription->subscription_id, batch->ledger->ledger_id,
+		dispatch_state_remember_rewind(subscription->subscription_id, batch->ledger->ledger_id,
 						read_position);
 }
 
@@ -1071,13 +1071,13 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 		!is_active_consumer(receiver, ledger))
 		return 0;
 
-	lock_dispatch(subscription->subscription_id, ledger->ledger_id);
+	catalog_lock_dispatch(subscription->subscription_id, ledger->ledger_id);
 	state = dispatch_state(subscription->subscription_id, ledger->ledger_id);
 	start = resume_position(receiver, ledger, state, ordered, &new_consumer,
 							&rewinds);
 
 	/* the order of these two is what keeps consumers from skipping */
-	max_read_position = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
+	max_read_position = read_position_max(ledger->ledger_id, catalog_load_next_entry);
 
 	/*
 	 * What consumers hold is read before what is acknowledged.  An ack
@@ -1094,7 +1094,7 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	memset(&held, 0, sizeof(held));
 	if (start <= max_read_position)
 		pending_load_runs(subscription, ledger->ledger_id, start, held_limit, &held);
-	read_cursor(subscription, ledger->ledger_id, start, SCAN_WINDOW, &cursor);
+	cursor_read(subscription, ledger->ledger_id, start, SCAN_WINDOW, &cursor);
 	mark_delete = cursor.mark_delete;
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	read_position = Max(start, mark_delete + 1);
@@ -1113,7 +1113,7 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	if (want <= 0)
 	{
 		UnregisterSnapshot(snapshot);
-		unlock_dispatch(subscription->subscription_id, ledger->ledger_id);
+		catalog_unlock_dispatch(subscription->subscription_id, ledger->ledger_id);
 		return 0;
 	}
 
@@ -1149,10 +1149,10 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	record_scan(&batch, ordered, track);
 	store_read_position(&batch, state, read_position, rewinds);
 	if (delivered > 0)
-		count_delivered(state, delivered);
+		dispatch_state_count_delivered(state, delivered);
 
 	UnregisterSnapshot(snapshot);
-	unlock_dispatch(subscription->subscription_id, ledger->ledger_id);
+	catalog_unlock_dispatch(subscription->subscription_id, ledger->ledger_id);
 	return delivered;
 }
 
@@ -1185,9 +1185,9 @@ open_receiver(Receiver *receiver, TopicInfo *topic, const char *name,
 			MemoryContextReset(receiver->open_context);
 		MemoryContextSwitchTo(receiver->open_context);
 	}
-	subscription = open_subscription(topic, name, AccessShareLock);
+	subscription = subscription_open(topic, name, AccessShareLock);
 	receiver->subscription = subscription;
-	receiver->consumer = touch_consumer(subscription, consumer_name);
+	receiver->consumer = subscription_touch_consumer(subscription, consumer_name);
 	MemoryContextSwitchTo(caller);
 	if (reopened && subscription->subscription_id == previous_id &&
 		subscription->type == previous_type)
@@ -1195,7 +1195,7 @@ open_receiver(Receiver *receiver, TopicInfo *topic, const char *name,
 	if (subscription->type == SUBSCRIPTION_FAILOVER ||
 		subscription->type == SUBSCRIPTION_KEY_SHARED ||
 		subscription->type == SUBSCRIPTION_SHARED)
-		receiver->consumers = live_consumers(subscription,
+		receiver->consumers = subscription_live_consumers(subscription,
 											 &receiver->num_consumers);
 	if (subscription->type == SUBSCRIPTION_KEY_SHARED)
 		build_ring(receiver);
@@ -1210,7 +1210,7 @@ static bool
 topic_moved(TopicInfo *topic, const int64 *seen)
 {
 	for (int i = 0; i < topic->num_ledgers; i++)
-		if (GetMaxReadPosition(topic->ledgers[i].ledger_id, load_next_entry) !=
+		if (read_position_max(topic->ledgers[i].ledger_id, catalog_load_next_entry) !=
 			seen[i])
 			return true;
 	return false;
@@ -1242,8 +1242,8 @@ look_at_partitions(Receiver *receiver, TopicInfo *topic, int64 *seen)
 	int64		bytes_before = receiver->bytes;
 
 	for (int i = 0; seen != NULL && i < topic->num_ledgers; i++)
-		seen[i] = GetMaxReadPosition(topic->ledgers[i].ledger_id,
-									 load_next_entry);
+		seen[i] = read_position_max(topic->ledgers[i].ledger_id,
+									 catalog_load_next_entry);
 	if (rate_limited)
 		allowed = RateLimitTakeMessages(topic->topic_id,
 										receiver->subscription->subscription_id,
@@ -1301,7 +1301,7 @@ wait_for_dispatch_rate(Receiver *receiver, TopicInfo *topic, bool may_unlock)
 	if (wait_us == 0)
 		return false;
 	if (may_unlock)
-		unlock_subscription(topic->topic_id, receiver->subscription->name,
+		catalog_unlock_subscription(topic->topic_id, receiver->subscription->name,
 							AccessShareLock);
 	RateLimitSleep(wait_us);
 	return may_unlock;
@@ -1372,7 +1372,7 @@ dispatch_receive(ReturnSetInfo *rsinfo, TopicInfo *topic, const char *name,
 	deadline = timeout_us > END_TIMESTAMP - now ? END_TIMESTAMP :
 		now + timeout_us;
 	if (timeout_us > 0)
-		PublicationWaitPrepare();
+		read_position_wait_prepare();
 	for (;;)
 	{
 		long		wait_ms;
@@ -1409,14 +1409,14 @@ dispatch_receive(ReturnSetInfo *rsinfo, TopicInfo *topic, const char *name,
 		 */
 		if (locked && GetCurrentCommandId(false) == command_at_start)
 		{
-			unlock_subscription(topic->topic_id, name, AccessShareLock);
+			catalog_unlock_subscription(topic->topic_id, name, AccessShareLock);
 			locked = false;
 		}
-		PublicationWait(Max(Min(wait_ms,
+		read_position_wait(Max(Min(wait_ms,
 								TimestampDifferenceMilliseconds(now, next_look)),
 							1));
 		CHECK_FOR_INTERRUPTS();
 	}
 	if (timeout_us > 0)
-		PublicationWaitDone();
+		read_position_wait_done();
 }

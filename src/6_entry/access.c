@@ -25,12 +25,12 @@
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 
+#include "1_value/argument.h"
 #include "1_value/topic_name.h"
 #include "2_shmem/read_position.h"
-#include "1_value/argument.h"
 #include "3_catalog/authz.h"
-#include "4_storage/subscription.h"
 #include "3_catalog/catalog.h"
+#include "4_storage/subscription.h"
 
 PG_FUNCTION_INFO_V1(pulsar_create_tenant_with_admins);
 PG_FUNCTION_INFO_V1(pulsar_update_tenant);
@@ -161,18 +161,18 @@ actions_argument(FunctionCallInfo fcinfo, int argno)
 static void
 target_argument(FunctionCallInfo fcinfo, int argno, TopicName *target)
 {
-	char	   *input = required_text_argument(fcinfo, argno, "target");
+	char	   *input = argument_required_text(fcinfo, argno, "target");
 	const char *slash = strchr(input, '/');
 
 	if (strncmp(input, "persistent://", strlen("persistent://")) != 0 &&
 		slash != NULL && strchr(slash + 1, '/') == NULL)
 	{
-		parse_namespace_name(input, target->tenant, target->namespace);
+		topic_name_parse_namespace(input, target->tenant, target->namespace);
 		target->local_name[0] = '\0';
 		target->partition_index = NOT_A_PARTITION;
 	}
 	else
-		parse_topic_name(input, target);
+		topic_name_parse(input, target);
 }
 
 static char *
@@ -187,7 +187,7 @@ target_string(const TopicName *target)
 static void
 namespace_argument(FunctionCallInfo fcinfo, int argno, TopicName *target)
 {
-	parse_namespace_name(required_text_argument(fcinfo, argno, "namespace"),
+	topic_name_parse_namespace(argument_required_text(fcinfo, argno, "namespace"),
 						 target->tenant, target->namespace);
 	target->local_name[0] = '\0';
 	target->partition_index = NOT_A_PARTITION;
@@ -206,20 +206,20 @@ role_display(Oid role)
 }
 
 /*
- * create_tenant(tenant, admin_roles text[])
+ * catalog_create_tenant(tenant, admin_roles text[])
  */
 Datum
 pulsar_create_tenant_with_admins(PG_FUNCTION_ARGS)
 {
-	char	   *tenant = required_text_argument(fcinfo, 0, "tenant");
+	char	   *tenant = argument_required_text(fcinfo, 0, "tenant");
 	int			count;
 	Oid		   *roles;
 
 	catalog_require_writable("pulsar.create_tenant()");
-	check_tenant_name(tenant);
+	topic_name_check_tenant(tenant);
 	roles = roles_argument(fcinfo, 1, "admin_roles", false, &count);
 	authz_check_superuser("pulsar.create_tenant()");
-	create_tenant(tenant);
+	catalog_create_tenant(tenant);
 	authz_set_tenant_admins(tenant, roles, count);
 	PG_RETURN_VOID();
 }
@@ -230,12 +230,12 @@ pulsar_create_tenant_with_admins(PG_FUNCTION_ARGS)
 Datum
 pulsar_update_tenant(PG_FUNCTION_ARGS)
 {
-	char	   *tenant = required_text_argument(fcinfo, 0, "tenant");
+	char	   *tenant = argument_required_text(fcinfo, 0, "tenant");
 	int			count;
 	Oid		   *roles;
 
 	catalog_require_writable("pulsar.update_tenant()");
-	check_tenant_name(tenant);
+	topic_name_check_tenant(tenant);
 	roles = roles_argument(fcinfo, 1, "admin_roles", false, &count);
 	authz_check_superuser("pulsar.update_tenant()");
 	authz_set_tenant_admins(tenant, roles, count);
@@ -258,8 +258,8 @@ pulsar_list_tenants(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
 	(void) authz_is_superuser();	/* loads the cache outside catalog access */
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT name, admin_roles::pg_catalog.name[]"
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT name, admin_roles::pg_catalog.name[]"
 					"  FROM pulsar.tenant ORDER BY name",
 					0, NULL, NULL, NULL, true);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -274,7 +274,7 @@ pulsar_list_tenants(PG_FUNCTION_ARGS)
 		admins = lappend(admins, DatumGetPointer(datumCopy(roles, false, -1)));
 		MemoryContextSwitchTo(old);
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 
 	forboth(lc1, tenants, lc2, admins)
 	{
@@ -374,9 +374,9 @@ pulsar_get_permissions(PG_FUNCTION_ARGS)
 static char *
 subscription_argument(FunctionCallInfo fcinfo, int argno)
 {
-	char	   *subscription = required_text_argument(fcinfo, argno, "subscription");
+	char	   *subscription = argument_required_text(fcinfo, argno, "subscription");
 
-	check_simple_name(subscription, MAX_SUBSCRIPTION_NAME_LEN, "subscription");
+	topic_name_check_simple(subscription, MAX_SUBSCRIPTION_NAME_LEN, "subscription");
 	return subscription;
 }
 
@@ -451,8 +451,8 @@ pulsar_get_subscription_permissions(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
 	args[0] = CStringGetTextDatum(target.tenant);
 	args[1] = CStringGetTextDatum(target.namespace);
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT subscription,"
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT subscription,"
 					"       pg_catalog.array_agg(CASE WHEN grantee::pg_catalog.oid"
 					"                                      OPERATOR(pg_catalog.=) 0"
 					"                                 THEN 'public'::pg_catalog.name"
@@ -474,7 +474,7 @@ pulsar_get_subscription_permissions(PG_FUNCTION_ARGS)
 								  2, &nulls[1]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	return (Datum) 0;
 }
 
@@ -517,16 +517,16 @@ pulsar_list_topics(PG_FUNCTION_ARGS)
 	(void) authz_is_superuser();	/* loads the cache outside catalog access */
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	if (PG_ARGISNULL(0))
-		run_catalog_sql("SELECT tenant, namespace, name, partitions"
+		catalog_run_sql("SELECT tenant, namespace, name, partitions"
 						"  FROM pulsar.topic ORDER BY tenant, namespace, name",
 						0, NULL, NULL, NULL, true);
 	else
 	{
 		args[0] = CStringGetTextDatum(filter.tenant);
 		args[1] = CStringGetTextDatum(filter.namespace);
-		run_catalog_sql("SELECT tenant, namespace, name, partitions"
+		catalog_run_sql("SELECT tenant, namespace, name, partitions"
 						"  FROM pulsar.topic"
 						" WHERE tenant = $1 AND namespace = $2"
 						" ORDER BY name",
@@ -554,7 +554,7 @@ pulsar_list_topics(PG_FUNCTION_ARGS)
 		topics = lappend(topics, topic);
 		MemoryContextSwitchTo(old);
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 
 	foreach(lc, topics)
 	{

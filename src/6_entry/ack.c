@@ -2,7 +2,7 @@
  *
  * ack.c
  *	  SQL entry points that move a subscription's cursor: ack,
- *	  ack_cumulative, nack and seek.
+ *	  cursor_ack_cumulative, nack and seek.
  *
  * Each checks its arguments and the server's state, opens the topic and
  * the subscription, and leaves the work on the cursor and pending rows to
@@ -46,9 +46,9 @@ open_for_ack(FunctionCallInfo fcinfo, const char *function)
 	TopicInfo  *topic;
 
 	catalog_require_writable(function);
-	topic = resolve_subscribed_topic(fcinfo, false);
-	return open_subscription(topic,
-							 required_text_argument(fcinfo, 1, "subscription"),
+	topic = subscription_resolve_topic(fcinfo, false);
+	return subscription_open(topic,
+							 argument_required_text(fcinfo, 1, "subscription"),
 							 AccessShareLock);
 }
 
@@ -86,7 +86,7 @@ for_each_ledger_of_ids(Subscription *subscription, ArrayType *ids,
 	int			count;
 	int64	   *entries;
 	int64	   *ledgers;
-	int64	   *max_read;		/* per ledger, see ledger_of_message_within() */
+	int64	   *max_read;		/* per ledger, see cursor_ledger_of_message_within() */
 
 	if (ARR_NDIM(ids) > 1)
 		ereport(ERROR,
@@ -108,7 +108,7 @@ for_each_ledger_of_ids(Subscription *subscription, ArrayType *ids,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("message_ids must not contain nulls")));
 		id = DatumGetMessageIdP(elements[i]);
-		ledgers[i] = ledger_of_message_within(topic, id, max_read)->ledger_id;
+		ledgers[i] = cursor_ledger_of_message_within(topic, id, max_read)->ledger_id;
 		entries[i] = id->entry_id;
 	}
 	for (int l = 0; l < topic->num_ledgers; l++)
@@ -132,10 +132,10 @@ pulsar_ack(PG_FUNCTION_ARGS)
 {
 	Subscription *subscription = open_for_ack(fcinfo, "pulsar.ack()");
 	MessageId  *id = message_id_argument(fcinfo, 2);
-	LedgerInfo *ledger = ledger_of_message(subscription->topic, id);
+	LedgerInfo *ledger = cursor_ledger_of_message(subscription->topic, id);
 	int64		entry = id->entry_id;
 
-	ack_entries(subscription, ledger->ledger_id, &entry, 1);
+	cursor_ack_entries(subscription, ledger->ledger_id, &entry, 1);
 	PG_RETURN_VOID();
 }
 
@@ -148,12 +148,12 @@ pulsar_ack_array(PG_FUNCTION_ARGS)
 	Subscription *subscription = open_for_ack(fcinfo, "pulsar.ack()");
 
 	for_each_ledger_of_ids(subscription, message_ids_argument(fcinfo, 2),
-						   ack_entries);
+						   cursor_ack_entries);
 	PG_RETURN_VOID();
 }
 
 /*
- * ack_cumulative(topic, subscription, message_id): everything up to and
+ * cursor_ack_cumulative(topic, subscription, message_id): everything up to and
  * including the message, in its partition.
  */
 Datum
@@ -172,9 +172,9 @@ pulsar_ack_cumulative(PG_FUNCTION_ARGS)
 						subscription->name),
 				 errdetail("Consumers of shared and key_shared subscriptions receive messages out of order."),
 				 errhint("Acknowledge each message with pulsar.ack().")));
-	ledger = ledger_of_message(subscription->topic, id);
+	ledger = cursor_ledger_of_message(subscription->topic, id);
 
-	ack_cumulative(subscription, ledger, id);
+	cursor_ack_cumulative(subscription, ledger, id);
 	PG_RETURN_VOID();
 }
 
@@ -188,7 +188,7 @@ pulsar_nack(PG_FUNCTION_ARGS)
 	Subscription *subscription = open_for_ack(fcinfo, "pulsar.nack()");
 
 	for_each_ledger_of_ids(subscription, message_ids_argument(fcinfo, 2),
-						   nack_entries);
+						   cursor_nack_entries);
 	PG_RETURN_VOID();
 }
 
@@ -198,9 +198,9 @@ open_for_seek(FunctionCallInfo fcinfo)
 	TopicInfo  *topic;
 
 	catalog_require_writable("pulsar.seek()");
-	topic = resolve_subscribed_topic(fcinfo, false);
-	return open_subscription(topic,
-							 required_text_argument(fcinfo, 1, "subscription"),
+	topic = subscription_resolve_topic(fcinfo, false);
+	return subscription_open(topic,
+							 argument_required_text(fcinfo, 1, "subscription"),
 							 AccessExclusiveLock);
 }
 
@@ -213,7 +213,7 @@ pulsar_seek(PG_FUNCTION_ARGS)
 {
 	Subscription *subscription = open_for_seek(fcinfo);
 
-	seek_to_message(subscription, message_id_argument(fcinfo, 2));
+	cursor_seek_to_message(subscription, message_id_argument(fcinfo, 2));
 	PG_RETURN_VOID();
 }
 
@@ -230,7 +230,7 @@ pulsar_seek_time(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("publish_time must not be null")));
-	seek_to_time(subscription, PG_GETARG_TIMESTAMPTZ(2));
+	cursor_seek_to_time(subscription, PG_GETARG_TIMESTAMPTZ(2));
 	PG_RETURN_VOID();
 }
 
@@ -242,17 +242,17 @@ Datum
 pulsar_seek_text(PG_FUNCTION_ARGS)
 {
 	Subscription *subscription = open_for_seek(fcinfo);
-	char	   *position = required_text_argument(fcinfo, 2, "target");
+	char	   *position = argument_required_text(fcinfo, 2, "target");
 	Datum		parsed;
 
 	if (strchr(position, ':') != NULL && strchr(position, '-') != position &&
 		strspn(position, "0123456789:-") == strlen(position))
-		seek_to_message(subscription,
+		cursor_seek_to_message(subscription,
 						DatumGetMessageIdP(DirectFunctionCall1(message_id_in,
 															   CStringGetDatum(position))));
 	else if (pg_strcasecmp(position, "earliest") == 0 ||
 			 pg_strcasecmp(position, "latest") == 0)
-		seek_to_message(subscription,
+		cursor_seek_to_message(subscription,
 						DatumGetMessageIdP(DirectFunctionCall1(message_id_in,
 															   CStringGetDatum(position))));
 	else
@@ -260,7 +260,7 @@ pulsar_seek_text(PG_FUNCTION_ARGS)
 		parsed = DirectFunctionCall3(timestamptz_in, CStringGetDatum(position),
 									 ObjectIdGetDatum(InvalidOid),
 									 Int32GetDatum(-1));
-		seek_to_time(subscription, DatumGetTimestampTz(parsed));
+		cursor_seek_to_time(subscription, DatumGetTimestampTz(parsed));
 	}
 	PG_RETURN_VOID();
 }

@@ -12,15 +12,15 @@
 #include "utils/builtins.h"
 
 #include "1_value/argument.h"
+#include "1_value/topic_name.h"
+#include "2_shmem/dispatch_state.h"
+#include "2_shmem/read_position.h"
 #include "3_catalog/authz.h"
 #include "3_catalog/catalog.h"
-#include "2_shmem/dispatch_state.h"
-#include "5_dispatch/dispatch.h"
-#include "2_shmem/read_position.h"
 #include "4_storage/pending.h"
 #include "4_storage/subscription.h"
 #include "4_storage/trim.h"
-#include "1_value/topic_name.h"
+#include "5_dispatch/dispatch.h"
 
 PG_FUNCTION_INFO_V1(pulsar_create_tenant);
 PG_FUNCTION_INFO_V1(pulsar_create_namespace);
@@ -35,32 +35,32 @@ PG_FUNCTION_INFO_V1(pulsar_trim_topic);
 Datum
 pulsar_create_tenant(PG_FUNCTION_ARGS)
 {
-	char	   *tenant = required_text_argument(fcinfo, 0, "tenant");
+	char	   *tenant = argument_required_text(fcinfo, 0, "tenant");
 
 	catalog_require_writable("pulsar.create_tenant()");
 	authz_check_superuser("pulsar.create_tenant()");
-	create_tenant(tenant);
+	catalog_create_tenant(tenant);
 	PG_RETURN_VOID();
 }
 
 Datum
 pulsar_create_namespace(PG_FUNCTION_ARGS)
 {
-	char	   *input = required_text_argument(fcinfo, 0, "namespace");
+	char	   *input = argument_required_text(fcinfo, 0, "namespace");
 	char		tenant[MAX_TENANT_NAME_LEN + 1];
 	char		namespace[MAX_NAMESPACE_NAME_LEN + 1];
 
 	catalog_require_writable("pulsar.create_namespace()");
-	parse_namespace_name(input, tenant, namespace);
+	topic_name_parse_namespace(input, tenant, namespace);
 	authz_check_namespace(tenant, namespace, AUTHZ_ADMINISTER);
-	create_namespace(tenant, namespace);
+	catalog_create_namespace(tenant, namespace);
 	PG_RETURN_VOID();
 }
 
 Datum
 pulsar_set_deduplication(PG_FUNCTION_ARGS)
 {
-	char	   *input = required_text_argument(fcinfo, 0, "namespace");
+	char	   *input = argument_required_text(fcinfo, 0, "namespace");
 	char		tenant[MAX_TENANT_NAME_LEN + 1];
 	char		namespace[MAX_NAMESPACE_NAME_LEN + 1];
 
@@ -69,16 +69,16 @@ pulsar_set_deduplication(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("enabled must not be null")));
-	parse_namespace_name(input, tenant, namespace);
+	topic_name_parse_namespace(input, tenant, namespace);
 	authz_check_namespace(tenant, namespace, AUTHZ_ADMINISTER);
-	set_namespace_deduplication(tenant, namespace, PG_GETARG_BOOL(1));
+	catalog_set_namespace_deduplication(tenant, namespace, PG_GETARG_BOOL(1));
 	PG_RETURN_VOID();
 }
 
 Datum
 pulsar_create_topic(PG_FUNCTION_ARGS)
 {
-	char	   *input = required_text_argument(fcinfo, 0, "topic");
+	char	   *input = argument_required_text(fcinfo, 0, "topic");
 	TopicName	name;
 	int32		partitions;
 
@@ -96,15 +96,15 @@ pulsar_create_topic(PG_FUNCTION_ARGS)
 						MAX_TOPIC_PARTITIONS),
 				 errdetail("The value given was %d; 0 makes a non-partitioned topic.",
 						   partitions)));
-	parse_topic_name(input, &name);
+	topic_name_parse(input, &name);
 	authz_check(&name, AUTHZ_ADMINISTER);
-	PG_RETURN_TEXT_P(cstring_to_text(create_topic(&name, partitions)));
+	PG_RETURN_TEXT_P(cstring_to_text(catalog_create_topic(&name, partitions)));
 }
 
 Datum
 pulsar_delete_topic(PG_FUNCTION_ARGS)
 {
-	char	   *input = required_text_argument(fcinfo, 0, "topic");
+	char	   *input = argument_required_text(fcinfo, 0, "topic");
 	TopicName	name;
 
 	catalog_require_writable("pulsar.delete_topic()");
@@ -112,7 +112,7 @@ pulsar_delete_topic(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("force must not be null")));
-	parse_topic_name(input, &name);
+	topic_name_parse(input, &name);
 	authz_check(&name, AUTHZ_ADMINISTER);
 	subscription_delete_topic(&name, PG_GETARG_BOOL(1));
 	PG_RETURN_VOID();
@@ -128,18 +128,18 @@ pulsar_delete_topic(PG_FUNCTION_ARGS)
 Datum
 pulsar_trim_topic(PG_FUNCTION_ARGS)
 {
-	char	   *input = required_text_argument(fcinfo, 0, "topic");
+	char	   *input = argument_required_text(fcinfo, 0, "topic");
 	TopicName	name;
 	TopicInfo  *topic;
 
 	catalog_require_writable("pulsar.trim_topic()");
-	if (!maintenance_tables_current())
+	if (!catalog_maintenance_tables_current())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"pulsar_pg\" must be updated before topics can be trimmed"),
 				 errhint("Run ALTER EXTENSION pulsar_pg UPDATE.")));
-	parse_topic_name(input, &name);
-	topic = resolve_topic(&name, false, AccessShareLock);
+	topic_name_parse(input, &name);
+	topic = catalog_resolve_topic(&name, false, AccessShareLock);
 	if (name.partition_index != NOT_A_PARTITION)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),

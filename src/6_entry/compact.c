@@ -40,12 +40,12 @@ compaction_target(FunctionCallInfo fcinfo, TopicName *name,
 {
 	TopicInfo  *topic;
 
-	parse_topic_name(required_text_argument(fcinfo, 0, "topic"), name);
+	topic_name_parse(argument_required_text(fcinfo, 0, "topic"), name);
 	authz_check(name, AUTHZ_ADMINISTER);
-	topic = resolve_topic(name, false, AccessShareLock);
+	topic = catalog_resolve_topic(name, false, AccessShareLock);
 	if (name->partition_index != NOT_A_PARTITION || topic->partitions == 0)
 	{
-		*first_ledger = resolve_ledger(topic, name) - topic->ledgers;
+		*first_ledger = catalog_resolve_ledger(topic, name) - topic->ledgers;
 		*num_ledgers = 1;
 	}
 	else
@@ -69,13 +69,13 @@ pulsar_compact(PG_FUNCTION_ARGS)
 	int			num_ledgers;
 
 	PreventCommandIfReadOnly("pulsar.compact()");
-	check_can_read("pulsar.compact()");
+	reader_check_can_read("pulsar.compact()");
 	topic = compaction_target(fcinfo, &name, &first_ledger, &num_ledgers);
 	for (int i = first_ledger; i < first_ledger + num_ledgers; i++)
 	{
 		LedgerInfo *ledger = &topic->ledgers[i];
 
-		if (compact_ledger(ledger, true) == COMPACTION_BUSY)
+		if (compaction_compact_ledger(ledger, true) == COMPACTION_BUSY)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_IN_USE),
 					 errmsg("compaction of topic \"%s\" is already in progress",
@@ -97,7 +97,7 @@ pulsar_compaction_status(PG_FUNCTION_ARGS)
 	int			first_ledger;
 	int			num_ledgers;
 
-	RequireReadPositionState();
+	read_position_require_state();
 	topic = compaction_target(fcinfo, &name, &first_ledger, &num_ledgers);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in,
 										CStringGetDatum(compaction_status_json(topic,
@@ -112,6 +112,6 @@ Datum
 pulsar_compaction_step(PG_FUNCTION_ARGS)
 {
 	PreventCommandIfReadOnly("pulsar.compaction_step()");
-	check_can_read("pulsar.compaction_step()");
+	reader_check_can_read("pulsar.compaction_step()");
 	PG_RETURN_INT32(compaction_step(0));
 }

@@ -6,7 +6,7 @@
  *
  * Expiring a subscription's messages is its tenant's business, as
  * compaction is: expire_messages() needs the right to administer the
- * topic.  apply_expiry_policies() does what the maintenance pass does, to
+ * topic.  expiry_apply_policies() does what the maintenance pass does, to
  * every topic of a namespace or of the database, so EXECUTE on it is
  * revoked from PUBLIC, as on trim_topic().  What expiry does is in
  * 4_storage/expiry.c.
@@ -49,8 +49,8 @@ pulsar_expire_messages(PG_FUNCTION_ARGS)
 	TimestampTz cutoff;
 
 	catalog_require_writable("pulsar.expire_messages()");
-	require_consumption_tables();
-	parse_topic_name(required_text_argument(fcinfo, 0, "topic"), &name);
+	catalog_require_consumption_tables();
+	topic_name_parse(argument_required_text(fcinfo, 0, "topic"), &name);
 	/* a subscription's backlog is its tenant's business, as compaction is */
 	authz_check(&name, AUTHZ_ADMINISTER);
 	if (name.partition_index != NOT_A_PARTITION)
@@ -64,9 +64,9 @@ pulsar_expire_messages(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"pulsar_pg\" must be updated before messages can be expired"),
 				 errhint("Run ALTER EXTENSION pulsar_pg UPDATE.")));
-	topic = resolve_topic(&name, false, AccessShareLock);
-	subscription = open_subscription(topic,
-									 required_text_argument(fcinfo, 1, "subscription"),
+	topic = catalog_resolve_topic(&name, false, AccessShareLock);
+	subscription = subscription_open(topic,
+									 argument_required_text(fcinfo, 1, "subscription"),
 									 AccessShareLock);
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -74,7 +74,7 @@ pulsar_expire_messages(PG_FUNCTION_ARGS)
 				 errmsg("expire_time must not be null"),
 				 errhint("Pass '0' to expire every message published so far.")));
 	expire_time = PG_GETARG_INTERVAL_P(2);
-	if (!interval_to_usecs(expire_time, &usecs))
+	if (!argument_interval_usecs(expire_time, &usecs))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("expire_time is out of range")));
@@ -85,13 +85,13 @@ pulsar_expire_messages(PG_FUNCTION_ARGS)
 	/* a message published in this very microsecond is not older than 0 */
 	cutoff = GetCurrentTimestamp() - usecs + (usecs == 0 ? 1 : 0);
 	for (int i = 0; i < topic->num_ledgers; i++)
-		expired += expire_published_before(subscription, &topic->ledgers[i],
+		expired += expiry_expire_published_before(subscription, &topic->ledgers[i],
 										   cutoff, true);
 	PG_RETURN_INT64(expired);
 }
 
 /*
- * apply_expiry_policies(namespace, as_of): applies the policies to the
+ * expiry_apply_policies(namespace, as_of): applies the policies to the
  * topics of a namespace (NULL: every topic) now, as if at 'as_of' (tests
  * move time forward with it), and says what it did.  Consumers count as
  * known since ever: only the worker knows its start.
@@ -106,7 +106,7 @@ pulsar_apply_expiry_policies(PG_FUNCTION_ARGS)
 	bool		all = PG_ARGISNULL(0);
 
 	catalog_require_writable("pulsar.apply_expiry_policies()");
-	if (!maintenance_tables_current() || !cursor_expiry_table_exists())
+	if (!catalog_maintenance_tables_current() || !cursor_expiry_table_exists())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"pulsar_pg\" must be updated before policies can be applied"),
@@ -115,18 +115,18 @@ pulsar_apply_expiry_policies(PG_FUNCTION_ARGS)
 	{
 		CatalogAccess access;
 
-		parse_namespace_name(text_to_cstring(PG_GETARG_TEXT_PP(0)), tenant,
+		topic_name_parse_namespace(text_to_cstring(PG_GETARG_TEXT_PP(0)), tenant,
 							 namespace);
-		begin_catalog_access(&access);
-		check_namespace_exists(tenant, namespace);
-		end_catalog_access(&access);
+		catalog_access_begin(&access);
+		catalog_check_namespace_exists(tenant, namespace);
+		catalog_access_end(&access);
 	}
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("as_of must not be null")));
 	now = PG_GETARG_TIMESTAMPTZ(1);
-	apply_expiry_policies(all ? NULL : tenant, all ? NULL : namespace, now,
+	expiry_apply_policies(all ? NULL : tenant, all ? NULL : namespace, now,
 						  DT_NOBEGIN, &counts);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in,
 										CStringGetDatum(psprintf("{\"messages_expired\": " INT64_FORMAT

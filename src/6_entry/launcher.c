@@ -49,11 +49,11 @@
 #include "utils/timestamp.h"
 
 #include "2_shmem/dispatch_state.h"
-#include "5_dispatch/dispatch.h"
 #include "2_shmem/rate_limit.h"
 #include "2_shmem/read_position.h"
-#include "4_storage/subscription.h"
 #include "2_shmem/worker_signal.h"
+#include "4_storage/subscription.h"
+#include "5_dispatch/dispatch.h"
 #include "6_entry/launcher.h"
 
 PGDLLEXPORT void pulsar_launcher_main(Datum main_arg);
@@ -305,10 +305,10 @@ pulsar_process_utility(PlannedStmt *pstmt, const char *queryString,
 	 */
 	if (IsA(pstmt->utilityStmt, DropdbStmt) && OidIsValid(database_id))
 	{
-		ForgetDatabasePartitions(database_id);
-		ForgetDatabaseDispatch(database_id);
-		ForgetDatabaseConsumers(database_id);
-		ForgetDatabaseRateLimits(database_id);
+		read_position_forget_database(database_id);
+		dispatch_state_forget_database(database_id);
+		consumer_liveness_forget_database(database_id);
+		rate_limit_forget_database(database_id);
 	}
 }
 

@@ -85,9 +85,9 @@ typedef struct MaintenanceStep
 static void trim_step(int64 topic_id);
 
 static const MaintenanceStep maintenance_steps[] = {
-	{"message TTL", message_ttl_step, message_ttl_select_topics},
-	{"subscription expiration", subscription_expiration_step,
-	subscription_expiration_select_topics},
+	{"message TTL", expiry_message_ttl_step, expiry_message_ttl_select_topics},
+	{"subscription expiration", expiry_subscription_expiration_step,
+	expiry_subscription_expiration_select_topics},
 	{"backlog quota", backlog_quota_step, backlog_quota_select_topics},
 	{"trim", trim_step, trim_select_topics},
 	{"compaction", compaction_maintenance_step, compaction_select_topics},
@@ -186,7 +186,7 @@ run_step_body(void *arg)
 	callback.previous = error_context_stack;
 	error_context_stack = &callback;
 	/* DROP EXTENSION or ALTER EXTENSION under way: not now */
-	if (lock_extension_now() && maintenance_tables_current())
+	if (catalog_lock_extension_now() && catalog_maintenance_tables_current())
 		context->step->apply(context->topic_id);
 	error_context_stack = callback.previous;
 }
@@ -203,14 +203,14 @@ load_batch_body(void *arg)
 
 	batch_size = 0;
 	batch_next = 0;
-	if (!lock_extension_now() || !maintenance_tables_current() ||
-		!lock_catalog_tables_now(tables, lengthof(tables), AccessShareLock))
+	if (!catalog_lock_extension_now() || !catalog_maintenance_tables_current() ||
+		!catalog_lock_tables_now(tables, lengthof(tables), AccessShareLock))
 	{
 		batch_size = -1;		/* try again next time */
 		return;
 	}
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT topic_id FROM pulsar.topic WHERE topic_id > $1"
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT topic_id FROM pulsar.topic WHERE topic_id > $1"
 					" ORDER BY topic_id LIMIT $2",
 					2, argtypes, values, NULL, true);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -222,7 +222,7 @@ load_batch_body(void *arg)
 											   &isnull));
 	}
 	batch_size = (int) SPI_processed;
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 typedef struct SelectContext
@@ -236,7 +236,7 @@ select_body(void *arg)
 {
 	SelectContext *context = arg;
 
-	if (lock_extension_now() && maintenance_tables_current())
+	if (catalog_lock_extension_now() && catalog_maintenance_tables_current())
 		context->step->select(batch, batch_size, context->needed);
 }
 
@@ -264,7 +264,7 @@ select_batch_steps(void)
 static void
 forget_dropped_roles_body(void *arg)
 {
-	if (lock_extension_now() && maintenance_tables_current())
+	if (catalog_lock_extension_now() && catalog_maintenance_tables_current())
 		(void) authz_forget_dropped_roles();
 }
 

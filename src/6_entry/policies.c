@@ -66,21 +66,21 @@ resolve_policy_target(FunctionCallInfo fcinfo, PolicyTarget *target,
 	{
 		CatalogAccess access;
 
-		parse_namespace_name(input, target->tenant, target->namespace);
+		topic_name_parse_namespace(input, target->tenant, target->namespace);
 		target->topic_id = 0;
 		/* the same error for a namespace that is missing or not the caller's */
 		authz_check_namespace(target->tenant, target->namespace,
 							  AUTHZ_ADMINISTER);
-		begin_catalog_access(&access);
-		check_namespace_exists(target->tenant, target->namespace);
-		end_catalog_access(&access);
+		catalog_access_begin(&access);
+		catalog_check_namespace_exists(target->tenant, target->namespace);
+		catalog_access_end(&access);
 	}
 	else
 	{
 		TopicName	name;
 		TopicInfo  *topic;
 
-		parse_topic_name(input, &name);
+		topic_name_parse(input, &name);
 		if (name.partition_index != NOT_A_PARTITION)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -88,7 +88,7 @@ resolve_policy_target(FunctionCallInfo fcinfo, PolicyTarget *target,
 							topic_name_string(&name, NOT_A_PARTITION)),
 					 errhint("Set it on the partitioned topic as a whole.")));
 		authz_check(&name, AUTHZ_ADMINISTER);
-		topic = resolve_topic(&name, false, AccessShareLock);
+		topic = catalog_resolve_topic(&name, false, AccessShareLock);
 		strlcpy(target->tenant, name.tenant, sizeof(target->tenant));
 		strlcpy(target->namespace, name.namespace, sizeof(target->namespace));
 		target->topic_id = topic->topic_id;
@@ -114,7 +114,7 @@ seconds_argument(FunctionCallInfo fcinfo, int argno, const char *what,
 		return -1;
 	}
 	interval = PG_GETARG_INTERVAL_P(argno);
-	if (!interval_to_usecs(interval, &usecs))
+	if (!argument_interval_usecs(interval, &usecs))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("%s is out of range", what)));

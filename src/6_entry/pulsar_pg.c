@@ -16,17 +16,17 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
-#include "3_catalog/catalog.h"
-#include "3_catalog/policy.h"
 #include "2_shmem/dispatch_state.h"
-#include "4_storage/backlog_quota.h"
-#include "5_dispatch/dispatch.h"
-#include "4_storage/publish.h"
 #include "2_shmem/rate_limit.h"
 #include "2_shmem/read_position.h"
-#include "4_storage/subscription.h"
 #include "2_shmem/worker_signal.h"
+#include "3_catalog/catalog.h"
+#include "3_catalog/policy.h"
+#include "4_storage/backlog_quota.h"
+#include "4_storage/publish.h"
+#include "4_storage/subscription.h"
 #include "4_storage/trim.h"
+#include "5_dispatch/dispatch.h"
 #include "6_entry/launcher.h"
 #include "6_entry/maintenance.h"
 
@@ -58,8 +58,8 @@ pulsar_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	ReadPositionShmemRequest();
-	DispatchShmemRequest();
-	ConsumerShmemRequest();
+	DispatchStateShmemRequest();
+	ConsumerLivenessShmemRequest();
 	RateLimitShmemRequest();
 	worker_signal_shmem_request();
 }
@@ -70,8 +70,8 @@ pulsar_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	ReadPositionShmemInit();
-	DispatchShmemInit();
-	ConsumerShmemInit();
+	DispatchStateShmemInit();
+	ConsumerLivenessShmemInit();
 	RateLimitShmemInit();
 	worker_signal_shmem_init();
 }
@@ -175,10 +175,10 @@ pulsar_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 			if (forget_database_at_commit)
 			{
-				ForgetDatabasePartitions(MyDatabaseId);
-				ForgetDatabaseDispatch(MyDatabaseId);
-				ForgetDatabaseConsumers(MyDatabaseId);
-				ForgetDatabaseRateLimits(MyDatabaseId);
+				read_position_forget_database(MyDatabaseId);
+				dispatch_state_forget_database(MyDatabaseId);
+				consumer_liveness_forget_database(MyDatabaseId);
+				rate_limit_forget_database(MyDatabaseId);
 			}
 			forget_database_at_commit = false;
 			break;
@@ -204,7 +204,7 @@ _PG_init(void)
 	PolicyInit();
 	RateLimitInit();
 	ReadPositionInit();
-	DispatchInit();
+	DispatchStateInit();
 	ConsumerLivenessInit();
 	worker_signal_init();
 	launcher_init();
@@ -231,7 +231,7 @@ PG_FUNCTION_INFO_V1(pulsar_prepare_database);
 Datum
 pulsar_prepare_database(PG_FUNCTION_ARGS)
 {
-	RequireReadPositionState();
+	read_position_require_state();
 	forget_database_at_commit = true;
 	/* subscription ids start again from 1: backends forget theirs */
 	worker_signal_subscriptions_changed();

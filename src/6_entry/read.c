@@ -33,7 +33,7 @@ pulsar_read(PG_FUNCTION_ARGS)
 	int64		after;
 	bool		compacted;
 
-	check_can_read("pulsar.read()");
+	reader_check_can_read("pulsar.read()");
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -55,12 +55,12 @@ pulsar_read(PG_FUNCTION_ARGS)
 	compacted = PG_NARGS() > 3 && PG_GETARG_BOOL(3);
 	start_after = PG_GETARG_MESSAGE_ID_P(1);
 	max_messages = PG_GETARG_INT32(2);
-	check_max_messages(max_messages);
+	reader_check_max_messages(max_messages);
 
-	parse_topic_name(text_to_cstring(PG_GETARG_TEXT_PP(0)), &name);
+	topic_name_parse(text_to_cstring(PG_GETARG_TEXT_PP(0)), &name);
 	authz_check(&name, AUTHZ_CONSUME);
-	topic = resolve_topic(&name, false, AccessShareLock);
-	ledger = resolve_ledger(topic, &name);
+	topic = catalog_resolve_topic(&name, false, AccessShareLock);
+	ledger = catalog_resolve_ledger(topic, &name);
 
 	if (message_id_is_earliest(start_after))
 		after = -1;

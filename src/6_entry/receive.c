@@ -32,13 +32,13 @@ receive_limits(FunctionCallInfo fcinfo, int32 *max_messages,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("max_messages must not be null")));
 	*max_messages = PG_GETARG_INT32(2);
-	check_max_messages(*max_messages);
+	reader_check_max_messages(*max_messages);
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("timeout must not be null"),
 				 errhint("Pass '0' to return at once.")));
-	if (!interval_to_usecs(PG_GETARG_INTERVAL_P(3), timeout_us) ||
+	if (!argument_interval_usecs(PG_GETARG_INTERVAL_P(3), timeout_us) ||
 		*timeout_us > MAX_INTERVAL_DAYS * USECS_PER_DAY)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -64,13 +64,13 @@ pulsar_receive(PG_FUNCTION_ARGS)
 	int32		max_messages;
 	int64		timeout_us;
 
-	check_can_read("pulsar.receive()");
+	reader_check_can_read("pulsar.receive()");
 	PreventCommandIfReadOnly("pulsar.receive()");
 	receive_limits(fcinfo, &max_messages, &timeout_us);
 
-	topic = resolve_subscribed_topic(fcinfo, false);
-	name = required_text_argument(fcinfo, 1, "subscription");
-	consumer_name = PG_ARGISNULL(4) ? session_consumer_name() :
+	topic = subscription_resolve_topic(fcinfo, false);
+	name = argument_required_text(fcinfo, 1, "subscription");
+	consumer_name = PG_ARGISNULL(4) ? subscription_session_consumer_name() :
 		text_to_cstring(PG_GETARG_TEXT_PP(4));
 	InitMaterializedSRF(fcinfo, 0);
 	dispatch_receive((ReturnSetInfo *) fcinfo->resultinfo, topic, name,

@@ -27,9 +27,8 @@
 #include "tcop/tcopprot.h"
 #include "utils/snapmgr.h"
 
+#include "2_shmem/worker_signal.h"
 #include "3_catalog/catalog.h"
-#include "2_shmem/worker_signal.h"
-#include "2_shmem/worker_signal.h"
 
 PGDLLEXPORT void pulsar_segment_worker_main(Datum main_arg);
 
@@ -56,7 +55,7 @@ pulsar_segment_worker_main(Datum main_arg)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "creating a segment table");
-	create_segment_in_worker(request.ledger_id, request.segment_no);
+	catalog_create_segment_in_worker(request.ledger_id, request.segment_no);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);

@@ -54,7 +54,7 @@ payload_bytes(Datum value, PayloadKind kind)
 		case PAYLOAD_BYTEA:
 			return DatumGetByteaPP(value);
 		case PAYLOAD_TEXT:
-			data = text_to_utf8(DatumGetTextPP(value), &len);
+			data = publish_text_to_utf8(DatumGetTextPP(value), &len);
 			break;
 		case PAYLOAD_JSONB:
 			{
@@ -174,7 +174,7 @@ send_one(FunctionCallInfo fcinfo, PayloadKind kind)
 	MessageId  *id;
 
 	catalog_require_writable("pulsar.send()");
-	parse_topic_name(required_text_argument(fcinfo, 0, "topic"), &pub.name);
+	topic_name_parse(argument_required_text(fcinfo, 0, "topic"), &pub.name);
 	authz_check(&pub.name, AUTHZ_PRODUCE);
 
 	memset(&message, 0, sizeof(message));
@@ -195,7 +195,7 @@ send_one(FunctionCallInfo fcinfo, PayloadKind kind)
 	pub.messages = &message;
 	publish(&pub, true);
 
-	id = published_id(&pub, &message);
+	id = publish_message_id(&pub, &message);
 	if (id == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_MESSAGE_ID_P(id);
@@ -274,7 +274,7 @@ send_many(FunctionCallInfo fcinfo, PayloadKind kind)
 	int			count;
 
 	catalog_require_writable("pulsar.send_batch()");
-	parse_topic_name(required_text_argument(fcinfo, 0, "topic"), &pub.name);
+	topic_name_parse(argument_required_text(fcinfo, 0, "topic"), &pub.name);
 	authz_check(&pub.name, AUTHZ_PRODUCE);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -332,7 +332,7 @@ send_many(FunctionCallInfo fcinfo, PayloadKind kind)
 
 	for (int i = 0; i < count; i++)
 	{
-		MessageId  *id = published_id(&pub, &pub.messages[i]);
+		MessageId  *id = publish_message_id(&pub, &pub.messages[i]);
 		Datum		value = MessageIdPGetDatum(id);
 		bool		isnull = (id == NULL);
 
@@ -361,18 +361,18 @@ pulsar_send_batch_jsonb(PG_FUNCTION_ARGS)
 }
 
 /*
- * partition_for_key(key, partitions): where a keyed message goes.
+ * murmur3_partition_for_key(key, partitions): where a keyed message goes.
  */
 Datum
 pulsar_partition_for_key(PG_FUNCTION_ARGS)
 {
 	int32		partitions = PG_GETARG_INT32(1);
 	int			len;
-	char	   *key = text_to_utf8(PG_GETARG_TEXT_PP(0), &len);
+	char	   *key = publish_text_to_utf8(PG_GETARG_TEXT_PP(0), &len);
 
 	if (partitions < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("number of partitions must be at least 1")));
-	PG_RETURN_INT32(partition_for_key(key, len, partitions));
+	PG_RETURN_INT32(murmur3_partition_for_key(key, len, partitions));
 }

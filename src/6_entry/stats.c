@@ -22,21 +22,21 @@
 #include "utils/jsonb.h"
 
 #include "1_value/argument.h"
+#include "1_value/topic_name.h"
+#include "2_shmem/dispatch_state.h"
+#include "2_shmem/rate_limit.h"
+#include "2_shmem/read_position.h"
 #include "3_catalog/authz.h"
 #include "3_catalog/catalog.h"
 #include "3_catalog/policy.h"
-#include "4_storage/cursor.h"
-#include "4_storage/pending.h"
-#include "2_shmem/dispatch_state.h"
-#include "5_dispatch/dispatch.h"
-#include "2_shmem/rate_limit.h"
-#include "2_shmem/read_position.h"
 #include "4_storage/compaction.h"
+#include "4_storage/cursor.h"
 #include "4_storage/expiry.h"
+#include "4_storage/pending.h"
 #include "4_storage/reader.h"
 #include "4_storage/subscription.h"
 #include "4_storage/trim.h"
-#include "1_value/topic_name.h"
+#include "5_dispatch/dispatch.h"
 
 PG_FUNCTION_INFO_V1(pulsar_topic_stats);
 PG_FUNCTION_INFO_V1(pulsar_topic_internal_stats);
@@ -65,8 +65,8 @@ topic_subscriptions(TopicInfo *topic, int *count)
 	SubscriptionRow *rows;
 	MemoryContext caller = CurrentMemoryContext;
 
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT name FROM pulsar.subscription WHERE topic_id = $1"
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT name FROM pulsar.subscription WHERE topic_id = $1"
 					" ORDER BY name",
 					1, argtypes, values, NULL, true);
 	*count = (int) SPI_processed;
@@ -75,9 +75,9 @@ topic_subscriptions(TopicInfo *topic, int *count)
 		rows[i].name = MemoryContextStrdup(caller,
 										   SPI_getvalue(SPI_tuptable->vals[i],
 														SPI_tuptable->tupdesc, 1));
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	for (int i = 0; i < *count; i++)
-		rows[i].subscription = open_subscription(topic, rows[i].name,
+		rows[i].subscription = subscription_open(topic, rows[i].name,
 												 AccessShareLock);
 	return rows;
 }
@@ -89,7 +89,7 @@ static int64
 ledger_backlog(Subscription *subscription, const LedgerInfo *ledger,
 			   int64 last)
 {
-	return backlog_entries(subscription, ledger, last);
+	return trim_backlog_entries(subscription, ledger, last);
 }
 
 /*
@@ -99,12 +99,12 @@ ledger_backlog(Subscription *subscription, const LedgerInfo *ledger,
 static int64
 ordered_holding(Subscription *subscription, int64 ledger_id)
 {
-	int64		read_position = dispatch_read_position(subscription->subscription_id,
+	int64		read_position = dispatch_state_read_position(subscription->subscription_id,
 													   ledger_id);
 
 	if (read_position < 0)
 		return 0;
-	return count_unacked(subscription, ledger_id,
+	return cursor_count_unacked(subscription, ledger_id,
 						 cursor_mark_delete(subscription, ledger_id) + 1,
 						 read_position - 1, INT_MAX);
 }
@@ -117,7 +117,7 @@ append_consumers(StringInfo json, Subscription *subscription,
 	bool		ordered = subscription->type == SUBSCRIPTION_EXCLUSIVE ||
 		subscription->type == SUBSCRIPTION_FAILOVER;
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	pending_held_per_consumer(subscription->subscription_id);
 	appendStringInfoString(json, "\"consumers\": [");
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -142,7 +142,7 @@ append_consumers(StringInfo json, Subscription *subscription,
 						 unacked, blocked ? "true" : "false");
 	}
 	appendStringInfoString(json, "]");
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 /*
@@ -186,12 +186,12 @@ stats_topic(FunctionCallInfo fcinfo, int *first_ledger, int *num_ledgers)
 	TopicName	name;
 	TopicInfo  *topic;
 
-	parse_topic_name(required_text_argument(fcinfo, 0, "topic"), &name);
+	topic_name_parse(argument_required_text(fcinfo, 0, "topic"), &name);
 	authz_check(&name, AUTHZ_CONSUME);
-	topic = resolve_topic(&name, false, AccessShareLock);
+	topic = catalog_resolve_topic(&name, false, AccessShareLock);
 	if (name.partition_index != NOT_A_PARTITION)
 	{
-		*first_ledger = resolve_ledger(topic, &name) - topic->ledgers;
+		*first_ledger = catalog_resolve_ledger(topic, &name) - topic->ledgers;
 		*num_ledgers = 1;
 	}
 	else
@@ -222,12 +222,12 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 	TopicLimits limits;
 	RateLimitCounters throttled;
 
-	check_can_read("pulsar.topic_stats()");
+	reader_check_can_read("pulsar.topic_stats()");
 	topic = stats_topic(fcinfo, &first_ledger, &num_ledgers);
 	last = palloc(sizeof(int64) * topic->num_ledgers);
 	for (int i = first_ledger; i < first_ledger + num_ledgers; i++)
 	{
-		last[i] = GetMaxReadPosition(topic->ledgers[i].ledger_id, load_next_entry);
+		last[i] = read_position_max(topic->ledgers[i].ledger_id, catalog_load_next_entry);
 		entries += last[i] + 1;
 	}
 	subscriptions = topic_subscriptions(topic, &num_subscriptions);
@@ -236,7 +236,7 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 		int64		ledger_storage;
 		int64		ledger_backlog_size;
 
-		ledger_storage_size(topic->topic_id, &topic->ledgers[i], &ledger_storage,
+		trim_ledger_storage_size(topic->topic_id, &topic->ledgers[i], &ledger_storage,
 							&ledger_backlog_size);
 		storage_size += ledger_storage;
 		backlog_size += ledger_backlog_size;
@@ -276,7 +276,7 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 
 			backlog += ledger_backlog(subscription, &topic->ledgers[i],
 									  last[i]);
-			rate += dispatch_rate_out(subscription->subscription_id,
+			rate += dispatch_state_rate_out(subscription->subscription_id,
 									  topic->ledgers[i].ledger_id, &delivered);
 			out_counter += delivered;
 			if (ordered)
@@ -327,7 +327,7 @@ append_acked_ranges(StringInfo json, Subscription *subscription,
 	StringInfoData ranges;
 	int64		covered = mark_delete;
 
-	load_acked_ranges(subscription, ledger_id, mark_delete + 1, INT_MAX, &acked);
+	cursor_load_acked_ranges(subscription, ledger_id, mark_delete + 1, INT_MAX, &acked);
 	initStringInfo(&ranges);
 	appendStringInfoChar(&ranges, '[');
 	for (int i = 0; i < acked.count; i++)
@@ -358,7 +358,7 @@ static void
 append_ledger_internals(StringInfo json, TopicInfo *topic, LedgerInfo *ledger,
 						SubscriptionRow *subscriptions, int num_subscriptions)
 {
-	int64		last = GetMaxReadPosition(ledger->ledger_id, load_next_entry);
+	int64		last = read_position_max(ledger->ledger_id, catalog_load_next_entry);
 	CatalogAccess access;
 	SegmentInfo *segments;
 	int			num_segments;
@@ -368,15 +368,15 @@ append_ledger_internals(StringInfo json, TopicInfo *topic, LedgerInfo *ledger,
 					 ", \"lastConfirmedEntry\": \"" INT64_FORMAT ":" INT64_FORMAT "\""
 					 ", \"segmentEntries\": " INT64_FORMAT ", \"ledgers\": [",
 					 last + 1, ledger->ledger_id, last, ledger->segment_entries);
-	begin_catalog_access(&access);
-	segments = ledger_segments(ledger, &num_segments);
+	catalog_access_begin(&access);
+	segments = catalog_ledger_segments(ledger, &num_segments);
 	for (int i = 0; i < num_segments; i++)
 	{
 		SegmentInfo *segment = &segments[i];
 		int64		entries;
 		int64		size;
 
-		if (!segment_usage(ledger->ledger_id, segment->segment_no,
+		if (!catalog_segment_usage(ledger->ledger_id, segment->segment_no,
 						   !segment->closed, &entries, &size))
 			continue;
 		if (segment->closed)
@@ -398,9 +398,9 @@ append_ledger_internals(StringInfo json, TopicInfo *topic, LedgerInfo *ledger,
 			appendStringInfoString(json, "null");
 		appendStringInfoChar(json, '}');
 	}
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	appendStringInfoChar(json, ']');
-	append_compaction_internals(json, ledger);
+	compaction_append_internals(json, ledger);
 	appendStringInfoString(json, ", \"cursors\": {");
 	for (int s = 0; s < num_subscriptions; s++)
 	{
@@ -434,7 +434,7 @@ pulsar_topic_internal_stats(PG_FUNCTION_ARGS)
 	int			first_ledger;
 	int			num_ledgers;
 
-	check_can_read("pulsar.topic_internal_stats()");
+	reader_check_can_read("pulsar.topic_internal_stats()");
 	topic = stats_topic(fcinfo, &first_ledger, &num_ledgers);
 	subscriptions = topic_subscriptions(topic, &num_subscriptions);
 
@@ -479,8 +479,8 @@ pulsar_shared_memory_usage(PG_FUNCTION_ARGS)
 		int64		max_entries;
 	}			areas[5];
 
-	RequireReadPositionState();
-	ReadPositionUsage(&partitions, &reservations);
+	read_position_require_state();
+	read_position_usage(&partitions, &reservations);
 	areas[0].area = "partitions";
 	areas[0].entries = partitions;
 	areas[0].max_entries = pulsar_max_partitions;
@@ -488,10 +488,10 @@ pulsar_shared_memory_usage(PG_FUNCTION_ARGS)
 	areas[1].entries = reservations;
 	areas[1].max_entries = pulsar_max_open_reservations;
 	areas[2].area = "cursors";
-	areas[2].entries = DispatchUsage();
+	areas[2].entries = dispatch_state_usage();
 	areas[2].max_entries = pulsar_max_cursors;
 	areas[3].area = "consumers";
-	areas[3].entries = ConsumerUsage();
+	areas[3].entries = consumer_liveness_usage();
 	areas[3].max_entries = pulsar_max_cursors;
 	areas[4].area = "rate_limits";
 	areas[4].entries = RateLimitUsage();

@@ -33,7 +33,7 @@ interval_argument_usecs(Interval *interval, const char *what)
 {
 	int64		usecs;
 
-	if (!interval_to_usecs(interval, &usecs) ||
+	if (!argument_interval_usecs(interval, &usecs) ||
 		usecs > MAX_INTERVAL_DAYS * USECS_PER_DAY ||
 		usecs < -MAX_INTERVAL_DAYS * USECS_PER_DAY)
 		ereport(ERROR,
@@ -82,7 +82,7 @@ redelivery_arguments(FunctionCallInfo fcinfo, SubscriptionSettings *settings)
 	{
 		TopicName	dlq;
 
-		parse_topic_name(text_to_cstring(PG_GETARG_TEXT_PP(9)), &dlq);
+		topic_name_parse(text_to_cstring(PG_GETARG_TEXT_PP(9)), &dlq);
 		settings->dead_letter_topic = topic_name_string(&dlq, dlq.partition_index);
 		if (settings->max_redeliver_count == 0)
 			ereport(ERROR,
@@ -102,8 +102,8 @@ settings_arguments(FunctionCallInfo fcinfo, SubscriptionSettings *settings)
 {
 	char	   *initial_position;
 
-	settings->type = parse_subscription_type(required_text_argument(fcinfo, 2, "type"));
-	initial_position = required_text_argument(fcinfo, 3, "initial_position");
+	settings->type = subscription_parse_type(argument_required_text(fcinfo, 2, "type"));
+	initial_position = argument_required_text(fcinfo, 3, "initial_position");
 	if (strcmp(initial_position, "latest") != 0 &&
 		strcmp(initial_position, "earliest") != 0)
 		ereport(ERROR,
@@ -160,20 +160,20 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 	SubscriptionSettings settings = {0};
 
 	catalog_require_writable("pulsar.subscribe()");
-	name = required_text_argument(fcinfo, 1, "subscription");
-	check_simple_name(name, MAX_SUBSCRIPTION_NAME_LEN, "subscription");
+	name = argument_required_text(fcinfo, 1, "subscription");
+	topic_name_check_simple(name, MAX_SUBSCRIPTION_NAME_LEN, "subscription");
 	settings_arguments(fcinfo, &settings);
-	consumer_name = PG_ARGISNULL(4) ? session_consumer_name() :
+	consumer_name = PG_ARGISNULL(4) ? subscription_session_consumer_name() :
 		text_to_cstring(PG_GETARG_TEXT_PP(4));
-	check_simple_name(consumer_name, MAX_SUBSCRIPTION_NAME_LEN, "consumer");
+	topic_name_check_simple(consumer_name, MAX_SUBSCRIPTION_NAME_LEN, "consumer");
 	if (PG_ARGISNULL(5))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("priority must not be null")));
 
-	topic = resolve_subscribed_topic(fcinfo, true);
+	topic = subscription_resolve_topic(fcinfo, true);
 	subscription = subscription_store(topic, name, &settings, consumer_name);
-	consumer_attach(subscription, consumer_name, PG_GETARG_INT32(5),
+	subscription_attach_consumer(subscription, consumer_name, PG_GETARG_INT32(5),
 					PG_ARGISNULL(4));
 	PG_RETURN_TEXT_P(cstring_to_text(subscription_channel(subscription->subscription_id)));
 }
@@ -188,14 +188,14 @@ pulsar_unsubscribe(PG_FUNCTION_ARGS)
 	Subscription *subscription;
 	Consumer   *live;
 	int			consumers;
-	char	   *own = session_consumer_name();
+	char	   *own = subscription_session_consumer_name();
 
 	catalog_require_writable("pulsar.unsubscribe()");
-	topic = resolve_subscribed_topic(fcinfo, false);
-	subscription = open_subscription(topic,
-									 required_text_argument(fcinfo, 1, "subscription"),
+	topic = subscription_resolve_topic(fcinfo, false);
+	subscription = subscription_open(topic,
+									 argument_required_text(fcinfo, 1, "subscription"),
 									 AccessExclusiveLock);
-	live = live_consumers(subscription, &consumers);
+	live = subscription_live_consumers(subscription, &consumers);
 	for (int i = 0; i < consumers; i++)
 		if (strcmp(live[i].name, own) != 0)
 			ereport(ERROR,
@@ -220,14 +220,14 @@ pulsar_close_consumer(PG_FUNCTION_ARGS)
 	char	   *consumer_name;
 
 	catalog_require_writable("pulsar.close_consumer()");
-	topic = resolve_subscribed_topic(fcinfo, false);
-	subscription = open_subscription(topic,
-									 required_text_argument(fcinfo, 1, "subscription"),
+	topic = subscription_resolve_topic(fcinfo, false);
+	subscription = subscription_open(topic,
+									 argument_required_text(fcinfo, 1, "subscription"),
 									 ExclusiveLock);
-	consumer_name = PG_ARGISNULL(2) ? session_consumer_name() :
+	consumer_name = PG_ARGISNULL(2) ? subscription_session_consumer_name() :
 		text_to_cstring(PG_GETARG_TEXT_PP(2));
 
-	if (!consumer_close(subscription, consumer_name))
+	if (!subscription_close_consumer(subscription, consumer_name))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("consumer \"%s\" is not attached to subscription \"%s\"",
@@ -241,9 +241,9 @@ pulsar_close_consumer(PG_FUNCTION_ARGS)
 Datum
 pulsar_channel(PG_FUNCTION_ARGS)
 {
-	TopicInfo  *topic = resolve_subscribed_topic(fcinfo, false);
+	TopicInfo  *topic = subscription_resolve_topic(fcinfo, false);
 	Subscription *subscription =
-		open_subscription(topic, required_text_argument(fcinfo, 1, "subscription"),
+		subscription_open(topic, argument_required_text(fcinfo, 1, "subscription"),
 						  AccessShareLock);
 
 	PG_RETURN_TEXT_P(cstring_to_text(subscription_channel(subscription->subscription_id)));

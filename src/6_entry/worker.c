@@ -36,8 +36,8 @@
  * DESIGN invariant 6a: the worker never waits for a user transaction.
  * Its statements read, or lock rows with SKIP LOCKED and find what they
  * skipped again next time; before each part of a cycle it takes the table
- * locks that part needs without waiting (lock_catalog_tables_now()), the
- * extension's own lock before any of them (lock_extension_now(), which
+ * locks that part needs without waiting (catalog_lock_tables_now()), the
+ * extension's own lock before any of them (catalog_lock_extension_now(), which
  * DROP EXTENSION holds while it locks the tables), and a part that finds
  * something locked is tried again shortly.
  *
@@ -75,17 +75,17 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "1_value/message_id.h"
+#include "1_value/topic_name.h"
+#include "2_shmem/read_position.h"
+#include "2_shmem/worker_signal.h"
 #include "3_catalog/catalog.h"
 #include "4_storage/cursor.h"
-#include "4_storage/pending.h"
-#include "1_value/message_id.h"
-#include "2_shmem/read_position.h"
 #include "4_storage/expiry.h"
+#include "4_storage/pending.h"
 #include "4_storage/subscription.h"
-#include "1_value/topic_name.h"
-#include "6_entry/maintenance.h"
-#include "2_shmem/worker_signal.h"
 #include "6_entry/launcher.h"
+#include "6_entry/maintenance.h"
 
 PGDLLEXPORT void pulsar_worker_main(Datum main_arg);
 
@@ -159,7 +159,7 @@ typedef struct MovedLedger
 
 /*
  * The extension's tables each part of a cycle uses, and the mode in which
- * they are locked beforehand (see lock_catalog_tables_now()).
+ * they are locked beforehand (see catalog_lock_tables_now()).
  */
 static const char *const published_tables[] = {
 	"ledger", "topic", "subscription"
@@ -193,7 +193,7 @@ extension_ready(void)
 	if (!OidIsValid(get_extension_oid("pulsar_pg", true)))
 		return false;
 	/* ALTER EXTENSION ... UPDATE starts a worker again */
-	if (!consumption_tables_current())
+	if (!catalog_consumption_tables_current())
 	{
 		ereport(LOG,
 				(errmsg("pulsar_pg worker not started for database \"%s\": the extension must be updated",
@@ -254,7 +254,7 @@ take_moved(List *ledgers)
 		MovedLedger *move;
 		bool		found;
 
-		if (!TakeMovedReadPosition(ledger_id, &position))
+		if (!read_position_take_moved(ledger_id, &position))
 			continue;
 		entry = hash_search(ledger_subscribers, &ledger_id, HASH_ENTER, &found);
 		if (!found)
@@ -372,9 +372,9 @@ load_subscribers(List *moved, uint64 generation)
 	if (num_stale == 0)
 		return;
 
-	values[0] = PointerGetDatum(int8_array(stale, num_stale));
-	begin_catalog_access(&access);
-	run_catalog_sql("SELECT l.ledger_id, l.partition_index, s.subscription_id,"
+	values[0] = PointerGetDatum(catalog_int8_array(stale, num_stale));
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT l.ledger_id, l.partition_index, s.subscription_id,"
 					"       'persistent://' || t.tenant || '/' || t.namespace || '/' || t.name"
 					"  FROM pulsar.ledger l"
 					"  JOIN pulsar.topic t ON t.topic_id = l.topic_id"
@@ -403,7 +403,7 @@ load_subscribers(List *moved, uint64 generation)
 			entry->topic = SPI_getvalue(tuple, desc, 4);
 	}
 	MemoryContextSwitchTo(old);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 /* New messages: the channels of the moved partitions' subscriptions. */
@@ -421,7 +421,7 @@ collect_published(HTAB *notifies, List *moved)
 		if (entry->num_subscriptions == 0)
 			continue;
 		payload = psprintf("%s %s", entry->topic,
-						   message_id_to_string(make_message_id(entry->ledger_id,
+						   message_id_to_string(message_id_make(entry->ledger_id,
 																move->position,
 																entry->partition_index)));
 		for (int i = 0; i < entry->num_subscriptions; i++)
@@ -440,11 +440,11 @@ collect_due(HTAB *notifies, TimestampTz from, TimestampTz until)
 	TimestampTz next;
 	CatalogAccess access;
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	pending_find_subscriptions_due(from, until);
 	queue_found_subscriptions(notifies);
 	next = pending_next_due_after(from, until);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 	return next;
 }
 
@@ -460,20 +460,20 @@ collect_left(HTAB *notifies, const int64 *left, int num_left, bool overflow)
 	Datum		values[1];
 	CatalogAccess access;
 
-	begin_catalog_access(&access);
+	catalog_access_begin(&access);
 	if (overflow)
-		run_catalog_sql(SUBSCRIPTION_TOPICS, 0, NULL, NULL, NULL, false);
+		catalog_run_sql(SUBSCRIPTION_TOPICS, 0, NULL, NULL, NULL, false);
 	else
 	{
 		ids = palloc(sizeof(Datum) * Max(num_left, 1));
 		for (int i = 0; i < num_left; i++)
 			ids[i] = Int64GetDatum(left[i]);
-		values[0] = PointerGetDatum(int8_array(ids, num_left));
-		run_catalog_sql(SUBSCRIPTION_TOPICS " WHERE s.subscription_id = ANY ($1)",
+		values[0] = PointerGetDatum(catalog_int8_array(ids, num_left));
+		catalog_run_sql(SUBSCRIPTION_TOPICS " WHERE s.subscription_id = ANY ($1)",
 						1, argtypes, values, NULL, false);
 	}
 	queue_found_subscriptions(notifies);
-	end_catalog_access(&access);
+	catalog_access_end(&access);
 }
 
 static void
@@ -679,7 +679,7 @@ take_requests(WorkerLoop *loop, TimestampTz now, CycleRequests *requests)
 										TimestampTzPlusMilliseconds(now, CONSUMER_EXIT_GRACE_MS));
 
 	if (scan_all)
-		requests->ledgers = list_concat(requests->ledgers, MovedPartitions());
+		requests->ledgers = list_concat(requests->ledgers, read_position_moved_partitions());
 	if (unnotified_ledgers != NIL)
 	{
 		ListCell   *lc;
@@ -708,7 +708,7 @@ notify_due_timers(WorkerLoop *loop, HTAB *notifies, bool extension_locked,
 	TimestampTz next_timer = DT_NOEND;
 
 	if (extension_locked &&
-		lock_catalog_tables_now(timer_tables, lengthof(timer_tables),
+		catalog_lock_tables_now(timer_tables, lengthof(timer_tables),
 						AccessShareLock))
 	{
 		next_timer = collect_due(notifies, from, now);
@@ -731,16 +731,16 @@ static void
 check_consumers_now(WorkerLoop *loop, bool extension_locked, TimestampTz now)
 {
 	if (extension_locked &&
-		lock_catalog_tables_now(liveness_read_tables,
+		catalog_lock_tables_now(liveness_read_tables,
 						lengthof(liveness_read_tables),
 						AccessShareLock) &&
-		lock_catalog_tables_now(liveness_write_tables,
+		catalog_lock_tables_now(liveness_write_tables,
 						lengthof(liveness_write_tables),
 						RowExclusiveLock))
 	{
 		/* their channels are notified next cycle (Liveness, in the header) */
-		remove_departed_consumers_everywhere();
-		fold_acked_ranges_everywhere();
+		subscription_remove_departed_consumers_everywhere();
+		cursor_fold_acked_ranges_everywhere();
 		loop->next_consumer_check =
 			TimestampTzPlusMilliseconds(now, CONSUMER_CHECK_INTERVAL_MS);
 	}
@@ -757,14 +757,14 @@ check_consumers_now(WorkerLoop *loop, bool extension_locked, TimestampTz now)
 static void
 note_subscriptions_left(const CycleRequests *requests, TimestampTz now)
 {
-	if (maintenance_tables_current() &&
-		lock_catalog_tables_now(activity_read_tables,
+	if (catalog_maintenance_tables_current() &&
+		catalog_lock_tables_now(activity_read_tables,
 								lengthof(activity_read_tables),
 								AccessShareLock) &&
-		lock_catalog_tables_now(activity_write_tables,
+		catalog_lock_tables_now(activity_write_tables,
 								lengthof(activity_write_tables),
 								RowExclusiveLock))
-		note_subscriptions_active(requests->left, requests->num_left,
+		expiry_note_subscriptions_active(requests->left, requests->num_left,
 								  requests->left_overflow, now);
 	else
 		expiry_consumers_known_since = now;
@@ -796,7 +796,7 @@ run_cycle_transaction(WorkerLoop *loop, const CycleRequests *requests,
 	 * the extension alone, before it locks any table.  Taken before looking
 	 * at the extension, so that what is seen stays so until the commit.
 	 */
-	extension_locked = lock_extension_now();
+	extension_locked = catalog_lock_extension_now();
 	if (!extension_ready() || extension_recreated(slot, loop->start_requests))
 	{
 		PopActiveSnapshot();
@@ -812,7 +812,7 @@ run_cycle_transaction(WorkerLoop *loop, const CycleRequests *requests,
 	if (moved != NIL)
 	{
 		if (extension_locked &&
-			lock_catalog_tables_now(published_tables,
+			catalog_lock_tables_now(published_tables,
 							lengthof(published_tables),
 							AccessShareLock))
 		{
@@ -831,7 +831,7 @@ run_cycle_transaction(WorkerLoop *loop, const CycleRequests *requests,
 	if (requests->num_left > 0 || requests->left_overflow)
 	{
 		if (extension_locked &&
-			lock_catalog_tables_now(left_tables, lengthof(left_tables),
+			catalog_lock_tables_now(left_tables, lengthof(left_tables),
 									AccessShareLock))
 		{
 			collect_left(notifies, requests->left, requests->num_left,
