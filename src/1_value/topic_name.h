@@ -24,7 +24,7 @@ typedef struct TopicName
 
 extern void topic_name_parse(const char *input, TopicName *name);
 extern void topic_name_parse_namespace(const char *input, char *tenant,
-								 char *namespace);
+									   char *namespace);
 extern void topic_name_check_tenant(const char *tenant);
 extern void topic_name_check_simple(const char *name, int max_len, const char *what);
 extern char *topic_name_string(const TopicName *name, int32 partition_index);

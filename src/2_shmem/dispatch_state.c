@@ -357,7 +357,7 @@ dispatch_state_note_received(int64 subscription_id, int64 ledger_id, int64 first
  */
 bool
 dispatch_state_received_in_transaction(int64 subscription_id, int64 ledger_id, int64 first,
-						int64 last, int64 *entry)
+									   int64 last, int64 *entry)
 {
 	ListCell   *lc;
 	bool		found = false;

@@ -40,17 +40,17 @@ extern void DispatchStateInit(void);
 extern void dispatch_state_reset_at_commit(int64 subscription_id);
 extern void dispatch_state_reset_at_abort(int64 subscription_id);
 extern bool dispatch_state_received_in_transaction(int64 subscription_id, int64 ledger_id,
-									int64 first, int64 last, int64 *entry);
+												   int64 first, int64 last, int64 *entry);
 extern int64 dispatch_state_read_position(int64 subscription_id, int64 ledger_id);
 extern double dispatch_state_rate_out(int64 subscription_id, int64 ledger_id,
-								int64 *delivered);
+									  int64 *delivered);
 extern void dispatch_state_forget_database(Oid database_id);
 extern int64 dispatch_state_usage(void);
 extern DispatchState *dispatch_state(int64 subscription_id, int64 ledger_id);
 extern void dispatch_state_count_delivered(DispatchState *state, int count);
 extern void dispatch_state_remember_rewind(int64 subscription_id, int64 ledger_id,
-							int64 first_entry);
+										   int64 first_entry);
 extern void dispatch_state_note_received(int64 subscription_id, int64 ledger_id, int64 first,
-						  int64 last);
+										 int64 last);
 
 #endif							/* PULSAR_DISPATCH_STATE_H */

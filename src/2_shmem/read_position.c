@@ -447,7 +447,7 @@ link_reservation(PartitionPosition *partition, int slot, int64 first)
  */
 int64
 read_position_reserve(int64 ledger_id, int64 count, NextEntryLoader loader,
-			   EntryMarkWriter log_mark)
+					  EntryMarkWriter log_mark)
 {
 	PartitionPosition *partition;
 	int			slot = NO_RESERVATION;
@@ -541,7 +541,7 @@ read_position_peek_next(int64 ledger_id, NextEntryLoader loader)
  */
 void
 read_position_untracked(int64 ledger_id, NextEntryLoader loader,
-					   int64 *next_entry, int64 *max_read_position)
+						int64 *next_entry, int64 *max_read_position)
 {
 	PartitionPosition *partition;
 	PartitionKey key;
@@ -584,7 +584,7 @@ read_position_untracked(int64 ledger_id, NextEntryLoader loader,
  */
 int64
 read_position_skip_to(int64 ledger_id, int64 start, int64 boundary,
-			  NextEntryLoader loader, EntryMarkWriter log_mark)
+					  NextEntryLoader loader, EntryMarkWriter log_mark)
 {
 	PartitionPosition *partition;
 	int64		logged;
@@ -837,7 +837,7 @@ read_position_any_backlog_quota(void)
  */
 void
 read_position_set_backlog_quota(int64 ledger_id, BacklogQuotaState state,
-					 NextEntryLoader loader)
+								NextEntryLoader loader)
 {
 	PartitionPosition *partition;
 

@@ -43,14 +43,14 @@ extern void ReadPositionInit(void);
 extern void read_position_require_state(void);
 
 extern int64 read_position_reserve(int64 ledger_id, int64 count,
-							NextEntryLoader loader, EntryMarkWriter log_mark);
+								   NextEntryLoader loader, EntryMarkWriter log_mark);
 extern int64 read_position_max(int64 ledger_id, NextEntryLoader loader);
 extern int64 read_position_peek_next(int64 ledger_id, NextEntryLoader loader);
 extern void read_position_untracked(int64 ledger_id, NextEntryLoader loader,
-								   int64 *next_entry,
-								   int64 *max_read_position);
+									int64 *next_entry,
+									int64 *max_read_position);
 extern int64 read_position_skip_to(int64 ledger_id, int64 start, int64 boundary,
-						   NextEntryLoader loader, EntryMarkWriter log_mark);
+								   NextEntryLoader loader, EntryMarkWriter log_mark);
 extern void read_position_forget_at_commit(int64 ledger_id);
 extern void read_position_forget_at_abort(int64 ledger_id);
 extern bool read_position_created_in_transaction(int64 ledger_id);
@@ -59,7 +59,7 @@ extern void read_position_usage(int64 *partitions, int64 *reservations);
 extern BacklogQuotaState read_position_backlog_quota(int64 ledger_id);
 extern bool read_position_any_backlog_quota(void);
 extern void read_position_set_backlog_quota(int64 ledger_id, BacklogQuotaState state,
-								 NextEntryLoader loader);
+											NextEntryLoader loader);
 extern bool read_position_take_moved(int64 ledger_id, int64 *max_read_position);
 extern List *read_position_moved_partitions(void);
 extern void read_position_wait_prepare(void);

@@ -1146,7 +1146,7 @@ catalog_create_namespace(const char *tenant, const char *namespace)
 
 void
 catalog_set_namespace_deduplication(const char *tenant, const char *namespace,
-							bool enabled)
+									bool enabled)
 {
 	CatalogAccess access;
 	Oid			argtypes[3] = {TEXTOID, TEXTOID, BOOLOID};
@@ -1267,7 +1267,7 @@ catalog_open_segment_for_insert(const LedgerInfo *ledger, int64 entry_id)
  */
 Relation
 catalog_open_segment_for_read(const LedgerInfo *ledger, int64 segment_no,
-					  Snapshot snapshot)
+							  Snapshot snapshot)
 {
 	char	   *relname = segment_table_name(ledger->ledger_id, segment_no);
 	Oid			relid = get_relname_relid(relname, data_namespace_oid);
@@ -1616,8 +1616,8 @@ compare_int64(const void *a, const void *b)
  */
 void
 catalog_select_topics(const char *sql, int nextra, Oid *extra_types,
-			  Datum *extra_values, const int64 *topic_ids, int count,
-			  bool *needed)
+					  Datum *extra_values, const int64 *topic_ids, int count,
+					  bool *needed)
 {
 	CatalogAccess access;
 	Oid		   *argtypes = palloc(sizeof(Oid) * (nextra + 1));
@@ -1791,7 +1791,7 @@ catalog_close_segment(int64 ledger_id, int64 segment_no)
  */
 bool
 catalog_segment_first_publish_time(int64 ledger_id, int64 segment_no,
-						   TimestampTz *publish_time)
+								   TimestampTz *publish_time)
 {
 	char	   *relname = segment_table_name(ledger_id, segment_no);
 	Oid			relid = get_relname_relid(relname, data_namespace_oid);
@@ -2125,7 +2125,7 @@ catalog_try_lock_topic(int64 topic_id)
  */
 bool
 catalog_segment_usage(int64 ledger_id, int64 segment_no, bool count_entries,
-			  int64 *entries, int64 *size)
+					  int64 *entries, int64 *size)
 {
 	char	   *relname = segment_table_name(ledger_id, segment_no);
 	Oid			relid = get_relname_relid(relname, data_namespace_oid);

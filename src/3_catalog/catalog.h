@@ -103,15 +103,15 @@ extern int	catalog_run_sql_int8(const char *sql, int nargs, const int64 *args,
 extern void catalog_require_writable(const char *function);
 extern void catalog_check_namespace_exists(const char *tenant, const char *namespace);
 extern TopicInfo *catalog_resolve_topic(const TopicName *name, bool create_if_missing,
-								LOCKMODE lockmode);
+										LOCKMODE lockmode);
 extern TopicInfo *catalog_try_resolve_topic(const TopicName *name, LOCKMODE lockmode);
 extern bool catalog_try_lock_subscription(int64 topic_id, const char *name,
-								  LOCKMODE lockmode);
+										  LOCKMODE lockmode);
 extern LedgerInfo *catalog_resolve_ledger(TopicInfo *topic, const TopicName *name);
 extern void catalog_lock_subscription(int64 topic_id, const char *name,
-							  LOCKMODE lockmode);
+									  LOCKMODE lockmode);
 extern void catalog_unlock_subscription(int64 topic_id, const char *name,
-								LOCKMODE lockmode);
+										LOCKMODE lockmode);
 extern void catalog_lock_limit_slot(const char *what, int64 id);
 extern void catalog_lock_dispatch(int64 subscription_id, int64 ledger_id);
 extern void catalog_unlock_dispatch(int64 subscription_id, int64 ledger_id);
@@ -121,12 +121,12 @@ extern void catalog_delete_topic_row(TopicInfo *topic);
 extern void catalog_create_tenant(const char *tenant);
 extern void catalog_create_namespace(const char *tenant, const char *namespace);
 extern void catalog_set_namespace_deduplication(const char *tenant,
-										const char *namespace, bool enabled);
+												const char *namespace, bool enabled);
 
 extern Relation catalog_open_segment_for_insert(const LedgerInfo *ledger,
-										int64 entry_id);
+												int64 entry_id);
 extern Relation catalog_open_segment_for_read(const LedgerInfo *ledger,
-									  int64 segment_no, Snapshot snapshot);
+											  int64 segment_no, Snapshot snapshot);
 extern int64 catalog_load_next_entry(int64 ledger_id);
 extern int64 catalog_log_entry_high_water(int64 ledger_id, int64 mark);
 extern void catalog_create_segment_in_worker(int64 ledger_id, int64 segment_no);
@@ -134,12 +134,12 @@ extern void catalog_create_segment_in_worker(int64 ledger_id, int64 segment_no);
 /* compacted views: tables pulsar_data.compacted_<ledger>_<generation> */
 extern char *catalog_create_compacted_table(int64 ledger_id, int64 generation);
 extern Relation catalog_open_compacted_table(int64 ledger_id, int64 generation,
-									 bool wait, bool *busy);
+											 bool wait, bool *busy);
 extern void catalog_drop_compacted_tables(int64 ledger_id, int64 keep, bool if_unused);
 extern bool catalog_try_lock_compaction(int64 ledger_id);
 extern bool catalog_compaction_in_progress(int64 ledger_id);
 extern char *catalog_lock_data_table(int64 ledger_id, int64 number, bool compacted,
-							 bool wait);
+									 bool wait);
 extern bool catalog_try_lock_topic(int64 topic_id);
 
 /*
@@ -166,20 +166,20 @@ extern bool catalog_lock_tables_now(const char *const *names, int count,
 									LOCKMODE mode);
 extern bool catalog_lock_topic_now(int64 topic_id, LOCKMODE mode);
 extern void catalog_select_topics(const char *sql, int nextra, Oid *extra_types,
-						  Datum *extra_values, const int64 *topic_ids,
-						  int count, bool *needed);
+								  Datum *extra_values, const int64 *topic_ids,
+								  int count, bool *needed);
 extern LedgerInfo *catalog_topic_ledgers(int64 topic_id, int *count);
 extern SegmentInfo *catalog_ledger_segments(const LedgerInfo *ledger, int *count);
 extern void catalog_cut_segment(int64 ledger_id, int64 segment_no, int64 last_entry);
 extern void catalog_close_segment(int64 ledger_id, int64 segment_no);
 extern bool catalog_segment_first_publish_time(int64 ledger_id, int64 segment_no,
-									   TimestampTz *publish_time);
+											   TimestampTz *publish_time);
 extern bool catalog_drop_segment_now(int64 ledger_id, int64 segment_no);
 extern int64 catalog_next_stored_segment(int64 ledger_id, int64 after,
-								 Snapshot snapshot);
+										 Snapshot snapshot);
 extern int64 catalog_lowest_stored_segment(int64 ledger_id);
 extern bool catalog_segment_usage(int64 ledger_id, int64 segment_no,
-						  bool count_entries, int64 *entries, int64 *size);
+								  bool count_entries, int64 *entries, int64 *size);
 extern void catalog_lock_ledger_against_trim(int64 ledger_id);
 extern bool catalog_try_lock_ledger_trim(int64 ledger_id);
 

@@ -166,7 +166,7 @@ measure_backlog(TopicInfo *topic, const LedgerInfo *ledger,
 	memset(backlog, 0, sizeof(LedgerBacklog));
 	/* an idle partition is not added to shared memory (read_position.c) */
 	read_position_untracked(ledger->ledger_id, catalog_load_next_entry, &next_entry,
-						   &backlog->last);
+							&backlog->last);
 	catalog_access_begin(&access);
 	catalog_run_sql("SELECT min(c.mark_delete) FROM pulsar.subscription s"
 					"  JOIN pulsar.cursor c ON c.subscription_id = s.subscription_id"
@@ -211,7 +211,7 @@ measure_backlog(TopicInfo *topic, const LedgerInfo *ledger,
 	for (uint64 i = 0; i < count; i++)
 	{
 		Relation	segment = catalog_open_segment_for_read(ledger, segment_nos[i],
-													snapshot);
+															snapshot);
 		SegmentShare *share = &backlog->segments[backlog->num_segments];
 
 		if (segment == NULL)
@@ -227,8 +227,8 @@ measure_backlog(TopicInfo *topic, const LedgerInfo *ledger,
 		backlog->num_segments++;
 	}
 	backlog->has_oldest = expiry_first_publish_time(ledger, backlog->slowest,
-											 backlog->last, snapshot,
-											 &backlog->oldest);
+													backlog->last, snapshot,
+													&backlog->oldest);
 	UnregisterSnapshot(snapshot);
 }
 
@@ -316,8 +316,8 @@ evict_backlog(TopicInfo *topic, const LedgerInfo *ledger,
 			evicted += expiry_evict_cursor_through(subscription, ledger, through, false);
 		if (over & OVER_TIME)
 			evicted += expiry_expire_published_before(subscription, ledger,
-											   now - quota->limit_time * USECS_PER_SEC,
-											   false);
+													  now - quota->limit_time * USECS_PER_SEC,
+													  false);
 	}
 	return evicted;
 }
@@ -500,10 +500,10 @@ backlog_quota_select_topics(const int64 *topic_ids, int count, bool *needed)
 		return;
 	}
 	catalog_select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id),"
-				  "       pulsar.effective_policy(t.topic_id, 'backlog_quota') v"
-				  " WHERE v ->> 'limit_size' IS NOT NULL"
-				  "    OR v ->> 'limit_time' IS NOT NULL",
-				  0, NULL, NULL, topic_ids, count, needed);
+						  "       pulsar.effective_policy(t.topic_id, 'backlog_quota') v"
+						  " WHERE v ->> 'limit_size' IS NOT NULL"
+						  "    OR v ->> 'limit_time' IS NOT NULL",
+						  0, NULL, NULL, topic_ids, count, needed);
 }
 
 /*

@@ -133,7 +133,7 @@ compaction_open_view(const LedgerInfo *ledger, CompactedView *view)
 		 * it is no compaction, and we wait as for any table.
 		 */
 		view->table = catalog_open_compacted_table(ledger->ledger_id, row.generation,
-										   row.generation == tried, &busy);
+												   row.generation == tried, &busy);
 		if (view->table != NULL)
 		{
 			view->exists = true;
@@ -171,13 +171,13 @@ compaction_close_view(CompactedView *view)
  */
 void
 compaction_scan_ledger(const LedgerInfo *ledger, const CompactedView *view,
-					  int64 after, int64 last, Snapshot snapshot,
-					  MessageVisitor visit, void *arg)
+					   int64 after, int64 last, Snapshot snapshot,
+					   MessageVisitor visit, void *arg)
 {
 	if (view->exists && after < view->horizon)
 	{
 		if (!reader_scan_relation(view->table, after, Min(last, view->horizon),
-						   view->snapshot, visit, arg))
+								  view->snapshot, visit, arg))
 			return;
 		after = view->horizon;
 	}
@@ -201,7 +201,7 @@ generation_sources(const LedgerInfo *ledger, const CompactionRow *row,
 	if (row->compacted && row->generation > 0)
 	{
 		char	   *table = catalog_lock_data_table(ledger_id, row->generation, true,
-											wait);
+													wait);
 
 		if (table == NULL)
 			ereport(ERROR,
@@ -608,7 +608,7 @@ compaction_step(int64 topic_id)
 
 		CHECK_FOR_INTERRUPTS();
 		max_read_position = read_position_max(candidates[i].ledger.ledger_id,
-											   catalog_load_next_entry);
+											  catalog_load_next_entry);
 		if (max_read_position <= candidates[i].horizon)
 			continue;
 		due = uncompacted_bytes(&candidates[i], max_read_position) >
@@ -668,12 +668,12 @@ void
 compaction_select_topics(const int64 *topic_ids, int count, bool *needed)
 {
 	catalog_select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id)"
-				  " WHERE (pulsar.effective_policy(t.topic_id, 'compaction_threshold')"
-				  "        ->> 'threshold')::bigint > 0"
-				  "    OR EXISTS (SELECT 1 FROM pulsar.ledger l"
-				  "                 JOIN pulsar.compaction c USING (ledger_id)"
-				  "                WHERE l.topic_id = t.topic_id)",
-				  0, NULL, NULL, topic_ids, count, needed);
+						  " WHERE (pulsar.effective_policy(t.topic_id, 'compaction_threshold')"
+						  "        ->> 'threshold')::bigint > 0"
+						  "    OR EXISTS (SELECT 1 FROM pulsar.ledger l"
+						  "                 JOIN pulsar.compaction c USING (ledger_id)"
+						  "                WHERE l.topic_id = t.topic_id)",
+						  0, NULL, NULL, topic_ids, count, needed);
 }
 
 /*

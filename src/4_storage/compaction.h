@@ -37,9 +37,9 @@ extern char *compaction_status_json(const TopicInfo *topic, int first_ledger,
 extern void compaction_open_view(const LedgerInfo *ledger, CompactedView *view);
 extern void compaction_close_view(CompactedView *view);
 extern void compaction_scan_ledger(const LedgerInfo *ledger,
-								  const CompactedView *view, int64 after,
-								  int64 last, Snapshot snapshot,
-								  MessageVisitor visit, void *arg);
+								   const CompactedView *view, int64 after,
+								   int64 last, Snapshot snapshot,
+								   MessageVisitor visit, void *arg);
 extern int	compaction_step(int64 topic_id);
 extern void compaction_maintenance_step(int64 topic_id);
 extern void compaction_select_topics(const int64 *topic_ids, int count,

@@ -70,7 +70,7 @@ cursor_create(Subscription *subscription, bool earliest)
 	for (int i = 0; i < topic->num_ledgers; i++)
 		if (!earliest)
 			positions[i] = read_position_max(topic->ledgers[i].ledger_id,
-											  catalog_load_next_entry);
+											 catalog_load_next_entry);
 
 	catalog_access_begin(&access);
 	for (int i = 0; i < topic->num_ledgers && earliest; i++)
@@ -144,7 +144,7 @@ cursor_mark_delete(Subscription *subscription, int64 ledger_id)
  */
 SysScanDesc
 cursor_begin_partition_scan(Relation table, Relation index, Snapshot snapshot,
-					 int64 subscription_id, int64 ledger_id)
+							int64 subscription_id, int64 ledger_id)
 {
 	ScanKeyData keys[2];
 
@@ -288,8 +288,8 @@ cursor_read(Subscription *subscription, int64 ledger_id, int64 ranges_from,
 	Relation	index = index_open(RelationGetPrimaryKeyIndex(cursors),
 								   AccessShareLock);
 	SysScanDesc scan = cursor_begin_partition_scan(cursors, index, snapshot,
-											subscription->subscription_id,
-											ledger_id);
+												   subscription->subscription_id,
+												   ledger_id);
 	HeapTuple	tuple = systable_getnext_ordered(scan, ForwardScanDirection);
 	bool		isnull;
 
@@ -318,7 +318,7 @@ cursor_read(Subscription *subscription, int64 ledger_id, int64 ranges_from,
  */
 void
 cursor_load_acked_ranges(Subscription *subscription, int64 ledger_id,
-				  int64 from_entry, int limit, AckedRanges *ranges)
+						 int64 from_entry, int limit, AckedRanges *ranges)
 {
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
 
@@ -446,8 +446,8 @@ check_received_folded_by_others(Subscription *subscription,
 		if (folded->subscription_id == subscription->subscription_id &&
 			folded->ledger_id == ledger->ledger_id && folded->first <= upto &&
 			dispatch_state_received_in_transaction(subscription->subscription_id,
-									ledger->ledger_id, folded->first,
-									Min(folded->last, upto), &entry))
+												   ledger->ledger_id, folded->first,
+												   Min(folded->last, upto), &entry))
 			report_acked_by_other(psprintf(INT64_FORMAT ":" INT64_FORMAT ":%d",
 										   ledger->ledger_id, entry,
 										   ledger->partition_index));
@@ -492,7 +492,7 @@ lock_cursor(int64 subscription_id, int64 ledger_id, bool wait,
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	scan = cursor_begin_partition_scan(cursors, index, snapshot, subscription_id,
-								ledger_id);
+									   ledger_id);
 	tuple = systable_getnext_ordered(scan, ForwardScanDirection);
 	found = tuple != NULL;
 	if (found)
@@ -645,7 +645,7 @@ chain_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	scan = cursor_begin_partition_scan(acked, index, snapshot, subscription_id,
-								ledger_id);
+									   ledger_id);
 	tuple = systable_getnext_ordered(scan, ForwardScanDirection);
 	folded_to = cursor->mark_delete;
 	while (tuple != NULL || i < count)
@@ -884,10 +884,10 @@ count_unacked_messages(Subscription *subscription, const LedgerInfo *ledger,
 
 	memset(&counting, 0, sizeof(counting));
 	cursor_load_acked_ranges(subscription, ledger->ledger_id, after + 1,
-					  EXPIRY_COUNT_RANGES, &counting.ranges);
+							 EXPIRY_COUNT_RANGES, &counting.ranges);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	reader_scan_ledger(ledger, after, through, snapshot, count_unacked_message,
-				&counting);
+					   &counting);
 	UnregisterSnapshot(snapshot);
 	return counting.count;
 }
@@ -999,7 +999,7 @@ cursor_expire_through(Subscription *subscription, const LedgerInfo *ledger,
  */
 void
 cursor_ack_ranges(Subscription *subscription, int64 ledger_id, int64 *firsts,
-		   int64 *lasts, int count)
+				  int64 *lasts, int count)
 {
 	CatalogAccess access;
 
@@ -1022,7 +1022,7 @@ cursor_ack_ranges(Subscription *subscription, int64 ledger_id, int64 *firsts,
  */
 GapAckState
 cursor_gap_ack_state(Subscription *subscription, int64 ledger_id, int64 first,
-			  int64 last)
+					 int64 last)
 {
 	Relation	acked = table_open(catalog_relation_oid(CATALOG_ACKED_RANGE),
 								   AccessShareLock);
@@ -1136,7 +1136,7 @@ check_ack_conflicts(Subscription *subscription, int64 ledger_id,
  */
 void
 cursor_ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
-			int count)
+				   int count)
 {
 	CatalogAccess access;
 	LockedCursor cursor;
@@ -1192,7 +1192,7 @@ cursor_ack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
  */
 int64
 cursor_count_unacked(Subscription *subscription, int64 ledger_id, int64 from,
-			  int64 to, int max_ranges)
+					 int64 to, int max_ranges)
 {
 	AckedRanges acked;
 	int64		unacked;
@@ -1232,7 +1232,7 @@ cursor_count_unacked(Subscription *subscription, int64 ledger_id, int64 from,
  */
 LedgerInfo *
 cursor_ledger_of_message_within(TopicInfo *topic, const MessageId *id,
-						 int64 *max_read)
+								int64 *max_read)
 {
 	if (message_id_is_earliest(id) || message_id_is_latest(id))
 		ereport(ERROR,
@@ -1284,7 +1284,7 @@ cursor_ledger_of_message(TopicInfo *topic, const MessageId *id)
 
 void
 cursor_nack_entries(Subscription *subscription, int64 ledger_id, int64 *entries,
-			 int count)
+					int count)
 {
 	CatalogAccess access;
 	TakenEntry *taken;
@@ -1346,7 +1346,7 @@ cursor_seek_to_message(Subscription *subscription, MessageId *id)
 			reset_cursor(subscription, &topic->ledgers[i],
 						 message_id_is_earliest(id) ? 0 :
 						 read_position_max(topic->ledgers[i].ledger_id,
-											catalog_load_next_entry) + 1);
+										   catalog_load_next_entry) + 1);
 	}
 	else
 		reset_cursor(subscription, cursor_ledger_of_message(topic, id),

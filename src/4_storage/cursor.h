@@ -45,9 +45,9 @@ typedef struct CursorView
 	" ORDER BY n.first_entry DESC LIMIT 1"
 
 extern SysScanDesc cursor_begin_partition_scan(Relation table, Relation index,
-										Snapshot snapshot,
-										int64 subscription_id,
-										int64 ledger_id);
+											   Snapshot snapshot,
+											   int64 subscription_id,
+											   int64 ledger_id);
 extern void cursor_create(Subscription *subscription, bool earliest);
 extern void cursor_forget_subscription(int64 subscription_id);
 extern void cursor_lock_row(int64 subscription_id, int64 ledger_id);
@@ -55,12 +55,12 @@ extern int64 cursor_mark_delete(Subscription *subscription, int64 ledger_id);
 extern void cursor_read(Subscription *subscription, int64 ledger_id,
 						int64 ranges_from, int limit, CursorView *view);
 extern void cursor_load_acked_ranges(Subscription *subscription, int64 ledger_id,
-							  int64 from_entry, int limit,
-							  AckedRanges *ranges);
+									 int64 from_entry, int limit,
+									 AckedRanges *ranges);
 extern void cursor_ack_entries(Subscription *subscription, int64 ledger_id,
-						int64 *entries, int count);
+							   int64 *entries, int count);
 extern void cursor_ack_ranges(Subscription *subscription, int64 ledger_id,
-					   int64 *firsts, int64 *lasts, int count);
+							  int64 *firsts, int64 *lasts, int count);
 
 /* how a gap of aborted entries stands among a subscription's ranges */
 typedef enum GapAckState
@@ -71,11 +71,11 @@ typedef enum GapAckState
 } GapAckState;
 
 extern GapAckState cursor_gap_ack_state(Subscription *subscription, int64 ledger_id,
-								 int64 first, int64 last);
+										int64 first, int64 last);
 extern void cursor_ack_cumulative(Subscription *subscription, LedgerInfo *ledger,
-						   MessageId *id);
+								  MessageId *id);
 extern void cursor_nack_entries(Subscription *subscription, int64 ledger_id,
-						 int64 *entries, int count);
+								int64 *entries, int count);
 extern void cursor_seek_to_message(Subscription *subscription, MessageId *id);
 extern void cursor_seek_to_time(Subscription *subscription, TimestampTz publish_time);
 extern void cursor_fold_acked_ranges_everywhere(void);
@@ -84,7 +84,7 @@ extern int64 cursor_expire_through(Subscription *subscription,
 								   const LedgerInfo *ledger, int64 through,
 								   bool wait);
 extern int64 cursor_count_unacked(Subscription *subscription, int64 ledger_id,
-						   int64 from, int64 to, int max_ranges);
+								  int64 from, int64 to, int max_ranges);
 extern LedgerInfo *cursor_ledger_of_message(TopicInfo *topic, const MessageId *id);
 extern LedgerInfo *cursor_ledger_of_message_within(TopicInfo *topic,
 										   const MessageId *id,

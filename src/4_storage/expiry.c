@@ -161,7 +161,7 @@ expiry_run_guarded(GuardedStep step, void *arg, const char *what)
 /* the topic named by the catalog columns tenant, namespace and name */
 void
 expiry_topic_name(const char *tenant, const char *namespace,
-				   const char *local_name, TopicName *name)
+				  const char *local_name, TopicName *name)
 {
 	memset(name, 0, sizeof(TopicName));
 	strlcpy(name->tenant, tenant, sizeof(name->tenant));
@@ -241,7 +241,7 @@ expiry_newest_published_before(const LedgerInfo *ledger, int64 after, int64 last
 		CHECK_FOR_INTERRUPTS();
 		memset(&probe, 0, sizeof(probe));
 		reader_scan_ledger(ledger, middle - 1, high, snapshot, probe_first_message,
-					&probe);
+						   &probe);
 		if (probe.found && probe.publish_time < cutoff)
 		{
 			found = probe.entry_id;
@@ -259,7 +259,7 @@ expiry_newest_published_before(const LedgerInfo *ledger, int64 after, int64 last
  */
 bool
 expiry_first_publish_time(const LedgerInfo *ledger, int64 after, int64 last,
-				   Snapshot snapshot, TimestampTz *publish_time)
+						  Snapshot snapshot, TimestampTz *publish_time)
 {
 	PublishTimeProbe probe;
 
@@ -277,7 +277,7 @@ expiry_first_publish_time(const LedgerInfo *ledger, int64 after, int64 last,
  */
 int64
 expiry_evict_cursor_through(Subscription *subscription, const LedgerInfo *ledger,
-					 int64 through, bool wait)
+							int64 through, bool wait)
 {
 	int64		expired = cursor_expire_through(subscription, ledger, through,
 												wait);
@@ -330,7 +330,7 @@ expiry_count(Subscription *subscription, TopicInfo *topic, int first_ledger,
  */
 int64
 expiry_expire_published_before(Subscription *subscription, const LedgerInfo *ledger,
-						TimestampTz cutoff, bool wait)
+							   TimestampTz cutoff, bool wait)
 {
 	int64		mark_delete = cursor_mark_delete(subscription, ledger->ledger_id);
 	int64		next_entry;
@@ -340,13 +340,13 @@ expiry_expire_published_before(Subscription *subscription, const LedgerInfo *led
 
 	/* an idle partition is not added to shared memory (read_position.c) */
 	read_position_untracked(ledger->ledger_id, catalog_load_next_entry, &next_entry,
-						   &last);
+							&last);
 	if (last <= mark_delete)
 		return 0;
 	/* after the max read position: nothing at or below it is missed */
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	through = expiry_newest_published_before(ledger, mark_delete, last, cutoff,
-									  snapshot);
+											 snapshot);
 	UnregisterSnapshot(snapshot);
 	if (through <= mark_delete)
 		return 0;
@@ -377,7 +377,7 @@ expiry_open_topic_now(int64 topic_id, LOCKMODE lockmode)
 
 		name = MemoryContextAlloc(caller, sizeof(TopicName));
 		expiry_topic_name(SPI_getvalue(row, desc, 1), SPI_getvalue(row, desc, 2),
-						   SPI_getvalue(row, desc, 3), name);
+						  SPI_getvalue(row, desc, 3), name);
 	}
 	catalog_access_end(&access);
 	if (name == NULL)
@@ -390,7 +390,7 @@ expiry_open_topic_now(int64 topic_id, LOCKMODE lockmode)
  */
 bool
 expiry_effective_limit(int64 topic_id, const char *policy, const char *field,
-				int64 *value)
+					   int64 *value)
 {
 	CatalogAccess access;
 	bool		limited;
@@ -428,8 +428,8 @@ expiry_apply_message_ttl(int64 topic_id, TimestampTz now)
 			continue;
 		for (int i = 0; i < topic->num_ledgers; i++)
 			expired += expiry_expire_published_before(subscription, &topic->ledgers[i],
-											   now - ttl * USECS_PER_SEC,
-											   false);
+													  now - ttl * USECS_PER_SEC,
+													  false);
 	}
 	return expired;
 }
@@ -459,11 +459,11 @@ void
 expiry_message_ttl_select_topics(const int64 *topic_ids, int count, bool *needed)
 {
 	catalog_select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id)"
-				  " WHERE (pulsar.effective_policy(t.topic_id, 'message_ttl')"
-				  "        ->> 'ttl')::bigint > 0"
-				  "   AND EXISTS (SELECT 1 FROM pulsar.subscription s"
-				  "                WHERE s.topic_id = t.topic_id)",
-				  0, NULL, NULL, topic_ids, count, needed);
+						  " WHERE (pulsar.effective_policy(t.topic_id, 'message_ttl')"
+						  "        ->> 'ttl')::bigint > 0"
+						  "   AND EXISTS (SELECT 1 FROM pulsar.subscription s"
+						  "                WHERE s.topic_id = t.topic_id)",
+						  0, NULL, NULL, topic_ids, count, needed);
 }
 
 /*
@@ -475,7 +475,7 @@ expiry_message_ttl_select_topics(const int64 *topic_ids, int count, bool *needed
  */
 void
 expiry_note_subscriptions_active(const int64 *subscription_ids, int count, bool all,
-						  TimestampTz now)
+								 TimestampTz now)
 {
 	CatalogAccess access;
 	Oid			argtypes[2] = {TIMESTAMPTZOID, INT8ARRAYOID};
@@ -528,7 +528,7 @@ expiry_note_subscriptions_active(const int64 *subscription_ids, int count, bool 
  */
 int64
 expiry_expire_subscriptions(int64 topic_id, TimestampTz now,
-					 TimestampTz consumers_known_since)
+							TimestampTz consumers_known_since)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	CatalogAccess access;
@@ -541,7 +541,7 @@ expiry_expire_subscriptions(int64 topic_id, TimestampTz now,
 	int64		removed = 0;
 
 	if (!expiry_effective_limit(topic_id, "subscription_expiration_time",
-						 "expiration", &expiration))
+								"expiration", &expiration))
 		return 0;
 	values[0] = Int64GetDatum(topic_id);
 	values[1] = TimestampTzGetDatum(now);
@@ -598,7 +598,7 @@ expiry_subscription_expiration_step(int64 topic_id)
 
 	if (!expiry_lock_policy_tables_now() ||
 		!expiry_effective_limit(topic_id, "subscription_expiration_time",
-						 "expiration", &expiration) ||
+								"expiration", &expiration) ||
 		!catalog_lock_tables_now(expiration_read_tables,
 								 lengthof(expiration_read_tables),
 								 AccessShareLock) ||
@@ -607,7 +607,7 @@ expiry_subscription_expiration_step(int64 topic_id)
 								 RowExclusiveLock))
 		return;
 	(void) expiry_expire_subscriptions(topic_id, GetCurrentTimestamp(),
-								expiry_consumers_known_since);
+									   expiry_consumers_known_since);
 }
 
 /*
@@ -617,14 +617,14 @@ expiry_subscription_expiration_step(int64 topic_id)
  */
 void
 expiry_subscription_expiration_select_topics(const int64 *topic_ids, int count,
-									  bool *needed)
+											 bool *needed)
 {
 	catalog_select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id)"
-				  " WHERE (pulsar.effective_policy(t.topic_id, 'subscription_expiration_time')"
-				  "        ->> 'expiration')::bigint > 0"
-				  "   AND EXISTS (SELECT 1 FROM pulsar.subscription s"
-				  "                WHERE s.topic_id = t.topic_id)",
-				  0, NULL, NULL, topic_ids, count, needed);
+						  " WHERE (pulsar.effective_policy(t.topic_id, 'subscription_expiration_time')"
+						  "        ->> 'expiration')::bigint > 0"
+						  "   AND EXISTS (SELECT 1 FROM pulsar.subscription s"
+						  "                WHERE s.topic_id = t.topic_id)",
+						  0, NULL, NULL, topic_ids, count, needed);
 }
 
 /* one topic's turn in expiry_apply_policies() */
@@ -642,7 +642,7 @@ apply_ttl_turn(void *arg)
 	ExpiryTurn *turn = arg;
 
 	turn->counts->messages_expired += expiry_apply_message_ttl(turn->topic_id,
-														turn->now);
+															   turn->now);
 }
 
 static void
@@ -652,7 +652,7 @@ expire_subscriptions_turn(void *arg)
 
 	turn->counts->subscriptions_expired +=
 		expiry_expire_subscriptions(turn->topic_id, turn->now,
-							 turn->consumers_known_since);
+									turn->consumers_known_since);
 }
 
 static void
@@ -671,7 +671,7 @@ delete_inactive_turn(void *arg)
 	ExpiryTurn *turn = arg;
 
 	if (inactive_topic_delete_if_inactive(turn->topic_id, turn->now,
-								 turn->consumers_known_since))
+										  turn->consumers_known_since))
 		turn->counts->topics_deleted++;
 }
 
@@ -728,7 +728,7 @@ expiry_apply_policies(const char *tenant, const char *namespace,
 		turn.topic_id = topic_ids[i];
 		expiry_run_guarded(apply_ttl_turn, &turn, "the message TTL");
 		expiry_run_guarded(expire_subscriptions_turn, &turn,
-					"the subscription expiration time");
+						   "the subscription expiration time");
 		expiry_run_guarded(apply_backlog_quota_turn, &turn, "the backlog quota");
 		expiry_run_guarded(delete_inactive_turn, &turn, "the inactive topic policy");
 	}

@@ -35,37 +35,37 @@ extern bool expiry_lock_policy_tables_now(void);
 extern bool expiry_lock_cursor_tables_now(void);
 extern void expiry_run_guarded(GuardedStep step, void *arg, const char *what);
 extern void expiry_topic_name(const char *tenant, const char *namespace,
-							   const char *local_name, TopicName *name);
+							  const char *local_name, TopicName *name);
 extern List *expiry_subscription_names(int64 topic_id);
 extern int64 expiry_newest_published_before(const LedgerInfo *ledger, int64 after,
-									 int64 last, TimestampTz cutoff,
-									 Snapshot snapshot);
+											int64 last, TimestampTz cutoff,
+											Snapshot snapshot);
 extern bool expiry_first_publish_time(const LedgerInfo *ledger, int64 after,
-							   int64 last, Snapshot snapshot,
-							   TimestampTz *publish_time);
+									  int64 last, Snapshot snapshot,
+									  TimestampTz *publish_time);
 extern int64 expiry_evict_cursor_through(Subscription *subscription,
-								  const LedgerInfo *ledger, int64 through,
-								  bool wait);
+										 const LedgerInfo *ledger, int64 through,
+										 bool wait);
 extern int64 expiry_count(Subscription *subscription, TopicInfo *topic,
 						  int first_ledger, int num_ledgers,
 						  int64 *last_expired_ms);
 extern int64 expiry_expire_published_before(Subscription *subscription,
-									 const LedgerInfo *ledger,
-									 TimestampTz cutoff, bool wait);
+											const LedgerInfo *ledger,
+											TimestampTz cutoff, bool wait);
 extern TopicInfo *expiry_open_topic_now(int64 topic_id, LOCKMODE lockmode);
 extern bool expiry_effective_limit(int64 topic_id, const char *policy,
-							const char *field, int64 *value);
+								   const char *field, int64 *value);
 extern int64 expiry_apply_message_ttl(int64 topic_id, TimestampTz now);
 extern void expiry_message_ttl_step(int64 topic_id);
 extern void expiry_message_ttl_select_topics(const int64 *topic_ids, int count,
-									  bool *needed);
+											 bool *needed);
 extern void expiry_note_subscriptions_active(const int64 *subscription_ids,
-									  int count, bool all, TimestampTz now);
+											 int count, bool all, TimestampTz now);
 extern int64 expiry_expire_subscriptions(int64 topic_id, TimestampTz now,
-								  TimestampTz consumers_known_since);
+										 TimestampTz consumers_known_since);
 extern void expiry_subscription_expiration_step(int64 topic_id);
 extern void expiry_subscription_expiration_select_topics(const int64 *topic_ids,
-												  int count, bool *needed);
+														 int count, bool *needed);
 extern void expiry_apply_policies(const char *tenant, const char *namespace,
 								  TimestampTz now,
 								  TimestampTz consumers_known_since,

@@ -124,7 +124,7 @@ inactive_topic_policy(int64 topic_id, int64 *max_inactive,
  */
 bool
 inactive_topic_delete_if_inactive(int64 topic_id, TimestampTz now,
-						 TimestampTz consumers_known_since)
+								  TimestampTz consumers_known_since)
 {
 	CatalogAccess access;
 	Oid			argtypes[2] = {INT8OID, TIMESTAMPTZOID};
@@ -190,11 +190,11 @@ inactive_topic_delete_if_inactive(int64 topic_id, TimestampTz now,
 		int64		next_entry;
 
 		read_position_untracked(ledger->ledger_id, catalog_load_next_entry,
-							   &next_entry, &last[i]);
+								&next_entry, &last[i]);
 		snapshot = RegisterSnapshot(GetLatestSnapshot());
 		published.publish_time = DT_NOBEGIN;
 		reader_scan_ledger(ledger, last[i] - LAST_PUBLISH_PROBE, last[i], snapshot,
-					note_publish_time, &published);
+						   note_publish_time, &published);
 		UnregisterSnapshot(snapshot);
 		active_at = Max(active_at, published.publish_time);
 	}
@@ -221,9 +221,9 @@ void
 inactive_topic_select_topics(const int64 *topic_ids, int count, bool *needed)
 {
 	catalog_select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id)"
-				  " WHERE (pulsar.effective_policy(t.topic_id, 'inactive_topic_policies')"
-				  "        ->> 'enabled')::boolean",
-				  0, NULL, NULL, topic_ids, count, needed);
+						  " WHERE (pulsar.effective_policy(t.topic_id, 'inactive_topic_policies')"
+						  "        ->> 'enabled')::boolean",
+						  0, NULL, NULL, topic_ids, count, needed);
 }
 
 /*
@@ -252,5 +252,5 @@ inactive_topic_step(int64 topic_id)
 								 RowExclusiveLock))
 		return;
 	(void) inactive_topic_delete_if_inactive(topic_id, GetCurrentTimestamp(),
-									expiry_consumers_known_since);
+											 expiry_consumers_known_since);
 }

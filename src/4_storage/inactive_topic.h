@@ -11,7 +11,7 @@
 #include "datatype/timestamp.h"
 
 extern bool inactive_topic_delete_if_inactive(int64 topic_id, TimestampTz now,
-									 TimestampTz consumers_known_since);
+											  TimestampTz consumers_known_since);
 extern void inactive_topic_step(int64 topic_id);
 extern void inactive_topic_select_topics(const int64 *topic_ids, int count,
 										 bool *needed);

@@ -83,7 +83,7 @@ pending_any_above(int64 subscription_id, int64 ledger_id, int64 above,
 	Relation	index = index_open(RelationGetPrimaryKeyIndex(pending),
 								   AccessShareLock);
 	SysScanDesc scan = cursor_begin_partition_scan(pending, index, snapshot,
-											subscription_id, ledger_id);
+												   subscription_id, ledger_id);
 	HeapTuple	tuple;
 	bool		found = false;
 	bool		isnull;

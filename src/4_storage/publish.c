@@ -98,7 +98,7 @@ route_messages(OutgoingBatch *pub)
 			char	   *key = publish_text_to_utf8(message->key, &len);
 
 			message->ledger_index = murmur3_partition_for_key(key, len,
-													  topic->partitions);
+															  topic->partitions);
 		}
 		else
 			message->ledger_index = unkeyed_ledger;
@@ -209,7 +209,7 @@ assign_entries(OutgoingBatch *pub)
 			continue;
 
 		next = read_position_reserve(topic->ledgers[l].ledger_id, count,
-							  catalog_load_next_entry, catalog_log_entry_high_water);
+									 catalog_load_next_entry, catalog_log_entry_high_water);
 		for (int i = 0; i < pub->count; i++)
 			if (pub->messages[i].ledger_index == l &&
 				!pub->messages[i].duplicate)

@@ -76,7 +76,7 @@ reader_check_max_messages(int32 max_messages)
  */
 bool
 reader_scan_relation(Relation table, int64 after, int64 last, Snapshot snapshot,
-			  MessageVisitor visit, void *arg)
+					 MessageVisitor visit, void *arg)
 {
 	Relation	index = index_open(RelationGetPrimaryKeyIndex(table),
 								   AccessShareLock);
@@ -114,7 +114,7 @@ reader_scan_relation(Relation table, int64 after, int64 last, Snapshot snapshot,
  */
 void
 reader_scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
-			Snapshot snapshot, MessageVisitor visit, void *arg)
+				   Snapshot snapshot, MessageVisitor visit, void *arg)
 {
 	int64		segment_no;
 
@@ -125,14 +125,14 @@ reader_scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
 		 segment_no++)
 	{
 		Relation	segment = catalog_open_segment_for_read(ledger, segment_no,
-													snapshot);
+															snapshot);
 		bool		more;
 
 		if (segment == NULL)
 		{
 			/* trimmed or never created: go on at the next stored one */
 			int64		next = catalog_next_stored_segment(ledger->ledger_id, segment_no,
-												   snapshot);
+														   snapshot);
 
 			if (next < 0)
 				break;
@@ -152,8 +152,8 @@ reader_scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
  */
 void
 reader_put_message(Tuplestorestate *result, TupleDesc result_desc,
-			const LedgerInfo *ledger, Datum topic,
-			const StoredMessage *message, int32 redelivery_count)
+				   const LedgerInfo *ledger, Datum topic,
+				   const StoredMessage *message, int32 redelivery_count)
 {
 	Datum		values[MESSAGE_NUM_COLUMNS];
 	bool		nulls[MESSAGE_NUM_COLUMNS];
@@ -194,7 +194,7 @@ reader_visit(const StoredMessage *message, void *arg)
 	ReaderState *state = arg;
 
 	reader_put_message(state->rsinfo->setResult, state->rsinfo->setDesc,
-				state->ledger, state->topic, message, 0);
+					   state->ledger, state->topic, message, 0);
 	return --state->remaining > 0;
 }
 
@@ -229,12 +229,12 @@ reader_read_partition(ReturnSetInfo *rsinfo, const TopicName *name,
 		{
 			compaction_open_view(ledger, &view);
 			compaction_scan_ledger(ledger, &view, after, max_read_position,
-								  snapshot, reader_visit, &state);
+								   snapshot, reader_visit, &state);
 			compaction_close_view(&view);
 		}
 		else
 			reader_scan_ledger(ledger, after, max_read_position, snapshot,
-						reader_visit, &state);
+							   reader_visit, &state);
 	}
 	UnregisterSnapshot(snapshot);
 }

@@ -49,14 +49,14 @@ typedef struct StoredMessage
 typedef bool (*MessageVisitor) (const StoredMessage *message, void *arg);
 
 extern bool reader_scan_relation(Relation table, int64 after, int64 last,
-						  Snapshot snapshot, MessageVisitor visit, void *arg);
+								 Snapshot snapshot, MessageVisitor visit, void *arg);
 extern void reader_scan_ledger(const LedgerInfo *ledger, int64 after, int64 last,
-						Snapshot snapshot, MessageVisitor visit, void *arg);
+							   Snapshot snapshot, MessageVisitor visit, void *arg);
 extern void reader_read_partition(ReturnSetInfo *rsinfo, const TopicName *name,
 								  const LedgerInfo *ledger, int64 after,
 								  int32 max_messages, bool compacted);
 extern void reader_put_message(Tuplestorestate *result, TupleDesc result_desc,
-						const LedgerInfo *ledger, Datum topic,
-						const StoredMessage *message, int32 redelivery_count);
+							   const LedgerInfo *ledger, Datum topic,
+							   const StoredMessage *message, int32 redelivery_count);
 
 #endif							/* PULSAR_READER_H */

@@ -426,7 +426,7 @@ remove_departed(void)
 		if (!session_alive ||
 			(named &&
 			 TimestampDifferenceExceeds(consumer_liveness_last_seen(consumer_id,
-														   DatumGetTimestampTz(SPI_getbinval(row, desc, 2, &isnull))),
+																	DatumGetTimestampTz(SPI_getbinval(row, desc, 2, &isnull))),
 										now, pulsar_consumer_lease_ms)))
 			departed[num_departed++] = Int64GetDatum(consumer_id);
 	}
@@ -858,7 +858,7 @@ subscription_store(TopicInfo *topic, const char *name,
  */
 void
 subscription_attach_consumer(Subscription *subscription, const char *consumer_name,
-				int32 priority, bool session_consumer)
+							 int32 priority, bool session_consumer)
 {
 	CatalogAccess access;
 	Oid			argtypes[5] = {INT8OID, TEXTOID, INT4OID, INT4OID, TIMESTAMPTZOID};
@@ -954,7 +954,7 @@ subscription_delete(Subscription *subscription)
 	catalog_access_end(&access);
 	dispatch_state_reset_at_commit(subscription->subscription_id);
 	rate_limit_forget_at_commit(subscription->topic->topic_id,
-							 subscription->subscription_id);
+								subscription->subscription_id);
 	worker_signal_subscriptions_changed();
 }
 

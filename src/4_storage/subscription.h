@@ -83,10 +83,10 @@ extern Subscription *subscription_store(TopicInfo *topic, const char *name,
 										const SubscriptionSettings *settings,
 										const char *consumer_name);
 extern void subscription_attach_consumer(Subscription *subscription,
-							const char *consumer_name, int32 priority,
-							bool session_consumer);
+										 const char *consumer_name, int32 priority,
+										 bool session_consumer);
 extern bool subscription_close_consumer(Subscription *subscription,
-						   const char *consumer_name);
+										const char *consumer_name);
 extern void subscription_delete(Subscription *subscription);
 extern const char *subscription_type_name(SubscriptionType type);
 extern Subscription *subscription_open(TopicInfo *topic, const char *name,
@@ -97,11 +97,11 @@ extern bool subscription_remove_abandoned(TopicInfo *topic, const char *name);
 extern void subscription_delete_topic(const TopicName *name, bool force);
 extern char *subscription_session_consumer_name(void);
 extern Consumer *subscription_touch_consumer(Subscription *subscription,
-								const char *consumer_name);
+											 const char *consumer_name);
 extern void subscription_remove_departed_consumers_everywhere(void);
 extern Consumer *subscription_live_consumers(Subscription *subscription, int *count);
 extern char *subscription_channel(int64 subscription_id);
 extern TopicInfo *subscription_resolve_topic(FunctionCallInfo fcinfo,
-										   bool create_if_missing);
+											 bool create_if_missing);
 
 #endif							/* PULSAR_SUBSCRIPTION_H */

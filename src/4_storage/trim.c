@@ -93,7 +93,7 @@ cut_by_age(const LedgerInfo *ledger, const SegmentInfo *segments, int count)
 	bool		known = false;
 
 	read_position_untracked(ledger->ledger_id, catalog_load_next_entry, &next_entry,
-						   NULL);
+							NULL);
 	segment_no = next_entry / ledger->segment_entries;
 	start = segment_no * ledger->segment_entries;
 	if (pulsar_segment_max_age_s <= 0 || next_entry == start)
@@ -112,8 +112,8 @@ cut_by_age(const LedgerInfo *ledger, const SegmentInfo *segments, int count)
 									pulsar_segment_max_age_s * 1000))
 		return false;
 	before = read_position_skip_to(ledger->ledger_id, start,
-						   start + ledger->segment_entries,
-						   catalog_load_next_entry, catalog_log_entry_high_water);
+								   start + ledger->segment_entries,
+								   catalog_load_next_entry, catalog_log_entry_high_water);
 	/*
 	 * Should the transaction fail from here on, the segment only looks
 	 * longer than it is: its skipped ids wait for cursors like aborted sends.
@@ -166,7 +166,7 @@ trim_ledger(int64 topic_id, const LedgerInfo *ledger,
 
 	/* after any cut: closing needs the position that covers it */
 	read_position_untracked(ledger->ledger_id, catalog_load_next_entry, &next_entry,
-						   &max_read_position);
+							&max_read_position);
 	for (int i = 0; i < count; i++)
 		if (!segments[i].closed && segments[i].last_entry <= max_read_position)
 		{
@@ -339,7 +339,7 @@ trim_select_topics(const int64 *topic_ids, int count, bool *needed)
 			(!candidate->later_segments && !aged))
 			continue;
 		read_position_untracked(candidate->ledger_id, catalog_load_next_entry,
-							   &next_entry, NULL);
+								&next_entry, NULL);
 		if ((candidate->later_segments && next_entry >= candidate->open_end) ||
 			(aged && next_entry > candidate->open_first))
 			needed[candidate->topic_index] = true;
@@ -354,7 +354,7 @@ trim_select_topics(const int64 *topic_ids, int count, bool *needed)
  */
 int64
 trim_backlog_entries(Subscription *subscription, const LedgerInfo *ledger,
-				int64 last)
+					 int64 last)
 {
 	int64		from = cursor_mark_delete(subscription, ledger->ledger_id) + 1;
 	int64		backlog;
@@ -368,7 +368,7 @@ trim_backlog_entries(Subscription *subscription, const LedgerInfo *ledger,
 	if (count > 0)
 		from = Max(from, segments[0].segment_no * ledger->segment_entries);
 	backlog = cursor_count_unacked(subscription, ledger->ledger_id, from, last,
-							INT_MAX);
+								   INT_MAX);
 	for (int i = 0; i < count; i++)
 	{
 		int64		skipped_from = Max(segments[i].last_entry + 1, from);
@@ -377,7 +377,7 @@ trim_backlog_entries(Subscription *subscription, const LedgerInfo *ledger,
 
 		if (segments[i].cut && skipped_from <= skipped_to)
 			backlog -= cursor_count_unacked(subscription, ledger->ledger_id,
-									 skipped_from, skipped_to, INT_MAX);
+											skipped_from, skipped_to, INT_MAX);
 	}
 	return backlog;
 }
@@ -390,7 +390,7 @@ trim_backlog_entries(Subscription *subscription, const LedgerInfo *ledger,
  */
 void
 trim_ledger_storage_size(int64 topic_id, const LedgerInfo *ledger,
-					int64 *storage_size, int64 *backlog_size)
+						 int64 *storage_size, int64 *backlog_size)
 {
 	CatalogAccess access;
 	SegmentInfo *segments;
@@ -410,7 +410,7 @@ trim_ledger_storage_size(int64 topic_id, const LedgerInfo *ledger,
 		int64		size;
 
 		if (!catalog_segment_usage(ledger->ledger_id, segments[i].segment_no, false,
-						   &entries, &size))
+								   &entries, &size))
 			continue;
 		*storage_size += size;
 		if (!subscribed || segments[i].last_entry <= slowest)

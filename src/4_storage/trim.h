@@ -19,8 +19,8 @@ extern int64 trim_topic(int64 topic_id);
 extern void trim_select_topics(const int64 *topic_ids, int count,
 							   bool *needed);
 extern void trim_ledger_storage_size(int64 topic_id, const LedgerInfo *ledger,
-								int64 *storage_size, int64 *backlog_size);
+									 int64 *storage_size, int64 *backlog_size);
 extern int64 trim_backlog_entries(Subscription *subscription,
-							 const LedgerInfo *ledger, int64 last);
+								  const LedgerInfo *ledger, int64 last);
 
 #endif							/* PULSAR_TRIM_H */

@@ -328,7 +328,7 @@ note_gap(Batch *batch, int64 first, int64 last)
 	if (last < first)
 		return;
 	state = cursor_gap_ack_state(batch->receiver->subscription,
-						  batch->ledger->ledger_id, first, last);
+								 batch->ledger->ledger_id, first, last);
 	/* another transaction's range: read no further until it ends */
 	if (state == GAP_BEING_ACKED)
 		batch->position_blocked = true;
@@ -466,7 +466,7 @@ choose_new_message(const StoredMessage *message, void *arg)
 	}
 
 	reader_put_message(receiver->rsinfo->setResult, receiver->rsinfo->setDesc,
-				batch->ledger, batch->topic, message, 0);
+					   batch->ledger, batch->topic, message, 0);
 	count_returned_bytes(receiver, message);
 	batch->entries[batch->count] = entry;
 	batch->key_hashes[batch->count] = key_hash;
@@ -546,14 +546,14 @@ redeliver_message(const StoredMessage *message, void *arg)
 		return true;
 	}
 	reader_put_message(receiver->rsinfo->setResult, receiver->rsinfo->setDesc,
-				redelivery->ledger, redelivery->topic, message,
-				redelivery->redelivery_count);
+					   redelivery->ledger, redelivery->topic, message,
+					   redelivery->redelivery_count);
 	count_returned_bytes(receiver, message);
 	if (subscription->type == SUBSCRIPTION_EXCLUSIVE ||
 		subscription->type == SUBSCRIPTION_FAILOVER)
 		dispatch_state_note_received(subscription->subscription_id,
-					  redelivery->ledger->ledger_id, message->entry_id,
-					  message->entry_id);
+									 redelivery->ledger->ledger_id, message->entry_id,
+									 message->entry_id);
 	redelivery->delivered++;
 	redelivery->last_returned = message->entry_id;
 	if (receiver->bytes >= pulsar_max_receive_bytes)
@@ -726,7 +726,7 @@ send_redeliveries(Receiver *receiver, const LedgerInfo *ledger, Datum topic,
 			continue;
 		init_redelivery(&redelivery, receiver, ledger, topic, runs->counts[i]);
 		reader_scan_ledger(ledger, runs->starts[i] - 1, runs->cuts[i], snapshot,
-					redeliver_message, &redelivery);
+						   redeliver_message, &redelivery);
 		delivered += redelivery.delivered;
 		if (redelivery.stopped)
 		{
@@ -780,7 +780,7 @@ send_dead_letters(Receiver *receiver, const LedgerInfo *ledger, Datum topic,
 												   "pulsar_pg dead letter",
 												   ALLOCSET_DEFAULT_SIZES);
 		reader_scan_ledger(ledger, runs->starts[i] - 1, runs->cuts[i], snapshot,
-					redeliver_message, &redelivery);
+						   redeliver_message, &redelivery);
 		MemoryContextDelete(redelivery.scratch);
 	}
 }
@@ -879,8 +879,8 @@ limit_to_unacked(Receiver *receiver, const LedgerInfo *ledger, int want,
 			holding = 0;		/* it cannot hold enough to matter */
 		else
 			holding = cursor_count_unacked(subscription, ledger->ledger_id,
-									mark_delete + 1, read_position - 1,
-									UNACKED_COUNT_RANGES);
+										   mark_delete + 1, read_position - 1,
+										   UNACKED_COUNT_RANGES);
 		want = Min(want, subscription->max_unacked_messages - holding);
 	}
 	if (want > 0 && limit > 0)
@@ -893,8 +893,8 @@ limit_to_unacked(Receiver *receiver, const LedgerInfo *ledger, int want,
 			holding = 0;		/* it cannot hold enough to matter */
 		else
 			holding = cursor_count_unacked(subscription, ledger->ledger_id,
-									mark_delete + 1, read_position - 1,
-									UNACKED_COUNT_RANGES);
+										   mark_delete + 1, read_position - 1,
+										   UNACKED_COUNT_RANGES);
 		want = (int) Min((int64) want, limit - holding);
 	}
 	return want;
@@ -944,7 +944,7 @@ scan_new_messages(Batch *batch, CursorView *cursor, PendingRows *held,
 		if (held->count >= held_limit)
 			scan_until = Min(scan_until, held->lasts[held->count - 1]);
 		compaction_scan_ledger(ledger, &view, scan_after, scan_until, snapshot,
-							  choose_new_message, batch);
+							   choose_new_message, batch);
 		if (batch->stopped)
 			break;
 		/* whatever lay past the last message seen was a gap */
@@ -961,7 +961,7 @@ scan_new_messages(Batch *batch, CursorView *cursor, PendingRows *held,
 		pfree(cursor->ranges.first);
 		pfree(cursor->ranges.last);
 		cursor_load_acked_ranges(subscription, ledger->ledger_id, scan_after + 1,
-						  SCAN_WINDOW, &cursor->ranges);
+								 SCAN_WINDOW, &cursor->ranges);
 	}
 	compaction_close_view(&view);
 }
@@ -979,7 +979,7 @@ record_scan(Batch *batch, bool ordered, bool track)
 
 	if (batch->num_gaps > 0)
 		cursor_ack_ranges(subscription, ledger->ledger_id, batch->gap_firsts,
-				   batch->gap_lasts, batch->num_gaps);
+						  batch->gap_lasts, batch->num_gaps);
 	hold_delayed_rows(batch);
 	if (ordered)
 	{
@@ -989,7 +989,7 @@ record_scan(Batch *batch, bool ordered, bool track)
 			if (i == batch->count || batch->entries[i] != batch->entries[i - 1] + 1)
 			{
 				dispatch_state_note_received(subscription->subscription_id, ledger->ledger_id,
-							  batch->entries[run_start], batch->entries[i - 1]);
+											 batch->entries[run_start], batch->entries[i - 1]);
 				run_start = i;
 			}
 	}
@@ -1036,7 +1036,7 @@ store_read_position(Batch *batch, DispatchState *state, int64 read_position,
 	 */
 	if (batch->next_read_position != read_position || batch->count > 0)
 		dispatch_state_remember_rewind(subscription->subscription_id, batch->ledger->ledger_id,
-						read_position);
+									   read_position);
 }
 
 /*
@@ -1196,7 +1196,7 @@ open_receiver(Receiver *receiver, TopicInfo *topic, const char *name,
 		subscription->type == SUBSCRIPTION_KEY_SHARED ||
 		subscription->type == SUBSCRIPTION_SHARED)
 		receiver->consumers = subscription_live_consumers(subscription,
-											 &receiver->num_consumers);
+														  &receiver->num_consumers);
 	if (subscription->type == SUBSCRIPTION_KEY_SHARED)
 		build_ring(receiver);
 }
@@ -1243,7 +1243,7 @@ look_at_partitions(Receiver *receiver, TopicInfo *topic, int64 *seen)
 
 	for (int i = 0; seen != NULL && i < topic->num_ledgers; i++)
 		seen[i] = read_position_max(topic->ledgers[i].ledger_id,
-									 catalog_load_next_entry);
+									catalog_load_next_entry);
 	if (rate_limited)
 		allowed = RateLimitTakeMessages(topic->topic_id,
 										receiver->subscription->subscription_id,
@@ -1302,7 +1302,7 @@ wait_for_dispatch_rate(Receiver *receiver, TopicInfo *topic, bool may_unlock)
 		return false;
 	if (may_unlock)
 		catalog_unlock_subscription(topic->topic_id, receiver->subscription->name,
-							AccessShareLock);
+									AccessShareLock);
 	RateLimitSleep(wait_us);
 	return may_unlock;
 }

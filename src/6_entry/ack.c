@@ -248,12 +248,12 @@ pulsar_seek_text(PG_FUNCTION_ARGS)
 	if (strchr(position, ':') != NULL && strchr(position, '-') != position &&
 		strspn(position, "0123456789:-") == strlen(position))
 		cursor_seek_to_message(subscription,
-						DatumGetMessageIdP(DirectFunctionCall1(message_id_in,
+							   DatumGetMessageIdP(DirectFunctionCall1(message_id_in,
 															   CStringGetDatum(position))));
 	else if (pg_strcasecmp(position, "earliest") == 0 ||
 			 pg_strcasecmp(position, "latest") == 0)
 		cursor_seek_to_message(subscription,
-						DatumGetMessageIdP(DirectFunctionCall1(message_id_in,
+							   DatumGetMessageIdP(DirectFunctionCall1(message_id_in,
 															   CStringGetDatum(position))));
 	else
 	{

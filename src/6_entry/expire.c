@@ -86,7 +86,7 @@ pulsar_expire_messages(PG_FUNCTION_ARGS)
 	cutoff = GetCurrentTimestamp() - usecs + (usecs == 0 ? 1 : 0);
 	for (int i = 0; i < topic->num_ledgers; i++)
 		expired += expiry_expire_published_before(subscription, &topic->ledgers[i],
-										   cutoff, true);
+												  cutoff, true);
 	PG_RETURN_INT64(expired);
 }
 
@@ -116,7 +116,7 @@ pulsar_apply_expiry_policies(PG_FUNCTION_ARGS)
 		CatalogAccess access;
 
 		topic_name_parse_namespace(text_to_cstring(PG_GETARG_TEXT_PP(0)), tenant,
-							 namespace);
+								   namespace);
 		catalog_access_begin(&access);
 		catalog_check_namespace_exists(tenant, namespace);
 		catalog_access_end(&access);

@@ -100,13 +100,13 @@ static int64
 ordered_holding(Subscription *subscription, int64 ledger_id)
 {
 	int64		read_position = dispatch_state_read_position(subscription->subscription_id,
-													   ledger_id);
+															 ledger_id);
 
 	if (read_position < 0)
 		return 0;
 	return cursor_count_unacked(subscription, ledger_id,
-						 cursor_mark_delete(subscription, ledger_id) + 1,
-						 read_position - 1, INT_MAX);
+								cursor_mark_delete(subscription, ledger_id) + 1,
+								read_position - 1, INT_MAX);
 }
 
 static void
@@ -237,7 +237,7 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 		int64		ledger_backlog_size;
 
 		trim_ledger_storage_size(topic->topic_id, &topic->ledgers[i], &ledger_storage,
-							&ledger_backlog_size);
+								 &ledger_backlog_size);
 		storage_size += ledger_storage;
 		backlog_size += ledger_backlog_size;
 	}
@@ -277,7 +277,7 @@ pulsar_topic_stats(PG_FUNCTION_ARGS)
 			backlog += ledger_backlog(subscription, &topic->ledgers[i],
 									  last[i]);
 			rate += dispatch_state_rate_out(subscription->subscription_id,
-									  topic->ledgers[i].ledger_id, &delivered);
+											topic->ledgers[i].ledger_id, &delivered);
 			out_counter += delivered;
 			if (ordered)
 				ordered_unacked += ordered_holding(subscription,
@@ -377,7 +377,7 @@ append_ledger_internals(StringInfo json, TopicInfo *topic, LedgerInfo *ledger,
 		int64		size;
 
 		if (!catalog_segment_usage(ledger->ledger_id, segment->segment_no,
-						   !segment->closed, &entries, &size))
+								   !segment->closed, &entries, &size))
 			continue;
 		if (segment->closed)
 			entries = segment->entries;

@@ -174,7 +174,7 @@ pulsar_subscribe(PG_FUNCTION_ARGS)
 	topic = subscription_resolve_topic(fcinfo, true);
 	subscription = subscription_store(topic, name, &settings, consumer_name);
 	subscription_attach_consumer(subscription, consumer_name, PG_GETARG_INT32(5),
-					PG_ARGISNULL(4));
+								 PG_ARGISNULL(4));
 	PG_RETURN_TEXT_P(cstring_to_text(subscription_channel(subscription->subscription_id)));
 }
 

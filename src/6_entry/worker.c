@@ -765,7 +765,7 @@ note_subscriptions_left(const CycleRequests *requests, TimestampTz now)
 								lengthof(activity_write_tables),
 								RowExclusiveLock))
 		expiry_note_subscriptions_active(requests->left, requests->num_left,
-								  requests->left_overflow, now);
+										 requests->left_overflow, now);
 	else
 		expiry_consumers_known_since = now;
 }
