@@ -170,6 +170,27 @@ expiry_topic_name(const char *tenant, const char *namespace,
 	name->partition_index = NOT_A_PARTITION;
 }
 
+/*
+ * The text values of the first column of the last catalog query, as a
+ * List of strings in 'context'.
+ */
+static List *
+result_names(MemoryContext context)
+{
+	List	   *names = NIL;
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 1);
+		MemoryContext old = MemoryContextSwitchTo(context);
+
+		names = lappend(names, pstrdup(name));
+		MemoryContextSwitchTo(old);
+	}
+	return names;
+}
+
 /* the names of a topic's subscriptions */
 List *
 expiry_subscription_names(int64 topic_id)
@@ -184,15 +205,7 @@ expiry_subscription_names(int64 topic_id)
 	catalog_run_sql("SELECT name FROM pulsar.subscription WHERE topic_id = $1"
 					" ORDER BY name",
 					1, argtypes, values, NULL, true);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		char	   *name = SPI_getvalue(SPI_tuptable->vals[i],
-										SPI_tuptable->tupdesc, 1);
-		MemoryContext old = MemoryContextSwitchTo(caller);
-
-		names = lappend(names, pstrdup(name));
-		MemoryContextSwitchTo(old);
-	}
+	names = result_names(caller);
 	catalog_access_end(&access);
 	return names;
 }
@@ -558,15 +571,7 @@ expiry_expire_subscriptions(int64 topic_id, TimestampTz now,
 					"       + $4 * interval '1 second' <= $2"
 					" ORDER BY s.name",
 					4, argtypes, values, NULL, true);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		char	   *name = SPI_getvalue(SPI_tuptable->vals[i],
-										SPI_tuptable->tupdesc, 1);
-		MemoryContext old = MemoryContextSwitchTo(caller);
-
-		names = lappend(names, pstrdup(name));
-		MemoryContextSwitchTo(old);
-	}
+	names = result_names(caller);
 	catalog_access_end(&access);
 	if (names == NIL)
 		return 0;

@@ -95,6 +95,20 @@ resolve_policy_target(FunctionCallInfo fcinfo, PolicyTarget *target,
 	}
 }
 
+/* whether an argument is NULL; an error unless null_allowed */
+static bool
+argument_is_null(FunctionCallInfo fcinfo, int argno, const char *what,
+				 bool null_allowed)
+{
+	if (!PG_ARGISNULL(argno))
+		return false;
+	if (!null_allowed)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	return true;
+}
+
 /*
  * Whole seconds of an interval argument; NULL gives -1 when null_allowed.
  */
@@ -105,14 +119,8 @@ seconds_argument(FunctionCallInfo fcinfo, int argno, const char *what,
 	Interval   *interval;
 	int64		usecs;
 
-	if (PG_ARGISNULL(argno))
-	{
-		if (!null_allowed)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s must not be null", what)));
+	if (argument_is_null(fcinfo, argno, what, null_allowed))
 		return -1;
-	}
 	interval = PG_GETARG_INTERVAL_P(argno);
 	if (!argument_interval_usecs(interval, &usecs))
 		ereport(ERROR,
@@ -135,14 +143,8 @@ bytes_argument(FunctionCallInfo fcinfo, int argno, const char *what,
 {
 	int64		bytes;
 
-	if (PG_ARGISNULL(argno))
-	{
-		if (!null_allowed)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s must not be null", what)));
+	if (argument_is_null(fcinfo, argno, what, null_allowed))
 		return -1;
-	}
 	bytes = PG_GETARG_INT64(argno);
 	if (bytes < 0)
 		ereport(ERROR,
