@@ -2,7 +2,8 @@
  *
  * subxact_items.c
  *	  Lists of what a transaction must do when it ends, item by item
- *	  tagged with the subtransaction that added it.
+ *	  tagged with the subtransaction that added it; running a step in a
+ *	  subtransaction of its own.
  *
  * Several files keep per-transaction lists (rewinds of dispatch state,
  * shared-memory entries to forget at commit or abort, runs received).
@@ -19,6 +20,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "utils/resowner.h"
 #include "utils/memutils.h"
 
 #include "1_value/subxact_items.h"
@@ -79,4 +81,37 @@ subxact_items_take_aborted(List **items)
 		}
 	}
 	return aborted;
+}
+
+/*
+ * Runs body(arg) in a subtransaction of its own.  Returns NULL once it
+ * committed; otherwise the subtransaction is rolled back and its error is
+ * returned, copied into the caller's memory context, for the caller to
+ * log, record or throw again.
+ */
+ErrorData *
+subxact_run(void (*body) (void *), void *arg)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *error = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller);
+	PG_TRY();
+	{
+		body(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(caller);
+		error = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(caller);
+	CurrentResourceOwner = owner;
+	return error;
 }

@@ -2,7 +2,8 @@
  *
  * subxact_items.h
  *	  Lists of what a transaction must do when it ends, item by item
- *	  tagged with the subtransaction that added it.
+ *	  tagged with the subtransaction that added it; running a step in a
+ *	  subtransaction of its own.
  *
  *-------------------------------------------------------------------------
  */
@@ -10,6 +11,7 @@
 #define PULSAR_SUBXACT_ITEMS_H
 
 #include "nodes/pg_list.h"
+#include "utils/elog.h"
 
 /*
  * The first member of every item of such a list: the nest level of the
@@ -23,5 +25,6 @@ typedef struct SubxactItem
 extern void *subxact_item_append(List **items, Size size);
 extern void subxact_items_to_parent(List *items);
 extern List *subxact_items_take_aborted(List **items);
+extern ErrorData *subxact_run(void (*body) (void *), void *arg);
 
 #endif							/* PULSAR_SUBXACT_ITEMS_H */

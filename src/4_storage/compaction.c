@@ -52,6 +52,7 @@
 #include "utils/snapmgr.h"
 
 #include "1_value/message_id.h"
+#include "1_value/subxact_items.h"
 #include "1_value/topic_name.h"
 #include "2_shmem/read_position.h"
 #include "3_catalog/catalog.h"
@@ -493,6 +494,36 @@ record_failure(int64 ledger_id, const char *message)
 	catalog_access_end(&access);
 }
 
+/* what step_compact_body() works on and tells */
+typedef struct StepCompaction
+{
+	const StepCandidate *candidate;
+	bool		compacted;
+} StepCompaction;
+
+static void
+step_compact_body(void *arg)
+{
+	StepCompaction *step = arg;
+	const StepCandidate *candidate = step->candidate;
+	CatalogAccess access;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(candidate->ledger.ledger_id)};
+	bool		exists;
+
+	if (!catalog_try_lock_topic(candidate->topic_id))
+		return;
+	/* the topic may have gone since the candidates were listed */
+	catalog_access_begin(&access);
+	catalog_run_sql("SELECT 1 FROM pulsar.ledger WHERE ledger_id = $1",
+					1, argtypes, values, NULL, true);
+	exists = SPI_processed > 0;
+	catalog_access_end(&access);
+	if (exists)
+		step->compacted =
+			compaction_compact_ledger(&candidate->ledger, false) == COMPACTION_DONE;
+}
+
 /*
  * Compacts one partition for the automatic step, in a subtransaction: a
  * failure is recorded and the step goes on.  Nothing here waits for a lock
@@ -501,56 +532,20 @@ record_failure(int64 ledger_id, const char *message)
 static bool
 step_compact(const StepCandidate *candidate)
 {
-	MemoryContext caller = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	bool		compacted = false;
+	StepCompaction step = {candidate, false};
+	ErrorData  *error = subxact_run(step_compact_body, &step);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(caller);
-	PG_TRY();
+	if (error == NULL)
+		return step.compacted;
+	if (error->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
 	{
-		CatalogAccess access;
-		Oid			argtypes[1] = {INT8OID};
-		Datum		values[1] = {Int64GetDatum(candidate->ledger.ledger_id)};
-		bool		exists;
-
-		if (catalog_try_lock_topic(candidate->topic_id))
-		{
-			/* the topic may have gone since the candidates were listed */
-			catalog_access_begin(&access);
-			catalog_run_sql("SELECT 1 FROM pulsar.ledger WHERE ledger_id = $1",
-							1, argtypes, values, NULL, true);
-			exists = SPI_processed > 0;
-			catalog_access_end(&access);
-			if (exists)
-				compacted = compaction_compact_ledger(&candidate->ledger, false) ==
-					COMPACTION_DONE;
-		}
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller);
-		CurrentResourceOwner = owner;
+		ereport(LOG,
+				(errmsg("automatic compaction of ledger " INT64_FORMAT " failed: %s",
+						candidate->ledger.ledger_id, error->message)));
+		record_failure(candidate->ledger.ledger_id, error->message);
 	}
-	PG_CATCH();
-	{
-		ErrorData  *error;
-
-		MemoryContextSwitchTo(caller);
-		error = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller);
-		CurrentResourceOwner = owner;
-		if (error->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
-		{
-			ereport(LOG,
-					(errmsg("automatic compaction of ledger " INT64_FORMAT " failed: %s",
-							candidate->ledger.ledger_id, error->message)));
-			record_failure(candidate->ledger.ledger_id, error->message);
-		}
-		FreeErrorData(error);
-	}
-	PG_END_TRY();
-	return compacted;
+	FreeErrorData(error);
+	return false;
 }
 
 /*

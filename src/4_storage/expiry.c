@@ -49,6 +49,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "1_value/subxact_items.h"
 #include "1_value/topic_name.h"
 #include "2_shmem/read_position.h"
 #include "3_catalog/catalog.h"
@@ -124,38 +125,18 @@ expiry_lock_cursor_tables_now(void)
 void
 expiry_run_guarded(GuardedStep step, void *arg, const char *what)
 {
-	MemoryContext caller = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *error = subxact_run(step, arg);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(caller);
-	PG_TRY();
-	{
-		step(arg);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *error;
-
-		MemoryContextSwitchTo(caller);
-		error = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller);
-		CurrentResourceOwner = owner;
-		/* a cancel or shutdown stops the whole call */
-		if (error->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			error->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			ReThrowError(error);
-		ereport(WARNING,
-				(errcode(error->sqlerrcode),
-				 errmsg("pulsar_pg could not apply %s: %s", what, error->message)));
-		FreeErrorData(error);
-	}
-	PG_END_TRY();
+	if (error == NULL)
+		return;
+	/* a cancel or shutdown stops the whole call */
+	if (error->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+		error->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+		ReThrowError(error);
+	ereport(WARNING,
+			(errcode(error->sqlerrcode),
+			 errmsg("pulsar_pg could not apply %s: %s", what, error->message)));
+	FreeErrorData(error);
 }
 
 /* the topic named by the catalog columns tenant, namespace and name */
