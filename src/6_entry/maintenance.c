@@ -268,6 +268,19 @@ forget_dropped_roles_body(void *arg)
 		(void) authz_forget_dropped_roles();
 }
 
+/*
+ * For the pass's DEBUG1 line: the worker's memory, taken at the ends of
+ * slices and batches only, since it walks every memory context (thousands
+ * once the relation cache knows many segment tables).
+ */
+static void
+note_peak_memory(void)
+{
+	if (message_level_is_interesting(DEBUG1))
+		pass_peak_memory = Max(pass_peak_memory,
+							   MemoryContextMemAllocated(TopMemoryContext, true));
+}
+
 /* user and system CPU time of a usage, in milliseconds */
 static long
 cpu_ms(const struct rusage *usage)
@@ -337,6 +350,7 @@ maintenance_run_pass(void)
 			MemoryContextReset(pass_context);
 			MemoryContextSwitchTo(pass_context);
 			/* topics locked or failing: the next pass starts over */
+			note_peak_memory();
 			if (!run_in_transaction(load_batch_body, NULL) || batch_size <= 0)
 				break;
 			MemoryContextReset(pass_context);
@@ -356,11 +370,10 @@ maintenance_run_pass(void)
 		batch_next++;
 		last_topic_id = context.topic_id;
 		pass_topics++;
-		pass_peak_memory = Max(pass_peak_memory,
-							   MemoryContextMemAllocated(TopMemoryContext, true));
 		if (TimestampDifferenceExceeds(started, GetCurrentTimestamp(),
 									   MAINTENANCE_SLICE_MS))
 		{
+			note_peak_memory();
 			MemoryContextSwitchTo(caller);
 			pgstat_report_stat(false);
 			pgstat_report_activity(STATE_IDLE, NULL);
