@@ -85,12 +85,16 @@ CREATE FUNCTION pulsar.effective_policy(topic_id bigint, policy text)
 	LANGUAGE sql STABLE
 	SET search_path = pg_catalog, pg_temp
 	AS $$
+	-- the topic's own, then its namespace's: two primary key look-ups
 	SELECT coalesce(
 		(SELECT p.value FROM pulsar.topic t
 		   JOIN pulsar.policy p ON p.tenant = t.tenant AND p.namespace = t.namespace
-		    AND p.topic_id IN (0, t.topic_id) AND p.name = $2
-		  WHERE t.topic_id = $1
-		  ORDER BY p.topic_id DESC LIMIT 1),
+		    AND p.topic_id = t.topic_id AND p.name = $2
+		  WHERE t.topic_id = $1),
+		(SELECT p.value FROM pulsar.topic t
+		   JOIN pulsar.policy p ON p.tenant = t.tenant AND p.namespace = t.namespace
+		    AND p.topic_id = 0 AND p.name = $2
+		  WHERE t.topic_id = $1),
 		pulsar.policy_default($2))
 	$$;
 COMMENT ON FUNCTION pulsar.effective_policy(bigint, text) IS

@@ -608,18 +608,38 @@ policy_effective(int64 topic_id, const char *policy)
 	Datum		value;
 
 	policy_check_name(policy);
+	/* two primary key look-ups: an IN list there reads the whole table */
 	catalog_run_sql("SELECT p.value FROM pulsar.topic t"
 					" JOIN pulsar.policy p ON p.tenant = t.tenant"
 					"  AND p.namespace = t.namespace"
-					"  AND p.topic_id IN (0, t.topic_id) AND p.name = $2"
+					"  AND p.topic_id = t.topic_id AND p.name = $2"
 					" WHERE t.topic_id = $1"
-					" ORDER BY p.topic_id DESC LIMIT 1",
+					" UNION ALL "
+					"SELECT p.value FROM pulsar.topic t"
+					" JOIN pulsar.policy p ON p.tenant = t.tenant"
+					"  AND p.namespace = t.namespace"
+					"  AND p.topic_id = 0 AND p.name = $2"
+					" WHERE t.topic_id = $1"
+					" LIMIT 1",
 					2, argtypes, values, NULL, false);
 	if (SPI_processed == 0)
 		return policy_default(policy);
 	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 						  &isnull);
 	return DatumGetJsonbPCopy(value);
+}
+
+/* A text field of a policy, or NULL if it is null or absent. */
+char *
+policy_text(Jsonb *policy, const char *field)
+{
+	JsonbValue *found;
+
+	found = getKeyJsonValueFromContainer(&policy->root, field, strlen(field),
+										 NULL);
+	if (found == NULL || found->type != jbvString)
+		return NULL;
+	return pnstrdup(found->val.string.val, found->val.string.len);
 }
 
 /*

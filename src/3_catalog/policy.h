@@ -58,6 +58,7 @@ extern int64 policy_max_topics_per_namespace(const char *tenant,
 extern Jsonb *policy_default(const char *policy);
 extern Jsonb *policy_effective(int64 topic_id, const char *policy);
 extern bool policy_limit(Jsonb *policy, const char *field, int64 *value);
+extern char *policy_text(Jsonb *policy, const char *field);
 extern void policy_forget_topic(int64 topic_id);
 
 /* a namespace (topic_id 0) or a topic that policies are set on */

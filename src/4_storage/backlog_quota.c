@@ -47,6 +47,7 @@
 #include "1_value/topic_name.h"
 #include "2_shmem/read_position.h"
 #include "3_catalog/catalog.h"
+#include "3_catalog/policy.h"
 #include "4_storage/backlog_quota.h"
 #include "4_storage/cursor.h"
 #include "4_storage/expiry.h"
@@ -109,24 +110,14 @@ backlog_quota_define_settings(void)
 static bool
 read_backlog_quota(int64 topic_id, BacklogQuota *quota)
 {
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(topic_id)};
-	HeapTuple	row;
-	TupleDesc	desc;
-	bool		isnull;
-	Datum		value;
+	Jsonb	   *policy = policy_effective(topic_id, "backlog_quota");
+	char	   *name = policy_text(policy, "policy");
 
-	catalog_run_sql("SELECT (v->>'limit_size')::bigint, (v->>'limit_time')::bigint,"
-					"       v->>'policy'"
-					"  FROM pulsar.effective_policy($1, 'backlog_quota') v",
-					1, argtypes, values, NULL, true);
-	row = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	value = SPI_getbinval(row, desc, 1, &isnull);
-	quota->limit_size = isnull ? -1 : DatumGetInt64(value);
-	value = SPI_getbinval(row, desc, 2, &isnull);
-	quota->limit_time = isnull ? -1 : DatumGetInt64(value);
-	strlcpy(quota->policy, SPI_getvalue(row, desc, 3), sizeof(quota->policy));
+	if (!policy_limit(policy, "limit_size", &quota->limit_size))
+		quota->limit_size = -1;
+	if (!policy_limit(policy, "limit_time", &quota->limit_time))
+		quota->limit_time = -1;
+	strlcpy(quota->policy, name != NULL ? name : "", sizeof(quota->policy));
 	return quota->limit_size >= 0 || quota->limit_time >= 0;
 }
 
