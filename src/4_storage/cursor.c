@@ -156,25 +156,25 @@ cursor_begin_partition_scan(Relation table, Relation index, Snapshot snapshot,
 }
 
 /*
- * Scans a subscription's acknowledged ranges in one partition by first
- * entry, from those whose first entry compares with 'first_entry' as
- * 'strategy' says, in 'direction'.
+ * Scans a subscription's acknowledged ranges in one partition that start
+ * between 'low' and 'high' (both included), by first entry.
  */
 static SysScanDesc
-begin_ranges_scan(Relation acked, Relation index, Snapshot snapshot,
-				  int64 subscription_id, int64 ledger_id,
-				  StrategyNumber strategy, RegProcedure procedure,
-				  int64 first_entry)
+begin_ranges_between(Relation acked, Relation index, Snapshot snapshot,
+					 int64 subscription_id, int64 ledger_id, int64 low,
+					 int64 high)
 {
-	ScanKeyData keys[3];
+	ScanKeyData keys[4];
 
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(subscription_id));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(ledger_id));
-	ScanKeyInit(&keys[2], ACKED_FIRST_ENTRY_ATTNUM, strategy, procedure,
-				Int64GetDatum(first_entry));
-	return systable_beginscan_ordered(acked, index, snapshot, 3, keys);
+	ScanKeyInit(&keys[2], ACKED_FIRST_ENTRY_ATTNUM, BTGreaterEqualStrategyNumber,
+				F_INT8GE, Int64GetDatum(low));
+	ScanKeyInit(&keys[3], ACKED_FIRST_ENTRY_ATTNUM, BTLessEqualStrategyNumber,
+				F_INT8LE, Int64GetDatum(high));
+	return systable_beginscan_ordered(acked, index, snapshot, 4, keys);
 }
 
 static void
@@ -226,9 +226,8 @@ read_acked_ranges(int64 subscription_id, int64 ledger_id, int64 from_entry,
 	ranges->last = palloc(sizeof(int64) * capacity);
 
 	/* ranges that start below 'from_entry' and reach it, nearest first */
-	scan = begin_ranges_scan(acked, index, snapshot, subscription_id,
-							 ledger_id, BTLessStrategyNumber, F_INT8LT,
-							 from_entry);
+	scan = begin_ranges_between(acked, index, snapshot, subscription_id,
+								ledger_id, PG_INT64_MIN, from_entry - 1);
 	while ((tuple = systable_getnext_ordered(scan, BackwardScanDirection)) != NULL)
 	{
 		int64		last = DatumGetInt64(heap_getattr(tuple, ACKED_LAST_ENTRY_ATTNUM,
@@ -255,9 +254,8 @@ read_acked_ranges(int64 subscription_id, int64 ledger_id, int64 from_entry,
 	}
 
 	/* then those that start at or after it */
-	scan = begin_ranges_scan(acked, index, snapshot, subscription_id,
-							 ledger_id, BTGreaterEqualStrategyNumber, F_INT8GE,
-							 from_entry);
+	scan = begin_ranges_between(acked, index, snapshot, subscription_id,
+								ledger_id, from_entry, PG_INT64_MAX);
 	limit += ranges->count;
 	while (ranges->count < limit &&
 		   (tuple = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
@@ -273,14 +271,16 @@ read_acked_ranges(int64 subscription_id, int64 ledger_id, int64 from_entry,
 
 /*
  * What receive needs of a cursor: the mark-delete position, whether
- * anything is pending above it, and up to 'limit' acknowledged ranges that
+ * anything is pending above it and whether any of that may be due for
+ * redelivery ('live': the subscription's live consumers, NULL if not
+ * known), and up to 'limit' acknowledged ranges that
  * end at or after the later of 'ranges_from' and the first entry above the
  * mark-delete position.  All as last committed, whatever the caller's
  * snapshot.
  */
 void
 cursor_read(Subscription *subscription, int64 ledger_id, int64 ranges_from,
-			int limit, CursorView *view)
+			int limit, const Consumer *live, int num_live, CursorView *view)
 {
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	Relation	cursors = table_open(catalog_relation_oid(CATALOG_CURSOR),
@@ -305,7 +305,8 @@ cursor_read(Subscription *subscription, int64 ledger_id, int64 ranges_from,
 
 	view->any_pending = pending_any_above(subscription->subscription_id,
 										  ledger_id, view->mark_delete,
-										  snapshot);
+										  snapshot, live, num_live,
+										  &view->any_due);
 	view->ranges_from = Max(ranges_from, view->mark_delete + 1);
 	read_acked_ranges(subscription->subscription_id, ledger_id,
 					  view->ranges_from, limit, snapshot, &view->ranges);
@@ -551,7 +552,8 @@ lock_cursor(int64 subscription_id, int64 ledger_id, bool wait,
 	 */
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	cursor->any_pending = pending_any_above(subscription_id, ledger_id,
-											PG_INT64_MIN, snapshot);
+											PG_INT64_MIN, snapshot, NULL, 0,
+											NULL);
 	UnregisterSnapshot(snapshot);
 	return true;
 }
@@ -624,7 +626,10 @@ cursor_lock_row(int64 subscription_id, int64 ledger_id)
  * transaction locked, and returns how far the chain reaches; counts in
  * 'folded_stored' the stored ranges it passed.  The read stops at the
  * first range that does not reach the chain, so a fold costs what it
- * folds, whatever lies above.
+ * folds, whatever lies above: the index scans only ranges that start at
+ * most one entry above the chain so far, and scans again above that when
+ * the chain grew past it, since an index scan reads a whole leaf page of
+ * what its keys allow at once.
  */
 static int64
 chain_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
@@ -639,16 +644,18 @@ chain_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 	SysScanDesc scan;
 	HeapTuple	tuple;
 	int64		folded_to;
+	int64		scanned_to;
 	int			i = 0;
 
 	*folded_stored = 0;
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	scan = cursor_begin_partition_scan(acked, index, snapshot, subscription_id,
-									   ledger_id);
-	tuple = systable_getnext_ordered(scan, ForwardScanDirection);
 	folded_to = cursor->mark_delete;
-	while (tuple != NULL || i < count)
+	scanned_to = folded_to + 1;
+	scan = begin_ranges_between(acked, index, snapshot, subscription_id,
+								ledger_id, PG_INT64_MIN, scanned_to);
+	tuple = systable_getnext_ordered(scan, ForwardScanDirection);
+	for (;;)
 	{
 		bool		isnull;
 		int64		stored_first = 0;
@@ -656,6 +663,18 @@ chain_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 		int64		first;
 		int64		last;
 
+		if (tuple == NULL && folded_to + 1 > scanned_to)
+		{
+			/* the chain reached past what the scan covers */
+			systable_endscan_ordered(scan);
+			scan = begin_ranges_between(acked, index, snapshot, subscription_id,
+										ledger_id, scanned_to + 1, folded_to + 1);
+			scanned_to = folded_to + 1;
+			tuple = systable_getnext_ordered(scan, ForwardScanDirection);
+			continue;
+		}
+		if (tuple == NULL && i == count)
+			break;
 		if (tuple != NULL)
 			stored_first = DatumGetInt64(heap_getattr(tuple, ACKED_FIRST_ENTRY_ATTNUM,
 													  RelationGetDescr(acked),
@@ -1035,9 +1054,9 @@ cursor_gap_ack_state(Subscription *subscription, int64 ledger_id, int64 first,
 	GapAckState state = GAP_TO_ACK;
 
 	InitDirtySnapshot(dirty);
-	scan = begin_ranges_scan(acked, index, &dirty,
-							 subscription->subscription_id, ledger_id,
-							 BTLessEqualStrategyNumber, F_INT8LE, last);
+	scan = begin_ranges_between(acked, index, &dirty,
+								subscription->subscription_id, ledger_id,
+								PG_INT64_MIN, last);
 	/* ranges starting in the gap, then the one starting nearest below it */
 	while ((tuple = systable_getnext_ordered(scan, BackwardScanDirection)) != NULL)
 	{

@@ -28,6 +28,8 @@ typedef struct CursorView
 {
 	int64		mark_delete;
 	bool		any_pending;	/* pending rows above the mark-delete position */
+	bool		any_due;		/* of those, any that may be due for
+								 * redelivery */
 	int64		ranges_from;	/* 'ranges' hold every range ending here or later */
 	AckedRanges ranges;
 } CursorView;
@@ -53,7 +55,8 @@ extern void cursor_forget_subscription(int64 subscription_id);
 extern void cursor_lock_row(int64 subscription_id, int64 ledger_id);
 extern int64 cursor_mark_delete(Subscription *subscription, int64 ledger_id);
 extern void cursor_read(Subscription *subscription, int64 ledger_id,
-						int64 ranges_from, int limit, CursorView *view);
+						int64 ranges_from, int limit, const Consumer *live,
+						int num_live, CursorView *view);
 extern void cursor_load_acked_ranges(Subscription *subscription, int64 ledger_id,
 									 int64 from_entry, int limit,
 									 AckedRanges *ranges);

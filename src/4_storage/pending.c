@@ -70,29 +70,80 @@ first_int64(void)
 }
 
 /*
+ * Whether a pending row may be due for redelivery: its time came, or the
+ * consumer holding it is not among the 'num_live' in 'live' (NULL: not
+ * known, so it may be).  A consumer that leaves gives its rows back with a
+ * redelivery time of then; a row it kept because another transaction held
+ * it is due by its holder alone, which DUE_SQL checks.
+ */
+static bool
+maybe_due(HeapTuple tuple, TupleDesc desc, AttrNumber consumer_attnum,
+		  AttrNumber redeliver_attnum, TimestampTz now, const Consumer *live,
+		  int num_live)
+{
+	bool		isnull;
+	Datum		value;
+	int64		consumer_id;
+
+	value = heap_getattr(tuple, redeliver_attnum, desc, &isnull);
+	if (!isnull && DatumGetTimestampTz(value) <= now)
+		return true;
+	value = heap_getattr(tuple, consumer_attnum, desc, &isnull);
+	if (isnull || live == NULL)
+		return true;
+	consumer_id = DatumGetInt64(value);
+	for (int i = 0; i < num_live; i++)
+		if (live[i].consumer_id == consumer_id)
+			return false;
+	return true;
+}
+
+/*
  * Whether the subscription has a pending row in the partition that ends
- * above 'above'.
+ * above 'above'.  With 'any_due', also whether one of those may be due for
+ * redelivery (see maybe_due()), so that a receive runs DUE_SQL only then.
  */
 bool
 pending_any_above(int64 subscription_id, int64 ledger_id, int64 above,
-				  Snapshot snapshot)
+				  Snapshot snapshot, const Consumer *live, int num_live,
+				  bool *any_due)
 {
 	Oid			relid = catalog_relation_oid(CATALOG_PENDING);
 	AttrNumber	last_attnum = get_attnum(relid, "last_entry");
+	AttrNumber	consumer_attnum = InvalidAttrNumber;
+	AttrNumber	redeliver_attnum = InvalidAttrNumber;
+	TimestampTz now = 0;
 	Relation	pending = table_open(relid, AccessShareLock);
 	Relation	index = index_open(RelationGetPrimaryKeyIndex(pending),
 								   AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(pending);
 	SysScanDesc scan = cursor_begin_partition_scan(pending, index, snapshot,
 												   subscription_id, ledger_id);
 	HeapTuple	tuple;
 	bool		found = false;
 	bool		isnull;
 
-	while (!found &&
-		   (tuple = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
-		found = DatumGetInt64(heap_getattr(tuple, last_attnum,
-										   RelationGetDescr(pending),
-										   &isnull)) > above;
+	if (any_due != NULL)
+	{
+		*any_due = false;
+		consumer_attnum = get_attnum(relid, "consumer_id");
+		redeliver_attnum = get_attnum(relid, "redeliver_at");
+		now = GetCurrentTimestamp();
+	}
+	while ((tuple = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
+	{
+		if (DatumGetInt64(heap_getattr(tuple, last_attnum, desc, &isnull)) <= above)
+			continue;
+		found = true;
+		if (any_due == NULL)
+			break;
+		if (maybe_due(tuple, desc, consumer_attnum, redeliver_attnum, now,
+					  live, num_live))
+		{
+			*any_due = true;
+			break;
+		}
+	}
 	systable_endscan_ordered(scan);
 	index_close(index, AccessShareLock);
 	table_close(pending, AccessShareLock);

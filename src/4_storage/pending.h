@@ -44,7 +44,9 @@ typedef enum PendingKind
 
 /* reads without SPI */
 extern bool pending_any_above(int64 subscription_id, int64 ledger_id,
-							  int64 above, Snapshot snapshot);
+							  int64 above, Snapshot snapshot,
+							  const Consumer *live, int num_live,
+							  bool *any_due);
 extern void pending_load_runs(Subscription *subscription, int64 ledger_id,
 							  int64 from_entry, int limit, PendingRows *rows);
 

@@ -1094,7 +1094,12 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	memset(&held, 0, sizeof(held));
 	if (start <= max_read_position)
 		pending_load_runs(subscription, ledger->ledger_id, start, held_limit, &held);
-	cursor_read(subscription, ledger->ledger_id, start, SCAN_WINDOW, &cursor);
+	if (subscription->type == SUBSCRIPTION_EXCLUSIVE)
+		cursor_read(subscription, ledger->ledger_id, start, SCAN_WINDOW,
+					NULL, 0, &cursor);
+	else
+		cursor_read(subscription, ledger->ledger_id, start, SCAN_WINDOW,
+					receiver->consumers, receiver->num_consumers, &cursor);
 	mark_delete = cursor.mark_delete;
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	read_position = Max(start, mark_delete + 1);
@@ -1120,7 +1125,7 @@ receive_from_ledger(Receiver *receiver, const LedgerInfo *ledger, int want)
 	memset(&all_pending, 0, sizeof(all_pending));
 	if (subscription->type == SUBSCRIPTION_KEY_SHARED)
 		pending_load_runs(subscription, ledger->ledger_id, 0, INT_MAX, &all_pending);
-	if (cursor.any_pending)
+	if (cursor.any_due)
 		delivered = redeliver_due(receiver, ledger, topic_name, mark_delete,
 								  want, snapshot, &all_pending);
 

@@ -251,3 +251,27 @@ SELECT count(*) AS received, count(*) FILTER (WHERE pulsar.entry_id(message_id) 
   FROM pulsar.receive('sub10_many', 'ex', 20002, consumer => 'e');
 SELECT pulsar.close_consumer('sub10_many', 'ex', 'e');
 SELECT pulsar.delete_topic('sub10_many', force => true);
+
+-- A fold that chains stored ranges beyond the first entry above the
+-- mark-delete position: entries 1, 3, 4 and 6 are acknowledged on their own
+-- (entry 0 is not, so none folds); acknowledging 0 folds to 1 and stops at
+-- the gap at 2; acknowledging 2 then chains 2, 3 and 4, and stops at 5.
+SELECT pulsar.create_topic('sub10_chain') IS NOT NULL AS created;
+SELECT pulsar.subscribe('sub10_chain', 'sh', 'shared', 'earliest', consumer => 'a') IS NOT NULL AS subscribed;
+SELECT count(*) FROM pulsar.send_batch('sub10_chain',
+	(SELECT array_agg('m' || i) FROM generate_series(0, 7) AS i));
+CREATE TEMP TABLE chain_ids AS
+SELECT pulsar.entry_id(message_id) AS entry, message_id
+  FROM pulsar.receive('sub10_chain', 'sh', 8, consumer => 'a');
+SELECT pulsar.ack('sub10_chain', 'sh', message_id) FROM chain_ids WHERE entry IN (1, 3, 4, 6) ORDER BY entry;
+SELECT pulsar.topic_internal_stats('sub10_chain')->'cursors'->'sh'->>'markDeletePosition' ~ ':-1$' AS nothing_folded;
+SELECT pulsar.ack('sub10_chain', 'sh', (SELECT message_id FROM chain_ids WHERE entry = 0));
+SELECT pulsar.topic_internal_stats('sub10_chain')->'cursors'->'sh'->>'markDeletePosition' ~ ':1$' AS folded_to_1;
+SELECT pulsar.ack('sub10_chain', 'sh', (SELECT message_id FROM chain_ids WHERE entry = 2));
+SELECT pulsar.topic_internal_stats('sub10_chain')->'cursors'->'sh'->>'markDeletePosition' ~ ':4$' AS folded_to_4;
+SELECT r.first_entry, r.last_entry FROM pulsar.acked_range r
+  JOIN pulsar.subscription s USING (subscription_id)
+ WHERE s.name = 'sh' AND s.topic_id = (SELECT topic_id FROM pulsar.topic WHERE name = 'sub10_chain')
+ ORDER BY r.first_entry;
+SELECT pulsar.close_consumer('sub10_chain', 'sh', 'a');
+SELECT pulsar.delete_topic('sub10_chain', force => true);
