@@ -207,9 +207,12 @@ append_range(AckedRanges *ranges, int *capacity, int64 first, int64 last)
  * and those it received: they lie below the read position unless a
  * rollback moved it back.
  */
+#define RANGES_LOOK_BACK 16
+
 static void
 read_acked_ranges(int64 subscription_id, int64 ledger_id, int64 from_entry,
-				  int limit, Snapshot snapshot, AckedRanges *ranges)
+				  int64 mark_delete, int limit, Snapshot snapshot,
+				  AckedRanges *ranges)
 {
 	Relation	acked = table_open(catalog_relation_oid(CATALOG_ACKED_RANGE),
 								   AccessShareLock);
@@ -220,27 +223,49 @@ read_acked_ranges(int64 subscription_id, int64 ledger_id, int64 from_entry,
 	HeapTuple	tuple;
 	int			capacity = 16;
 	bool		isnull;
+	bool		looked_enough = false;
+	int64		low = from_entry - RANGES_LOOK_BACK;
 
 	ranges->count = 0;
 	ranges->first = palloc(sizeof(int64) * capacity);
 	ranges->last = palloc(sizeof(int64) * capacity);
 
-	/* ranges that start below 'from_entry' and reach it, nearest first */
-	scan = begin_ranges_between(acked, index, snapshot, subscription_id,
-								ledger_id, PG_INT64_MIN, from_entry - 1);
-	while ((tuple = systable_getnext_ordered(scan, BackwardScanDirection)) != NULL)
+	/*
+	 * Ranges that start below 'from_entry' and reach it, nearest first.  Far
+	 * above the mark-delete position ('mark_delete', if known), where ranges
+	 * may be many, those that start at most RANGES_LOOK_BACK entries below
+	 * it come first, then, unless one of them ended the look, those below:
+	 * an index scan reads a whole leaf page of what its keys allow, and the
+	 * nearest range is most often just behind.
+	 */
+	if (from_entry - RANGES_LOOK_BACK <= mark_delete + 1)
+		low = PG_INT64_MIN;
+	for (int part = 0; part < 2 && !looked_enough; part++)
 	{
-		int64		last = DatumGetInt64(heap_getattr(tuple, ACKED_LAST_ENTRY_ATTNUM,
-													  desc, &isnull));
-
-		if (last < from_entry)
+		if (part == 1 && low == PG_INT64_MIN)
 			break;
-		append_range(ranges, &capacity,
-					 DatumGetInt64(heap_getattr(tuple, ACKED_FIRST_ENTRY_ATTNUM,
-												desc, &isnull)),
-					 last);
+
+		scan = begin_ranges_between(acked, index, snapshot, subscription_id,
+									ledger_id,
+									part == 0 ? low : PG_INT64_MIN,
+									part == 0 ? from_entry - 1 : low - 1);
+		while ((tuple = systable_getnext_ordered(scan, BackwardScanDirection)) != NULL)
+		{
+			int64		last = DatumGetInt64(heap_getattr(tuple, ACKED_LAST_ENTRY_ATTNUM,
+														  desc, &isnull));
+
+			if (last < from_entry)
+			{
+				looked_enough = true;
+				break;
+			}
+			append_range(ranges, &capacity,
+						 DatumGetInt64(heap_getattr(tuple, ACKED_FIRST_ENTRY_ATTNUM,
+													desc, &isnull)),
+						 last);
+		}
+		systable_endscan_ordered(scan);
 	}
-	systable_endscan_ordered(scan);
 	/* they came last first */
 	for (int i = 0, j = ranges->count - 1; i < j; i++, j--)
 	{
@@ -309,7 +334,8 @@ cursor_read(Subscription *subscription, int64 ledger_id, int64 ranges_from,
 										  &view->any_due);
 	view->ranges_from = Max(ranges_from, view->mark_delete + 1);
 	read_acked_ranges(subscription->subscription_id, ledger_id,
-					  view->ranges_from, limit, snapshot, &view->ranges);
+					  view->ranges_from, view->mark_delete, limit, snapshot,
+					  &view->ranges);
 	UnregisterSnapshot(snapshot);
 }
 
@@ -324,7 +350,7 @@ cursor_load_acked_ranges(Subscription *subscription, int64 ledger_id,
 	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
 
 	read_acked_ranges(subscription->subscription_id, ledger_id, from_entry,
-					  limit, snapshot, ranges);
+					  PG_INT64_MIN, limit, snapshot, ranges);
 	UnregisterSnapshot(snapshot);
 }
 
@@ -627,9 +653,10 @@ cursor_lock_row(int64 subscription_id, int64 ledger_id)
  * 'folded_stored' the stored ranges it passed.  The read stops at the
  * first range that does not reach the chain, so a fold costs what it
  * folds, whatever lies above: the index scans only ranges that start at
- * most one entry above the chain so far, and scans again above that when
- * the chain grew past it, since an index scan reads a whole leaf page of
- * what its keys allow at once.
+ * most one entry above where the chain can reach so far (the mark-delete
+ * position, or the end of this ack's ranges if they start there), and
+ * scans again above that when the chain grew past it, since an index scan
+ * reads a whole leaf page of what its keys allow at once.
  */
 static int64
 chain_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
@@ -652,6 +679,8 @@ chain_ranges(int64 subscription_id, int64 ledger_id, const int64 *firsts,
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	folded_to = cursor->mark_delete;
 	scanned_to = folded_to + 1;
+	if (count > 0 && firsts[0] <= scanned_to)
+		scanned_to = Max(scanned_to, lasts[count - 1] + 1);
 	scan = begin_ranges_between(acked, index, snapshot, subscription_id,
 								ledger_id, PG_INT64_MIN, scanned_to);
 	tuple = systable_getnext_ordered(scan, ForwardScanDirection);
