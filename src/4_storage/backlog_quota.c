@@ -30,14 +30,15 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "access/table.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/bufmgr.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
-#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -75,7 +76,7 @@ typedef struct SegmentShare
 {
 	int64		first;			/* first entry of the segment */
 	int64		last;			/* last entry stored or storable in it */
-	int64		bytes;			/* table size */
+	int64		bytes;			/* table and TOAST size */
 } SegmentShare;
 
 /* a partition's backlog, as its slowest subscription sees it */
@@ -119,6 +120,34 @@ read_backlog_quota(int64 topic_id, BacklogQuota *quota)
 		quota->limit_time = -1;
 	strlcpy(quota->policy, name != NULL ? name : "", sizeof(quota->policy));
 	return quota->limit_size >= 0 || quota->limit_time >= 0;
+}
+
+/*
+ * Bytes of a segment table and of its TOAST table, from their files' lengths.
+ * pg_table_size() would look up every fork of both by path name, which in a
+ * data directory holding the files of many segments costs a millisecond a
+ * look-up on some file systems, and a maintenance pass asks this for every
+ * segment of every topic with a quota; the lengths come from files the
+ * relation cache keeps open.  Free space and visibility maps, which
+ * pg_table_size() adds, are not messages.
+ */
+static int64
+segment_table_bytes(Relation segment)
+{
+	BlockNumber blocks = RelationGetNumberOfBlocks(segment);
+	Oid			toast_oid = segment->rd_rel->reltoastrelid;
+
+	if (OidIsValid(toast_oid))
+	{
+		Relation	toast = try_relation_open(toast_oid, AccessShareLock);
+
+		if (toast != NULL)
+		{
+			blocks += RelationGetNumberOfBlocks(toast);
+			relation_close(toast, AccessShareLock);
+		}
+	}
+	return (int64) blocks * BLCKSZ;
 }
 
 /* the bytes of a segment's entries from 'from' on, its size shared evenly */
@@ -209,8 +238,7 @@ measure_backlog(TopicInfo *topic, const LedgerInfo *ledger,
 			continue;
 		share->first = segment_nos[i] * ledger->segment_entries;
 		share->last = Min(segment_lasts[i], backlog->last);
-		share->bytes = DatumGetInt64(DirectFunctionCall1(pg_table_size,
-														 ObjectIdGetDatum(RelationGetRelid(segment))));
+		share->bytes = segment_table_bytes(segment);
 		table_close(segment, AccessShareLock);
 		if (share->last < share->first)
 			continue;

@@ -226,7 +226,12 @@ expiry_newest_published_before(const LedgerInfo *ledger, int64 after, int64 last
 	int64		found = after;
 	int64		low = after;
 	int64		high = last;
+	TimestampTz oldest;
 
+	/* most often not even the first is that old: one probe, not log n */
+	if (!expiry_first_publish_time(ledger, after, last, snapshot, &oldest) ||
+		oldest >= cutoff)
+		return after;
 	while (low < high)
 	{
 		int64		middle = low + (high - low + 1) / 2;
