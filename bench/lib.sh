@@ -179,7 +179,8 @@ start_cluster() {
 # a quarter of MemTotal, in megabytes
 quarter_of_memory() { awk '/^MemTotal:/ { printf "%dMB", $2 / 4 / 1024 }' /proc/meminfo; }
 
-# cluster_settings EXTRA_SETTINGS: the server's settings
+# cluster_settings EXTRA_SETTINGS: the server's settings, the script's own
+# last so that they override these (the last of a name wins)
 cluster_settings() {
 	echo "listen_addresses = ''
 unix_socket_directories = '$sock'
@@ -200,9 +201,9 @@ fsync = on
 full_page_writes = on
 wal_compression = off
 jit = off
-$1
 logging_collector = off
-log_min_messages = warning"
+log_min_messages = warning
+$1"
 }
 
 # apply_settings EXTRA_SETTINGS: on a shared server, the script's settings
