@@ -597,7 +597,9 @@ policy_max_topics_per_namespace(const char *tenant, const char *namespace)
 
 /*
  * The policy that applies to a topic: its own, else its namespace's, else
- * the server default.  Runs inside catalog access (SPI connected).
+ * the server default, as last committed: a sender in a REPEATABLE READ
+ * transaction must not act on the quota its snapshot saw.  Runs inside
+ * catalog access (SPI connected).
  */
 Jsonb *
 policy_effective(int64 topic_id, const char *policy)
@@ -621,7 +623,7 @@ policy_effective(int64 topic_id, const char *policy)
 					"  AND p.topic_id = 0 AND p.name = $2"
 					" WHERE t.topic_id = $1"
 					" LIMIT 1",
-					2, argtypes, values, NULL, false);
+					2, argtypes, values, NULL, true);
 	if (SPI_processed == 0)
 		return policy_default(policy);
 	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
