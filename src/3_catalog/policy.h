@@ -57,6 +57,23 @@ extern int64 policy_max_topics_per_namespace(const char *tenant,
 											 const char *namespace);
 extern Jsonb *policy_default(const char *policy);
 extern Jsonb *policy_effective(int64 topic_id, const char *policy);
+
+/*
+ * For a query over a batch of topics ($1, an int8 array): each topic with
+ * its effective policy 'name' (a quoted SQL literal) as column v, joined
+ * in one set rather than looked up by pulsar.effective_policy() per topic.
+ */
+#define POLICY_OF_BATCH(name) \
+	"(SELECT b.topic_id," \
+	"        coalesce(tp.value, np.value, pulsar.policy_default(" name ")) AS v" \
+	"   FROM pg_catalog.unnest($1) b(topic_id)" \
+	"   JOIN pulsar.topic pt ON pt.topic_id = b.topic_id" \
+	"   LEFT JOIN pulsar.policy tp ON tp.tenant = pt.tenant" \
+	"    AND tp.namespace = pt.namespace AND tp.topic_id = pt.topic_id" \
+	"    AND tp.name = " name \
+	"   LEFT JOIN pulsar.policy np ON np.tenant = pt.tenant" \
+	"    AND np.namespace = pt.namespace AND np.topic_id = 0" \
+	"    AND np.name = " name ")"
 extern bool policy_limit(Jsonb *policy, const char *field, int64 *value);
 extern char *policy_text(Jsonb *policy, const char *field);
 extern void policy_forget_topic(int64 topic_id);

@@ -518,10 +518,9 @@ backlog_quota_select_topics(const int64 *topic_ids, int count, bool *needed)
 		memset(needed, true, sizeof(bool) * count);
 		return;
 	}
-	catalog_select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id),"
-						  "       pulsar.effective_policy(t.topic_id, 'backlog_quota') v"
-						  " WHERE v ->> 'limit_size' IS NOT NULL"
-						  "    OR v ->> 'limit_time' IS NOT NULL",
+	catalog_select_topics("SELECT t.topic_id FROM " POLICY_OF_BATCH("'backlog_quota'") " t"
+						  " WHERE t.v ->> 'limit_size' IS NOT NULL"
+						  "    OR t.v ->> 'limit_time' IS NOT NULL",
 						  0, NULL, NULL, topic_ids, count, needed);
 }
 

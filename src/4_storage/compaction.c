@@ -56,6 +56,7 @@
 #include "1_value/topic_name.h"
 #include "2_shmem/read_position.h"
 #include "3_catalog/catalog.h"
+#include "3_catalog/policy.h"
 #include "4_storage/compaction.h"
 #include "4_storage/reader.h"
 
@@ -662,9 +663,9 @@ compaction_step(int64 topic_id)
 void
 compaction_select_topics(const int64 *topic_ids, int count, bool *needed)
 {
-	catalog_select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id)"
-						  " WHERE (pulsar.effective_policy(t.topic_id, 'compaction_threshold')"
-						  "        ->> 'threshold')::bigint > 0"
+	catalog_select_topics("SELECT t.topic_id"
+						  "  FROM " POLICY_OF_BATCH("'compaction_threshold'") " t"
+						  " WHERE (t.v ->> 'threshold')::bigint > 0"
 						  "    OR EXISTS (SELECT 1 FROM pulsar.ledger l"
 						  "                 JOIN pulsar.compaction c USING (ledger_id)"
 						  "                WHERE l.topic_id = t.topic_id)",

@@ -457,9 +457,8 @@ expiry_message_ttl_step(int64 topic_id)
 void
 expiry_message_ttl_select_topics(const int64 *topic_ids, int count, bool *needed)
 {
-	catalog_select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id)"
-						  " WHERE (pulsar.effective_policy(t.topic_id, 'message_ttl')"
-						  "        ->> 'ttl')::bigint > 0"
+	catalog_select_topics("SELECT t.topic_id FROM " POLICY_OF_BATCH("'message_ttl'") " t"
+						  " WHERE (t.v ->> 'ttl')::bigint > 0"
 						  "   AND EXISTS (SELECT 1 FROM pulsar.subscription s"
 						  "                WHERE s.topic_id = t.topic_id)",
 						  0, NULL, NULL, topic_ids, count, needed);
@@ -610,9 +609,9 @@ void
 expiry_subscription_expiration_select_topics(const int64 *topic_ids, int count,
 											 bool *needed)
 {
-	catalog_select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id)"
-						  " WHERE (pulsar.effective_policy(t.topic_id, 'subscription_expiration_time')"
-						  "        ->> 'expiration')::bigint > 0"
+	catalog_select_topics("SELECT t.topic_id"
+						  "  FROM " POLICY_OF_BATCH("'subscription_expiration_time'") " t"
+						  " WHERE (t.v ->> 'expiration')::bigint > 0"
 						  "   AND EXISTS (SELECT 1 FROM pulsar.subscription s"
 						  "                WHERE s.topic_id = t.topic_id)",
 						  0, NULL, NULL, topic_ids, count, needed);

@@ -220,9 +220,9 @@ inactive_topic_delete_if_inactive(int64 topic_id, TimestampTz now,
 void
 inactive_topic_select_topics(const int64 *topic_ids, int count, bool *needed)
 {
-	catalog_select_topics("SELECT t.topic_id FROM pg_catalog.unnest($1) t(topic_id)"
-						  " WHERE (pulsar.effective_policy(t.topic_id, 'inactive_topic_policies')"
-						  "        ->> 'enabled')::boolean",
+	catalog_select_topics("SELECT t.topic_id"
+						  "  FROM " POLICY_OF_BATCH("'inactive_topic_policies'") " t"
+						  " WHERE (t.v ->> 'enabled')::boolean",
 						  0, NULL, NULL, topic_ids, count, needed);
 }
 
