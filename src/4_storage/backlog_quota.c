@@ -32,8 +32,6 @@
 
 #include "access/relation.h"
 #include "access/table.h"
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/bufmgr.h"
@@ -170,74 +168,49 @@ static void
 measure_backlog(TopicInfo *topic, const LedgerInfo *ledger,
 				LedgerBacklog *backlog)
 {
-	MemoryContext caller = CurrentMemoryContext;
 	CatalogAccess access;
-	Oid			argtypes[2] = {INT8OID, INT8OID};
-	Datum		values[2] = {Int64GetDatum(topic->topic_id),
-	Int64GetDatum(ledger->ledger_id)};
-	bool		isnull;
-	Datum		value;
 	Snapshot	snapshot;
 	int64		next_entry;
-	int64	   *segment_nos;
-	int64	   *segment_lasts;
-	uint64		count;
+	int64		first_needed;
+	SegmentInfo *segments;
+	int			count;
 
 	memset(backlog, 0, sizeof(LedgerBacklog));
 	/* an idle partition is not added to shared memory (read_position.c) */
 	read_position_untracked(ledger->ledger_id, catalog_load_next_entry, &next_entry,
 							&backlog->last);
 	catalog_access_begin(&access);
-	catalog_run_sql("SELECT min(c.mark_delete) FROM pulsar.subscription s"
-					"  JOIN pulsar.cursor c ON c.subscription_id = s.subscription_id"
-					"   AND c.ledger_id = $2"
-					" WHERE s.topic_id = $1",
-					2, argtypes, values, NULL, true);
-	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-						  &isnull);
-	backlog->subscribed = !isnull;
-	backlog->slowest = isnull ? backlog->last : DatumGetInt64(value);
+	backlog->subscribed = cursor_slowest_mark_delete(topic->topic_id,
+													 ledger->ledger_id,
+													 &backlog->slowest);
+	if (!backlog->subscribed)
+		backlog->slowest = backlog->last;
 	if (backlog->slowest >= backlog->last)
 	{
 		catalog_access_end(&access);
 		return;
 	}
-	values[0] = Int64GetDatum(ledger->ledger_id);
-	values[1] = Int64GetDatum((backlog->slowest + 1) / ledger->segment_entries);
-	/* a segment closed early by age ends at its last entry (trim.c) */
-	catalog_run_sql("SELECT segment_no, last_entry FROM pulsar.segment"
-					" WHERE ledger_id = $1 AND segment_no >= $2"
-					" ORDER BY segment_no",
-					2, argtypes, values, NULL, true);
-	count = SPI_processed;
-	segment_nos = MemoryContextAlloc(caller, sizeof(int64) * Max(count, 1));
-	segment_lasts = MemoryContextAlloc(caller, sizeof(int64) * Max(count, 1));
-	for (uint64 i = 0; i < count; i++)
-	{
-		segment_nos[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-													 SPI_tuptable->tupdesc, 1,
-													 &isnull));
-		value = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2,
-							  &isnull);
-		segment_lasts[i] = isnull ?
-			(segment_nos[i] + 1) * ledger->segment_entries - 1 :
-			DatumGetInt64(value);
-	}
+	segments = catalog_ledger_segments(ledger, &count);
 	catalog_access_end(&access);
+	first_needed = (backlog->slowest + 1) / ledger->segment_entries;
 
 	/* after the max read position, as readers do */
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	backlog->segments = palloc(sizeof(SegmentShare) * Max(count, 1));
-	for (uint64 i = 0; i < count; i++)
+	for (int i = 0; i < count; i++)
 	{
-		Relation	segment = catalog_open_segment_for_read(ledger, segment_nos[i],
-															snapshot);
+		Relation	segment;
 		SegmentShare *share = &backlog->segments[backlog->num_segments];
 
+		if (segments[i].segment_no < first_needed)
+			continue;
+		segment = catalog_open_segment_for_read(ledger, segments[i].segment_no,
+												snapshot);
 		if (segment == NULL)
 			continue;
-		share->first = segment_nos[i] * ledger->segment_entries;
-		share->last = Min(segment_lasts[i], backlog->last);
+		share->first = segments[i].segment_no * ledger->segment_entries;
+		/* a segment cut early by age ends at its last entry (trim.c) */
+		share->last = Min(segments[i].last_entry, backlog->last);
 		share->bytes = segment_table_bytes(segment);
 		table_close(segment, AccessShareLock);
 		if (share->last < share->first)
